@@ -1,0 +1,35 @@
+# pitap: the two commands a newcomer needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint bench fuzz clean install
+
+# (Re)create the venv and install the project when missing or when its packaging changed.
+$(STAMP): setup.py pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/pitap demo
+
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+bench: $(STAMP)
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+fuzz: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check atheris
+	@for f in tests/fuzz/fuzz_*.py; do echo "== $$f"; $(PY) $$f -max_total_time=$${FUZZ_SECONDS:-60} || exit 1; done
+
+clean:
+	rm -rf $(VENV) out var build *.egg-info

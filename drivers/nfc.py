@@ -1,0 +1,142 @@
+"""The NFC reader: nfcpy's ContactlessFrontend -> a Card with transceive(apdu) -> rapdu.
+
+The whole choice of hardware is nfcpy's path string: `udp:HOST:PORT` (simulated phones on
+loopback), `tty:AMA0:pn532` / `tty:S0:pn532` (a PN532 on the Pi's UART), `usb:...`. All ISO-DEP
+work (RATS/ATS, frame waiting time, S(WTX), chaining) is nfcpy's Type4Tag; this module only
+polls, activates, exchanges APDUs, counts them and turns nfcpy's failures into two exceptions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import nfc
+import nfc.clf
+import nfc.tag
+import nfc.tag.tt4
+
+log = logging.getLogger(__name__)
+
+
+class ReaderFault(Exception):
+    """The reader itself cannot be opened or stopped answering."""
+
+
+class CardRemoved(Exception):
+    """The card or phone left the field (or the link to it broke) during an exchange."""
+
+
+class UnsupportedCard(Exception):
+    """Something answered in the field that is not an ISO-DEP (Type 4A) payment card."""
+
+
+@dataclass
+class Card:
+    """An activated ISO-DEP card or phone. The kernel only ever calls `transceive`."""
+
+    tag: nfc.tag.tt4.Type4Tag
+    uid: bytes
+    activated_at: float  # time.monotonic() when the card was found in the field
+    last_exchange_at: float = 0.0
+    apdus: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    log_apdus: bool = field(default=False, repr=False)
+
+    def transceive(self, apdu: bytes) -> bytes:
+        """Send one command APDU, return the response APDU (data || SW1 SW2)."""
+        try:
+            rapdu = self.tag.transceive(bytes(apdu))
+        except nfc.tag.tt4.Type4TagCommandError as exc:
+            raise CardRemoved(f"ISO-DEP exchange failed: {exc}") from None
+        except nfc.clf.CommunicationError as exc:
+            raise CardRemoved(f"link to card lost: {exc!r}") from None
+        except (OSError, IndexError, TypeError) as exc:  # nfcpy on a malformed or missing frame
+            raise CardRemoved(f"ISO-DEP frame unusable: {exc!r}") from None
+        if rapdu is None:
+            raise CardRemoved("no response from card")
+        self.last_exchange_at = time.monotonic()
+        self.apdus += 1
+        self.bytes_sent += len(apdu)
+        self.bytes_received += len(rapdu)
+        return bytes(rapdu)
+
+    @property
+    def in_field_ms(self) -> float:
+        """Card-in-field time: activation to the last APDU answered."""
+        end = self.last_exchange_at or self.activated_at
+        return (end - self.activated_at) * 1000.0
+
+
+class Reader:
+    """A contactless reader opened from an nfcpy path string."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            self.clf = nfc.ContactlessFrontend(path)
+        except OSError as exc:
+            raise ReaderFault(f"cannot open NFC reader {path!r}: {exc.strerror or exc}") from None
+        except Exception as exc:  # nfcpy raises assorted errors for a bad path or dead chip
+            raise ReaderFault(f"cannot open NFC reader {path!r}: {exc}") from None
+        if self.clf.device is None:
+            raise ReaderFault(f"no NFC reader found at {path!r}")
+
+    @property
+    def description(self) -> str:
+        dev = self.clf.device
+        return f"{dev.vendor_name} {dev.product_name} ({dev.chipset_name})".strip()
+
+    def wait_for_card(
+        self, timeout: float, cancel: threading.Event | None = None, poll_interval: float = 0.05
+    ) -> Card | None:
+        """Poll for a Type 4A card or phone until `timeout` seconds pass; None if none came."""
+        deadline = time.monotonic() + timeout
+        target = nfc.clf.RemoteTarget("106A")
+        while time.monotonic() < deadline:
+            if cancel is not None and cancel.is_set():
+                return None
+            try:
+                found = self.clf.sense(target, iterations=1, interval=poll_interval)
+            except nfc.clf.CommunicationError as exc:
+                log.debug("sense: %r", exc)
+                found = None
+            except OSError as exc:
+                raise ReaderFault(f"reader {self.path!r} failed while polling: {exc}") from None
+            if found is None:
+                continue
+            activated_at = time.monotonic()
+            if not (found.sel_res and found.sel_res[0] & 0x20):
+                self.release()
+                raise UnsupportedCard("card in field does not support ISO-DEP")
+            try:
+                tag = nfc.tag.activate(self.clf, found)
+            except nfc.clf.CommunicationError as exc:
+                log.info("card left during activation: %r", exc)
+                self.release()
+                continue
+            except (IndexError, TypeError) as exc:  # ATS missing or too short
+                log.info("card gave an unusable ATS: %r", exc)
+                self.release()
+                continue
+            if not isinstance(tag, nfc.tag.tt4.Type4Tag):
+                self.release()
+                raise UnsupportedCard("card in field is not a Type 4 (ISO-DEP) card")
+            return Card(tag=tag, uid=bytes(found.sdd_res or b""), activated_at=activated_at)
+        return None
+
+    def release(self) -> None:
+        """Switch the field off so the card knows the transaction is over."""
+        try:
+            self.clf.device.mute()
+        except Exception as exc:  # noqa: BLE001 - a reader that cannot mute is not our caller's problem
+            log.debug("mute failed: %r", exc)
+
+    def close(self) -> None:
+        try:
+            self.clf.close()
+        except Exception as exc:  # noqa: BLE001
+            log.debug("close failed: %r", exc)

@@ -1,0 +1,1 @@
+"""Simulated hardware: phone wallets on nfcpy's udp: driver, emulated chips, recorded pins."""

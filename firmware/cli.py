@@ -1,0 +1,74 @@
+"""The `pitap` command: parses arguments, calls into the firmware, prints. Nothing else.
+
+Each subcommand lives in `firmware/commands/<name>.py` with `register(subparsers)`; the parser
+sets `func(args) -> int`. A ConfigError or a usage error ends with one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from firmware import __version__
+from firmware.config import ConfigError
+
+# Subcommand modules in the order `pitap --help` lists them.
+COMMANDS = (
+    "demo",
+    "pay",
+    "refund",
+    "run",
+    "journal",
+    "settle",
+    "wallet",
+    "host",
+    "sim",
+    "image",
+    "flash",
+    "diag",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pitap", description="Tap-to-pay terminal firmware for the Raspberry Pi."
+    )
+    parser.add_argument("--version", action="version", version=f"pitap {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"firmware.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"firmware.commands.{name}":
+                continue  # that command is not part of this build
+            raise
+        module.register(sub)
+    return parser
+
+
+def setup_logging(verbosity: int) -> None:
+    level = logging.WARNING - 10 * min(verbosity, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if verbosity < 3:
+        # nfcpy's own debug output carries APDUs (card data): only at -vvv.
+        logging.getLogger("nfc").setLevel(max(level, logging.INFO))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    setup_logging(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"pitap: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pitap: interrupted", file=sys.stderr)
+        return 130

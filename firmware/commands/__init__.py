@@ -1,0 +1,1 @@
+"""One module a `pitap` subcommand, each with `register(subparsers)`."""

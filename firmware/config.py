@@ -1,0 +1,320 @@
+"""Terminal configuration: TOML file -> typed, validated settings.
+
+Every section is a frozen dataclass; the loader walks the dataclass fields, so an unknown key, a
+wrong type or a bad value ends in a ConfigError that names the file and the dotted key. Nothing
+here touches hardware or the network.
+
+Paths: data shipped with pitap (AID table, CA keys, dialects, issuer keys) are resolved relative
+to the directory of the configuration file; runtime state (journal, keys, screens) relative to
+`terminal.state_dir`, itself relative to the current directory unless absolute.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import firmware
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with a message that names the file and the key."""
+
+
+def shipped_config_dir() -> Path:
+    """Where the shipped config/ lives: a checkout, an installed share/ dir, or $PITAP_CONFIG_DIR."""
+    env = os.environ.get("PITAP_CONFIG_DIR")
+    if env:
+        return Path(env)
+    checkout = Path(firmware.__file__).resolve().parent.parent / "config"
+    if (checkout / "terminal.toml").is_file():
+        return checkout
+    return Path(sys.prefix) / "share" / "pitap" / "config"
+
+
+def default_config_path() -> Path:
+    return shipped_config_dir() / "terminal.toml"
+
+
+# Currencies the terminal knows: alpha code -> (ISO 4217 numeric, minor-unit exponent).
+CURRENCIES: dict[str, tuple[int, int]] = {
+    "EUR": (978, 2),
+    "USD": (840, 2),
+    "GBP": (826, 2),
+    "INR": (356, 2),
+    "CHF": (756, 2),
+    "JPY": (392, 0),
+    "SEK": (752, 2),
+    "PLN": (985, 2),
+    "KWD": (414, 3),
+}
+
+
+def currency_numeric(code: str) -> int:
+    try:
+        return CURRENCIES[code.upper()][0]
+    except KeyError:
+        raise ConfigError(f"unknown currency {code!r} (known: {', '.join(CURRENCIES)})") from None
+
+
+def currency_exponent(code: str) -> int:
+    return CURRENCIES[code.upper()][1]
+
+
+def currency_alpha(numeric: int) -> str:
+    for alpha, (num, _exp) in CURRENCIES.items():
+        if num == numeric:
+            return alpha
+    raise ConfigError(f"unknown currency number {numeric}")
+
+
+@dataclass(frozen=True)
+class TerminalSection:
+    terminal_id: str = "PITAP001"
+    merchant_id: str = "000000000000001"
+    merchant_name: str = "Pitap Demo Shop"
+    merchant_city: str = "Milano"
+    country: int = 380  # ISO 3166 numeric
+    currency: str = "EUR"  # ISO 4217 alpha; numeric and exponent from CURRENCIES
+    language: str = "en"
+    presentment_timeout_s: float = 15.0
+    state_dir: str = "var"
+
+    def validate(self, where: str) -> None:
+        if not (1 <= len(self.terminal_id) <= 8):
+            raise ConfigError(f"{where}.terminal_id: 1 to 8 characters (ISO 8583 field 41)")
+        if not (1 <= len(self.merchant_id) <= 15):
+            raise ConfigError(f"{where}.merchant_id: 1 to 15 characters (ISO 8583 field 42)")
+        if self.currency.upper() not in CURRENCIES:
+            raise ConfigError(f"{where}.currency: unknown currency {self.currency!r}")
+        if not (0 < self.country < 1000):
+            raise ConfigError(f"{where}.country: an ISO 3166 numeric code, 1..999")
+        if self.presentment_timeout_s <= 0:
+            raise ConfigError(f"{where}.presentment_timeout_s: must be positive")
+
+
+@dataclass(frozen=True)
+class ReaderSection:
+    # nfcpy device path: udp:HOST:PORT (simulated), tty:AMA0:pn532, tty:S0:pn532, usb:...
+    path: str = "udp:127.0.0.1:54321"
+
+    def validate(self, where: str) -> None:
+        if not self.path.split(":", 1)[0] in ("udp", "tty", "usb"):
+            raise ConfigError(f"{where}.path: expected udp:..., tty:... or usb:..., got {self.path!r}")
+
+
+@dataclass(frozen=True)
+class HostSection:
+    acquirer: str = "iso8583"  # entry point name in the pitap.acquirers group
+    dialect: str = "pitap-default"  # config/dialects/<name>.toml, or a path
+    host: str = "127.0.0.1"
+    port: int = 8583
+    tls: bool = False
+    ca_file: str = ""  # acquirer CA (pinned) for TLS
+    client_cert: str = ""
+    client_key: str = ""
+    server_name: str = ""
+    connect_timeout_s: float = 3.0
+    response_timeout_s: float = 10.0
+    sale_message: str = "0100"  # "0100" (authorization) or "0200" (financial)
+
+    def validate(self, where: str) -> None:
+        if not (0 < self.port < 65536):
+            raise ConfigError(f"{where}.port: 1..65535")
+        if self.connect_timeout_s <= 0 or self.response_timeout_s <= 0:
+            raise ConfigError(f"{where}: timeouts must be positive")
+        if self.sale_message not in ("0100", "0200"):
+            raise ConfigError(f"{where}.sale_message: '0100' or '0200'")
+
+
+@dataclass(frozen=True)
+class KernelSection:
+    aid_table: str = "aids.toml"  # relative to the config directory
+    capk_file: str = "capk/test.txt"
+    capk_revoked: str = ""
+    floor_limit_override: int = -1  # minor units; -1 = use the AID table
+
+    def validate(self, where: str) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class JournalSection:
+    file: str = "journal.sqlite"  # relative to terminal.state_dir
+    key_file: str = "journal.key"  # AES-GCM terminal key, relative to terminal.state_dir
+
+    def validate(self, where: str) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class DisplaySection:
+    backend: str = "png"  # png | st7789 | ili9341 | framebuffer | none
+    width: int = 320
+    height: int = 240
+    directory: str = "screens"  # png backend: relative to terminal.state_dir
+    spi_port: int = 0
+    spi_device: int = 0
+    spi_speed_hz: int = 40_000_000
+    gpio_dc: int = 24
+    gpio_rst: int = 25
+    gpio_backlight: int = 18
+    rotate: int = 0
+    framebuffer: str = "/dev/fb0"
+
+    def validate(self, where: str) -> None:
+        if self.backend not in ("png", "st7789", "ili9341", "framebuffer", "none"):
+            raise ConfigError(f"{where}.backend: png, st7789, ili9341, framebuffer or none")
+        if self.width <= 0 or self.height <= 0:
+            raise ConfigError(f"{where}: width and height must be positive")
+
+
+@dataclass(frozen=True)
+class GpioSection:
+    backend: str = "sim"  # sim | rpi
+    led_pins: list[int] = field(default_factory=lambda: [5, 6, 13, 19])  # BCM, status lights 1-4
+    buzzer_pin: int = 12
+    active_high: bool = True
+
+    def validate(self, where: str) -> None:
+        if self.backend not in ("sim", "rpi"):
+            raise ConfigError(f"{where}.backend: sim or rpi")
+        if len(self.led_pins) != 4:
+            raise ConfigError(f"{where}.led_pins: four BCM pin numbers")
+
+
+@dataclass(frozen=True)
+class KeypadSection:
+    backend: str = "keyboard"  # keyboard | matrix | none
+    row_pins: list[int] = field(default_factory=lambda: [4, 17, 27, 22])
+    col_pins: list[int] = field(default_factory=lambda: [23, 16, 20, 21])
+
+    def validate(self, where: str) -> None:
+        if self.backend not in ("keyboard", "matrix", "none"):
+            raise ConfigError(f"{where}.backend: keyboard, matrix or none")
+
+
+@dataclass(frozen=True)
+class PrinterSection:
+    backend: str = "none"  # none | serial | file
+    port: str = "/dev/serial0"
+    baudrate: int = 19200
+    path: str = "receipts.bin"  # file backend: relative to terminal.state_dir
+
+    def validate(self, where: str) -> None:
+        if self.backend not in ("none", "serial", "file"):
+            raise ConfigError(f"{where}.backend: none, serial or file")
+
+
+@dataclass(frozen=True)
+class Config:
+    mode: str = "test"  # "test" trusts the test CA keys; "production" refuses them
+    terminal: TerminalSection = field(default_factory=TerminalSection)
+    reader: ReaderSection = field(default_factory=ReaderSection)
+    host: HostSection = field(default_factory=HostSection)
+    kernel: KernelSection = field(default_factory=KernelSection)
+    journal: JournalSection = field(default_factory=JournalSection)
+    display: DisplaySection = field(default_factory=DisplaySection)
+    gpio: GpioSection = field(default_factory=GpioSection)
+    keypad: KeypadSection = field(default_factory=KeypadSection)
+    printer: PrinterSection = field(default_factory=PrinterSection)
+    # Where the file was read from; data paths are relative to its directory.
+    source: Path = field(default=Path("terminal.toml"), compare=False)
+
+    def validate(self, where: str) -> None:
+        if self.mode not in ("test", "production"):
+            raise ConfigError(f"{where}mode: 'test' or 'production'")
+
+    # ---- path helpers -------------------------------------------------------------------
+    def data_path(self, name: str) -> Path:
+        """A shipped data file (AID table, CA keys, dialect...) relative to the config dir."""
+        p = Path(name).expanduser()
+        return p if p.is_absolute() else self.source.parent / p
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.terminal.state_dir).expanduser()
+
+    def state_path(self, name: str) -> Path:
+        p = Path(name).expanduser()
+        return p if p.is_absolute() else self.state_dir / p
+
+    @property
+    def currency_numeric(self) -> int:
+        return currency_numeric(self.terminal.currency)
+
+    @property
+    def currency_exponent(self) -> int:
+        return currency_exponent(self.terminal.currency)
+
+
+def _type_ok(value: object, hint: object) -> bool:
+    origin = typing.get_origin(hint)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        return isinstance(value, list) and all(_type_ok(v, item) for v in value)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, h) for h in typing.get_args(hint))
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True
+
+
+def _build(cls: type, data: dict, where: str, file: str) -> object:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+    kwargs: dict[str, object] = {}
+    for key, value in data.items():
+        dotted = f"{where}{key}"
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"{file}: unknown key '{dotted}' (known here: {known})")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{file}: '{dotted}' must be a table [{dotted}]")
+            kwargs[key] = _build(hint, value, f"{dotted}.", file)
+        elif not _type_ok(value, hint):
+            name = getattr(hint, "__name__", str(hint))
+            raise ConfigError(f"{file}: '{dotted}' must be {name}, got {value!r}")
+        else:
+            kwargs[key] = float(value) if hint is float else value
+    obj = cls(**kwargs)
+    try:
+        obj.validate(where.rstrip(".") if where else "")
+    except ConfigError as exc:
+        raise ConfigError(f"{file}: {exc}") from None
+    return obj
+
+
+def parse_config(text: str, source: Path) -> Config:
+    """Parse TOML text into a Config; `source` names the file in errors and anchors data paths."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    cfg = _build(Config, data, "", str(source))
+    assert isinstance(cfg, Config)
+    return dataclasses.replace(cfg, source=source.resolve())
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load the terminal configuration; None means the shipped default config/terminal.toml."""
+    source = Path(path) if path is not None else default_config_path()
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: configuration file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
+    return parse_config(text, source)

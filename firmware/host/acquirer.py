@@ -1,0 +1,91 @@
+"""The contract between the terminal and an acquirer, and the data that crosses it.
+
+An Acquirer is found by name in the `pitap.acquirers` entry point group; the ISO 8583 link is one
+implementation. Payments cross as plain dataclasses; the acquirer decides the wire format.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class HostUnavailable(Exception):
+    """The request never left: refused, unreachable, TLS failure. Nothing to reverse."""
+
+
+class NoReply(Exception):
+    """The request may have reached the host but no usable reply came: outcome unknown.
+
+    The caller must queue a reversal."""
+
+
+@dataclass(frozen=True)
+class AuthRequest:
+    """One authorization (or financial) request for a sale or a refund."""
+
+    stan: int  # field 11, 1..999999
+    amount: int  # minor units
+    currency: int  # ISO 4217 numeric
+    txn_type: str  # "purchase" | "refund"
+    pan: str  # token / PAN (field 2): sensitive
+    pan_sequence: int | None
+    expiry: str  # YYMM
+    track2: bytes  # track 2 equivalent as read (field 35): sensitive
+    icc_data: bytes  # field 55 BER-TLV
+    terminal_id: str
+    merchant_id: str
+    when: dt.datetime
+    offline_approved: bool = False  # for advices: the card approved offline (TC)
+    auth_code: str = ""  # for advices/reversals: the original approval code
+    rrn: str = ""
+
+
+@dataclass(frozen=True)
+class AuthResponse:
+    approved: bool
+    response_code: str  # field 39, e.g. "00", "05", "51", "91"
+    message: str  # what the shopkeeper sees: "Approved", "Insufficient funds", ...
+    auth_code: str = ""  # field 38
+    rrn: str = ""  # field 37
+    issuer_data: bytes = b""  # field 55 from the host (91 ARPC, 71/72 scripts)
+
+
+@dataclass(frozen=True)
+class SettlementTotals:
+    sales_count: int
+    sales_amount: int
+    refunds_count: int
+    refunds_amount: int
+    currency: int
+    batch_number: int
+
+
+@dataclass(frozen=True)
+class SettlementResult:
+    agreed: bool
+    response_code: str
+    message: str
+    host_totals: SettlementTotals | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class Acquirer(Protocol):
+    """What the terminal needs of an acquirer. Every method may raise HostUnavailable/NoReply."""
+
+    def authorize(self, request: AuthRequest) -> AuthResponse: ...
+
+    def reverse(self, original: AuthRequest, reason: str) -> bool:
+        """Reverse an authorization; True once the host acknowledged it."""
+        ...
+
+    def advise(self, request: AuthRequest) -> bool:
+        """Send an advice of an offline approval; True once acknowledged."""
+        ...
+
+    def settle(self, totals: SettlementTotals, batch: list[AuthRequest]) -> SettlementResult: ...
+
+    def echo(self) -> bool: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Field provisioning: SD image build, flash with verify, first boot, hardware self-test."""

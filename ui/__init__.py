@@ -1,0 +1,1 @@
+"""Screens drawn with Pillow from plain data. No I/O, no drivers."""

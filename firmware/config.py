@@ -28,7 +28,7 @@ class ConfigError(ValueError):
 
 
 def shipped_config_dir() -> Path:
-    """Where the shipped config/ lives: a checkout, an installed share/ dir, or $PITAP_CONFIG_DIR."""
+    """Where shipped config/ lives: a checkout, installed share/, or $PITAP_CONFIG_DIR."""
     env = os.environ.get("PITAP_CONFIG_DIR")
     if env:
         return Path(env)
@@ -105,8 +105,8 @@ class ReaderSection:
     path: str = "udp:127.0.0.1:54321"
 
     def validate(self, where: str) -> None:
-        if not self.path.split(":", 1)[0] in ("udp", "tty", "usb"):
-            raise ConfigError(f"{where}.path: expected udp:..., tty:... or usb:..., got {self.path!r}")
+        if self.path.split(":", 1)[0] not in ("udp", "tty", "usb"):
+            raise ConfigError(f"{where}.path: udp:..., tty:... or usb:..., not {self.path!r}")
 
 
 @dataclass(frozen=True)

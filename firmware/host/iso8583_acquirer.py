@@ -107,8 +107,7 @@ class Iso8583Acquirer:
                 self.link.close()
                 raise NoReply(f"no usable reply: {exc}") from None
             try:
-                reply = self.dialect.decode(raw)
-                messages.check_reply(reply, expect)
+                reply = messages.parse_reply(raw, self.dialect, expect)
             except (MessageError, messages.ReplyMismatch) as exc:
                 self.link.close()
                 raise NoReply(f"no usable reply: {exc}") from None

@@ -92,6 +92,15 @@ def check_reply(doc: dict[str, str], expect: Expectation) -> None:
         raise ReplyMismatch("reply without a response code (39)")
 
 
+def parse_reply(raw: bytes, dialect: Dialect, expect: Expectation) -> dict[str, str]:
+    """Bytes of one reply (framing removed) -> its fields, if it answers `expect`.
+
+    Raises MessageError (undecodable) or ReplyMismatch (not our answer), nothing else."""
+    doc = dialect.decode(raw)
+    check_reply(doc, expect)
+    return doc
+
+
 def _hex(data: bytes) -> str:
     return data.hex().upper()
 

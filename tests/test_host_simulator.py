@@ -212,3 +212,24 @@ def test_tls_without_a_ca_file_is_a_config_error() -> None:
 def test_unknown_acquirer_plugin_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="no acquirer named 'nope'"):
         connect(terminal_config(1, acquirer="nope"))
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ("[host]\ntls = true\n", "host.ca_file: required with tls = true"),
+    ("[host]\nclient_cert = 'a.pem'\n", "client_cert and client_key"),
+    ("[host]\nsaf_interval_s = 0\n", "host.saf_interval_s"),
+])
+def test_host_config_mistakes_name_the_key(tmp_path: Path, text: str, fragment: str) -> None:
+    from firmware.config import parse_config
+
+    with pytest.raises(ConfigError, match=fragment):
+        parse_config(text, tmp_path / "terminal.toml")
+
+
+def test_one_connection_per_message_when_not_persistent(sim: HostSimulator) -> None:
+    acq = connect(terminal_config(sim.port, persistent_connection=False))
+    assert isinstance(acq, Iso8583Acquirer)
+    card = TestCard()
+    for stan in (1, 2):
+        assert acq.authorize(auth_request(card, 100, stan=stan)).approved
+        assert not acq.link.connected

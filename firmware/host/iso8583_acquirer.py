@@ -58,6 +58,7 @@ class Iso8583Acquirer:
         self.merchant_id = cfg.terminal.merchant_id
         self.sale_mti = h.sale_message
         self.response_timeout = h.response_timeout_s
+        self.persistent = h.persistent_connection
         self.next_stan = stan_source or _time_seeded_stans()
         tls = None
         if h.tls:
@@ -111,6 +112,8 @@ class Iso8583Acquirer:
             except (MessageError, messages.ReplyMismatch) as exc:
                 self.link.close()
                 raise NoReply(f"no usable reply: {exc}") from None
+            if not self.persistent:
+                self.link.close()
         log.info("%s stan %s -> %s %s", doc["t"], doc["11"], reply["t"], reply.get("39"))
         return reply
 

@@ -183,14 +183,24 @@ class HostSimulator:
             "0800": self._network,
         }.get(mti)
         if handler is None:
-            return self._reply(doc, "12")
+            return self._safe_reply(doc, "12")
         try:
             return handler(doc)
         except _Drop:
             raise
         except (KeyError, ValueError) as exc:
             log.info("%s request malformed: %s", mti, exc)
-            return self._reply(doc, "30")
+            return self._safe_reply(doc, "30")
+        except Exception:  # a simulator bug must not kill the connection thread silently
+            log.exception("%s request: simulator error", mti)
+            return self._safe_reply(doc, "96")
+
+    def _safe_reply(self, req: dict[str, str], code: str) -> bytes | None:
+        try:
+            return self._reply(req, code)
+        except (KeyError, ValueError) as exc:
+            log.info("cannot even answer %s: %s", req.get("t"), exc)
+            return None
 
     # ---- replies ------------------------------------------------------------------------
     def _reply(self, req: dict[str, str], code: str, **fields: str) -> bytes:

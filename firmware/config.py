@@ -148,9 +148,21 @@ class KernelSection:
 class JournalSection:
     file: str = "journal.sqlite"  # relative to terminal.state_dir
     key_file: str = "journal.key"  # AES-GCM terminal key, relative to terminal.state_dir
+    # Config files and secrets private to the service user? enforce | warn | auto
+    # (auto: enforce in production mode, warn in test mode).
+    check_permissions: str = "auto"
+    retry_first_s: float = 5.0  # store-and-forward: wait after the first failed send
+    retry_max_s: float = 300.0  # ... doubling up to this
 
     def validate(self, where: str) -> None:
-        return None
+        if not self.file or not self.key_file:
+            raise ConfigError(f"{where}: file and key_file must not be empty")
+        if Path(self.file).expanduser() == Path(self.key_file).expanduser():
+            raise ConfigError(f"{where}.key_file: must not be the journal file itself")
+        if self.check_permissions not in ("enforce", "warn", "auto"):
+            raise ConfigError(f"{where}.check_permissions: enforce, warn or auto")
+        if not (0 < self.retry_first_s <= self.retry_max_s):
+            raise ConfigError(f"{where}: 0 < retry_first_s <= retry_max_s")
 
 
 @dataclass(frozen=True)

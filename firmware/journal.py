@@ -113,11 +113,13 @@ class QueueItem:
         return self.next_attempt_at <= (time.time() if now is None else now)
 
 
-def backoff_seconds(attempts: int) -> float:
+def backoff_seconds(
+    attempts: int, first: float = BACKOFF_FIRST_S, cap: float = BACKOFF_MAX_S
+) -> float:
     """Wait after `attempts` failed attempts: 5 s, 10 s, 20 s ... capped at 5 minutes."""
     if attempts <= 0:
         return 0.0
-    return min(BACKOFF_FIRST_S * 2 ** (attempts - 1), BACKOFF_MAX_S)
+    return min(first * 2 ** min(attempts - 1, 62), cap)
 
 
 def scrub(text: str) -> str:
@@ -309,7 +311,9 @@ class Journal:
         key: bytes,
         path: Path,
         clock: Callable[[], float] = time.time,
+        backoff: tuple[float, float] = (BACKOFF_FIRST_S, BACKOFF_MAX_S),
     ) -> None:
+        self._backoff = backoff
         self._conn = conn
         self._aead = AESGCM(key)
         self._lock = threading.RLock()
@@ -325,6 +329,7 @@ class Journal:
         *,
         create_key: bool = True,
         clock: Callable[[], float] = time.time,
+        backoff: tuple[float, float] = (BACKOFF_FIRST_S, BACKOFF_MAX_S),
     ) -> Journal:
         """Open (creating when missing) the journal at `path` with the key in `key_file`.
 
@@ -368,7 +373,7 @@ class Journal:
             raise
         if new_file:
             _fsync_dir(path.parent)
-        return cls(conn, key, path, clock)
+        return cls(conn, key, path, clock, backoff)
 
     @classmethod
     def from_config(cls, cfg: object) -> Journal:
@@ -380,6 +385,7 @@ class Journal:
             cfg.state_path(cfg.journal.file),
             cfg.state_path(cfg.journal.key_file),
             create_key=cfg.mode != "production",
+            backoff=(cfg.journal.retry_first_s, cfg.journal.retry_max_s),
         )
 
     def close(self) -> None:
@@ -655,7 +661,12 @@ class Journal:
             attempts = int(row["attempts"]) + 1
             c.execute(
                 "UPDATE queue SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?",
-                (attempts, self._clock() + backoff_seconds(attempts), scrub(error)[:500], item_id),
+                (
+                    attempts,
+                    self._clock() + backoff_seconds(attempts, *self._backoff),
+                    scrub(error)[:500],
+                    item_id,
+                ),
             )
 
     # ---- settlement -------------------------------------------------------------------------
@@ -663,14 +674,16 @@ class Journal:
         with self._lock:
             return _counter(self._conn, "batch")
 
-    def begin_settlement(self, totals: dict[str, int] | None = None) -> dict:
+    def begin_settlement(
+        self, totals: dict[str, int] | None = None, currency: int | None = None
+    ) -> dict:
         """Close the current batch (new payments go to the next one) and record a settlement
-        run in state "started". `totals` defaults to the batch's charged payments. Returns the
-        settlement as a dict (id, batch, state, totals)."""
+        run in state "started". `totals` defaults to the batch's charged payments (in
+        `currency` when given). Returns the settlement as a dict (id, batch, state, totals)."""
         with self._write() as c:
             batch = _counter(c, "batch")
             if totals is None:
-                totals = _batch_totals(c, batch)
+                totals = _batch_totals(c, batch, currency)
             c.execute("UPDATE counters SET value = value + 1 WHERE name = 'batch'")
             cur = c.execute(
                 "INSERT INTO settlements (batch, state, totals, started_at)"
@@ -683,9 +696,9 @@ class Journal:
     def record_settlement(
         self, settlement_id: int, state: str, response_code: str = "", message: str = ""
     ) -> None:
-        """Move a settlement run to "sent", "done" or "failed"."""
-        if state not in ("sent", "done", "failed"):
-            raise ValueError("settlement state must be 'sent', 'done' or 'failed'")
+        """Move a settlement run to "sent", "done" or "failed" (or back to "started")."""
+        if state not in ("started", "sent", "done", "failed"):
+            raise ValueError("settlement state must be 'started', 'sent', 'done' or 'failed'")
         finished = _now_iso() if state in ("done", "failed") else None
         with self._write() as c:
             c.execute(
@@ -711,9 +724,10 @@ class Journal:
             ).fetchall()
         return [_settlement_dict(r) for r in rows]
 
-    def batch_totals(self, batch: int) -> dict[str, int]:
+    def batch_totals(self, batch: int, currency: int | None = None) -> dict[str, int]:
+        """Count and sum of the batch's charged sales and refunds (SettlementTotals' fields)."""
         with self._lock:
-            return _batch_totals(self._conn, batch)
+            return _batch_totals(self._conn, batch, currency)
 
     # ---- maintenance ------------------------------------------------------------------------
     def schema_version(self) -> int:
@@ -725,14 +739,16 @@ def _counter(c: sqlite3.Connection, name: str) -> int:
     return int(c.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()[0])
 
 
-def _batch_totals(c: sqlite3.Connection, batch: int) -> dict[str, int]:
+def _batch_totals(c: sqlite3.Connection, batch: int, currency: int | None) -> dict[str, int]:
     rows = c.execute(
         "SELECT txn_type, COUNT(*) AS n, COALESCE(SUM(amount), 0) AS total FROM payments p"
-        " WHERE p.batch = ? AND p.outcome = 'approved' AND NOT EXISTS (SELECT 1 FROM history h"
+        " WHERE p.batch = ? AND (? IS NULL OR p.currency = ?) AND p.outcome = 'approved'"
+        " AND NOT EXISTS (SELECT 1 FROM history h"
         " WHERE h.payment_id = p.id AND h.state = 'reversed') GROUP BY txn_type",
-        (batch,),
+        (batch, currency, currency),
     ).fetchall()
     totals = {
+        "currency": currency or 0,
         "batch_number": batch,
         "sales_count": 0,
         "sales_amount": 0,

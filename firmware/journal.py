@@ -85,8 +85,9 @@ NONCE_BYTES = 12
 BACKOFF_FIRST_S = 5.0
 BACKOFF_MAX_S = 300.0
 
-# A run of 12..19 digits (optionally split by spaces/dashes) is treated as a card number.
-_CARD_NUMBER = re.compile(r"(?<!\d)(?:\d[ -]?){11,18}\d(?!\d)")
+# A run of 13 or more digits (optionally split by single spaces/dashes) is taken for a card
+# number (PANs and tokens are 13..19 digits; a 12-digit RRN is not one).
+_CARD_NUMBER = re.compile(r"(?<!\d)(?:\d[ -]?){12,}\d(?!\d)")
 
 
 class JournalError(Exception):

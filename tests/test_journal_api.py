@@ -177,3 +177,11 @@ def test_settlement_totals_count_only_charged_payments(paths: tuple[Path, Path])
     j.record_settlement(s["id"], "done", "00", "Approved")
     assert j.unfinished_settlements() == []
     j.close()
+
+
+def test_a_twelve_digit_rrn_is_kept_as_is(paths: tuple[Path, Path]) -> None:
+    j = Journal.open(*paths)
+    pid = j.new_payment("purchase", 100, 978, "PITAP001")
+    j.record(pid, "approved", rrn="633112345678", auth_code="004217")
+    assert j.payment(pid)["rrn"] == "633112345678"
+    j.close()

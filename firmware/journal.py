@@ -77,6 +77,7 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "outcome": (str,),
     "card_in_field_ms": (int, float),
     "offline": (bool,),
+    "refund_of": (int,),  # a refund: the id of the payment it refunds
 }
 QUEUE_KINDS = ("reversal", "advice")
 STAN_MAX = 999_999
@@ -92,6 +93,10 @@ _CARD_NUMBER = re.compile(r"(?<!\d)(?:\d[ -]?){12,}\d(?!\d)")
 
 class JournalError(Exception):
     """The journal cannot be used as asked; the message says why in one line."""
+
+
+class UnknownPayment(JournalError, ValueError):
+    """No payment (or queue item, settlement) with that id."""
 
 
 class JournalCorrupt(JournalError):
@@ -194,8 +199,13 @@ CREATE TABLE settlements (
 );
 """
 
+# v2: a refund names the payment it refunds.
+_SCHEMA_V2 = """
+ALTER TABLE payments ADD COLUMN refund_of INTEGER REFERENCES payments(id);
+"""
+
 # MIGRATIONS[n] takes a journal from user_version n to n + 1. Append, never edit.
-MIGRATIONS: list[str] = [_SCHEMA_V1]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -414,24 +424,38 @@ class Journal:
             self._conn.execute("COMMIT")
 
     # ---- payments and their history -------------------------------------------------------
-    def new_payment(self, txn_type: str, amount: int, currency: int, terminal_id: str) -> int:
-        """Start a payment (state "started"); returns its id."""
+    def new_payment(
+        self,
+        txn_type: str,
+        amount: int,
+        currency: int,
+        terminal_id: str,
+        refund_of: int | None = None,
+    ) -> int:
+        """Start a payment (state "started"); returns its id. A refund may name the payment
+        it refunds (`refund_of`)."""
         if txn_type not in ("purchase", "refund"):
             raise ValueError(f"txn_type must be 'purchase' or 'refund', not {txn_type!r}")
         if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
             raise ValueError(f"amount must be a non-negative int in minor units, not {amount!r}")
         now = _now_iso()
         with self._write() as c:
+            if refund_of is not None:
+                _require_payment(c, refund_of)
             batch = _counter(c, "batch")
             cur = c.execute(
                 "INSERT INTO payments (created_at, updated_at, txn_type, amount, currency,"
-                " terminal_id, batch, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'started')",
-                (now, now, txn_type, amount, int(currency), scrub(terminal_id), batch),
+                " terminal_id, batch, state, refund_of)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'started', ?)",
+                (now, now, txn_type, amount, int(currency), scrub(terminal_id), batch, refund_of),
             )
             pid = int(cur.lastrowid or 0)
+            started: dict[str, object] = {"amount": amount, "currency": int(currency)}
+            if refund_of is not None:
+                started["refund_of"] = refund_of
             c.execute(
                 "INSERT INTO history (payment_id, at, state, fields) VALUES (?, ?, 'started', ?)",
-                (pid, now, json.dumps({"amount": amount, "currency": int(currency)})),
+                (pid, now, json.dumps(started)),
             )
         return pid
 
@@ -451,9 +475,11 @@ class Journal:
                 "SELECT state, offline FROM payments WHERE id = ?", (payment_id,)
             ).fetchone()
             if row is None:
-                raise JournalError(f"no payment {payment_id}")
+                raise UnknownPayment(f"no payment {payment_id}")
             if row["state"] == state and not fields:
                 return  # an exact repeat (e.g. enqueue already recorded it)
+            if "refund_of" in clean:
+                _require_payment(c, int(clean["refund_of"]))  # type: ignore[call-overload]
             self._record_locked(c, payment_id, state, clean, now)
             offline = bool(clean.get("offline", row["offline"]))
             if state in _DONE_STATES or (state == "approved" and not offline):
@@ -492,7 +518,7 @@ class Journal:
                 (payment_id,),
             ).fetchone()
         if row is None:
-            raise JournalError(f"no payment {payment_id}")
+            raise UnknownPayment(f"no payment {payment_id}")
         return _payment_dict(row)
 
     def history(self, payment_id: int) -> list[dict]:
@@ -548,7 +574,7 @@ class Journal:
         )
         with self._write() as c:
             if c.execute("SELECT 1 FROM payments WHERE id = ?", (payment_id,)).fetchone() is None:
-                raise JournalError(f"no payment {payment_id}")
+                raise UnknownPayment(f"no payment {payment_id}")
             c.execute(
                 "INSERT OR REPLACE INTO card_data (payment_id, nonce, ciphertext, created_at)"
                 " VALUES (?, ?, ?, ?)",
@@ -600,7 +626,7 @@ class Journal:
         now = _now_iso()
         with self._write() as c:
             if c.execute("SELECT 1 FROM payments WHERE id = ?", (payment_id,)).fetchone() is None:
-                raise JournalError(f"no payment {payment_id}")
+                raise UnknownPayment(f"no payment {payment_id}")
             row = c.execute(
                 "SELECT id FROM queue WHERE kind = ? AND payment_id = ? AND done_at IS NULL",
                 (kind, payment_id),
@@ -641,7 +667,7 @@ class Journal:
         with self._write() as c:
             row = c.execute("SELECT * FROM queue WHERE id = ?", (item_id,)).fetchone()
             if row is None:
-                raise JournalError(f"no queue item {item_id}")
+                raise UnknownPayment(f"no queue item {item_id}")
             if row["done_at"] is not None:
                 return
             c.execute("UPDATE queue SET done_at = ? WHERE id = ?", (now, item_id))
@@ -656,7 +682,7 @@ class Journal:
                 "SELECT attempts, done_at FROM queue WHERE id = ?", (item_id,)
             ).fetchone()
             if row is None:
-                raise JournalError(f"no queue item {item_id}")
+                raise UnknownPayment(f"no queue item {item_id}")
             if row["done_at"] is not None:
                 return
             attempts = int(row["attempts"]) + 1
@@ -714,7 +740,7 @@ class Journal:
                 "SELECT * FROM settlements WHERE id = ?", (settlement_id,)
             ).fetchone()
         if row is None:
-            raise JournalError(f"no settlement {settlement_id}")
+            raise UnknownPayment(f"no settlement {settlement_id}")
         return _settlement_dict(row)
 
     def unfinished_settlements(self) -> list[dict]:
@@ -734,6 +760,11 @@ class Journal:
     def schema_version(self) -> int:
         with self._lock:
             return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _require_payment(c: sqlite3.Connection, payment_id: int) -> None:
+    if c.execute("SELECT 1 FROM payments WHERE id = ?", (payment_id,)).fetchone() is None:
+        raise UnknownPayment(f"no payment {payment_id}")
 
 
 def _counter(c: sqlite3.Connection, name: str) -> int:

@@ -185,3 +185,37 @@ def test_a_twelve_digit_rrn_is_kept_as_is(paths: tuple[Path, Path]) -> None:
     j.record(pid, "approved", rrn="633112345678", auth_code="004217")
     assert j.payment(pid)["rrn"] == "633112345678"
     j.close()
+
+
+def test_a_version_1_journal_is_migrated_keeping_its_payments(paths: tuple[Path, Path]) -> None:
+    from firmware import journal as journal_module
+
+    paths[0].parent.mkdir(parents=True)
+    conn = sqlite3.connect(paths[0])
+    conn.executescript(journal_module.MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    conn.execute(
+        "INSERT INTO payments (created_at, updated_at, txn_type, amount, currency, terminal_id,"
+        " batch, state, outcome) VALUES ('t', 't', 'purchase', 999, 978, 'OLD', 1, 'approved',"
+        " 'approved')"
+    )
+    conn.commit()
+    conn.close()
+    j = Journal.open(*paths)
+    assert j.schema_version() == SCHEMA_VERSION
+    (old,) = j.payments()
+    assert old["amount"] == 999 and old["refund_of"] is None
+    refund = j.new_payment("refund", 500, 978, "PITAP001", refund_of=old["id"])
+    assert j.payment(refund)["refund_of"] == old["id"]
+    j.close()
+
+
+def test_refund_of_an_unknown_payment_is_refused(paths: tuple[Path, Path]) -> None:
+    j = Journal.open(*paths)
+    with pytest.raises(ValueError, match="no payment 41"):
+        j.new_payment("refund", 500, 978, "PITAP001", refund_of=41)
+    pid = j.new_payment("refund", 500, 978, "PITAP001")
+    with pytest.raises(ValueError, match="no payment 41"):
+        j.record(pid, "approved", refund_of=41)
+    with pytest.raises(ValueError, match="no payment 77"):
+        j.payment(77)
+    j.close()

@@ -7,8 +7,10 @@
 - A settlement run left "started" or "sent" is resumed: sent again with the same batch number and
   the totals recorded when it began (`resume_settlements`, given an acquirer).
 
-Recovery only writes the journal; draining the queues is store-and-forward's job. It touches no
-network itself (resume_settlements goes through the Acquirer contract it is given).
+`open_journal_at_start(cfg)` is the one call a terminal makes at start: it checks that config
+and secrets are private, opens the journal, and runs recovery. Recovery only writes the journal;
+draining the queues is store-and-forward's job. It touches no network itself
+(resume_settlements goes through the Acquirer contract it is given).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from firmware.config import Config
 from firmware.host.acquirer import Acquirer, HostUnavailable, NoReply, SettlementTotals
 from firmware.journal import Journal, JournalError
+from firmware.private_files import check_private_files
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,19 @@ class RecoveryReport:
             f"{len(self.settlements_to_resume)} settlement(s) to resume"
             + (f", {len(self.problems)} problem(s)" if self.problems else "")
         )
+
+
+def open_journal_at_start(cfg: Config) -> tuple[Journal, RecoveryReport]:
+    """What the terminal runs at start: the private-files check, then the journal (integrity
+    check, migrations), then recovery. Raises ConfigError / JournalError with one line."""
+    check_private_files(cfg)
+    journal = Journal.from_config(cfg)
+    try:
+        report = recover(journal)
+    except BaseException:
+        journal.close()
+        raise
+    return journal, report
 
 
 def recover(journal: Journal) -> RecoveryReport:

@@ -111,3 +111,19 @@ def test_half_finished_settlement_is_resumed(paths: tuple[Path, Path]) -> None:
     assert host.sent == [SettlementTotals(1, 1500, 0, 0, 978, s["batch"])]
     assert j.unfinished_settlements() == []
     j.close()
+
+
+def test_open_journal_at_start_recovers(tmp_path: Path) -> None:
+    from firmware.config import load_config
+    from firmware.recovery import open_journal_at_start
+
+    cfg_file = tmp_path / "terminal.toml"
+    cfg_file.write_text(f'[terminal]\nstate_dir = "{tmp_path / "state"}"\n')
+    cfg = load_config(cfg_file)
+    j, report = open_journal_at_start(cfg)
+    pid = _sent(j, 700)
+    j._conn.close()
+    j, report = open_journal_at_start(cfg)
+    assert report.reversals_queued == [pid]
+    assert "1 reversal(s) queued" in report.summary()
+    j.close()

@@ -8,12 +8,16 @@ problems here (the journal and its key are created private on first use).
 `[journal] check_permissions` says what to do with a problem: "enforce" stops with one line,
 "warn" logs it, "auto" (default) enforces in production mode and warns in test mode, because a
 fresh checkout's shipped config/terminal.toml is world-readable. Touches files' metadata only.
+
+`no_core_dumps()` keeps card data that is in memory during a payment out of crash dumps.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import resource
 import stat
 from pathlib import Path
 
@@ -70,3 +74,24 @@ def check_private_files(cfg: Config, uid: int | None = None) -> list[str]:
     for line in found:
         log.warning("not private to the service user: %s", line)
     return found
+
+
+PR_SET_DUMPABLE = 4
+
+
+def no_core_dumps() -> bool:
+    """No core file and no ptrace by other users' tools for this process (card data lives in
+    its memory during a payment). True when both took effect."""
+    ok = True
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ValueError, OSError) as exc:
+        log.warning("cannot disable core dumps: %s", exc)
+        ok = False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+            ok = False
+    except (OSError, AttributeError):
+        ok = False
+    return ok

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from firmware.config import Config
 from firmware.host.acquirer import Acquirer, HostUnavailable, NoReply, SettlementTotals
 from firmware.journal import Journal, JournalError
-from firmware.private_files import check_private_files
+from firmware.private_files import check_private_files, no_core_dumps
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,9 @@ class RecoveryReport:
 
 
 def open_journal_at_start(cfg: Config) -> tuple[Journal, RecoveryReport]:
-    """What the terminal runs at start: the private-files check, then the journal (integrity
-    check, migrations), then recovery. Raises ConfigError / JournalError with one line."""
+    """What the terminal runs at start: no core dumps, the private-files check, then the journal
+    (integrity check, migrations), then recovery. Raises ConfigError / JournalError (one line)."""
+    no_core_dumps()
     check_private_files(cfg)
     journal = Journal.from_config(cfg)
     try:

@@ -55,3 +55,34 @@ def test_lists_payments_and_history(config: Path, capsys: pytest.CaptureFixture[
 def test_bad_config_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
     assert main(["journal", "--config", str(tmp_path / "missing.toml")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_queue_and_check(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state = config.parent / "state"
+    j = Journal.open(state / "journal.sqlite", state / "journal.key")
+    pid = j.new_payment("purchase", 1250, 978, "PITAP001")
+    j.keep_card_data(pid, auth_request())
+    item = j.enqueue("reversal", pid)
+    j.queue_retry_later(item, "connection refused")
+    j.close()
+    assert main(["journal", "--queue", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert f"payment #{pid}" in out and "connection refused" in out and "attempts=1" in out
+
+    config.chmod(0o600)
+    state.chmod(0o700)
+    assert main(["journal", "--check", "--json", "--config", str(config)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["integrity"] == "ok" and report["queued"] == 1 and report["not_private"] == []
+    config.chmod(0o644)
+    assert main(["journal", "--check", "--config", str(config)]) == 1
+    assert "chmod 600" in capsys.readouterr().out
+
+
+def test_damaged_journal_is_one_line_exit_2(config: Path, capsys) -> None:
+    state = config.parent / "state"
+    state.mkdir()
+    (state / "journal.sqlite").write_bytes(b"garbage" * 1000)
+    assert main(["journal", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a usable journal" in err

@@ -59,3 +59,18 @@ def test_foreign_owner_is_a_problem(tmp_path: Path) -> None:
     cfg = load_config(_config(tmp_path))
     found = problems(cfg, uid=os.geteuid() + 1)
     assert any("owned by uid" in line for line in found)
+
+
+def test_no_core_dumps_in_a_child_process() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import ctypes, resource\n"
+        "from firmware.private_files import no_core_dumps\n"
+        "ok = no_core_dumps()\n"
+        "dumpable = ctypes.CDLL(None).prctl(3, 0, 0, 0, 0)  # PR_GET_DUMPABLE\n"
+        "print(ok, resource.getrlimit(resource.RLIMIT_CORE), dumpable)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "(0,", "0)", "0"]

@@ -61,11 +61,13 @@ class IsoDepCard:
         applet: Applet,
         fwi: int = DEFAULT_FWI,
         idle_timeout: float = 5.0,
+        fsci: int = 8,
         silent_errors: tuple[type[BaseException], ...] = (),
     ) -> None:
         self.clf = clf
         self.applet = applet
         self.fwi = fwi
+        self.fsci = fsci
         self.fwt = frame_waiting_time(fwi)
         self.idle_timeout = idle_timeout
         self.silent_errors = silent_errors
@@ -81,7 +83,7 @@ class IsoDepCard:
             result.ended = "no-ats"
             return result
         self.fsd = FS_TABLE[min(rats[1] >> 4, 8)]
-        frame = self._send(ats(self.fwi), result, remember=False)
+        frame = self._send(ats(self.fwi, self.fsci), result, remember=False)
         while frame is not None:
             try:
                 reply = self._handle(frame, result)

@@ -80,6 +80,7 @@ class SimulatedPhone:
         reader_path: str,
         *,
         fwi: int = DEFAULT_FWI,
+        fsci: int = 8,
         issuer_keys: Path | None = None,
         idle_timeout: float = 5.0,
     ) -> None:
@@ -88,6 +89,7 @@ class SimulatedPhone:
         self.host, self.port = parse_udp_path(reader_path)
         self.applet = CardApplet(self.profile, issuer_keys)
         self.fwi = fwi
+        self.fsci = fsci  # ATS FSCI: the largest frame this phone accepts (8 = 256 bytes)
         self.idle_timeout = idle_timeout
         self.served = 0
         self.last_tap: TapResult | None = None
@@ -131,6 +133,7 @@ class SimulatedPhone:
                     clf,
                     self.applet,
                     fwi=self.fwi,
+                    fsci=self.fsci,
                     idle_timeout=self.idle_timeout,
                     silent_errors=(PhoneLeftField,),
                 )

@@ -55,20 +55,35 @@ def parse_udp_path(path: str) -> tuple[str, int]:
 
 
 def _bind_to_path_host(device: object) -> None:
-    """Make nfcpy's udp device listen on the path's host only (it binds 0.0.0.0 by default):
-    the simulated phone is reachable from loopback, nowhere else."""
+    """Make nfcpy's udp device listen on the path's host only (it binds 0.0.0.0 by default), and
+    keep one bound socket across taps (re-binding is a no-op): the simulated phone is reachable
+    from loopback only, and a reader's poll right after a tap is never lost."""
 
     def bind_socket(time_to_return: float) -> bool:
+        sock = device.socket  # type: ignore[attr-defined]
+        addr = device.addr  # type: ignore[attr-defined]
+        if sock.getsockname()[1] == addr[1]:
+            return True  # already listening
         try:
-            device.socket.bind(device.addr)  # type: ignore[attr-defined]
+            sock.bind(addr)
             return True
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                log.warning("another phone is already in the field at %s:%d", *device.addr)  # type: ignore[attr-defined]
+                log.warning("another phone is already in the field at %s:%d", *addr)
                 return False
             raise
 
     device._bind_socket = bind_socket  # type: ignore[attr-defined]
+
+
+def _listen(clf: nfc.ContactlessFrontend, target: nfc.clf.LocalTarget, timeout: float):
+    """`clf.listen` without its initial mute: on the udp driver mute closes the socket, and a
+    reader polling again right after the last tap would wait a whole second for an answer.
+    Same driver call (`listen_tta`) and the same bookkeeping (`clf.target`) as clf.listen."""
+    with clf.lock:
+        clf.target = None
+        clf.target = clf.device.listen_tta(target, timeout)
+        return clf.target
 
 
 class SimulatedPhone:
@@ -120,7 +135,7 @@ class SimulatedPhone:
                 target.sel_res = bytearray.fromhex("20")  # ISO-DEP (ISO 14443-4) compliant
                 started = time.monotonic()
                 self.ready.set()
-                activated = clf.listen(target, min(1.0, remaining))
+                activated = _listen(clf, target, min(1.0, remaining))
                 if activated is None:
                     if time.monotonic() - started < 0.05:
                         time.sleep(0.1)  # port taken: do not spin

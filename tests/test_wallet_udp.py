@@ -136,3 +136,22 @@ def test_slow_phone_sends_wtx_and_still_answers(tap):
     while not (phone.last_tap and phone.last_tap.ended) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert phone.last_tap.wtx_sent >= 1
+
+
+def test_see_phone_then_second_tap_completes(tap):
+    phone, reader = tap("mastercard-see-phone", taps=2)
+    results = []
+    for _ in range(2):
+        card = reader.wait_for_card(5)
+        assert card is not None
+        ok(card.transceive(PPSE))
+        ok(card.transceive(select("A0000000041010")))
+        gpo = ok(card.transceive(bytes.fromhex("80A8000002830000")))
+        afl = gpo[0x94]
+        for i in range(0, len(afl), 4):
+            for rec in range(afl[i + 1], afl[i + 2] + 1):
+                ok(card.transceive(bytes([0x00, 0xB2, rec, afl[i] | 4, 0x00])))
+        results.append(ok(card.transceive(generate_ac(terminal_values(), p1=0x90))))
+        reader.release()
+    assert results[0][0x9F27] == b"\x00" and results[0][0xDF4B][1] & 0x03  # see phone
+    assert results[1][0x9F27] == b"\x80"  # the unlocked phone completes

@@ -68,6 +68,7 @@ def _sha1(data: bytes) -> bytes:
     return hashlib.sha1(data).digest()
 
 
+@functools.cache
 def issuer_certificate(
     ca: RsaKey, issuer: RsaKey, identifier: str, expiry: str
 ) -> tuple[bytes, bytes]:
@@ -91,6 +92,7 @@ def issuer_certificate(
     return ca.sign(b"\x6a" + body + digest + b"\xbc"), rem
 
 
+@functools.cache
 def icc_certificate(
     issuer: RsaKey, icc: RsaKey, pan: str, expiry: str, static_data: bytes
 ) -> tuple[bytes, bytes]:
@@ -114,6 +116,7 @@ def icc_certificate(
     return issuer.sign(b"\x6a" + body + digest + b"\xbc"), rem
 
 
+@functools.cache
 def sdad(icc: RsaKey, dynamic_data: bytes, tail: bytes) -> bytes:
     n = icc.size
     body = b"\x05\x01" + bytes([len(dynamic_data)]) + dynamic_data

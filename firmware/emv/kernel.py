@@ -233,33 +233,42 @@ class Kernel:
         session = _Session(txn)
         try:
             out = self._run(card, session)
-        except _Stop as stop:
-            out = self._outcome(session, stop.kind, stop.reason, stop.ui)
-        except CardRemoved as exc:
-            out = self._outcome(
-                session, OutcomeKind.TRY_AGAIN, f"card left the field: {exc}", "Try again"
-            )
-        except apdu.CardError as exc:
-            out = self._outcome(
-                session, OutcomeKind.END_APPLICATION, f"card answer unusable: {exc}", "Card error"
-            )
-        except tlv.TlvError as exc:
-            out = self._outcome(
-                session, OutcomeKind.END_APPLICATION, f"malformed card data: {exc}", "Card error"
-            )
         except Exception as exc:  # noqa: BLE001 - the contract: nothing escapes the kernel
-            log.error("kernel fault: %s at %s", type(exc).__name__, _where(exc))
-            out = self._outcome(
-                session,
-                OutcomeKind.END_APPLICATION,
-                f"kernel fault ({type(exc).__name__})",
-                "Card error",
-            )
+            out = self._fault_outcome(session, exc)
         self._count(out)
         log.info("outcome %s: %s", out.kind.value, out.reason)
         return out
 
     # ---- internals ----------------------------------------------------------------------
+    def _fault_outcome(self, s: _Session, exc: Exception) -> Outcome:
+        """The outcome for anything that stopped a flow (never raises itself)."""
+        try:
+            if isinstance(exc, _Stop):
+                return self._outcome(s, exc.kind, exc.reason, exc.ui)
+            if isinstance(exc, CardRemoved):
+                return self._outcome(
+                    s, OutcomeKind.TRY_AGAIN, f"card left the field: {exc}", "Try again"
+                )
+            if isinstance(exc, apdu.CardError):
+                return self._outcome(
+                    s, OutcomeKind.END_APPLICATION, f"card answer unusable: {exc}", "Card error"
+                )
+            if isinstance(exc, tlv.TlvError):
+                return self._outcome(
+                    s, OutcomeKind.END_APPLICATION, f"malformed card data: {exc}", "Card error"
+                )
+            log.error("kernel fault: %s at %s", type(exc).__name__, _where(exc))
+            return self._outcome(
+                s, OutcomeKind.END_APPLICATION, f"kernel fault ({type(exc).__name__})", "Card error"
+            )
+        except Exception as inner:  # noqa: BLE001 - building the outcome itself failed
+            log.error("kernel fault while building an outcome: %s", type(inner).__name__)
+            return Outcome(
+                kind=OutcomeKind.END_APPLICATION,
+                reason=f"kernel fault ({type(inner).__name__})",
+                ui_message="Card error",
+            )
+
     def _count(self, out: Outcome) -> None:
         with self._lock:
             if out.kind is OutcomeKind.APPROVED:
@@ -345,8 +354,8 @@ class Kernel:
             s.start(cand)
             try:
                 out = self._application(card, s)
-            except _Stop as stop:
-                out = self._outcome(s, stop.kind, stop.reason, stop.ui)
+            except Exception as exc:  # noqa: BLE001 - turned into this application's outcome
+                out = self._fault_outcome(s, exc)
             if out.kind is OutcomeKind.SELECT_NEXT:
                 reasons.append(out.reason)
                 continue

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from drivers.nfc import CardRemoved
 from firmware.config import ConfigError, shipped_config_dir
-from firmware.emv import apdu, capk, dol, tlv
+from firmware.emv import apdu, capk, dol, flows, tlv
 from firmware.emv.aids import AidTable, load_aid_table
 from firmware.emv.entry_point import Candidate, PpseError, candidates, parse_ppse
 from firmware.emv.outcome import Outcome, OutcomeKind, TerminalTransaction
@@ -418,12 +418,8 @@ class Kernel:
             raise _Stop(OutcomeKind.END_APPLICATION, "card data missing: AIP (82)", "Card error")
         self._read_records(card, s, s.card.get(T("94"), b""))
         if cfg.kernel == 3 or (cfg.kernel == 0 and T("9F26") in s.card):
-            from firmware.emv.flows import complete_qvsdc
-
-            return complete_qvsdc(self, s)
-        from firmware.emv.flows import complete_generate_ac
-
-        return complete_generate_ac(self, card, s)
+            return flows.complete_qvsdc(self, s)
+        return flows.complete_generate_ac(self, card, s)
 
     def _read_records(self, card: apdu.CardLink, s: _Session, afl: bytes) -> None:
         if len(afl) % 4:

@@ -9,7 +9,7 @@ from emv_testcard import TestPhone, kernel_config, removed, tap
 
 from firmware.emv import tlv
 from firmware.emv.kernel import Kernel
-from firmware.emv.outcome import OutcomeKind, TerminalTransaction
+from firmware.emv.outcome import OutcomeKind, TerminalTransaction, TxnType
 
 WHEN = dt.datetime(2026, 11, 27, 10, 30, 0)
 FIELD55_TAGS = "9F26 9F27 9F10 9F37 9F36 95 9A 9C 9F02 9F03 5F2A 82 9F1A 84 9F33 9F34 9F35"
@@ -142,3 +142,35 @@ def test_card_removed_at_any_step_is_try_again(kernel: Kernel, scheme: str, step
         assert out.kind is OutcomeKind.ONLINE_REQUEST  # Visa-style never sends GENERATE AC
     else:
         assert out.kind is OutcomeKind.TRY_AGAIN and "left the field" in out.reason
+
+
+@pytest.mark.parametrize("scheme", ["visa", "mastercard", "rupay"])
+def test_refund_reads_the_phone_for_the_acquirer(kernel: Kernel, scheme: str) -> None:
+    phone = TestPhone(scheme)
+    t = TerminalTransaction(amount=2_000, currency=978, country=380, when=WHEN,
+                            txn_type=TxnType.REFUND)  # fmt: skip
+    out = kernel.process(tap(phone), t)
+    assert out.kind is OutcomeKind.ONLINE_REQUEST, out.reason
+    assert out.reason.startswith("refund")
+    assert field55(out)["9C"] == b"\x20"
+    if scheme == "mastercard":
+        assert out.cid & 0xC0 == 0x00  # the terminal asked for an AAC
+        assert [a for step, a in phone.log if step == "generate_ac"][0][2] == 0x00
+
+
+def test_field55_carries_the_tvr_the_card_signed(kernel: Kernel) -> None:
+    """Findings after GENERATE AC must not change the TVR the issuer checks the ARQC with."""
+    phone = TestPhone("mastercard")
+    out = kernel.process(tap(phone), txn(12_345))
+    gen_ac = [a for step, a in phone.log if step == "generate_ac"][0]
+    cdol_tvr = gen_ac[5 + 6 + 6 + 2 : 5 + 6 + 6 + 2 + 5]
+    assert field55(out)["95"] == cdol_tvr
+
+
+def test_offline_approvals_are_capped_then_forced_online(tmp_path) -> None:  # noqa: ANN001
+    kernel = Kernel.from_config(kernel_config(tmp_path))
+    cap = kernel.table.find(bytes.fromhex("A0000000031010")).max_offline_approvals
+    kinds = [kernel.process(tap(TestPhone("visa")), txn(1_000)).kind for _ in range(cap + 2)]
+    assert kinds[:cap] == [OutcomeKind.APPROVED] * cap
+    assert kinds[cap] is OutcomeKind.ONLINE_REQUEST  # counter reached: TTQ asks for online
+    assert kinds[cap + 1] is OutcomeKind.APPROVED  # an online transaction resets it

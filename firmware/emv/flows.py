@@ -14,13 +14,15 @@ import datetime as dt
 import hmac
 from typing import TYPE_CHECKING
 
-from firmware.emv import apdu, dol, oda, tlv
-from firmware.emv.outcome import Outcome, OutcomeKind
+from firmware.emv import apdu, oda, tlv
+from firmware.emv.outcome import Outcome, OutcomeKind, TxnType
 
 if TYPE_CHECKING:
     from firmware.emv.kernel import Kernel, _Session
 
 T = bytes.fromhex
+
+REFUND_READ = "refund: card read, AAC for the acquirer"
 
 # TVR bits (byte index, mask)
 ODA_NOT_PERFORMED = (0, 0x80)
@@ -176,6 +178,8 @@ def complete_qvsdc(kernel: Kernel, s: _Session) -> Outcome:
         "no_cvm": T("1F0002"),
         "failed": T("3F0001"),
     }[s.cvm]
+    if s.txn.txn_type is TxnType.REFUND and ac_type in (0x00, 0x40, 0x80):
+        return _finish(kernel, s, OutcomeKind.ONLINE_REQUEST, REFUND_READ)
     if ac_type == 0x00:
         return _finish(kernel, s, OutcomeKind.DECLINED, "card declined offline (AAC)")
     if ac_type == 0x80:
@@ -283,7 +287,9 @@ def complete_generate_ac(kernel: Kernel, card: apdu.CardLink, s: _Session) -> Ou
         _set(s.tvr, ODA_NOT_PERFORMED)
     # terminal action analysis
     tvr = bytes(s.tvr)
-    if _hits(tvr, cfg.tac_denial, _iac(s, "9F0E", 0x00)):
+    if s.txn.txn_type is TxnType.REFUND:
+        p1, wanted = 0x00, "AAC"  # a refund asks the card for an AAC; the host does the rest
+    elif _hits(tvr, cfg.tac_denial, _iac(s, "9F0E", 0x00)):
         p1, wanted = 0x00, "AAC"
     elif cand.online_required or _hits(tvr, cfg.tac_online, _iac(s, "9F0F", 0xFF)):
         p1, wanted = 0x80, "ARQC"
@@ -294,7 +300,7 @@ def complete_generate_ac(kernel: Kernel, card: apdu.CardLink, s: _Session) -> Ou
         p1 |= 0x10
     s.term[T("95")] = tvr
     try:
-        s.cdol1_data = dol.build(s.card[T("8C")], s.term)
+        s.cdol1_data = s.build_dol(s.card[T("8C")])
     except tlv.TlvError as exc:
         raise _stop(OutcomeKind.END_APPLICATION, f"CDOL1 malformed: {exc}", "Card error") from None
     resp = apdu.exchange(card, apdu.generate_ac(p1, s.cdol1_data))
@@ -349,6 +355,8 @@ def complete_generate_ac(kernel: Kernel, card: apdu.CardLink, s: _Session) -> Ou
                 "phone asks its owner to look at it (POS cardholder interaction, DF4B)",
                 "See phone",
             )
+        if s.txn.txn_type is TxnType.REFUND:
+            return _finish(kernel, s, OutcomeKind.ONLINE_REQUEST, REFUND_READ)
         return _finish(kernel, s, OutcomeKind.DECLINED, "card declined (AAC)")
     if cda:
         assert icc_key is not None

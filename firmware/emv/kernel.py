@@ -101,6 +101,14 @@ class _Session:
     oda_records_ok: bool = True
     cryptogram: bytes = b""
     cid: int = 0
+    tvr_given: bytes | None = None  # the TVR sent to the card in PDOL / CDOL1 data
+
+    def build_dol(self, dol_bytes: bytes) -> bytes:
+        """DOL data from the terminal's values; remembers the TVR if the card asked for it."""
+        pairs = dol.parse(dol_bytes)
+        if any(tag == T("95") for tag, _ in pairs):
+            self.tvr_given = self.term[T("95")]
+        return dol.build(pairs, self.term)
 
     def start(self, cand: Candidate) -> None:
         txn, cfg = self.txn, cand.config
@@ -159,11 +167,9 @@ class _Session:
 
     def icc_data(self) -> bytes:
         values = {**self.term, **self.card}
-        values[T("95")] = (
-            bytes(self.tvr)
-            if self.cand and self.cand.config.kernel != 3
-            else (self.term[T("95")] if not any(self.tvr) else bytes(self.tvr))
-        )
+        # The TVR the card was given (in PDOL or CDOL1 data) is part of what its cryptogram
+        # covers; the issuer must see that one. Findings after that are in Outcome.tvr.
+        values[T("95")] = self.tvr_given if self.tvr_given is not None else bytes(self.tvr)
         values[T("9F26")] = self.cryptogram
         values[T("9F27")] = bytes([self.cid])
         values[T("84")] = self.fci.get(T("84"), self.cand.entry.aid if self.cand else b"")
@@ -381,7 +387,7 @@ class Kernel:
         if not cfg.matches(df_name):
             raise _Stop(OutcomeKind.SELECT_NEXT, f"{cfg.label}: FCI names another application")
         try:
-            s.pdol_data = dol.build(s.fci.get(T("9F38"), b""), s.term)
+            s.pdol_data = s.build_dol(s.fci.get(T("9F38"), b""))
         except tlv.TlvError as exc:
             raise _Stop(
                 OutcomeKind.END_APPLICATION, f"PDOL malformed: {exc}", "Card error"

@@ -96,3 +96,23 @@ def test_exception_from_the_link_is_contained(kernel: Kernel) -> None:
     out = kernel.process(Broken(), txn(1_000))
     assert out.kind is OutcomeKind.END_APPLICATION
     assert "kernel fault" in out.reason
+
+
+def test_a_phone_too_slow_for_the_tap_budget_is_asked_again(kernel: Kernel) -> None:
+    import time
+
+    phone = TestPhone("mastercard")
+
+    def slow(resp: bytes) -> bytes:
+        time.sleep(0.06)
+        return resp
+
+    phone.faults["read_1_1"] = slow
+    kernel.tap_budget_s = 0.05
+    try:
+        out = kernel.process(tap(phone), txn(12_345))
+    finally:
+        kernel.tap_budget_s = 5.0
+    assert out.kind is OutcomeKind.TRY_AGAIN
+    assert "too slow" in out.reason
+    assert not any(step == "generate_ac" for step, _ in phone.log)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 from drivers.nfc import CardRemoved
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 
 SEE_PHONE = "See phone"
 MAX_RECORDS = 64
+# A phone may stretch each answer with S(WTX) (nfcpy honours it); the tap as a whole gets this
+# long before the kernel stops sending commands and asks for the phone again.
+TAP_BUDGET_S = 5.0
 
 T = bytes.fromhex  # tag spelling: T("9F26")
 
@@ -194,6 +198,7 @@ class Kernel:
         self.table = table
         self.keys = keys
         self._offline_counts: dict[bytes, int] = {}
+        self.tap_budget_s = TAP_BUDGET_S
         self._lock = threading.Lock()
 
     # ---- configuration ------------------------------------------------------------------
@@ -238,7 +243,7 @@ class Kernel:
         """Run one tap to an Outcome. Never raises."""
         session = _Session(txn)
         try:
-            out = self._run(card, session)
+            out = self._run(_BudgetedLink(card, self.tap_budget_s), session)
         except Exception as exc:  # noqa: BLE001 - the contract: nothing escapes the kernel
             out = self._fault_outcome(session, exc)
         self._count(out)
@@ -463,6 +468,24 @@ class Kernel:
                         s.static_data += resp.data
                         s.oda_records_ok = s.oda_records_ok and template
                 s.add_card_data(list(objs[0].children) if template else objs, "records")
+
+
+class _BudgetedLink:
+    """The card, refusing to send another command once the tap has run out of time."""
+
+    def __init__(self, card: apdu.CardLink, budget_s: float) -> None:
+        self.card = card
+        self.deadline = time.monotonic() + budget_s
+        self.budget_s = budget_s
+
+    def transceive(self, command: bytes) -> bytes:
+        if time.monotonic() > self.deadline:
+            raise _Stop(
+                OutcomeKind.TRY_AGAIN,
+                f"phone too slow: tap took longer than {self.budget_s:g} s",
+                "Try again",
+            )
+        return self.card.transceive(command)
 
 
 def _where(exc: BaseException) -> str:

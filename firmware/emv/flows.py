@@ -5,7 +5,7 @@
 `complete_generate_ac`: Mastercard-style kernel 2 and the generic path — processing restrictions,
 cardholder verification, terminal risk management, terminal action analysis, GENERATE AC with
 CDOL1 (CDA when the card and our keys allow), "see phone" from DF4B.
-Both return an Outcome or raise the kernel's _Stop; card data is never logged here.
+Both return an Outcome or raise FlowEnd; card data is never logged here.
 """
 
 from __future__ import annotations
@@ -45,10 +45,16 @@ def _set(bits: bytearray, flag: tuple[int, int]) -> None:
     bits[flag[0]] |= flag[1]
 
 
-def _stop(kind: OutcomeKind, reason: str, ui: str = "") -> Exception:
-    from firmware.emv.kernel import _Stop
+class FlowEnd(Exception):  # noqa: N818 - control flow inside the kernel, never escapes it
+    """Ends the tap with this outcome kind, reason and screen message."""
 
-    return _Stop(kind, reason, ui)
+    def __init__(self, kind: OutcomeKind, reason: str, ui: str = "") -> None:
+        super().__init__(reason)
+        self.kind, self.reason, self.ui = kind, reason, ui
+
+
+def _stop(kind: OutcomeKind, reason: str, ui: str = "") -> FlowEnd:
+    return FlowEnd(kind, reason, ui)
 
 
 def _need(s: _Session, *tags: str) -> None:

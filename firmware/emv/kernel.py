@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from drivers.nfc import CardRemoved
-from firmware.config import ConfigError, shipped_config_dir
+from firmware.config import Config, ConfigError, shipped_config_dir
 from firmware.emv import apdu, capk, dol, flows, tlv
 from firmware.emv.aids import AidTable, load_aid_table
 from firmware.emv.entry_point import Candidate, PpseError, candidates, parse_ppse
@@ -73,13 +73,9 @@ FIELD55_TAGS = [
         "5F34",
     ]
 ]
-TERMINAL_ONLY_TAGS = {T("9F66"), T("9F09"), T("9F1E")}
 
 
-class _Stop(Exception):  # noqa: N818 - internal control flow, never escapes process()
-    def __init__(self, kind: OutcomeKind, reason: str, ui: str = "") -> None:
-        super().__init__(reason)
-        self.kind, self.reason, self.ui = kind, reason, ui
+_Stop = flows.FlowEnd
 
 
 def _bcd(value: int, size: int) -> bytes:
@@ -203,22 +199,22 @@ class Kernel:
 
     # ---- configuration ------------------------------------------------------------------
     @classmethod
-    def from_config(cls, cfg: object) -> Kernel:
+    def from_config(cls, cfg: Config) -> Kernel:
         """Load `kernel.aid_table` and `kernel.capk_file`; ConfigError on bad data or test keys
         in production mode."""
-        kcfg = cfg.kernel  # type: ignore[attr-defined]
-        table = load_aid_table(cfg.data_path(kcfg.aid_table))  # type: ignore[attr-defined]
-        capk_path = cfg.data_path(kcfg.capk_file)  # type: ignore[attr-defined]
+        kcfg = cfg.kernel
+        table = load_aid_table(cfg.data_path(kcfg.aid_table))
+        capk_path = cfg.data_path(kcfg.capk_file)
         try:
             store = capk.load_file(capk_path)
             if kcfg.capk_revoked:
-                capk.load_revocation_list(cfg.data_path(kcfg.capk_revoked), store)  # type: ignore[attr-defined]
+                capk.load_revocation_list(cfg.data_path(kcfg.capk_revoked), store)
         except capk.CapkFileError as exc:
             raise ConfigError(f"kernel.capk_file: {exc}") from None
         store.mark_test_keys(
             capk.load_public_test_moduli(shipped_config_dir() / "capk" / "public-test-keys.txt")
         )
-        if cfg.mode == "production":  # type: ignore[attr-defined]
+        if cfg.mode == "production":
             test_keys = [k for k in store.keys.values() if k.test]
             if test_keys:
                 k = test_keys[0]

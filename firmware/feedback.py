@@ -200,13 +200,15 @@ class Feedback:
                     render_receipt(self.printer, builder, payment, copy, self.lang)
                 return "printed"
             except Exception as exc:  # printer offline, out of paper, cable...
-                problem = str(exc) or exc.__class__.__name__
-                log.warning("receipt not printed: %s", problem)
-                self._show(lambda v: screens.printer_problem_screen(v, problem))
+                kind = getattr(exc, "kind", "")
+                problem = {"offline": self.lang.t("printer_offline"),
+                           "no_paper": self.lang.t("printer_no_paper")}.get(kind, str(exc))
+                log.warning("receipt not printed: %s", exc)
         try:
             payload = receipt_qr_payload(builder, payment, self.lang)
             money = self.money(int(payment.get("amount", 0)), payment.get("currency"))
-            self._show(lambda v: screens.receipt_qr_screen(v, payload, money))
+            note = self.lang.t("printer_problem", problem=problem) if problem else ""
+            self._show(lambda v: screens.receipt_qr_screen(v, payload, money, note))
         except Exception:
             log.exception("e-receipt QR not shown")
         return problem or "qr"

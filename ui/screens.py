@@ -265,11 +265,32 @@ def approved_screen(view: View, money: Money, auth_code: str = "", masked_pan: s
     return Screen("approved", c.image, c.texts)
 
 
+# Words in a host's or kernel's reason -> the reason key shown in the customer's language.
+REASON_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("insufficient", "insufficient_funds"),
+    ("not sufficient", "insufficient_funds"),
+    ("do not hono", "do_not_honour"),
+    ("issuer unavailable", "issuer_unavailable"),
+    ("issuer or switch", "issuer_unavailable"),
+    ("no reply", "no_reply"),
+    ("host unavailable", "host_unavailable"),
+    ("not supported", "not_supported"),
+    ("expired", "expired"),
+    ("limit", "limit"),
+)
+
+
 def reason_text(lang: Language, reason: str) -> str:
-    """A decline reason in plain words: a known key ('insufficient_funds') is translated,
-    anything else is shown as given."""
+    """A decline reason in plain words: a reason key ('insufficient_funds') or a host message
+    that names a known reason is translated; anything else is shown as given, capitalised."""
     key = f"reason_{reason}"
-    return lang.t(key) if key in lang.text else reason
+    if key in lang.text:
+        return lang.t(key)
+    lowered = reason.lower()
+    for pattern, name in REASON_PATTERNS:
+        if pattern in lowered:
+            return lang.t(f"reason_{name}")
+    return reason[:1].upper() + reason[1:]
 
 
 def declined_screen(view: View, reason: str = "", money: Money | None = None) -> Screen:
@@ -369,15 +390,16 @@ def settlement_screen(view: View, summary: SettlementSummary) -> Screen:
     return Screen("settlement", c.image, c.texts)
 
 
-def receipt_qr_screen(view: View, payload: str, money: Money | None = None) -> Screen:
-    """No printer: a QR code the customer scans for an e-receipt."""
+def receipt_qr_screen(view: View, payload: str, money: Money | None = None,
+                      note: str = "") -> Screen:
+    """No printer (or it failed: `note` says why): a QR code to scan for an e-receipt."""
     t = view.lang
     c, top, bottom = _page(view)
     qr = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
     qr.add_data(payload)
     qr.make(fit=True)
     matrix = qr.get_matrix()
-    caption_h = c.px(50 if money is not None else 28)
+    caption_h = c.px(28 + (22 if money is not None else 0) + (18 if note else 0))
     side = min(bottom - top - caption_h - c.px(12), c.width - c.px(20))
     module = max(1, side // len(matrix))
     side = module * len(matrix)
@@ -392,6 +414,9 @@ def receipt_qr_screen(view: View, payload: str, money: Money | None = None) -> S
     y = qtop + side + c.px(4)
     if money is not None:
         drawn = c.text(format_money(money, t), c.width // 2, y, c.px(18), bold=True)
+        y = drawn.box[3] + c.px(3)
+    if note:
+        drawn = c.text(note, c.width // 2, y, c.px(14), bold=True, color=view.theme.warning)
         y = drawn.box[3] + c.px(3)
     c.text(t.t("scan_receipt"), c.width // 2, y, c.px(15), color=view.theme.muted)
     return Screen("receipt_qr", c.image, c.texts)

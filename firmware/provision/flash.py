@@ -35,7 +35,9 @@ from firmware.provision.progress import Progress
 
 log = logging.getLogger(__name__)
 
-CHUNK = 4 * 1024 * 1024
+CHUNK = 4 * 1024 * 1024  # read, write and compare unit
+ZERO_BLOCK = 64 * 1024  # granularity of zero-run skipping
+_ZEROS = bytes(ZERO_BLOCK)
 BLKFLSBUF = 0x1261
 
 
@@ -231,6 +233,20 @@ def _write_all(fd: int, block: bytes, offset: int, total: int | None) -> None:
         done += n
 
 
+def zero_runs(block: bytes) -> list[tuple[int, int, bool]]:
+    """(start, end, is_zero) runs of a block, in ZERO_BLOCK steps."""
+    runs: list[tuple[int, int, bool]] = []
+    view = memoryview(block)
+    for start in range(0, len(block), ZERO_BLOCK):
+        end = min(start + ZERO_BLOCK, len(block))
+        is_zero = view[start:end] == _ZEROS[: end - start]
+        if runs and runs[-1][2] == is_zero:
+            runs[-1] = (runs[-1][0], end, is_zero)
+        else:
+            runs.append((start, end, is_zero))
+    return runs
+
+
 def _drop_cache(fd: int, is_block: bool) -> None:
     try:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
@@ -259,7 +275,6 @@ def write_image(image: Path, target: Target) -> FlashResult:
     digest = hashlib.sha256()
     chunks: list[bytes] = []
     written = skipped = offset = 0
-    zero = bytes(CHUNK)
     try:
         with image_reader(image) as src, Progress("writing", total or image.stat().st_size) as bar:
             while True:
@@ -271,12 +286,14 @@ def write_image(image: Path, target: Target) -> FlashResult:
                     break
                 digest.update(block)
                 chunks.append(hashlib.blake2b(block, digest_size=16).digest())
-                if skip_zeros and block == zero[: len(block)]:
-                    os.lseek(fd, len(block), os.SEEK_CUR)
-                    skipped += len(block)
-                else:
-                    _write_all(fd, block, offset, total)
-                    written += len(block)
+                runs = zero_runs(block) if skip_zeros else [(0, len(block), False)]
+                for start, end, is_zero in runs:
+                    if is_zero:
+                        os.lseek(fd, end - start, os.SEEK_CUR)
+                        skipped += end - start
+                    else:
+                        _write_all(fd, block[start:end], offset + start, total)
+                        written += end - start
                 offset += len(block)
                 bar.advance(len(block))
         try:

@@ -4,6 +4,7 @@ unprovisioned, the file in place, and the exact problem in the result file and o
 
 from __future__ import annotations
 
+import base64
 import os
 import stat
 import subprocess
@@ -47,7 +48,10 @@ def test_good_file_provisions_the_terminal(root: Path, capsys: pytest.CaptureFix
     secrets = root / "etc" / "pitap" / "secrets"
     assert mode(secrets) == 0o700
     assert (secrets / "client.key").read_text() == CLIENT_KEY
-    assert (secrets / "journal.key").read_bytes() == bytes.fromhex(JOURNAL_KEY)
+    key = base64.b64decode((secrets / "journal.key").read_bytes())  # the journal's key format
+    assert key == bytes.fromhex(JOURNAL_KEY)
+    assert mode(root / "etc" / "pitap" / "terminal.toml") == 0o600
+    assert mode(root / "var" / "lib" / "pitap") == 0o700
     for f in secrets.iterdir():
         assert mode(f) == 0o600
     assert cfg.host.client_key == "/etc/pitap/secrets/client.key"
@@ -79,6 +83,16 @@ def test_each_mistake_is_reported_and_nothing_applied(
     assert site.read_text() == text  # left for the technician to fix
     assert not (root / "etc" / "pitap" / "terminal.toml").exists()
     assert not (root / "etc" / "pitap" / "secrets").exists()
+
+
+def test_journal_key_is_made_on_the_terminal_when_the_file_has_none(root: Path) -> None:
+    drop_site(root, site_text(journal_key=""))
+    assert provision(root).ok
+    key_file = root / "etc" / "pitap" / "secrets" / "journal.key"
+    assert len(base64.b64decode(key_file.read_bytes())) == 32 and mode(key_file) == 0o600
+    first = key_file.read_bytes()
+    drop_site(root, site_text(journal_key=""))  # re-provisioning keeps the journal readable
+    assert provision(root).ok and key_file.read_bytes() == first
 
 
 def test_no_file_on_a_fresh_terminal_is_a_failure(root: Path) -> None:

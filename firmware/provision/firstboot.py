@@ -13,6 +13,7 @@ Run: `python -m firmware.provision.firstboot [--root /]`; exit 0 when provisione
 from __future__ import annotations
 
 import argparse
+import base64
 import logging
 import os
 import sys
@@ -112,13 +113,19 @@ def provision(root: Path, paths: TerminalPaths | None = None) -> FirstBootResult
         return FirstBootResult(False, f"{SITE_FILE_NAME}: cannot read: {exc}")
     try:
         _make_dir(_under(root, paths.config_dir), 0o755)
-        _make_dir(_under(root, paths.secrets_dir), 0o700)
-        _make_dir(_under(root, paths.state_dir), 0o750)
-        for name, data in sorted(secret_files(site).items()):
-            _write_private(_under(root, paths.secrets_dir) / name, data, 0o600)
+        secrets_dir = _under(root, paths.secrets_dir)
+        _make_dir(secrets_dir, 0o700)
+        _make_dir(_under(root, paths.state_dir), 0o700)
+        secrets = secret_files(site)
+        if "journal.key" not in secrets and not (secrets_dir / "journal.key").exists():
+            # production journals never create their own key: make one here, on the terminal
+            secrets["journal.key"] = base64.b64encode(os.urandom(32)) + b"\n"
+        for name, data in sorted(secrets.items()):
+            _write_private(secrets_dir / name, data, 0o600)
         for name, data in sorted(public_files(site).items()):
             _write_private(_under(root, paths.config_dir) / name, data, 0o644)
-        _write_private(config_file, terminal_toml(site, paths).encode(), 0o644)
+        # the journal's start-up check wants the configuration private to the service user
+        _write_private(config_file, terminal_toml(site, paths).encode(), 0o600)
         shred_and_delete(site_path)
     except OSError as exc:
         return FirstBootResult(False, f"cannot write the terminal configuration: {exc}")

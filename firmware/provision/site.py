@@ -10,6 +10,7 @@ Pure: no files written, nothing outside the given text read.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import tomllib
@@ -276,8 +277,8 @@ def secret_files(site: Site) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     if "client_key_pem" in site.acquirer:
         out["client.key"] = site.acquirer["client_key_pem"].encode()
-    if site.journal_key is not None:
-        out["journal.key"] = site.journal_key
+    if site.journal_key is not None:  # the journal's format: base64 of the 32-byte key
+        out["journal.key"] = base64.b64encode(site.journal_key) + b"\n"
     if site.key_block:
         out["key-block.tr31"] = site.key_block.encode() + b"\n"
     return out

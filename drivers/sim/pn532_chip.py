@@ -287,7 +287,8 @@ class Pn532Chip:
             self.last_error = TIMEOUT
             return Reply(bytes([TIMEOUT]), busy_for=self._rf_timeout())
         self.last_error = 0
-        return Reply(b"\x00" + answer, busy_for=air_time(params, answer))
+        busy = air_time(params, answer) + phone.answer_delay
+        return Reply(b"\x00" + answer, busy_for=busy)
 
     def _cmd_40(self, params: bytes) -> Reply:  # InDataExchange
         self._need(params, 1)
@@ -408,10 +409,9 @@ class Pn532Chip:
         answer = self._air(target.phone, block)
         busy = air_time(block, answer or b"")
         while answer is not None and answer[0] & 0xF7 == 0xF2:  # S(WTX): grant it
-            busy += target.fwt * max(1, answer[-1] & 0x3F)
             reply = bytes([answer[0], answer[-1] & 0x3F])
             answer = self._air(target.phone, reply)
-            busy += air_time(reply, answer or b"")
+            busy += air_time(reply, answer or b"") + target.phone.answer_delay
         return answer, busy
 
     def _deselect(self, target: ListedTarget) -> None:

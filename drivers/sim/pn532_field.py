@@ -10,6 +10,7 @@ are without CRC: the PN532 adds and checks CRC_A itself. No serial line, no PN53
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,7 +59,8 @@ class PhoneInField:
     wtx_before_response: int = 0  # S(WTX) requests the phone sends before each APDU response
     on_activated: Callable[[], None] | None = None  # called once a tap reached ISO-DEP (RATS)
 
-    state: str = field(default="off", init=False)  # off, idle, active, protocol, halted
+    state: str = field(default="off", init=False)  # off, idle, active, protocol, halted, gone
+    answer_delay: float = field(default=0.0, init=False)  # seconds before the last answer
     fsd: int = field(default=256, init=False)
     block_number: int = field(default=1, init=False)
     apdus: int = field(default=0, init=False)
@@ -67,18 +69,20 @@ class PhoneInField:
     _last_block: bytes = field(default=b"", init=False)
     _wtx_left: int = field(default=0, init=False)
     _waiting_response: bytes | None = field(default=None, init=False)
+    _thinking_left: float = field(default=0.0, init=False)
 
     # --- the RF field ----------------------------------------------------------------------
 
     def field_on(self) -> None:
         """The reader's carrier reached the phone: it powers up in IDLE, as a new tap."""
-        if self.state == "off":
+        if self.state == "off":  # a phone that is "gone" left the field for good
             self.state = "idle"
             self.applet.reset()
 
     def field_off(self) -> None:
         """The carrier went away: everything the phone held for this tap is gone."""
-        self.state = "off"
+        if self.state != "gone":
+            self.state = "off"
         self._chained_command.clear()
         self._pending_response = b""
         self._last_block = b""
@@ -105,7 +109,8 @@ class PhoneInField:
 
     def air_exchange(self, frame: bytes) -> bytes | None:
         """One frame from the PCD (no CRC); the phone's answer or None (silence)."""
-        if not frame or self.state in ("off", "idle", "halted"):
+        self.answer_delay = 0.0
+        if not frame or self.state not in ("active", "protocol"):
             return None
         if self.state == "active":
             return self._in_active_state(frame)
@@ -154,13 +159,35 @@ class PhoneInField:
             return self._send(bytes([0xA2 | self.block_number]))
         apdu = bytes(self._chained_command + inf)
         self._chained_command.clear()
-        response = self.applet.respond(apdu)
+        try:
+            response = self.applet.respond(apdu)
+        except Exception as exc:  # noqa: BLE001 - e.g. the wallet's PhoneLeftField
+            log.info("phone stops answering: %s", type(exc).__name__)
+            self.field_off()
+            self.state = "gone"
+            return None
         self.apdus += 1
-        if self.wtx_before_response:
-            self._wtx_left = self.wtx_before_response - 1
+        wtx = self.wtx_before_response + self._wtx_for(apdu)
+        if wtx:
+            self._wtx_left = wtx - 1
             self._waiting_response = response
             return self._send(b"\xf2\x01")
         return self._send(self._response_block(response))
+
+    def _wtx_for(self, apdu: bytes) -> int:
+        """S(WTX) requests (multiplier 1, one FWT each) covering the applet's thinking time."""
+        delay = getattr(self.applet, "processing_delay", None)
+        seconds = float(delay(apdu)) if callable(delay) else 0.0
+        self._thinking_left = seconds
+        return math.ceil(seconds / self.fwt) if seconds > 0 else 0
+
+    @property
+    def fwt(self) -> float:
+        """Frame waiting time from this phone's own ATS (TB's FWI)."""
+        t0 = self.ats[1] if len(self.ats) > 1 else 0
+        at = 2 + bool(t0 & 0x10)
+        fwi = self.ats[at] >> 4 if t0 & 0x20 and len(self.ats) > at else 4
+        return 4096 / 13.56e6 * 2 ** (fwi if fwi <= 14 else 4)
 
     def _response_block(self, response: bytes) -> bytes:
         room = self.fsd - 3  # PCB + CRC
@@ -187,6 +214,9 @@ class PhoneInField:
             self.state = "halted"
             return bytes([pcb])
         if pcb & 0x30 == 0x30 and self._waiting_response is not None:  # S(WTX) response
+            granted = self.fwt * max(1, inf[0] & 0x3F if inf else 1)
+            self.answer_delay = min(self._thinking_left, granted)
+            self._thinking_left -= self.answer_delay
             if self._wtx_left > 0:
                 self._wtx_left -= 1
                 return self._send(b"\xf2\x01")

@@ -235,9 +235,14 @@ class Pn532Emulator:
         self._events.extend(self._parser.feed(data, self.clock()))
 
     def _lose_command_byte(self, data: bytes) -> bytes:
-        if len(data) > 8 and self._take_fault(LineFault.DROP_COMMAND_BYTE, data[7:8]):
-            return data[:7] + data[8:]
-        return data
+        """DROP_COMMAND_BYTE: lose the first parameter byte (or the DCS) of a command frame."""
+        start = data.find(b"\x00\xff")
+        if start < 0 or len(data) < start + 8 or data[start + 2 : start + 4] == b"\xff\xff":
+            return data  # not the head of a normal command frame (extended ones: left alone)
+        code_at = start + 5
+        if not self._take_fault(LineFault.DROP_COMMAND_BYTE, data[code_at : code_at + 1]):
+            return data
+        return data[: code_at + 1] + data[code_at + 2 :]
 
     def _handle(self, event: FrameEvent) -> None:
         if self._silent:

@@ -20,8 +20,8 @@ PPSE_FCI = bytes.fromhex(
 
 
 class TinyApplet:
-    """Answers SELECT PPSE with a fixed FCI; `80 EE 00 00 Lc data Le` echoes data, Le sets a
-    response length (filled with a counting pattern); everything else is 6D00."""
+    """Answers SELECT PPSE with a fixed FCI; `80 EE 00 00 Lc data` echoes data, `80 EE 00 00 Le`
+    answers Le bytes of a counting pattern, `80 EE 01 ..` 300 bytes; everything else is 6D00."""
 
     def __init__(self, delay: float = 0.0) -> None:
         self.resets = 0
@@ -38,6 +38,8 @@ class TinyApplet:
         self.apdus.append(bytes(apdu))
         if apdu == SELECT_PPSE:
             return PPSE_FCI
+        if apdu[:3] == b"\x80\xee\x01":  # a response longer than one PN532 frame
+            return bytes(i & 0xFF for i in range(300)) + b"\x90\x00"
         if apdu[:2] == b"\x80\xee":
             if len(apdu) == 5:  # Le only
                 size = apdu[4] or 256

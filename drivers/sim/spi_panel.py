@@ -332,8 +332,9 @@ class SpiPanelEmulator:
         counts, self.counts = self.counts, BusCounts()
         seen = self.image()
         if self._shown_last is not None and self._shown_last.size == seen.size:
-            diff = ImageChops.difference(self._shown_last, seen).convert("L")
-            counts.pixels_changed = seen.width * seen.height - diff.histogram()[0]
+            r, g, b = ImageChops.difference(self._shown_last, seen).split()
+            largest = ImageChops.lighter(ImageChops.lighter(r, g), b)
+            counts.pixels_changed = seen.width * seen.height - largest.histogram()[0]
         else:
             counts.pixels_changed = seen.width * seen.height
         self._shown_last = seen

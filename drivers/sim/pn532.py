@@ -100,7 +100,7 @@ class Pn532Emulator:
     ) -> None:
         self.clock = time.monotonic
         self.field = RfField(self.clock)
-        self.chip = Pn532Chip(self.field)
+        self.chip = Pn532Chip(self.field, air_timing=line_timing)
         self.line_timing = line_timing
         self.stats = LineStats()
         self._parser = FrameParser(stale_after=stale_after)
@@ -324,8 +324,6 @@ class Pn532Emulator:
 
     def _wait(self, seconds: float) -> bool:
         """Let `seconds` of chip time pass; True if the host aborted the command with an ACK."""
-        if not self.line_timing and seconds < 0.005:
-            return False
         deadline = self.clock() + seconds
         while not self._stop.is_set():
             if self._abort_seen():

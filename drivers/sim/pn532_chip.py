@@ -73,7 +73,7 @@ class Reply:
     """What the chip sends back for one command, and how long the chip took on the air."""
 
     data: bytes | None  # response data after D5 <code+1>; None = error frame
-    busy_for: float = 0.0  # seconds of RF time before the response (timeouts, air time)
+    busy_for: float = 0.0  # seconds the chip takes before answering (timeouts, WTX, air time)
     new_baud: int | None = None  # SetSerialBaudRate: applies once the host ACKs the response
     power_down: bool = False
     wait_for_phone: bool = False  # InListPassiveTarget with endless retries and no phone yet
@@ -113,9 +113,13 @@ class Pn532Chip:
     target: ListedTarget | None = None
     last_error: int = 0
     commands_seen: dict[str, int] = field(default_factory=dict)
+    air_timing: bool = False  # frames take their air time (else only timeouts and waits do)
 
     def __post_init__(self) -> None:
         self.registers.setdefault(CIU_VERSION, 0x80)
+
+    def _air_time(self, *frames: bytes) -> float:
+        return air_time(*frames) if self.air_timing else 0.0
 
     # --- dispatch ----------------------------------------------------------------------------
 
@@ -263,13 +267,13 @@ class Pn532Chip:
         out = bytes([1, 1]) + phone.sens_res[::-1] + bytes([phone.sel_res, len(phone.uid)])
         out += phone.uid
         target = ListedTarget(phone=phone, iso_dep=False)
-        busy = guard + air_time(
+        busy = guard + self._air_time(
             b"\x26", phone.sens_res, b"\x93\x20", phone.uid, b"\x93\x70", b"\x20"
         )
         if self.parameters & F_AUTOMATIC_RATS and phone.sel_res & 0x20:
             rats = b"\xe0\x50"  # FSD 64: the chip's own frame buffer
             ats = phone.air_exchange(rats)
-            busy += air_time(rats, ats or b"")
+            busy += self._air_time(rats, ats or b"")
             if ats:
                 target.iso_dep = True
                 _apply_ats(target, ats)
@@ -287,7 +291,7 @@ class Pn532Chip:
             self.last_error = TIMEOUT
             return Reply(bytes([TIMEOUT]), busy_for=self._rf_timeout())
         self.last_error = 0
-        busy = air_time(params, answer) + phone.answer_delay
+        busy = self._air_time(params, answer) + phone.answer_delay
         return Reply(b"\x00" + answer, busy_for=busy)
 
     def _cmd_40(self, params: bytes) -> Reply:  # InDataExchange
@@ -302,7 +306,7 @@ class Pn532Chip:
             answer = self._air(target.phone, data)
             if answer is None:
                 return Reply(bytes([TIMEOUT]), busy_for=self._rf_timeout())
-            return Reply(b"\x00" + answer, busy_for=air_time(data, answer))
+            return Reply(b"\x00" + answer, busy_for=self._air_time(data, answer))
         status, response, busy = self._iso_dep_exchange(target, data, more)
         if status:
             self.last_error = status
@@ -407,11 +411,11 @@ class Pn532Chip:
 
     def _block_exchange(self, target: ListedTarget, block: bytes) -> tuple[bytes | None, float]:
         answer = self._air(target.phone, block)
-        busy = air_time(block, answer or b"")
+        busy = self._air_time(block, answer or b"")
         while answer is not None and answer[0] & 0xF7 == 0xF2:  # S(WTX): grant it
             reply = bytes([answer[0], answer[-1] & 0x3F])
             answer = self._air(target.phone, reply)
-            busy += air_time(reply, answer or b"") + target.phone.answer_delay
+            busy += self._air_time(reply, answer or b"") + target.phone.answer_delay
         return answer, busy
 
     def _deselect(self, target: ListedTarget) -> None:

@@ -64,7 +64,10 @@ def currency_numeric(code: str) -> int:
 
 
 def currency_exponent(code: str) -> int:
-    return CURRENCIES[code.upper()][1]
+    try:
+        return CURRENCIES[code.upper()][1]
+    except KeyError:
+        raise ConfigError(f"unknown currency {code!r} (known: {', '.join(CURRENCIES)})") from None
 
 
 def currency_alpha(numeric: int) -> str:

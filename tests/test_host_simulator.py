@@ -86,6 +86,28 @@ def test_amount_changed_after_the_card_signed_is_declined(acquirer: Iso8583Acqui
     assert reply.response_code == "05"
 
 
+@pytest.mark.parametrize("tvr", ["0800000000", "0400000000", "4000000000"],
+                         ids=["fdda-failed", "cda-failed", "sda-failed"])
+def test_card_the_terminal_could_not_authenticate_is_declined(acquirer: Iso8583Acquirer,
+                                                              tvr: str) -> None:
+    card = TestCard()
+    icc = card.icc_data(1000, tvr=bytes.fromhex(tvr))  # the card signed this TVR: ARQC is right
+    reply = acquirer.authorize(auth_request(card, 1000, icc=icc))
+    assert (reply.approved, reply.response_code) == (False, "05")
+    other_bits = card.icc_data(1000, tvr=bytes.fromhex("0000008000"))  # e.g. CVM not successful
+    assert acquirer.authorize(auth_request(card, 1000, stan=2, icc=other_bits)).approved
+
+
+def test_a_sale_without_an_arqc_is_declined_a_refund_with_an_aac_is_not(
+        acquirer: Iso8583Acquirer) -> None:
+    card = TestCard()
+    tc = card.icc_data(1000, cid=0x40)  # the phone approved offline; the terminal went online
+    reply = acquirer.authorize(auth_request(card, 1000, icc=tc))
+    assert (reply.approved, reply.response_code) == (False, "05")
+    aac = card.icc_data(300, txn_type=0x20, cid=0x00)
+    assert acquirer.authorize(auth_request(card, 300, stan=2, txn_type="refund", icc=aac)).approved
+
+
 def test_replayed_cryptogram_is_declined(acquirer: Iso8583Acquirer) -> None:
     card = TestCard()
     req = auth_request(card, 1000, stan=1)

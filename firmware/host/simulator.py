@@ -8,9 +8,9 @@ Test amounts, by the amount's last two digits (minor units), on 0100/0200 reques
   51 insufficient funds, 05 do not honour, 91 issuer unavailable (all with a correct ARQC),
   96 never answers, 97 drops the connection, 98 answers garbage. For 96/97/98 the simulator
   books the approval first, as a real host whose answer got lost would: only the terminal's
-  reversal keeps the totals right. Anything else approves when the cryptogram is right, is an
-  ARQC for a sale (9F27; a refund may carry an AAC), and the TVR (95) does not say offline data
-  authentication failed.
+  reversal keeps the totals right. Anything else approves when the cryptogram is right (an ARQC,
+  or the TC/AAC a phone sends online, e.g. after a failed fDDA) and the TVR (95) does not say
+  offline data authentication failed.
 """
 
 from __future__ import annotations
@@ -240,8 +240,6 @@ class HostSimulator:
                 code, reason = "05", check.reason
             elif icc["95"][:1] and icc["95"][0] & TVR_ODA_FAILED:
                 code, reason = "05", "offline data authentication failed (TVR)"
-            elif kind == "sale" and (icc.get("9F27", b"")[:1] or b"\x80")[0] & 0xC0 != 0x80:
-                code, reason = "05", "no ARQC: the card did not ask for this authorization"
             elif self.ledger.seen_cryptogram(pan, check.atc, check.arqc):
                 code, reason = "94", "cryptogram replayed (same ATC and ARQC)"
             elif test in TEST_AMOUNT_CODES:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from host_support import write_keys
 
 
@@ -19,7 +20,8 @@ def pitap(*args: str, cwd: Path) -> subprocess.Popen[str]:
                             env={**os.environ, "PYTHONWARNINGS": "ignore"})
 
 
-def test_pitap_host_serves_until_interrupted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_pitap_host_serves_until_interrupted(tmp_path: Path, stop: signal.Signals) -> None:
     keys = write_keys(tmp_path)
     proc = pitap("host", "--port", "0", "--keys", str(keys), "--ledger",
                  str(tmp_path / "ledger.sqlite"), "--tls", "--tls-dir", str(tmp_path / "tls"),
@@ -34,8 +36,8 @@ def test_pitap_host_serves_until_interrupted(tmp_path: Path) -> None:
         assert (tmp_path / "tls" / "test-ca.pem").is_file()
         assert (tmp_path / "tls" / "server.key").stat().st_mode & 0o077 == 0
     finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=10)
+        proc.send_signal(stop)
+        _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "Traceback" not in err
 
 

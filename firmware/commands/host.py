@@ -54,10 +54,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"pitap host: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}",
               file=sys.stderr)
         return 1
-    def stop_on_term(signum: int, frame: object) -> None:
+    def stop_on_signal(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop_on_term)  # `kill` stops it as cleanly as Ctrl-C
+    # `kill` stops it as cleanly as Ctrl-C; and Ctrl-C works even when started from a shell
+    # that ignores SIGINT for background jobs (the handler would otherwise be SIG_IGN).
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    signal.signal(signal.SIGINT, stop_on_signal)
     try:
         sim.start()
         print(f"host simulator listening on 127.0.0.1:{sim.port} "

@@ -253,3 +253,20 @@ def test_one_connection_per_message_when_not_persistent(sim: HostSimulator) -> N
     for stan in (1, 2):
         assert acq.authorize(auth_request(card, 100, stan=stan)).approved
         assert not acq.link.connected
+
+
+def test_card_data_never_reaches_the_logs(acquirer: Iso8583Acquirer, sim: HostSimulator,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    card = TestCard()
+    approved = auth_request(card, 1000, stan=1)
+    acquirer.authorize(approved)
+    acquirer.reverse(approved, "test", repeat=True)
+    acquirer.advise(dataclasses.replace(auth_request(card, 200, stan=2), offline_approved=True))
+    with pytest.raises(NoReply):
+        acquirer.authorize(auth_request(card, 1098, stan=3))
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "476173******0010" in text  # masked: first 6 / last 4
+    for secret in (card.pan, card.pan[3:], approved.track2.hex().upper()[:20],
+                   approved.icc_data.hex().upper()[:16]):
+        assert secret not in text

@@ -266,3 +266,25 @@ def test_gpo_with_pdol_data_of_the_wrong_length_is_refused():
     applet = CardApplet("visa-online")
     ok(applet.respond(select(VISA)))
     assert applet.respond(bytes.fromhex("80A80000048302AABB00")) == b"\x67\x00"
+
+
+def test_shipped_capk_file_holds_the_wallets_current_test_ca_keys():
+    from drivers.sim import pki
+
+    assert CAPK_FILE.read_text() == pki.capk_text(pki.load_pki())
+
+
+def test_mastercard_phone_answers_arqc_to_a_tc_request_and_aac_to_an_aac_request():
+    for p1, cid in ((0x40, b"\x80"), (0x00, b"\x00")):
+        applet = CardApplet("mastercard-online")
+        ok(applet.respond(select(MASTERCARD)))
+        ok(applet.respond(bytes.fromhex("80A8000002830000")))
+        assert ok(applet.respond(generate_ac(terminal_values(), p1=p1)))[0x9F27] == cid
+
+
+def test_visa_phone_refuses_a_reader_without_qvsdc():
+    applet = CardApplet("visa-online")
+    ok(applet.respond(select(VISA)))
+    values = terminal_values()
+    values[0x9F66] = bytes.fromhex("80000000")  # MSD only
+    assert applet.respond(visa_gpo(values)) == b"\x69\x85"

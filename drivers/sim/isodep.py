@@ -42,7 +42,7 @@ class TapResult:
     """How one activation ended."""
 
     apdus: int = 0
-    ended: str = ""  # "rf-off", "deselect", "idle", "left-field", "no-ats"
+    ended: str = ""  # "rf-off", "deselect", "re-poll", "idle", "left-field", "no-ats"
     wtx_sent: int = 0
 
 
@@ -62,12 +62,14 @@ class IsoDepCard:
         fwi: int = DEFAULT_FWI,
         idle_timeout: float = 5.0,
         fsci: int = 8,
+        atqa: bytes = b"\x04\x00",
         silent_errors: tuple[type[BaseException], ...] = (),
     ) -> None:
         self.clf = clf
         self.applet = applet
         self.fwi = fwi
         self.fsci = fsci
+        self.atqa = atqa
         self.fwt = frame_waiting_time(fwi)
         self.idle_timeout = idle_timeout
         self.silent_errors = silent_errors
@@ -91,7 +93,7 @@ class IsoDepCard:
                 log.debug("card goes silent: %r", exc)
                 result.ended = "left-field"
                 break
-            if result.ended == "deselect":
+            if result.ended in ("deselect", "re-poll"):
                 self._send(reply, result, expect_more=False)
                 break
             if result.ended:
@@ -131,6 +133,11 @@ class IsoDepCard:
         """The block to answer `frame` with (None: stay silent)."""
         if not frame:
             return None
+        if frame in (b"\x26", b"\x52"):
+            # REQA/WUPA: the reader started over without switching the field off. Answer with
+            # the ATQA so its anticollision goes on with the next activation.
+            result.ended = "re-poll"
+            return self.atqa
         pcb = frame[0]
         if pcb & 0xE2 == 0x02:  # I-block
             offset = 1 + bool(pcb & 0x08) + bool(pcb & 0x04)  # skip CID / NAD if present

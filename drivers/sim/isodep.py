@@ -111,23 +111,26 @@ class IsoDepCard:
         """Send `block` (or nothing) and wait for the reader's next frame; None = tap over."""
         if block is not None and remember:
             self.last_block = block
-        try:
-            if not expect_more:
-                self.clf.exchange(block, 0)
+        while True:
+            try:
+                if not expect_more:
+                    self.clf.exchange(block, 0)
+                    return None
+                frame = self.clf.exchange(block, self.idle_timeout)
+            except nfc.clf.BrokenLinkError:
+                result.ended = "rf-off"
                 return None
-            frame = self.clf.exchange(block, self.idle_timeout)
-        except nfc.clf.BrokenLinkError:
-            result.ended = "rf-off"
-            return None
-        except nfc.clf.TimeoutError:
-            result.ended = "idle"
-            return None
-        except nfc.clf.CommunicationError as exc:  # garbled frame: stay silent, keep listening
-            log.debug("bad frame from reader: %r", exc)
-            return self._send(None, result)
-        if frame is None:
-            result.ended = "rf-off"
-        return bytes(frame) if frame is not None else None
+            except nfc.clf.TimeoutError:
+                result.ended = "idle"
+                return None
+            except nfc.clf.CommunicationError as exc:  # garbled frame: stay silent, listen on
+                log.debug("bad frame from reader: %r", exc)
+                block = None
+                continue
+            if frame is None:
+                result.ended = "rf-off"
+                return None
+            return bytes(frame)
 
     def _handle(self, frame: bytes, result: TapResult) -> bytes | None:
         """The block to answer `frame` with (None: stay silent)."""
@@ -150,7 +153,7 @@ class IsoDepCard:
         if pcb & 0xE6 == 0xA2:  # R-block
             number, nak = pcb & 0x01, bool(pcb & 0x10)
             if number == self.block_number:
-                return self.last_block  # rule 11: resend the last block
+                return self.last_block or None  # rule 11: resend the last block
             if nak:
                 return bytes([0xA2 | self.block_number])  # rule 12
             if self.pending:  # rule 13: the reader acknowledged a chained block: go on

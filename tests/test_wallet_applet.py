@@ -288,3 +288,23 @@ def test_visa_phone_refuses_a_reader_without_qvsdc():
     values = terminal_values()
     values[0x9F66] = bytes.fromhex("80000000")  # MSD only
     assert applet.respond(visa_gpo(values)) == b"\x69\x85"
+
+
+def test_pki_tool_generates_a_fresh_consistent_test_pki(tmp_path):
+    from drivers.sim import pki
+
+    assert pki.main(["generate", "--pki", str(tmp_path / "pki.toml"),
+                     "--capk", str(tmp_path / "capk.txt")]) == 0  # fmt: skip
+    fresh = pki.load_pki(tmp_path / "pki.toml")
+    assert set(fresh) == {"visa", "mastercard", "rupay"}
+    assert fresh["visa"].ca.n != pki.load_pki()["visa"].ca.n  # new keys, shipped ones untouched
+    lines = [ln for ln in (tmp_path / "capk.txt").read_text().splitlines() if ln[:1] != "#"]
+    assert {ln.split()[0] for ln in lines} == {"A000000003", "A000000004", "A000000524"}
+    for line in lines:
+        f = line.split()
+        rid, index, exp, mod = (bytes.fromhex(x) for x in (f[0], f[1], f[4], f[5]))
+        assert hashlib.sha1(rid + index + mod + exp).hexdigest().upper() == f[7]
+    k = fresh["mastercard"]
+    cert, remainder = pki.issuer_certificate(k.ca, k.issuer, "541333", "1230", b"\x00\x00\x01")
+    plain = recover(cert, k.ca.n, k.ca.e)
+    assert plain[1] == 0x02 and plain[2:6] == bytes.fromhex("541333FF")

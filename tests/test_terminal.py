@@ -12,8 +12,6 @@ import pytest
 
 from firmware.terminal import Terminal
 
-from .conftest import free_port
-
 
 @pytest.fixture
 def terminal_for(make_config):
@@ -66,8 +64,10 @@ def test_no_phone_ends_as_no_card(host_sim, terminal_for) -> None:
     assert result.total_ms >= 1500
 
 
-def test_host_not_listening_is_a_clean_error_with_nothing_to_reverse(terminal_for, phone) -> None:
-    term = terminal_for(free_port())  # nobody listens there
+def test_host_not_listening_is_a_clean_error_with_nothing_to_reverse(
+    terminal_for, phone, unused_tcp_port: int
+) -> None:
+    term = terminal_for(unused_tcp_port)  # nobody listens there
     phone("visa-online", term.cfg.reader.path)
     result = term.pay(1250)
     assert result.outcome == "error"

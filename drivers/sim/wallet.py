@@ -36,7 +36,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ATQA = b"\x04\x00"  # SENS_RES: single-size (4-byte) UID, bit frame anticollision
-AWAY_SECONDS = 1.0  # after leaving the field mid-tap, the phone stays away this long
+AWAY_SECONDS = 0.5  # after leaving the field mid-tap, the phone stays away this long
 
 
 def profile_names() -> list[str]:

@@ -23,7 +23,7 @@ from firmware.feedback import Feedback
 from firmware.host import connect
 from firmware.host.acquirer import Acquirer, AuthRequest, HostUnavailable, NoReply
 from firmware.host.saf import StoreAndForward
-from firmware.journal import Journal
+from firmware.journal import Journal, UnknownPayment
 from firmware.recovery import open_journal_at_start
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,7 @@ class Terminal:
         txn_type: str = "purchase",
         currency: str | None = None,
         presentment_timeout: float | None = None,
+        refund_of: int | None = None,
     ) -> PaymentResult:
         """One payment or refund of `amount` minor units: never raises for a card or host fault."""
         started = time.monotonic()
@@ -122,7 +123,9 @@ class Terminal:
         numeric = currency_numeric(alpha)
         kind = TxnType(txn_type)
         timeout = presentment_timeout or self.cfg.terminal.presentment_timeout_s
-        pid = self.journal.new_payment(kind.value, amount, numeric, self.cfg.terminal.terminal_id)
+        pid = self.journal.new_payment(
+            kind.value, amount, numeric, self.cfg.terminal.terminal_id, refund_of=refund_of
+        )
         result = PaymentResult(
             id=pid, amount=amount, currency=alpha, txn_type=kind.value, outcome="error", reason=""
         )
@@ -144,7 +147,10 @@ class Terminal:
         was not an approved purchase or the refunds of it would exceed its amount."""
         currency = None
         if of_payment is not None:
-            original = self.journal.payment(of_payment)
+            try:
+                original = self.journal.payment(of_payment)
+            except UnknownPayment:
+                raise ValueError(f"no payment {of_payment} in the journal") from None
             if not original or original.get("txn_type") != "purchase" \
                     or original.get("outcome") != "approved":
                 raise ValueError(f"payment {of_payment} is not an approved purchase")
@@ -156,11 +162,9 @@ class Terminal:
                 left = int(original["amount"]) - refunded
                 raise ValueError(f"payment {of_payment} has only {left} minor units left to refund")
             currency = currency_alpha(int(original["currency"]))
-        result = self.pay(amount, "refund", currency, presentment_timeout)
-        if of_payment is not None:
-            self.journal.record(result.id, "refund_of", refund_of=of_payment)
-            if result.outcome == "approved":
-                self.journal.record(of_payment, "refunded", reason=f"refund #{result.id}")
+        result = self.pay(amount, "refund", currency, presentment_timeout, refund_of=of_payment)
+        if of_payment is not None and result.outcome == "approved":
+            self.journal.record(of_payment, "refunded", reason=f"refund #{result.id}")
         return result
 
     def _take(self, result: PaymentResult, kind: TxnType, currency: int, deadline: float) -> None:

@@ -141,3 +141,29 @@ def test_connection_dropped_mid_authorization_is_reversed(host_sim, terminal_for
     result = term.pay(1297)  # ...97: the simulator drops the connection instead of answering
     assert result.outcome == "error"
     assert_reversed(term, host_sim, result.id, result.stan)
+
+
+def test_refund_of_a_payment_goes_to_the_same_card(host_sim, terminal_for, phone) -> None:
+    term = terminal_for(host_sim.port)
+    phone("visa-online", term.cfg.reader.path, taps=2)
+    sale = term.pay(2000)
+    assert sale.outcome == "approved"
+    refund = term.refund(1500, of_payment=sale.id)
+    assert refund.outcome == "approved", refund.reason
+    assert refund.txn_type == "refund"
+    assert "refunded" in [h["state"] for h in term.journal.history(sale.id)]
+    kinds = [r["kind"] for r in host_sim.ledger.transactions() if r["approved"]]
+    assert kinds == ["sale", "refund"]
+
+
+def test_refund_beyond_what_was_paid_is_refused_before_any_tap(host_sim, terminal_for,
+                                                                phone) -> None:
+    term = terminal_for(host_sim.port)
+    phone("visa-online", term.cfg.reader.path)
+    sale = term.pay(1000)
+    before = len(term.journal.payments())
+    with pytest.raises(ValueError, match="left to refund"):
+        term.refund(1001, of_payment=sale.id)
+    with pytest.raises(ValueError, match="no payment"):
+        term.refund(100, of_payment=sale.id + 99)
+    assert len(term.journal.payments()) == before

@@ -184,3 +184,23 @@ def test_pitap_settle_json(tmp_path: Path, keys: Path, journal: Journal,
     assert main(["settle", "--config", str(config_file)]) == 1  # host gone: one line, exit 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "batch not closed" in err
+
+
+def test_other_currency_payments_are_listed_not_settled(tmp_path: Path, keys: Path,
+                                                        journal: Journal) -> None:
+    with HostSimulator(port=0, keys_file=keys) as sim:
+        cfg = terminal_config(tmp_path, sim.port)
+        acquirer = connect(cfg, stan_source=journal.next_stan)
+        card = TestCard()
+        assert pay(journal, acquirer, card, 1000) == "approved"
+        pid = journal.new_payment("purchase", 75000, 356, "PITAP001")  # an INR payment
+        stan = journal.next_stan()
+        req = dataclasses.replace(auth_request(card, 75000, stan=stan), currency=356)
+        journal.record(pid, "awaiting_reply", stan=stan)
+        reply = acquirer.authorize(req)
+        journal.record(pid, "approved", auth_code=reply.auth_code, rrn=reply.rrn)
+        z = settle_day(journal, acquirer, cfg)
+        assert z.closed and z.agreed_first_time and z.totals["sales_amount"] == 1000
+        assert z.other_currencies == {356: [1, 75000]}
+        assert "Not settled here: 1 in INR 750.00" in format_z_report(z)
+        assert sim.ledger.open_totals("PITAP001", 356).sales_amount == 75000  # still open

@@ -308,10 +308,11 @@ class HostSimulator:
                 return self._reply(req, "95", **{"60": req.get("60", ""),
                                                  "63": _totals_field(ours)})
             self.ledger.close_batch(tid, batch, terminal, uploaded=True,
-                                    host_agreed=ours == terminal)
+                                    host_agreed=ours == terminal, currency=currency)
             return self._reply(req, "00", **{"60": req.get("60", ""), "63": _totals_field(ours)})
         if ours == terminal:
-            self.ledger.close_batch(tid, batch, terminal, uploaded=False, host_agreed=True)
+            self.ledger.close_batch(tid, batch, terminal, uploaded=False, host_agreed=True,
+                                    currency=currency)
             return self._reply(req, "00", **{"60": req.get("60", ""), "63": _totals_field(ours)})
         log.info("settlement of %s batch %d disagrees: terminal %s, host %s", tid, batch,
                  terminal, ours)

@@ -127,7 +127,10 @@ def settle_day(journal: Journal, acquirer: Acquirer, cfg: Config) -> ZReport:
     recorded as unfinished in the journal and the next run resumes it with the same batch."""
     currency = cfg.currency_numeric
     saf = StoreAndForward(journal, acquirer, cfg.terminal.merchant_id)
-    drained = saf.drain(include_not_due=True)
+    try:
+        drained = saf.drain(include_not_due=True)
+    finally:
+        saf.stop()
     if not drained.complete:
         log.warning("settling with %d queued item(s) still unsent: %s", drained.remaining,
                     drained.failed)

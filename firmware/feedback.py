@@ -208,7 +208,8 @@ class Feedback:
             payload = receipt_qr_payload(builder, payment, self.lang)
             money = self.money(int(payment.get("amount", 0)), payment.get("currency"))
             note = self.lang.t("printer_problem", problem=problem) if problem else ""
-            self._show(lambda v: screens.receipt_qr_screen(v, payload, money, note))
+            outcome = str(payment.get("outcome") or "")
+            self._show(lambda v: screens.receipt_qr_screen(v, payload, money, note, outcome))
         except Exception:
             log.exception("e-receipt QR not shown")
         return problem or "qr"

@@ -32,6 +32,9 @@ def all_screens(view: screens.View) -> list[screens.Screen]:
         screens.settlement_screen(view, screens.SettlementSummary(
             7, "EUR", 2, 128, 1234567, 3, 4500, True, "27/11/2026 18:00")),
         screens.receipt_qr_screen(view, "PITAP001 000123 EUR 12.50 APPROVED 123456", EUR),
+        screens.receipt_qr_screen(view, "PITAP001 000124", Money(99999999, "EUR", 2),
+                                  view.lang.t("printer_problem", problem=view.lang.t(
+                                      "printer_no_paper")), "approved"),
         screens.printer_problem_screen(view, view.lang.t("printer_no_paper")),
     ]
 

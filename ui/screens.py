@@ -391,8 +391,9 @@ def settlement_screen(view: View, summary: SettlementSummary) -> Screen:
 
 
 def receipt_qr_screen(view: View, payload: str, money: Money | None = None,
-                      note: str = "") -> Screen:
-    """No printer (or it failed: `note` says why): a QR code to scan for an e-receipt."""
+                      note: str = "", outcome: str = "") -> Screen:
+    """No printer (or it failed: `note` says why): a QR code to scan for an e-receipt, under
+    the payment's outcome ("approved" / "declined") and amount."""
     t = view.lang
     c, top, bottom = _page(view)
     qr = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
@@ -413,7 +414,12 @@ def receipt_qr_screen(view: View, payload: str, money: Money | None = None,
                                  fill=(0, 0, 0))
     y = qtop + side + c.px(4)
     if money is not None:
-        drawn = c.text(format_money(money, t), c.width // 2, y, c.px(18), bold=True)
+        headline = format_money(money, t)
+        color = view.theme.text
+        if outcome in ("approved", "declined"):
+            headline = f"{t.t(outcome)} · {headline}"
+            color = view.theme.success if outcome == "approved" else view.theme.failure
+        drawn = c.text(headline, c.width // 2, y, c.px(18), bold=True, color=color)
         y = drawn.box[3] + c.px(3)
     if note:
         drawn = c.text(note, c.width // 2, y, c.px(14), bold=True, color=view.theme.warning)

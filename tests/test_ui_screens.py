@@ -135,6 +135,16 @@ def test_amounts_follow_the_currency_exponent_and_the_language(
     assert format_money(money, load(code)) == text
 
 
+def test_indian_grouping_for_a_language_that_asks_for_it() -> None:
+    from dataclasses import replace
+
+    from ui.money import group
+
+    assert group("123456789", ",", (3, 2)) == "12,34,56,789"
+    indian = replace(load("en"), grouping=(3, 2))
+    assert format_money(Money(1234567800, "INR", 2), indian) == "₹1,23,45,678.00"
+
+
 def test_every_language_has_every_text_with_the_same_placeholders() -> None:
     english = load("en").text
     for code in available():

@@ -26,6 +26,7 @@ class Language:
     group_sep: str = ","
     symbol_first: bool = True  # "€12.50" (en) or "12,50 €" (it)
     symbol_space: bool = False
+    grouping: tuple[int, ...] = (3,)  # digit groups from the right; (3, 2) for Indian lakh/crore
     # Font file names under ui/fonts for regular / bold text, when DejaVu does not cover the script.
     fonts: dict[str, str] = field(default_factory=dict)
 
@@ -67,6 +68,7 @@ def load(code: str) -> Language:
         group_sep=getattr(module, "GROUP_SEP", ","),
         symbol_first=getattr(module, "SYMBOL_FIRST", True),
         symbol_space=getattr(module, "SYMBOL_SPACE", False),
+        grouping=tuple(getattr(module, "GROUPING", (3,))),
         fonts=dict(getattr(module, "FONTS", {})),
     )
     _CACHE[code] = lang

@@ -64,7 +64,10 @@ def currency_numeric(code: str) -> int:
 
 
 def currency_exponent(code: str) -> int:
-    return CURRENCIES[code.upper()][1]
+    try:
+        return CURRENCIES[code.upper()][1]
+    except KeyError:
+        raise ConfigError(f"unknown currency {code!r} (known: {', '.join(CURRENCIES)})") from None
 
 
 def currency_alpha(numeric: int) -> str:
@@ -123,6 +126,8 @@ class HostSection:
     connect_timeout_s: float = 3.0
     response_timeout_s: float = 10.0
     sale_message: str = "0100"  # "0100" (authorization) or "0200" (financial)
+    persistent_connection: bool = True  # keep the link open between messages (else one each)
+    saf_interval_s: float = 5.0  # how often the background store-and-forward looks at the queue
 
     def validate(self, where: str) -> None:
         if not (0 < self.port < 65536):
@@ -131,6 +136,12 @@ class HostSection:
             raise ConfigError(f"{where}: timeouts must be positive")
         if self.sale_message not in ("0100", "0200"):
             raise ConfigError(f"{where}.sale_message: '0100' or '0200'")
+        if self.tls and not self.ca_file:
+            raise ConfigError(f"{where}.ca_file: required with tls = true (the acquirer's CA)")
+        if bool(self.client_cert) != bool(self.client_key):
+            raise ConfigError(f"{where}.client_cert and client_key: give both or neither")
+        if self.saf_interval_s <= 0:
+            raise ConfigError(f"{where}.saf_interval_s: must be positive")
 
 
 @dataclass(frozen=True)
@@ -148,9 +159,21 @@ class KernelSection:
 class JournalSection:
     file: str = "journal.sqlite"  # relative to terminal.state_dir
     key_file: str = "journal.key"  # AES-GCM terminal key, relative to terminal.state_dir
+    # Config files and secrets private to the service user? enforce | warn | auto
+    # (auto: enforce in production mode, warn in test mode).
+    check_permissions: str = "auto"
+    retry_first_s: float = 5.0  # store-and-forward: wait after the first failed send
+    retry_max_s: float = 300.0  # ... doubling up to this
 
     def validate(self, where: str) -> None:
-        return None
+        if not self.file or not self.key_file:
+            raise ConfigError(f"{where}: file and key_file must not be empty")
+        if Path(self.file).expanduser() == Path(self.key_file).expanduser():
+            raise ConfigError(f"{where}.key_file: must not be the journal file itself")
+        if self.check_permissions not in ("enforce", "warn", "auto"):
+            raise ConfigError(f"{where}.check_permissions: enforce, warn or auto")
+        if not (0 < self.retry_first_s <= self.retry_max_s):
+            raise ConfigError(f"{where}: 0 < retry_first_s <= retry_max_s")
 
 
 @dataclass(frozen=True)

@@ -174,3 +174,24 @@ def test_png_sink_numbers_files_and_continues_after_a_restart(tmp_path: Path) ->
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "001-ready.png", "002-present_card.png", "003-approved.png"]
     assert Image.open(tmp_path / "001-ready.png").size == (320, 240)
+
+
+@pytest.mark.parametrize(("toml", "words"), [
+    ('backend = "st7789"\nwidth = 320\nheight = 240\nrotate = 90', "0 or 180"),
+    ('backend = "ili9341"\nwidth = 480\nheight = 320', "does not fit"),
+    ('backend = "png"\nrotate = 45', "0, 90, 180 or 270"),
+])
+def test_display_settings_that_cannot_work_are_refused_by_name(toml: str, words: str) -> None:
+    from firmware.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match=words) as err:
+        parse_config(f"[display]\n{toml}\n", Path("site.toml"))
+    assert "site.toml" in str(err.value) and "display" in str(err.value)
+
+
+def test_square_panel_may_be_turned_a_quarter() -> None:
+    from firmware.config import parse_config
+
+    cfg = parse_config('[display]\nbackend = "st7789"\nwidth = 240\nheight = 240\nrotate = 90\n',
+                       Path("site.toml"))
+    assert cfg.display.rotate == 90

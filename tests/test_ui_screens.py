@@ -159,3 +159,9 @@ def test_unknown_language_and_message_are_refused_by_name() -> None:
         load("xx")
     with pytest.raises(ValueError, match="hello"):
         screens.message_screen(screens.View(), "hello")
+
+
+def test_a_detail_that_repeats_the_title_gives_the_standard_hint() -> None:
+    screen = screens.message_screen(screens.View(), "see_phone", "See phone")
+    assert screen.strings.count("See phone") == 1
+    assert screen.shows("Follow the instructions")

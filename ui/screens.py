@@ -342,6 +342,8 @@ def message_screen(view: View, kind: str, detail: str = "") -> Screen:
     }
     col.shape(size, draw_icon[icon])
     col.paragraph(t.t(title_key), 26, bold=True, max_lines=2)
+    if detail.strip().lower() == t.t(title_key).lower():
+        detail = ""  # the kernel's "See phone" says no more than the title
     hint = detail or (t.t(hint_key) if hint_key else "")
     if hint:
         col.paragraph(hint, 16, max_lines=2, color=th.muted)

@@ -195,3 +195,37 @@ def test_square_panel_may_be_turned_a_quarter() -> None:
     cfg = parse_config('[display]\nbackend = "st7789"\nwidth = 240\nheight = 240\nrotate = 90\n',
                        Path("site.toml"))
     assert cfg.display.rotate == 90
+
+
+@pytest.mark.parametrize("bpp", [16, 32])
+def test_framebuffer_gets_changed_rows_at_their_offsets(tmp_path: Path, bpp: int) -> None:
+    from drivers.display import FramebufferDisplay
+
+    # A 400x300 framebuffer (stride with padding), described the way the kernel's sysfs does.
+    stride = 400 * bpp // 8 + 64
+    sysfs = tmp_path / "sys" / "fb7"
+    sysfs.mkdir(parents=True)
+    (sysfs / "bits_per_pixel").write_text(f"{bpp}\n")
+    (sysfs / "stride").write_text(f"{stride}\n")
+    (sysfs / "virtual_size").write_text("400,300\n")
+    device = tmp_path / "fb7"
+    device.write_bytes(bytes(stride * 300))
+    fb = FramebufferDisplay(str(device), 320, 240, sysfs_root=tmp_path / "sys")
+    first, second = frames()
+    fb.show(first)
+    stats = fb.show(second)
+    fb.close()
+    assert 0 < stats.bytes_sent < stats.full_frame_bytes
+    memory = device.read_bytes()
+    width_bytes = 320 * bpp // 8
+    shown = b"".join(memory[y * stride:y * stride + width_bytes] for y in range(240))
+    if bpp == 32:
+        expected = second.convert("RGBA").tobytes("raw", "BGRA")
+        for channel in range(3):  # blue, green, red; the fourth byte is not part of the picture
+            assert shown[channel::4] == expected[channel::4]
+    else:
+        big = rgb565(second)
+        little = bytearray(len(big))
+        little[0::2], little[1::2] = big[1::2], big[0::2]
+        assert shown == bytes(little)
+    assert memory[width_bytes:stride].count(0) == stride - width_bytes  # padding untouched

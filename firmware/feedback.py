@@ -181,7 +181,18 @@ class Feedback:
             self._lights(0)
         self._show(lambda v: screens.message_screen(v, kind, detail))
 
-    def settlement(self, summary: screens.SettlementSummary) -> None:
+    def settlement(self, totals: Any, agreed: bool | None = None) -> None:
+        """The end-of-day report: a ui SettlementSummary, or the host's SettlementTotals
+        (firmware.host.acquirer) with `agreed` = whether the host's totals matched."""
+        if isinstance(totals, screens.SettlementSummary):
+            summary = totals
+        else:
+            money = self.money(0, totals.currency)
+            summary = screens.SettlementSummary(
+                batch=totals.batch_number, currency=money.currency, exponent=money.exponent,
+                sales_count=totals.sales_count, sales_minor=totals.sales_amount,
+                refunds_count=totals.refunds_count, refunds_minor=totals.refunds_amount,
+                balanced=agreed, when=self.clock().strftime("%d/%m/%Y %H:%M"))
         self._show(lambda v: screens.settlement_screen(v, summary))
 
     def receipt(self, payment: dict) -> str:

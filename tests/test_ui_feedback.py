@@ -142,3 +142,14 @@ def test_currency_given_by_number_or_code_is_the_same_amount(terminal) -> None:
     fb, _gpio, _cfg = terminal
     assert fb.money(1250, 978) == fb.money(1250, "eur")
     assert fb.money(1250, 392).exponent == 0
+
+
+def test_settlement_report_from_the_host_totals(terminal) -> None:
+    from firmware.host.acquirer import SettlementTotals
+
+    fb, _gpio, _cfg = terminal
+    fb.settlement(SettlementTotals(12, 45678, 1, 1250, 978, 7), agreed=False)
+    screen = fb.last_screen
+    assert screen is not None and screen.name == "settlement"
+    for text in ("Batch 7", "12", "€456.78", "-€12.50", "€444.28", "Totals differ"):
+        assert screen.shows(text), text

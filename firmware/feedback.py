@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -56,6 +57,7 @@ class Feedback:
         self.currency = currency
         self.clock = clock or dt.datetime.now
         self.last_screen: screens.Screen | None = None
+        self.recent: deque[screens.Screen] = deque(maxlen=32)  # the last screens shown
         self.last_money: Money | None = None
         self.stats: list[Any] = []
         self._tone_this_payment = False
@@ -97,6 +99,7 @@ class Feedback:
             log.exception("display failed; the payment goes on")
             return None
         self.last_screen = screen
+        self.recent.append(screen)
         return screen
 
     def _lights(self, count: int) -> None:

@@ -84,3 +84,18 @@ def test_terminal_that_cannot_start_says_out_of_service(tmp_path: Path) -> None:
     assert main(["run", "--config", str(config), "--max-payments", "1"]) == 1
     shots = sorted((tmp_path / "screens").glob("*.png"))
     assert shots and shots[-1].name.endswith("out_of_service.png")
+
+
+def test_f2_settles_the_batch_and_shows_the_report(make_config, host_sim, phone) -> None:
+    cfg = make_config(host_sim.port)
+    phone("visa-online", cfg.reader.path)
+    terminal = Terminal.from_config(cfg)
+    try:
+        service = TerminalService(terminal, KeyboardKeypad(io.StringIO("1250\ns")),
+                                  currency="EUR", result_hold_s=0)
+        assert service.run() == 1
+        report = next(s for s in terminal.feedback.recent if s.name == "settlement")
+    finally:
+        terminal.close()
+    assert service.results[0].outcome == "approved"
+    assert report.shows("€12.50") and report.shows("Totals agree")

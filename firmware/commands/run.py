@@ -7,7 +7,8 @@ journals them; this module only collects amounts and paces the screens.
 
 Keys: digits shift in from the right as on a till (1 2 5 0 -> 12.50), clear deletes the last
 digit (or leaves the entry when empty), enter takes the payment, cancel returns to ready, f1
-switches between purchase and refund, quit (end of keyboard input) stops the service.
+switches between purchase and refund, f2 on an empty entry settles the batch with the acquirer
+and shows the report, quit (end of keyboard input) stops the service.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class AmountEntry:
         if key == "f1":
             self.txn_type = "refund" if self.txn_type == "purchase" else "purchase"
             return "changed"
+        if key == "f2":
+            return "settle" if not self.digits else "ignored"
         if key == "enter":
             return "enter" if self.minor > 0 else "ignored"
         if key in ("cancel", "quit"):
@@ -95,6 +98,9 @@ class TerminalService:
                 raise StopService
             if action == "cancel":
                 return None
+            if action == "settle":
+                self.settle()
+                return None
             if action == "enter":
                 return entry.minor, entry.txn_type
             if action == "changed":
@@ -119,6 +125,29 @@ class TerminalService:
         except StopService:
             pass
         return len(self.results)
+
+    def settle(self) -> None:
+        """Close the batch with the acquirer (f2 on the ready screen) and show the report."""
+        from firmware.host.acquirer import HostUnavailable, NoReply, SettlementTotals
+        from firmware.host.settlement import settle_day
+
+        try:
+            report = settle_day(self.terminal.journal, self.terminal.acquirer, self.terminal.cfg)
+        except (HostUnavailable, NoReply) as exc:
+            log.warning("settlement not done: %s", exc)
+            self.feedback.message("out_of_service", self.feedback.lang.t(
+                "reason_host_unavailable"))
+        except Exception:
+            log.exception("settlement failed")
+            self.feedback.message("out_of_service", self.feedback.lang.t("reason_error"))
+        else:
+            t = report.totals
+            self.feedback.settlement(SettlementTotals(
+                t["sales_count"], t["sales_amount"], t["refunds_count"], t["refunds_amount"],
+                report.currency, report.batch), agreed=report.closed)
+            log.info("settlement of batch %d: %s", report.batch,
+                     "closed" if report.closed else "not agreed")
+        self.hold()
 
     def hold(self) -> None:
         """Leave the outcome (and receipt QR) up for a while, or until a key is pressed."""

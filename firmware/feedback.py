@@ -29,7 +29,7 @@ from typing import Any
 
 from drivers.display import Display, NullDisplay, open_display
 from drivers.gpio import Buzzer, StatusLights, gpio_module
-from firmware.config import Config, currency_alpha, currency_exponent
+from firmware.config import Config, ConfigError, currency_alpha, currency_exponent
 from ui import screens
 from ui.lang import load as load_language
 from ui.money import Money
@@ -74,6 +74,10 @@ class Feedback:
         lights = StatusLights(gpio, cfg.gpio.led_pins, cfg.gpio.active_high)
         buzzer = Buzzer(gpio, cfg.gpio.buzzer_pin, cfg.gpio.active_high,
                         pwm=getattr(cfg.gpio, "buzzer_pwm", True), sleep=sleep or time.sleep)
+        try:
+            load_language(cfg.terminal.language)
+        except ValueError as exc:
+            raise ConfigError(f"{cfg.source}: terminal.language: {exc}") from None
         printer, builder = _printer_from_config(cfg)
         return cls(display, lights, buzzer, language=cfg.terminal.language,
                    merchant=cfg.terminal.merchant_name, currency=cfg.terminal.currency,
@@ -210,8 +214,9 @@ class Feedback:
         problem = ""
         if self.printer is not None and builder is not None:
             try:
+                paper_lang = self.lang if self.lang.printable else load_language("en")
                 for copy in ("merchant", "customer"):
-                    render_receipt(self.printer, builder, payment, copy, self.lang)
+                    render_receipt(self.printer, builder, payment, copy, paper_lang)
                 return "printed"
             except Exception as exc:  # printer offline, out of paper, cable...
                 kind = getattr(exc, "kind", "")

@@ -153,3 +153,13 @@ def test_settlement_report_from_the_host_totals(terminal) -> None:
     assert screen is not None and screen.name == "settlement"
     for text in ("Batch 7", "12", "€456.78", "-€12.50", "€444.28", "Totals differ"):
         assert screen.shows(text), text
+
+
+def test_unknown_language_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
+    from firmware.config import ConfigError
+
+    cfg = load_config()
+    cfg = dataclasses.replace(cfg, terminal=dataclasses.replace(
+        cfg.terminal, state_dir=str(tmp_path), language="xx"))
+    with pytest.raises(ConfigError, match="terminal.language.*xx.*en, hi, it"):
+        Feedback.from_config(cfg)

@@ -11,7 +11,7 @@ from PIL import Image
 from ui import screens
 from ui.lang import available, load
 from ui.money import Money, format_money
-from ui.theme import LAYOUTS
+from ui.theme import LAYOUTS, has_glyph
 
 EUR = Money(1250, "EUR", 2)
 
@@ -58,6 +58,8 @@ def test_every_text_fits_whole_inside_the_panel(size: tuple[int, int], code: str
             left, top, right, bottom = drawn.box
             assert left >= 0 and right <= w and top >= 0 and bottom <= h, (screen.name, drawn)
             assert drawn.size >= 9, (screen.name, drawn)  # legible on a 2" panel
+            missing = [ch for ch in drawn.text if not has_glyph(drawn.font, ch)]
+            assert not missing, (screen.name, drawn.font, missing)  # no "tofu" boxes
         for a, b in itertools.combinations(screen.texts, 2):
             assert not overlaps(a.box, b.box), (screen.name, a, b)
 
@@ -80,6 +82,15 @@ def test_screens_say_what_a_customer_needs(size: tuple[int, int]) -> None:
     assert screens.message_screen(view, "out_of_service", "Bank not reachable").shows(
         "Bank not reachable")
     assert screens.ready_screen(view).shows("Corner Shop")
+
+
+def test_hindi_screens_are_in_devanagari_with_indian_amounts() -> None:
+    view = screens.View(320, 240, load("hi"))
+    approved = screens.approved_screen(view, Money(12345600, "INR", 2), "123456")
+    assert approved.shows("स्वीकृत") and approved.shows("₹1,23,456.00")
+    fonts = {t.text: t.font for t in approved.texts}
+    assert fonts["स्वीकृत"] == "Lohit-Devanagari.ttf"
+    assert fonts["₹1,23,456.00"].startswith("DejaVuSans")  # amounts in one face everywhere
 
 
 def test_italian_screens_are_in_italian() -> None:

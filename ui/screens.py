@@ -118,7 +118,7 @@ class Column:
         c = self.c
         max_width = c.width - 2 * c.px(10)
         px = c.fit_size(text, c.px(size), max_width, bold, mono, max(9, c.px(10)))
-        ascent, descent = font(c._font_name(bold, mono), px).getmetrics()
+        ascent, descent = font(c._font_name(bold, mono, text), px).getmetrics()
         self.items.append((ascent + descent, lambda y: c.text(
             text, c.width // 2, y, px, color=color, bold=bold, mono=mono, max_width=max_width)))
 
@@ -131,7 +131,7 @@ class Column:
         while px > max(9, c.px(10)) and len(lines) > max_lines:
             px -= 1
             lines = c.wrap(text, px, max_width, bold)
-        ascent, descent = font(c._font_name(bold), px).getmetrics()
+        ascent, descent = font(c._font_name(bold, text=text), px).getmetrics()
         gap = round(px * 0.35)
         height = len(lines) * (ascent + descent) + (len(lines) - 1) * gap
         self.items.append((height, lambda y: c.paragraph(

@@ -7,6 +7,7 @@ Prints figures; asserts nothing. Runs in well under a minute on the 2-core CI ma
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import sys
 import time
@@ -147,7 +148,60 @@ def screen_change_latency() -> None:
           f"{statistics.median(samples):.1f} ms median (on this machine's CPU)")
 
 
+def gallery_screens(v: screens.View) -> list[screens.Screen]:
+    """Every screen once, for looking at them side by side."""
+    summary = screens.SettlementSummary(7, "EUR", 2, 128, 1234567, 3, 4500, True,
+                                        "27/11/2026 18:00")
+    lit = dataclasses.replace
+    return [
+        screens.ready_screen(v),
+        screens.amount_entry_screen(v, Money(123456, "EUR", 2)),
+        screens.present_card_screen(v, EUR),
+        screens.processing_screen(lit(v, lights=2), EUR),
+        screens.card_read_screen(lit(v, lights=4)),
+        screens.approved_screen(lit(v, lights=0), EUR, "123456", "476173******0010", "visa"),
+        screens.declined_screen(lit(v, lights=0), "insufficient_funds", EUR),
+        *(screens.message_screen(v, kind) for kind in screens.MESSAGES),
+        screens.settlement_screen(v, summary),
+        screens.receipt_qr_screen(lit(v, lights=0), "Pitap Demo Shop\nTotal EUR 12.50\nApproved",
+                                  EUR, outcome="approved"),
+        screens.receipt_qr_screen(lit(v, lights=0), "Pitap Demo Shop", EUR,
+                                  v.lang.t("printer_problem",
+                                           problem=v.lang.t("printer_no_paper")), "approved"),
+    ]
+
+
+def write_gallery(out: Path) -> None:
+    """Every screen at every layout in every language: PNGs plus one contact sheet each."""
+    from PIL import Image
+
+    from ui.lang import available
+
+    out.mkdir(parents=True, exist_ok=True)
+    for code in available():
+        for w, h in LAYOUTS:
+            v = screens.View(w, h, load(code), merchant="Pitap Demo Shop", lights=1,
+                             clock="14:05")
+            shots = gallery_screens(v)
+            cols = 4
+            sheet = Image.new("RGB", (cols * (w + 8), -(-len(shots) // cols) * (h + 8)),
+                              (90, 90, 90))
+            for i, shot in enumerate(shots):
+                shot.image.save(out / f"{code}-{w}x{h}-{i:02d}-{shot.name}.png")
+                sheet.paste(shot.image, ((i % cols) * (w + 8), (i // cols) * (h + 8)))
+            sheet.save(out / f"sheet-{code}-{w}x{h}.png")
+    print(f"screens written to {out}")
+
+
 if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gallery", metavar="DIR", type=Path,
+                        help="also write every screen at every size and language as PNG")
+    args = parser.parse_args()
     render_times()
     spi_traffic()
     screen_change_latency()
+    if args.gallery:
+        write_gallery(args.gallery)

@@ -61,6 +61,7 @@ class Feedback:
         self.last_money: Money | None = None
         self.stats: list[Any] = []
         self._tone_this_payment = False
+        self.key_legends: dict[str, str] | None = None  # None: a desktop keyboard's
 
     @classmethod
     def from_config(cls, cfg: Config, gpio: Any = None, spi: Any = None,
@@ -79,9 +80,11 @@ class Feedback:
         except ValueError as exc:
             raise ConfigError(f"{cfg.source}: terminal.language: {exc}") from None
         printer, builder = _printer_from_config(cfg)
-        return cls(display, lights, buzzer, language=cfg.terminal.language,
-                   merchant=cfg.terminal.merchant_name, currency=cfg.terminal.currency,
-                   printer=printer, receipt_builder=builder, gpio=gpio)
+        feedback = cls(display, lights, buzzer, language=cfg.terminal.language,
+                       merchant=cfg.terminal.merchant_name, currency=cfg.terminal.currency,
+                       printer=printer, receipt_builder=builder, gpio=gpio)
+        feedback.key_legends = key_legends(cfg.keypad)
+        return feedback
 
     @classmethod
     def headless(cls, language: str = "en") -> Feedback:
@@ -138,7 +141,8 @@ class Feedback:
                      txn_type: str = "purchase") -> None:
         self._lights(1)
         money = self.money(amount, currency_alpha)
-        self._show(lambda v: screens.amount_entry_screen(v, money, txn_type))
+        keys = self.key_legends
+        self._show(lambda v: screens.amount_entry_screen(v, money, txn_type, keys))
 
     def present_card(self, amount: int, currency_alpha: str | None = None,
                      txn_type: str = "purchase") -> None:
@@ -246,6 +250,24 @@ class Feedback:
                 part.close()
             except Exception:
                 log.exception("closing %s failed", type(part).__name__)
+
+
+def key_legends(keypad: Any) -> dict[str, str] | None:
+    """Which legend is OK / clear / cancel on the configured keypad (None for a keyboard)."""
+    from drivers.keypad import KEY_NAMES
+
+    if keypad.backend == "matrix":
+        legends = [ch for row in keypad.layout for ch in row]
+    elif keypad.backend == "buttons":
+        legends = list(keypad.button_keys)
+    else:
+        return None
+    found: dict[str, str] = {}
+    for legend in legends:
+        meaning = KEY_NAMES.get(legend)
+        if meaning in ("enter", "clear", "cancel"):
+            found.setdefault(meaning, legend)
+    return found
 
 
 def _printer_from_config(cfg: Config) -> tuple[Any, Any]:

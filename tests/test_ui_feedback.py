@@ -163,3 +163,16 @@ def test_unknown_language_is_a_config_error_naming_the_key(tmp_path: Path) -> No
         cfg.terminal, state_dir=str(tmp_path), language="xx"))
     with pytest.raises(ConfigError, match="terminal.language.*xx.*en, hi, it"):
         Feedback.from_config(cfg)
+
+
+def test_amount_entry_names_the_keypad_keys(tmp_path: Path) -> None:
+    cfg = load_config()
+    cfg = dataclasses.replace(
+        cfg, terminal=dataclasses.replace(cfg.terminal, state_dir=str(tmp_path)),
+        keypad=dataclasses.replace(cfg.keypad, backend="matrix"))
+    fb = Feedback.from_config(cfg, gpio=FakeGPIO())
+    try:
+        fb.amount_entry(1250, "EUR")
+        assert fb.last_screen is not None and fb.last_screen.shows("OK #   Clear C   Cancel D")
+    finally:
+        fb.close()

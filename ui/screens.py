@@ -179,11 +179,18 @@ def ready_screen(view: View) -> Screen:
     return Screen("ready", c.image, c.texts)
 
 
-def amount_entry_screen(view: View, money: Money, txn_type: str = "purchase") -> Screen:
-    """The shopkeeper keys the amount: label, the amount in a field, the keys' meaning below."""
+# The keys' legends on a desktop keyboard; a keypad's come from its layout (firmware.feedback).
+KEYBOARD_LEGENDS = {"enter": "Enter", "clear": "C", "cancel": "Esc"}
+
+
+def amount_entry_screen(view: View, money: Money, txn_type: str = "purchase",
+                        keys: dict[str, str] | None = None) -> Screen:
+    """The shopkeeper keys the amount: label, the amount in a field, and below which key is
+    OK / clear / cancel (`keys`: legends by meaning, e.g. {"enter": "#", ...})."""
     t = view.lang
     th = view.theme
-    c, top, bottom = _page(view, footer=t.t("keys_hint"))
+    legends = {**KEYBOARD_LEGENDS, **(keys or {})}
+    c, top, bottom = _page(view, footer=t.t("keys_hint", **legends))
     col = Column(c)
     col.text(f"{t.t(txn_type)} · {t.t('enter_amount')}", 17, color=th.muted)
     box_h = c.px(66)

@@ -21,7 +21,7 @@ TEXT = {
     "ready": "तैयार",
     "ready_hint": "शुरू करने के लिए राशि डालें",
     "enter_amount": "राशि डालें",
-    "keys_hint": "Enter = ठीक   Clear = मिटाएँ   Cancel = रद्द",
+    "keys_hint": "ठीक {enter}   मिटाएँ {clear}   रद्द {cancel}",
     "purchase": "ख़रीद",
     "refund": "धनवापसी",
     "present_card": "कार्ड या फ़ोन पास लाएँ",

@@ -192,8 +192,11 @@ def handler(args: argparse.Namespace) -> int:
     keypad = open_keypad(cfg.keypad, gpio=gpio)
     try:
         if cfg.keypad.backend == "keyboard" and sys.stdin.isatty():
-            print("pitap run: digits, Enter to pay, Backspace/c to clear, r refund, Esc cancel, "
-                  "q quit", file=sys.stderr)
+            print("pitap run: digits, Enter to pay, Backspace/c to clear, r refund, s settle, "
+                  "Esc cancel, q quit", file=sys.stderr)
+        elif cfg.keypad.backend == "keyboard":
+            log.warning("keypad.backend = keyboard without a terminal: keys come from standard "
+                        "input and the service stops when it ends (use matrix or buttons on a Pi)")
         service = TerminalService(terminal, keypad, currency=cfg.terminal.currency.upper(),
                                   result_hold_s=args.hold, stop=stop)
         count = service.run(args.max_payments)

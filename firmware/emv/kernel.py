@@ -102,6 +102,7 @@ class _Session:
     cryptogram: bytes = b""
     cid: int = 0
     tvr_given: bytes | None = None  # the TVR sent to the card in PDOL / CDOL1 data
+    oda_failure: str = ""  # why SDA / DDA failed, for the reason
 
     def build_dol(self, dol_bytes: bytes) -> bytes:
         """DOL data from the terminal's values; remembers the TVR if the card asked for it."""

@@ -190,6 +190,7 @@ class TestPhone:
     offline_capable: bool = True  # Visa: TC under the floor limit; MC: TC when asked
     see_phone_taps: int = 0  # Mastercard-style: answer AAC + DF4B on this many first taps
     visa_6986_taps: int = 0  # Visa-style: GPO answers 6986 on this many first taps
+    visa_aac_taps: int = 0  # Visa-style: AAC (with the CTQ as set) on this many first taps
     issuer_expiry: str = "1230"  # MMYY
     icc_expiry: str = "1230"
     app_expiry: str = "301231"  # YYMMDD
@@ -356,6 +357,8 @@ class TestPhone:
         ttq = values[T("9F66")]
         online = bool(ttq[1] & 0x80) or not self.offline_capable
         cid = 0x80 if online else 0x40
+        if self.visa_aac_taps > self.taps:
+            cid = 0x00
         iad = T("06010A03") + bytes([0xA0, 0x20 if online else 0x10, 0x00])
         ac = self.ac(data)
         body = (

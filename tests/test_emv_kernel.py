@@ -199,3 +199,12 @@ def test_generic_path_forged_dda_or_sda_is_flagged_to_the_issuer(
     assert out.oda == "" and out.tvr[0] & bit
     assert field55(out)["95"][0] & bit  # given to the card in CDOL1, so the issuer sees it
     assert "offline data authentication failed" in out.reason
+
+
+def test_visa_aac_after_cdcvm_is_see_phone_and_plain_aac_declines(kernel: Kernel) -> None:
+    phone = TestPhone("visa", visa_aac_taps=1)  # CTQ byte 2: CDCVM performed
+    first = kernel.process(tap(phone), txn(12_345))
+    assert (first.kind, first.ui_message) == (OutcomeKind.TRY_AGAIN, "See phone")
+    assert kernel.process(tap(phone), txn(12_345)).kind is OutcomeKind.ONLINE_REQUEST
+    plain = TestPhone("visa", visa_aac_taps=1, ctq=bytes.fromhex("0000"))
+    assert kernel.process(tap(plain), txn(1_000)).kind is OutcomeKind.DECLINED

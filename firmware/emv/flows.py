@@ -244,6 +244,16 @@ def complete_qvsdc(kernel: Kernel, s: _Session) -> Outcome:
     if s.txn.txn_type is TxnType.REFUND and ac_type in (0x00, 0x40, 0x80):
         return _finish(kernel, s, OutcomeKind.ONLINE_REQUEST, REFUND_READ)
     if ac_type == 0x00:
+        if cand.config.kernel == 3 and len(ctq) == 2 and ctq[1] & 0x80:
+            # a phone that declines after its own cardholder verification wants its owner to
+            # look at it (Kernel 3: "See Phone", present again)
+            return _finish(
+                kernel,
+                s,
+                OutcomeKind.TRY_AGAIN,
+                "phone declined after its own verification (AAC with CTQ 'CDCVM performed')",
+                "See phone",
+            )
         return _finish(kernel, s, OutcomeKind.DECLINED, "card declined offline (AAC)")
     if ac_type == 0x80:
         return _finish(kernel, s, OutcomeKind.ONLINE_REQUEST, "online authorization (ARQC)")

@@ -58,6 +58,7 @@ class DiagContext:
     gpio: Any = None
     spi: Any = None
     clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep  # times the tones (tests: a simulated clock)
     manifest: Path = Path(MANIFEST)
     reader: Any = None  # opened by the reader check, used by the field check
     notes: dict[str, str] = field(default_factory=dict)
@@ -224,7 +225,7 @@ def check_tones(ctx: DiagContext) -> list[CheckResult]:
     try:
         gpio = ctx.gpio_module()
         buzzer = Buzzer(gpio, gpio_cfg.buzzer_pin, gpio_cfg.active_high,
-                        pwm=getattr(gpio_cfg, "buzzer_pwm", True))
+                        pwm=getattr(gpio_cfg, "buzzer_pwm", True), sleep=ctx.sleep)
     except Exception as exc:  # noqa: BLE001
         return [CheckResult(f"tone {t}", False, f"buzzer on BCM {gpio_cfg.buzzer_pin}: {exc}",
                             "check gpio.buzzer_pin and that nothing else uses that pin")

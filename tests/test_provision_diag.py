@@ -324,3 +324,54 @@ def test_cli_json_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
     assert checks == [("nfc reader", False), ("clock", True)]
     assert doc["checks"][0]["hint"]
     assert main(["diag", "--json", "--config", str(cfg_file), "--only", "clock"]) == 0
+
+
+def test_technician_answers_decide_lights_tones_and_display(terminal) -> None:
+    ctx, _gpio = terminal()
+    answers = {"Is status light 2 on?": False, "Did you hear two low beeps?": False}
+    asked: list[str] = []
+
+    def ask(question: str) -> bool:
+        asked.append(question)
+        return answers.get(question, True)
+
+    ctx.interactive, ctx.ask = True, ask
+    bad = failed(run_checks(ctx, ["display", "lights", "tones"]))
+    assert set(bad) == {"status light 2", "tone alert"}
+    assert "GPIO 6" in bad["status light 2"].hint  # BCM pin of light 2 in the default config
+    assert "Do you see eight colour bars in a white frame?" in asked
+
+
+def _press_keys(gpio: object, keypad_cfg: object, skip: str, stop: threading.Event) -> None:
+    for r, row in enumerate(keypad_cfg.layout):
+        for c, legend in enumerate(row):
+            if stop.is_set():
+                return
+            if legend == skip:
+                continue
+            gpio.connect(keypad_cfg.row_pins[r], keypad_cfg.col_pins[c])
+            stop.wait(0.03)
+            gpio.disconnect(keypad_cfg.row_pins[r], keypad_cfg.col_pins[c])
+
+
+@pytest.mark.parametrize("skip", ["", "C"])
+def test_keypad_every_key_pressed(terminal, skip: str) -> None:
+    """C and * both mean "clear": a dead C key must still be found."""
+    ctx, gpio = terminal()
+    stop = threading.Event()
+    presser = threading.Thread(target=_press_keys, args=(gpio, ctx.cfg.keypad, skip, stop))
+
+    def ask(_question: str) -> bool:
+        presser.start()
+        return True
+
+    ctx.interactive, ctx.ask, ctx.keypad_timeout = True, ask, 2.0
+    try:
+        (result,) = run_checks(ctx, ["keypad"])
+    finally:
+        stop.set()
+        presser.join(5)
+    if skip:
+        assert not result.ok and result.detail == "no press seen for: C"
+    else:
+        assert result.ok and result.detail == "all 16 keys seen"

@@ -289,19 +289,28 @@ def check_keypad(ctx: DiagContext) -> list[CheckResult]:
             what = "no key stuck" if scan is not None else f"{section.backend} keypad opened"
             return [CheckResult(name, True, f"{what} (run interactively to press each key)")]
         legends = [ch for row in getattr(section, "layout", []) for ch in row]
+        if section.backend == "buttons":
+            legends = list(getattr(section, "button_keys", []))
         ctx.ask(f"Press every key once ({' '.join(legends)}) within "
-                f"{ctx.keypad_timeout:.0f} s; press Enter to start")
-        wanted = set(_key_names(legends))
+                f"{ctx.keypad_timeout:g} s; press Enter to start")
         seen: set[str] = set()
         deadline = time.monotonic() + ctx.keypad_timeout
-        while wanted - seen and time.monotonic() < deadline:
-            key = keypad.read_key(timeout=max(0.0, deadline - time.monotonic()))
-            if key is not None:
-                seen.add(key)
+        if scan is not None:  # legends as wired: two keys with one meaning are told apart
+            wanted = set(legends)
+            while wanted - seen and time.monotonic() < deadline:
+                seen |= scan()
+                time.sleep(0.005)
+        else:
+            wanted = set(_key_names(legends))
+            while wanted - seen and time.monotonic() < deadline:
+                key = keypad.read_key(timeout=max(0.0, deadline - time.monotonic()))
+                if key is not None:
+                    seen.add(key)
         missing = sorted(wanted - seen)
         if missing:
             return [CheckResult(name, False, f"no press seen for: {' '.join(missing)}",
-                                "those keys' row or column wire is open: check the cable")]
+                                "those keys' row or column wire is open, or the key is worn: "
+                                "check the ribbon cable, then replace the keypad")]
         return [CheckResult(name, True, f"all {len(wanted)} keys seen")]
     finally:
         keypad.close()

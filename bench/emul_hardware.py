@@ -1,0 +1,100 @@
+"""Figures for the emulated hardware: what one APDU costs on the PN532's serial line through
+nfcpy, and what each payment screen costs on the SPI bus. Prints; asserts nothing."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from emul_support import PPSE_FCI, SELECT_PPSE, TinyApplet, emulator  # noqa: E402
+
+from drivers.nfc import Reader  # noqa: E402
+
+
+def pn532(line_timing: bool, apdus: int = 60) -> None:
+    with emulator(Path("."), line_timing=line_timing) as emu:
+        started = time.perf_counter()
+        reader = Reader(emu.nfcpy_path)
+        opened = time.perf_counter() - started
+        emu.place_phone(TinyApplet())
+        started = time.perf_counter()
+        card = reader.wait_for_card(2.0)
+        assert card is not None
+        found = time.perf_counter() - started
+        frames, bytes_in, bytes_out = emu.stats.frames_in, emu.stats.bytes_in, emu.stats.bytes_out
+        times = []
+        for _ in range(apdus):
+            t = time.perf_counter()
+            assert card.transceive(SELECT_PPSE) == PPSE_FCI
+            times.append(time.perf_counter() - t)
+        baud = emu.chip.baud
+        per = (emu.stats.frames_in - frames) / apdus
+        host_bytes = (emu.stats.bytes_in - bytes_in) / apdus
+        chip_bytes = (emu.stats.bytes_out - bytes_out) / apdus
+        reader.close()
+    label = f"line and air timing, {baud} baud" if line_timing else "no line timing"
+    print(f"PN532 over pty ({label}):")
+    print(f"  nfcpy open (init, baud change, line test): {opened * 1000:7.1f} ms")
+    print(f"  poll to activated card (sense + RATS):     {found * 1000:7.1f} ms")
+    print(
+        f"  SELECT PPSE ({len(SELECT_PPSE)} B -> {len(PPSE_FCI)} B), {apdus} times: "
+        f"median {statistics.median(times) * 1000:.2f} ms, max {max(times) * 1000:.2f} ms"
+    )
+    print(
+        f"  per APDU: {per:.0f} host commands, {host_bytes:.0f} B host->chip, "
+        f"{chip_bytes:.0f} B chip->host"
+    )
+
+
+def spi_panel() -> None:
+    try:
+        from PIL import Image  # noqa: F401
+
+        from drivers.display import SpiPanel
+        from drivers.sim import gpio_fake
+        from drivers.sim.spi_panel import SpiPanelEmulator
+        from ui import screens
+        from ui.lang import load
+        from ui.money import Money
+    except ImportError as exc:
+        print(f"SPI panel: skipped ({exc})")
+        return
+    gpio = gpio_fake.FakeGPIO()
+    panel = SpiPanelEmulator(gpio, "st7789", dc=24, rst=25, mounted_turn=90)
+    driver = SpiPanel(panel, gpio, "st7789", 320, 240, dc=24, rst=25, sleep=lambda s: None)
+    init = panel.take_counts()
+    print(f"SPI panel ST7789 320x240, 16-bit; init sequence {init.bytes_total} B")
+    money = Money(1250, "EUR", 2)
+
+    def view(lights: int) -> screens.View:
+        return screens.View(320, 240, load("en"), merchant="Pitap Shop", lights=lights)
+
+    shown = [
+        screens.ready_screen(view(0)),
+        screens.present_card_screen(view(1), money),
+        screens.processing_screen(view(2), money),
+        screens.card_read_screen(view(3)),
+        screens.approved_screen(view(4), money, "123456", "476173******0010", "visa"),
+        screens.ready_screen(view(0)),
+    ]
+    for screen in shown:
+        t = time.perf_counter()
+        driver.show(screen.image, screen.name)
+        driver_ms = (time.perf_counter() - t) * 1000
+        c = panel.take_counts()
+        print(
+            f"  {screen.name:14s} {c.bytes_total:7d} B in {c.windows:2d} windows "
+            f"({c.bytes_total / (320 * 240 * 2):4.0%} of a frame), "
+            f"{c.seconds_at(40_000_000) * 1000:5.1f} ms at 40 MHz, "
+            f"{c.pixels_changed:6d} px changed; driver+emulator {driver_ms:5.0f} ms"
+        )
+
+
+if __name__ == "__main__":
+    pn532(line_timing=False)
+    pn532(line_timing=True)
+    spi_panel()

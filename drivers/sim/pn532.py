@@ -1,0 +1,426 @@
+"""An emulated PN532 on a pseudo-terminal, for nfcpy's own `tty:...:pn532` driver.
+
+Holds the serial side of the emulated chip: a pty whose slave end nfcpy opens through a link in
+/dev (`/dev/ttyPITAP0` -> `/dev/pts/N`, opened as `tty:ttyPITAP0:pn532`), a thread that reads host
+frames (drivers.sim.pn532_frame), ACKs them, runs them on the chip (drivers.sim.pn532_chip) with
+the RF field and the phone in it (drivers.sim.pn532_field), and writes the responses; NACK
+re-sends, a host ACK aborts a waiting command or completes a baud-rate change. Faults can be
+injected on the line (a dropped byte, a bad checksum, a NACK for an ACK, no ACK, a silent chip).
+It must not touch the code above nfcpy: the terminal reaches it only through its path string.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import enum
+import errno
+import logging
+import os
+import re
+import select
+import threading
+import time
+import tty
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from drivers.sim.pn532_chip import Pn532Chip, Reply
+from drivers.sim.pn532_field import Applet, PhoneInField, RfField
+from drivers.sim.pn532_frame import (
+    ACK,
+    ERROR_FRAME,
+    NACK,
+    TFI_HOST_TO_CHIP,
+    Ack,
+    BadFrame,
+    Command,
+    FrameEvent,
+    FrameParser,
+    Nack,
+    response_frame,
+)
+
+log = logging.getLogger(__name__)
+
+DEV = Path("/dev")
+LINK_PREFIX = "ttyPITAP"
+NFCPY_TTY_NAME = re.compile(r"^[a-zA-Z0-9-]+$")  # what nfcpy's tty: path accepts as a port
+NFCPY_COM_NAME = re.compile(r"^COM\d+$")
+
+
+class EmulatorError(Exception):
+    """The emulator cannot be set up (no pty, no place for the link)."""
+
+
+class LineFault(enum.Enum):
+    """Things that go wrong on a real UART between a Pi and a PN532."""
+
+    DROP_RESPONSE_BYTE = "a byte of the response frame is lost"
+    BAD_RESPONSE_CHECKSUM = "the response frame arrives with a wrong data checksum"
+    NACK_FOR_ACK = "the chip sends a NACK frame where its ACK belongs"
+    NO_ACK = "the chip's ACK is lost (the response still follows)"
+    NO_RESPONSE = "the chip ACKs, then never answers"
+    DROP_COMMAND_BYTE = "a byte of the host's command frame is lost on the way to the chip"
+
+
+@dataclass
+class _ArmedFault:
+    fault: LineFault
+    command: int | None  # only on this command code; None = the next command
+    times: int
+
+
+@dataclass
+class LineStats:
+    """What crossed the serial line, for measurements."""
+
+    frames_in: int = 0
+    frames_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    bad_frames: list[str] = field(default_factory=list)
+    nacks_in: int = 0
+    aborts: int = 0
+
+
+class Pn532Emulator:
+    """A PN532 on a pty, with an RF field that can hold a simulated phone.
+
+    Use as a context manager (or `start()` / `stop()`); `nfcpy_path` is the reader path to give
+    nfcpy (`tty:ttyPITAP0:pn532`). With `line_timing`, bytes take the time they take at the
+    chip's baud rate and RF exchanges their air time, so latencies resemble a real reader's.
+    """
+
+    def __init__(
+        self,
+        link: str | os.PathLike[str] | None = None,
+        line_timing: bool = False,
+        stale_after: float = 0.03,
+    ) -> None:
+        self.clock = time.monotonic
+        self.field = RfField(self.clock)
+        self.chip = Pn532Chip(self.field, air_timing=line_timing)
+        self.line_timing = line_timing
+        self.stats = LineStats()
+        self._parser = FrameParser(stale_after=stale_after)
+        self._events: collections.deque[FrameEvent] = collections.deque()
+        self._faults: list[_ArmedFault] = []
+        self._silent = False
+        self._asleep = False
+        self._pending_baud: int | None = None
+        self._last_response = b""
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._master = self._slave = -1
+        self._requested_link = Path(link) if link is not None else None
+        self.link: Path | None = None
+        self.tty_path = ""
+
+    # --- life cycle --------------------------------------------------------------------------
+
+    def start(self) -> Pn532Emulator:
+        """Open the pty, make the link, start answering. Raises EmulatorError."""
+        if self._thread is not None:
+            return self
+        try:
+            self._master, self._slave = os.openpty()
+        except OSError as exc:
+            raise EmulatorError(f"cannot open a pseudo-terminal: {exc.strerror}") from None
+        tty.setraw(self._slave)  # no echo, no line discipline until nfcpy opens it
+        self.tty_path = os.ttyname(self._slave)
+        try:
+            self.link = self._make_link(self._requested_link)
+        except EmulatorError:
+            self._close_fds()
+            raise
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="pn532-emulator", daemon=True)
+        self._thread.start()
+        log.info("PN532 emulator on %s (link %s)", self.tty_path, self.link)
+        return self
+
+    def stop(self) -> None:
+        """Stop the thread, remove the link, close the pty."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self.link is not None:
+            try:
+                if os.readlink(self.link) == self.tty_path:
+                    os.unlink(self.link)
+            except OSError:
+                pass
+            self.link = None
+        self._close_fds()
+
+    def __enter__(self) -> Pn532Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def nfcpy_path(self) -> str:
+        """The reader path nfcpy opens this emulator with."""
+        if self.link is None:
+            raise EmulatorError("emulator not started")
+        return nfcpy_path_for(self.link)
+
+    # --- the field and the faults ------------------------------------------------------------
+
+    def place_phone(self, applet: Applet, **phone_options: object) -> PhoneInField:
+        """Put a phone answering with `applet` in the field until `remove_phone()`."""
+        phone = PhoneInField(applet=applet, **phone_options)  # type: ignore[arg-type]
+        self.field.place(phone)
+        return phone
+
+    def queue_taps(self, applet: Applet, taps: int, gap: float = 0.3) -> None:
+        """Tap a phone answering with `applet` `taps` times (each ends when the field drops)."""
+        self.field.queue_taps(lambda: PhoneInField(applet=applet), taps, gap)
+
+    def remove_phone(self) -> None:
+        self.field.remove()
+
+    def inject(self, fault: LineFault, command: int | None = None, times: int = 1) -> None:
+        """Arm `fault` for the next `times` commands (with code `command`, if given)."""
+        with self._lock:
+            self._faults.append(_ArmedFault(fault, command, times))
+
+    def go_silent(self, silent: bool = True) -> None:
+        """The chip stops answering anything (a dead chip, a pulled wire) until called False."""
+        self._silent = silent
+
+    @property
+    def baud(self) -> int:
+        return self.chip.baud
+
+    @property
+    def asleep(self) -> bool:
+        return self._asleep
+
+    # --- the line ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                if not self._events:
+                    self._receive(0.02)
+                while self._events and not self._stop.is_set():
+                    self._handle(self._events.popleft())
+        except Exception:  # noqa: BLE001 - a dying emulator must say why, then go silent
+            log.exception("PN532 emulator stopped on an error")
+
+    def _receive(self, timeout: float) -> None:
+        """Read what the host sent within `timeout` seconds into the event queue."""
+        data = b""
+        try:
+            ready, _, _ = select.select([self._master], [], [], timeout)
+            if ready:
+                data = os.read(self._master, 4096)
+        except OSError as exc:
+            if exc.errno not in (errno.EIO, errno.EBADF):
+                raise
+            time.sleep(timeout)
+        if data:
+            self.stats.bytes_in += len(data)
+            if self._silent:
+                return
+            if self._asleep:  # any byte on HSU wakes the chip; that byte is spent waking it
+                self._asleep = False
+                data = data[1:]
+            data = self._lose_command_byte(data)
+        self._events.extend(self._parser.feed(data, self.clock()))
+
+    def _lose_command_byte(self, data: bytes) -> bytes:
+        """DROP_COMMAND_BYTE: lose the first parameter byte (or the DCS) of a command frame."""
+        start = data.find(b"\x00\xff")
+        if start < 0 or len(data) < start + 8 or data[start + 2 : start + 4] == b"\xff\xff":
+            return data  # not the head of a normal command frame (extended ones: left alone)
+        code_at = start + 5
+        if not self._take_fault(LineFault.DROP_COMMAND_BYTE, data[code_at : code_at + 1]):
+            return data
+        return data[: code_at + 1] + data[code_at + 2 :]
+
+    def _handle(self, event: FrameEvent) -> None:
+        if self._silent:
+            return
+        if isinstance(event, Ack):
+            if self._pending_baud is not None:
+                self._switch_baud()
+            return
+        if isinstance(event, Nack):
+            self.stats.nacks_in += 1
+            if self._last_response:
+                self._write(self._last_response)
+            return
+        if isinstance(event, BadFrame):
+            self.stats.bad_frames.append(event.reason)
+            log.info("PN532 emulator: %s; frame ignored", event.reason)
+            return
+        assert isinstance(event, Command)
+        self._command(event)
+
+    def _command(self, frame: Command) -> None:
+        self.stats.frames_in += 1
+        if frame.tfi != TFI_HOST_TO_CHIP or not frame.data:
+            self._write(ACK)
+            self._respond(ERROR_FRAME)
+            return
+        code, params = frame.data[0], frame.data[1:]
+        if self._pending_baud is not None:
+            # nfcpy closes the port right after writing that ACK, and closing flushes output
+            # still queued in the pty: the ACK may never arrive. The host talks at the new
+            # speed now, so the chip does too.
+            self._switch_baud()
+        if self._take_fault(LineFault.NACK_FOR_ACK, frame.data):
+            self._write(NACK)
+        elif not self._take_fault(LineFault.NO_ACK, frame.data):
+            self._write(ACK)
+        reply = self.chip.execute(code, params)
+        if reply.wait_for_phone:
+            reply = self._wait_for_phone(code, params)
+            if reply is None:
+                return  # the host aborted with an ACK
+        if reply.busy_for and self._wait(reply.busy_for):
+            return
+        if self._take_fault(LineFault.NO_RESPONSE, frame.data):
+            return
+        out = ERROR_FRAME if reply.data is None else response_frame(code, reply.data)
+        if self._take_fault(LineFault.BAD_RESPONSE_CHECKSUM, frame.data):
+            out = out[:-2] + bytes([(out[-2] + 1) & 0xFF]) + out[-1:]
+        if self._take_fault(LineFault.DROP_RESPONSE_BYTE, frame.data):
+            out = out[: len(out) // 2] + out[len(out) // 2 + 1 :]
+        self._respond(out)
+        self._after(reply)
+
+    def _switch_baud(self) -> None:
+        assert self._pending_baud is not None
+        self.chip.baud, self._pending_baud = self._pending_baud, None
+        log.debug("PN532 emulator: serial speed now %d", self.chip.baud)
+
+    def _after(self, reply: Reply) -> None:
+        if reply.new_baud is not None:
+            self._pending_baud = reply.new_baud
+        if reply.power_down:
+            self._asleep = True
+
+    def _respond(self, frame: bytes) -> None:
+        self._last_response = frame
+        self.stats.frames_out += 1
+        self._write(frame)
+
+    def _write(self, frame: bytes) -> None:
+        if self.line_timing:
+            time.sleep(len(frame) * 10 / self.chip.baud)
+        try:
+            os.write(self._master, frame)
+        except OSError as exc:
+            log.debug("PN532 emulator: write failed: %r", exc)
+            return
+        self.stats.bytes_out += len(frame)
+
+    def _wait(self, seconds: float) -> bool:
+        """Let `seconds` of chip time pass; True if the host aborted the command with an ACK."""
+        deadline = self.clock() + seconds
+        while not self._stop.is_set():
+            if self._abort_seen():
+                return True
+            left = deadline - self.clock()
+            if left <= 0:
+                return False
+            self._receive(min(left, 0.01))
+        return True
+
+    def _wait_for_phone(self, code: int, params: bytes) -> Reply | None:
+        """InListPassiveTarget with endless retries: poll the field until a phone answers."""
+        while not self._stop.is_set():
+            if self._abort_seen():
+                return None
+            if self.field.phone() is not None:
+                reply = self.chip.execute(code, params)
+                if not reply.wait_for_phone:
+                    return reply
+            self._receive(0.01)
+        return None
+
+    def _abort_seen(self) -> bool:
+        for index, event in enumerate(self._events):
+            if isinstance(event, Ack):
+                del self._events[index]
+                self.stats.aborts += 1
+                return True
+        return False
+
+    def _take_fault(self, fault: LineFault, command_data: bytes) -> bool:
+        code = command_data[0] if command_data else None
+        with self._lock:
+            for armed in self._faults:
+                if armed.fault is fault and armed.command in (None, code):
+                    armed.times -= 1
+                    if armed.times <= 0:
+                        self._faults.remove(armed)
+                    log.info("PN532 emulator: injected fault: %s", fault.value)
+                    return True
+        return False
+
+    # --- the link nfcpy opens ----------------------------------------------------------------
+
+    def _make_link(self, requested: Path | None) -> Path:
+        if requested is None:
+            for n in range(100):
+                candidate = DEV / f"{LINK_PREFIX}{n}"
+                if _free_or_stale(candidate):
+                    return self._make_link(candidate)
+            raise EmulatorError(f"no free {DEV}/{LINK_PREFIX}N name")
+        nfcpy_path_for(requested)  # refuse a name nfcpy could not open
+        if not _free_or_stale(requested):
+            raise EmulatorError(f"{requested} exists and is not a stale emulator link")
+        try:
+            if os.path.lexists(requested):
+                os.unlink(requested)
+            os.symlink(self.tty_path, requested)
+        except OSError as exc:
+            hint = ""
+            if requested.parent == DEV:
+                hint = " (run as root, or use --link ./COM7 and com:COM7:pn532 from that directory)"
+            raise EmulatorError(f"cannot create {requested}: {exc.strerror}{hint}") from None
+        return requested
+
+    def _close_fds(self) -> None:
+        for fd in (self._master, self._slave):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._master = self._slave = -1
+
+
+def nfcpy_path_for(link: Path) -> str:
+    """The nfcpy reader path that opens the tty behind `link`.
+
+    nfcpy's `tty:NAME:pn532` finds NAME in /dev only (`tty:S0` and the like get a `tty`
+    prefix; other names are taken as they are). On Linux, `com:COMn:pn532` opens the relative
+    path `COMn`, i.e. a link of that name in the current directory, without root.
+    """
+    link = Path(link)
+    if link.parent == DEV and NFCPY_TTY_NAME.match(link.name):
+        if re.match(r"^(S|ACM|AMA|USB)\d*$", link.name):
+            raise EmulatorError(f"{link.name!r}: nfcpy would read this as /dev/tty{link.name}")
+        return f"tty:{link.name}:pn532"
+    if NFCPY_COM_NAME.match(link.name):
+        return f"com:{link.name}:pn532"
+    raise EmulatorError(
+        f"{link}: nfcpy opens serial ports as /dev/NAME (tty:NAME:pn532) or ./COMn (com:COMn:pn532)"
+    )
+
+
+def _free_or_stale(path: Path) -> bool:
+    """True if nothing is at `path`, or only a link to a pty that is gone."""
+    if not os.path.lexists(path):
+        return True
+    if not path.is_symlink():
+        return False
+    target = os.readlink(path)
+    return target.startswith("/dev/pts/") and not os.path.exists(target)

@@ -1,0 +1,61 @@
+"""`pitap sim pn532`: the path it prints is one nfcpy opens; bad use ends in one line, exit 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from drivers.nfc import Reader
+from firmware.cli import main
+
+needs_dev = pytest.mark.skipif(
+    not os.access("/dev", os.W_OK), reason="the default link lives in /dev (needs root)"
+)
+
+
+@needs_dev
+def test_the_printed_path_opens_as_an_nfcpy_reader() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "firmware", "sim", "pn532", "--seconds", "20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        path = proc.stdout.readline().strip()
+        assert path.startswith("tty:ttyPITAP") and path.endswith(":pn532")
+        reader = Reader(path)
+        try:
+            assert "PN532" in reader.description
+            assert reader.wait_for_card(0.1) is None  # no --profile: an empty field
+        finally:
+            reader.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+    link = "/dev/" + path.split(":")[1]
+    deadline = time.monotonic() + 2
+    while os.path.lexists(link) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.lexists(link)  # the emulator cleaned up after itself
+
+
+def test_a_link_nfcpy_cannot_open_is_refused_in_one_line(tmp_path, capsys) -> None:
+    assert main(["sim", "pn532", "--link", str(tmp_path / "pn532"), "--seconds", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nfcpy opens serial ports as" in err[0]
+
+
+def test_sim_without_a_chip_is_a_usage_error(capsys) -> None:
+    assert main(["sim"]) == 2
+    assert "pn532" in capsys.readouterr().err
+
+
+def test_negative_numbers_are_refused(capsys) -> None:
+    assert main(["sim", "pn532", "--taps", "-1"]) == 2
+    assert "must not be negative" in capsys.readouterr().err

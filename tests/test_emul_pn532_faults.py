@@ -1,0 +1,125 @@
+"""Faults on the serial line between the host and the emulated PN532, seen through drivers.nfc.
+
+Every fault must end in a recovered exchange or a clear ReaderFault / CardRemoved within a bounded
+time (never a hang, never another exception), and the reader must work again afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from emul_support import PPSE_FCI, SELECT_PPSE, TinyApplet, emulator
+
+from drivers.nfc import CardRemoved, Reader, ReaderFault
+from drivers.sim.pn532 import LineFault
+
+IN_COMMUNICATE_THRU = 0x42
+IN_LIST_PASSIVE_TARGET = 0x4A
+RF_CONFIGURATION = 0x32
+READ_REGISTER = 0x06
+WRITE_REGISTER = 0x08
+
+
+@pytest.fixture
+def emu(tmp_path: Path):
+    with emulator(tmp_path) as emu:
+        emu.place_phone(TinyApplet())
+        yield emu
+
+
+@pytest.fixture
+def reader(emu):
+    reader = Reader(emu.nfcpy_path)
+    yield reader
+    reader.close()
+
+
+def works_again(reader: Reader) -> bool:
+    """After a fault: a fresh tap reads the PPSE again."""
+    reader.release()
+    card = reader.wait_for_card(2.0)
+    return card is not None and card.transceive(SELECT_PPSE) == PPSE_FCI
+
+
+@pytest.mark.parametrize("fault", list(LineFault), ids=lambda f: f.name)
+def test_a_line_fault_during_an_apdu_recovers_or_ends_as_card_removed(emu, reader, fault) -> None:
+    card = reader.wait_for_card(2.0)
+    assert card is not None
+    emu.inject(fault, command=IN_COMMUNICATE_THRU)
+    started = time.monotonic()
+    try:
+        response: bytes | None = card.transceive(SELECT_PPSE)  # nfcpy retried: recovered
+    except CardRemoved:
+        response = None  # the kernel turns this into "try again"
+    assert response in (PPSE_FCI, None)
+    assert time.monotonic() - started < 2.0
+    assert works_again(reader)
+
+
+@pytest.mark.parametrize(
+    "command", [IN_LIST_PASSIVE_TARGET, RF_CONFIGURATION], ids=["InListPassiveTarget", "RFConfig"]
+)
+@pytest.mark.parametrize("fault", list(LineFault), ids=lambda f: f.name)
+def test_a_line_fault_while_polling_finds_the_card_or_is_a_reader_fault(
+    emu, reader, fault, command
+) -> None:
+    emu.inject(fault, command=command)
+    started = time.monotonic()
+    try:
+        card = reader.wait_for_card(2.0)
+        assert card is not None and card.transceive(SELECT_PPSE) == PPSE_FCI
+    except ReaderFault as exc:
+        assert "failed while polling" in str(exc)
+    assert time.monotonic() - started < 3.0
+    assert works_again(reader)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="drivers.nfc.Reader.wait_for_card lets nfcpy's OSError from the register access "
+    "around RATS (nfc.tag.activate) escape instead of a ReaderFault (reported to the lead)",
+)
+@pytest.mark.parametrize("command", [READ_REGISTER, WRITE_REGISTER], ids=["Read", "Write"])
+def test_a_line_fault_during_activation_is_a_reader_fault(emu, reader, command) -> None:
+    emu.inject(LineFault.BAD_RESPONSE_CHECKSUM, command=command)
+    try:
+        card = reader.wait_for_card(2.0)
+    except ReaderFault:
+        card = None
+    assert card is None or card.transceive(SELECT_PPSE) == PPSE_FCI
+
+
+def test_a_chip_that_goes_silent_mid_payment_ends_as_card_removed(emu, reader) -> None:
+    card = reader.wait_for_card(2.0)
+    assert card is not None
+    emu.go_silent()
+    started = time.monotonic()
+    with pytest.raises(CardRemoved):
+        card.transceive(SELECT_PPSE)
+    assert time.monotonic() - started < 2.0
+    with pytest.raises(ReaderFault):
+        reader.wait_for_card(1.0)
+    emu.go_silent(False)
+    assert works_again(reader)
+
+
+def test_a_silent_chip_cannot_be_opened(emu) -> None:
+    emu.go_silent()
+    started = time.monotonic()
+    with pytest.raises(ReaderFault, match="cannot open NFC reader"):
+        Reader(emu.nfcpy_path)
+    assert time.monotonic() - started < 2.0
+
+
+def test_a_phone_taken_away_mid_exchange_ends_as_card_removed(emu, reader) -> None:
+    card = reader.wait_for_card(2.0)
+    assert card is not None
+    assert card.transceive(SELECT_PPSE) == PPSE_FCI
+    emu.remove_phone()
+    started = time.monotonic()
+    with pytest.raises(CardRemoved):
+        card.transceive(SELECT_PPSE)
+    assert time.monotonic() - started < 2.0
+    assert reader.wait_for_card(0.2) is None

@@ -189,7 +189,11 @@ def terminal(tmp_path: Path) -> Iterator[Callable[..., tuple[DiagContext, object
     """Build a working simulated terminal; the test breaks one part, then runs diag."""
     gpio_fake = pytest.importorskip("drivers.sim.gpio_fake")
     pytest.importorskip("drivers.display")
-    pytest.importorskip("drivers.keypad")
+    try:
+        import drivers.keypad  # noqa: F401
+        keypad = "matrix"
+    except ImportError:  # not on main yet: the keypad tests below skip themselves
+        keypad = "none"
     pytest.importorskip("drivers.printer")
     journal_mod = pytest.importorskip("firmware.journal")
     simulator = pytest.importorskip("firmware.host.simulator")
@@ -207,7 +211,7 @@ def terminal(tmp_path: Path) -> Iterator[Callable[..., tuple[DiagContext, object
             "host": f'[host]\nport = {host.port}\ndialect = "{dialect}"\n',
             "display": '[display]\nbackend = "png"\n',
             "gpio": '[gpio]\nbackend = "sim"\n',
-            "keypad": '[keypad]\nbackend = "matrix"\n',
+            "keypad": f'[keypad]\nbackend = "{keypad}"\n',
             "printer": '[printer]\nbackend = "file"\n',
         }
         sections.update({k: v.replace("{dialect}", str(dialect)) for k, v in override.items()})
@@ -285,10 +289,14 @@ def test_each_broken_part_fails_alone(terminal, tmp_path: Path) -> None:
     cases += [
         ("light 3", light_3_busy, {"status light 3"}),
         ("buzzer", buzzer_busy, {"tone success", "tone alert"}),
-        ("keypad", stuck_key, {"keypad"}),
         ("journal", corrupt_journal, {"journal"}),
         ("display", display_blocked, {"display"}),
     ]
+    try:
+        import drivers.keypad  # noqa: F401
+        cases.append(("keypad", stuck_key, {"keypad"}))
+    except ImportError:
+        pass
     for label, breaker, expected in cases:
         ctx, gpio = terminal()
         breaker(ctx, gpio)
@@ -357,6 +365,7 @@ def _press_keys(gpio: object, keypad_cfg: object, skip: str, stop: threading.Eve
 @pytest.mark.parametrize("skip", ["", "C"])
 def test_keypad_every_key_pressed(terminal, skip: str) -> None:
     """C and * both mean "clear": a dead C key must still be found."""
+    pytest.importorskip("drivers.keypad")
     ctx, gpio = terminal()
     stop = threading.Event()
     presser = threading.Thread(target=_press_keys, args=(gpio, ctx.cfg.keypad, skip, stop))

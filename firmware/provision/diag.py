@@ -264,12 +264,11 @@ def check_tones(ctx: DiagContext) -> list[CheckResult]:
 
 
 def check_keypad(ctx: DiagContext) -> list[CheckResult]:
-    from drivers.keypad import open_keypad
-
     section = ctx.cfg.keypad
     name = "keypad"
     if section.backend == "none":
         return [CheckResult(name, True, "no keypad configured")]
+    from drivers.keypad import open_keypad
     try:
         gpio = ctx.gpio_module() if section.backend in ("matrix", "buttons") else None
         keypad = open_keypad(section, gpio=gpio)

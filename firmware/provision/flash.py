@@ -182,15 +182,20 @@ def check_block_device(path: Path, image_size: int | None) -> Target:
 
 def check_target(target: Path, image: Path, image_size: int | None) -> Target:
     """Is `target` safe to write? FlashRefused with the reason if not."""
+    in_dev = Path(os.path.abspath(target)).parent.resolve().is_relative_to("/dev")
     try:
         st = os.stat(target)
     except FileNotFoundError:
+        if in_dev:  # a mistyped or missing card: never create a file in /dev
+            raise FlashRefused(f"{target}: no such device (is the card in? see `lsblk`)") from None
         if not target.parent.is_dir():
             raise FlashRefused(f"{target}: no such directory {target.parent}") from None
         return Target(target, "file", None, f"{target} (new file)", False)
     if stat.S_ISBLK(st.st_mode):
         return check_block_device(target, image_size)
     if stat.S_ISREG(st.st_mode):
+        if in_dev:
+            raise FlashRefused(f"{target} is a plain file in /dev, not a device; remove it")
         if os.path.samefile(target, image):
             raise FlashRefused("the target is the image itself")
         return Target(target, "file", None, f"{target} (existing file, will be replaced)", True)

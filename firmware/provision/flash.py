@@ -150,15 +150,13 @@ def check_block_device(path: Path, image_size: int | None) -> Target:
     if name in system_disks(mountinfo):
         raise FlashRefused(f"{path} is the disk this system runs from; refusing to overwrite it")
     mounted = mountinfo_devices(mountinfo)
-    for part, devnum in parts.items():
-        if devnum and devnum in mounted:
-            raise FlashRefused(f"{path}: /dev/{part} is mounted at {mounted[devnum]}; unmount it")
     sources = mounts_sources(_read("/proc/mounts"))
-    for part in parts:
-        if f"/dev/{part}" in sources:
-            raise FlashRefused(
-                f"{path}: /dev/{part} is mounted at {sources[f'/dev/{part}']}; unmount it"
-            )
+    for part, devnum in parts.items():
+        point = mounted.get(devnum) if devnum else None
+        point = point or sources.get(f"/dev/{part}")
+        if point:
+            raise FlashRefused(f"/dev/{part} is mounted at {point}: unmount it first "
+                               f"(umount /dev/{part})")
     swaps = _read("/proc/swaps")
     for part in parts:
         if f"/dev/{part} " in swaps:

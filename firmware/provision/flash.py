@@ -64,8 +64,9 @@ class FlashResult:
     written_bytes: int
     skipped_zero_bytes: int
     sha256: str
-    seconds: float
+    seconds: float  # writing, fsync included
     chunk_digests: list[bytes] = field(default_factory=list, repr=False)
+    verify_seconds: float = 0.0
 
 
 # ---- what is in use ------------------------------------------------------------------------
@@ -363,5 +364,7 @@ def flash(
     result = write_image(image, target)
     if before_verify is not None:
         before_verify()
+    started = time.monotonic()
     verify(target, result)
+    result.verify_seconds = time.monotonic() - started
     return result

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from firmware.provision import ProvisionError
+from firmware.provision.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +97,14 @@ def download_for_target(dest: Path, requirements: list[str], python: str = "3.11
     for plat in TARGET_PLATFORMS:
         base += ["--platform", plat]
     missing = []
-    for req in ["pip", *requirements]:
-        done = subprocess.run([*base, req], capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            log.warning("no aarch64 wheel for %s", req)
-            missing.append(req)
+    wanted = ["pip", *requirements]
+    with Progress("fetching", len(wanted), unit="wheels") as bar:
+        for req in wanted:
+            done = subprocess.run([*base, req], capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                log.info("no aarch64 wheel for %s", req)
+                missing.append(req)
+            bar.advance(1)
     return missing
 
 

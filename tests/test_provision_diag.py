@@ -384,3 +384,20 @@ def test_keypad_every_key_pressed(terminal, skip: str) -> None:
         assert not result.ok and result.detail == "no press seen for: C"
     else:
         assert result.ok and result.detail == "all 16 keys seen"
+
+
+def test_pn532_reader_chip_and_field_through_nfcpy(tmp_path: Path) -> None:
+    """The emulated PN532 on a pty, opened by nfcpy's own pn532 driver as on a Pi's UART."""
+    emul_support = pytest.importorskip("emul_support")
+    with emul_support.emulator(tmp_path) as emu:
+        cfg = config(tmp_path, f'[reader]\npath = "{emu.nfcpy_path}"\n')
+        empty = run_checks(DiagContext(cfg, field_timeout=0.5), ["nfc-reader", "nfc-field"])
+        assert empty[0].ok  # chip and firmware, as nfcpy's pn532 driver read them from the chip
+        assert empty[0].detail.startswith("PN532 chip, firmware 1.6 on tty:")
+        assert not empty[1].ok
+        emu.place_phone(emul_support.TinyApplet())
+        tapped = run_checks(DiagContext(cfg, field_timeout=3.0), ["nfc-reader", "nfc-field"])
+        assert [r.ok for r in tapped] == [True, True], tapped
+        emu.go_silent()
+        (dead,) = run_checks(DiagContext(cfg), ["nfc-reader"])
+        assert not dead.ok and "header UART" in dead.hint

@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -92,7 +93,13 @@ def check_nfc_reader(ctx: DiagContext) -> list[CheckResult]:
         ctx.reader = Reader(path)
     except ReaderFault as exc:
         return [CheckResult("nfc reader", False, str(exc), _reader_hint(path))]
-    return [CheckResult("nfc reader", True, f"{ctx.reader.description} on {path}")]
+    description = ctx.reader.description
+    chip = re.search(r"(PN53\d)v([\d.]+)", description)  # nfcpy's chipset name, e.g. PN532v1.6
+    if chip:
+        rest = description.replace(f"({chip.group(0)})", "").strip()
+        description = f"{chip.group(1)} chip, firmware {chip.group(2)}" + (
+            f" ({rest})" if rest else "")
+    return [CheckResult("nfc reader", True, f"{description} on {path}")]
 
 
 def check_nfc_field(ctx: DiagContext) -> list[CheckResult]:

@@ -64,7 +64,10 @@ def currency_numeric(code: str) -> int:
 
 
 def currency_exponent(code: str) -> int:
-    return CURRENCIES[code.upper()][1]
+    try:
+        return CURRENCIES[code.upper()][1]
+    except KeyError:
+        raise ConfigError(f"unknown currency {code!r} (known: {', '.join(CURRENCIES)})") from None
 
 
 def currency_alpha(numeric: int) -> str:
@@ -123,6 +126,8 @@ class HostSection:
     connect_timeout_s: float = 3.0
     response_timeout_s: float = 10.0
     sale_message: str = "0100"  # "0100" (authorization) or "0200" (financial)
+    persistent_connection: bool = True  # keep the link open between messages (else one each)
+    saf_interval_s: float = 5.0  # how often the background store-and-forward looks at the queue
 
     def validate(self, where: str) -> None:
         if not (0 < self.port < 65536):
@@ -131,6 +136,12 @@ class HostSection:
             raise ConfigError(f"{where}: timeouts must be positive")
         if self.sale_message not in ("0100", "0200"):
             raise ConfigError(f"{where}.sale_message: '0100' or '0200'")
+        if self.tls and not self.ca_file:
+            raise ConfigError(f"{where}.ca_file: required with tls = true (the acquirer's CA)")
+        if bool(self.client_cert) != bool(self.client_key):
+            raise ConfigError(f"{where}.client_cert and client_key: give both or neither")
+        if self.saf_interval_s <= 0:
+            raise ConfigError(f"{where}.saf_interval_s: must be positive")
 
 
 @dataclass(frozen=True)
@@ -148,9 +159,21 @@ class KernelSection:
 class JournalSection:
     file: str = "journal.sqlite"  # relative to terminal.state_dir
     key_file: str = "journal.key"  # AES-GCM terminal key, relative to terminal.state_dir
+    # Config files and secrets private to the service user? enforce | warn | auto
+    # (auto: enforce in production mode, warn in test mode).
+    check_permissions: str = "auto"
+    retry_first_s: float = 5.0  # store-and-forward: wait after the first failed send
+    retry_max_s: float = 300.0  # ... doubling up to this
 
     def validate(self, where: str) -> None:
-        return None
+        if not self.file or not self.key_file:
+            raise ConfigError(f"{where}: file and key_file must not be empty")
+        if Path(self.file).expanduser() == Path(self.key_file).expanduser():
+            raise ConfigError(f"{where}.key_file: must not be the journal file itself")
+        if self.check_permissions not in ("enforce", "warn", "auto"):
+            raise ConfigError(f"{where}.check_permissions: enforce, warn or auto")
+        if not (0 < self.retry_first_s <= self.retry_max_s):
+            raise ConfigError(f"{where}: 0 < retry_first_s <= retry_max_s")
 
 
 @dataclass(frozen=True)
@@ -164,8 +187,10 @@ class DisplaySection:
     spi_speed_hz: int = 40_000_000
     gpio_dc: int = 24
     gpio_rst: int = 25
-    gpio_backlight: int = 18
+    gpio_backlight: int = 18  # -1: backlight wired on
     rotate: int = 0
+    x_offset: int = 0  # panels smaller than the controller's RAM (240x240 ST7789: 0 / 80)
+    y_offset: int = 0
     framebuffer: str = "/dev/fb0"
 
     def validate(self, where: str) -> None:
@@ -173,6 +198,12 @@ class DisplaySection:
             raise ConfigError(f"{where}.backend: png, st7789, ili9341, framebuffer or none")
         if self.width <= 0 or self.height <= 0:
             raise ConfigError(f"{where}: width and height must be positive")
+        if self.rotate not in (0, 90, 180, 270):
+            raise ConfigError(f"{where}.rotate: 0, 90, 180 or 270")
+        if not (100_000 <= self.spi_speed_hz <= 125_000_000):
+            raise ConfigError(f"{where}.spi_speed_hz: 100000..125000000")
+        if self.x_offset < 0 or self.y_offset < 0:
+            raise ConfigError(f"{where}: x_offset and y_offset must not be negative")
 
 
 @dataclass(frozen=True)
@@ -180,6 +211,7 @@ class GpioSection:
     backend: str = "sim"  # sim | rpi
     led_pins: list[int] = field(default_factory=lambda: [5, 6, 13, 19])  # BCM, status lights 1-4
     buzzer_pin: int = 12
+    buzzer_pwm: bool = True  # passive buzzer driven at the tone's pitch; false: active buzzer
     active_high: bool = True
 
     def validate(self, where: str) -> None:
@@ -187,17 +219,32 @@ class GpioSection:
             raise ConfigError(f"{where}.backend: sim or rpi")
         if len(self.led_pins) != 4:
             raise ConfigError(f"{where}.led_pins: four BCM pin numbers")
+        pins = [*self.led_pins, self.buzzer_pin]
+        if len(set(pins)) != len(pins) or not all(0 <= p <= 27 for p in pins):
+            raise ConfigError(f"{where}: led_pins and buzzer_pin must be distinct BCM pins 0..27")
 
 
 @dataclass(frozen=True)
 class KeypadSection:
-    backend: str = "keyboard"  # keyboard | matrix | none
+    backend: str = "keyboard"  # keyboard | matrix | buttons | none
     row_pins: list[int] = field(default_factory=lambda: [4, 17, 27, 22])
     col_pins: list[int] = field(default_factory=lambda: [23, 16, 20, 21])
+    # The keys' legends, one string a row (left to right); see drivers/keypad.py for meanings.
+    layout: list[str] = field(default_factory=lambda: ["123A", "456B", "789C", "*0#D"])
+    button_pins: list[int] = field(default_factory=list)  # buttons backend: one pin a key
+    button_keys: list[str] = field(default_factory=list)  # ...and its legend, same order
+    debounce_ms: int = 30
 
     def validate(self, where: str) -> None:
-        if self.backend not in ("keyboard", "matrix", "none"):
-            raise ConfigError(f"{where}.backend: keyboard, matrix or none")
+        if self.backend not in ("keyboard", "matrix", "buttons", "none"):
+            raise ConfigError(f"{where}.backend: keyboard, matrix, buttons or none")
+        if len(self.layout) != len(self.row_pins) or any(
+                len(row) != len(self.col_pins) for row in self.layout):
+            raise ConfigError(f"{where}.layout: one string a row pin, one legend a column pin")
+        if len(self.button_pins) != len(self.button_keys):
+            raise ConfigError(f"{where}.button_keys: one legend for each of button_pins")
+        if not (1 <= self.debounce_ms <= 500):
+            raise ConfigError(f"{where}.debounce_ms: 1..500")
 
 
 @dataclass(frozen=True)
@@ -205,11 +252,19 @@ class PrinterSection:
     backend: str = "none"  # none | serial | file
     port: str = "/dev/serial0"
     baudrate: int = 19200
+    timeout_s: float = 1.0  # status query and write timeout
+    check_status: bool = True  # ask the printer (DLE EOT) for online / paper before printing
+    columns: int = 32  # characters a line: 32 on 58 mm paper, 48 on 80 mm
+    receipt_url: str = ""  # e-receipt QR address, e.g. "https://r.example/{terminal_id}/{id}"
     path: str = "receipts.bin"  # file backend: relative to terminal.state_dir
 
     def validate(self, where: str) -> None:
         if self.backend not in ("none", "serial", "file"):
             raise ConfigError(f"{where}.backend: none, serial or file")
+        if not (16 <= self.columns <= 64):
+            raise ConfigError(f"{where}.columns: 16..64")
+        if self.timeout_s <= 0:
+            raise ConfigError(f"{where}.timeout_s: must be positive")
 
 
 @dataclass(frozen=True)

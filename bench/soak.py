@@ -1,0 +1,381 @@
+"""Crash soak: pull the plug on the terminal again and again, then reconcile with the host.
+
+Runs the host simulator (a real TCP server on 127.0.0.1, with its ledger file) in this process,
+and the terminal in a child process (`soak.py --worker`: recovery at start, then `pitap pay`
+style payments, each with a simulated phone on nfcpy's udp: link). The child is killed with
+SIGKILL at random moments: at a random time, or just after the journal shows "awaiting_reply"
+(between the 0100 leaving and the 0110 coming back). It is restarted each time. At the end the
+journal's queues are drained (reversals and advices sent) and the ledger is reconciled: the
+simulator's approved-minus-reversed payments equal the journal's approved ones, STAN by STAN and
+to the unit, with no duplicate and nothing pending.
+
+    python bench/soak.py [--payments 100] [--seed N] [--state DIR] [--json]
+
+Prints payments, kills and every mismatch; exits 1 on any mismatch. Used by
+tests/test_journal_crash.py with a small --payments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import random
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from firmware.config import Config, load_config  # noqa: E402
+
+# (profile, amount suffix): what the simulated customers do. The host simulator's test amounts:
+# ...05 do not honour, ...96 never answers, ...97 drops the connection; others approve.
+MIX = [
+    ("visa-online", 0),
+    ("visa-online", 0),
+    ("mastercard-online", 0),
+    ("visa-online", 5),
+    ("visa-online", 96),
+    ("mastercard-online", 97),
+    ("visa-offline", 0),
+]
+OFFLINE_AMOUNT = 400  # visa-offline is approved offline under the floor limit only
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def soak_config(state: Path, reader_port: int, host_port: int) -> Config:
+    """The shipped config on this run's ports and state directory, with short timeouts."""
+    cfg = load_config()
+    return dataclasses.replace(
+        cfg,
+        terminal=dataclasses.replace(cfg.terminal, state_dir=str(state), presentment_timeout_s=3.0),
+        reader=dataclasses.replace(cfg.reader, path=f"udp:127.0.0.1:{reader_port}"),
+        host=dataclasses.replace(
+            cfg.host, host="127.0.0.1", port=host_port, tls=False, response_timeout_s=1.0
+        ),
+        display=dataclasses.replace(cfg.display, backend="none"),
+        printer=dataclasses.replace(cfg.printer, backend="none"),
+        journal=dataclasses.replace(cfg.journal, retry_first_s=0.01, retry_max_s=0.05),
+    )
+
+
+# ---- the terminal process ---------------------------------------------------------------------
+
+
+def worker(args: argparse.Namespace) -> int:
+    """Recovery, then one payment per (profile, amount) in args.plan; one JSON line each."""
+    from drivers.sim.wallet import SimulatedPhone
+    from firmware.terminal import Terminal
+
+    from firmware.recovery import open_journal_at_start
+
+    cfg = soak_config(Path(args.state), args.reader_port, args.host_port)
+    # Log as a terminal would, verbosely, to a file the card-data scan reads afterwards.
+    logging.basicConfig(
+        filename=Path(args.state) / "terminal.log",
+        level=logging.DEBUG,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("nfc").setLevel(logging.INFO)  # as `pitap -v`: no APDU dumps
+    journal, report = open_journal_at_start(cfg)
+    journal.close()
+    print(json.dumps({"recovery": report.summary()}), flush=True)
+    terminal = Terminal.from_config(cfg)
+    try:
+        for profile, amount in json.loads(args.plan):
+            stop = threading.Event()
+            phone = SimulatedPhone(profile, cfg.reader.path)
+            t = threading.Thread(
+                target=phone.serve,
+                kwargs={"taps": 1, "timeout": 10.0, "stop": stop},
+                daemon=True,
+            )
+            t.start()
+            result = terminal.pay(amount)
+            stop.set()
+            t.join(timeout=5.0)
+            print(json.dumps(result.as_dict()), flush=True)
+    finally:
+        terminal.close()
+    return 0
+
+
+# ---- the soak ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Soak:
+    payments_started: int = 0
+    payments_finished: int = 0
+    kills: int = 0
+    kills_awaiting_reply: int = 0
+    runs: int = 0
+    outcomes: dict[str, int] = dataclasses.field(default_factory=dict)
+    mismatches: list[str] = dataclasses.field(default_factory=list)
+    ledger_net: int = 0
+    journal_net: int = 0
+    drained: int = 0
+    seconds: float = 0.0
+
+
+def _journal_states(path: Path) -> dict[int, str]:
+    """The journal's payment states, read without writing (the child holds it open)."""
+    if not path.exists():
+        return {}
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+        try:
+            return dict(conn.execute("SELECT id, state FROM payments").fetchall())
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return {}
+
+
+def _plan(rng: random.Random, n: int, serial: int) -> list[tuple[str, int]]:
+    out = []
+    for i in range(n):
+        profile, suffix = rng.choice(MIX)
+        if profile == "visa-offline":
+            amount = OFFLINE_AMOUNT - (serial + i) % 50 * 2  # even, below the floor limit
+        else:
+            amount = (10 + (serial + i) % 500) * 100 + suffix
+        out.append((profile, amount))
+    return out
+
+
+def run_soak(payments: int, seed: int, state: Path, log=print) -> Soak:
+    from firmware.host.simulator import HostSimulator
+
+    rng = random.Random(seed)
+    soak = Soak()
+    started = time.monotonic()
+    shipped = load_config()
+    ledger = state / "host-ledger.sqlite"
+    sim = HostSimulator(
+        host="127.0.0.1",
+        port=0,
+        keys_file=shipped.data_path("keys/test-issuers.toml"),
+        ledger_file=ledger,
+    )
+    sim.start()
+    try:
+        reader_port = free_port(socket.SOCK_DGRAM)
+        cfg = soak_config(state, reader_port, sim.port)
+        journal_file = cfg.state_path(cfg.journal.file)
+        while soak.payments_started < payments:
+            n = min(rng.randint(3, 8), payments - soak.payments_started)
+            plan = _plan(rng, n, soak.payments_started)
+            soak.payments_started += n
+            soak.runs += 1
+            _one_run(soak, rng, plan, state, reader_port, sim.port, journal_file, log)
+        soak.drained = _drain(cfg, log)
+        _reconcile(soak, cfg, ledger, sim)
+    finally:
+        sim.stop()
+    soak.seconds = time.monotonic() - started
+    return soak
+
+
+def _one_run(
+    soak: Soak,
+    rng: random.Random,
+    plan: list[tuple[str, int]],
+    state: Path,
+    reader_port: int,
+    host_port: int,
+    journal_file: Path,
+    log,
+) -> None:
+    cmd = [
+        sys.executable, str(Path(__file__).resolve()), "--worker",
+        "--state", str(state), "--reader-port", str(reader_port),
+        "--host-port", str(host_port), "--plan", json.dumps(plan),
+    ]  # fmt: skip
+    before = _journal_states(journal_file)
+    errors = open(state / "worker.stderr", "a+")  # noqa: SIM115 - closed below
+    errors.seek(0, os.SEEK_END)
+    errors_from = errors.tell()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+    reader.start()
+    how = rng.choice(["awaiting_reply", "awaiting_reply", "random", "none"])
+    deadline = time.monotonic() + 30.0 + 6.0 * len(plan)
+    kill_at = time.monotonic() + rng.uniform(0.3, 2.0 + 1.5 * len(plan))
+    killed = False
+    while proc.poll() is None and time.monotonic() < deadline:
+        if how == "random" and time.monotonic() >= kill_at:
+            killed = True
+        elif how == "awaiting_reply":
+            states = _journal_states(journal_file)
+            if any(s == "awaiting_reply" and before.get(pid) != s for pid, s in states.items()):
+                time.sleep(rng.uniform(0.0, 0.03))
+                killed = True
+                soak.kills_awaiting_reply += 1
+        if killed:
+            proc.send_signal(signal.SIGKILL)
+            soak.kills += 1
+            break
+        time.sleep(0.005)
+    if proc.poll() is None and not killed:
+        proc.send_signal(signal.SIGKILL)  # hung: counts as a kill too
+        soak.kills += 1
+        soak.mismatches.append(f"run {soak.runs}: terminal hung, killed after the deadline")
+    proc.wait()
+    reader.join(timeout=5.0)
+    errors.seek(errors_from)
+    err = errors.read()
+    errors.close()
+    if not killed and proc.returncode != 0:
+        soak.mismatches.append(f"run {soak.runs}: exit {proc.returncode}: {err.strip()[-300:]}")
+    for line in lines:
+        rec = json.loads(line)
+        if "outcome" in rec:
+            soak.payments_finished += 1
+            soak.outcomes[rec["outcome"]] = soak.outcomes.get(rec["outcome"], 0) + 1
+    log(f"run {soak.runs}: {len(plan)} planned, "
+        f"{sum('outcome' in json.loads(x) for x in lines)} finished"
+        + (f", SIGKILL ({how})" if killed else ""))  # fmt: skip
+
+
+def _drain(cfg: Config, log) -> int:
+    """Recovery, then send every queued reversal and advice until the queue is empty."""
+    from firmware.host import connect
+    from firmware.recovery import open_journal_at_start
+
+    journal, report = open_journal_at_start(cfg)
+    log(report.summary())
+    acquirer = connect(cfg)
+    sent = 0
+    try:
+        deadline = time.monotonic() + 60.0
+        while journal.queue() and time.monotonic() < deadline:
+            for item in journal.queue():
+                request = journal.card_data(item.payment_id)
+                if request is None:
+                    journal.queue_retry_later(item.id, "no card data")
+                    continue
+                try:
+                    if item.kind == "reversal":
+                        ok = acquirer.reverse(request, "timeout")
+                    else:
+                        ok = acquirer.advise(request)
+                except Exception as exc:  # noqa: BLE001 - a soak notes it and retries
+                    journal.queue_retry_later(item.id, repr(exc))
+                    continue
+                if ok:
+                    journal.queue_done(item.id)
+                    sent += 1
+                else:
+                    journal.queue_retry_later(item.id, "not acknowledged")
+    finally:
+        acquirer.close()
+        journal.close()
+    return sent
+
+
+def _reconcile(soak: Soak, cfg: Config, ledger_file: Path, sim: object) -> None:
+    from firmware.journal import Journal
+
+    journal = Journal.from_config(cfg)
+    try:
+        charged = journal.charged_payments()
+        pending = journal.queue()
+        stuck = journal.payments_in_state("started", "card_read", "awaiting_reply")
+        all_payments = journal.payments()
+    finally:
+        journal.close()
+    for item in pending:
+        soak.mismatches.append(f"still queued: {item.kind} of payment {item.payment_id}")
+    for p in stuck:
+        soak.mismatches.append(f"payment {p['id']} left in state {p['state']}")
+    stans = [p["stan"] for p in all_payments if p["stan"] is not None]
+    if len(stans) != len(set(stans)):
+        soak.mismatches.append("the journal used a STAN twice")
+
+    tid = cfg.terminal.terminal_id
+    conn = sqlite3.connect(f"file:{ledger_file}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    rows = conn.execute(
+        "SELECT stan, amount, kind, approved, reversed FROM txn WHERE terminal_id = ?", (tid,)
+    ).fetchall()
+    conn.close()
+    host: dict[int, int] = {}
+    for r in rows:
+        if r["approved"] and not r["reversed"]:
+            stan = int(r["stan"])
+            if stan in host:
+                soak.mismatches.append(f"STAN {stan}: charged twice by the host")
+            sign = -1 if r["kind"] == "refund" else 1
+            host[stan] = host.get(stan, 0) + sign * int(r["amount"])
+    mine = {
+        int(p["stan"]): (-1 if p["txn_type"] == "refund" else 1) * int(p["amount"]) for p in charged
+    }
+    for stan in sorted(set(host) | set(mine)):
+        if host.get(stan) != mine.get(stan):
+            soak.mismatches.append(
+                f"STAN {stan}: host charged {host.get(stan)}, journal approved {mine.get(stan)}"
+            )
+    soak.ledger_net = sum(host.values())
+    soak.journal_net = sum(mine.values())
+    if soak.ledger_net != soak.journal_net:
+        soak.mismatches.append(
+            f"totals: host {soak.ledger_net} != journal {soak.journal_net} (minor units)"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--payments", type=int, default=100)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--state", default=None, help="state directory (default: a fresh temp dir)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--reader-port", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--host-port", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--plan", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        return worker(args)
+    seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
+    say = (lambda *_: None) if args.json else print
+    with tempfile.TemporaryDirectory(prefix="pitap-soak-") as tmp:
+        state = Path(args.state) if args.state else Path(tmp)
+        state.mkdir(parents=True, exist_ok=True)
+        soak = run_soak(args.payments, seed, state, log=say)
+    if args.json:
+        print(json.dumps({"seed": seed, **dataclasses.asdict(soak)}))
+    else:
+        print(
+            f"seed {seed}: {soak.payments_started} payments planned, "
+            f"{soak.payments_finished} finished, {soak.runs} runs, {soak.kills} SIGKILLs "
+            f"({soak.kills_awaiting_reply} while awaiting the reply), {soak.drained} queued "
+            f"messages drained, {soak.seconds:.1f} s"
+        )
+        print(f"outcomes: {soak.outcomes}")
+        print(f"host approved-minus-reversed {soak.ledger_net}, journal approved "
+              f"{soak.journal_net} (minor units)")  # fmt: skip
+        for m in soak.mismatches:
+            print(f"MISMATCH {m}")
+        print("reconciled: OK" if not soak.mismatches else f"{len(soak.mismatches)} mismatch(es)")
+    return 0 if not soak.mismatches else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

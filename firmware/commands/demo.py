@@ -1,0 +1,56 @@
+"""`pitap demo`: scripted payments on simulated hardware (see firmware/demo.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from firmware.config import load_config
+from firmware.demo import ScriptedPayment, load_script, run_demo
+from firmware.terminal import PaymentResult, describe
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="take scripted payments on simulated hardware, on loopback")
+    p.add_argument("--payments", type=int, default=0, metavar="N",
+                   help="how many payments (default: the whole script once; cycles past its end)")
+    p.add_argument("--json", action="store_true", help="one JSON object per payment and a summary")
+    p.add_argument("--screens", type=Path, default=Path("out/screens"), metavar="DIR",
+                   help="where every screen shown is written as PNG (default out/screens)")
+    p.add_argument("--state", type=Path, default=Path("out/demo-state"), metavar="DIR",
+                   help="journal and host ledger of this run (wiped at start)")
+    p.add_argument("--script", type=Path, default=None,
+                   help="demo script (default: config/demo.toml)")
+    p.add_argument("--config", type=Path, default=None, help="terminal configuration to start from")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    script = load_script(args.script or cfg.data_path("demo.toml"))
+    if args.payments < 0:
+        raise SystemExit("pitap demo: --payments must be >= 0")
+    count = args.payments or len(script)
+
+    def report(result: PaymentResult, item: ScriptedPayment) -> None:
+        ok = result.outcome == item.expect
+        if args.json:
+            line = result.as_dict() | {"wallet": item.wallet or None, "expected": item.expect,
+                                       "as_scripted": ok}
+            print(json.dumps(line), flush=True)
+        else:
+            mark = "ok " if ok else "ERR"
+            wallet = item.wallet or "(no phone)"
+            print(f"{mark} {wallet:<22} {describe(result)}", flush=True)
+
+    summary = run_demo(cfg, script, count, args.screens, args.state, report)
+    if args.json:
+        print(json.dumps({"summary": {"payments": summary.payments,
+                                      "as_scripted": summary.as_scripted,
+                                      "outcomes": summary.by_outcome,
+                                      "screens": str(args.screens)}}), flush=True)
+    else:
+        print(f"{summary.as_scripted}/{summary.payments} payments ended as scripted; "
+              f"screens in {args.screens}/")
+    return 0 if summary.ok else 1

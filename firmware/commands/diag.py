@@ -1,0 +1,45 @@
+"""`pitap diag [--json]`: check every part of the terminal, say what is wrong and what to do.
+
+Exit code 0 when every check passed, 1 when any failed, 2 for a configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from firmware.config import load_config
+from firmware.provision.diag import CHECKS, DiagContext, report_json, report_text, run_checks
+
+TERMINAL_CONFIG = Path("/etc/pitap/terminal.toml")  # written by first boot
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("diag", help="self-test every part of the terminal")
+    p.add_argument("--config", metavar="FILE",
+                   help=f"terminal configuration (default: {TERMINAL_CONFIG} when present, "
+                        "else the shipped one)")
+    p.add_argument("--json", action="store_true", help="one JSON document with every check")
+    p.add_argument("--only", metavar="CHECK", action="append", choices=sorted(CHECKS),
+                   help="run only this check (repeatable)")
+    p.add_argument("--field-timeout", type=float, default=10.0, metavar="S",
+                   help="how long the field test waits for a card or phone (default 10)")
+    p.add_argument("--no-ask", action="store_true",
+                   help="never ask the technician (the default when not on a terminal)")
+    p.set_defaults(func=handle)
+
+
+def _ask(question: str) -> bool:
+    answer = input(f"{question} [Y/n] ").strip().lower()
+    return answer in ("", "y", "yes", "s", "si")
+
+
+def handle(args: argparse.Namespace) -> int:
+    path = args.config or (TERMINAL_CONFIG if TERMINAL_CONFIG.is_file() else None)
+    cfg = load_config(path)
+    interactive = not (args.json or args.no_ask) and sys.stdin.isatty()
+    ctx = DiagContext(cfg, interactive=interactive, ask=_ask, field_timeout=args.field_timeout)
+    results = run_checks(ctx, args.only)
+    print(report_json(results) if args.json else report_text(results))
+    return 0 if all(r.ok for r in results) else 1

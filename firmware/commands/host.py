@@ -1,0 +1,67 @@
+"""`pitap host`: run the host simulator (a test acquirer) in the foreground on 127.0.0.1."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+
+from firmware.config import ConfigError, load_config
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("host", help="run the ISO 8583 host simulator (test acquirer)",
+                       description="Run the host simulator on 127.0.0.1: checks cryptograms "
+                       "with the test issuer keys, misbehaves on test amounts, keeps a ledger.")
+    p.add_argument("--config", metavar="FILE", help="terminal configuration (default: shipped)")
+    p.add_argument("--port", type=int, metavar="P",
+                   help="TCP port (default: host.port from the configuration; 0 = any free)")
+    p.add_argument("--tls", action="store_true",
+                   help="serve TLS with a test PKI generated into --tls-dir")
+    p.add_argument("--tls-dir", metavar="DIR",
+                   help="where the test CA and certificates live (default: STATE_DIR/host-tls)")
+    p.add_argument("--client-certs", action="store_true",
+                   help="with --tls: require a client certificate from the test CA")
+    p.add_argument("--keys", metavar="FILE", help="issuer keys (default: keys/test-issuers.toml)")
+    p.add_argument("--ledger", metavar="FILE",
+                   help="ledger SQLite file (default: STATE_DIR/host-ledger.sqlite)")
+    p.add_argument("--dialect", metavar="NAME", help="ISO 8583 dialect (default: host.dialect)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from firmware.host.simulator import HostSimulator
+    from firmware.host.testpki import make_test_pki
+
+    cfg = load_config(args.config)
+    port = cfg.host.port if args.port is None else args.port
+    if not 0 <= port < 65536:
+        raise ConfigError(f"--port: 0..65535, not {port}")
+    keys = Path(args.keys) if args.keys else cfg.data_path("keys/test-issuers.toml")
+    ledger = Path(args.ledger) if args.ledger else cfg.state_path("host-ledger.sqlite")
+    tls = None
+    if args.tls:
+        tls_dir = Path(args.tls_dir) if args.tls_dir else cfg.state_path("host-tls")
+        pki = make_test_pki(tls_dir)
+        tls = pki.server_context(require_client_cert=args.client_certs)
+    try:
+        sim = HostSimulator(port=port, keys_file=keys, ledger_file=ledger, tls=tls,
+                            dialect=args.dialect or cfg.host.dialect,
+                            config_dir=cfg.source.parent)
+    except OSError as exc:
+        print(f"pitap host: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 1
+    print(f"host simulator listening on 127.0.0.1:{sim.port} "
+          f"({'TLS, ' if tls else ''}dialect {sim.dialect.name}, ledger {ledger})", flush=True)
+    if tls is not None:
+        print(f"terminals pin the test CA: host.ca_file = \"{pki.ca_cert}\"", flush=True)
+    sim.start()
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+    return 0

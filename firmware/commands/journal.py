@@ -1,0 +1,138 @@
+"""`pitap journal [--json] [--queue] [--check]`: the journal's payments, with --json each with its
+history; --queue the reversals and advices waiting for the host; --check the start-up checks
+(integrity, schema, key, private files) without taking a payment.
+
+Shows only what the journal keeps in the clear (first 6 / last 4 of the card number at most);
+the encrypted card data is never decrypted here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from firmware.config import Config, currency_alpha, currency_exponent, load_config
+from firmware.journal import Journal, JournalError, QueueItem
+from firmware.private_files import problems
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("journal", help="list the payments in the journal")
+    p.add_argument("--config", metavar="FILE", help="terminal configuration (TOML)")
+    p.add_argument("--json", action="store_true", help="one JSON object per payment, with history")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--queue", action="store_true", help="reversals/advices waiting to be sent")
+    what.add_argument("--check", action="store_true", help="run the start-up checks and report")
+    p.set_defaults(func=run)
+
+
+def format_amount(amount: int, currency: int) -> str:
+    try:
+        alpha = currency_alpha(currency)
+        exp = currency_exponent(alpha)
+    except Exception:  # an unknown currency number: show raw minor units
+        return f"{amount} ({currency})"
+    if exp == 0:
+        return f"{amount} {alpha}"
+    return f"{amount // 10**exp}.{amount % 10**exp:0{exp}d} {alpha}"
+
+
+def payment_line(p: dict) -> str:
+    parts = [
+        f"#{p['id']:<5}",
+        p["created_at"][:19].replace("T", " "),
+        f"{p['txn_type']:<8}",
+        f"{format_amount(p['amount'], p['currency']):>14}",
+        f"{p['outcome'] or '-':<9}",
+        f"state={p['state']}",
+    ]
+    if p["scheme"]:
+        parts.append(p["scheme"])
+    if p["masked_pan"]:
+        parts.append(p["masked_pan"])
+    if p["auth_code"]:
+        parts.append(f"auth={p['auth_code']}")
+    if p["stan"] is not None:
+        parts.append(f"stan={p['stan']:06d}")
+    if p["offline"]:
+        parts.append("offline")
+    if p["reason"]:
+        parts.append(f"({p['reason']})")
+    return " ".join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    path = cfg.state_path(cfg.journal.file)
+    if not path.exists():
+        if not args.json:
+            print(f"no payments yet (no journal at {path})")
+        return 0
+    try:
+        journal = Journal.from_config(cfg)
+    except JournalError as exc:
+        print(f"pitap: journal: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.check:
+            return _check(cfg, journal, args.json)
+        if args.queue:
+            _print_queue(journal.queue(), args.json)
+            return 0
+        payments = journal.payments()
+        if args.json:
+            for p in payments:
+                p = dict(p)
+                p["history"] = journal.history(p["id"])
+                print(json.dumps(p, sort_keys=True))
+        else:
+            for p in payments:
+                print(payment_line(p))
+            pending = journal.queue()
+            if pending:
+                kinds = ", ".join(
+                    f"{sum(1 for q in pending if q.kind == k)} {k}(s)"
+                    for k in ("reversal", "advice")
+                    if any(q.kind == k for q in pending)
+                )
+                print(f"queued for the host: {kinds}")
+    finally:
+        journal.close()
+    return 0
+
+
+def _print_queue(items: list[QueueItem], as_json: bool) -> None:
+    for q in items:
+        if as_json:
+            print(json.dumps(q.__dict__ | {"due": q.due()}, sort_keys=True))
+        else:
+            due = "due now" if q.due() else "retry later"
+            err = f" last error: {q.last_error}" if q.last_error else ""
+            print(f"{q.id:>5} {q.kind:<8} payment #{q.payment_id} attempts={q.attempts} {due}{err}")
+    if not items and not as_json:
+        print("nothing queued for the host")
+
+
+def _check(cfg: Config, journal: Journal, as_json: bool) -> int:
+    """The journal opened (integrity check passed, schema migrated, key usable): report."""
+    found = problems(cfg)
+    report = {
+        "journal": str(journal.path),
+        "integrity": "ok",
+        "schema_version": journal.schema_version(),
+        "payments": len(journal.payments()),
+        "queued": len(journal.queue()),
+        "unfinished_settlements": len(journal.unfinished_settlements()),
+        "not_private": found,
+    }
+    if as_json:
+        print(json.dumps(report, sort_keys=True))
+    else:
+        print(
+            f"journal {report['journal']}: integrity ok, schema v{report['schema_version']}, "
+            f"{report['payments']} payment(s), {report['queued']} queued for the host"
+        )
+        for line in found:
+            print(f"not private: {line}")
+    return 1 if found else 0

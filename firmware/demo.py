@@ -1,0 +1,175 @@
+"""`pitap demo`: scripted payments on simulated hardware, end to end on loopback.
+
+Starts the host simulator as its own process (`pitap host`, so it can be killed mid-demo), puts
+one simulated phone per scripted payment on nfcpy's `udp:` driver, and runs the real terminal
+loop against both with a fresh journal. The script is data: config/demo.toml.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from firmware.config import Config, ConfigError
+from firmware.terminal import PaymentResult, Terminal
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = ("approved", "declined", "no_card", "try_again", "error")
+
+
+@dataclass(frozen=True)
+class ScriptedPayment:
+    wallet: str  # simulated phone profile, "" for no phone
+    amount: int
+    expect: str
+    currency: str | None = None
+    taps: int = 1
+    presentment_timeout_s: float | None = None
+
+
+def load_script(path: Path) -> list[ScriptedPayment]:
+    """Read the demo script; a mistake names the file, the payment and the key."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read demo script: {exc}") from None
+    known = {f.name for f in dataclasses.fields(ScriptedPayment)}
+    script = []
+    for i, entry in enumerate(data.get("payment", []), start=1):
+        unknown = set(entry) - known
+        if unknown:
+            raise ConfigError(f"{path}: payment {i}: unknown key '{sorted(unknown)[0]}'")
+        try:
+            item = ScriptedPayment(**entry)
+        except TypeError as exc:
+            raise ConfigError(f"{path}: payment {i}: {exc}") from None
+        if item.expect not in OUTCOMES:
+            raise ConfigError(f"{path}: payment {i}: 'expect' must be one of {', '.join(OUTCOMES)}")
+        if not isinstance(item.amount, int) or item.amount < 0:
+            raise ConfigError(f"{path}: payment {i}: 'amount' must be minor units >= 0")
+        script.append(item)
+    if not script:
+        raise ConfigError(f"{path}: no [[payment]] entries")
+    return script
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def host_simulator(cfg: Config, port: int, ledger: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `pitap host` in its own process and wait until it accepts connections."""
+    cmd = [
+        sys.executable, "-m", "firmware", "host", "--port", str(port),
+        "--keys", str(cfg.data_path("keys/test-issuers.toml")), "--ledger", str(ledger),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 15.0
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+                raise ConfigError(f"host simulator did not start: {err.splitlines()[-1:] or '?'}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise ConfigError(f"host simulator not listening on port {port}") from None
+                time.sleep(0.05)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def demo_config(cfg: Config, state_dir: Path, screens: Path, reader_port: int,
+                host_port: int) -> Config:
+    """The embedded default, pointed at this run's loopback ports and directories."""
+    return dataclasses.replace(
+        cfg,
+        terminal=dataclasses.replace(cfg.terminal, state_dir=str(state_dir)),
+        reader=dataclasses.replace(cfg.reader, path=f"udp:127.0.0.1:{reader_port}"),
+        host=dataclasses.replace(cfg.host, host="127.0.0.1", port=host_port, tls=False),
+        display=dataclasses.replace(cfg.display, backend="png", directory=str(screens.resolve())),
+        gpio=dataclasses.replace(cfg.gpio, backend="sim"),
+    )
+
+
+@dataclass
+class DemoSummary:
+    payments: int = 0
+    as_scripted: int = 0
+    by_outcome: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.payments > 0 and self.as_scripted == self.payments
+
+
+def run_demo(
+    cfg: Config,
+    script: list[ScriptedPayment],
+    count: int,
+    screens: Path,
+    state_dir: Path,
+    report: Callable[[PaymentResult, ScriptedPayment], None],
+) -> DemoSummary:
+    """Take `count` payments from the script (cycling it) and report each as it ends."""
+    from drivers.sim.wallet import SimulatedPhone  # simulated hardware only in the demo
+
+    shutil.rmtree(state_dir, ignore_errors=True)
+    shutil.rmtree(screens, ignore_errors=True)
+    screens.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    reader_port, host_port = free_port(socket.SOCK_DGRAM), free_port()
+    cfg = demo_config(cfg, state_dir, screens, reader_port, host_port)
+    summary = DemoSummary()
+    with host_simulator(cfg, host_port, state_dir / "host-ledger.sqlite"):
+        terminal = Terminal.from_config(cfg)
+        try:
+            terminal.feedback.ready()
+            for n in range(count):
+                item = script[n % len(script)]
+                stop = threading.Event()
+                phone_thread = None
+                if item.wallet:
+                    phone = SimulatedPhone(item.wallet, cfg.reader.path)
+                    phone_thread = threading.Thread(
+                        target=phone.serve, kwargs={"taps": item.taps, "timeout": 30.0,
+                                                    "stop": stop},
+                        name=f"phone-{item.wallet}", daemon=True)
+                    phone_thread.start()
+                result = terminal.pay(item.amount, currency=item.currency,
+                                      presentment_timeout=item.presentment_timeout_s)
+                stop.set()
+                if phone_thread is not None:
+                    phone_thread.join(timeout=5.0)
+                summary.payments += 1
+                summary.by_outcome[result.outcome] = summary.by_outcome.get(result.outcome, 0) + 1
+                if result.outcome == item.expect:
+                    summary.as_scripted += 1
+                report(result, item)
+                terminal.feedback.ready()
+        finally:
+            terminal.close()
+    return summary

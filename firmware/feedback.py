@@ -1,0 +1,242 @@
+"""What the customer and the shopkeeper see and hear during a payment: screens on the configured
+display, the four contactless status lights and the buzzer's tones, receipts.
+
+`Feedback.from_config(cfg)` wires the display (drivers.display), lights and buzzer
+(drivers.gpio) and the printer (drivers.printer) from the configuration; the terminal loop calls
+one method a state: ready, amount_entry, present_card, processing, card_read, approved,
+declined, message, receipt, settlement, close. The light and tone sequence follows the shop
+terminals' (EMV Contactless Book A) convention:
+
+    ready / amount / present card   first light on              (ready to read)
+    processing                      first two lights            (card in the field)
+    card read                       all four lights + success   (card may leave)
+    approved                        lights off (+ success tone when no card-read tone came)
+    declined                        lights off + alert tone
+    see phone / one card / again    first light + alert tone    (present again)
+
+A failing display, buzzer or printer is logged and never stops or changes a payment.
+Card numbers are shown by their last four digits only; nothing here logs card data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from drivers.display import Display, NullDisplay, open_display
+from drivers.gpio import Buzzer, StatusLights, gpio_module
+from firmware.config import Config, currency_alpha, currency_exponent
+from ui import screens
+from ui.lang import load as load_language
+from ui.money import Money
+
+log = logging.getLogger(__name__)
+
+ALERT_MESSAGES = {"see_phone", "one_card_only", "try_again"}
+
+
+class Feedback:
+    """Screens, lights, tones and receipts for one terminal."""
+
+    def __init__(self, display: Display, lights: StatusLights | None, buzzer: Buzzer | None,
+                 *, language: str = "en", merchant: str = "", currency: str = "EUR",
+                 printer: Any = None, receipt_builder: Any = None,
+                 clock: Callable[[], dt.datetime] | None = None, gpio: Any = None) -> None:
+        self.display = display
+        self.lights = lights
+        self.buzzer = buzzer
+        self.printer = printer
+        self.receipt_builder = receipt_builder
+        self.gpio = gpio  # the RPi.GPIO-like module the lights and buzzer use (tests read it)
+        self.lang = load_language(language)
+        self.merchant = merchant
+        self.currency = currency
+        self.clock = clock or dt.datetime.now
+        self.last_screen: screens.Screen | None = None
+        self.last_money: Money | None = None
+        self.stats: list[Any] = []
+        self._tone_this_payment = False
+
+    @classmethod
+    def from_config(cls, cfg: Config, gpio: Any = None, spi: Any = None,
+                    sleep: Callable[[float], None] | None = None) -> Feedback:
+        """Display, lights, buzzer and printer as [display], [gpio] and [printer] say.
+        `gpio` / `spi` put a simulator below the drivers (tests, the panel emulator); `sleep`
+        times the tones (tests pass a simulated clock's)."""
+        if gpio is None:
+            gpio = gpio_module(cfg.gpio.backend)
+        display = open_display(cfg.display, cfg.state_dir, gpio=gpio, spi=spi)
+        lights = StatusLights(gpio, cfg.gpio.led_pins, cfg.gpio.active_high)
+        buzzer = Buzzer(gpio, cfg.gpio.buzzer_pin, cfg.gpio.active_high,
+                        pwm=getattr(cfg.gpio, "buzzer_pwm", True), sleep=sleep or time.sleep)
+        printer, builder = _printer_from_config(cfg)
+        return cls(display, lights, buzzer, language=cfg.terminal.language,
+                   merchant=cfg.terminal.merchant_name, currency=cfg.terminal.currency,
+                   printer=printer, receipt_builder=builder, gpio=gpio)
+
+    @classmethod
+    def headless(cls, language: str = "en") -> Feedback:
+        """No display, lights or buzzer (library use, tests of other parts)."""
+        return cls(NullDisplay(), None, None, language=language)
+
+    # ---- plumbing --------------------------------------------------------------------
+    def _view(self) -> screens.View:
+        lit = self.lights.lit if self.lights is not None else 0
+        return screens.View(self.display.width, self.display.height, self.lang,
+                            merchant=self.merchant, lights=lit,
+                            clock=self.clock().strftime("%H:%M"))
+
+    def _show(self, render: Callable[[screens.View], screens.Screen]) -> screens.Screen | None:
+        try:
+            screen = render(self._view())
+            self.stats.append(self.display.show(screen.image, screen.name))
+        except Exception:
+            log.exception("display failed; the payment goes on")
+            return None
+        self.last_screen = screen
+        return screen
+
+    def _lights(self, count: int) -> None:
+        if self.lights is None:
+            return
+        try:
+            self.lights.show(count)
+        except Exception:
+            log.exception("status lights failed")
+
+    def _tone(self, tone: str) -> None:
+        if self.buzzer is None:
+            return
+        try:
+            self.buzzer.play(tone)
+        except Exception:
+            log.exception("buzzer failed")
+
+    def money(self, amount: int, currency: str | int | None = None) -> Money:
+        """Minor units + alpha or numeric ISO 4217 code -> Money with the right exponent."""
+        code = currency if currency is not None else self.currency
+        alpha = currency_alpha(code) if isinstance(code, int) else code.upper()
+        return Money(amount, alpha, currency_exponent(alpha))
+
+    # ---- the states ------------------------------------------------------------------
+    def ready(self) -> None:
+        self._lights(1)
+        self.last_money = None
+        self._show(screens.ready_screen)
+
+    def amount_entry(self, amount: int, currency_alpha: str | None = None,
+                     txn_type: str = "purchase") -> None:
+        self._lights(1)
+        money = self.money(amount, currency_alpha)
+        self._show(lambda v: screens.amount_entry_screen(v, money, txn_type))
+
+    def present_card(self, amount: int, currency_alpha: str | None = None,
+                     txn_type: str = "purchase") -> None:
+        self._lights(1)
+        self._tone_this_payment = False
+        money = self.last_money = self.money(amount, currency_alpha)
+        self._show(lambda v: screens.present_card_screen(v, money, txn_type))
+
+    def processing(self) -> None:
+        self._lights(2)
+        money = self.last_money
+        self._show(lambda v: screens.processing_screen(v, money))
+
+    def card_read(self) -> None:
+        self._lights(4)
+        self._tone("success")
+        self._tone_this_payment = True
+        self._show(screens.card_read_screen)
+
+    def approved(self, amount: int, currency: str | int | None = None, auth_code: str = "",
+                 masked_pan: str = "", scheme: str = "") -> None:
+        if not self._tone_this_payment:
+            self._tone("success")
+        self._tone_this_payment = False
+        self._lights(0)
+        money = self.money(amount, currency)
+        self._show(lambda v: screens.approved_screen(v, money, auth_code, masked_pan, scheme))
+
+    def declined(self, reason: str = "", amount: int | None = None,
+                 currency: str | int | None = None) -> None:
+        self._tone("alert")
+        self._tone_this_payment = False
+        self._lights(0)
+        money = self.money(amount, currency) if amount is not None else self.last_money
+        self._show(lambda v: screens.declined_screen(v, reason, money))
+
+    def message(self, kind: str, detail: str = "") -> None:
+        """see_phone, one_card_only, try_again (present again), no_card, out_of_service,
+        cancelled."""
+        if kind not in screens.MESSAGES:
+            log.warning("unknown message kind %r shown as try_again", kind)
+            kind = "try_again"
+        if kind in ALERT_MESSAGES:
+            self._tone("alert")
+            self._lights(1)
+        else:
+            self._lights(0)
+        self._show(lambda v: screens.message_screen(v, kind, detail))
+
+    def settlement(self, summary: screens.SettlementSummary) -> None:
+        self._show(lambda v: screens.settlement_screen(v, summary))
+
+    def receipt(self, payment: dict) -> str:
+        """Print merchant and customer copies, or show a QR e-receipt when there is no printer
+        (or it fails: then its trouble is shown too). Returns "printed", "qr" or the problem.
+        Never raises: a receipt never changes the payment."""
+        try:
+            from firmware.receipt import receipt_qr_payload, render_receipt
+        except ImportError:  # receipts not part of this build
+            return "none"
+        builder = self.receipt_builder
+        problem = ""
+        if self.printer is not None and builder is not None:
+            try:
+                for copy in ("merchant", "customer"):
+                    render_receipt(self.printer, builder, payment, copy, self.lang)
+                return "printed"
+            except Exception as exc:  # printer offline, out of paper, cable...
+                kind = getattr(exc, "kind", "")
+                problem = {"offline": self.lang.t("printer_offline"),
+                           "no_paper": self.lang.t("printer_no_paper")}.get(kind, str(exc))
+                log.warning("receipt not printed: %s", exc)
+        try:
+            payload = receipt_qr_payload(builder, payment, self.lang)
+            money = self.money(int(payment.get("amount", 0)), payment.get("currency"))
+            note = self.lang.t("printer_problem", problem=problem) if problem else ""
+            self._show(lambda v: screens.receipt_qr_screen(v, payload, money, note))
+        except Exception:
+            log.exception("e-receipt QR not shown")
+        return problem or "qr"
+
+    def wait(self) -> None:
+        """Let queued tones finish (tests, shutdown)."""
+        if self.buzzer is not None:
+            self.buzzer.wait()
+
+    def close(self) -> None:
+        for part in (self.buzzer, self.lights, self.display, self.printer):
+            if part is None:
+                continue
+            try:
+                part.close()
+            except Exception:
+                log.exception("closing %s failed", type(part).__name__)
+
+
+def _printer_from_config(cfg: Config) -> tuple[Any, Any]:
+    """(printer, receipt builder) from [printer]; (None, builder) when there is no printer."""
+    try:
+        from firmware.receipt import ReceiptBuilder
+    except ImportError:
+        return None, None
+    builder = ReceiptBuilder.from_config(cfg)
+    if cfg.printer.backend == "none":
+        return None, builder
+    from drivers.printer import open_printer
+
+    return open_printer(cfg.printer, cfg.state_dir), builder

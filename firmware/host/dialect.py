@@ -1,0 +1,134 @@
+"""ISO 8583 dialects: a TOML file in config/dialects/ -> a pyiso8583 spec plus framing settings.
+
+A dialect says how each field is encoded (pyiso8583 spec dicts, bitmap hex or binary), the
+length header in front of every message (2-byte binary, 4 ASCII digits, none) and an optional
+TPDU. Encoding and decoding one message (no framing) is here too, so every other module sees a
+message only as a dict of strings. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import iso8583
+from iso8583.decoder import DecodeError
+from iso8583.encoder import EncodeError
+
+from firmware.config import ConfigError
+
+LENGTH_HEADERS = ("binary2", "ascii4", "none")
+_SPEC_KEYS = {"data_enc", "len_enc", "len_type", "max_len", "desc", "len_count", "left_pad",
+              "right_pad"}
+_TOP_KEYS = {"description", "length_header", "tpdu", "nii", "max_message", "defaults", "fields"}
+
+
+class MessageError(ValueError):
+    """A message could not be encoded or decoded with this dialect (names the field)."""
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    spec: dict[str, dict[str, Any]]
+    length_header: str = "binary2"
+    tpdu: bytes = b""
+    nii: str = ""
+    max_message: int = 4096
+    description: str = ""
+    source: Path | None = field(default=None, compare=False)
+
+    def binary(self, field_id: str) -> bool:
+        """True when the field's data is carried as raw bytes (hex strings in the dict)."""
+        return self.spec.get(field_id, {}).get("data_enc") == "b"
+
+    def encode(self, doc: dict[str, str]) -> bytes:
+        """One message dict ("t" MTI, "2".."128" fields as strings) -> bytes, without framing."""
+        doc = dict(doc)
+        if self.tpdu:
+            doc["h"] = self.tpdu.hex().upper()
+        try:
+            raw, _ = iso8583.encode(doc, self.spec)
+        except EncodeError as exc:
+            raise MessageError(f"dialect {self.name}: cannot encode: {exc}") from None
+        return bytes(raw)
+
+    def decode(self, data: bytes) -> dict[str, str]:
+        """Bytes without framing -> message dict. Raises MessageError on anything malformed."""
+        if len(data) > self.max_message:
+            raise MessageError(f"message of {len(data)} bytes is longer than {self.max_message}")
+        try:
+            doc, _ = iso8583.decode(bytearray(data), self.spec)
+        except DecodeError as exc:
+            raise MessageError(f"dialect {self.name}: undecodable: {exc}") from None
+        except (ValueError, TypeError, IndexError, KeyError) as exc:  # belt and braces
+            raise MessageError(f"dialect {self.name}: undecodable: {exc}") from None
+        doc.pop("p", None)
+        doc.pop("1", None)
+        doc.pop("h", None)
+        return {k: v for k, v in doc.items() if isinstance(v, str)}
+
+
+def dialect_path(name: str, config_dir: Path) -> Path:
+    """A dialect name (config/dialects/<name>.toml) or a path to a .toml file."""
+    p = Path(name).expanduser()
+    if p.suffix == ".toml" or "/" in name:
+        return p if p.is_absolute() else config_dir / p
+    return config_dir / "dialects" / f"{name}.toml"
+
+
+def load_dialect(name: str, config_dir: Path) -> Dialect:
+    """Load and check a dialect; any mistake is a ConfigError naming the file and key."""
+    path = dialect_path(name, config_dir)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: dialect file not found (host.dialect = {name!r})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_dialect(data, path)
+
+
+def parse_dialect(data: dict[str, Any], path: Path) -> Dialect:
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown key '{sorted(unknown)[0]}'")
+    header = data.get("length_header", "binary2")
+    if header not in LENGTH_HEADERS:
+        raise ConfigError(f"{path}: 'length_header' must be one of {', '.join(LENGTH_HEADERS)}")
+    try:
+        tpdu = bytes.fromhex(str(data.get("tpdu", "")))
+    except ValueError:
+        raise ConfigError(f"{path}: 'tpdu' must be hex digits") from None
+    max_message = data.get("max_message", 4096)
+    if not isinstance(max_message, int) or not 64 <= max_message <= 65535:
+        raise ConfigError(f"{path}: 'max_message' must be an integer 64..65535")
+    defaults = data.get("defaults", {})
+    fields = data.get("fields", {})
+    if not isinstance(fields, dict) or "t" not in fields or "p" not in fields:
+        raise ConfigError(f"{path}: [fields] must define at least 't' and 'p'")
+    spec: dict[str, dict[str, Any]] = {}
+    for fid, fspec in fields.items():
+        if not isinstance(fspec, dict):
+            raise ConfigError(f"{path}: 'fields.{fid}' must be a table")
+        merged = {"len_enc": "ascii", "len_type": 0, "desc": f"Field {fid}"}
+        merged.update(defaults)
+        merged.update(fspec)
+        bad = set(merged) - _SPEC_KEYS
+        if bad:
+            raise ConfigError(f"{path}: 'fields.{fid}.{sorted(bad)[0]}' is not a field property")
+        if "max_len" not in merged or "data_enc" not in merged:
+            raise ConfigError(f"{path}: 'fields.{fid}' needs data_enc and max_len")
+        spec[str(fid)] = merged
+    spec["h"] = {"data_enc": "b", "len_enc": "ascii", "len_type": 0, "max_len": len(tpdu),
+                 "desc": "TPDU"}
+    if "1" not in spec:
+        spec["1"] = dict(spec["p"], desc="Bitmap, secondary")
+    nii = str(data.get("nii", ""))
+    if nii and not (nii.isdigit() and len(nii) == 3):
+        raise ConfigError(f"{path}: 'nii' must be 3 digits or empty")
+    return Dialect(name=path.stem, spec=spec, length_header=header, tpdu=tpdu, nii=nii,
+                   max_message=max_message, description=str(data.get("description", "")),
+                   source=path)

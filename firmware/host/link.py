@@ -1,0 +1,234 @@
+"""The wire: message framing (the one place it is done) and the terminal's TCP/TLS connection.
+
+Framing puts the dialect's length header in front of each message and reads whole messages back
+with a deadline, refusing lengths that lie or streams that never end. `HostLink` is the
+terminal's side: connect (timeout, TLS with the acquirer's CA pinned, optional client
+certificate), send, receive, reconnect after a drop. It knows bytes, not ISO 8583 fields; the
+server side of the simulator reuses `frame` and `FrameReader`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import select
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from firmware.host.acquirer import HostUnavailable
+
+log = logging.getLogger(__name__)
+
+RECV_CHUNK = 4096
+
+
+class FrameError(Exception):
+    """What came back is not a frame: a lying length header, garbage, an endless stream."""
+
+
+class FrameTimeout(FrameError):
+    """No complete frame before the deadline."""
+
+
+class LinkClosed(FrameError):
+    """The other side closed or reset the connection."""
+
+
+def frame(payload: bytes, length_header: str) -> bytes:
+    """Put the dialect's length header in front of one message."""
+    if length_header == "binary2":
+        if len(payload) > 0xFFFF:
+            raise ValueError(f"message of {len(payload)} bytes does not fit a 2-byte length")
+        return len(payload).to_bytes(2, "big") + payload
+    if length_header == "ascii4":
+        if len(payload) > 9999:
+            raise ValueError(f"message of {len(payload)} bytes does not fit 4 ASCII digits")
+        return b"%04d" % len(payload) + payload
+    return payload
+
+
+class FrameReader:
+    """Reads whole frames from a socket; keeps bytes that arrived past the end of a frame.
+
+    `complete` (for length_header "none") says whether the bytes so far are one whole message.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        length_header: str,
+        max_message: int,
+        complete: Callable[[bytes], bool] | None = None,
+    ) -> None:
+        self.sock = sock
+        self.length_header = length_header
+        self.max_message = max_message
+        self.complete = complete
+        self._buf = bytearray()
+
+    def _fill(self, deadline: float) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise FrameTimeout("no complete message before the deadline")
+        self.sock.settimeout(remaining)
+        try:
+            chunk = self.sock.recv(RECV_CHUNK)
+        except TimeoutError:
+            raise FrameTimeout("no complete message before the deadline") from None
+        except ssl.SSLError as exc:
+            raise LinkClosed(f"TLS error while reading: {exc.reason or exc}") from None
+        except OSError as exc:
+            raise LinkClosed(f"connection lost: {exc.strerror or exc}") from None
+        if not chunk:
+            raise LinkClosed("connection closed by the other side")
+        self._buf += chunk
+
+    def _need(self, n: int, deadline: float) -> None:
+        while len(self._buf) < n:
+            self._fill(deadline)
+
+    def read(self, deadline: float) -> bytes:
+        """The next whole message (without its header), or FrameError/FrameTimeout/LinkClosed."""
+        if self.length_header == "none":
+            return self._read_unframed(deadline)
+        width = 2 if self.length_header == "binary2" else 4
+        self._need(width, deadline)
+        head = bytes(self._buf[:width])
+        if width == 2:
+            length = int.from_bytes(head, "big")
+        else:
+            if not head.isdigit():
+                raise FrameError(f"length header {head!r} is not 4 ASCII digits")
+            length = int(head)
+        if length == 0 or length > self.max_message:
+            raise FrameError(f"length header says {length} bytes (accepted: 1..{self.max_message})")
+        self._need(width + length, deadline)
+        payload = bytes(self._buf[width : width + length])
+        del self._buf[: width + length]
+        return payload
+
+    def _read_unframed(self, deadline: float) -> bytes:
+        while True:
+            if self._buf and self.complete is not None and self.complete(bytes(self._buf)):
+                payload = bytes(self._buf)
+                self._buf.clear()
+                return payload
+            if len(self._buf) > self.max_message:
+                raise FrameError(f"more than {self.max_message} bytes without a whole message")
+            self._fill(deadline)
+
+
+def client_tls_context(ca_file: Path, client_cert: Path | None = None,
+                       client_key: Path | None = None) -> ssl.SSLContext:
+    """TLS 1.2+ trusting only the acquirer's CA (pinned), with an optional client certificate."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_verify_locations(cafile=str(ca_file))
+    if client_cert:
+        ctx.load_cert_chain(str(client_cert), str(client_key) if client_key else None)
+    return ctx
+
+
+class HostLink:
+    """One terminal's connection to the acquirer, opened on demand and reopened after a drop."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        length_header: str,
+        max_message: int,
+        connect_timeout: float,
+        tls: ssl.SSLContext | None = None,
+        server_name: str = "",
+        complete: Callable[[bytes], bool] | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.length_header = length_header
+        self.max_message = max_message
+        self.connect_timeout = connect_timeout
+        self.tls = tls
+        self.server_name = server_name or host
+        self.complete = complete
+        self._sock: socket.socket | None = None
+        self._reader: FrameReader | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._sock is not None
+
+    def _connect(self) -> None:
+        where = f"{self.host}:{self.port}"
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+        except ConnectionRefusedError:
+            raise HostUnavailable(f"acquirer {where} refused the connection") from None
+        except TimeoutError:
+            raise HostUnavailable(f"acquirer {where} did not answer the connection") from None
+        except OSError as exc:
+            raise HostUnavailable(f"acquirer {where} unreachable: {exc.strerror or exc}") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls is not None:
+            try:
+                sock.settimeout(self.connect_timeout)
+                sock = self.tls.wrap_socket(sock, server_hostname=self.server_name)
+            except (ssl.SSLError, ssl.CertificateError) as exc:
+                sock.close()
+                reason = getattr(exc, "reason", None) or str(exc)
+                raise HostUnavailable(f"TLS with acquirer {where} failed: {reason}") from None
+            except TimeoutError:
+                sock.close()
+                raise HostUnavailable(f"TLS handshake with acquirer {where} timed out") from None
+            except OSError as exc:
+                sock.close()
+                raise HostUnavailable(f"TLS with acquirer {where} failed: {exc}") from None
+        self._sock = sock
+        self._reader = FrameReader(sock, self.length_header, self.max_message, self.complete)
+        log.debug("connected to %s%s", where, " (TLS)" if self.tls else "")
+
+    def _stale(self) -> bool:
+        """An idle kept connection the host closed (or sent junk on) is not worth sending on."""
+        assert self._sock is not None
+        try:
+            readable, _, _ = select.select([self._sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        if isinstance(self._sock, ssl.SSLSocket) and self._sock.pending():
+            return True
+        return bool(readable)
+
+    def send(self, payload: bytes) -> None:
+        """Send one message. HostUnavailable if it certainly did not leave."""
+        data = frame(payload, self.length_header)
+        if self._sock is not None and self._stale():
+            self.close()
+        for attempt in (1, 2):
+            fresh = self._sock is None
+            if fresh:
+                self._connect()
+            assert self._sock is not None
+            try:
+                self._sock.settimeout(self.connect_timeout)
+                self._sock.sendall(data)
+                return
+            except OSError as exc:
+                self.close()
+                if fresh or attempt == 2:
+                    raise HostUnavailable(f"could not send to the acquirer: {exc}") from None
+
+    def receive(self, deadline: float) -> bytes:
+        """The next whole message before `deadline` (time.monotonic()); FrameError otherwise."""
+        if self._reader is None:
+            raise LinkClosed("not connected")
+        return self._reader.read(deadline)
+
+    def close(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+        self._sock = None
+        self._reader = None

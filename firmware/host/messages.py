@@ -1,0 +1,281 @@
+"""ISO 8583 messages a terminal sends and the replies it accepts, as field dicts.
+
+Builds request dicts (0100/0200 sale or refund, 0220 advice, 0400/0401 reversal, 0500 settlement,
+0320 batch upload, 0800 echo / sign-on) from the acquirer contract's dataclasses, checks that a
+reply belongs to its request (MTI, STAN, terminal id) and maps the response code (field 39) to
+what a shopkeeper reads. Card data only passes through: nothing here logs it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from firmware.host.acquirer import AuthRequest, AuthResponse, SettlementTotals
+from firmware.host.dialect import Dialect
+
+# POS entry mode (22): 07 = contactless chip (EMV), 1 = terminal can accept a PIN.
+POS_ENTRY_CONTACTLESS = "071"
+PROCESSING_CODES = {"purchase": "000000", "refund": "200000"}
+SETTLEMENT_CODE = "920000"  # settlement request
+SETTLEMENT_AFTER_UPLOAD_CODE = "960000"  # settlement trailer after a batch upload
+NETWORK_ECHO = "301"
+NETWORK_SIGN_ON = "001"
+
+APPROVED_CODES = frozenset({"00", "08", "11"})
+
+# Response code (39) -> what the shopkeeper sees. Kept short: it goes on a 320x240 screen.
+RESPONSE_MESSAGES: dict[str, str] = {
+    "00": "Approved",
+    "01": "Refer to card issuer",
+    "03": "Invalid merchant",
+    "04": "Card not accepted (pick up)",
+    "05": "Declined by card issuer",
+    "08": "Approved (with identification)",
+    "11": "Approved",
+    "12": "Invalid transaction",
+    "13": "Invalid amount",
+    "14": "Card number not recognised",
+    "15": "Unknown card issuer",
+    "19": "Please try again",
+    "30": "Message format error",
+    "41": "Card reported lost",
+    "43": "Card reported stolen",
+    "51": "Insufficient funds",
+    "54": "Card expired",
+    "55": "Incorrect PIN",
+    "57": "Not allowed for this card",
+    "58": "Not allowed on this terminal",
+    "61": "Over the card's amount limit",
+    "62": "Restricted card",
+    "65": "Please insert card or use PIN",
+    "1A": "Please insert card or use PIN",
+    "75": "PIN tries exceeded",
+    "91": "Card issuer unavailable, try later",
+    "92": "Card issuer unknown to the network",
+    "94": "Duplicate transaction",
+    "95": "Totals do not agree",
+    "96": "Acquirer system error",
+}
+
+
+def response_message(code: str) -> str:
+    return RESPONSE_MESSAGES.get(code, f"Declined (code {code})")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the reply to one request must carry."""
+
+    mti: str
+    stan: str
+    terminal_id: str
+
+
+class ReplyMismatch(ValueError):
+    """A reply that is not the answer to the request in flight."""
+
+
+def reply_mti(mti: str) -> str:
+    """0100 -> 0110, 0401 -> 0410 (a repeat's reply is the base reply), 0800 -> 0810."""
+    return mti[:2] + str(int(mti[2]) + 1) + "0"
+
+
+def check_reply(doc: dict[str, str], expect: Expectation) -> None:
+    if doc.get("t") != expect.mti:
+        raise ReplyMismatch(f"reply MTI {doc.get('t')!r}, expected {expect.mti}")
+    if doc.get("11") != expect.stan:
+        raise ReplyMismatch(f"reply STAN {doc.get('11')!r}, expected {expect.stan}")
+    if doc.get("41", "").strip() != expect.terminal_id.strip():
+        raise ReplyMismatch(f"reply terminal id {doc.get('41')!r}, expected {expect.terminal_id}")
+    if "39" not in doc:
+        raise ReplyMismatch("reply without a response code (39)")
+
+
+def parse_reply(raw: bytes, dialect: Dialect, expect: Expectation) -> dict[str, str]:
+    """Bytes of one reply (framing removed) -> its fields, if it answers `expect`.
+
+    Raises MessageError (undecodable) or ReplyMismatch (not our answer), nothing else."""
+    doc = dialect.decode(raw)
+    check_reply(doc, expect)
+    return doc
+
+
+def _hex(data: bytes) -> str:
+    return data.hex().upper()
+
+
+def track2_text(track2: bytes, binary: bool) -> str:
+    """Track 2 equivalent (57 / 9F6B, BCD with D separator, F padding) for field 35."""
+    digits = track2.hex().upper().rstrip("F")
+    return digits if binary else digits.replace("D", "=")
+
+
+def _stan(n: int) -> str:
+    if not 1 <= n <= 999999:
+        raise ValueError(f"STAN {n} out of range 1..999999")
+    return f"{n:06d}"
+
+
+def _common(mti: str, stan: int, terminal_id: str, merchant_id: str, dialect: Dialect,
+            now: dt.datetime | None = None) -> dict[str, str]:
+    now = now or dt.datetime.now(dt.UTC)
+    doc = {
+        "t": mti,
+        "7": now.astimezone(dt.UTC).strftime("%m%d%H%M%S"),
+        "11": _stan(stan),
+        "41": terminal_id.ljust(8)[:8],
+        "42": merchant_id.ljust(15)[:15],
+    }
+    if dialect.nii:
+        doc["24"] = dialect.nii
+    return doc
+
+
+def card_fields(req: AuthRequest, dialect: Dialect) -> dict[str, str]:
+    """Fields 2/14/23/35/55 of a card transaction (sensitive: never log the result)."""
+    doc: dict[str, str] = {}
+    if req.pan:
+        doc["2"] = req.pan
+    if req.expiry:
+        doc["14"] = req.expiry
+    if req.pan_sequence is not None:
+        doc["23"] = f"{req.pan_sequence:03d}"
+    if req.track2:
+        doc["35"] = track2_text(req.track2, dialect.binary("35"))
+    if req.icc_data:
+        doc["55"] = _hex(req.icc_data)
+    return doc
+
+
+def transaction_fields(req: AuthRequest) -> dict[str, str]:
+    try:
+        code = PROCESSING_CODES[req.txn_type]
+    except KeyError:
+        raise ValueError(f"unknown transaction type {req.txn_type!r}") from None
+    return {
+        "3": code,
+        "4": f"{req.amount:012d}",
+        "12": req.when.strftime("%H%M%S"),
+        "13": req.when.strftime("%m%d"),
+        "22": POS_ENTRY_CONTACTLESS,
+        "25": "00",
+        "49": f"{req.currency:03d}",
+    }
+
+
+def authorization(req: AuthRequest, mti: str, dialect: Dialect) -> dict[str, str]:
+    """0100 (authorization) or 0200 (financial) for a sale or refund."""
+    doc = _common(mti, req.stan, req.terminal_id, req.merchant_id, dialect)
+    doc.update(transaction_fields(req))
+    doc.update(card_fields(req, dialect))
+    if req.rrn:
+        doc["37"] = req.rrn
+    return doc
+
+
+def advice(req: AuthRequest, dialect: Dialect, repeat: bool = False) -> dict[str, str]:
+    """0220 (0221 repeated): an offline approval the acquirer has not seen yet."""
+    doc = _common("0221" if repeat else "0220", req.stan, req.terminal_id, req.merchant_id,
+                  dialect)
+    doc.update(transaction_fields(req))
+    doc.update(card_fields(req, dialect))
+    doc["39"] = "Y1" if req.offline_approved else "00"  # Y1: approved offline by the card
+    if req.auth_code:
+        doc["38"] = req.auth_code.ljust(6)[:6]
+    if req.rrn:
+        doc["37"] = req.rrn
+    return doc
+
+
+def original_data(req: AuthRequest, original_mti: str) -> str:
+    """Field 90: original MTI, STAN, transmission date/time, acquirer and forwarder ids."""
+    when = req.when.astimezone(dt.UTC) if req.when.tzinfo else req.when
+    return f"{original_mti}{req.stan:06d}{when.strftime('%m%d%H%M%S')}" + "0" * 22
+
+
+def reversal(req: AuthRequest, dialect: Dialect, original_mti: str = "0100",
+             repeat: bool = False) -> dict[str, str]:
+    """0400 (0401 repeated) cancelling an authorization whose outcome is unknown.
+
+    Carries the original STAN in 11 so the host finds what to cancel; no card data beyond the PAN.
+    """
+    doc = _common("0401" if repeat else "0400", req.stan, req.terminal_id, req.merchant_id,
+                  dialect)
+    doc.update(transaction_fields(req))
+    if req.pan:
+        doc["2"] = req.pan
+    if req.pan_sequence is not None:
+        doc["23"] = f"{req.pan_sequence:03d}"
+    if req.rrn:
+        doc["37"] = req.rrn
+    if req.auth_code:
+        doc["38"] = req.auth_code.ljust(6)[:6]
+    doc["90"] = original_data(req, original_mti)
+    return doc
+
+
+def totals_text(t: SettlementTotals) -> str:
+    """Field 63: sales count (3) + amount (12), refunds count (3) + amount (12)."""
+    return (f"{t.sales_count:03d}{t.sales_amount:012d}"
+            f"{t.refunds_count:03d}{t.refunds_amount:012d}")
+
+
+def parse_totals(text: str, currency: int, batch_number: int) -> SettlementTotals:
+    if len(text) != 30 or not text.isdigit():
+        raise ValueError(f"settlement totals must be 30 digits, got {len(text)} characters")
+    return SettlementTotals(
+        sales_count=int(text[0:3]), sales_amount=int(text[3:15]),
+        refunds_count=int(text[15:18]), refunds_amount=int(text[18:30]),
+        currency=currency, batch_number=batch_number,
+    )
+
+
+def settlement(totals: SettlementTotals, stan: int, terminal_id: str, merchant_id: str,
+               dialect: Dialect, after_upload: bool = False) -> dict[str, str]:
+    doc = _common("0500", stan, terminal_id, merchant_id, dialect)
+    doc["3"] = SETTLEMENT_AFTER_UPLOAD_CODE if after_upload else SETTLEMENT_CODE
+    doc["49"] = f"{totals.currency:03d}"
+    doc["60"] = f"{totals.batch_number:06d}"
+    doc["63"] = totals_text(totals)
+    return doc
+
+
+def batch_upload(item: AuthRequest, stan: int, batch_number: int, dialect: Dialect,
+                 original_mti: str = "0100") -> dict[str, str]:
+    """0320: one transaction of the batch, when the host's totals disagree with ours."""
+    doc = _common("0320", stan, item.terminal_id, item.merchant_id, dialect)
+    doc.update(transaction_fields(item))
+    if item.rrn:
+        doc["37"] = item.rrn
+    if item.auth_code:
+        doc["38"] = item.auth_code.ljust(6)[:6]
+    doc["60"] = f"{original_mti}{item.stan:06d}{batch_number:06d}"
+    return doc
+
+
+def network(code: str, stan: int, terminal_id: str, merchant_id: str,
+            dialect: Dialect) -> dict[str, str]:
+    """0800 network management: 301 echo, 001 sign-on."""
+    doc = _common("0800", stan, terminal_id, merchant_id, dialect)
+    doc["70"] = code
+    return doc
+
+
+def auth_response(doc: dict[str, str], dialect: Dialect) -> AuthResponse:
+    """A matched 0110/0210 reply -> AuthResponse (issuer data from field 55, hex or binary)."""
+    code = doc["39"]
+    issuer = b""
+    if doc.get("55"):
+        try:
+            issuer = bytes.fromhex(doc["55"])
+        except ValueError:
+            issuer = b""
+    return AuthResponse(
+        approved=code in APPROVED_CODES,
+        response_code=code,
+        message=response_message(code),
+        auth_code=doc.get("38", "").strip(),
+        rrn=doc.get("37", "").strip(),
+        issuer_data=issuer,
+    )

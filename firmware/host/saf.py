@@ -1,0 +1,159 @@
+"""Store-and-forward: send the journal's queued reversals and advices to the acquirer, in order.
+
+The queue lives in the journal (persisted, ordered, survives restarts; it also keeps the
+backoff). This module only drains it: on start, in the background, and before settlement. The
+head of the queue goes first; a failure stops the round (order is kept) and is recorded with the
+journal's backoff. A reversal is sent as 0400 the first time and 0401 when repeated.
+Nothing here logs card data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from firmware.host.acquirer import Acquirer, AuthRequest, HostUnavailable, NoReply
+
+if TYPE_CHECKING:
+    from firmware.journal import Journal, QueueItem
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DrainReport:
+    sent: list[int] = field(default_factory=list)  # queue item ids acknowledged
+    failed: str = ""  # why the round stopped early ("" = it did not)
+    remaining: int = 0  # items still queued after the round
+
+    @property
+    def complete(self) -> bool:
+        return self.remaining == 0
+
+
+def request_from_payment(payment: dict[str, Any], merchant_id: str = "") -> AuthRequest:
+    """What a reversal needs when the card data is gone: the journal row (no card data)."""
+    when = payment.get("created_at") or ""
+    try:
+        moment = dt.datetime.fromisoformat(when)
+    except ValueError:
+        moment = dt.datetime.now(dt.UTC)
+    return AuthRequest(
+        stan=int(payment.get("stan") or 0), amount=int(payment["amount"]),
+        currency=int(payment["currency"]), txn_type=str(payment.get("txn_type", "purchase")),
+        pan="", pan_sequence=None, expiry="", track2=b"", icc_data=b"",
+        terminal_id=str(payment.get("terminal_id", "")), merchant_id=merchant_id,
+        when=moment, offline_approved=bool(payment.get("offline")),
+        auth_code=str(payment.get("auth_code") or ""), rrn=str(payment.get("rrn") or ""),
+    )
+
+
+def _takes_repeat(method: Any) -> bool:
+    try:
+        return "repeat" in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class StoreAndForward:
+    """Drains `journal`'s queue through `acquirer`. `drain()` once, or `start()` a thread."""
+
+    def __init__(self, journal: Journal, acquirer: Acquirer, merchant_id: str = "",
+                 clock: Any = time.time) -> None:
+        self.journal = journal
+        self.acquirer = acquirer
+        self.merchant_id = merchant_id
+        self.clock = clock
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _request(self, item: QueueItem) -> AuthRequest | None:
+        req = self.journal.card_data(item.payment_id)
+        if req is not None:
+            return req
+        try:
+            payment = self.journal.payment(item.payment_id)
+        except Exception:  # an unknown payment: nothing we can send
+            return None
+        if not payment.get("stan"):
+            return None
+        return request_from_payment(payment, self.merchant_id)
+
+    def _send(self, item: QueueItem, req: AuthRequest) -> bool:
+        repeat = item.attempts > 0
+        if item.kind == "reversal":
+            method = self.acquirer.reverse
+            if _takes_repeat(method):
+                return bool(method(req, "outcome unknown", repeat=repeat))  # type: ignore[call-arg]
+            return bool(method(req, "outcome unknown"))
+        method = self.acquirer.advise
+        if _takes_repeat(method):
+            return bool(method(req, repeat=repeat))  # type: ignore[call-arg]
+        return bool(method(req))
+
+    def drain(self, include_not_due: bool = False) -> DrainReport:
+        """One round over the queue, oldest first; stops at the first failure."""
+        report = DrainReport()
+        with self._lock:
+            for item in self.journal.queue():
+                if not include_not_due and not item.due(self.clock()):
+                    report.failed = report.failed or "waiting for the next retry"
+                    break
+                req = self._request(item)
+                if req is None:
+                    self.journal.queue_retry_later(item.id, "nothing to send: no STAN/card data")
+                    report.failed = f"queue item {item.id} has nothing to send"
+                    break
+                try:
+                    ok = self._send(item, req)
+                except (HostUnavailable, NoReply) as exc:
+                    self.journal.queue_retry_later(item.id, str(exc))
+                    report.failed = str(exc)
+                    log.info("%s of payment %d not acknowledged: %s", item.kind,
+                             item.payment_id, exc)
+                    break
+                if not ok:
+                    self.journal.queue_retry_later(item.id, "host refused the message")
+                    report.failed = "host refused the message"
+                    break
+                self.journal.queue_done(item.id)
+                report.sent.append(item.id)
+                log.info("%s of payment %d acknowledged", item.kind, item.payment_id)
+            report.remaining = len(self.journal.queue())
+        return report
+
+    # ---- in the background --------------------------------------------------------------
+    def start(self, interval_s: float = 2.0) -> threading.Thread:
+        """Drain now and then every `interval_s` (and on `wake()`) until `stop()`."""
+        self._stop.clear()
+
+        def run() -> None:
+            while not self._stop.is_set():
+                try:
+                    self.drain()
+                except Exception:  # never let the background thread die silently
+                    log.exception("store-and-forward round failed")
+                self._wake.wait(interval_s)
+                self._wake.clear()
+
+        self._thread = threading.Thread(target=run, name="store-and-forward", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def wake(self) -> None:
+        """Something was queued: try now rather than at the next interval."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None

@@ -1,0 +1,199 @@
+"""End of day: close the journal's batch with the acquirer and write the Z-report.
+
+Order of work: drain store-and-forward (reversals and advices must reach the host first), resume
+a settlement a power cut interrupted, close the batch in the journal (new payments go to the
+next), send the totals (0500); on disagreement the acquirer uploads the batch (0320) and closes
+it. The Z-report is what a shopkeeper keeps: counts and amounts of sales and refunds, by scheme,
+what did not go through, and whether the host agreed. No card data appears in it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from firmware.config import Config, currency_alpha, currency_exponent
+from firmware.host.acquirer import (
+    Acquirer,
+    AuthRequest,
+    HostUnavailable,
+    NoReply,
+    SettlementResult,
+    SettlementTotals,
+)
+from firmware.host.saf import StoreAndForward
+
+if TYPE_CHECKING:
+    from firmware.journal import Journal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ZReport:
+    terminal_id: str
+    merchant_id: str
+    merchant_name: str
+    batch: int
+    currency: int
+    closed_at: str
+    totals: dict[str, int]
+    host_totals: dict[str, int] | None
+    closed: bool  # the host accepted the batch (agreed, or after the upload)
+    agreed_first_time: bool
+    response_code: str
+    message: str
+    uploaded: int = 0
+    by_scheme: dict[str, dict[str, int]] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    reversed: int = 0
+    queue_pending: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _money(amount: int, currency: int) -> str:
+    try:
+        alpha, exp = currency_alpha(currency), currency_exponent(currency_alpha(currency))
+    except Exception:
+        return f"{amount} (minor units, currency {currency})"
+    value = f"{amount / 10**exp:,.{exp}f}" if exp else f"{amount:,}"
+    return f"{alpha} {value}"
+
+
+def batch_items(journal: Journal, batch: int, merchant_id: str) -> list[AuthRequest]:
+    """The batch's charged payments as upload items (no card data: amounts and references)."""
+    items = []
+    for p in journal.charged_payments(batch=batch):
+        try:
+            when = dt.datetime.fromisoformat(p.get("created_at") or "")
+        except ValueError:
+            when = dt.datetime.now(dt.UTC)
+        items.append(AuthRequest(
+            stan=int(p.get("stan") or 0) or 1, amount=int(p["amount"]),
+            currency=int(p["currency"]), txn_type=str(p["txn_type"]), pan="",
+            pan_sequence=None, expiry="", track2=b"", icc_data=b"",
+            terminal_id=str(p["terminal_id"]), merchant_id=merchant_id, when=when,
+            offline_approved=bool(p.get("offline")), auth_code=str(p.get("auth_code") or ""),
+            rrn=str(p.get("rrn") or ""),
+        ))
+    return items
+
+
+def _totals(t: dict[str, int], batch: int, currency: int) -> SettlementTotals:
+    return SettlementTotals(
+        sales_count=int(t["sales_count"]), sales_amount=int(t["sales_amount"]),
+        refunds_count=int(t["refunds_count"]), refunds_amount=int(t["refunds_amount"]),
+        currency=currency, batch_number=batch,
+    )
+
+
+def _summary(journal: Journal, batch: int) -> tuple[dict[str, dict[str, int]], dict[str, int],
+                                                    int]:
+    by_scheme: dict[str, dict[str, int]] = {}
+    outcomes: Counter[str] = Counter()
+    charged_ids = {p["id"] for p in journal.charged_payments(batch=batch)}
+    reversed_count = 0
+    for p in journal.payments():
+        if p.get("batch") != batch:
+            continue
+        outcomes[p.get("outcome") or p.get("state") or "unknown"] += 1
+        if p.get("state") == "reversed":
+            reversed_count += 1
+        if p["id"] in charged_ids:
+            scheme = p.get("scheme") or "unknown"
+            row = by_scheme.setdefault(scheme, {"sales_count": 0, "sales_amount": 0,
+                                                "refunds_count": 0, "refunds_amount": 0})
+            kind = "refunds" if p["txn_type"] == "refund" else "sales"
+            row[f"{kind}_count"] += 1
+            row[f"{kind}_amount"] += int(p["amount"])
+    return by_scheme, dict(outcomes), reversed_count
+
+
+def settle_day(journal: Journal, acquirer: Acquirer, cfg: Config) -> ZReport:
+    """Drain the queue, close the batch with the host, return the Z-report.
+
+    Raises HostUnavailable / NoReply when the host cannot be reached; the settlement then stays
+    recorded as unfinished in the journal and the next run resumes it with the same batch."""
+    currency = cfg.currency_numeric
+    saf = StoreAndForward(journal, acquirer, cfg.terminal.merchant_id)
+    drained = saf.drain(include_not_due=True)
+    if not drained.complete:
+        log.warning("settling with %d queued item(s) still unsent: %s", drained.remaining,
+                    drained.failed)
+    unfinished = journal.unfinished_settlements()
+    # A run a power cut interrupted goes first: same batch, same totals.
+    s = unfinished[0] if unfinished else journal.begin_settlement(currency=currency)
+    batch = int(s["batch"])
+    totals = _totals(s["totals"], batch, currency)
+    items = batch_items(journal, batch, cfg.terminal.merchant_id)
+    journal.record_settlement(s["id"], "sent")
+    try:
+        result: SettlementResult = acquirer.settle(totals, items)
+    except (HostUnavailable, NoReply) as exc:
+        journal.record_settlement(s["id"], "started", message=str(exc))
+        raise
+    journal.record_settlement(s["id"], "done" if result.agreed else "failed",
+                              result.response_code, result.message)
+    by_scheme, outcomes, reversed_count = _summary(journal, batch)
+    host = result.host_totals
+    return ZReport(
+        terminal_id=cfg.terminal.terminal_id, merchant_id=cfg.terminal.merchant_id,
+        merchant_name=cfg.terminal.merchant_name, batch=batch, currency=currency,
+        closed_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        totals={k: getattr(totals, k) for k in ("sales_count", "sales_amount",
+                                                 "refunds_count", "refunds_amount")},
+        host_totals=None if host is None else {
+            k: getattr(host, k) for k in ("sales_count", "sales_amount", "refunds_count",
+                                          "refunds_amount")},
+        closed=result.agreed, agreed_first_time=result.agreed and "first_response" not in
+        result.extra, response_code=result.response_code, message=result.message,
+        uploaded=int(result.extra.get("uploaded", "0") or 0), by_scheme=by_scheme,
+        outcomes=outcomes, reversed=reversed_count, queue_pending=len(journal.queue()),
+    )
+
+
+def format_z_report(z: ZReport) -> str:
+    """The end-of-day report as plain text, 40 columns (fits a receipt printer)."""
+    cur = z.currency
+    t = z.totals
+    lines = [
+        "Z-REPORT".center(40),
+        z.merchant_name.center(40),
+        f"Terminal {z.terminal_id}  Merchant {z.merchant_id}",
+        f"Batch {z.batch:06d}   {z.closed_at}",
+        "-" * 40,
+        f"{'Sales':<12}{t['sales_count']:>6}  {_money(t['sales_amount'], cur):>20}",
+        f"{'Refunds':<12}{t['refunds_count']:>6}  {_money(t['refunds_amount'], cur):>20}",
+        f"{'Net':<20}{_money(t['sales_amount'] - t['refunds_amount'], cur):>20}",
+        "-" * 40,
+    ]
+    for scheme, row in sorted(z.by_scheme.items()):
+        lines.append(f"{scheme:<12}{row['sales_count']:>6}  {_money(row['sales_amount'], cur):>20}")
+        if row["refunds_count"]:
+            lines.append(f"{'  refunds':<12}{row['refunds_count']:>6}  "
+                         f"{_money(row['refunds_amount'], cur):>20}")
+    if z.outcomes:
+        lines.append("Not charged: " + ", ".join(
+            f"{name} {n}" for name, n in sorted(z.outcomes.items()) if name != "approved")
+            if any(name != "approved" for name in z.outcomes) else "Not charged: none")
+    if z.reversed:
+        lines.append(f"Reversed (no reply in time): {z.reversed}")
+    lines.append("-" * 40)
+    if z.closed and z.agreed_first_time:
+        lines.append("Host: totals agreed, batch closed")
+    elif z.closed:
+        lines.append(f"Host: totals disagreed; batch uploaded ({z.uploaded}) and closed")
+    else:
+        lines.append(f"Host: batch NOT closed ({z.response_code} {z.message})")
+    if z.host_totals and z.host_totals != z.totals:
+        h = z.host_totals
+        lines.append(f"Host counted sales {h['sales_count']} {_money(h['sales_amount'], cur)},"
+                     f" refunds {h['refunds_count']} {_money(h['refunds_amount'], cur)}")
+    if z.queue_pending:
+        lines.append(f"Still queued for the host: {z.queue_pending}")
+    return "\n".join(lines)

@@ -1,0 +1,321 @@
+"""The host simulator: a real ISO 8583 acquirer on 127.0.0.1 (TCP or TLS) to develop against.
+
+Many terminals at once (a thread per connection). It regenerates each ARQC from the field 55
+data with the test issuer keys, answers with an ARPC in field 55 tag 91, declines replays and
+wrong cryptograms, books everything in a ledger and reconciles settlement against it.
+
+Test amounts, by the amount's last two digits (minor units), on 0100/0200 requests:
+  51 insufficient funds, 05 do not honour, 91 issuer unavailable (all with a correct ARQC),
+  96 never answers, 97 drops the connection, 98 answers garbage. For 96/97/98 the simulator
+  books the approval first, as a real host whose answer got lost would: only the terminal's
+  reversal keeps the totals right. Anything else approves when the cryptogram is right.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import itertools
+import logging
+import secrets
+import socket
+import socketserver
+import ssl
+import threading
+import time
+from pathlib import Path
+
+from firmware.config import shipped_config_dir
+from firmware.emv.outcome import mask_pan
+from firmware.host import messages
+from firmware.host.dialect import Dialect, MessageError, load_dialect
+from firmware.host.issuer import Issuer, parse_icc
+from firmware.host.ledger import Ledger, Totals
+from firmware.host.link import FrameError, FrameReader, FrameTimeout, frame
+
+log = logging.getLogger(__name__)
+
+IDLE_TIMEOUT_S = 300.0
+TEST_AMOUNT_CODES = {51: "51", 5: "05", 91: "91"}
+NEVER_ANSWERS, DROPS_CONNECTION, ANSWERS_GARBAGE = 96, 97, 98
+
+
+def default_keys_file() -> Path:
+    return shipped_config_dir() / "keys" / "test-issuers.toml"
+
+
+class _Drop(Exception):
+    """Close this connection now (test amount 97)."""
+
+
+class HostSimulator:
+    """`HostSimulator(port=0, keys_file=..., ledger_file=...).start()`; `.port`; `.stop()`."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        keys_file: Path | str | None = None,
+        ledger_file: Path | str | None = None,
+        tls: ssl.SSLContext | None = None,
+        dialect: str | Dialect = "pitap-default",
+        config_dir: Path | None = None,
+    ) -> None:
+        cdir = config_dir or shipped_config_dir()
+        self.dialect = dialect if isinstance(dialect, Dialect) else load_dialect(dialect, cdir)
+        self.issuer = Issuer.from_file(Path(keys_file) if keys_file else default_keys_file())
+        self.ledger = Ledger(ledger_file or ":memory:")
+        self.tls = tls
+        self._rrn = itertools.count(1)
+        self._rrn_lock = threading.Lock()
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        sim = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                sim._serve_connection(self.request, self.client_address)
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+            request_queue_size = 128
+
+        self._server = Server((host, port), Handler)
+        self.host = host
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> HostSimulator:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="host-simulator",
+                                        kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread.start()
+        log.info("host simulator on %s:%d%s", self.host, self.port, " (TLS)" if self.tls else "")
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        if self._thread:
+            self._server.shutdown()
+        self._server.server_close()
+        with self._conns_lock:
+            for conn in list(self._conns):
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+                conn.close()
+            self._conns.clear()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self.ledger.close()
+
+    def __enter__(self) -> HostSimulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- one connection -----------------------------------------------------------------
+    def _serve_connection(self, sock: socket.socket, peer: tuple[str, int]) -> None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls is not None:
+            try:
+                sock.settimeout(10)
+                sock = self.tls.wrap_socket(sock, server_side=True)
+            except (ssl.SSLError, OSError) as exc:
+                log.info("TLS handshake with %s failed: %s", peer, exc)
+                sock.close()
+                return
+        with self._conns_lock:
+            self._conns.add(sock)
+
+        def complete(data: bytes) -> bool:
+            try:
+                self.dialect.decode(data)
+            except MessageError:
+                return False
+            return True
+
+        reader = FrameReader(sock, self.dialect.length_header, self.dialect.max_message, complete)
+        try:
+            while True:
+                try:
+                    raw = reader.read(_deadline(IDLE_TIMEOUT_S))
+                except FrameTimeout:
+                    return
+                except FrameError as exc:
+                    log.debug("connection from %s ends: %s", peer, exc)
+                    return
+                try:
+                    reply = self.handle_message(raw)
+                except _Drop:
+                    log.info("test amount: dropping the connection")
+                    return
+                if reply is not None:
+                    try:
+                        sock.sendall(frame(reply, self.dialect.length_header))
+                    except OSError:
+                        return
+        finally:
+            with self._conns_lock:
+                self._conns.discard(sock)
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def handle_message(self, raw: bytes) -> bytes | None:
+        """One request -> the reply bytes (None: no answer). Raises _Drop to hang up."""
+        try:
+            doc = self.dialect.decode(raw)
+        except MessageError as exc:
+            log.info("undecodable request: %s", exc)
+            return None
+        mti = doc.get("t", "")
+        handler = {
+            "0100": self._authorization, "0200": self._authorization,
+            "0220": self._advice, "0221": self._advice,
+            "0400": self._reversal, "0401": self._reversal,
+            "0500": self._settlement, "0320": self._batch_upload,
+            "0800": self._network,
+        }.get(mti)
+        if handler is None:
+            return self._reply(doc, "12")
+        try:
+            return handler(doc)
+        except _Drop:
+            raise
+        except (KeyError, ValueError) as exc:
+            log.info("%s request malformed: %s", mti, exc)
+            return self._reply(doc, "30")
+
+    # ---- replies ------------------------------------------------------------------------
+    def _reply(self, req: dict[str, str], code: str, **fields: str) -> bytes:
+        doc = {"t": messages.reply_mti(req["t"]), "39": code}
+        for f in ("3", "4", "7", "11", "12", "13", "24", "37", "41", "42", "49"):
+            if f in req:
+                doc[f] = req[f]
+        doc.update(fields)
+        return self.dialect.encode(doc)
+
+    def _new_rrn(self) -> str:
+        with self._rrn_lock:
+            n = next(self._rrn)
+        now = dt.datetime.now(dt.UTC)
+        return f"{now.strftime('%y%j%H')}{n % 100000:05d}"[:12].rjust(12, "0")
+
+    # ---- message kinds ------------------------------------------------------------------
+    def _authorization(self, req: dict[str, str]) -> bytes | None:
+        tid = req["41"].strip()
+        amount = int(req["4"])
+        kind = "refund" if req.get("3", "000000").startswith("20") else "sale"
+        pan = req.get("2", "")
+        psn = int(req["23"]) if req.get("23", "").isdigit() else None
+        currency = int(req.get("49", "0") or 0)
+        test = amount % 100
+        code, reason, arpc = "00", "", b""
+        icc_hex = req.get("55", "")
+        if icc_hex:
+            icc = parse_icc(bytes.fromhex(icc_hex))
+            check = self.issuer.check_arqc(pan, psn, icc)
+            if not check.ok:
+                code, reason = "05", check.reason
+            elif self.ledger.seen_cryptogram(pan, check.atc, check.arqc):
+                code, reason = "94", "cryptogram replayed (same ATC and ARQC)"
+            elif test in TEST_AMOUNT_CODES:
+                code, reason = TEST_AMOUNT_CODES[test], f"test amount ...{test:02d}"
+            if check.ok:
+                arpc = self.issuer.arpc_tlv(check, pan, psn, code)
+        elif kind == "sale":
+            code, reason = "05", "no chip data (field 55) in a sale"
+        elif test in TEST_AMOUNT_CODES:
+            code, reason = TEST_AMOUNT_CODES[test], f"test amount ...{test:02d}"
+        approved = code == "00"
+        auth_code = f"{secrets.randbelow(1_000_000):06d}" if approved else ""
+        rrn = self._new_rrn()
+        misbehave = test in (NEVER_ANSWERS, DROPS_CONNECTION, ANSWERS_GARBAGE)
+        self.ledger.book(
+            terminal_id=tid, stan=req["11"], mti=req["t"], kind=kind, amount=amount,
+            currency=currency, response_code=code, approved=approved,
+            answered=not (approved and misbehave), auth_code=auth_code, rrn=rrn,
+            masked_pan=mask_pan(pan), reason=reason,
+        )
+        log.info("%s %s %s stan %s card %s -> %s %s", req["t"], kind, amount, req["11"],
+                 mask_pan(pan), code, reason)
+        if approved and test == NEVER_ANSWERS:
+            return None
+        if approved and test == DROPS_CONNECTION:
+            raise _Drop()
+        if approved and test == ANSWERS_GARBAGE:
+            return secrets.token_bytes(24)
+        fields = {"37": rrn}
+        if auth_code:
+            fields["38"] = auth_code
+        if arpc:
+            fields["55"] = arpc.hex().upper()
+        return self._reply(req, code, **fields)
+
+    def _advice(self, req: dict[str, str]) -> bytes:
+        tid = req["41"].strip()
+        if not self.ledger.has_advice(tid, req["11"]):
+            kind = "refund" if req.get("3", "000000").startswith("20") else "sale"
+            self.ledger.book(
+                terminal_id=tid, stan=req["11"], mti=req["t"], kind=kind, amount=int(req["4"]),
+                currency=int(req.get("49", "0") or 0), response_code=req.get("39", "Y1"),
+                approved=True, auth_code=req.get("38", "").strip(),
+                masked_pan=mask_pan(req.get("2", "")), offline=True, reason="advice",
+            )
+        return self._reply(req, "00")
+
+    def _reversal(self, req: dict[str, str]) -> bytes:
+        tid = req["41"].strip()
+        found = self.ledger.reverse(tid, req["11"])
+        log.info("%s stan %s: %s", req["t"], req["11"], "reversed" if found else "nothing to undo")
+        return self._reply(req, "00")
+
+    def _settlement(self, req: dict[str, str]) -> bytes:
+        tid = req["41"].strip()
+        currency = int(req.get("49", "0") or 0)
+        batch = int(req.get("60", "0") or 0)
+        theirs = messages.parse_totals(req["63"], currency, batch)
+        terminal = Totals(theirs.sales_count, theirs.sales_amount, theirs.refunds_count,
+                          theirs.refunds_amount)
+        ours = self.ledger.open_totals(tid, currency)
+        after_upload = req.get("3") == messages.SETTLEMENT_AFTER_UPLOAD_CODE
+        if after_upload:
+            uploaded = self.ledger.upload_totals(tid, batch)
+            if uploaded != terminal:
+                return self._reply(req, "95", **{"60": req.get("60", ""),
+                                                 "63": _totals_field(ours)})
+            self.ledger.close_batch(tid, batch, terminal, uploaded=True,
+                                    host_agreed=ours == terminal)
+            return self._reply(req, "00", **{"60": req.get("60", ""), "63": _totals_field(ours)})
+        if ours == terminal:
+            self.ledger.close_batch(tid, batch, terminal, uploaded=False, host_agreed=True)
+            return self._reply(req, "00", **{"60": req.get("60", ""), "63": _totals_field(ours)})
+        log.info("settlement of %s batch %d disagrees: terminal %s, host %s", tid, batch,
+                 terminal, ours)
+        return self._reply(req, "95", **{"60": req.get("60", ""), "63": _totals_field(ours)})
+
+    def _batch_upload(self, req: dict[str, str]) -> bytes:
+        tid = req["41"].strip()
+        info = req.get("60", "")
+        batch = int(info[10:16]) if len(info) >= 16 and info.isdigit() else 0
+        kind = "refund" if req.get("3", "000000").startswith("20") else "sale"
+        self.ledger.add_upload(tid, batch, info[4:10] or req["11"], kind, int(req["4"]))
+        return self._reply(req, "00")
+
+    def _network(self, req: dict[str, str]) -> bytes:
+        return self._reply(req, "00", **({"70": req["70"]} if "70" in req else {}))
+
+
+def _totals_field(t: Totals) -> str:
+    return (f"{t.sales_count:03d}{t.sales_amount:012d}"
+            f"{t.refunds_count:03d}{t.refunds_amount:012d}")
+
+
+def _deadline(seconds: float) -> float:
+    return time.monotonic() + seconds

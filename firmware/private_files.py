@@ -1,0 +1,97 @@
+"""The start-up check that configuration and secrets are readable only by the service user.
+
+Checked: the configuration file, the journal and its key (with the WAL), the host's TLS client
+key, and the state directory. A file is private when the user running pitap owns it and neither
+group nor others may read or write it (a directory: neither may enter it). Missing files are not
+problems here (the journal and its key are created private on first use).
+
+`[journal] check_permissions` says what to do with a problem: "enforce" stops with one line,
+"warn" logs it, "auto" (default) enforces in production mode and warns in test mode, because a
+fresh checkout's shipped config/terminal.toml is world-readable. Touches files' metadata only.
+
+`no_core_dumps()` keeps card data that is in memory during a payment out of crash dumps.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import resource
+import stat
+from pathlib import Path
+
+from firmware.config import Config, ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def private_paths(cfg: Config) -> list[tuple[str, Path]]:
+    """(what, path) for every file or directory that must be private to the service user."""
+    out: list[tuple[str, Path]] = [
+        ("configuration file", cfg.source),
+        ("state directory", cfg.state_dir),
+        ("journal key", cfg.state_path(cfg.journal.key_file)),
+        ("journal", cfg.state_path(cfg.journal.file)),
+        ("journal WAL", Path(str(cfg.state_path(cfg.journal.file)) + "-wal")),
+    ]
+    if cfg.host.client_key:
+        out.append(("host TLS client key", cfg.data_path(cfg.host.client_key)))
+    return out
+
+
+def problems(cfg: Config, uid: int | None = None) -> list[str]:
+    """One line per path that is not private to `uid` (default: the effective user)."""
+    uid = os.geteuid() if uid is None else uid
+    found = []
+    for what, path in private_paths(cfg):
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            found.append(f"{what} {path}: cannot check ({exc.strerror})")
+            continue
+        mode = stat.S_IMODE(st.st_mode)
+        if st.st_uid != uid:
+            found.append(f"{what} {path}: owned by uid {st.st_uid}, pitap runs as uid {uid}")
+        if mode & 0o077:
+            fix = "700" if stat.S_ISDIR(st.st_mode) else "600"
+            found.append(
+                f"{what} {path}: mode {mode:04o} lets group/others in; run: chmod {fix} {path}"
+            )
+    return found
+
+
+def check_private_files(cfg: Config, uid: int | None = None) -> list[str]:
+    """Run the check as configured; raises ConfigError (one line) when enforcing."""
+    found = problems(cfg, uid)
+    policy = cfg.journal.check_permissions
+    enforce = policy == "enforce" or (policy == "auto" and cfg.mode == "production")
+    if found and enforce:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise ConfigError(f"not private to the service user: {found[0]}{more}")
+    for line in found:
+        log.warning("not private to the service user: %s", line)
+    return found
+
+
+PR_SET_DUMPABLE = 4
+
+
+def no_core_dumps() -> bool:
+    """No core file and no ptrace by other users' tools for this process (card data lives in
+    its memory during a payment). True when both took effect."""
+    ok = True
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ValueError, OSError) as exc:
+        log.warning("cannot disable core dumps: %s", exc)
+        ok = False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+            ok = False
+    except (OSError, AttributeError):
+        ok = False
+    return ok

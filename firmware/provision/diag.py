@@ -1,0 +1,543 @@
+"""The terminal's self-test: one small function a part, each giving pass/fail and a hint.
+
+Checks use the drivers and firmware modules the terminal itself uses (drivers.nfc, drivers.display,
+drivers.gpio, drivers.keypad, drivers.printer, firmware.host, firmware.journal), imported inside
+each check, so a module missing from this build or a part that raises is reported as a failed
+check with a hint, never a crash. Checks that need a person (is the light on? did it beep? press
+each key) ask only when `interactive`; otherwise they check what the machine can see (the pin
+could be driven, no key reads pressed while nobody touches it).
+
+Reads nothing that holds card data: the field test only sees that a card answers; the journal
+check opens the journal (integrity check) without decrypting anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from firmware.config import Config
+
+log = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+CLOCK_FLOOR = 1735689600  # 2025-01-01: a clock before this was never set
+CLOCK_CEILING = 4102444800  # 2100-01-01
+MANIFEST = "/opt/pitap/image-manifest.json"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+    hint: str = ""
+
+
+@dataclass
+class DiagContext:
+    """What the checks share: the configuration, the technician (or not), and the hardware
+    layers a simulated terminal puts below the drivers (gpio, spi)."""
+
+    cfg: Config
+    interactive: bool = False
+    ask: Callable[[str], bool] = lambda _q: True
+    field_timeout: float = 10.0
+    keypad_timeout: float = 30.0
+    min_free_bytes: int = 100 * MiB
+    gpio: Any = None
+    spi: Any = None
+    clock: Callable[[], float] = time.time
+    manifest: Path = Path(MANIFEST)
+    reader: Any = None  # opened by the reader check, used by the field check
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def gpio_module(self) -> Any:
+        if self.gpio is None:
+            from drivers.gpio import gpio_module
+
+            self.gpio = gpio_module(self.cfg.gpio.backend)
+        return self.gpio
+
+
+def _reader_hint(path: str) -> str:
+    if path.startswith("tty:"):
+        return ("check the PN532's wiring to the header UART (TX to RX, RX to TX, 3.3 V, GND), "
+                "its mode switches set to HSU/UART, enable_uart=1 in config.txt and no serial "
+                "console on that UART")
+    if path.startswith("usb:"):
+        return "plug the reader in and check that `lsusb` lists it; try another USB port"
+    return f"fix reader.path ({path!r}) in the configuration"
+
+
+# ---- NFC ------------------------------------------------------------------------------------
+
+
+def check_nfc_reader(ctx: DiagContext) -> list[CheckResult]:
+    from drivers.nfc import Reader, ReaderFault
+
+    path = ctx.cfg.reader.path
+    try:
+        ctx.reader = Reader(path)
+    except ReaderFault as exc:
+        return [CheckResult("nfc reader", False, str(exc), _reader_hint(path))]
+    return [CheckResult("nfc reader", True, f"{ctx.reader.description} on {path}")]
+
+
+def check_nfc_field(ctx: DiagContext) -> list[CheckResult]:
+    from drivers.nfc import ReaderFault, UnsupportedCard
+
+    name = "nfc field"
+    if ctx.reader is None:
+        return [CheckResult(name, False, "no reader to test", "fix the reader first (above)")]
+    if ctx.interactive:
+        ctx.ask(f"Hold a card or phone on the reader, then press Enter ({ctx.field_timeout:.0f} s)")
+    started = time.monotonic()
+    try:
+        card = ctx.reader.wait_for_card(ctx.field_timeout)
+    except UnsupportedCard as exc:
+        return [CheckResult(name, True, f"a card answered ({exc}); the field works")]
+    except ReaderFault as exc:
+        return [CheckResult(name, False, str(exc), _reader_hint(ctx.cfg.reader.path))]
+    finally:
+        ctx.reader.release()
+    if card is None:
+        return [CheckResult(
+            name, False, f"no card or phone answered within {ctx.field_timeout:g} s",
+            "hold a contactless card or an unlocked phone flat on the antenna during the test; "
+            "if one was there, check the antenna cable and that no metal is behind the reader")]
+    ms = (time.monotonic() - started) * 1000
+    return [CheckResult(name, True, f"an ISO-DEP card or phone answered after {ms:.0f} ms")]
+
+
+# ---- display, lights, tones, keypad ---------------------------------------------------------
+
+
+def display_test_pattern(width: int, height: int) -> Any:
+    """Eight vertical colour bars, a white frame and a label: every pixel path shows."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (width, height), "black")
+    draw = ImageDraw.Draw(image)
+    colours = ["white", "yellow", "cyan", "lime", "magenta", "red", "blue", "black"]
+    bar = width / len(colours)
+    for i, colour in enumerate(colours):
+        draw.rectangle([round(i * bar), 0, round((i + 1) * bar) - 1, height - 1], fill=colour)
+    draw.rectangle([0, 0, width - 1, height - 1], outline="white", width=2)
+    draw.rectangle([0, height // 2 - 12, width - 1, height // 2 + 12], fill="black")
+    draw.text((8, height // 2 - 6), "pitap display test", fill="white")
+    return image
+
+
+def check_display(ctx: DiagContext) -> list[CheckResult]:
+    from drivers.display import open_display
+
+    section = ctx.cfg.display
+    name = "display"
+    spi_hint = ("enable SPI (dtparam=spi=on in config.txt) and check the panel's SPI, DC, "
+                "RST and backlight wiring against [display] in the configuration")
+    hint = {
+        "st7789": spi_hint,
+        "ili9341": spi_hint,
+        "framebuffer": f"check that {section.framebuffer} exists (panel overlay in config.txt)",
+        "png": "check that the state directory is writable",
+    }.get(section.backend, "check the [display] section of the configuration")
+    try:
+        gpio = ctx.gpio_module() if section.backend in ("st7789", "ili9341") else ctx.gpio
+        display = open_display(section, ctx.cfg.state_dir, gpio=gpio, spi=ctx.spi)
+        try:
+            display.show(display_test_pattern(section.width, section.height), "diag-test-pattern")
+        finally:
+            display.close()
+    except Exception as exc:  # noqa: BLE001 - any failure of the panel is the result
+        return [CheckResult(name, False, f"{section.backend}: {exc}", hint)]
+    shown = f"test pattern sent to the {section.backend} display ({section.width}x{section.height})"
+    if ctx.interactive and not ctx.ask("Do you see eight colour bars in a white frame?"):
+        return [CheckResult(name, False, shown + ", but not seen",
+                            "check the panel's power and backlight; " + hint)]
+    return [CheckResult(name, True, shown)]
+
+
+def check_status_lights(ctx: DiagContext) -> list[CheckResult]:
+    """Each light alone: its pin must be drivable (and, with a technician, be seen lit)."""
+    from drivers.gpio import prepare
+
+    gpio_cfg = ctx.cfg.gpio
+    try:
+        gpio = ctx.gpio_module()
+        prepare(gpio)
+    except Exception as exc:  # noqa: BLE001
+        return [CheckResult("status lights", False, str(exc),
+                            "install pitap[pi] on the Pi (rpi-lgpio on a Pi 5)")]
+    on = gpio.HIGH if gpio_cfg.active_high else gpio.LOW
+    off = gpio.LOW if gpio_cfg.active_high else gpio.HIGH
+    results = []
+    for number, pin in enumerate(gpio_cfg.led_pins, start=1):
+        name = f"status light {number}"
+        try:
+            gpio.setup(pin, gpio.OUT, initial=off)
+            gpio.output(pin, on)
+            seen = ctx.ask(f"Is status light {number} on?") if ctx.interactive else True
+            gpio.output(pin, off)
+        except Exception as exc:  # noqa: BLE001
+            results.append(CheckResult(
+                name, False, f"BCM {pin}: {exc}",
+                f"GPIO {pin} is in use by something else (an overlay in config.txt, another "
+                "program) or the pin number in gpio.led_pins is wrong"))
+            continue
+        if not seen:
+            results.append(CheckResult(name, False, f"BCM {pin} driven but the light stayed off",
+                                       f"check the LED, its resistor and the wire to GPIO {pin}"))
+        else:
+            how = "seen lit" if ctx.interactive else "pin driven (run interactively to see it)"
+            results.append(CheckResult(name, True, f"BCM {pin}: {how}"))
+    return results
+
+
+class _BuzzerFailures(logging.Handler):
+    """The buzzer plays on a worker thread that logs its failures: collect them here."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        self.messages.append(str(exc) if exc else record.getMessage())
+
+
+def check_tones(ctx: DiagContext) -> list[CheckResult]:
+    from drivers.gpio import TONES, Buzzer
+
+    gpio_cfg = ctx.cfg.gpio
+    descriptions = {"success": "one high beep", "alert": "two low beeps"}
+    try:
+        gpio = ctx.gpio_module()
+        buzzer = Buzzer(gpio, gpio_cfg.buzzer_pin, gpio_cfg.active_high,
+                        pwm=getattr(gpio_cfg, "buzzer_pwm", True))
+    except Exception as exc:  # noqa: BLE001
+        return [CheckResult(f"tone {t}", False, f"buzzer on BCM {gpio_cfg.buzzer_pin}: {exc}",
+                            "check gpio.buzzer_pin and that nothing else uses that pin")
+                for t in TONES]
+    results = []
+    watcher = _BuzzerFailures()
+    driver_log = logging.getLogger("drivers.gpio")
+    driver_log.addHandler(watcher)
+    try:
+        for tone in TONES:
+            name = f"tone {tone}"
+            watcher.messages.clear()
+            buzzer.play(tone)
+            finished = buzzer.wait(5.0)
+            if not finished or watcher.messages:
+                why = watcher.messages[0] if watcher.messages else "did not finish in 5 s"
+                results.append(CheckResult(name, False, f"BCM {gpio_cfg.buzzer_pin}: {why}",
+                                           "check the buzzer pin and gpio.buzzer_pwm (passive "
+                                           "buzzers need PWM, active ones must not get it)"))
+                continue
+            heard = ctx.ask(f"Did you hear {descriptions.get(tone, tone)}?") \
+                if ctx.interactive else True
+            if heard:
+                how = "heard" if ctx.interactive else "played (run interactively to hear it)"
+                results.append(CheckResult(name, True, how))
+            else:
+                results.append(CheckResult(name, False, "played but not heard",
+                                           "check the buzzer's wiring and polarity"))
+    finally:
+        driver_log.removeHandler(watcher)
+        try:
+            buzzer.close()
+        except Exception:  # noqa: BLE001
+            log.debug("buzzer close failed", exc_info=True)
+    return results
+
+
+def check_keypad(ctx: DiagContext) -> list[CheckResult]:
+    from drivers.keypad import open_keypad
+
+    section = ctx.cfg.keypad
+    name = "keypad"
+    if section.backend == "none":
+        return [CheckResult(name, True, "no keypad configured")]
+    try:
+        gpio = ctx.gpio_module() if section.backend in ("matrix", "buttons") else None
+        keypad = open_keypad(section, gpio=gpio)
+    except Exception as exc:  # noqa: BLE001
+        return [CheckResult(name, False, f"{section.backend}: {exc}",
+                            "check keypad.row_pins / col_pins and the ribbon cable")]
+    try:
+        scan = getattr(keypad, "scan", None)
+        if scan is not None:
+            stuck = sorted(scan())
+            if stuck:
+                return [CheckResult(
+                    name, False, f"key(s) {' '.join(stuck)} read pressed with nobody touching",
+                    "a stuck key or a short between a row and a column wire: clean or replace "
+                    "the keypad, check the ribbon cable")]
+        if not ctx.interactive:
+            what = "no key stuck" if scan is not None else f"{section.backend} keypad opened"
+            return [CheckResult(name, True, f"{what} (run interactively to press each key)")]
+        legends = [ch for row in getattr(section, "layout", []) for ch in row]
+        ctx.ask(f"Press every key once ({' '.join(legends)}) within "
+                f"{ctx.keypad_timeout:.0f} s; press Enter to start")
+        wanted = set(_key_names(legends))
+        seen: set[str] = set()
+        deadline = time.monotonic() + ctx.keypad_timeout
+        while wanted - seen and time.monotonic() < deadline:
+            key = keypad.read_key(timeout=max(0.0, deadline - time.monotonic()))
+            if key is not None:
+                seen.add(key)
+        missing = sorted(wanted - seen)
+        if missing:
+            return [CheckResult(name, False, f"no press seen for: {' '.join(missing)}",
+                                "those keys' row or column wire is open: check the cable")]
+        return [CheckResult(name, True, f"all {len(wanted)} keys seen")]
+    finally:
+        keypad.close()
+
+
+def _key_names(legends: list[str]) -> list[str]:
+    try:
+        from drivers.keypad import KEY_NAMES
+    except ImportError:
+        return legends
+    return [KEY_NAMES.get(ch, ch) for ch in legends]
+
+
+def check_printer(ctx: DiagContext) -> list[CheckResult]:
+    from drivers.printer import PrinterProblem, SerialPrinter, open_printer
+
+    section = ctx.cfg.printer
+    name = "printer"
+    if section.backend == "none":
+        return [CheckResult(name, True, "no printer configured")]
+    try:
+        printer = open_printer(section, ctx.cfg.state_dir)
+    except Exception as exc:  # noqa: BLE001
+        return [CheckResult(name, False, str(exc), "check the [printer] section")]
+    if isinstance(printer, SerialPrinter):
+        hints = {"offline": f"switch the printer on and check its cable to {section.port}",
+                 "no_paper": "load a paper roll and close the cover"}
+        try:
+            port = printer._open()
+            try:
+                printer.status(port)
+            finally:
+                port.close()
+        except PrinterProblem as exc:
+            return [CheckResult(name, False, str(exc), hints.get(exc.kind, "check the printer"))]
+        except Exception as exc:  # noqa: BLE001
+            return [CheckResult(name, False, f"{section.port}: {exc}", hints["offline"])]
+        return [CheckResult(name, True, f"online with paper on {section.port}")]
+    path = Path(getattr(printer, "path", section.path))
+    directory = path.parent if path.parent.exists() else None
+    if directory is None or not os.access(directory, os.W_OK):
+        return [CheckResult(name, False, f"cannot write receipts to {path}",
+                            "check that the state directory exists and is writable")]
+    return [CheckResult(name, True, f"receipts go to {path}")]
+
+
+# ---- clock, host, TLS -----------------------------------------------------------------------
+
+
+def check_clock(ctx: DiagContext) -> list[CheckResult]:
+    now = ctx.clock()
+    floor = CLOCK_FLOOR
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):  # not an image build
+        floor = max(floor, int(json.loads(ctx.manifest.read_text())["built_at_epoch"]))
+    shown = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now))
+    if now < floor or now > CLOCK_CEILING:
+        return [CheckResult(
+            "clock", False, f"the clock says {shown}, which cannot be right",
+            "connect the terminal to a network with NTP (timedatectl) or fit an RTC battery; "
+            "card and TLS certificate dates are checked against this clock")]
+    return [CheckResult("clock", True, shown)]
+
+
+def check_host_echo(ctx: DiagContext) -> list[CheckResult]:
+    from firmware.host import connect
+    from firmware.host.acquirer import HostUnavailable, NoReply
+
+    host = ctx.cfg.host
+    where = f"{host.host}:{host.port}"
+    name = "host echo"
+    started = time.monotonic()
+    try:
+        acquirer = connect(ctx.cfg)
+    except Exception as exc:  # noqa: BLE001
+        return [CheckResult(name, False, str(exc), "check the [host] section")]
+    try:
+        answered = acquirer.echo()
+    except HostUnavailable as exc:
+        return [CheckResult(name, False, f"{where} not reachable: {exc}",
+                            "check the network (cable / Wi-Fi), DNS, and that the firewall "
+                            f"lets TCP port {host.port} out")]
+    except NoReply as exc:
+        return [CheckResult(name, False, f"{where} connected but gave no usable answer: {exc}",
+                            "check host.port and host.dialect with the acquirer")]
+    except Exception as exc:  # noqa: BLE001
+        return [CheckResult(name, False, f"{where}: {exc}", "check the [host] section")]
+    finally:
+        try:
+            acquirer.close()
+        except Exception:  # noqa: BLE001
+            log.debug("acquirer close failed", exc_info=True)
+    ms = (time.monotonic() - started) * 1000
+    if not answered:
+        return [CheckResult(name, False, f"{where} refused the 0800 echo",
+                            "ask the acquirer whether this terminal id is enabled")]
+    return [CheckResult(name, True, f"0800 echo answered by {where} in {ms:.0f} ms")]
+
+
+def check_tls(ctx: DiagContext) -> list[CheckResult]:
+    cfg, host = ctx.cfg, ctx.cfg.host
+    name = "tls"
+    if not host.tls:
+        if cfg.mode == "production":
+            return [CheckResult(name, False, "TLS is off in production mode",
+                                "set host.tls = true and host.ca_file (re-provision)")]
+        return [CheckResult(name, True, "TLS not used (test mode)")]
+    if not host.ca_file:
+        return [CheckResult(name, False, "host.ca_file is not set",
+                            "re-provision with the acquirer's CA certificate (ca_pem)")]
+    server_name = host.server_name or host.host
+    try:
+        context = ssl.create_default_context(cafile=str(cfg.data_path(host.ca_file)))
+        if host.client_cert:
+            context.load_cert_chain(str(cfg.data_path(host.client_cert)),
+                                    str(cfg.data_path(host.client_key)) if host.client_key
+                                    else None)
+        with socket.create_connection((host.host, host.port), host.connect_timeout_s) as raw, \
+                context.wrap_socket(raw, server_hostname=server_name) as tls:
+            cert = tls.getpeercert() or {}
+            version = tls.version()
+    except ssl.SSLCertVerificationError as exc:
+        return [CheckResult(name, False, f"{server_name}: certificate not valid: "
+                                         f"{exc.verify_message}",
+                            "the acquirer CA in the configuration does not match the host's "
+                            "certificate, the host name differs, or the clock is wrong")]
+    except (ssl.SSLError, OSError) as exc:
+        return [CheckResult(name, False, f"{server_name}: TLS handshake failed: {exc}",
+                            "check host.port (a TLS port), the client certificate and key")]
+    expires = ssl.cert_time_to_seconds(cert["notAfter"]) if "notAfter" in cert else None
+    days = (expires - ctx.clock()) / 86400 if expires else None
+    detail = f"{version} to {server_name}, certificate valid"
+    if days is not None:
+        detail += f" for {days:.0f} more days"
+        if days < 30:
+            detail += " (renewal due soon: tell the acquirer)"
+    return [CheckResult(name, True, detail)]
+
+
+# ---- storage --------------------------------------------------------------------------------
+
+
+def check_disk(ctx: DiagContext) -> list[CheckResult]:
+    where = ctx.cfg.state_dir.resolve()
+    probe = where
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    usage = shutil.disk_usage(probe)
+    detail = f"{usage.free / MiB:.0f} MiB free of {usage.total / MiB:.0f} MiB at {where}"
+    if usage.free < ctx.min_free_bytes:
+        return [CheckResult("disk space", False, detail,
+                            "free space: `journalctl --vacuum-size=50M`, remove old screens "
+                            "and receipts; a full card stops the journal")]
+    return [CheckResult("disk space", True, detail)]
+
+
+def check_journal(ctx: DiagContext) -> list[CheckResult]:
+    from firmware.journal import Journal, JournalCorrupt, JournalError
+
+    cfg = ctx.cfg
+    path = cfg.state_path(cfg.journal.file)
+    name = "journal"
+    if not path.exists():
+        return [CheckResult(name, True, f"no journal yet at {path} (a new terminal)")]
+    try:
+        journal = Journal.open(path, cfg.state_path(cfg.journal.key_file), create_key=False)
+    except JournalCorrupt as exc:
+        return [CheckResult(name, False, str(exc),
+                            "stop pitap, copy the journal file off the terminal for recovery, "
+                            "and call support before taking payments")]
+    except JournalError as exc:
+        return [CheckResult(name, False, str(exc), "re-provision the journal key (0600)")]
+    try:
+        payments = len(journal.payments())
+        queued = len(journal.queue())
+    finally:
+        journal.close()
+    results = [CheckResult(name, True, f"integrity ok: {payments} payment(s), {queued} queued "
+                                       "for the host")]
+    try:
+        from firmware.private_files import problems
+    except ImportError:
+        return results
+    found = problems(cfg)
+    if found:
+        results.append(CheckResult("private files", False, found[0],
+                                   "make configuration and secrets readable by pitap only"))
+    return results
+
+
+CHECKS: dict[str, Callable[[DiagContext], list[CheckResult]]] = {
+    "nfc-reader": check_nfc_reader,
+    "nfc-field": check_nfc_field,
+    "display": check_display,
+    "lights": check_status_lights,
+    "tones": check_tones,
+    "keypad": check_keypad,
+    "printer": check_printer,
+    "clock": check_clock,
+    "host": check_host_echo,
+    "tls": check_tls,
+    "disk": check_disk,
+    "journal": check_journal,
+}
+
+
+def run_checks(ctx: DiagContext, only: list[str] | None = None) -> list[CheckResult]:
+    """Run the checks in order; a missing module or an unexpected error fails that check only."""
+    results: list[CheckResult] = []
+    for key, check in CHECKS.items():
+        if only and key not in only:
+            continue
+        try:
+            results += check(ctx)
+        except ImportError as exc:
+            results.append(CheckResult(key, False, f"not in this build ({exc})",
+                                       "install the complete pitap release on the terminal"))
+        except Exception as exc:  # noqa: BLE001 - one broken part must not hide the others
+            log.debug("check %s raised", key, exc_info=True)
+            results.append(CheckResult(key, False, f"unexpected error: {exc!r}",
+                                       "report this with `pitap -vv diag`"))
+    if ctx.reader is not None:
+        ctx.reader.close()
+        ctx.reader = None
+    return results
+
+
+def report_json(results: list[CheckResult]) -> str:
+    return json.dumps({"ok": all(r.ok for r in results),
+                       "checks": [asdict(r) for r in results]}, indent=1)
+
+
+def report_text(results: list[CheckResult]) -> str:
+    lines = []
+    for r in results:
+        lines.append(f"{'PASS' if r.ok else 'FAIL'}  {r.name:<16} {r.detail}")
+        if not r.ok and r.hint:
+            lines.append(f"      {'':<16} hint: {r.hint}")
+    failed = sum(not r.ok for r in results)
+    lines.append(f"{len(results) - failed} passed, {failed} failed")
+    return "\n".join(lines)

@@ -1,0 +1,201 @@
+"""Build a terminal's SD card image from a Raspberry Pi OS Lite image, without mounting.
+
+Steps: copy (or un-xz) the base image into the output, find the FAT boot and ext4 root
+partitions in its MBR, enable the interfaces the site needs in config.txt (and take the serial
+console off the UART the reader uses), put the provisioning file on the boot partition, and put
+the offline wheelhouse, the systemd units (enabled) and the first-boot script on the root
+partition. All times come from one epoch (SOURCE_DATE_EPOCH), files go in sorted order, so the
+same inputs give the same image, byte for byte. Never touches a real disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import lzma
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from firmware.provision import ProvisionError
+from firmware.provision.bootfs import BootPartition, with_interfaces, without_serial_console
+from firmware.provision.mbr import SECTOR, BadImage, boot_and_root, read_partitions
+from firmware.provision.progress import Progress
+from firmware.provision.rootfs import RootEntry, RootPartition
+from firmware.provision.site import SITE_FILE_NAME, Site, SiteError, load_site
+from firmware.provision.tools import require
+from firmware.provision.wheelhouse import Wheelhouse
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EPOCH = 1735689600  # 2025-01-01T00:00:00Z, when SOURCE_DATE_EPOCH is not set
+CHUNK = 1024 * 1024
+XZ_MAGIC = b"\xfd7zXZ\x00"
+
+WHEELHOUSE_DIR = "/opt/pitap/wheelhouse"
+UNIT_DIR = "/etc/systemd/system"
+WANTS_DIR = "/etc/systemd/system/multi-user.target.wants"
+FIRSTBOOT_SCRIPT = "/usr/local/sbin/pitap-firstboot"
+MANIFEST = "/opt/pitap/image-manifest.json"
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    sha256: str
+    size: int
+    config_lines: list[str]
+    units: list[str]
+    wheels: list[str]
+    missing_wheels: list[str] = field(default_factory=list)
+
+
+def build_epoch() -> int:
+    value = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if not value:
+        return DEFAULT_EPOCH
+    if not value.isdigit() or int(value) < 315532800:  # FAT cannot hold times before 1980
+        raise ProvisionError(f"SOURCE_DATE_EPOCH={value!r}: seconds since 1970, 1980 or later")
+    return int(value)
+
+
+def copy_base(base: Path, dest: Path) -> int:
+    """Copy (or decompress .xz) `base` into a fresh `dest`, leaving zero blocks as holes."""
+    try:
+        fin = open(base, "rb")  # noqa: SIM115 - wrapped below
+    except FileNotFoundError:
+        raise BadImage(f"{base}: base image not found") from None
+    with fin:
+        xz = fin.read(6) == XZ_MAGIC
+        fin.seek(0)
+        total = os.fstat(fin.fileno()).st_size
+        src = lzma.open(fin) if xz else fin  # noqa: SIM115 - closed with fin
+        written = 0
+        zero = bytes(CHUNK)
+        label = "unpacking" if xz else "copying"
+        with open(dest, "wb") as fout, Progress(label, total) as bar:
+            try:
+                while block := src.read(CHUNK):
+                    if block == zero[: len(block)]:
+                        fout.seek(len(block), os.SEEK_CUR)
+                    else:
+                        fout.write(block)
+                    written += len(block)
+                    bar.done = fin.tell()
+                    bar.advance(0)
+            except (lzma.LZMAError, EOFError) as exc:
+                raise BadImage(f"{base}: damaged .xz file ({exc})") from None
+            fout.truncate(written)
+    if written < SECTOR:
+        raise BadImage(f"{base}: too small to be a disk image ({written} bytes)")
+    return written
+
+
+def sha256_file(path: Path, label: str = "hashing") -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f, Progress(label, os.path.getsize(path)) as bar:
+        while block := f.read(CHUNK):
+            digest.update(block)
+            bar.advance(len(block))
+    return digest.hexdigest()
+
+
+def shipped_units_dir() -> Path:
+    from firmware.config import shipped_config_dir
+
+    return shipped_config_dir() / "systemd"
+
+
+def root_entries(
+    site_wheelhouse: Wheelhouse, units_dir: Path, epoch: int
+) -> tuple[list[RootEntry], list[str]]:
+    """Everything the root filesystem gets, and the unit names enabled."""
+    entries: list[RootEntry] = []
+    for wheel in site_wheelhouse.wheels:
+        entries.append(RootEntry(f"{WHEELHOUSE_DIR}/{wheel.name}", wheel.read_bytes()))
+    if site_wheelhouse.missing:
+        text = "\n".join(site_wheelhouse.missing) + "\n"
+        entries.append(RootEntry(f"{WHEELHOUSE_DIR}/MISSING.txt", text.encode()))
+    script = units_dir / "pitap-firstboot"
+    if not script.is_file():
+        raise ProvisionError(f"{script}: first-boot script missing from the shipped config")
+    entries.append(RootEntry(FIRSTBOOT_SCRIPT, script.read_bytes(), mode=0o755))
+    units = sorted(p.name for p in units_dir.glob("*.service"))
+    if "pitap-firstboot.service" not in units:
+        raise ProvisionError(f"{units_dir}: pitap-firstboot.service missing")
+    if "pitap.service" not in units:
+        log.warning("%s/pitap.service not found: the image will not start pitap at boot",
+                    units_dir)
+    for name in units:
+        entries.append(RootEntry(f"{UNIT_DIR}/{name}", (units_dir / name).read_bytes()))
+        entries.append(RootEntry(f"{WANTS_DIR}/{name}", link_target=f"{UNIT_DIR}/{name}"))
+    manifest = {
+        "built_at_epoch": epoch,
+        "wheels": {
+            w.name: hashlib.sha256(w.read_bytes()).hexdigest() for w in site_wheelhouse.wheels
+        },
+        "missing_wheels": site_wheelhouse.missing,
+        "units": units,
+    }
+    entries.append(RootEntry(MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) +
+                                        "\n").encode()))
+    return entries, units
+
+
+def customise_boot(boot: BootPartition, site: Site, site_text: bytes) -> list[str]:
+    lines = site.config_txt_lines
+    config = boot.read("config.txt")
+    boot.write("config.txt", with_interfaces((config or b"").decode(), lines).encode())
+    if site.hardware.uart:
+        cmdline = boot.read("cmdline.txt")
+        if cmdline is not None:
+            boot.write("cmdline.txt", without_serial_console(cmdline.decode()).encode())
+    boot.write(SITE_FILE_NAME, site_text)
+    return lines
+
+
+def build_image(
+    base: Path,
+    site_file: Path,
+    out: Path,
+    wheelhouse: Wheelhouse,
+    units_dir: Path | None = None,
+    epoch: int | None = None,
+) -> BuildResult:
+    """Build `out` from `base`; ProvisionError (one line) on any problem, `out` untouched then."""
+    require("mcopy", "mdir", "mmd", "debugfs")
+    try:
+        site = load_site(site_file)
+    except SiteError as exc:
+        raise ProvisionError(str(exc)) from None
+    epoch = build_epoch() if epoch is None else epoch
+    units_dir = units_dir or shipped_units_dir()
+    entries, units = root_entries(wheelhouse, units_dir, epoch)
+    if out.resolve() == base.resolve():
+        raise ProvisionError("--out must differ from --base")
+    tmp = out.with_name(out.name + ".partial")
+    try:
+        size = copy_base(base, tmp)
+        with open(tmp, "rb") as f:
+            sector0 = f.read(SECTOR)
+        boot_part, root_part = boot_and_root(read_partitions(sector0, size, base.name), base.name)
+        boot = BootPartition(tmp, boot_part.offset, epoch)
+        boot.check()
+        root = RootPartition(tmp, root_part.offset, epoch)
+        root.check()
+        lines = customise_boot(boot, site, site_file.read_bytes())
+        root.install(entries)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    digest = sha256_file(out)
+    return BuildResult(
+        out=out,
+        sha256=digest,
+        size=size,
+        config_lines=lines,
+        units=units,
+        wheels=[w.name for w in wheelhouse.wheels],
+        missing_wheels=wheelhouse.missing,
+    )

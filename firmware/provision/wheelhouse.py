@@ -1,0 +1,109 @@
+"""The offline wheelhouse put into the image: pitap's wheel and its dependencies' wheels.
+
+Either a ready directory of wheels (`from_directory`, what tests and reproducible builds use) or
+built here (`build_for_target`): pitap's own wheel from the source tree with `pip wheel`, the
+dependencies for the terminal (aarch64, CPython 3.11 by default) with `pip download
+--only-binary=:all: --platform ...`. What pip cannot fetch is listed, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from firmware.provision import ProvisionError
+
+log = logging.getLogger(__name__)
+
+TARGET_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64", "linux_aarch64")
+
+
+@dataclass
+class Wheelhouse:
+    wheels: list[Path]
+    missing: list[str] = field(default_factory=list)  # requirements pip could not fetch
+
+    def pitap_wheel(self) -> Path:
+        for w in self.wheels:
+            if w.name.startswith("pitap-"):
+                return w
+        raise ProvisionError("the wheelhouse has no pitap-*.whl wheel")
+
+
+def from_directory(directory: Path) -> Wheelhouse:
+    if not directory.is_dir():
+        raise ProvisionError(f"{directory}: wheelhouse directory not found")
+    wheels = sorted(p for p in directory.iterdir() if p.suffix == ".whl" and p.is_file())
+    missing_file = directory / "MISSING.txt"
+    missing = missing_file.read_text().split() if missing_file.is_file() else []
+    house = Wheelhouse(wheels, missing)
+    house.pitap_wheel()
+    return house
+
+
+def project_dir() -> Path:
+    here = Path(__file__).resolve().parents[2]
+    if not (here / "setup.py").is_file():
+        raise ProvisionError("pitap's source tree is not available here: pass --wheelhouse DIR")
+    return here
+
+
+def build_pitap_wheel(dest: Path, epoch: int) -> Path:
+    """pitap's wheel from the source tree (zip times from SOURCE_DATE_EPOCH)."""
+    env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch)}
+    args = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+            "-w", str(dest), str(project_dir())]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["?"])[-1]
+        raise ProvisionError(f"building the pitap wheel failed: {last}")
+    return next(dest.glob("pitap-*.whl"))
+
+
+def target_requirements(extras: tuple[str, ...] = ("pi",)) -> list[str]:
+    """pitap's requirements that apply on a 64-bit Raspberry Pi OS (markers for aarch64)."""
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    target = {"platform_machine": "aarch64", "sys_platform": "linux",
+              "platform_system": "Linux", "python_version": "3.11"}
+    out = []
+    for text in requires("pitap") or []:
+        req = Requirement(text)
+        keep = any(
+            req.marker is None or req.marker.evaluate({**target, "extra": extra})
+            for extra in ("", *extras)
+        )
+        if keep:
+            req.marker = None
+            out.append(str(req))
+    return sorted(out)
+
+
+def download_for_target(dest: Path, requirements: list[str], python: str = "3.11") -> list[str]:
+    """Download binary wheels for the Pi; return the requirements that could not be fetched."""
+    base = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
+            "--python-version", python, "--implementation", "cp", "-d", str(dest)]
+    for plat in TARGET_PLATFORMS:
+        base += ["--platform", plat]
+    missing = []
+    for req in ["pip", *requirements]:
+        done = subprocess.run([*base, req], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            log.warning("no aarch64 wheel for %s", req)
+            missing.append(req)
+    return missing
+
+
+def build_for_target(dest: Path, epoch: int) -> Wheelhouse:
+    dest.mkdir(parents=True, exist_ok=True)
+    build_pitap_wheel(dest, epoch)
+    missing = download_for_target(dest, target_requirements())
+    if missing:
+        (dest / "MISSING.txt").write_text("\n".join(missing) + "\n")
+    return from_directory(dest)

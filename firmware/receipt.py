@@ -1,0 +1,133 @@
+"""Receipts of a payment: merchant and customer copies for an ESC/POS printer, and the e-receipt
+a QR code carries when there is no printer. Built from the journal's payment dict and the
+[terminal]/[printer] configuration; the card shows as its last four digits only.
+
+Nothing here prints by itself: `render_receipt` hands lines to a drivers.printer printer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from drivers.printer import PrintLine
+from firmware.config import Config, currency_alpha, currency_exponent
+from ui.lang import Language
+from ui.money import number
+from ui.screens import card_ending, reason_text, scheme_name
+
+OUTCOME_KEYS = {"approved": "approved", "declined": "declined"}
+
+
+@dataclass(frozen=True)
+class ReceiptBuilder:
+    """What every receipt of this terminal carries, and how wide the paper is."""
+
+    merchant_name: str
+    merchant_city: str
+    merchant_id: str
+    terminal_id: str
+    columns: int = 32  # characters a line: 32 on 58 mm paper, 48 on 80 mm
+    url: str = ""  # e-receipt address template, e.g. "https://r.example/{terminal_id}/{id}"
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> ReceiptBuilder:
+        return cls(cfg.terminal.merchant_name, cfg.terminal.merchant_city,
+                   cfg.terminal.merchant_id, cfg.terminal.terminal_id,
+                   columns=getattr(cfg.printer, "columns", 32),
+                   url=getattr(cfg.printer, "receipt_url", ""))
+
+    def pair(self, left: str, right: str) -> PrintLine:
+        """'Label           value' across the paper's width."""
+        space = max(1, self.columns - len(left) - len(right))
+        return PrintLine(f"{left}{' ' * space}{right}"[: max(self.columns, len(right) + 1)])
+
+
+def amount_text(payment: dict, lang: Language) -> str:
+    alpha = currency_alpha(int(payment.get("currency", 978)))
+    return f"{alpha} {number(int(payment.get('amount', 0)), currency_exponent(alpha), lang)}"
+
+
+def when_text(payment: dict) -> str:
+    raw = str(payment.get("created_at") or "")
+    try:
+        return dt.datetime.fromisoformat(raw).strftime("%d/%m/%Y %H:%M:%S")
+    except ValueError:
+        return raw
+
+
+def outcome_text(payment: dict, lang: Language) -> str:
+    outcome = str(payment.get("outcome") or payment.get("state") or "")
+    return lang.t(OUTCOME_KEYS[outcome]) if outcome in OUTCOME_KEYS else outcome
+
+
+def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,
+                  lang: Language) -> list[PrintLine]:
+    """One copy ("merchant" or "customer") of a payment's receipt."""
+    t = lang.t
+    approved = payment.get("outcome") == "approved"
+    rule = PrintLine("-" * builder.columns)
+    lines = [
+        PrintLine(builder.merchant_name, "center", bold=True, large=True),
+        PrintLine(builder.merchant_city, "center"),
+        rule,
+        builder.pair(t("merchant"), builder.merchant_id),
+        builder.pair(t("terminal"), str(payment.get("terminal_id") or builder.terminal_id)),
+        builder.pair(t("date"), when_text(payment)),
+        rule,
+        PrintLine(t(str(payment.get("txn_type") or "purchase")).upper(), "center", bold=True),
+    ]
+    scheme = scheme_name(str(payment.get("scheme") or ""))
+    label = str(payment.get("application_label") or scheme)
+    if label:
+        lines.append(builder.pair(t("application"), label))
+    ending = card_ending(str(payment.get("masked_pan") or ""))
+    if ending:
+        lines.append(builder.pair(t("card"), ending.replace("••••", "****")))
+    lines.append(builder.pair(t("contactless"), "STAN " + str(payment.get("stan") or "-")))
+    lines += [
+        PrintLine(),
+        PrintLine(f"{t('total')} {amount_text(payment, lang)}", "center", bold=True,
+                  large=True),
+        PrintLine(),
+        PrintLine(outcome_text(payment, lang).upper(), "center", bold=True, large=True),
+    ]
+    if approved and payment.get("auth_code"):
+        lines.append(builder.pair(t("auth_code"), str(payment["auth_code"])))
+    if not approved and payment.get("reason"):
+        lines.append(PrintLine(reason_text(lang, str(payment["reason"]))[: builder.columns],
+                               "center"))
+    lines += [
+        rule,
+        PrintLine(t("merchant_copy" if copy == "merchant" else "customer_copy"), "center",
+                  bold=True),
+    ]
+    if copy == "customer":
+        lines += [PrintLine(t("keep_receipt"), "center"), PrintLine(t("thank_you"), "center")]
+    return lines
+
+
+def render_receipt(printer: Any, builder: ReceiptBuilder, payment: dict, copy: str,
+                   lang: Language) -> int:
+    """Print one copy; drivers.printer.PrinterProblem when the printer cannot."""
+    return printer.print_document(receipt_lines(builder, payment, copy, lang))
+
+
+def receipt_qr_payload(builder: ReceiptBuilder | None, payment: dict, lang: Language) -> str:
+    """What the on-screen QR code carries: the e-receipt address when one is configured,
+    otherwise the receipt's essentials as text a phone's camera shows."""
+    if builder is not None and builder.url:
+        return builder.url.format(terminal_id=builder.terminal_id, id=payment.get("id", ""),
+                                  stan=payment.get("stan") or "")
+    parts = []
+    if builder is not None:
+        parts += [builder.merchant_name, f"{lang.t('terminal')} {builder.terminal_id}"]
+    parts += [when_text(payment), f"{lang.t('total')} {amount_text(payment, lang)}",
+              outcome_text(payment, lang)]
+    if payment.get("auth_code"):
+        parts.append(f"{lang.t('auth_code')} {payment['auth_code']}")
+    ending = card_ending(str(payment.get("masked_pan") or ""))
+    if ending:
+        parts.append(f"{scheme_name(str(payment.get('scheme') or ''))} {ending}".strip())
+    return "\n".join(p for p in parts if p)

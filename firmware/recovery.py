@@ -1,0 +1,148 @@
+"""What the terminal does with its journal at start, after a crash or a power cut.
+
+- A payment left "awaiting_reply" may have reached the host: its outcome is unknown, so a
+  reversal is queued (the host drops the charge if it made one).
+- A payment left "started" or "card_read" never sent anything: it ends as "error".
+- An offline approval not yet advised gets its advice queued.
+- A settlement run left "started" or "sent" is resumed: sent again with the same batch number and
+  the totals recorded when it began (`resume_settlements`, given an acquirer).
+
+`open_journal_at_start(cfg)` is the one call a terminal makes at start: it checks that config
+and secrets are private, opens the journal, and runs recovery. Recovery only writes the journal;
+draining the queues is store-and-forward's job. It touches no network itself
+(resume_settlements goes through the Acquirer contract it is given).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from firmware.config import Config
+from firmware.host.acquirer import Acquirer, HostUnavailable, NoReply, SettlementTotals
+from firmware.journal import Journal, JournalError
+from firmware.private_files import check_private_files, no_core_dumps
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RecoveryReport:
+    """What recovery found and did; all lists hold payment ids unless said otherwise."""
+
+    reversals_queued: list[int] = field(default_factory=list)
+    advices_queued: list[int] = field(default_factory=list)
+    interrupted: list[int] = field(default_factory=list)  # ended as "error": nothing was sent
+    settlements_to_resume: list[int] = field(default_factory=list)  # settlement ids
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def anything(self) -> bool:
+        return bool(
+            self.reversals_queued
+            or self.advices_queued
+            or self.interrupted
+            or self.settlements_to_resume
+            or self.problems
+        )
+
+    def summary(self) -> str:
+        return (
+            f"recovery: {len(self.reversals_queued)} reversal(s) queued, "
+            f"{len(self.advices_queued)} advice(s) queued, "
+            f"{len(self.interrupted)} interrupted payment(s) closed, "
+            f"{len(self.settlements_to_resume)} settlement(s) to resume"
+            + (f", {len(self.problems)} problem(s)" if self.problems else "")
+        )
+
+
+def open_journal_at_start(cfg: Config) -> tuple[Journal, RecoveryReport]:
+    """What the terminal runs at start: no core dumps, the private-files check, then the journal
+    (integrity check, migrations), then recovery. Raises ConfigError / JournalError (one line)."""
+    no_core_dumps()
+    check_private_files(cfg)
+    journal = Journal.from_config(cfg)
+    try:
+        report = recover(journal)
+    except BaseException:
+        journal.close()
+        raise
+    return journal, report
+
+
+def recover(journal: Journal) -> RecoveryReport:
+    """Bring every payment the journal left half-way to a state store-and-forward can finish.
+
+    Safe to run any number of times: a second run finds nothing more to do."""
+    report = RecoveryReport()
+    for p in journal.payments_in_state("awaiting_reply", "reversal_queued"):
+        pid = p["id"]
+        try:
+            journal.enqueue("reversal", pid)  # returns the pending one if already queued
+        except JournalError as exc:
+            # Only when card data was never kept before the 0100 left: we cannot reverse.
+            msg = f"payment {pid}: outcome unknown and cannot be reversed ({exc})"
+            log.error(msg)
+            report.problems.append(msg)
+            journal.record(pid, "error", reason="outcome unknown after restart; not reversible")
+            continue
+        if not p["outcome"]:
+            journal.record(pid, "error", reason="interrupted while waiting for the host; reversing")
+        if p["state"] == "awaiting_reply":
+            report.reversals_queued.append(pid)
+
+    for p in journal.payments_in_state("started", "card_read"):
+        journal.record(p["id"], "error", reason="interrupted before anything was sent")
+        report.interrupted.append(p["id"])
+
+    for p in journal.payments_in_state("approved", "advice_queued"):
+        if not p["offline"]:
+            continue
+        pid = p["id"]
+        if any(q.payment_id == pid for q in journal.queue("advice")):
+            continue
+        try:
+            journal.enqueue("advice", pid)
+        except JournalError as exc:
+            msg = f"payment {pid}: offline approval cannot be advised ({exc})"
+            log.error(msg)
+            report.problems.append(msg)
+            continue
+        report.advices_queued.append(pid)
+
+    report.settlements_to_resume = [s["id"] for s in journal.unfinished_settlements()]
+    if report.anything:
+        log.warning(report.summary())
+    return report
+
+
+def resume_settlements(journal: Journal, acquirer: Acquirer) -> list[dict]:
+    """Send each unfinished settlement again, same batch and totals; returns them updated.
+
+    A host that cannot be reached leaves the run "started" for the next attempt."""
+    done = []
+    for s in journal.unfinished_settlements():
+        t = s["totals"]
+        totals = SettlementTotals(
+            sales_count=t["sales_count"],
+            sales_amount=t["sales_amount"],
+            refunds_count=t["refunds_count"],
+            refunds_amount=t["refunds_amount"],
+            currency=t.get("currency", 0),
+            batch_number=s["batch"],
+        )
+        journal.record_settlement(s["id"], "sent")
+        try:
+            result = acquirer.settle(totals, [])
+        except (HostUnavailable, NoReply) as exc:
+            log.warning("settlement of batch %d not resumed: %s", s["batch"], exc)
+            journal.record_settlement(s["id"], "started", message=str(exc))
+            continue
+        journal.record_settlement(
+            s["id"],
+            "done" if result.agreed else "failed",
+            result.response_code,
+            result.message,
+        )
+        done.append(journal.settlement(s["id"]))
+    return done

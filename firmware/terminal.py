@@ -1,0 +1,314 @@
+"""The transaction loop: amount -> present card -> kernel -> online/offline -> outcome.
+
+It wires the reader (drivers.nfc), the kernel (firmware.emv), the acquirer (firmware.host), the
+journal and the shopkeeper's feedback (screen, lights, tones, receipt). Every state change is
+journalled before the effect it announces: "awaiting_reply" before the request leaves, the
+outcome before it is shown. It never raises to its caller for anything a card, a reader or a host
+does; those end as a PaymentResult with an outcome and a reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+
+from drivers.nfc import Reader, ReaderFault, UnsupportedCard
+from firmware.config import Config, currency_alpha, currency_exponent, currency_numeric
+from firmware.emv.kernel import Kernel
+from firmware.emv.outcome import Outcome, OutcomeKind, TerminalTransaction, TxnType
+from firmware.feedback import Feedback
+from firmware.host import connect
+from firmware.host.acquirer import Acquirer, AuthRequest, HostUnavailable, NoReply
+from firmware.journal import Journal
+
+log = logging.getLogger(__name__)
+
+# How many taps one payment accepts: a "See phone" answer needs a second tap.
+MAX_TAPS = 3
+
+
+@dataclass
+class PaymentResult:
+    """What one payment ended as; the demo prints it, `pitap pay` exits on it."""
+
+    id: int
+    amount: int
+    currency: str
+    txn_type: str
+    outcome: str  # approved | declined | no_card | try_again | error
+    reason: str
+    scheme: str = ""
+    auth_code: str = ""
+    masked_pan: str = ""
+    offline: bool = False
+    response_code: str = ""
+    stan: int = 0
+    taps: int = 0
+    card_in_field_ms: float = 0.0
+    total_ms: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        d = dataclasses.asdict(self)
+        d["card_in_field_ms"] = round(self.card_in_field_ms, 1)
+        d["total_ms"] = round(self.total_ms, 1)
+        return d
+
+
+class Terminal:
+    """One terminal: a reader, a kernel, an acquirer, a journal and a feedback channel."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        reader: Reader,
+        kernel: Kernel,
+        acquirer: Acquirer,
+        journal: Journal,
+        feedback: Feedback,
+    ) -> None:
+        self.cfg = cfg
+        self.reader = reader
+        self.kernel = kernel
+        self.acquirer = acquirer
+        self.journal = journal
+        self.feedback = feedback
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> Terminal:
+        """Open everything the configuration names. ConfigError/ReaderFault for what is wrong."""
+        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        kernel = Kernel.from_config(cfg)
+        journal = Journal.open(
+            cfg.state_path(cfg.journal.file), cfg.state_path(cfg.journal.key_file)
+        )
+        try:
+            feedback = Feedback.from_config(cfg)
+            reader = Reader(cfg.reader.path)
+        except BaseException:
+            journal.close()
+            raise
+        acquirer = connect(cfg)
+        return cls(cfg, reader, kernel, acquirer, journal, feedback)
+
+    def close(self) -> None:
+        parts = (self.reader, self.acquirer, self.feedback, self.journal)
+        for closer in (part.close for part in parts):
+            try:
+                closer()
+            except Exception as exc:  # noqa: BLE001 - closing must not hide the real outcome
+                log.warning("close: %r", exc)
+
+    # ---- one payment ------------------------------------------------------------------
+    def pay(
+        self,
+        amount: int,
+        txn_type: str = "purchase",
+        currency: str | None = None,
+        presentment_timeout: float | None = None,
+    ) -> PaymentResult:
+        """One payment or refund of `amount` minor units: never raises for a card or host fault."""
+        started = time.monotonic()
+        alpha = (currency or self.cfg.terminal.currency).upper()
+        numeric = currency_numeric(alpha)
+        kind = TxnType(txn_type)
+        timeout = presentment_timeout or self.cfg.terminal.presentment_timeout_s
+        pid = self.journal.new_payment(kind.value, amount, numeric, self.cfg.terminal.terminal_id)
+        result = PaymentResult(
+            id=pid, amount=amount, currency=alpha, txn_type=kind.value, outcome="error", reason=""
+        )
+        try:
+            self._take(result, kind, numeric, started + timeout)
+        except Exception as exc:  # last line of defence: a clean error, never a traceback
+            log.exception("payment %d failed unexpectedly", pid)
+            result.outcome, result.reason = "error", f"terminal error: {type(exc).__name__}"
+            self.journal.record(pid, "error", outcome="error", reason=result.reason)
+            self.feedback.message("out_of_service", result.reason)
+        result.total_ms = (time.monotonic() - started) * 1000.0
+        return result
+
+    def refund(self, amount: int, of_payment: int | None = None,
+               presentment_timeout: float | None = None) -> PaymentResult:
+        """Refund `amount` to the card tapped now; with `of_payment`, at most what is left of it.
+
+        A refund of a journal payment is refused (ValueError, nothing charged) when that payment
+        was not an approved purchase or the refunds of it would exceed its amount."""
+        currency = None
+        if of_payment is not None:
+            original = self.journal.payment(of_payment)
+            if not original or original.get("txn_type") != "purchase" \
+                    or original.get("outcome") != "approved":
+                raise ValueError(f"payment {of_payment} is not an approved purchase")
+            refunded = sum(
+                int(p["amount"]) for p in self.journal.payments()
+                if p.get("refund_of") == of_payment and p.get("outcome") == "approved"
+            )
+            if amount + refunded > int(original["amount"]):
+                left = int(original["amount"]) - refunded
+                raise ValueError(f"payment {of_payment} has only {left} minor units left to refund")
+            currency = currency_alpha(int(original["currency"]))
+        result = self.pay(amount, "refund", currency, presentment_timeout)
+        if of_payment is not None:
+            self.journal.record(result.id, "refund_of", refund_of=of_payment)
+            if result.outcome == "approved":
+                self.journal.record(of_payment, "refunded", reason=f"refund #{result.id}")
+        return result
+
+    def _take(self, result: PaymentResult, kind: TxnType, currency: int, deadline: float) -> None:
+        pid = result.id
+        self.feedback.present_card(result.amount, result.currency)
+        outcome: Outcome | None = None
+        while time.monotonic() < deadline and result.taps < MAX_TAPS:
+            try:
+                card = self.reader.wait_for_card(max(0.0, deadline - time.monotonic()))
+            except UnsupportedCard as exc:
+                self.feedback.message("try_again", "Card not supported")
+                log.info("payment %d: %s", pid, exc)
+                continue
+            except ReaderFault as exc:
+                self._end(result, "error", f"reader fault: {exc}")
+                self.feedback.message("out_of_service", "Reader fault")
+                return
+            if card is None:
+                break
+            result.taps += 1
+            self.feedback.processing()
+            txn = TerminalTransaction(
+                amount=result.amount,
+                currency=currency,
+                country=self.cfg.terminal.country,
+                txn_type=kind,
+                when=dt.datetime.now(),
+                terminal_id=self.cfg.terminal.terminal_id,
+                merchant_name=self.cfg.terminal.merchant_name,
+            )
+            try:
+                outcome = self.kernel.process(card, txn)
+            finally:
+                self.reader.release()
+            result.card_in_field_ms = card.in_field_ms
+            result.scheme = outcome.scheme or result.scheme
+            result.masked_pan = outcome.masked_pan or result.masked_pan
+            log.info("payment %d tap %d: %s (%s)", pid, result.taps, outcome.kind.value,
+                     outcome.reason)
+            if outcome.kind is not OutcomeKind.TRY_AGAIN:
+                break
+            self.journal.record(pid, "try_again", reason=outcome.reason, scheme=result.scheme)
+            self.feedback.message(
+                "see_phone" if "see phone" in outcome.ui_message.lower() else "try_again",
+                outcome.ui_message or outcome.reason,
+            )
+        if outcome is None:
+            self._end(result, "no_card", "no card presented before the timeout")
+            self.feedback.message("no_card")
+            return
+        if outcome.kind is OutcomeKind.TRY_AGAIN:
+            self._end(result, "try_again", outcome.reason)
+            return
+        self.journal.record(
+            pid, "card_read", scheme=outcome.scheme, masked_pan=outcome.masked_pan,
+            card_in_field_ms=round(result.card_in_field_ms, 1),
+        )
+        self.feedback.card_read()
+        if outcome.kind is OutcomeKind.ONLINE_REQUEST:
+            self._go_online(result, outcome, kind)
+        elif outcome.kind is OutcomeKind.APPROVED:
+            self._approve_offline(result, outcome, kind)
+        else:
+            self._end(result, "declined", outcome.reason)
+        self._show(result)
+
+    def _request(self, result: PaymentResult, outcome: Outcome, kind: TxnType, stan: int,
+                 offline: bool = False) -> AuthRequest:
+        return AuthRequest(
+            stan=stan,
+            amount=result.amount,
+            currency=currency_numeric(result.currency),
+            txn_type=kind.value,
+            pan=outcome.pan,
+            pan_sequence=outcome.pan_sequence,
+            expiry=outcome.expiry,
+            track2=outcome.track2,
+            icc_data=outcome.icc_data,
+            terminal_id=self.cfg.terminal.terminal_id,
+            merchant_id=self.cfg.terminal.merchant_id,
+            when=dt.datetime.now(),
+            offline_approved=offline,
+        )
+
+    def _go_online(self, result: PaymentResult, outcome: Outcome, kind: TxnType) -> None:
+        pid = result.id
+        result.stan = self.journal.next_stan()
+        request = self._request(result, outcome, kind, result.stan)
+        # Journal first: a crash from here on leaves "awaiting_reply", which recovery reverses.
+        self.journal.keep_card_data(pid, request)
+        self.journal.record(pid, "awaiting_reply", stan=result.stan)
+        try:
+            response = self.acquirer.authorize(request)
+        except HostUnavailable as exc:
+            self.journal.forget_card_data(pid)
+            self._end(result, "error", f"host unavailable: {exc}")
+            return
+        except NoReply as exc:
+            self.journal.enqueue("reversal", pid)
+            self.journal.record(pid, "reversal_queued", reason=str(exc))
+            self._end(result, "error", f"no reply from host ({exc}); reversal queued")
+            return
+        result.response_code, result.auth_code = response.response_code, response.auth_code
+        fields = {"response_code": response.response_code, "auth_code": response.auth_code,
+                  "rrn": response.rrn}
+        self.journal.forget_card_data(pid)
+        if response.approved:
+            self._end(result, "approved", response.message, **fields)
+        else:
+            self._end(result, "declined", response.message, **fields)
+
+    def _approve_offline(self, result: PaymentResult, outcome: Outcome, kind: TxnType) -> None:
+        pid = result.id
+        result.stan = self.journal.next_stan()
+        result.offline = True
+        result.auth_code = "Y1"  # EMV: offline approved
+        self.journal.keep_card_data(pid, self._request(result, outcome, kind, result.stan, True))
+        self._end(result, "approved", outcome.reason or "approved offline", offline=True,
+                  auth_code=result.auth_code)
+        self.journal.enqueue("advice", pid)
+        self.journal.record(pid, "advice_queued")
+
+    def _end(self, result: PaymentResult, outcome: str, reason: str, **fields: object) -> None:
+        result.outcome, result.reason = outcome, reason
+        self.journal.record(
+            result.id, outcome, outcome=outcome, reason=reason, stan=result.stan or None,
+            scheme=result.scheme or None, masked_pan=result.masked_pan or None,
+            card_in_field_ms=round(result.card_in_field_ms, 1) if result.taps else None,
+            **fields,
+        )
+
+    def _show(self, result: PaymentResult) -> None:
+        if result.outcome == "approved":
+            self.feedback.approved(result.amount, result.currency, result.auth_code,
+                                   result.masked_pan, result.scheme)
+        else:
+            self.feedback.declined(result.reason)
+        try:
+            self.feedback.receipt(self.journal.payment(result.id))
+        except Exception as exc:  # noqa: BLE001 - a printer never changes a payment
+            log.warning("receipt for payment %d not printed: %r", result.id, exc)
+
+
+def describe(result: PaymentResult) -> str:
+    """One line for people."""
+    exp = currency_exponent(result.currency)
+    money = f"{result.amount / 10**exp:.{exp}f} {result.currency}"
+    bits = [f"#{result.id}", f"{result.txn_type:<8}", f"{money:>12}", f"{result.outcome:<9}"]
+    if result.scheme:
+        bits.append(result.scheme)
+    if result.masked_pan:
+        bits.append(result.masked_pan)
+    if result.auth_code:
+        bits.append(f"auth {result.auth_code}")
+    bits.append(f"- {result.reason}")
+    if result.taps:
+        bits.append(f"(card {result.card_in_field_ms:.0f} ms, total {result.total_ms:.0f} ms)")
+    return " ".join(bits)

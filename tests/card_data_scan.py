@@ -1,0 +1,42 @@
+"""Search bytes for card numbers/tokens in every form they could leak in: ASCII, hex, BCD."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def forms(pan: str) -> dict[str, bytes]:
+    """The byte strings a leaked `pan` could appear as."""
+    digits = pan.encode()
+    padded = pan + ("F" if len(pan) % 2 else "")
+    bcd = bytes.fromhex(padded)
+    candidates = {
+        "ascii": digits,
+        "ascii-hex": digits.hex().encode(),  # digits only: upper and lower case are the same
+        "bcd": bcd,
+        "bcd-hex": bcd.hex().upper().encode(),  # = ascii unless the PAN is odd (F padded)
+        "utf16": pan.encode("utf-16-le"),
+    }
+    out: dict[str, bytes] = {}
+    for name, needle in candidates.items():
+        if needle not in out.values():
+            out[name] = needle
+    return out
+
+
+def leaks(data: bytes, pans: list[str]) -> list[str]:
+    """'<pan> as <form>' for every pan form found in `data`."""
+    found = []
+    for pan in pans:
+        for name, needle in forms(pan).items():
+            if needle in data:
+                found.append(f"{pan[:6]}...{pan[-4:]} as {name}")
+    return found
+
+
+def leaks_in_files(paths: list[Path], pans: list[str]) -> list[str]:
+    found = []
+    for path in paths:
+        if path.is_file():
+            found += [f"{path.name}: {leak}" for leak in leaks(path.read_bytes(), pans)]
+    return found

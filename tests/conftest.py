@@ -1,0 +1,80 @@
+"""Shared fixtures: a host simulator on loopback, terminal configs on free ports, phones."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from firmware.config import Config, load_config
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def shipped_config() -> Config:
+    return load_config()
+
+
+@pytest.fixture
+def host_sim(tmp_path: Path, shipped_config: Config) -> Iterator[object]:
+    """The host simulator, a real TCP server on 127.0.0.1, in this process."""
+    from firmware.host.simulator import HostSimulator
+
+    sim = HostSimulator(
+        host="127.0.0.1",
+        port=0,
+        keys_file=shipped_config.data_path("keys/test-issuers.toml"),
+        ledger_file=tmp_path / "ledger.sqlite",
+    )
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def make_config(tmp_path: Path, shipped_config: Config) -> Callable[..., Config]:
+    """A terminal config on a fresh UDP reader port, with state in tmp_path."""
+
+    def make(host_port: int, presentment_timeout_s: float = 4.0, **host: object) -> Config:
+        from firmware.demo import demo_config
+
+        cfg = demo_config(shipped_config, tmp_path / "state", tmp_path / "screens",
+                          free_port(socket.SOCK_DGRAM), host_port)
+        return dataclasses.replace(
+            cfg,
+            terminal=dataclasses.replace(cfg.terminal, presentment_timeout_s=presentment_timeout_s),
+            host=dataclasses.replace(cfg.host, **host),
+        )
+
+    return make
+
+
+@pytest.fixture
+def phone() -> Iterator[Callable[..., threading.Thread]]:
+    """Start a simulated phone wallet on the udp: link; stopped at the end of the test."""
+    from drivers.sim.wallet import SimulatedPhone
+
+    stops: list[tuple[threading.Event, threading.Thread]] = []
+
+    def start(profile: str, reader_path: str, taps: int = 1) -> threading.Thread:
+        stop = threading.Event()
+        phone = SimulatedPhone(profile, reader_path)
+        t = threading.Thread(target=phone.serve,
+                             kwargs={"taps": taps, "timeout": 20.0, "stop": stop}, daemon=True)
+        t.start()
+        stops.append((stop, t))
+        return t
+
+    yield start
+    for stop, t in stops:
+        stop.set()
+        t.join(timeout=5)

@@ -1,0 +1,64 @@
+"""The `pitap` command as a user meets it: one-line errors, exit codes, the demo's output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def pitap(*args: str, cwd: Path | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "firmware", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd, env=env)
+
+
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [("[host]\nprot = 8583\n", "host.prot"), ("[reader]\npath = 5\n", "reader.path"),
+     ("[terminal]\ncurrency = 'ABC'\n", "terminal.currency")],
+)
+def test_config_typo_is_one_line_and_exit_2(tmp_path: Path, toml: str, key: str) -> None:
+    cfg = tmp_path / "site.toml"
+    cfg.write_text(toml)
+    run = pitap("pay", "1.00", "--config", str(cfg))
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    assert key in lines[0] and str(cfg) in lines[0]
+    assert "Traceback" not in run.stderr
+
+
+def test_missing_config_file_is_one_line(tmp_path: Path) -> None:
+    run = pitap("pay", "1.00", "--config", str(tmp_path / "missing.toml"))
+    assert run.returncode == 2
+    assert "not found" in run.stderr and len(run.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("amount", ["abc", "-1", "1.005"])
+def test_bad_amount_is_a_usage_error(amount: str) -> None:
+    run = pitap("pay", amount)
+    assert run.returncode == 2
+    assert "amount" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_demo_json_takes_the_scripted_payments(tmp_path: Path) -> None:
+    screens = tmp_path / "screens"
+    run = pitap("demo", "--json", "--screens", str(screens), "--state", str(tmp_path / "state"),
+                cwd=tmp_path)
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    payments, summary = lines[:-1], lines[-1]["summary"]
+    assert run.returncode == 0, run.stdout + run.stderr
+    for p in payments:
+        assert {"id", "amount", "currency", "scheme", "outcome", "reason", "auth_code",
+                "card_in_field_ms", "total_ms"} <= p.keys()
+        assert p["outcome"] == p["expected"], p
+    outcomes = {p["outcome"] for p in payments}
+    assert {"approved", "declined", "no_card"} <= outcomes
+    assert {p["scheme"] for p in payments if p["outcome"] == "approved"} >= {"visa", "mastercard"}
+    assert summary["payments"] == summary["as_scripted"] == len(payments)
+    assert len(list(screens.glob("*.png"))) >= len(payments)

@@ -1,0 +1,129 @@
+"""Recovery at start: unknown outcomes reversed, offline approvals advised, settlement resumed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from firmware.host.acquirer import HostUnavailable, SettlementResult, SettlementTotals
+from firmware.journal import Journal
+from firmware.recovery import recover, resume_settlements
+from tests.journal_support import auth_request
+
+
+@pytest.fixture()
+def paths(tmp_path: Path) -> tuple[Path, Path]:
+    return tmp_path / "journal.sqlite", tmp_path / "journal.key"
+
+
+def _sent(j: Journal, amount: int) -> int:
+    """A payment whose 0100 left, then the power went."""
+    pid = j.new_payment("purchase", amount, 978, "PITAP001")
+    j.record(pid, "card_read", scheme="visa", masked_pan="476173******0010")
+    j.keep_card_data(pid, auth_request(amount=amount))
+    j.record(pid, "awaiting_reply", stan=j.next_stan())
+    return pid
+
+
+def test_after_a_power_cut(paths: tuple[Path, Path]) -> None:
+    j = Journal.open(*paths)
+    waiting = _sent(j, 1000)
+    reading = j.new_payment("purchase", 200, 978, "PITAP001")
+    j.record(reading, "card_read")
+    offline = j.new_payment("purchase", 300, 978, "PITAP001")
+    j.keep_card_data(offline, auth_request(amount=300, offline_approved=True))
+    j.record(offline, "approved", offline=True)
+    done = _sent(j, 400)
+    j.record(done, "approved", auth_code="123456")
+    j._conn.close()  # no clean close: as after SIGKILL
+
+    j = Journal.open(*paths)
+    report = recover(j)
+    assert report.reversals_queued == [waiting]
+    assert report.interrupted == [reading]
+    assert report.advices_queued == [offline]
+    assert [(q.kind, q.payment_id) for q in j.queue()] == [
+        ("reversal", waiting),
+        ("advice", offline),
+    ]
+    assert j.payment(waiting)["outcome"] == "error"
+    assert j.card_data(waiting) is not None  # the reversal needs it
+    assert j.payment(reading)["outcome"] == "error"
+    assert j.payment(done)["state"] == "approved"
+
+    again = recover(j)  # a second start finds nothing new
+    assert not again.reversals_queued and not again.advices_queued and not again.interrupted
+    assert len(j.queue()) == 2
+    j.close()
+
+
+def test_a_reversal_queued_before_the_cut_is_not_doubled(paths: tuple[Path, Path]) -> None:
+    j = Journal.open(*paths)
+    pid = _sent(j, 500)
+    j.enqueue("reversal", pid)
+    j._conn.close()
+    j = Journal.open(*paths)
+    recover(j)
+    assert [(q.kind, q.payment_id) for q in j.queue()] == [("reversal", pid)]
+    assert j.payment(pid)["outcome"] == "error"
+    j.close()
+
+
+def test_unknown_outcome_without_card_data_is_reported(paths: tuple[Path, Path]) -> None:
+    j = Journal.open(*paths)
+    pid = j.new_payment("purchase", 500, 978, "PITAP001")
+    j.record(pid, "awaiting_reply", stan=1)
+    report = recover(j)
+    assert report.problems and str(pid) in report.problems[0]
+    assert j.payment(pid)["outcome"] == "error"
+    j.close()
+
+
+class Host:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.sent: list[SettlementTotals] = []
+
+    def settle(self, totals: SettlementTotals, batch: list) -> SettlementResult:
+        if self.fail:
+            raise HostUnavailable("connection refused")
+        self.sent.append(totals)
+        return SettlementResult(agreed=True, response_code="00", message="Totals agree")
+
+
+def test_half_finished_settlement_is_resumed(paths: tuple[Path, Path]) -> None:
+    j = Journal.open(*paths)
+    a = j.new_payment("purchase", 1500, 978, "PITAP001")
+    j.record(a, "approved")
+    s = j.begin_settlement(currency=978)
+    j.record_settlement(s["id"], "sent")
+    j._conn.close()
+
+    j = Journal.open(*paths)
+    assert recover(j).settlements_to_resume == [s["id"]]
+    down = Host(fail=True)
+    assert resume_settlements(j, down) == []  # type: ignore[arg-type]
+    assert j.settlement(s["id"])["state"] == "started"
+    host = Host()
+    (done,) = resume_settlements(j, host)  # type: ignore[arg-type]
+    assert done["state"] == "done"
+    assert host.sent == [SettlementTotals(1, 1500, 0, 0, 978, s["batch"])]
+    assert j.unfinished_settlements() == []
+    j.close()
+
+
+def test_open_journal_at_start_recovers(tmp_path: Path) -> None:
+    from firmware.config import load_config
+    from firmware.recovery import open_journal_at_start
+
+    cfg_file = tmp_path / "terminal.toml"
+    cfg_file.write_text(f'[terminal]\nstate_dir = "{tmp_path / "state"}"\n')
+    cfg = load_config(cfg_file)
+    j, report = open_journal_at_start(cfg)
+    pid = _sent(j, 700)
+    j._conn.close()
+    j, report = open_journal_at_start(cfg)
+    assert report.reversals_queued == [pid]
+    assert "1 reversal(s) queued" in report.summary()
+    j.close()

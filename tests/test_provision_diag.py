@@ -1,0 +1,326 @@
+"""`pitap diag` against a simulated terminal (recorded GPIO pins, PNG display, matrix keypad on the
+fake pins, file printer, host simulator on loopback, a real journal, a phone on nfcpy's udp:
+driver), with one part broken at a time: exactly that part's check fails, with a hint."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import socket
+import ssl
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from firmware.cli import main
+from firmware.config import Config, parse_config, shipped_config_dir
+from firmware.provision.diag import CheckResult, DiagContext, run_checks
+
+
+def failed(results: list[CheckResult]) -> dict[str, CheckResult]:
+    return {r.name: r for r in results if not r.ok}
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def config(tmp: Path, text: str) -> Config:
+    path = tmp / "terminal.toml"
+    path.write_text(f'[terminal]\nstate_dir = "{tmp / "state"}"\n' + text)
+    path.chmod(0o600)
+    (tmp / "state").mkdir(mode=0o700, exist_ok=True)
+    return parse_config(path.read_text(), path)
+
+
+# ---- checks that need nothing but this machine ---------------------------------------------
+
+
+def test_reader_that_is_not_there_fails_with_a_wiring_hint(tmp_path: Path) -> None:
+    cfg = config(tmp_path, '[reader]\npath = "tty:PITAPNONE:pn532"\n')
+    results = run_checks(DiagContext(cfg, field_timeout=0.2), ["nfc-reader", "nfc-field"])
+    bad = failed(results)
+    assert set(bad) == {"nfc reader", "nfc field"}
+    assert "header UART" in bad["nfc reader"].hint and "enable_uart=1" in bad["nfc reader"].hint
+    assert "fix the reader first" in bad["nfc field"].hint
+
+
+def test_empty_field_fails(tmp_path: Path) -> None:
+    cfg = config(tmp_path, f'[reader]\npath = "udp:127.0.0.1:{free_udp_port()}"\n')
+    results = run_checks(DiagContext(cfg, field_timeout=0.3), ["nfc-reader", "nfc-field"])
+    assert [r.name for r in results if r.ok] == ["nfc reader"]
+    assert "hold a contactless card" in failed(results)["nfc field"].hint
+
+
+def test_clock_that_was_never_set_fails(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "")
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"built_at_epoch": 1767225600}))  # 2026-01-01
+    ok = run_checks(DiagContext(cfg, clock=lambda: 1767225600 + 86400, manifest=manifest),
+                    ["clock"])
+    assert ok[0].ok
+    for bad_time in (0.0, 1767225600 - 86400, 4200000000.0):  # 1970, before the image, 2103
+        (r,) = run_checks(DiagContext(cfg, clock=lambda t=bad_time: t, manifest=manifest),
+                          ["clock"])
+        assert not r.ok and "NTP" in r.hint
+
+
+def test_low_disk_space_fails(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "")
+    assert run_checks(DiagContext(cfg, min_free_bytes=1), ["disk"])[0].ok
+    (r,) = run_checks(DiagContext(cfg, min_free_bytes=1 << 60), ["disk"])
+    assert not r.ok and "journalctl --vacuum-size" in r.hint
+
+
+def test_missing_module_is_a_failed_check_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "drivers.display", None)  # as if not installed
+    cfg = config(tmp_path, "")
+    results = run_checks(DiagContext(cfg), ["display", "clock"])
+    assert [r.ok for r in results] == [False, True]
+    assert "not in this build" in results[0].detail and results[0].hint
+
+
+def test_tls_off_fails_only_in_production(tmp_path: Path) -> None:
+    assert run_checks(DiagContext(config(tmp_path, "")), ["tls"])[0].ok
+    prod = parse_config('mode = "production"\n', tmp_path / "p.toml")
+    (r,) = run_checks(DiagContext(prod), ["tls"])
+    assert not r.ok and "host.tls = true" in r.hint
+
+
+# ---- TLS against a real TLS server on loopback ---------------------------------------------
+
+
+def _cert(cn: str, issuer_key=None, issuer_name=None, ca: bool = False, days: int = 90):
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(issuer_name or name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=days))
+    )
+    if ca:
+        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+    else:
+        san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+        builder = builder.add_extension(san, False)
+    cert = builder.sign(issuer_key or key, hashes.SHA256())
+    return key, cert
+
+
+def _pem(obj) -> bytes:
+    if isinstance(obj, x509.Certificate):
+        return obj.public_bytes(serialization.Encoding.PEM)
+    return obj.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """A TLS server on 127.0.0.1 with a certificate from a test CA; yields (port, CA file)."""
+    ca_key, ca = _cert("Test Acquirer CA", ca=True)
+    key, cert = _cert("127.0.0.1", ca_key, ca.subject, days=10)
+    (tmp_path / "ca.pem").write_bytes(_pem(ca))
+    (tmp_path / "server.pem").write_bytes(_pem(cert) + _pem(key))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tmp_path / "server.pem")
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            try:
+                with ctx.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(1)
+            except (OSError, ssl.SSLError):
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1], tmp_path / "ca.pem"
+    stop.set()
+    thread.join(2)
+    listener.close()
+
+
+def test_tls_with_the_right_ca_passes_and_reports_expiry(
+    tmp_path: Path, tls_server: tuple[int, Path]
+) -> None:
+    port, ca = tls_server
+    cfg = config(tmp_path, f'[host]\nport = {port}\ntls = true\nca_file = "{ca}"\n')
+    (r,) = run_checks(DiagContext(cfg), ["tls"])
+    assert r.ok, r
+    assert "valid for 10 more days" in r.detail and "renewal due soon" in r.detail
+
+
+def test_tls_with_the_wrong_ca_fails(tmp_path: Path, tls_server: tuple[int, Path]) -> None:
+    port, _ca = tls_server
+    _k, other = _cert("Someone Else CA", ca=True)
+    (tmp_path / "other.pem").write_bytes(_pem(other))
+    other_ca = tmp_path / "other.pem"
+    cfg = config(tmp_path, f'[host]\nport = {port}\ntls = true\nca_file = "{other_ca}"\n')
+    (r,) = run_checks(DiagContext(cfg), ["tls"])
+    assert not r.ok and "certificate not valid" in r.detail and "acquirer CA" in r.hint
+
+
+# ---- the whole simulated terminal, one part broken at a time -------------------------------
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Iterator[Callable[..., tuple[DiagContext, object]]]:
+    """Build a working simulated terminal; the test breaks one part, then runs diag."""
+    gpio_fake = pytest.importorskip("drivers.sim.gpio_fake")
+    pytest.importorskip("drivers.display")
+    pytest.importorskip("drivers.keypad")
+    pytest.importorskip("drivers.printer")
+    journal_mod = pytest.importorskip("firmware.journal")
+    simulator = pytest.importorskip("firmware.host.simulator")
+    wallet = pytest.importorskip("drivers.sim.wallet")
+
+    host = simulator.HostSimulator(port=0).start()
+    reader_path = f"udp:127.0.0.1:{free_udp_port()}"
+    dialect = shipped_config_dir() / "dialects" / "pitap-default.toml"
+    phones: list[object] = []
+
+    def build(**override: str) -> tuple[DiagContext, object]:
+        sections = {
+            "reader": f'[reader]\npath = "{reader_path}"\n',
+            "host": f'[host]\nport = {host.port}\ndialect = "{dialect}"\n',
+            "display": '[display]\nbackend = "png"\n',
+            "gpio": '[gpio]\nbackend = "sim"\n',
+            "keypad": '[keypad]\nbackend = "matrix"\n',
+            "printer": '[printer]\nbackend = "file"\n',
+        }
+        sections.update(override)
+        cfg = config(tmp_path, "".join(sections.values()))
+        j = journal_mod.Journal.open(cfg.state_path(cfg.journal.file),
+                                     cfg.state_path(cfg.journal.key_file))
+        j.close()
+        phone = wallet.SimulatedPhone(wallet.profile_names()[0], reader_path)
+        phone.start(taps=1, timeout=10)
+        phones.append(phone)
+        gpio = gpio_fake.FakeGPIO()
+        ctx = DiagContext(cfg, field_timeout=5.0, gpio=gpio, min_free_bytes=1)
+        return ctx, gpio
+
+    yield build
+    for phone in phones:
+        phone.stop()
+    host.stop()
+
+
+def test_working_simulated_terminal_passes_everything(terminal) -> None:
+    ctx, _gpio = terminal()
+    results = run_checks(ctx)
+    assert failed(results) == {}, failed(results)
+    names = [r.name for r in results]
+    assert names[:3] == ["nfc reader", "nfc field", "display"]
+    assert [n for n in names if n.startswith("status light")] == [
+        f"status light {i}" for i in range(1, 5)]
+    assert {"tone success", "tone alert", "keypad", "printer", "clock", "host echo", "tls",
+            "disk space", "journal"} <= set(names)
+    screens = list((ctx.cfg.state_dir / "screens").glob("*diag-test-pattern.png"))
+    assert len(screens) == 1
+
+
+class BusyPinGPIO:
+    """Wraps the fake so one pin is claimed by something else, as rpi-lgpio reports it."""
+
+    def __init__(self, gpio: object, busy: int) -> None:
+        self._gpio, self._busy = gpio, busy
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._gpio, name)
+
+    def setup(self, channel, *args, **kwargs) -> None:  # noqa: ANN001
+        if channel == self._busy or (isinstance(channel, list) and self._busy in channel):
+            raise RuntimeError("GPIO busy")
+        self._gpio.setup(channel, *args, **kwargs)
+
+
+def test_each_broken_part_fails_alone(terminal, tmp_path: Path) -> None:
+    cases: list[tuple[str, Callable[[DiagContext, object], None], set[str]]] = []
+
+    def light_3_busy(ctx: DiagContext, gpio: object) -> None:
+        ctx.gpio = BusyPinGPIO(gpio, ctx.cfg.gpio.led_pins[2])
+
+    def buzzer_busy(ctx: DiagContext, gpio: object) -> None:
+        ctx.gpio = BusyPinGPIO(gpio, ctx.cfg.gpio.buzzer_pin)
+
+    def stuck_key(ctx: DiagContext, gpio: object) -> None:
+        gpio.connect(ctx.cfg.keypad.row_pins[1], ctx.cfg.keypad.col_pins[1])  # "5" held down
+
+    def corrupt_journal(ctx: DiagContext, gpio: object) -> None:
+        path = ctx.cfg.state_path(ctx.cfg.journal.file)
+        data = bytearray(path.read_bytes())
+        data[100:4000] = b"\xa5" * 3900
+        path.write_bytes(bytes(data))
+
+    def display_blocked(ctx: DiagContext, gpio: object) -> None:
+        (ctx.cfg.state_dir / "screens").write_text("a file where the screens should go")
+
+    cases += [
+        ("light 3", light_3_busy, {"status light 3"}),
+        ("buzzer", buzzer_busy, {"tone success", "tone alert"}),
+        ("keypad", stuck_key, {"keypad"}),
+        ("journal", corrupt_journal, {"journal"}),
+        ("display", display_blocked, {"display"}),
+    ]
+    for label, breaker, expected in cases:
+        ctx, gpio = terminal()
+        for p in ctx.cfg.state_dir.glob("screens"):
+            if p.is_dir():
+                for f in p.iterdir():
+                    f.unlink()
+                p.rmdir()
+        breaker(ctx, gpio)
+        bad = failed(run_checks(ctx, ["display", "lights", "tones", "keypad", "journal"]))
+        assert set(bad) == expected, (label, bad)
+        assert all(r.hint for r in bad.values()), label
+
+
+@pytest.mark.parametrize(
+    ("override", "check", "fails", "hint"),
+    [
+        ({"host": "[host]\nport = 9\n"}, "host", "host echo", "firewall"),
+        ({"printer": '[printer]\nbackend = "serial"\nport = "/dev/pitap-no-printer"\n'},
+         "printer", "printer", "switch the printer on"),
+    ],
+)
+def test_host_and_printer_broken(terminal, override, check, fails, hint) -> None:
+    ctx, _gpio = terminal(**override)
+    bad = failed(run_checks(ctx, [check]))
+    assert set(bad) == {fails} and hint in bad[fails].hint
+
+
+def test_cli_json_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    cfg_file = tmp_path / "terminal.toml"
+    cfg_file.write_text(
+        f'[terminal]\nstate_dir = "{tmp_path}"\n[reader]\npath = "tty:PITAPNONE:pn532"\n'
+    )
+    assert main(["diag", "--json", "--config", str(cfg_file), "--only", "nfc-reader",
+                 "--only", "clock"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is False
+    checks = [(c["name"], c["ok"]) for c in doc["checks"]]
+    assert checks == [("nfc reader", False), ("clock", True)]
+    assert doc["checks"][0]["hint"]
+    assert main(["diag", "--json", "--config", str(cfg_file), "--only", "clock"]) == 0

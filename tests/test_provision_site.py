@@ -1,0 +1,140 @@
+"""The provisioning file: the shipped example is valid, and each kind of mistake is rejected with a
+message naming the key at fault (and never echoing a secret)."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from firmware.config import parse_config
+from firmware.provision.site import (
+    SiteError,
+    TerminalPaths,
+    load_site,
+    parse_site,
+    secret_files,
+    terminal_toml,
+)
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "site.example.toml"
+
+
+def make_cert(cn: str) -> tuple[str, str]:
+    """A self-signed certificate and its private key, both PEM."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
+
+
+CA_PEM, _ = make_cert("Test Acquirer CA")
+CLIENT_PEM, CLIENT_KEY = make_cert("PITAP042")
+_, OTHER_KEY = make_cert("someone else")
+JOURNAL_KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+
+def site_text(**replace: str) -> str:
+    """A complete valid production site file; `replace` swaps whole lines by their key."""
+    lines = {
+        "mode": 'mode = "production"',
+        "h_terminal": "[terminal]",
+        "terminal_id": 'terminal_id = "PITAP042"',
+        "merchant_id": 'merchant_id = "000000000000042"',
+        "currency": 'currency = "EUR"',
+        "h_acquirer": "[acquirer]",
+        "host": 'host = "acquirer.example.net"',
+        "port": "port = 8583",
+        "tls": "tls = true",
+        "ca_pem": f'ca_pem = """{CA_PEM}"""',
+        "client_cert_pem": f'client_cert_pem = """{CLIENT_PEM}"""',
+        "client_key_pem": f'client_key_pem = """{CLIENT_KEY}"""',
+        "h_keys": "[keys]",
+        "journal_key": f'journal_key = "{JOURNAL_KEY}"',
+        "h_hardware": "[hardware]",
+        "reader": 'reader = "tty:AMA0:pn532"',
+        "uart": "uart = true",
+        "spi": "spi = true",
+        "display": 'display = "st7789"',
+    }
+    lines.update(replace)
+    return "\n".join(v for v in lines.values() if v) + "\n"
+
+
+def test_shipped_example_is_valid() -> None:
+    site = load_site(EXAMPLE)
+    assert site.terminal["terminal_id"] == "PITAP042"
+    assert site.config_txt_lines == ["dtparam=spi=on", "enable_uart=1"]
+
+
+def test_valid_site_gives_a_terminal_config_the_firmware_loads() -> None:
+    site = parse_site(site_text())
+    text = terminal_toml(site, TerminalPaths())
+    cfg = parse_config(text, Path("/etc/pitap/terminal.toml"))
+    assert cfg.mode == "production"
+    assert cfg.terminal.terminal_id == "PITAP042"
+    assert cfg.host.tls and cfg.host.client_key == "/etc/pitap/secrets/client.key"
+    assert cfg.reader.path == "tty:AMA0:pn532" and cfg.display.backend == "st7789"
+    assert "PRIVATE KEY" not in text and JOURNAL_KEY not in text
+    secrets = secret_files(site)
+    assert secrets["client.key"].decode() == CLIENT_KEY
+    assert base64.b64decode(secrets["journal.key"]) == bytes.fromhex(JOURNAL_KEY)
+
+
+MISTAKES = [
+    ({"terminal_id": ""}, "'terminal.terminal_id' is missing"),
+    ({"terminal_id": 'terminal_id = "PITAP42"'}, "'terminal.terminal_id' must be 8"),
+    ({"merchant_id": 'merchant_id = "0000000000000042"'}, "'terminal.merchant_id' must be 1-15"),
+    ({"currency": 'currency = "EURO"'}, "'terminal.currency' unknown currency"),
+    ({"port": 'port = "8583"'}, "'acquirer.port' must be int"),
+    ({"port": "port = 70000"}, "'acquirer.port' must be 1..65535"),
+    ({"host": 'host = "acquirer example"'}, "'acquirer.host' is not a host name"),
+    ({"host": 'hots = "acquirer.example.net"'}, "unknown key 'acquirer.hots'"),
+    ({"tls": "tls = false"}, "'acquirer.tls' must be true in production"),
+    ({"ca_pem": ""}, "'acquirer.ca_pem' is missing"),
+    ({"ca_pem": 'ca_pem = "hello"'}, "'acquirer.ca_pem': not a PEM certificate"),
+    ({"client_key_pem": ""}, "'acquirer.client_cert_pem' and 'client_key_pem' go together"),
+    ({"client_key_pem": f'client_key_pem = """{OTHER_KEY}"""'}, "does not belong to"),
+    ({"client_key_pem": 'client_key_pem = "nope"'}, "not an unencrypted PEM private key"),
+    ({"journal_key": 'journal_key = "abcd"'}, "'keys.journal_key' must be 64 hex digits"),
+    ({"journal_key": "journal_key = 12345678"}, "must be str, got a value not shown (secret)"),
+    ({"uart": "uart = false"}, "'hardware.uart' must be true"),
+    ({"spi": "spi = false"}, "'hardware.spi' must be true"),
+    ({"display": 'display = "crt"'}, "display.backend"),
+    ({"mode": 'mode = "prod"'}, "'mode' must be 'test' or 'production'"),
+    ({"h_keys": "[keyz]"}, "unknown key 'keyz'"),
+    ({"port": "port = "}, "not valid TOML"),
+]
+
+
+@pytest.mark.parametrize(("change", "fragment"), MISTAKES)
+def test_each_mistake_is_named(change: dict[str, str], fragment: str) -> None:
+    with pytest.raises(SiteError) as err:
+        parse_site(site_text(**change), "pitap-site.toml")
+    message = str(err.value)
+    assert fragment in message
+    assert message.startswith("pitap-site.toml")
+    assert "\n" not in message
+    assert "PRIVATE KEY" not in message and "12345678" not in message
+
+
+def test_pi5_overlay_needs_the_uart() -> None:
+    text = site_text(uart="uart = false", reader='reader = "usb"') + "uart0_pi5 = true\n"
+    with pytest.raises(SiteError, match="'hardware.uart0_pi5' needs"):
+        parse_site(text)

@@ -1,0 +1,105 @@
+"""The payment loop end to end: nfcpy's udp: link, the kernel, a real TCP host, the journal.
+
+Each test is one thing a shopkeeper relies on: a tap is approved or declined for the right reason,
+nothing is charged twice or lost when the host or the phone misbehaves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from firmware.terminal import Terminal
+
+from .conftest import free_port
+
+
+@pytest.fixture
+def terminal_for(make_config):
+    opened: list[Terminal] = []
+
+    def open_(host_port: int, **kw: object) -> Terminal:
+        t = Terminal.from_config(make_config(host_port, **kw))
+        opened.append(t)
+        return t
+
+    yield open_
+    for t in opened:
+        t.close()
+
+
+def test_visa_phone_is_approved_online(host_sim, terminal_for, phone, tmp_path: Path) -> None:
+    term = terminal_for(host_sim.port)
+    phone("visa-online", term.cfg.reader.path)
+    result = term.pay(1250)
+    assert result.outcome == "approved", result.reason
+    assert result.scheme == "visa"
+    assert len(result.auth_code) == 6
+    assert 0 < result.card_in_field_ms < result.total_ms
+    assert term.journal.payment(result.id)["outcome"] == "approved"
+    # The customer never sees the full token: first 6 / last 4 at most.
+    assert "*" in result.masked_pan and len(result.masked_pan.replace("*", "")) <= 10
+    assert any(Path(term.cfg.display.directory).glob("*.png"))
+
+
+def test_mastercard_phone_is_approved_online(host_sim, terminal_for, phone) -> None:
+    term = terminal_for(host_sim.port)
+    phone("mastercard-online", term.cfg.reader.path)
+    result = term.pay(2399)
+    assert (result.outcome, result.scheme) == ("approved", "mastercard"), result.reason
+
+
+def test_issuer_decline_shows_the_reason(host_sim, terminal_for, phone) -> None:
+    term = terminal_for(host_sim.port)
+    phone("visa-online", term.cfg.reader.path)
+    result = term.pay(4051)
+    assert result.outcome == "declined"
+    assert result.response_code == "51"
+    assert "insufficient" in result.reason.lower()
+
+
+def test_no_phone_ends_as_no_card(host_sim, terminal_for) -> None:
+    term = terminal_for(host_sim.port, presentment_timeout_s=1.5)
+    result = term.pay(990)
+    assert result.outcome == "no_card"
+    assert result.total_ms >= 1500
+
+
+def test_host_not_listening_is_a_clean_error_with_nothing_to_reverse(terminal_for, phone) -> None:
+    term = terminal_for(free_port())  # nobody listens there
+    phone("visa-online", term.cfg.reader.path)
+    result = term.pay(1250)
+    assert result.outcome == "error"
+    assert "host unavailable" in result.reason
+    assert term.journal.queue("reversal") == []
+
+
+def test_host_that_never_answers_gets_a_reversal_queued(host_sim, terminal_for, phone) -> None:
+    term = terminal_for(host_sim.port, response_timeout_s=1.0)
+    phone("visa-online", term.cfg.reader.path)
+    result = term.pay(1296)  # ...96: the simulator never answers
+    assert result.outcome == "error"
+    assert "reversal" in result.reason
+    queued = term.journal.queue("reversal")
+    assert [item.payment_id for item in queued] == [result.id]
+
+
+def test_phone_leaving_mid_flow_ends_as_try_again(host_sim, terminal_for, phone) -> None:
+    term = terminal_for(host_sim.port, presentment_timeout_s=3.0)
+    phone("leaves-field", term.cfg.reader.path)
+    result = term.pay(1250)
+    assert result.outcome == "try_again"
+    assert result.taps >= 1
+
+
+@pytest.mark.parametrize("profile", ["malformed-tlv", "unknown-aid", "wrong-sw"])
+def test_phone_answering_garbage_is_declined_cleanly(host_sim, terminal_for, phone,
+                                                     profile: str) -> None:
+    term = terminal_for(host_sim.port, presentment_timeout_s=3.0)
+    phone(profile, term.cfg.reader.path)
+    result = term.pay(1250)
+    assert result.outcome == "declined", (profile, result.reason)
+    assert result.reason
+    assert term.journal.queue("reversal") == []
+

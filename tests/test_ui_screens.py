@@ -1,0 +1,148 @@
+"""Screens: every screen at every layout and language shows its texts whole and inside the panel."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+from PIL import Image
+
+from ui import screens
+from ui.lang import available, load
+from ui.money import Money, format_money
+from ui.theme import LAYOUTS
+
+EUR = Money(1250, "EUR", 2)
+
+
+def all_screens(view: screens.View) -> list[screens.Screen]:
+    return [
+        screens.ready_screen(view),
+        screens.amount_entry_screen(view, Money(123456, "EUR", 2)),
+        screens.amount_entry_screen(view, Money(500, "EUR", 2), "refund"),
+        screens.present_card_screen(view, EUR),
+        screens.present_card_screen(view, EUR, "refund"),
+        screens.processing_screen(view, EUR),
+        screens.card_read_screen(view),
+        screens.approved_screen(view, EUR, "123456", "476173******0010", "visa"),
+        screens.declined_screen(view, "insufficient_funds", EUR),
+        screens.declined_screen(view, "fDDA signature invalid on the card's data"),
+        *(screens.message_screen(view, kind) for kind in screens.MESSAGES),
+        screens.settlement_screen(view, screens.SettlementSummary(
+            7, "EUR", 2, 128, 1234567, 3, 4500, True, "27/11/2026 18:00")),
+        screens.receipt_qr_screen(view, "PITAP001 000123 EUR 12.50 APPROVED 123456", EUR),
+        screens.printer_problem_screen(view, view.lang.t("printer_no_paper")),
+    ]
+
+
+def colours(image: Image.Image) -> set[tuple[int, int, int]]:
+    return {colour for _count, colour in image.getcolors(maxcolors=1 << 20)}
+
+
+def overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+@pytest.mark.parametrize(("size", "code"), list(itertools.product(LAYOUTS, available())))
+def test_every_text_fits_whole_inside_the_panel(size: tuple[int, int], code: str) -> None:
+    w, h = size
+    view = screens.View(w, h, load(code), merchant="Pitap Demo Shop", lights=1, clock="14:05")
+    for screen in all_screens(view):
+        assert screen.image.size == (w, h)
+        for drawn in screen.texts:
+            assert not drawn.truncated, (screen.name, drawn)
+            left, top, right, bottom = drawn.box
+            assert left >= 0 and right <= w and top >= 0 and bottom <= h, (screen.name, drawn)
+            assert drawn.size >= 9, (screen.name, drawn)  # legible on a 2" panel
+        for a, b in itertools.combinations(screen.texts, 2):
+            assert not overlaps(a.box, b.box), (screen.name, a, b)
+
+
+@pytest.mark.parametrize("size", LAYOUTS)
+def test_screens_say_what_a_customer_needs(size: tuple[int, int]) -> None:
+    view = screens.View(*size, load("en"), merchant="Corner Shop")
+    approved = screens.approved_screen(view, EUR, "A1B2C3", "476173******0010", "visa")
+    for text in ("Approved", "€12.50", "A1B2C3", "VISA", "•••• 0010"):
+        assert approved.shows(text), text
+    assert not any("476173" in s for s in approved.strings)  # last four only on screen
+    present = screens.present_card_screen(view, EUR)
+    assert present.shows("€12.50") and present.shows("Present card or phone")
+    declined = screens.declined_screen(view, "insufficient_funds")
+    assert declined.shows("Declined") and declined.shows("Insufficient funds")
+    assert screens.message_screen(view, "see_phone").shows("See phone")
+    assert screens.message_screen(view, "one_card_only").shows("Present one card only")
+    assert screens.message_screen(view, "try_again").shows("Try again")
+    assert screens.card_read_screen(view).shows("Card read OK")
+    assert screens.message_screen(view, "out_of_service", "Bank not reachable").shows(
+        "Bank not reachable")
+    assert screens.ready_screen(view).shows("Corner Shop")
+
+
+def test_italian_screens_are_in_italian() -> None:
+    view = screens.View(320, 240, load("it"))
+    approved = screens.approved_screen(view, Money(123456, "EUR", 2), "123456")
+    assert approved.shows("Approvata") and approved.shows("1.234,56 €")
+    assert screens.declined_screen(view, "insufficient_funds").shows("Fondi insufficienti")
+    assert screens.message_screen(view, "see_phone").shows("Guardare il telefono")
+
+
+def test_present_card_draws_the_contactless_symbol_in_the_middle() -> None:
+    view = screens.View(320, 240, load("en"))
+    image = screens.present_card_screen(view, EUR).image
+    accent = view.theme.accent
+    assert accent in colours(image.crop((100, 90, 220, 170)))
+    idle = screens.ready_screen(view).image.crop((100, 90, 220, 170))
+    assert accent not in colours(idle)  # idle: the symbol is greyed
+
+
+def test_outcome_colours_are_green_and_red() -> None:
+    view = screens.View(320, 240, load("en"))
+    ok = colours(screens.approved_screen(view, EUR).image)
+    ko = colours(screens.declined_screen(view, "x").image)
+    assert view.theme.success in ok and view.theme.failure not in ok
+    assert view.theme.failure in ko and view.theme.success not in ko
+
+
+def test_header_lights_mirror_the_status_lights() -> None:
+    dark = screens.ready_screen(screens.View(320, 240, load("en"), lights=0)).image
+    lit = screens.ready_screen(screens.View(320, 240, load("en"), lights=4)).image
+    on = screens.View().theme.light_on
+    assert on not in colours(dark.crop((200, 0, 320, 30)))
+    assert on in colours(lit.crop((200, 0, 320, 30)))
+
+
+@pytest.mark.parametrize(
+    ("money", "code", "text"),
+    [
+        (Money(1250, "EUR", 2), "en", "€12.50"),
+        (Money(1250, "EUR", 2), "it", "12,50 €"),
+        (Money(123456789, "EUR", 2), "en", "€1,234,567.89"),
+        (Money(123456789, "EUR", 2), "it", "1.234.567,89 €"),
+        (Money(5, "USD", 2), "en", "$0.05"),
+        (Money(1200, "JPY", 0), "en", "¥1,200"),
+        (Money(1250, "KWD", 3), "en", "KWD 1.250"),
+        (Money(1250, "CHF", 2), "it", "12,50 CHF"),
+        (Money(-1250, "GBP", 2), "en", "-£12.50"),
+        (Money(99900, "INR", 2), "en", "₹999.00"),
+    ],
+)
+def test_amounts_follow_the_currency_exponent_and_the_language(
+        money: Money, code: str, text: str) -> None:
+    assert format_money(money, load(code)) == text
+
+
+def test_every_language_has_every_text_with_the_same_placeholders() -> None:
+    english = load("en").text
+    for code in available():
+        lang = load(code)
+        assert set(lang.text) == set(english), code
+        for key, value in english.items():
+            assert set(re.findall(r"{\w+}", lang.text[key])) == set(re.findall(r"{\w+}", value))
+
+
+def test_unknown_language_and_message_are_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="xx"):
+        load("xx")
+    with pytest.raises(ValueError, match="hello"):
+        screens.message_screen(screens.View(), "hello")

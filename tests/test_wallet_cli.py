@@ -1,0 +1,76 @@
+"""`pitap wallet`: the list a developer reads, errors as one line + exit 2, and a real tap."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from wallet_helpers import PPSE, free_udp_port
+
+from drivers.nfc import Reader
+from drivers.sim.wallet import get_profile, profile_names
+from firmware.cli import main
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::cryptography.utils.CryptographyDeprecationWarning"
+)
+
+REQUIRED = [
+    "visa-online",
+    "visa-offline",
+    "mastercard-online",
+    "mastercard-see-phone",
+    "rupay-online",
+    "bad-signature",
+    "expired-cert",
+    "malformed-tlv",
+    "wrong-sw",
+    "leaves-field",
+    "slow-wtx",
+    "unknown-aid",
+]
+
+
+def test_list_shows_every_profile_with_masked_token(capsys):
+    assert main(["wallet", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name in REQUIRED:
+        assert name in out
+        token = get_profile(name).token
+        assert token not in out  # never the whole token
+        assert f"{token[:6]}…{token[-4:]}" in out
+    assert set(REQUIRED) <= set(profile_names())
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["wallet", "--profile", "no-such-phone", "--reader", "udp:127.0.0.1:9"],
+        ["wallet", "--profile", "visa-online", "--reader", "tty:AMA0:pn532"],
+        ["wallet"],
+        ["wallet", "--profile", "visa-online", "--taps", "0"],
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("pitap wallet:")
+
+
+def test_wallet_command_answers_a_tap(capsys):
+    path = f"udp:127.0.0.1:{free_udp_port()}"
+    result: list[int] = []
+    argv = ["wallet", "--profile", "visa-online", "--reader", path, "--timeout", "10"]
+    thread = threading.Thread(target=lambda: result.append(main(argv)))
+    thread.start()
+    reader = Reader(path)
+    try:
+        card = reader.wait_for_card(8)
+        assert card is not None
+        assert card.transceive(PPSE)[-2:] == b"\x90\x00"
+    finally:
+        reader.release()
+        reader.close()
+        thread.join(10)
+    assert result == [0]
+    assert "1 of 1 tap(s) answered" in capsys.readouterr().out

@@ -1,0 +1,441 @@
+"""Every screen of the terminal, drawn with Pillow from plain data: one function a screen, each
+returning a `Screen` (name, image, the texts drawn with their boxes). Pure: no I/O, no drivers,
+no payment logic. Card numbers arrive already masked; only the last four digits are drawn.
+
+Layout: a header bar (merchant name, the four contactless status lights), a body whose items are
+stacked and spaced evenly, and an optional footer with a hint. Sizes scale from 320x240; every
+layout in ui.theme.LAYOUTS is tested for texts that fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import qrcode
+from PIL import Image
+
+from ui.canvas import Canvas, DrawnText
+from ui.lang import Language
+from ui.lang import load as load_language
+from ui.money import Money, format_money
+from ui.theme import DEFAULT_THEME, Color, Theme, font
+
+SCHEME_NAMES = {"visa": "VISA", "mastercard": "Mastercard", "rupay": "RuPay", "amex": "AMEX",
+                "maestro": "Maestro"}
+
+
+@dataclass(frozen=True)
+class View:
+    """What every screen shares: panel size, language, theme and the header's contents."""
+
+    width: int = 320
+    height: int = 240
+    lang: Language = field(default_factory=lambda: load_language("en"))
+    theme: Theme = DEFAULT_THEME
+    merchant: str = ""
+    lights: int = 0  # status lights drawn lit in the header, 0..4
+    clock: str = ""  # e.g. "14:05"; empty = none
+
+
+@dataclass
+class Screen:
+    """A rendered screen: `name` (file names, logs), the image, and the texts drawn on it."""
+
+    name: str
+    image: Image.Image
+    texts: list[DrawnText]
+
+    @property
+    def strings(self) -> list[str]:
+        return [t.text for t in self.texts]
+
+    def shows(self, text: str) -> bool:
+        """True when `text` appears in one drawn line (or across the lines of a paragraph)."""
+        joined = " ".join(self.strings)
+        return any(text in s for s in self.strings) or text in joined
+
+
+@dataclass(frozen=True)
+class SettlementSummary:
+    """Totals of a batch, as the settlement report screen shows them."""
+
+    batch: int
+    currency: str
+    exponent: int
+    sales_count: int
+    sales_minor: int
+    refunds_count: int
+    refunds_minor: int
+    balanced: bool | None = None  # None: not yet compared with the host
+    when: str = ""
+
+
+# ---- page furniture ------------------------------------------------------------------------
+def _page(view: View, footer: str = "") -> tuple[Canvas, int, int]:
+    """A canvas with header (and footer when given); returns it with the body's top and bottom."""
+    c = Canvas(view.width, view.height, view.lang, view.theme)
+    t = view.theme
+    header_h = c.px(30)
+    c.draw.rectangle((0, 0, c.width, header_h), fill=t.header)
+    # Four status lights, right-aligned, as on the terminal's face.
+    r = c.px(5)
+    gap = c.px(15)
+    right = c.width - c.px(10) - r
+    lights_left = right - 3 * gap - r
+    for i in range(4):
+        x = right - (3 - i) * gap
+        fill = t.light_on if i < view.lights else t.light_off
+        c.draw.ellipse((x - r, header_h // 2 - r, x + r, header_h // 2 + r), fill=fill)
+    left = c.px(8)
+    space = lights_left - c.px(10) - left
+    if view.clock:
+        clock = c.text(view.clock, lights_left - c.px(10), header_h // 2, c.px(13),
+                       color=t.header_text, anchor="rm", max_width=c.px(50))
+        space = clock.box[0] - c.px(8) - left
+    if view.merchant:
+        c.text(view.merchant, left, header_h // 2, c.px(14), color=t.header_text, bold=True,
+               anchor="lm", max_width=space)
+    bottom = c.height
+    if footer:
+        footer_h = c.px(30)
+        bottom = c.height - footer_h
+        c.draw.rectangle((0, bottom, c.width, c.height), fill=t.footer)
+        c.text(footer, c.width // 2, bottom + footer_h // 2, c.px(13), color=t.muted,
+               anchor="mm", max_width=c.width - c.px(12))
+    return c, header_h, bottom
+
+
+class Column:
+    """Items stacked top to bottom in the body, centred, with the spare height spread evenly."""
+
+    def __init__(self, canvas: Canvas) -> None:
+        self.c = canvas
+        self.items: list[tuple[int, Callable[[int], None]]] = []
+
+    def text(self, text: str, size: float, *, bold: bool = False, color: Color | None = None,
+             mono: bool = False) -> None:
+        c = self.c
+        max_width = c.width - 2 * c.px(10)
+        px = c.fit_size(text, c.px(size), max_width, bold, mono, max(9, c.px(10)))
+        ascent, descent = font(c._font_name(bold, mono), px).getmetrics()
+        self.items.append((ascent + descent, lambda y: c.text(
+            text, c.width // 2, y, px, color=color, bold=bold, mono=mono, max_width=max_width)))
+
+    def paragraph(self, text: str, size: float, *, max_lines: int = 2,
+                  color: Color | None = None, bold: bool = False) -> None:
+        c = self.c
+        max_width = c.width - 2 * c.px(14)
+        px = c.px(size)
+        lines = c.wrap(text, px, max_width, bold)
+        while px > max(9, c.px(10)) and len(lines) > max_lines:
+            px -= 1
+            lines = c.wrap(text, px, max_width, bold)
+        ascent, descent = font(c._font_name(bold), px).getmetrics()
+        gap = round(px * 0.35)
+        height = len(lines) * (ascent + descent) + (len(lines) - 1) * gap
+        self.items.append((height, lambda y: c.paragraph(
+            text, c.width // 2, y, px, max_width=max_width, max_lines=max_lines, color=color,
+            bold=bold)))
+
+    def shape(self, height: int, draw: Callable[[int, int], None]) -> None:
+        """A drawing `height` pixels tall; `draw(cx, cy)` paints it around its centre."""
+        self.items.append((height, lambda y: draw(self.c.width // 2, y + height // 2)))
+
+    def layout(self, top: int, bottom: int) -> None:
+        used = sum(h for h, _ in self.items)
+        spare = max(0, bottom - top - used)
+        gap = spare / (len(self.items) + 1)
+        y = top + gap
+        for height, draw in self.items:
+            draw(round(y))
+            y += height + gap
+
+
+def _money_line(view: View, money: Money | None) -> str:
+    return format_money(money, view.lang) if money is not None else ""
+
+
+def card_ending(masked_pan: str) -> str:
+    """'476173******1234' -> '•••• 1234': screens show no more than the last four digits."""
+    digits = "".join(ch for ch in masked_pan if ch.isdigit())
+    return f"•••• {digits[-4:]}" if len(digits) >= 4 else ""
+
+
+def scheme_name(scheme: str) -> str:
+    return SCHEME_NAMES.get(scheme.lower(), scheme.upper()) if scheme else ""
+
+
+# ---- the screens ---------------------------------------------------------------------------
+def ready_screen(view: View) -> Screen:
+    """Idle: the terminal waits for the shopkeeper to key an amount."""
+    t = view.lang
+    c, top, bottom = _page(view, footer=t.t("ready_hint"))
+    col = Column(c)
+    col.text(t.t("welcome"), 30, bold=True)
+    col.shape(c.px(70), lambda x, y: c.contactless_symbol(x, y, c.px(70), view.theme.neutral))
+    col.text(t.t("ready"), 18, color=view.theme.muted)
+    col.layout(top, bottom)
+    return Screen("ready", c.image, c.texts)
+
+
+def amount_entry_screen(view: View, money: Money, txn_type: str = "purchase") -> Screen:
+    """The shopkeeper keys the amount: label, the amount in a field, the keys' meaning below."""
+    t = view.lang
+    th = view.theme
+    c, top, bottom = _page(view, footer=t.t("keys_hint"))
+    col = Column(c)
+    col.text(f"{t.t(txn_type)} · {t.t('enter_amount')}", 17, color=th.muted)
+    box_h = c.px(66)
+
+    def field_box(cx: int, cy: int) -> None:
+        margin = c.px(16)
+        c.draw.rounded_rectangle((margin, cy - box_h // 2, c.width - margin, cy + box_h // 2),
+                                 radius=c.px(8), fill=th.panel, outline=th.accent,
+                                 width=max(1, c.px(2)))
+        c.text(format_money(money, t), c.width - margin - c.px(12), cy, c.px(40), bold=True,
+               color=th.text, anchor="rm", max_width=c.width - 2 * margin - c.px(24))
+
+    col.shape(box_h, field_box)
+    col.layout(top, bottom)
+    return Screen("amount_entry", c.image, c.texts)
+
+
+def present_card_screen(view: View, money: Money, txn_type: str = "purchase") -> Screen:
+    """Time to tap: the amount, the contactless symbol, 'Present card or phone'."""
+    t = view.lang
+    th = view.theme
+    c, top, bottom = _page(view)
+    col = Column(c)
+    if txn_type != "purchase":
+        col.text(t.t(txn_type), 16, color=th.muted)
+    col.text(format_money(money, t), 42, bold=True)
+    col.shape(c.px(78), lambda x, y: c.contactless_symbol(x, y, c.px(78), th.accent))
+    col.paragraph(t.t("present_card"), 20, bold=True, max_lines=2)
+    col.layout(top, bottom)
+    return Screen("present_card", c.image, c.texts)
+
+
+def processing_screen(view: View, money: Money | None = None) -> Screen:
+    """The card is being read / the bank asked: keep the card still."""
+    t = view.lang
+    th = view.theme
+    c, top, bottom = _page(view, footer=t.t("do_not_remove"))
+    col = Column(c)
+    if money is not None:
+        col.text(_money_line(view, money), 26, bold=True, color=th.muted)
+    col.text(t.t("processing"), 28, bold=True)
+    col.shape(c.px(14), lambda x, y: c.hourglass_dots(x, y, c.px(12), th.accent, lit=3))
+    col.text(t.t("please_wait"), 17, color=th.muted)
+    col.layout(top, bottom)
+    return Screen("processing", c.image, c.texts)
+
+
+def card_read_screen(view: View) -> Screen:
+    """All four lights lit: the card may leave the field."""
+    t = view.lang
+    th = view.theme
+    c, top, bottom = _page(view)
+    col = Column(c)
+    r = c.px(30)
+    col.shape(2 * r, lambda x, y: c.tick_badge(x, y, r, th.success))
+    col.text(t.t("card_read"), 28, bold=True)
+    col.text(t.t("remove_card"), 20, color=th.muted)
+    col.layout(top, bottom)
+    return Screen("card_read", c.image, c.texts)
+
+
+def approved_screen(view: View, money: Money, auth_code: str = "", masked_pan: str = "",
+                    scheme: str = "") -> Screen:
+    """Approved: tick, the word, the amount, the auth code and which card."""
+    t = view.lang
+    th = view.theme
+    c, top, bottom = _page(view)
+    col = Column(c)
+    r = c.px(27)
+    col.shape(2 * r, lambda x, y: c.tick_badge(x, y, r, th.success))
+    col.text(t.t("approved"), 30, bold=True, color=th.success)
+    col.text(format_money(money, t), 24, bold=True)
+    card = " ".join(p for p in (scheme_name(scheme), card_ending(masked_pan)) if p)
+    if card:
+        col.text(card, 15, color=th.muted)
+    if auth_code:
+        col.text(f"{t.t('auth_code')}: {auth_code}", 15, color=th.muted)
+    col.layout(top, bottom)
+    return Screen("approved", c.image, c.texts)
+
+
+# Words in a host's or kernel's reason -> the reason key shown in the customer's language.
+REASON_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("insufficient", "insufficient_funds"),
+    ("not sufficient", "insufficient_funds"),
+    ("do not hono", "do_not_honour"),
+    ("issuer unavailable", "issuer_unavailable"),
+    ("issuer or switch", "issuer_unavailable"),
+    ("no reply", "no_reply"),
+    ("host unavailable", "host_unavailable"),
+    ("not supported", "not_supported"),
+    ("expired", "expired"),
+    ("limit", "limit"),
+)
+
+
+def reason_text(lang: Language, reason: str) -> str:
+    """A decline reason in plain words: a reason key ('insufficient_funds') or a host message
+    that names a known reason is translated; anything else is shown as given, capitalised."""
+    key = f"reason_{reason}"
+    if key in lang.text:
+        return lang.t(key)
+    lowered = reason.lower()
+    for pattern, name in REASON_PATTERNS:
+        if pattern in lowered:
+            return lang.t(f"reason_{name}")
+    return reason[:1].upper() + reason[1:]
+
+
+def declined_screen(view: View, reason: str = "", money: Money | None = None) -> Screen:
+    """Declined: cross, the word, the reason in plain words."""
+    t = view.lang
+    th = view.theme
+    c, top, bottom = _page(view)
+    col = Column(c)
+    r = c.px(27)
+    col.shape(2 * r, lambda x, y: c.cross_badge(x, y, r, th.failure))
+    col.text(t.t("declined"), 30, bold=True, color=th.failure)
+    if money is not None:
+        col.text(format_money(money, t), 22, bold=True)
+    if reason:
+        col.paragraph(reason_text(t, reason), 18, max_lines=2, color=th.text)
+    col.layout(top, bottom)
+    return Screen("declined", c.image, c.texts)
+
+
+# kind -> (title key, hint key, icon)
+MESSAGES: dict[str, tuple[str, str, str]] = {
+    "see_phone": ("see_phone", "see_phone_hint", "phone"),
+    "one_card_only": ("one_card_only", "one_card_only_hint", "warning"),
+    "try_again": ("try_again", "try_again_hint", "contactless"),
+    "no_card": ("no_card", "no_card_hint", "warning"),
+    "out_of_service": ("out_of_service", "out_of_service_hint", "no_entry"),
+    "cancelled": ("cancelled", "", "cross"),
+}
+
+
+def message_screen(view: View, kind: str, detail: str = "") -> Screen:
+    """One of the interruption messages: see phone, one card only, try again, no card,
+    out of service, cancelled. `detail` replaces the standard hint when given."""
+    if kind not in MESSAGES:
+        raise ValueError(f"unknown message {kind!r} (known: {', '.join(MESSAGES)})")
+    t = view.lang
+    th = view.theme
+    title_key, hint_key, icon = MESSAGES[kind]
+    c, top, bottom = _page(view)
+    col = Column(c)
+    size = c.px(64)
+    r = size // 2
+    draw_icon: dict[str, Callable[[int, int], None]] = {
+        "phone": lambda x, y: c.phone_icon(x, y, size, th.accent),
+        "warning": lambda x, y: c.warning_badge(x, y, r, th.warning),
+        "contactless": lambda x, y: c.contactless_symbol(x, y, size, th.warning),
+        "no_entry": lambda x, y: c.no_entry_badge(x, y, r, th.failure),
+        "cross": lambda x, y: c.cross_badge(x, y, r, th.neutral),
+    }
+    col.shape(size, draw_icon[icon])
+    col.paragraph(t.t(title_key), 26, bold=True, max_lines=2)
+    hint = detail or (t.t(hint_key) if hint_key else "")
+    if hint:
+        col.paragraph(hint, 16, max_lines=2, color=th.muted)
+    col.layout(top, bottom)
+    return Screen(kind, c.image, c.texts)
+
+
+def settlement_screen(view: View, summary: SettlementSummary) -> Screen:
+    """End of day: the batch's sales, refunds and net, and whether the host agreed."""
+    t = view.lang
+    th = view.theme
+    status = "" if summary.balanced is None else t.t(
+        "balanced" if summary.balanced else "unbalanced")
+    c, top, bottom = _page(view, footer=status or summary.when)
+    title = f"{t.t('settlement')} · {t.t('batch')} {summary.batch}"
+    c.text(title, c.width // 2, top + c.px(10), c.px(18), bold=True)
+
+    def money(minor: int) -> str:
+        return format_money(Money(minor, summary.currency, summary.exponent), t)
+
+    rows = [
+        (t.t("sales"), str(summary.sales_count), money(summary.sales_minor)),
+        (t.t("refunds"), str(summary.refunds_count), money(-summary.refunds_minor)),
+        (t.t("net"), "", money(summary.sales_minor - summary.refunds_minor)),
+    ]
+    margin = c.px(14)
+    table_top = top + c.px(42)
+    row_h = (bottom - table_top - c.px(8)) // len(rows)
+    size = c.px(17)
+    for i, (label, count, amount) in enumerate(rows):
+        y = table_top + i * row_h
+        if i == len(rows) - 1:
+            c.draw.line((margin, y, c.width - margin, y), fill=th.muted, width=max(1, c.px(1)))
+        bold = i == len(rows) - 1
+        mid = y + row_h // 2
+        label_w = round((c.width - 2 * margin) * 0.36)
+        c.text(label, margin, mid, size, bold=bold, anchor="lm", max_width=label_w)
+        if count:
+            c.text(count, margin + label_w + c.px(22), mid, size, color=th.muted, anchor="rm",
+                   max_width=c.px(40))
+        c.text(amount, c.width - margin, mid, size, bold=bold, anchor="rm",
+               max_width=c.width - 2 * margin - label_w - c.px(28))
+    if status:
+        color = th.success if summary.balanced else th.failure
+        c.draw.rectangle((0, bottom, c.px(6), c.height), fill=color)
+    return Screen("settlement", c.image, c.texts)
+
+
+def receipt_qr_screen(view: View, payload: str, money: Money | None = None,
+                      note: str = "") -> Screen:
+    """No printer (or it failed: `note` says why): a QR code to scan for an e-receipt."""
+    t = view.lang
+    c, top, bottom = _page(view)
+    qr = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
+    qr.add_data(payload)
+    qr.make(fit=True)
+    matrix = qr.get_matrix()
+    caption_h = c.px(28 + (22 if money is not None else 0) + (18 if note else 0))
+    side = min(bottom - top - caption_h - c.px(12), c.width - c.px(20))
+    module = max(1, side // len(matrix))
+    side = module * len(matrix)
+    left = (c.width - side) // 2
+    qtop = top + c.px(6)
+    for y, row in enumerate(matrix):
+        for x, dark in enumerate(row):
+            if dark:
+                c.draw.rectangle((left + x * module, qtop + y * module,
+                                  left + (x + 1) * module - 1, qtop + (y + 1) * module - 1),
+                                 fill=(0, 0, 0))
+    y = qtop + side + c.px(4)
+    if money is not None:
+        drawn = c.text(format_money(money, t), c.width // 2, y, c.px(18), bold=True)
+        y = drawn.box[3] + c.px(3)
+    if note:
+        drawn = c.text(note, c.width // 2, y, c.px(14), bold=True, color=view.theme.warning)
+        y = drawn.box[3] + c.px(3)
+    c.text(t.t("scan_receipt"), c.width // 2, y, c.px(15), color=view.theme.muted)
+    return Screen("receipt_qr", c.image, c.texts)
+
+
+def printer_problem_screen(view: View, problem: str) -> Screen:
+    """The printer could not print: say so plainly (the payment itself is unaffected)."""
+    return message_screen_with(view, "printer", view.lang.t("printer_problem", problem=problem))
+
+
+def message_screen_with(view: View, name: str, title: str, hint: str = "") -> Screen:
+    """A warning screen with free text (printer trouble and the like)."""
+    th = view.theme
+    c, top, bottom = _page(view)
+    col = Column(c)
+    r = c.px(30)
+    col.shape(2 * r, lambda x, y: c.warning_badge(x, y, r, th.warning))
+    col.paragraph(title, 22, bold=True, max_lines=2)
+    if hint:
+        col.paragraph(hint, 16, max_lines=2, color=th.muted)
+    col.layout(top, bottom)
+    return Screen(name, c.image, c.texts)

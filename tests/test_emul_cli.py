@@ -19,8 +19,9 @@ needs_dev = pytest.mark.skipif(
 
 @needs_dev
 def test_the_printed_path_opens_as_an_nfcpy_reader() -> None:
+    link = f"/dev/ttyPITAPcli{os.getpid()}"  # its own name: other test runs may be polling
     proc = subprocess.Popen(
-        [sys.executable, "-m", "firmware", "sim", "pn532", "--seconds", "20"],
+        [sys.executable, "-m", "firmware", "sim", "pn532", "--link", link, "--seconds", "20"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -28,7 +29,7 @@ def test_the_printed_path_opens_as_an_nfcpy_reader() -> None:
     try:
         assert proc.stdout is not None
         path = proc.stdout.readline().strip()
-        assert path.startswith("tty:ttyPITAP") and path.endswith(":pn532")
+        assert path == f"tty:{link[5:]}:pn532"
         reader = Reader(path)
         try:
             assert "PN532" in reader.description
@@ -38,7 +39,6 @@ def test_the_printed_path_opens_as_an_nfcpy_reader() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=5)
-    link = "/dev/" + path.split(":")[1]
     deadline = time.monotonic() + 2
     while os.path.lexists(link) and time.monotonic() < deadline:
         time.sleep(0.05)

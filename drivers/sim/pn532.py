@@ -15,10 +15,12 @@ import collections
 import contextlib
 import enum
 import errno
+import fcntl
 import logging
 import os
 import re
 import select
+import tempfile
 import threading
 import time
 import tty
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 
 DEV = Path("/dev")
 LINK_PREFIX = "ttyPITAP"
+LINK_LOCK = Path(tempfile.gettempdir()) / "pitap-pn532-links.lock"
 NFCPY_TTY_NAME = re.compile(r"^[a-zA-Z0-9-]+$")  # what nfcpy's tty: path accepts as a port
 NFCPY_COM_NAME = re.compile(r"^COM\d+$")
 
@@ -369,25 +372,34 @@ class Pn532Emulator:
     # --- the link nfcpy opens ----------------------------------------------------------------
 
     def _make_link(self, requested: Path | None) -> Path:
-        if requested is None:
+        """Link `requested` (or the first free /dev/ttyPITAPn) to our pty.
+
+        Emulators in several processes (parallel test runs) pick names under one lock file, so
+        two never take the same name and none removes a link another just made."""
+        with open(LINK_LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if requested is not None:
+                return self._link_at(requested)
             for n in range(100):
                 candidate = DEV / f"{LINK_PREFIX}{n}"
                 if _free_or_stale(candidate):
-                    return self._make_link(candidate)
-            raise EmulatorError(f"no free {DEV}/{LINK_PREFIX}N name")
-        nfcpy_path_for(requested)  # refuse a name nfcpy could not open
-        if not _free_or_stale(requested):
-            raise EmulatorError(f"{requested} exists and is not a stale emulator link")
+                    return self._link_at(candidate)
+        raise EmulatorError(f"no free {DEV}/{LINK_PREFIX}N name")
+
+    def _link_at(self, path: Path) -> Path:
+        nfcpy_path_for(path)  # refuse a name nfcpy could not open
+        if not _free_or_stale(path):
+            raise EmulatorError(f"{path} exists and is not a stale emulator link")
         try:
-            if os.path.lexists(requested):
-                os.unlink(requested)
-            os.symlink(self.tty_path, requested)
+            if os.path.lexists(path):
+                os.unlink(path)
+            os.symlink(self.tty_path, path)
         except OSError as exc:
             hint = ""
-            if requested.parent == DEV:
+            if path.parent == DEV:
                 hint = " (run as root, or use --link ./COM7 and com:COM7:pn532 from that directory)"
-            raise EmulatorError(f"cannot create {requested}: {exc.strerror}{hint}") from None
-        return requested
+            raise EmulatorError(f"cannot create {path}: {exc.strerror}{hint}") from None
+        return path
 
     def _close_fds(self) -> None:
         for fd in (self._master, self._slave):

@@ -211,5 +211,5 @@ def test_registers_gpio_and_general_status(emu, host) -> None:
     emu.place_phone(TinyApplet())
     host.data(0x4A, b"\x01\x00")
     status = host.data(0x04)
-    assert status[2] == 1 and status[-2] == 0x10  # one target, ISO/IEC 14443-4
+    assert status[2] == 1 and status[3:7] == b"\x01\x00\x00\x00"  # Tg 1, 106 kbit/s, Type A
     assert host.data(0x06, b"\x63\x04")[0] & 0x03 == 0x03  # CIU_TxControl: carrier on

@@ -296,8 +296,8 @@ class Pn532Emulator:
             out = out[:-2] + bytes([(out[-2] + 1) & 0xFF]) + out[-1:]
         if self._take_fault(LineFault.DROP_RESPONSE_BYTE, frame.data):
             out = out[: len(out) // 2] + out[len(out) // 2 + 1 :]
+        self._after(reply)  # the chip's new state holds by the time the host reads the answer
         self._respond(out)
-        self._after(reply)
 
     def _switch_baud(self) -> None:
         assert self._pending_baud is not None

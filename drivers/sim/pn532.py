@@ -383,7 +383,10 @@ class Pn532Emulator:
             for n in range(100):
                 candidate = DEV / f"{LINK_PREFIX}{n}"
                 if _free_or_stale(candidate):
-                    return self._link_at(candidate)
+                    try:
+                        return self._link_at(candidate)
+                    except FileExistsError:
+                        continue  # taken by an emulator that does not use the lock
         raise EmulatorError(f"no free {DEV}/{LINK_PREFIX}N name")
 
     def _link_at(self, path: Path) -> Path:
@@ -394,6 +397,10 @@ class Pn532Emulator:
             if os.path.lexists(path):
                 os.unlink(path)
             os.symlink(self.tty_path, path)
+        except FileExistsError:
+            if self._requested_link is None:
+                raise
+            raise EmulatorError(f"{path} exists and is not a stale emulator link") from None
         except OSError as exc:
             hint = ""
             if path.parent == DEV:

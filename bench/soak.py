@@ -80,9 +80,8 @@ def soak_config(state: Path, reader_port: int, host_port: int) -> Config:
 def worker(args: argparse.Namespace) -> int:
     """Recovery, then one payment per (profile, amount) in args.plan; one JSON line each."""
     from drivers.sim.wallet import SimulatedPhone
-    from firmware.terminal import Terminal
-
     from firmware.recovery import open_journal_at_start
+    from firmware.terminal import Terminal
 
     cfg = soak_config(Path(args.state), args.reader_port, args.host_port)
     # Log as a terminal would, verbosely, to a file the card-data scan reads afterwards.

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import logging
 import sys
+import warnings
 
 from firmware import __version__
 from firmware.config import ConfigError
@@ -52,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
 def setup_logging(verbosity: int) -> None:
     level = logging.WARNING - 10 * min(verbosity, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # pyemv drives 3DES through cryptography's deprecated path; the warning is not the user's.
+    warnings.filterwarnings("ignore", message=".*TripleDES.*", module=r"pyemv(\.|$)")
     if verbosity < 3:
         # nfcpy's own debug output carries APDUs (card data): only at -vvv.
         logging.getLogger("nfc").setLevel(max(level, logging.INFO))

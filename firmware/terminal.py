@@ -196,10 +196,8 @@ class Terminal:
             if outcome.kind is not OutcomeKind.TRY_AGAIN:
                 break
             self.journal.record(pid, "try_again", reason=outcome.reason, scheme=result.scheme)
-            self.feedback.message(
-                "see_phone" if "see phone" in outcome.ui_message.lower() else "try_again",
-                outcome.ui_message or outcome.reason,
-            )
+            see_phone = "see phone" in outcome.ui_message.lower()
+            self.feedback.message("see_phone" if see_phone else "try_again")
         if outcome is None:
             self._end(result, "no_card", "no card presented before the timeout")
             self.feedback.message("no_card")

@@ -20,6 +20,11 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 
 
 @pytest.fixture
+def unused_tcp_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
 def shipped_config() -> Config:
     return load_config()
 

@@ -12,8 +12,6 @@ import pytest
 
 from firmware.terminal import Terminal
 
-from .conftest import free_port
-
 
 @pytest.fixture
 def terminal_for(make_config):
@@ -66,8 +64,10 @@ def test_no_phone_ends_as_no_card(host_sim, terminal_for) -> None:
     assert result.total_ms >= 1500
 
 
-def test_host_not_listening_is_a_clean_error_with_nothing_to_reverse(terminal_for, phone) -> None:
-    term = terminal_for(free_port())  # nobody listens there
+def test_host_not_listening_is_a_clean_error_with_nothing_to_reverse(
+    terminal_for, phone, unused_tcp_port: int
+) -> None:
+    term = terminal_for(unused_tcp_port)  # nobody listens there
     phone("visa-online", term.cfg.reader.path)
     result = term.pay(1250)
     assert result.outcome == "error"
@@ -103,3 +103,22 @@ def test_phone_answering_garbage_is_declined_cleanly(host_sim, terminal_for, pho
     assert result.reason
     assert term.journal.queue("reversal") == []
 
+
+
+def test_host_dying_between_payments_ends_cleanly(host_sim, terminal_for, phone) -> None:
+    term = terminal_for(host_sim.port)
+    phone("visa-online", term.cfg.reader.path, taps=2)
+    assert term.pay(1250).outcome == "approved"
+    host_sim.stop()
+    result = term.pay(1250)
+    assert result.outcome == "error"
+    assert "host unavailable" in result.reason or "reversal" in result.reason
+    assert term.journal.payment(result.id)["outcome"] == "error"
+
+
+def test_connection_dropped_mid_authorization_is_reversed(host_sim, terminal_for, phone) -> None:
+    term = terminal_for(host_sim.port, response_timeout_s=2.0)
+    phone("mastercard-online", term.cfg.reader.path)
+    result = term.pay(1297)  # ...97: the simulator drops the connection instead of answering
+    assert result.outcome == "error"
+    assert [item.payment_id for item in term.journal.queue("reversal")] == [result.id]

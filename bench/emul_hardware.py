@@ -8,10 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from emul_support import PPSE_FCI, SELECT_PPSE, TinyApplet, emulator  # noqa: E402
 
 from drivers.nfc import Reader  # noqa: E402
-from tests.emul_support import PPSE_FCI, SELECT_PPSE, TinyApplet, emulator  # noqa: E402
 
 
 def pn532(line_timing: bool, apdus: int = 60) -> None:

@@ -13,6 +13,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from emul_support import emulator
 from PIL import Image, ImageChops
 
 from drivers.nfc import Reader
@@ -24,7 +25,6 @@ from firmware.feedback import Feedback
 from firmware.host import connect
 from firmware.journal import Journal
 from firmware.terminal import Terminal
-from tests.emul_support import emulator
 
 
 @pytest.fixture

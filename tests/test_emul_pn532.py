@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from emul_support import PPSE_FCI, SELECT_PPSE, TinyApplet, emulator, long_echo
 
 from drivers.nfc import Reader
-from tests.emul_support import PPSE_FCI, SELECT_PPSE, TinyApplet, emulator, long_echo
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from emul_support import PPSE_FCI, SELECT_PPSE, TinyApplet, emulator
 
 from drivers.nfc import CardRemoved, Reader, ReaderFault
 from drivers.sim.pn532 import LineFault
-from tests.emul_support import PPSE_FCI, SELECT_PPSE, TinyApplet, emulator
 
 IN_COMMUNICATE_THRU = 0x42
 IN_LIST_PASSIVE_TARGET = 0x4A

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import serial
+from emul_support import PPSE_FCI, SELECT_PPSE, TinyApplet, emulator, long_echo
 
 from drivers.sim.pn532 import Pn532Emulator
 from drivers.sim.pn532_frame import (
@@ -24,7 +25,6 @@ from drivers.sim.pn532_frame import (
     encode_frame,
     response_frame,
 )
-from tests.emul_support import PPSE_FCI, SELECT_PPSE, TinyApplet, emulator, long_echo
 
 
 class Host:

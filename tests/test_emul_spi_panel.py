@@ -10,13 +10,12 @@ from __future__ import annotations
 import pytest
 from PIL import Image, ImageChops
 
-display = pytest.importorskip("drivers.display", reason="the ui helper's display driver")
-gpio_fake = pytest.importorskip("drivers.sim.gpio_fake", reason="the ui helper's GPIO fake")
-screens = pytest.importorskip("ui.screens", reason="the ui helper's screens")
-
-from drivers.sim.spi_panel import CASET, RAMWR, RASET, SpiPanelEmulator  # noqa: E402
-from ui.lang import load  # noqa: E402
-from ui.money import Money  # noqa: E402
+from drivers import display
+from drivers.sim import gpio_fake
+from drivers.sim.spi_panel import CASET, RAMWR, RASET, SpiPanelEmulator
+from ui import screens
+from ui.lang import load
+from ui.money import Money
 
 DC, RST, BL = 24, 25, 18
 

@@ -143,3 +143,18 @@ def test_a_phone_taken_away_mid_exchange_ends_as_card_removed(emu, reader) -> No
         card.transceive(SELECT_PPSE)
     assert time.monotonic() - started < 2.0
     assert reader.wait_for_card(0.2) is None
+
+
+def test_a_terminal_that_died_leaves_the_chip_at_921600_baud_until_a_power_cycle(emu) -> None:
+    crashed = Reader(emu.nfcpy_path)
+    assert emu.baud == 921600
+    crashed.clf.device.chipset.transport.tty.close()  # killed: no close(), no 115200, no sleep
+    with pytest.raises(ReaderFault, match="cannot open NFC reader"):
+        Reader(emu.nfcpy_path)  # nfcpy starts at 115200: the chip hears only noise
+    assert emu.stats.garbled > 0
+    emu.power_cycle()
+    reader = Reader(emu.nfcpy_path)
+    try:
+        assert works_again(reader)
+    finally:
+        reader.close()

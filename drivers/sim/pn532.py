@@ -21,6 +21,7 @@ import os
 import re
 import select
 import tempfile
+import termios
 import threading
 import time
 import tty
@@ -50,6 +51,11 @@ LINK_PREFIX = "ttyPITAP"
 LINK_LOCK = Path(tempfile.gettempdir()) / "pitap-pn532-links.lock"
 NFCPY_TTY_NAME = re.compile(r"^[a-zA-Z0-9-]+$")  # what nfcpy's tty: path accepts as a port
 NFCPY_COM_NAME = re.compile(r"^COM\d+$")
+TERMIOS_SPEEDS = {
+    getattr(termios, f"B{rate}"): rate
+    for rate in (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+    if hasattr(termios, f"B{rate}")
+}
 
 
 class EmulatorError(Exception):
@@ -85,6 +91,7 @@ class LineStats:
     bad_frames: list[str] = field(default_factory=list)
     nacks_in: int = 0
     aborts: int = 0
+    garbled: int = 0  # reads at a speed the chip is not set to
 
 
 class Pn532Emulator:
@@ -100,11 +107,13 @@ class Pn532Emulator:
         link: str | os.PathLike[str] | None = None,
         line_timing: bool = False,
         stale_after: float = 0.03,
+        check_line_speed: bool = True,
     ) -> None:
         self.clock = time.monotonic
         self.field = RfField(self.clock)
         self.chip = Pn532Chip(self.field, air_timing=line_timing)
         self.line_timing = line_timing
+        self.check_line_speed = check_line_speed
         self.stats = LineStats()
         self._parser = FrameParser(stale_after=stale_after)
         self._events: collections.deque[FrameEvent] = collections.deque()
@@ -196,6 +205,15 @@ class Pn532Emulator:
         """The chip stops answering anything (a dead chip, a pulled wire) until called False."""
         self._silent = silent
 
+    def power_cycle(self) -> None:
+        """Switch the chip off and on: reset state, 115200 baud, field off, awake."""
+        with self._lock:
+            self.field.set_carrier(False)
+            self.chip = Pn532Chip(self.field, air_timing=self.line_timing)
+            self._pending_baud = None
+            self._asleep = False
+            self._last_response = b""
+
     @property
     def baud(self) -> int:
         return self.chip.baud
@@ -229,13 +247,36 @@ class Pn532Emulator:
             time.sleep(timeout)
         if data:
             self.stats.bytes_in += len(data)
-            if self._silent:
+            if self._silent or not self._speeds_match():
                 return
             if self._asleep:  # any byte on HSU wakes the chip; that byte is spent waking it
                 self._asleep = False
                 data = data[1:]
             data = self._lose_command_byte(data)
         self._events.extend(self._parser.feed(data, self.clock()))
+
+    def _line_speed(self) -> int | None:
+        """The speed the host set on its end of the line (the pty slave's termios)."""
+        try:
+            speed = termios.tcgetattr(self._slave)[5]
+        except (termios.error, OSError):
+            return None
+        return TERMIOS_SPEEDS.get(speed)
+
+    def _speeds_match(self) -> bool:
+        """Both ends at one baud rate? At another the chip sees only framing errors."""
+        if not self.check_line_speed:
+            return True
+        speed = self._line_speed()
+        if speed is None or speed == self.chip.baud:
+            return True
+        if speed == self._pending_baud:  # the host moved on before its ACK arrived
+            self._switch_baud()
+            return True
+        self.stats.garbled += 1
+        if self.stats.garbled == 1:
+            log.warning("PN532 emulator: host at %d baud, chip at %d: bytes lost", speed, self.baud)
+        return False
 
     def _lose_command_byte(self, data: bytes) -> bytes:
         """DROP_COMMAND_BYTE: lose the first parameter byte (or the DCS) of a command frame."""
@@ -316,6 +357,8 @@ class Pn532Emulator:
         self._write(frame)
 
     def _write(self, frame: bytes) -> None:
+        if self.check_line_speed and self._line_speed() not in (None, self.chip.baud):
+            return  # what the host reads at the wrong speed is noise: send nothing
         if self.line_timing:
             time.sleep(len(frame) * 10 / self.chip.baud)
         try:

@@ -22,7 +22,9 @@ from firmware.emv.outcome import Outcome, OutcomeKind, TerminalTransaction, TxnT
 from firmware.feedback import Feedback
 from firmware.host import connect
 from firmware.host.acquirer import Acquirer, AuthRequest, HostUnavailable, NoReply
-from firmware.journal import Journal
+from firmware.host.saf import StoreAndForward
+from firmware.journal import Journal, UnknownPayment
+from firmware.recovery import open_journal_at_start
 
 log = logging.getLogger(__name__)
 
@@ -75,25 +77,30 @@ class Terminal:
         self.acquirer = acquirer
         self.journal = journal
         self.feedback = feedback
+        # Reversals and advices go out in order, at start and in the background.
+        self.saf = StoreAndForward(journal, acquirer, cfg.terminal.merchant_id)
+        self.saf.start(cfg.host.saf_interval_s)
 
     @classmethod
     def from_config(cls, cfg: Config) -> Terminal:
         """Open everything the configuration names. ConfigError/ReaderFault for what is wrong."""
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         kernel = Kernel.from_config(cfg)
-        journal = Journal.open(
-            cfg.state_path(cfg.journal.file), cfg.state_path(cfg.journal.key_file)
-        )
+        # Recovery first: whatever a power cut left half-way is queued before any new payment.
+        journal, recovered = open_journal_at_start(cfg)
+        if recovered.anything:
+            log.warning("recovery at start: %s", recovered.summary())
         try:
             feedback = Feedback.from_config(cfg)
             reader = Reader(cfg.reader.path)
         except BaseException:
             journal.close()
             raise
-        acquirer = connect(cfg)
+        acquirer = connect(cfg, stan_source=journal.next_stan)
         return cls(cfg, reader, kernel, acquirer, journal, feedback)
 
     def close(self) -> None:
+        self.saf.stop()
         parts = (self.reader, self.acquirer, self.feedback, self.journal)
         for closer in (part.close for part in parts):
             try:
@@ -108,6 +115,7 @@ class Terminal:
         txn_type: str = "purchase",
         currency: str | None = None,
         presentment_timeout: float | None = None,
+        refund_of: int | None = None,
     ) -> PaymentResult:
         """One payment or refund of `amount` minor units: never raises for a card or host fault."""
         started = time.monotonic()
@@ -115,7 +123,9 @@ class Terminal:
         numeric = currency_numeric(alpha)
         kind = TxnType(txn_type)
         timeout = presentment_timeout or self.cfg.terminal.presentment_timeout_s
-        pid = self.journal.new_payment(kind.value, amount, numeric, self.cfg.terminal.terminal_id)
+        pid = self.journal.new_payment(
+            kind.value, amount, numeric, self.cfg.terminal.terminal_id, refund_of=refund_of
+        )
         result = PaymentResult(
             id=pid, amount=amount, currency=alpha, txn_type=kind.value, outcome="error", reason=""
         )
@@ -137,7 +147,10 @@ class Terminal:
         was not an approved purchase or the refunds of it would exceed its amount."""
         currency = None
         if of_payment is not None:
-            original = self.journal.payment(of_payment)
+            try:
+                original = self.journal.payment(of_payment)
+            except UnknownPayment:
+                raise ValueError(f"no payment {of_payment} in the journal") from None
             if not original or original.get("txn_type") != "purchase" \
                     or original.get("outcome") != "approved":
                 raise ValueError(f"payment {of_payment} is not an approved purchase")
@@ -149,11 +162,9 @@ class Terminal:
                 left = int(original["amount"]) - refunded
                 raise ValueError(f"payment {of_payment} has only {left} minor units left to refund")
             currency = currency_alpha(int(original["currency"]))
-        result = self.pay(amount, "refund", currency, presentment_timeout)
-        if of_payment is not None:
-            self.journal.record(result.id, "refund_of", refund_of=of_payment)
-            if result.outcome == "approved":
-                self.journal.record(of_payment, "refunded", reason=f"refund #{result.id}")
+        result = self.pay(amount, "refund", currency, presentment_timeout, refund_of=of_payment)
+        if of_payment is not None and result.outcome == "approved":
+            self.journal.record(of_payment, "refunded", reason=f"refund #{result.id}")
         return result
 
     def _take(self, result: PaymentResult, kind: TxnType, currency: int, deadline: float) -> None:
@@ -252,6 +263,7 @@ class Terminal:
         except NoReply as exc:
             self.journal.enqueue("reversal", pid)
             self.journal.record(pid, "reversal_queued", reason=str(exc))
+            self.saf.wake()
             self._end(result, "error", f"no reply from host ({exc}); reversal queued")
             return
         result.response_code, result.auth_code = response.response_code, response.auth_code
@@ -273,6 +285,7 @@ class Terminal:
                   auth_code=result.auth_code)
         self.journal.enqueue("advice", pid)
         self.journal.record(pid, "advice_queued")
+        self.saf.wake()
 
     def _end(self, result: PaymentResult, outcome: str, reason: str, **fields: object) -> None:
         result.outcome, result.reason = outcome, reason

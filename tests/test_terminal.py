@@ -6,6 +6,7 @@ nothing is charged twice or lost when the host or the phone misbehaves.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -75,14 +76,32 @@ def test_host_not_listening_is_a_clean_error_with_nothing_to_reverse(
     assert term.journal.queue("reversal") == []
 
 
-def test_host_that_never_answers_gets_a_reversal_queued(host_sim, terminal_for, phone) -> None:
+def wait_until(check, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def assert_reversed(term: Terminal, host_sim, payment_id: int, stan: int) -> None:
+    """Store-and-forward delivers the reversal: the journal says reversed, the host's ledger
+    no longer counts the charge, and nothing is left in the queue."""
+    states = lambda: [h["state"] for h in term.journal.history(payment_id)]  # noqa: E731
+    assert wait_until(lambda: "reversed" in states())
+    rows = [r for r in host_sim.ledger.transactions() if int(str(r["stan"])) == stan]
+    assert rows and all(r["reversed"] for r in rows if r["approved"])
+    assert term.journal.queue("reversal") == []
+
+
+def test_host_that_never_answers_gets_reversed(host_sim, terminal_for, phone) -> None:
     term = terminal_for(host_sim.port, response_timeout_s=1.0)
     phone("visa-online", term.cfg.reader.path)
     result = term.pay(1296)  # ...96: the simulator never answers
     assert result.outcome == "error"
     assert "reversal" in result.reason
-    queued = term.journal.queue("reversal")
-    assert [item.payment_id for item in queued] == [result.id]
+    assert_reversed(term, host_sim, result.id, result.stan)
 
 
 def test_phone_leaving_mid_flow_ends_as_try_again(host_sim, terminal_for, phone) -> None:
@@ -121,4 +140,30 @@ def test_connection_dropped_mid_authorization_is_reversed(host_sim, terminal_for
     phone("mastercard-online", term.cfg.reader.path)
     result = term.pay(1297)  # ...97: the simulator drops the connection instead of answering
     assert result.outcome == "error"
-    assert [item.payment_id for item in term.journal.queue("reversal")] == [result.id]
+    assert_reversed(term, host_sim, result.id, result.stan)
+
+
+def test_refund_of_a_payment_goes_to_the_same_card(host_sim, terminal_for, phone) -> None:
+    term = terminal_for(host_sim.port)
+    phone("visa-online", term.cfg.reader.path, taps=2)
+    sale = term.pay(2000)
+    assert sale.outcome == "approved"
+    refund = term.refund(1500, of_payment=sale.id)
+    assert refund.outcome == "approved", refund.reason
+    assert refund.txn_type == "refund"
+    assert "refunded" in [h["state"] for h in term.journal.history(sale.id)]
+    kinds = [r["kind"] for r in host_sim.ledger.transactions() if r["approved"]]
+    assert kinds == ["sale", "refund"]
+
+
+def test_refund_beyond_what_was_paid_is_refused_before_any_tap(host_sim, terminal_for,
+                                                                phone) -> None:
+    term = terminal_for(host_sim.port)
+    phone("visa-online", term.cfg.reader.path)
+    sale = term.pay(1000)
+    before = len(term.journal.payments())
+    with pytest.raises(ValueError, match="left to refund"):
+        term.refund(1001, of_payment=sale.id)
+    with pytest.raises(ValueError, match="no payment"):
+        term.refund(100, of_payment=sale.id + 99)
+    assert len(term.journal.payments()) == before

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from wallet_helpers import (
     CAPK_FILE,
     PPSE,
@@ -266,3 +268,84 @@ def test_gpo_with_pdol_data_of_the_wrong_length_is_refused():
     applet = CardApplet("visa-online")
     ok(applet.respond(select(VISA)))
     assert applet.respond(bytes.fromhex("80A80000048302AABB00")) == b"\x67\x00"
+
+
+def test_shipped_capk_file_holds_the_wallets_current_test_ca_keys():
+    from drivers.sim import pki
+
+    assert CAPK_FILE.read_text() == pki.capk_text(pki.load_pki())
+
+
+def test_mastercard_phone_answers_arqc_to_a_tc_request_and_aac_to_an_aac_request():
+    for p1, cid in ((0x40, b"\x80"), (0x00, b"\x00")):
+        applet = CardApplet("mastercard-online")
+        ok(applet.respond(select(MASTERCARD)))
+        ok(applet.respond(bytes.fromhex("80A8000002830000")))
+        assert ok(applet.respond(generate_ac(terminal_values(), p1=p1)))[0x9F27] == cid
+
+
+def test_visa_phone_refuses_a_reader_without_qvsdc():
+    applet = CardApplet("visa-online")
+    ok(applet.respond(select(VISA)))
+    values = terminal_values()
+    values[0x9F66] = bytes.fromhex("80000000")  # MSD only
+    assert applet.respond(visa_gpo(values)) == b"\x69\x85"
+
+
+def test_pki_tool_generates_a_fresh_consistent_test_pki(tmp_path):
+    from drivers.sim import pki
+
+    assert pki.main(["generate", "--pki", str(tmp_path / "pki.toml"),
+                     "--capk", str(tmp_path / "capk.txt")]) == 0  # fmt: skip
+    fresh = pki.load_pki(tmp_path / "pki.toml")
+    assert set(fresh) == {"visa", "mastercard", "rupay"}
+    assert fresh["visa"].ca.n != pki.load_pki()["visa"].ca.n  # new keys, shipped ones untouched
+    lines = [ln for ln in (tmp_path / "capk.txt").read_text().splitlines() if ln[:1] != "#"]
+    assert {ln.split()[0] for ln in lines} == {"A000000003", "A000000004", "A000000524"}
+    for line in lines:
+        f = line.split()
+        rid, index, exp, mod = (bytes.fromhex(x) for x in (f[0], f[1], f[4], f[5]))
+        assert hashlib.sha1(rid + index + mod + exp).hexdigest().upper() == f[7]
+    k = fresh["mastercard"]
+    cert, remainder = pki.issuer_certificate(k.ca, k.issuer, "541333", "1230", b"\x00\x00\x01")
+    plain = recover(cert, k.ca.n, k.ca.e)
+    assert plain[1] == 0x02 and plain[2:6] == bytes.fromhex("541333FF")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.sampled_from(["visa-offline", "mastercard-online", "rupay-online"]),
+    header=st.sampled_from([b"\x00\xa4\x04\x00", b"\x80\xa8\x00\x00", b"\x00\xb2\x01\x0c",
+                            b"\x80\xae\x90\x00", b"\x80\xae\x40\x00", b"\x00\xca\x9f\x36"]),
+    body=st.binary(max_size=64),
+)  # fmt: skip
+def test_any_command_gets_a_status_word_never_an_exception(name, header, body):
+    applet = _ready_applet(name, gpo=header[1] != 0xA8)
+    rapdu = applet.respond(header + bytes([len(body)]) + body if body else header)
+    assert len(rapdu) >= 2
+    rapdu = applet.respond(header + body)  # length bytes that do not match
+    assert len(rapdu) >= 2
+
+
+_READY: dict[str, CardApplet] = {}
+
+
+def _ready_applet(name: str, gpo: bool = True) -> CardApplet:
+    """An applet after SELECT (and GPO), so GPO, GENERATE AC and READ RECORD parse their data."""
+    applet = _READY.get(name) or _READY.setdefault(name, CardApplet(name))
+    applet.reset()
+    aid = {"visa-offline": VISA, "mastercard-online": MASTERCARD, "rupay-online": RUPAY}[name]
+    ok(applet.respond(select(aid)))
+    if gpo:
+        plain_gpo = bytes.fromhex("80A8000002830000")
+        ok(applet.respond(visa_gpo(terminal_values()) if name == "visa-offline" else plain_gpo))
+    return applet
+
+
+def test_visa_gpo_with_an_amount_that_is_not_bcd_goes_online():
+    applet = CardApplet("visa-offline")
+    ok(applet.respond(select(VISA)))
+    values = terminal_values()
+    values[0x9F66] = bytes.fromhex("36000000")
+    values[0x9F02] = bytes.fromhex("00000000001A")
+    assert ok(applet.respond(visa_gpo(values)))[0x9F27] == b"\x80"

@@ -24,10 +24,12 @@ pytestmark = pytest.mark.filterwarnings(
 def phone_at():
     started = []
 
-    def start(profile: str, **kwargs) -> tuple[SimulatedPhone, nfc.ContactlessFrontend]:
+    def start(
+        profile: str, taps: int = 1, **kwargs
+    ) -> tuple[SimulatedPhone, nfc.ContactlessFrontend]:
         path = f"udp:127.0.0.1:{free_udp_port()}"
         phone = SimulatedPhone(profile, path, **kwargs)
-        thread = phone.start(taps=1, timeout=20)
+        thread = phone.start(taps=taps, timeout=20)
         assert phone.ready.wait(5)
         clf = nfc.ContactlessFrontend(path)
         started.append((phone, thread, clf))
@@ -106,3 +108,13 @@ def test_tap_ends_when_the_reader_switches_the_field_off(phone_at):
         time.sleep(0.02)
     assert phone.last_tap.ended == "rf-off"
     assert phone.last_tap.apdus == 1
+
+
+def test_reader_that_polls_again_without_field_off_finds_the_phone_again(phone_at):
+    phone, clf = phone_at("visa-online", taps=2)
+    tag = nfc.tag.activate(clf, sense(clf))
+    tag.transceive(PPSE)
+    # no RFOFF: the reader simply polls again, as after a failed exchange
+    tag = nfc.tag.activate(clf, sense(clf))
+    assert isinstance(tag, nfc.tag.tt4.Type4Tag)
+    assert tag.transceive(PPSE)[-2:] == b"\x90\x00"

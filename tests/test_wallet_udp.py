@@ -18,7 +18,7 @@ from wallet_helpers import (
 )
 
 from drivers.nfc import CardRemoved, Reader
-from drivers.sim.wallet import SimulatedPhone
+from drivers.sim.wallet import SimulatedPhone, profile_names
 
 pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
 
@@ -155,3 +155,14 @@ def test_see_phone_then_second_tap_completes(tap):
         reader.release()
     assert results[0][0x9F27] == b"\x00" and results[0][0xDF4B][1] & 0x03  # see phone
     assert results[1][0x9F27] == b"\x80"  # the unlocked phone completes
+
+
+def test_every_profile_is_tapped_over_udp(tap):
+    for name in profile_names():
+        phone, reader = tap(name)
+        card = reader.wait_for_card(5)
+        assert card is not None, name
+        ppse = ok(card.transceive(PPSE))
+        fci = ok(card.transceive(select(ppse[0x4F].hex())))
+        assert fci[0x84] == ppse[0x4F], name
+        reader.release()

@@ -355,9 +355,12 @@ class CardApplet:
         ttq = t[0x9F66]
         if not ttq[0] & 0x20:  # the reader does not do qVSDC
             return SW_CONDITIONS_NOT_SATISFIED
-        amount = int(t[0x9F02].hex())
+        digits = t[0x9F02].hex()
+        amount = int(digits) if digits.isdigit() else None  # not BCD: never offline
         online_required = bool(ttq[1] & 0x80)
-        offline = p.offline and not online_required and amount <= p.offline_limit
+        offline = (
+            p.offline and not online_required and amount is not None and amount <= p.offline_limit
+        )
         cid = CID_TC if offline else CID_ARQC
         iad, cvr = self._iad_and_cvr(cid)
         ac = self._cryptogram(t, atc, cvr)

@@ -42,7 +42,7 @@ class TapResult:
     """How one activation ended."""
 
     apdus: int = 0
-    ended: str = ""  # "rf-off", "deselect", "idle", "left-field", "no-ats"
+    ended: str = ""  # "rf-off", "deselect", "re-poll", "idle", "left-field", "no-ats"
     wtx_sent: int = 0
 
 
@@ -62,12 +62,14 @@ class IsoDepCard:
         fwi: int = DEFAULT_FWI,
         idle_timeout: float = 5.0,
         fsci: int = 8,
+        atqa: bytes = b"\x04\x00",
         silent_errors: tuple[type[BaseException], ...] = (),
     ) -> None:
         self.clf = clf
         self.applet = applet
         self.fwi = fwi
         self.fsci = fsci
+        self.atqa = atqa
         self.fwt = frame_waiting_time(fwi)
         self.idle_timeout = idle_timeout
         self.silent_errors = silent_errors
@@ -91,7 +93,7 @@ class IsoDepCard:
                 log.debug("card goes silent: %r", exc)
                 result.ended = "left-field"
                 break
-            if result.ended == "deselect":
+            if result.ended in ("deselect", "re-poll"):
                 self._send(reply, result, expect_more=False)
                 break
             if result.ended:
@@ -109,28 +111,36 @@ class IsoDepCard:
         """Send `block` (or nothing) and wait for the reader's next frame; None = tap over."""
         if block is not None and remember:
             self.last_block = block
-        try:
-            if not expect_more:
-                self.clf.exchange(block, 0)
+        while True:
+            try:
+                if not expect_more:
+                    self.clf.exchange(block, 0)
+                    return None
+                frame = self.clf.exchange(block, self.idle_timeout)
+            except nfc.clf.BrokenLinkError:
+                result.ended = "rf-off"
                 return None
-            frame = self.clf.exchange(block, self.idle_timeout)
-        except nfc.clf.BrokenLinkError:
-            result.ended = "rf-off"
-            return None
-        except nfc.clf.TimeoutError:
-            result.ended = "idle"
-            return None
-        except nfc.clf.CommunicationError as exc:  # garbled frame: stay silent, keep listening
-            log.debug("bad frame from reader: %r", exc)
-            return self._send(None, result)
-        if frame is None:
-            result.ended = "rf-off"
-        return bytes(frame) if frame is not None else None
+            except nfc.clf.TimeoutError:
+                result.ended = "idle"
+                return None
+            except nfc.clf.CommunicationError as exc:  # garbled frame: stay silent, listen on
+                log.debug("bad frame from reader: %r", exc)
+                block = None
+                continue
+            if frame is None:
+                result.ended = "rf-off"
+                return None
+            return bytes(frame)
 
     def _handle(self, frame: bytes, result: TapResult) -> bytes | None:
         """The block to answer `frame` with (None: stay silent)."""
         if not frame:
             return None
+        if frame in (b"\x26", b"\x52"):
+            # REQA/WUPA: the reader started over without switching the field off. Answer with
+            # the ATQA so its anticollision goes on with the next activation.
+            result.ended = "re-poll"
+            return self.atqa
         pcb = frame[0]
         if pcb & 0xE2 == 0x02:  # I-block
             offset = 1 + bool(pcb & 0x08) + bool(pcb & 0x04)  # skip CID / NAD if present
@@ -143,7 +153,7 @@ class IsoDepCard:
         if pcb & 0xE6 == 0xA2:  # R-block
             number, nak = pcb & 0x01, bool(pcb & 0x10)
             if number == self.block_number:
-                return self.last_block  # rule 11: resend the last block
+                return self.last_block or None  # rule 11: resend the last block
             if nak:
                 return bytes([0xA2 | self.block_number])  # rule 12
             if self.pending:  # rule 13: the reader acknowledged a chained block: go on

@@ -35,7 +35,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-AWAY_SECONDS = 1.0  # after leaving the field mid-tap, the phone stays away this long
+ATQA = b"\x04\x00"  # SENS_RES: single-size (4-byte) UID, bit frame anticollision
+AWAY_SECONDS = 0.5  # after leaving the field mid-tap, the phone stays away this long
 
 
 def profile_names() -> list[str]:
@@ -123,18 +124,22 @@ class SimulatedPhone:
         deadline = time.monotonic() + timeout
         clf = nfc.ContactlessFrontend(f"udp:{self.host}:{self.port}")
         _bind_to_path_host(clf.device)
+        clf.device._create_socket()  # bind now, so `ready` means a poll will be answered
+        if not clf.device._bind_socket(deadline):
+            clf.close()
+            return 0
         served = 0
+        self.ready.set()
         try:
             while served < taps and not stop.is_set():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 target = nfc.clf.LocalTarget("106A")
-                target.sens_res = bytearray.fromhex("0400")  # ATQA: single-size UID
+                target.sens_res = bytearray(ATQA)
                 target.sdd_res = bytearray(b"\x08" + secrets.token_bytes(3))  # random UID
                 target.sel_res = bytearray.fromhex("20")  # ISO-DEP (ISO 14443-4) compliant
                 started = time.monotonic()
-                self.ready.set()
                 activated = _listen(clf, target, min(1.0, remaining))
                 if activated is None:
                     if time.monotonic() - started < 0.05:
@@ -149,6 +154,7 @@ class SimulatedPhone:
                     self.applet,
                     fwi=self.fwi,
                     fsci=self.fsci,
+                    atqa=ATQA,
                     idle_timeout=self.idle_timeout,
                     silent_errors=(PhoneLeftField,),
                 )

@@ -146,3 +146,13 @@ def test_a_payment_on_the_pi_code_path_shows_its_screens_lights_and_tones(
     lit = {pin for pin in g.led_pins if any(e.value == 1 for e in gpio.history(pin, {"output"}))}
     assert lit == set(g.led_pins)
     assert gpio.history(g.buzzer_pin, {"pwm_start", "output"})
+
+
+def test_a_phone_that_wants_its_owner_is_tapped_twice_over_the_emulated_pn532(
+    emu, host_sim, config_on
+) -> None:
+    cfg = config_on(emu, host_sim.port)
+    _, result = pay_over_pn532(cfg, emu, "mastercard-see-phone", 1250, taps=2)
+    assert result.outcome == "approved", result.reason
+    assert result.taps == 2
+    assert emu.field.taps_done == 2

@@ -78,6 +78,7 @@ class _ArmedFault:
     fault: LineFault
     command: int | None  # only on this command code; None = the next command
     times: int
+    after: int = 0  # matching commands to let through first
 
 
 @dataclass
@@ -196,10 +197,13 @@ class Pn532Emulator:
     def remove_phone(self) -> None:
         self.field.remove()
 
-    def inject(self, fault: LineFault, command: int | None = None, times: int = 1) -> None:
-        """Arm `fault` for the next `times` commands (with code `command`, if given)."""
+    def inject(
+        self, fault: LineFault, command: int | None = None, times: int = 1, after: int = 0
+    ) -> None:
+        """Arm `fault` for `times` commands (with code `command`, if given), letting `after`
+        such commands through first."""
         with self._lock:
-            self._faults.append(_ArmedFault(fault, command, times))
+            self._faults.append(_ArmedFault(fault, command, times, after))
 
     def go_silent(self, silent: bool = True) -> None:
         """The chip stops answering anything (a dead chip, a pulled wire) until called False."""
@@ -405,6 +409,9 @@ class Pn532Emulator:
         with self._lock:
             for armed in self._faults:
                 if armed.fault is fault and armed.command in (None, code):
+                    if armed.after > 0:
+                        armed.after -= 1
+                        return False
                     armed.times -= 1
                     if armed.times <= 0:
                         self._faults.remove(armed)

@@ -186,6 +186,10 @@ def test_polling_waits_for_a_phone_and_an_ack_aborts_it(emu, host) -> None:
     assert host.port.read(16) == b""
     assert emu.stats.aborts == 1
     assert host.data(0x02) == bytes([0x32, 1, 6, 7])
+    host.send(encode_frame(b"\xd4\x4a\x01\x00"))
+    assert host.port.read(6) == ACK
+    assert host.data(0x02) == bytes([0x32, 1, 6, 7])  # a new command aborts the polling
+    assert emu.stats.aborts == 2
 
 
 def test_power_down_then_wake_up_on_the_next_frame(emu, host) -> None:

@@ -397,9 +397,12 @@ class Pn532Emulator:
         return None
 
     def _abort_seen(self) -> bool:
+        """An ACK from the host, or a new command, aborts the command the chip is working on
+        (the ACK is consumed; the new command is run next)."""
         for index, event in enumerate(self._events):
-            if isinstance(event, Ack):
-                del self._events[index]
+            if isinstance(event, Ack | Command):
+                if isinstance(event, Ack):
+                    del self._events[index]
                 self.stats.aborts += 1
                 return True
         return False

@@ -85,7 +85,7 @@ def test_a_phone_that_leaves_mid_flow_is_try_again_over_the_emulated_pn532(
 ) -> None:
     cfg = config_on(emu, host_sim.port)
     cfg = dataclasses.replace(
-        cfg, terminal=dataclasses.replace(cfg.terminal, presentment_timeout_s=2.0)
+        cfg, terminal=dataclasses.replace(cfg.terminal, presentment_timeout_s=1.0)
     )
     _, result = pay_over_pn532(cfg, emu, "leaves-field", 1250)
     assert result.outcome == "try_again", result.reason

@@ -183,6 +183,22 @@ def test_a_line_fault_mid_payment_ends_in_one_approved_payment(
         journal.close()
 
 
+def test_a_reader_that_goes_silent_mid_payment_is_a_reader_fault_with_nothing_to_reverse(
+    emu, host_sim, config_on
+) -> None:
+    cfg = config_on(emu, host_sim.port)
+    emu.inject(LineFault.SILENCE, command=IN_COMMUNICATE_THRU, after=2)  # a wire comes loose
+    terminal, result = pay_over_pn532(cfg, emu, "visa-online", 1250, taps=2)
+    assert result.outcome == "error"
+    assert result.reason.startswith("reader fault")
+    assert result.total_ms < 3000  # no hang
+    journal = Journal.open(cfg.state_path(cfg.journal.file), cfg.state_path(cfg.journal.key_file))
+    try:
+        assert journal.queue("reversal") == []  # nothing went to the host
+    finally:
+        journal.close()
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="a line fault during RATS raises OSError out of drivers.nfc.Reader.wait_for_card "

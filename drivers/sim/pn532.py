@@ -65,6 +65,7 @@ class LineFault(enum.Enum):
     NO_ACK = "the chip's ACK is lost (the response still follows)"
     NO_RESPONSE = "the chip ACKs, then never answers"
     DROP_COMMAND_BYTE = "a byte of the host's command frame is lost on the way to the chip"
+    SILENCE = "the chip stops answering for good (a pulled wire, a dead chip)"
 
 
 @dataclass
@@ -308,6 +309,9 @@ class Pn532Emulator:
             self._respond(ERROR_FRAME)
             return
         code, params = frame.data[0], frame.data[1:]
+        if self._take_fault(LineFault.SILENCE, frame.data):
+            self._silent = True
+            return
         if self._pending_baud is not None:
             # nfcpy closes the port right after writing that ACK, and closing flushes output
             # still queued in the pty: the ACK may never arrive. The host talks at the new

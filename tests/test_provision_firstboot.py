@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -150,3 +151,20 @@ def test_result_is_shown_on_the_display(root: Path, good: bool) -> None:
     frames = sorted((root / "var" / "lib" / "pitap" / "screens").glob("*.png"))
     assert len(frames) == 1
     assert ("out_of_service" in frames[0].name) != good
+
+
+def test_unit_file_is_valid_for_systemd(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze not installed")
+    here = Path(__file__).resolve().parents[1] / "config" / "systemd"
+    unit = (here / "pitap-firstboot.service").read_text()
+    assert "ExecStart=/usr/local/sbin/pitap-firstboot\n" in unit
+    # the script is installed at /usr/local/sbin by the image build; point at the shipped copy
+    (tmp_path / "pitap-firstboot.service").write_text(
+        unit.replace("/usr/local/sbin/pitap-firstboot", str(here / "pitap-firstboot"))
+    )
+    done = subprocess.run([analyze, "verify", str(tmp_path / "pitap-firstboot.service")],
+                          capture_output=True, text=True, timeout=60)
+    problems = [line for line in done.stderr.splitlines() if "pitap-firstboot" in line]
+    assert done.returncode == 0 and problems == [], done.stderr

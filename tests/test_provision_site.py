@@ -134,6 +134,11 @@ def test_each_mistake_is_named(change: dict[str, str], fragment: str) -> None:
     assert "PRIVATE KEY" not in message and "12345678" not in message
 
 
+def test_acquirer_host_may_be_an_address() -> None:
+    for host in ("192.0.2.10", "2001:db8::10", "acq-1.example.net"):
+        assert parse_site(site_text(host=f'host = "{host}"')).acquirer["host"] == host
+
+
 def test_pi5_overlay_needs_the_uart() -> None:
     text = site_text(uart="uart = false", reader='reader = "usb"') + "uart0_pi5 = true\n"
     with pytest.raises(SiteError, match="'hardware.uart0_pi5' needs"):

@@ -11,6 +11,7 @@ Pure: no files written, nothing outside the given text read.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import re
 import tomllib
@@ -130,6 +131,14 @@ def _section(data: dict, name: str, file: str) -> dict[str, Any]:
     return dict(raw)
 
 
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_pem_certificate(text: str, where: str) -> None:
     from cryptography import x509
 
@@ -186,7 +195,7 @@ def parse_site(text: str, source: str = SITE_FILE_NAME) -> Site:
         raise SiteError(f"{file}: 'terminal.currency' unknown currency {currency!r}")
 
     host, port = acquirer["host"], acquirer["port"]
-    if not _HOSTNAME.match(host):
+    if not (_HOSTNAME.match(host) or _is_ip_address(host)):
         raise SiteError(f"{file}: 'acquirer.host' is not a host name or address: {host!r}")
     if not 0 < port < 65536:
         raise SiteError(f"{file}: 'acquirer.port' must be 1..65535, got {port}")

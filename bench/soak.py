@@ -207,14 +207,14 @@ def _one_run(
         "--host-port", str(host_port), "--plan", json.dumps(plan),
     ]  # fmt: skip
     before = _journal_states(journal_file)
+    out = open(state / "worker.out", "w+")  # noqa: SIM115 - closed below
     errors = open(state / "worker.stderr", "a+")  # noqa: SIM115 - closed below
     errors.seek(0, os.SEEK_END)
     errors_from = errors.tell()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, text=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
-    reader.start()
+    proc = subprocess.Popen(cmd, stdout=out, stderr=errors, text=True)
     how = rng.choice(["awaiting_reply", "awaiting_reply", "random", "none"])
+    target = rng.randrange(len(plan))  # awaiting_reply: kill at this payment's 0100
+    seen: set[int] = set()
     deadline = time.monotonic() + 30.0 + 6.0 * len(plan)
     kill_at = time.monotonic() + rng.uniform(0.3, 2.0 + 1.5 * len(plan))
     killed = False
@@ -223,7 +223,10 @@ def _one_run(
             killed = True
         elif how == "awaiting_reply":
             states = _journal_states(journal_file)
-            if any(s == "awaiting_reply" and before.get(pid) != s for pid, s in states.items()):
+            seen |= {
+                pid for pid, st in states.items() if st == "awaiting_reply" and pid not in before
+            }
+            if len(seen) > target and states.get(max(seen)) == "awaiting_reply":
                 time.sleep(rng.uniform(0.0, 0.03))
                 killed = True
                 soak.kills_awaiting_reply += 1
@@ -231,31 +234,38 @@ def _one_run(
             proc.send_signal(signal.SIGKILL)
             soak.kills += 1
             break
-        time.sleep(0.005)
+        time.sleep(0.003)
     if proc.poll() is None and not killed:
         proc.send_signal(signal.SIGKILL)  # hung: counts as a kill too
         soak.kills += 1
         soak.mismatches.append(f"run {soak.runs}: terminal hung, killed after the deadline")
     proc.wait()
-    reader.join(timeout=5.0)
+    out.seek(0)
+    lines = [line for line in out.read().splitlines() if line.startswith("{")]
+    out.close()
     errors.seek(errors_from)
     err = errors.read()
     errors.close()
     if not killed and proc.returncode != 0:
         soak.mismatches.append(f"run {soak.runs}: exit {proc.returncode}: {err.strip()[-300:]}")
+    finished = 0
     for line in lines:
-        rec = json.loads(line)
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue  # a line cut by the kill
         if "outcome" in rec:
-            soak.payments_finished += 1
+            finished += 1
             soak.outcomes[rec["outcome"]] = soak.outcomes.get(rec["outcome"], 0) + 1
-    log(f"run {soak.runs}: {len(plan)} planned, "
-        f"{sum('outcome' in json.loads(x) for x in lines)} finished"
+    soak.payments_finished += finished
+    log(f"run {soak.runs}: {len(plan)} planned, {finished} finished"
         + (f", SIGKILL ({how})" if killed else ""))  # fmt: skip
 
 
 def _drain(cfg: Config, log) -> int:
-    """Recovery, then send every queued reversal and advice until the queue is empty."""
+    """Recovery, then store-and-forward rounds until the queue is empty (or a minute passed)."""
     from firmware.host import connect
+    from firmware.host.saf import StoreAndForward
     from firmware.recovery import open_journal_at_start
 
     journal, report = open_journal_at_start(cfg)
@@ -263,26 +273,15 @@ def _drain(cfg: Config, log) -> int:
     acquirer = connect(cfg)
     sent = 0
     try:
+        saf = StoreAndForward(journal, acquirer, cfg.terminal.merchant_id)
         deadline = time.monotonic() + 60.0
-        while journal.queue() and time.monotonic() < deadline:
-            for item in journal.queue():
-                request = journal.card_data(item.payment_id)
-                if request is None:
-                    journal.queue_retry_later(item.id, "no card data")
-                    continue
-                try:
-                    if item.kind == "reversal":
-                        ok = acquirer.reverse(request, "timeout")
-                    else:
-                        ok = acquirer.advise(request)
-                except Exception as exc:  # noqa: BLE001 - a soak notes it and retries
-                    journal.queue_retry_later(item.id, repr(exc))
-                    continue
-                if ok:
-                    journal.queue_done(item.id)
-                    sent += 1
-                else:
-                    journal.queue_retry_later(item.id, "not acknowledged")
+        while time.monotonic() < deadline:
+            round_ = saf.drain(include_not_due=True)
+            sent += len(round_.sent)
+            if round_.complete:
+                break
+            log(f"store-and-forward: {round_.failed}; {round_.remaining} left, retrying")
+            time.sleep(0.2)
     finally:
         acquirer.close()
         journal.close()
@@ -356,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     say = (lambda *_: None) if args.json else print
     with tempfile.TemporaryDirectory(prefix="pitap-soak-") as tmp:
         state = Path(args.state) if args.state else Path(tmp)
-        state.mkdir(parents=True, exist_ok=True)
+        state.mkdir(mode=0o700, parents=True, exist_ok=True)
         soak = run_soak(args.payments, seed, state, log=say)
     if args.json:
         print(json.dumps({"seed": seed, **dataclasses.asdict(soak)}))

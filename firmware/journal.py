@@ -620,7 +620,9 @@ class Journal:
 
         Records the payment's "reversal_queued"/"advice_queued" state in the same transaction.
         Queuing the same kind twice for a payment returns the pending item (never two
-        reversals). The payment's card data must have been kept (the item needs it)."""
+        reversals). The payment needs its card data kept or at least a STAN recorded: without
+        card data, store-and-forward builds the message from the payment row (original data
+        elements: STAN, amount, terminal, time)."""
         if kind not in QUEUE_KINDS:
             raise ValueError(f"queue kind must be 'reversal' or 'advice', not {kind!r}")
         now = _now_iso()
@@ -633,12 +635,15 @@ class Journal:
             ).fetchone()
             if row is not None:
                 return int(row["id"])
-            if (
-                c.execute("SELECT 1 FROM card_data WHERE payment_id = ?", (payment_id,)).fetchone()
-                is None
-            ):
+            has_card_data = c.execute(
+                "SELECT 1 FROM card_data WHERE payment_id = ?", (payment_id,)
+            ).fetchone()
+            has_stan = c.execute(
+                "SELECT 1 FROM payments WHERE id = ? AND stan IS NOT NULL", (payment_id,)
+            ).fetchone()
+            if has_card_data is None and has_stan is None:
                 raise JournalError(
-                    f"payment {payment_id}: no card data kept, cannot queue a {kind}"
+                    f"payment {payment_id}: neither card data nor a STAN, cannot queue a {kind}"
                 )
             cur = c.execute(
                 "INSERT INTO queue (kind, payment_id, created_at) VALUES (?, ?, ?)",

@@ -4,13 +4,12 @@
   reversal is queued (the host drops the charge if it made one).
 - A payment left "started" or "card_read" never sent anything: it ends as "error".
 - An offline approval not yet advised gets its advice queued.
-- A settlement run left "started" or "sent" is resumed: sent again with the same batch number and
-  the totals recorded when it began (`resume_settlements`, given an acquirer).
+- A settlement run left "started" or "sent" is reported; the next settlement
+  (`firmware.host.settlement.settle_day`, `pitap settle`) resumes it with the same batch number.
 
 `open_journal_at_start(cfg)` is the one call a terminal makes at start: it checks that config
 and secrets are private, opens the journal, and runs recovery. Recovery only writes the journal;
-draining the queues is store-and-forward's job. It touches no network itself
-(resume_settlements goes through the Acquirer contract it is given).
+draining the queues is store-and-forward's job (firmware.host.saf). It touches no network.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import logging
 from dataclasses import dataclass, field
 
 from firmware.config import Config
-from firmware.host.acquirer import Acquirer, HostUnavailable, NoReply, SettlementTotals
 from firmware.journal import Journal, JournalError
 from firmware.private_files import check_private_files, no_core_dumps
 
@@ -80,7 +78,7 @@ def recover(journal: Journal) -> RecoveryReport:
         try:
             journal.enqueue("reversal", pid)  # returns the pending one if already queued
         except JournalError as exc:
-            # Only when card data was never kept before the 0100 left: we cannot reverse.
+            # Only when no STAN was ever recorded, i.e. no request can have left.
             msg = f"payment {pid}: outcome unknown and cannot be reversed ({exc})"
             log.error(msg)
             report.problems.append(msg)
@@ -114,35 +112,3 @@ def recover(journal: Journal) -> RecoveryReport:
     if report.anything:
         log.warning(report.summary())
     return report
-
-
-def resume_settlements(journal: Journal, acquirer: Acquirer) -> list[dict]:
-    """Send each unfinished settlement again, same batch and totals; returns them updated.
-
-    A host that cannot be reached leaves the run "started" for the next attempt."""
-    done = []
-    for s in journal.unfinished_settlements():
-        t = s["totals"]
-        totals = SettlementTotals(
-            sales_count=t["sales_count"],
-            sales_amount=t["sales_amount"],
-            refunds_count=t["refunds_count"],
-            refunds_amount=t["refunds_amount"],
-            currency=t.get("currency", 0),
-            batch_number=s["batch"],
-        )
-        journal.record_settlement(s["id"], "sent")
-        try:
-            result = acquirer.settle(totals, [])
-        except (HostUnavailable, NoReply) as exc:
-            log.warning("settlement of batch %d not resumed: %s", s["batch"], exc)
-            journal.record_settlement(s["id"], "started", message=str(exc))
-            continue
-        journal.record_settlement(
-            s["id"],
-            "done" if result.agreed else "failed",
-            result.response_code,
-            result.message,
-        )
-        done.append(journal.settlement(s["id"]))
-    return done

@@ -168,7 +168,7 @@ def test_queue_matches_a_simple_model(journal: Journal, ops: list) -> None:
         pid = pids[n]
         if op == "enqueue":
             if pid in reversed_:
-                with pytest.raises(JournalError, match="no card data"):
+                with pytest.raises(JournalError, match="neither card data nor a STAN"):
                     journal.enqueue("reversal", pid)
                 continue
             item = journal.enqueue("reversal", pid)

@@ -55,7 +55,7 @@ def test_enqueue_twice_is_one_reversal(tmp_path: Path) -> None:
 def test_enqueue_without_card_data_is_refused(tmp_path: Path) -> None:
     j = Journal.open(tmp_path / "j.sqlite", tmp_path / "j.key")
     pid = j.new_payment("purchase", 1, 978, "PITAP001")
-    with pytest.raises(JournalError, match="no card data"):
+    with pytest.raises(JournalError, match="neither card data nor a STAN"):
         j.enqueue("reversal", pid)
     with pytest.raises(ValueError):
         j.enqueue("refund", pid)

@@ -194,3 +194,17 @@ def test_file_printer_prints_both_copies_through_feedback(tmp_path: Path) -> Non
         fb.close()
     lines, _, cuts = decode_escpos((tmp_path / "receipts.bin").read_bytes())
     assert cuts == 2 and "MERCHANT COPY" in lines and "CUSTOMER COPY" in lines
+
+
+def test_hindi_terminal_prints_receipts_in_english(tmp_path: Path) -> None:
+    cfg = load_config()
+    cfg = dataclasses.replace(
+        cfg, terminal=dataclasses.replace(cfg.terminal, state_dir=str(tmp_path), language="hi"),
+        printer=dataclasses.replace(cfg.printer, backend="file"))
+    fb = Feedback.from_config(cfg)
+    try:
+        assert fb.receipt(PAYMENT) == "printed"
+    finally:
+        fb.close()
+    lines, _, _ = decode_escpos((tmp_path / "receipts.bin").read_bytes())
+    assert "CUSTOMER COPY" in lines and "APPROVED" in lines  # no Devanagari code page on paper

@@ -252,7 +252,8 @@ def test_missing_tool_is_named_with_its_package(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # mtools live in /usr/bin
     assert build(base, site, tmp_path / "out.img", wheelhouse) == 2
-    assert "missing tool(s): mcopy" in (err := _error(capsys)) and "apt-get install mtools" in err
+    err = _error(capsys)
+    assert "missing tool(s): mcopy, mdir —" in err and "apt-get install mtools" in err
 
 
 def test_progress_bar_only_on_a_terminal() -> None:

@@ -165,7 +165,7 @@ def build_image(
     epoch: int | None = None,
 ) -> BuildResult:
     """Build `out` from `base`; ProvisionError (one line) on any problem, `out` untouched then."""
-    require("mcopy", "mdir", "mmd", "debugfs")
+    require("mcopy", "mdir", "debugfs")
     try:
         site = load_site(site_file)
     except SiteError as exc:

@@ -103,6 +103,15 @@ _SECTIONS = {
     "keys": _KEYS_KEYS,
     "hardware": _HARDWARE_KEYS,
 }
+_CONFIG_TO_SITE_KEYS = {
+    "display.backend": "'hardware.display'",
+    "gpio.backend": "'hardware.gpio'",
+    "keypad.backend": "'hardware.keypad'",
+    "printer.backend": "'hardware.printer'",
+    "reader.path": "'hardware.reader'",
+    "host.sale_message": "'acquirer.sale_message'",
+    "terminal.language": "'terminal.language'",
+}
 _SECRET_KEYS = {"client_key_pem", "journal_key", "key_block"}
 _UART_READERS = ("tty:AMA0", "tty:S0", "tty:serial0", "tty:AMA10")
 _SPI_DISPLAYS = ("st7789", "ili9341")
@@ -245,11 +254,15 @@ def parse_site(text: str, source: str = SITE_FILE_NAME) -> Site:
         key_block=key_block.strip() if key_block else None,
         hardware=hardware,
     )
-    # The firmware's own loader has the last word on every setting we pass through.
+    # The firmware's own loader has the last word on every setting we pass through; its
+    # message is given with the site file's key names.
     try:
         parse_config(terminal_toml(site, TerminalPaths()), Path(source))
     except ConfigError as exc:
-        raise SiteError(str(exc)) from None
+        message = str(exc)
+        for config_key, site_key in _CONFIG_TO_SITE_KEYS.items():
+            message = message.replace(config_key, site_key)
+        raise SiteError(message) from None
     return site
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from drivers.display import Display, NullDisplay, open_display
 from drivers.gpio import Buzzer, StatusLights, gpio_module
 from firmware.config import Config, ConfigError, currency_alpha, currency_exponent
+from firmware.receipt import ReceiptBuilder, receipt_qr_payload, render_receipt
 from ui import screens
 from ui.lang import load as load_language
 from ui.money import Money
@@ -210,10 +211,6 @@ class Feedback:
         """Print merchant and customer copies, or show a QR e-receipt when there is no printer
         (or it fails: then its trouble is shown too). Returns "printed", "qr" or the problem.
         Never raises: a receipt never changes the payment."""
-        try:
-            from firmware.receipt import receipt_qr_payload, render_receipt
-        except ImportError:  # receipts not part of this build
-            return "none"
         builder = self.receipt_builder
         problem = ""
         if self.printer is not None and builder is not None:
@@ -270,12 +267,8 @@ def key_legends(keypad: Any) -> dict[str, str] | None:
     return found
 
 
-def _printer_from_config(cfg: Config) -> tuple[Any, Any]:
+def _printer_from_config(cfg: Config) -> tuple[Any, ReceiptBuilder]:
     """(printer, receipt builder) from [printer]; (None, builder) when there is no printer."""
-    try:
-        from firmware.receipt import ReceiptBuilder
-    except ImportError:
-        return None, None
     builder = ReceiptBuilder.from_config(cfg)
     if cfg.printer.backend == "none":
         return None, builder

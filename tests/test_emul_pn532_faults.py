@@ -76,11 +76,6 @@ def test_a_line_fault_while_polling_finds_the_card_or_is_a_reader_fault(
     assert works_again(reader)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="drivers.nfc.Reader.wait_for_card lets nfcpy's OSError from the register access "
-    "around RATS (nfc.tag.activate) escape instead of a ReaderFault (reported to the lead)",
-)
 @pytest.mark.parametrize("command", [READ_REGISTER, WRITE_REGISTER], ids=["Read", "Write"])
 def test_a_line_fault_during_activation_is_a_reader_fault(emu, reader, command) -> None:
     emu.inject(LineFault.BAD_RESPONSE_CHECKSUM, command=command)

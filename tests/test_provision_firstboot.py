@@ -16,6 +16,7 @@ import pytest
 from test_provision_site import CLIENT_KEY, JOURNAL_KEY, MISTAKES, site_text
 
 from firmware.config import load_config
+from firmware.emv import capk
 from firmware.provision.firstboot import RESULT_FILE_NAME, main, provision
 from firmware.provision.site import SiteError, parse_site
 
@@ -57,6 +58,9 @@ def test_good_file_provisions_the_terminal(root: Path, capsys: pytest.CaptureFix
         assert mode(f) == 0o600
     assert cfg.host.client_key == "/etc/pitap/secrets/client.key"
     assert (root / "etc" / "pitap" / "acquirer-ca.pem").read_text().startswith("-----BEGIN CERT")
+    store = capk.load_file(root / "etc" / "pitap" / "capk.txt")  # the kernel's own loader
+    assert len(store.keys) == 1 and store.refused == []
+    assert cfg.kernel.capk_file == "/etc/pitap/capk.txt"
     # no secret outside the secrets directory, and the clear copy is gone from the boot partition
     for f in (root / "etc" / "pitap").glob("*"):
         if f.is_file():

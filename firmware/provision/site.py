@@ -49,6 +49,7 @@ class Site:
     acquirer: dict[str, Any]
     journal_key: bytes | None = None
     key_block: str | None = None
+    capk: str | None = None  # the live CA public keys, kernel capk file format
     hardware: Hardware = field(default_factory=Hardware)
 
     @property
@@ -86,6 +87,7 @@ _ACQUIRER_KEYS: dict[str, tuple[type, bool]] = {
     "sale_message": (str, False),
 }
 _KEYS_KEYS: dict[str, tuple[type, bool]] = {"journal_key": (str, False), "key_block": (str, False)}
+_KERNEL_KEYS: dict[str, tuple[type, bool]] = {"capk": (str, False)}
 _HARDWARE_KEYS: dict[str, tuple[type, bool]] = {
     "reader": (str, False),
     "uart": (bool, False),
@@ -101,6 +103,7 @@ _SECTIONS = {
     "terminal": _TERMINAL_KEYS,
     "acquirer": _ACQUIRER_KEYS,
     "keys": _KEYS_KEYS,
+    "kernel": _KERNEL_KEYS,
     "hardware": _HARDWARE_KEYS,
 }
 _CONFIG_TO_SITE_KEYS = {
@@ -148,6 +151,31 @@ def _is_ip_address(text: str) -> bool:
     return True
 
 
+def _check_capk(text: str, mode: str, where: str) -> None:
+    """Every line a valid CA key (checksum included); in production none a test key."""
+    from firmware.config import shipped_config_dir
+    from firmware.emv import capk
+
+    shipped = shipped_config_dir() / "capk"
+    known_test = capk.load_public_test_moduli(shipped / "public-test-keys.txt")
+    known_test |= capk.load_public_test_moduli(shipped / "test.txt")
+    count = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            key = capk.parse_line(line, f"line {number}")
+        except ValueError as exc:
+            raise SiteError(f"{where} line {number}: {exc}") from None
+        if mode == "production" and (key.test or key.modulus in known_test):
+            raise SiteError(f"{where} line {number}: {key.rid.hex().upper()} #{key.index:02X} "
+                            "is a test key; production mode needs the live keys")
+        count += 1
+    if count == 0:
+        raise SiteError(f"{where}: no CA key lines (RID INDEX EXPIRY rsa EXP MODULUS sha1 SUM)")
+
+
 def _check_pem_certificate(text: str, where: str) -> None:
     from cryptography import x509
 
@@ -192,6 +220,7 @@ def parse_site(text: str, source: str = SITE_FILE_NAME) -> Site:
     terminal = _section(data, "terminal", file)
     acquirer = _section(data, "acquirer", file)
     keys = _section(data, "keys", file)
+    kernel = _section(data, "kernel", file)
     hw_raw = _section(data, "hardware", file)
 
     tid, mid = terminal["terminal_id"], terminal["merchant_id"]
@@ -234,6 +263,13 @@ def parse_site(text: str, source: str = SITE_FILE_NAME) -> Site:
     if key_block is not None and not re.fullmatch(r"[0-9A-Za-z]{16,}", key_block.strip()):
         raise SiteError(f"{file}: 'keys.key_block' must be a TR-31 key block (letters/digits)")
 
+    capk_text = kernel.get("capk")
+    if capk_text is not None:
+        _check_capk(capk_text, mode, f"{file}: 'kernel.capk'")
+    elif mode == "production":
+        raise SiteError(f"{file}: 'kernel.capk' is missing: production mode needs the payment "
+                        "schemes' live CA public keys (from the acquirer)")
+
     hardware = Hardware(**hw_raw)
     if hardware.reader.startswith(_UART_READERS) and not hardware.uart:
         raise SiteError(
@@ -252,6 +288,7 @@ def parse_site(text: str, source: str = SITE_FILE_NAME) -> Site:
         acquirer=acquirer,
         journal_key=journal_key,
         key_block=key_block.strip() if key_block else None,
+        capk=capk_text,
         hardware=hardware,
     )
     # The firmware's own loader has the last word on every setting we pass through; its
@@ -313,6 +350,8 @@ def public_files(site: Site) -> dict[str, bytes]:
         out["acquirer-ca.pem"] = site.acquirer["ca_pem"].encode()
     if "client_cert_pem" in site.acquirer:
         out["client.pem"] = site.acquirer["client_cert_pem"].encode()
+    if site.capk:
+        out["capk.txt"] = site.capk.strip().encode() + b"\n"
     return out
 
 
@@ -320,7 +359,7 @@ def terminal_toml(site: Site, paths: TerminalPaths) -> str:
     """The terminal.toml first boot writes: settings from the site file, secrets by path."""
     t, a, hw = site.terminal, site.acquirer, site.hardware
     shipped = paths.shipped_config
-    capk_name = "test.txt" if site.mode == "test" else "production.txt"
+    capk_file = f"{paths.config_dir}/capk.txt" if site.capk else f"{shipped}/capk/test.txt"
     lines = [
         "# Written by pitap first boot from the provisioning file; edit with care.",
         f"mode = {_q(site.mode)}",
@@ -356,7 +395,7 @@ def terminal_toml(site: Site, paths: TerminalPaths) -> str:
         "",
         "[kernel]",
         f"aid_table = {_q(shipped + '/aids.toml')}",
-        f"capk_file = {_q(shipped + '/capk/' + capk_name)}",
+        f"capk_file = {_q(capk_file)}",
         "",
         "[journal]",
         "file = \"journal.sqlite\"",

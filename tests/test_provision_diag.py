@@ -401,3 +401,23 @@ def test_pn532_reader_chip_and_field_through_nfcpy(tmp_path: Path) -> None:
         emu.go_silent()
         (dead,) = run_checks(DiagContext(cfg), ["nfc-reader"])
         assert not dead.ok and "header UART" in dead.hint
+
+
+def test_display_pattern_reaches_an_spi_panel(tmp_path: Path) -> None:
+    """ST7789 driver -> emulated panel on the SPI bus: the bars are what a person would see."""
+    from drivers.sim.gpio_fake import FakeGPIO
+    from drivers.sim.spi_panel import SpiPanelEmulator
+
+    cfg = config(tmp_path, '[display]\nbackend = "st7789"\n[gpio]\nbackend = "sim"\n')
+    gpio = FakeGPIO()
+    panel = SpiPanelEmulator(gpio, "st7789", dc=cfg.display.gpio_dc, rst=cfg.display.gpio_rst,
+                             mounted_turn=90)  # a 240x320 controller mounted landscape
+    (result,) = run_checks(DiagContext(cfg, gpio=gpio, spi=panel), ["display"])
+    assert result.ok, result
+    assert panel.faults == []
+    seen = panel.image().convert("RGB")
+    bars = [(255, 255, 255), (255, 255, 0), (0, 255, 255), (0, 255, 0), (255, 0, 255),
+            (255, 0, 0), (0, 0, 255), (0, 0, 0)]
+    for i, colour in enumerate(bars):  # RGB565 on the wire: within 8 of each 8-bit channel
+        pixel = seen.getpixel((i * 40 + 20, 60))
+        assert all(abs(a - b) < 8 for a, b in zip(pixel, colour, strict=True)), (i, pixel)

@@ -147,7 +147,6 @@ def test_the_unit_script_applies_the_file_once_pitap_is_installed(root: Path) ->
 
 @pytest.mark.parametrize("good", [True, False])
 def test_result_is_shown_on_the_display(root: Path, good: bool) -> None:
-    pytest.importorskip("firmware.feedback")
     hardware = 'display = "png"\ngpio = "sim"'
     text = site_text(display=hardware) if good else site_text(display=hardware, port="port = 0")
     drop_site(root, text)

@@ -22,6 +22,7 @@ import warnings
 from drivers.nfc import Reader
 from drivers.sim.wallet import SimulatedPhone, profile_names
 from firmware.config import load_config
+from firmware.demo import free_port
 from firmware.emv.kernel import Kernel
 from firmware.emv.outcome import TerminalTransaction
 
@@ -35,12 +36,6 @@ AMOUNTS = {  # profile -> (amount in minor units, ISO 4217 numeric)
 BITS_PER_BYTE = 10  # 8 data bits + parity + share of SOF/EOF at 106 kbit/s (ISO 14443-A)
 FRAME_OVERHEAD = 3  # ISO-DEP PCB + CRC_A per I-block
 FRAME_DELAY_S = 86e-6 + 100e-6  # reader->card FDT plus card->reader guard time, per exchange
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -73,7 +68,7 @@ class CpuCountingCard:
 
 
 def bench_profile(kernel: Kernel, profile: str, taps: int) -> dict:
-    path = f"udp:127.0.0.1:{free_udp_port()}"
+    path = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
     phone = SimulatedPhone(profile, path)
     thread = phone.start(taps=taps, timeout=600.0)
     phone.ready.wait(5.0)

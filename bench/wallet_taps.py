@@ -17,6 +17,7 @@ import warnings
 
 from drivers.nfc import Reader
 from drivers.sim.wallet import SimulatedPhone
+from firmware.demo import free_port
 
 warnings.filterwarnings("ignore", module=r"pyemv(\.|$)")
 
@@ -66,10 +67,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def bench(profile: str, taps: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    path = f"udp:127.0.0.1:{port}"
+    path = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
     phone = SimulatedPhone(profile, path)
     applet_cpu: list[float] = []
     respond = phone.applet.respond

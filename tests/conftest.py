@@ -11,12 +11,7 @@ from pathlib import Path
 import pytest
 
 from firmware.config import Config, load_config
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from firmware.demo import free_port
 
 
 @pytest.fixture

@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-
-def pitap(*args: str, cwd: Path | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
-    env = os.environ | {"PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", "firmware", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=cwd, env=env)
+from run_support import run_pitap
 
 
 @pytest.mark.parametrize(
@@ -25,7 +17,7 @@ def pitap(*args: str, cwd: Path | None = None, timeout: float = 240) -> subproce
 def test_config_typo_is_one_line_and_exit_2(tmp_path: Path, toml: str, key: str) -> None:
     cfg = tmp_path / "site.toml"
     cfg.write_text(toml)
-    run = pitap("pay", "1.00", "--config", str(cfg))
+    run = run_pitap("pay", "1.00", "--config", str(cfg))
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1, run.stderr
@@ -34,22 +26,22 @@ def test_config_typo_is_one_line_and_exit_2(tmp_path: Path, toml: str, key: str)
 
 
 def test_missing_config_file_is_one_line(tmp_path: Path) -> None:
-    run = pitap("pay", "1.00", "--config", str(tmp_path / "missing.toml"))
+    run = run_pitap("pay", "1.00", "--config", str(tmp_path / "missing.toml"))
     assert run.returncode == 2
     assert "not found" in run.stderr and len(run.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("amount", ["abc", "-1", "1.005"])
 def test_bad_amount_is_a_usage_error(amount: str) -> None:
-    run = pitap("pay", amount)
+    run = run_pitap("pay", amount)
     assert run.returncode == 2
     assert "amount" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_demo_json_takes_the_scripted_payments(tmp_path: Path) -> None:
     screens = tmp_path / "screens"
-    run = pitap("demo", "--json", "--screens", str(screens), "--state", str(tmp_path / "state"),
-                cwd=tmp_path)
+    run = run_pitap("demo", "--json", "--screens", str(screens), "--state", str(tmp_path / "state"),
+                    cwd=tmp_path)
     lines = [json.loads(line) for line in run.stdout.splitlines()]
     payments, summary = lines[:-1], lines[-1]["summary"]
     assert run.returncode == 0, run.stdout + run.stderr

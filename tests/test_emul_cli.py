@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 
 import pytest
+from run_support import start_pitap, wait_until
 
 from drivers.nfc import Reader
 from firmware.cli import main
@@ -20,12 +18,7 @@ needs_dev = pytest.mark.skipif(
 @needs_dev
 def test_the_printed_path_opens_as_an_nfcpy_reader() -> None:
     link = f"/dev/ttyPITAPcli{os.getpid()}"  # its own name: other test runs may be polling
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "firmware", "sim", "pn532", "--link", link, "--seconds", "20"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_pitap("sim", "pn532", "--link", link, "--seconds", "20")
     try:
         assert proc.stdout is not None
         path = proc.stdout.readline().strip()
@@ -39,35 +32,15 @@ def test_the_printed_path_opens_as_an_nfcpy_reader() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=5)
-    deadline = time.monotonic() + 2
-    while os.path.lexists(link) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: not os.path.lexists(link), seconds=2, every=0.05)
     assert not os.path.lexists(link)  # the emulator cleaned up after itself
 
 
 @needs_dev
 def test_a_wallet_profile_taps_and_the_command_ends_when_its_taps_are_done() -> None:
     link = f"/dev/ttyPITAPcli{os.getpid()}"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "firmware",
-            "sim",
-            "pn532",
-            "--link",
-            link,
-            "--profile",
-            "visa-online",
-            "--taps",
-            "1",
-            "--seconds",
-            "20",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_pitap("sim", "pn532", "--link", link, "--profile", "visa-online", "--taps", "1",
+                       "--seconds", "20")
     try:
         assert proc.stdout is not None
         reader = Reader(proc.stdout.readline().strip())

@@ -12,10 +12,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from run_support import wait_until
 
 from drivers.nfc import Reader
 from drivers.sim.wallet import SimulatedPhone, profile_names
 from firmware.config import load_config
+from firmware.demo import free_port
 from firmware.emv.kernel import Kernel
 from firmware.emv.outcome import Outcome, OutcomeKind, TerminalTransaction
 
@@ -40,12 +42,6 @@ EXPECTED: dict[str, tuple[int, int, list[OutcomeKind], str]] = {
 }  # fmt: skip
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def kernel() -> Kernel:
     return Kernel.from_config(load_config())  # shipped config: the wallets' test CA keys
@@ -55,7 +51,7 @@ def kernel() -> Kernel:
 def link(request: pytest.FixtureRequest) -> Iterator[tuple[SimulatedPhone, Reader]]:
     profile = request.param
     taps = len(EXPECTED[profile][2])
-    path = f"udp:127.0.0.1:{free_udp_port()}"
+    path = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
     phone = SimulatedPhone(profile, path)
     thread = phone.start(taps=taps, timeout=20.0)
     assert phone.ready.wait(5.0)
@@ -79,9 +75,8 @@ def tap_once(
         return kernel.process(card, txn)
     finally:
         reader.release()
-        deadline = time.monotonic() + 2.0  # let the phone see the field go and listen again
-        while phone.served == served and time.monotonic() < deadline:
-            time.sleep(0.002)
+        # let the phone see the field go and listen again
+        wait_until(lambda: phone.served != served, seconds=2.0, every=0.002)
         time.sleep(0.01)
 
 

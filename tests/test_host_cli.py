@@ -3,29 +3,23 @@ port already taken or a missing keys file is one line on stderr, never a traceba
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from host_support import write_keys
+from run_support import start_pitap
 
-
-def pitap(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "firmware", *args], cwd=cwd, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+NO_WARNINGS = {"PYTHONWARNINGS": "ignore"}  # stderr holds the one line under test
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
 def test_pitap_host_serves_until_interrupted(tmp_path: Path, stop: signal.Signals) -> None:
     keys = write_keys(tmp_path)
-    proc = pitap("host", "--port", "0", "--keys", str(keys), "--ledger",
-                 str(tmp_path / "ledger.sqlite"), "--tls", "--tls-dir", str(tmp_path / "tls"),
-                 cwd=tmp_path)
+    proc = start_pitap("host", "--port", "0", "--keys", str(keys), "--ledger",
+                       str(tmp_path / "ledger.sqlite"), "--tls", "--tls-dir", str(tmp_path / "tls"),
+                       cwd=tmp_path, **NO_WARNINGS)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -47,9 +41,11 @@ def test_port_in_use_and_missing_keys_are_one_line(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        proc = pitap("host", "--port", str(port), "--keys", str(keys), cwd=tmp_path)
+        proc = start_pitap("host", "--port", str(port), "--keys", str(keys), cwd=tmp_path,
+                           **NO_WARNINGS)
         _, err = proc.communicate(timeout=20)
     assert proc.returncode == 1 and err.count("\n") == 1 and "cannot listen" in err
-    proc = pitap("host", "--port", "0", "--keys", str(tmp_path / "nope.toml"), cwd=tmp_path)
+    proc = start_pitap("host", "--port", "0", "--keys", str(tmp_path / "nope.toml"),
+                       cwd=tmp_path, **NO_WARNINGS)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 2 and err.count("\n") == 1 and "nope.toml" in err

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from host_support import MC_PAN, TestCard, auth_request, write_keys
+from run_support import wait_until
 
 from firmware.config import Config, load_config
 from firmware.host import connect, messages
@@ -262,9 +263,7 @@ def test_a_slow_reversal_never_holds_up_a_payment(tmp_path: Path, journal: Journ
         started = time.monotonic()
         assert pay(journal, acquirer, card, 1000) == "approved"
         assert time.monotonic() - started < 1.0
-        deadline = time.monotonic() + 5
-        while journal.queue() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: not journal.queue(), seconds=5, every=0.05)
         assert journal.queue() == [] and journal.payment(pid)["state"] == "reversed"
     finally:
         saf.stop()

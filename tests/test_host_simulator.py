@@ -4,7 +4,6 @@ declines, the test amounts, reversals, replays, every shipped dialect, TLS with 
 from __future__ import annotations
 
 import dataclasses
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from host_support import MC_PAN, VISA18_PAN, VISA_PAN, TestCard, auth_request, w
 from pyemv import tlv
 
 from firmware.config import Config, ConfigError, load_config
+from firmware.demo import free_port
 from firmware.host import connect
 from firmware.host.acquirer import HostUnavailable, NoReply
 from firmware.host.iso8583_acquirer import Iso8583Acquirer
@@ -141,10 +141,7 @@ def test_misbehaving_amounts_end_as_no_reply_and_reversal_undoes_the_booking(
 
 
 def test_host_not_listening_is_host_unavailable() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    acq = connect(terminal_config(port))
+    acq = connect(terminal_config(free_port()))
     with pytest.raises(HostUnavailable, match="refused"):
         acq.authorize(auth_request(TestCard(), 1000))
 

@@ -22,17 +22,12 @@ from cryptography.x509.oid import NameOID
 
 from firmware.cli import main
 from firmware.config import Config, parse_config, shipped_config_dir
+from firmware.demo import free_port
 from firmware.provision.diag import CheckResult, DiagContext, run_checks
 
 
 def failed(results: list[CheckResult]) -> dict[str, CheckResult]:
     return {r.name: r for r in results if not r.ok}
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def config(tmp: Path, text: str) -> Config:
@@ -56,7 +51,7 @@ def test_reader_that_is_not_there_fails_with_a_wiring_hint(tmp_path: Path) -> No
 
 
 def test_empty_field_fails(tmp_path: Path) -> None:
-    cfg = config(tmp_path, f'[reader]\npath = "udp:127.0.0.1:{free_udp_port()}"\n')
+    cfg = config(tmp_path, f'[reader]\npath = "udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"\n')
     results = run_checks(DiagContext(cfg, field_timeout=0.3), ["nfc-reader", "nfc-field"])
     assert [r.name for r in results if r.ok] == ["nfc reader"]
     assert "hold a contactless card" in failed(results)["nfc field"].hint
@@ -194,7 +189,7 @@ def terminal(tmp_path: Path) -> Iterator[Callable[..., tuple[DiagContext, object
     keypad = "matrix"
 
     host = simulator.HostSimulator(port=0).start()
-    reader_path = f"udp:127.0.0.1:{free_udp_port()}"
+    reader_path = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
     dialect = shipped_config_dir() / "dialects" / "pitap-default.toml"
     phones: list[object] = []
     built: list[Path] = []

@@ -6,10 +6,10 @@ nothing is charged twice or lost when the host or the phone misbehaves.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
+from run_support import wait_until
 
 from firmware.terminal import Terminal
 
@@ -74,15 +74,6 @@ def test_host_not_listening_is_a_clean_error_with_nothing_to_reverse(
     assert result.outcome == "error"
     assert "host unavailable" in result.reason
     assert term.journal.queue("reversal") == []
-
-
-def wait_until(check, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def assert_reversed(term: Terminal, host_sim, payment_id: int, stan: int) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 
 import pytest
-from wallet_helpers import PPSE, free_udp_port
+from wallet_helpers import PPSE
 
 from drivers.nfc import Reader
 from drivers.sim.wallet import get_profile, profile_names
 from firmware.cli import main
+from firmware.demo import free_port
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::cryptography.utils.CryptographyDeprecationWarning"
@@ -58,7 +60,7 @@ def test_usage_errors_are_one_line_and_exit_2(argv, capsys):
 
 
 def test_wallet_command_answers_a_tap(capsys):
-    path = f"udp:127.0.0.1:{free_udp_port()}"
+    path = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
     result: list[int] = []
     argv = ["wallet", "--profile", "visa-online", "--reader", path, "--timeout", "10"]
     thread = threading.Thread(target=lambda: result.append(main(argv)))

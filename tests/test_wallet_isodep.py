@@ -3,17 +3,19 @@ activation, chaining both ways, R(NAK) recovery, S(DESELECT), and the end of a t
 
 from __future__ import annotations
 
-import time
+import socket
 
 import nfc
 import nfc.clf
 import nfc.tag
 import nfc.tag.tt4
 import pytest
-from wallet_helpers import PPSE, free_udp_port, select, terminal_values, tlvs, visa_gpo
+from run_support import wait_until
+from wallet_helpers import PPSE, select, terminal_values, tlvs, visa_gpo
 
 from drivers.sim.isodep import frame_waiting_time
 from drivers.sim.wallet import SimulatedPhone
+from firmware.demo import free_port
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::cryptography.utils.CryptographyDeprecationWarning"
@@ -27,7 +29,7 @@ def phone_at():
     def start(
         profile: str, taps: int = 1, **kwargs
     ) -> tuple[SimulatedPhone, nfc.ContactlessFrontend]:
-        path = f"udp:127.0.0.1:{free_udp_port()}"
+        path = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
         phone = SimulatedPhone(profile, path, **kwargs)
         thread = phone.start(taps=taps, timeout=20)
         assert phone.ready.wait(5)
@@ -103,9 +105,7 @@ def test_tap_ends_when_the_reader_switches_the_field_off(phone_at):
     tag.transceive(PPSE)
     clf.device.mute()  # RFOFF
     phone.stop()
-    deadline = time.monotonic() + 5
-    while phone.last_tap is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: phone.last_tap is not None, seconds=5, every=0.02)
     assert phone.last_tap.ended == "rf-off"
     assert phone.last_tap.apdus == 1
 

@@ -3,12 +3,12 @@ terminal does): raw APDUs, cryptograms checked against the TEST issuer keys with
 
 from __future__ import annotations
 
-import time
+import socket
 
 import pytest
+from run_support import wait_until
 from wallet_helpers import (
     PPSE,
-    free_udp_port,
     generate_ac,
     issuer_ac,
     select,
@@ -19,6 +19,7 @@ from wallet_helpers import (
 
 from drivers.nfc import CardRemoved, Reader
 from drivers.sim.wallet import SimulatedPhone, profile_names
+from firmware.demo import free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
 
@@ -29,7 +30,7 @@ def tap():
     started = []
 
     def start(profile: str, taps: int = 1):
-        path = f"udp:127.0.0.1:{free_udp_port()}"
+        path = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
         phone = SimulatedPhone(profile, path)
         thread = phone.start(taps=taps, timeout=20)
         assert phone.ready.wait(5)
@@ -132,9 +133,7 @@ def test_slow_phone_sends_wtx_and_still_answers(tap):
     assert gpo[0x9F27] == b"\x80"
     reader.release()
     phone.stop()
-    deadline = time.monotonic() + 5
-    while not (phone.last_tap and phone.last_tap.ended) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: phone.last_tap and phone.last_tap.ended, seconds=5, every=0.02)
     assert phone.last_tap.wtx_sent >= 1
 
 

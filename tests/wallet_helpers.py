@@ -1,9 +1,8 @@
-"""Test helpers for the simulated wallets: a free UDP port, a phone in a thread, terminal data,
+"""Test helpers for the simulated wallets: a phone in a thread, terminal data,
 and the issuer side of the cryptogram computed independently with pyemv from the issuer keys."""
 
 from __future__ import annotations
 
-import socket
 import tomllib
 from pathlib import Path
 
@@ -14,12 +13,6 @@ ISSUER_KEYS = ROOT / "config" / "keys" / "test-issuers.toml"
 CAPK_FILE = ROOT / "config" / "capk" / "test.txt"
 
 PPSE = bytes.fromhex("00A404000E325041592E5359532E444446303100")
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def select(aid: str) -> bytes:

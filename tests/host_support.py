@@ -1,11 +1,14 @@
 """Test helpers for the host tests: a temporary issuer keys file, a card that computes real
 ARQCs with pyemv (the card side, written here independently of the simulator's issuer code),
-AuthRequests, and a test PKI for TLS. Not a test module itself."""
+AuthRequests, a test PKI for TLS, and a TCP server on 127.0.0.1 for hand-made hosts. Not a test
+module itself."""
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
+import socket
+import threading
 from pathlib import Path
 
 from pyemv import cvn as pyemv_cvn
@@ -110,3 +113,32 @@ def auth_request(card: TestCard, amount: int, stan: int = 1, txn_type: str = "pu
         terminal_id=terminal_id, merchant_id="000000000000001",
         when=dt.datetime(2026, 11, 27, 10, 30, 0),
     )
+
+
+class LoopbackServer:
+    """A TCP server on 127.0.0.1 (a free port: `.port`) that hands each connection to
+    `serve(conn)` on a thread of its own, until `close()`."""
+
+    def __init__(self, backlog: int = 8) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(backlog)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.1)  # look at `stop` between connections
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
+
+    def serve(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()

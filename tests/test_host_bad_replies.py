@@ -6,13 +6,12 @@ from __future__ import annotations
 import dataclasses
 import socket
 import struct
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from host_support import TestCard, auth_request
+from host_support import LoopbackServer, TestCard, auth_request
 
 from firmware.config import Config, load_config
 from firmware.host import connect
@@ -40,28 +39,14 @@ def framed(payload: bytes) -> bytes:
 Behaviour = Callable[[socket.socket, dict[str, str]], None]
 
 
-class RogueHost:
+class RogueHost(LoopbackServer):
     """Reads one request per connection, then does what `behaviour` says."""
 
     def __init__(self, behaviour: Behaviour) -> None:
         self.behaviour = behaviour
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.stop = threading.Event()
-        threading.Thread(target=self._run, daemon=True).start()
+        super().__init__()
 
-    def _run(self) -> None:
-        self.sock.settimeout(0.1)
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
+    def serve(self, conn: socket.socket) -> None:
         with conn:
             conn.settimeout(5)
             try:
@@ -73,10 +58,6 @@ class RogueHost:
                 self.behaviour(conn, DIALECT.decode(data))
             except OSError:
                 pass
-
-    def close(self) -> None:
-        self.stop.set()
-        self.sock.close()
 
 
 @pytest.fixture

@@ -8,13 +8,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from host_support import MC_PAN, TestCard, auth_request, write_keys
+from host_support import MC_PAN, LoopbackServer, TestCard, auth_request, write_keys
 from run_support import wait_until
 
 from firmware.config import Config, load_config
@@ -210,27 +209,15 @@ def test_other_currency_payments_are_listed_not_settled(tmp_path: Path, keys: Pa
         assert sim.ledger.open_totals("PITAP001", 356).sales_amount == 75000  # still open
 
 
-class SlowReversalHost:
+class SlowReversalHost(LoopbackServer):
     """Answers authorizations at once and reversals only after `delay` seconds."""
 
     def __init__(self, delay: float) -> None:
         self.delay = delay
         self.dialect = load_dialect("pitap-default", load_config().source.parent)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(backlog=4)
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
+    def serve(self, conn: socket.socket) -> None:
         reader = FrameReader(conn, "binary2", 4096)
         with conn:
             while True:

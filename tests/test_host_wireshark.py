@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from host_support import MC_PAN, TestCard, auth_request, write_keys
+from host_support import MC_PAN, LoopbackServer, TestCard, auth_request, write_keys
 
 from firmware.config import load_config
 from firmware.host import connect
@@ -29,28 +29,19 @@ pytestmark = [
 ]
 
 
-class RecordingRelay:
+class RecordingRelay(LoopbackServer):
     """127.0.0.1:port -> target, recording (direction, bytes) in order."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.chunks: list[tuple[str, bytes]] = []
         self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(backlog=4)
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.sock.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            threading.Thread(target=self._pump, args=(client, upstream, "c2s"), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, "s2c"), daemon=True).start()
+    def serve(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        threading.Thread(target=self._pump, args=(client, upstream, "c2s"), daemon=True).start()
+        self._pump(upstream, client, "s2c")
 
     def _pump(self, src: socket.socket, dst: socket.socket, direction: str) -> None:
         while True:

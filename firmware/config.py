@@ -78,6 +78,20 @@ def currency_alpha(numeric: int) -> str:
     raise ConfigError(f"unknown currency number {numeric}")
 
 
+def format_amount(amount: int, currency: int | str) -> str:
+    """Minor units as an operator's line shows them: 1250 in 978 or "EUR" -> '12.50 EUR'; an
+    unknown currency shows the raw minor units: '1250 (999)'."""
+    try:
+        alpha = currency_alpha(currency) if isinstance(currency, int) else currency.upper()
+        exp = currency_exponent(alpha)
+    except ConfigError:
+        return f"{amount} ({currency})"
+    sign, amount = ("-" if amount < 0 else ""), abs(amount)
+    if exp == 0:
+        return f"{sign}{amount} {alpha}"
+    return f"{sign}{amount // 10**exp}.{amount % 10**exp:0{exp}d} {alpha}"
+
+
 @dataclass(frozen=True)
 class TerminalSection:
     terminal_id: str = "PITAP001"

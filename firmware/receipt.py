@@ -48,9 +48,14 @@ class ReceiptBuilder:
         return PrintLine(f"{left}{' ' * space}{right}"[: max(self.columns, len(right) + 1)])
 
 
+def money_text(amount: int, currency: int, lang: Language) -> str:
+    """Minor units as printed: 123456 in 978 -> 'EUR 1,234.56' (en) / 'EUR 1.234,56' (it)."""
+    alpha = currency_alpha(currency)
+    return f"{alpha} {number(amount, currency_exponent(alpha), lang)}"
+
+
 def amount_text(payment: dict, lang: Language) -> str:
-    alpha = currency_alpha(int(payment.get("currency", 978)))
-    return f"{alpha} {number(int(payment.get('amount', 0)), currency_exponent(alpha), lang)}"
+    return money_text(int(payment.get("amount", 0)), int(payment.get("currency", 978)), lang)
 
 
 def when_text(payment: dict) -> str:

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from drivers.nfc import Reader, ReaderFault, UnsupportedCard
-from firmware.config import Config, currency_alpha, currency_exponent, currency_numeric
+from firmware.config import Config, currency_alpha, currency_numeric, format_amount
 from firmware.emv.kernel import Kernel
 from firmware.emv.outcome import Outcome, OutcomeKind, TerminalTransaction, TxnType
 from firmware.feedback import Feedback
@@ -312,8 +312,7 @@ class Terminal:
 
 def describe(result: PaymentResult) -> str:
     """One line for people."""
-    exp = currency_exponent(result.currency)
-    money = f"{result.amount / 10**exp:.{exp}f} {result.currency}"
+    money = format_amount(result.amount, result.currency)
     bits = [f"#{result.id}", f"{result.txn_type:<8}", f"{money:>12}", f"{result.outcome:<9}"]
     if result.scheme:
         bits.append(result.scheme)

@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from firmware.config import Config, currency_alpha, currency_exponent, load_config
+from firmware.config import Config, format_amount, load_config
 from firmware.journal import Journal, JournalError, QueueItem
 from firmware.private_files import problems
 
@@ -25,17 +25,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     what.add_argument("--queue", action="store_true", help="reversals/advices waiting to be sent")
     what.add_argument("--check", action="store_true", help="run the start-up checks and report")
     p.set_defaults(func=run)
-
-
-def format_amount(amount: int, currency: int) -> str:
-    try:
-        alpha = currency_alpha(currency)
-        exp = currency_exponent(alpha)
-    except Exception:  # an unknown currency number: show raw minor units
-        return f"{amount} ({currency})"
-    if exp == 0:
-        return f"{amount} {alpha}"
-    return f"{amount // 10**exp}.{amount % 10**exp:0{exp}d} {alpha}"
 
 
 def payment_line(p: dict) -> str:

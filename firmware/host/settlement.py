@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from firmware.config import Config, currency_alpha, currency_exponent
+from firmware.config import Config, ConfigError
 from firmware.host.acquirer import (
     Acquirer,
     AuthRequest,
@@ -25,6 +25,8 @@ from firmware.host.acquirer import (
     SettlementTotals,
 )
 from firmware.host.saf import StoreAndForward
+from firmware.receipt import money_text
+from ui.lang import load as load_language
 
 if TYPE_CHECKING:
     from firmware.journal import Journal
@@ -61,11 +63,9 @@ class ZReport:
 
 def _money(amount: int, currency: int) -> str:
     try:
-        alpha, exp = currency_alpha(currency), currency_exponent(currency_alpha(currency))
-    except Exception:
+        return money_text(amount, currency, load_language("en"))
+    except ConfigError:
         return f"{amount} (minor units, currency {currency})"
-    value = f"{amount / 10**exp:,.{exp}f}" if exp else f"{amount:,}"
-    return f"{alpha} {value}"
 
 
 def batch_items(journal: Journal, batch: int, merchant_id: str) -> list[AuthRequest]:

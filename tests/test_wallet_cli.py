@@ -12,6 +12,7 @@ from drivers.nfc import Reader
 from drivers.sim.wallet import get_profile, profile_names
 from firmware.cli import main
 from firmware.demo import free_port
+from firmware.emv.outcome import mask_pan
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::cryptography.utils.CryptographyDeprecationWarning"
@@ -40,7 +41,7 @@ def test_list_shows_every_profile_with_masked_token(capsys):
         assert name in out
         token = get_profile(name).token
         assert token not in out  # never the whole token
-        assert f"{token[:6]}…{token[-4:]}" in out
+        assert mask_pan(token) in out  # first 6 / last 4, as everywhere
     assert set(REQUIRED) <= set(profile_names())
 
 

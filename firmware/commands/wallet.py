@@ -13,6 +13,7 @@ import sys
 import warnings
 
 from firmware.config import load_config
+from firmware.emv.outcome import mask_pan
 
 DEFAULT_TIMEOUT_S = 300.0
 
@@ -44,7 +45,7 @@ def _list() -> int:
 
     for name in profile_names():
         p = get_profile(name)
-        token = f"{p.token[:6]}…{p.token[-4:]}"
+        token = mask_pan(p.token)
         print(f"{name:22} {p.scheme:10} {p.aid:16} token {token} exp {p.expiry[2:]}/{p.expiry[:2]}")
         print(f"{'':22} {p.summary}")
     return 0

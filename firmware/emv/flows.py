@@ -41,6 +41,15 @@ TSI_ODA = (0, 0x80)
 TSI_CVM = (0, 0x40)
 TSI_CARD_RISK = (0, 0x20)
 TSI_TRM = (0, 0x08)
+# 9F34 CVM results for the methods a phone terminal uses ("": none decided yet).
+CVM_RESULTS = {
+    "cdcvm": T("010002"),
+    "no_cvm": T("1F0002"),
+    "signature": T("1E0300"),
+    "online_pin": T("420300"),
+    "failed": T("3F0001"),
+    "": T("3F0000"),
+}
 
 
 def _set(bits: bytearray, flag: tuple[int, int]) -> None:
@@ -234,13 +243,7 @@ def complete_qvsdc(kernel: Kernel, s: _Session) -> Outcome:
             _set(s.tvr, CVM_FAILED)
     else:
         s.cvm = "no_cvm"
-    s.term[T("9F34")] = {
-        "cdcvm": T("010002"),
-        "online_pin": T("420300"),
-        "signature": T("1E0300"),
-        "no_cvm": T("1F0002"),
-        "failed": T("3F0001"),
-    }[s.cvm]
+    s.term[T("9F34")] = CVM_RESULTS[s.cvm]
     if s.txn.txn_type is TxnType.REFUND and ac_type in (0x00, 0x40, 0x80):
         return _finish(kernel, s, OutcomeKind.ONLINE_REQUEST, REFUND_READ)
     if ac_type == 0x00:
@@ -332,12 +335,7 @@ def complete_generate_ac(kernel: Kernel, card: apdu.CardLink, s: _Session) -> Ou
             _set(s.tvr, CVM_FAILED)
     else:
         s.cvm = "no_cvm"
-    s.term[T("9F34")] = {
-        "cdcvm": T("010002"),
-        "signature": T("1E0300"),
-        "no_cvm": T("1F0002"),
-        "failed": T("3F0001"),
-    }[s.cvm]
+    s.term[T("9F34")] = CVM_RESULTS[s.cvm]
     _set(s.tsi, TSI_CVM)
     # terminal risk management
     if cand.online_required:

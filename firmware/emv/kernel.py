@@ -34,16 +34,6 @@ TAP_BUDGET_S = 5.0
 
 T = bytes.fromhex  # tag spelling: T("9F26")
 
-# 9F34 CVM results for the methods a phone terminal uses.
-CVM_RESULTS = {
-    "cdcvm": T("010002"),
-    "no_cvm": T("1F0002"),
-    "signature": T("1E0300"),
-    "online_pin": T("420300"),
-    "failed": T("3F0001"),
-    "": T("3F0000"),
-}
-
 # Field 55 content, in this order; 9F66 / 9F6C / 9F6E / 5F34 only when present.
 FIELD55_TAGS = [
     T(t)
@@ -134,7 +124,7 @@ class _Session:
             T("9F1C"): txn.terminal_id.encode("ascii", "replace")[:8].ljust(8, b" "),
             T("9F1E"): txn.terminal_id.encode("ascii", "replace")[:8].ljust(8, b" "),
             T("9F4E"): txn.merchant_name.encode("ascii", "replace")[:20],
-            T("9F34"): CVM_RESULTS[""],
+            T("9F34"): flows.CVM_RESULTS[""],
         }
 
     def add_card_data(self, objs: list[tlv.Tlv], where: str) -> None:
@@ -174,7 +164,7 @@ class _Session:
         values[T("9F26")] = self.cryptogram
         values[T("9F27")] = bytes([self.cid])
         values[T("84")] = self.fci.get(T("84"), self.cand.entry.aid if self.cand else b"")
-        values[T("9F34")] = self.term.get(T("9F34"), CVM_RESULTS[""])
+        values[T("9F34")] = self.term.get(T("9F34"), flows.CVM_RESULTS[""])
         out = []
         for tag in FIELD55_TAGS:
             if tag in (T("9F66"),) and self.cand and self.cand.config.kernel != 3:

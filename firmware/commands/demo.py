@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from firmware.commands import add_config_option
 from firmware.config import load_config
 from firmware.demo import ScriptedPayment, load_script, run_demo
 from firmware.terminal import PaymentResult, describe
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="journal and host ledger of this run (wiped at start)")
     p.add_argument("--script", type=Path, default=None,
                    help="demo script (default: config/demo.toml)")
-    p.add_argument("--config", type=Path, default=None, help="terminal configuration to start from")
+    add_config_option(p)
     p.set_defaults(func=run)
 
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from firmware.commands import add_config_option
 from firmware.config import load_config
 from firmware.provision.diag import CHECKS, DiagContext, report_json, report_text, run_checks
 
@@ -19,9 +20,7 @@ TERMINAL_CONFIG = Path("/etc/pitap/terminal.toml")  # written by first boot
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("diag", help="self-test every part of the terminal")
-    p.add_argument("--config", metavar="FILE",
-                   help=f"terminal configuration (default: {TERMINAL_CONFIG} when present, "
-                        "else the shipped one)")
+    add_config_option(p, default=f"{TERMINAL_CONFIG} when present, else the shipped one")
     p.add_argument("--json", action="store_true", help="one JSON document with every check")
     p.add_argument("--only", metavar="CHECK", action="append", choices=sorted(CHECKS),
                    help=f"run only this check (repeatable): {', '.join(CHECKS)}")

@@ -8,6 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
+from firmware.commands import add_config_option
 from firmware.config import ConfigError, load_config
 
 
@@ -15,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("host", help="run the ISO 8583 host simulator (test acquirer)",
                        description="Run the host simulator on 127.0.0.1: checks cryptograms "
                        "with the test issuer keys, misbehaves on test amounts, keeps a ledger.")
-    p.add_argument("--config", metavar="FILE", help="terminal configuration (default: shipped)")
+    add_config_option(p)
     p.add_argument("--port", type=int, metavar="P",
                    help="TCP port (default: host.port from the configuration; 0 = any free)")
     p.add_argument("--tls", action="store_true",

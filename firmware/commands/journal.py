@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 
+from firmware.commands import add_config_option
 from firmware.config import Config, format_amount, load_config
 from firmware.journal import Journal, JournalError, QueueItem
 from firmware.private_files import problems
@@ -19,7 +20,7 @@ from firmware.private_files import problems
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("journal", help="list the payments in the journal")
-    p.add_argument("--config", metavar="FILE", help="terminal configuration (TOML)")
+    add_config_option(p)
     p.add_argument("--json", action="store_true", help="one JSON object per payment, with history")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--queue", action="store_true", help="reversals/advices waiting to be sent")

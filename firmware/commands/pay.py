@@ -9,6 +9,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 from drivers.nfc import ReaderFault
+from firmware.commands import add_config_option
 from firmware.config import Config, ConfigError, currency_exponent, load_config
 from firmware.terminal import PaymentResult, Terminal, describe
 
@@ -29,7 +30,7 @@ def parse_amount(text: str, currency: str) -> int:
 def add_payment_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("amount", help="amount in major units, e.g. 12.50")
     p.add_argument("--currency", default=None, help="ISO 4217 code (default: the configured one)")
-    p.add_argument("--config", default=None, help="terminal configuration file")
+    add_config_option(p)
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
 

@@ -21,6 +21,7 @@ import threading
 import time
 from typing import Any
 
+from firmware.commands import add_config_option
 from firmware.config import ConfigError, currency_exponent, load_config
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ class StopService(Exception):
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="the terminal service: keypad, tap, outcome, receipt, repeat")
-    p.add_argument("--config", default=None, help="terminal configuration file")
+    add_config_option(p)
     p.add_argument("--max-payments", type=int, default=None, help="stop after N payments")
     p.add_argument("--hold", type=float, default=5.0,
                    help="seconds the outcome stays on screen (default 5)")

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from firmware.commands import add_config_option
 from firmware.config import load_config
 
 
@@ -13,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("settle", help="close the batch with the acquirer, print the Z-report",
                        description="Send queued reversals and advices, then the batch totals "
                        "(0500); upload the batch if the host disagrees; print the Z-report.")
-    p.add_argument("--config", metavar="FILE", help="terminal configuration (default: shipped)")
+    add_config_option(p)
     p.add_argument("--json", action="store_true", help="the Z-report as one JSON object")
     p.set_defaults(func=run)
 
@@ -22,13 +23,9 @@ def run(args: argparse.Namespace) -> int:
     from firmware.host import connect
     from firmware.host.acquirer import HostUnavailable, NoReply
     from firmware.host.settlement import format_z_report, settle_day
+    from firmware.journal import Journal, JournalError
 
     cfg = load_config(args.config)
-    try:
-        from firmware.journal import Journal, JournalError
-    except ImportError:
-        print("pitap settle: this build has no journal", file=sys.stderr)
-        return 1
     try:
         journal = Journal.from_config(cfg)
     except JournalError as exc:

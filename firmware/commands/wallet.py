@@ -12,6 +12,7 @@ import argparse
 import sys
 import warnings
 
+from firmware.commands import add_config_option
 from firmware.config import load_config
 from firmware.emv.outcome import mask_pan
 
@@ -36,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=DEFAULT_TIMEOUT_S,
         help=f"give up after this many seconds (default {DEFAULT_TIMEOUT_S:.0f})",
     )
-    parser.add_argument("--config", help="terminal configuration file (for the reader path)")
+    add_config_option(parser)
     parser.set_defaults(func=run)
 
 

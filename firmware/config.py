@@ -381,24 +381,38 @@ def _build(cls: type, data: dict, where: str, file: str) -> object:
     return obj
 
 
-def parse_config(text: str, source: Path) -> Config:
-    """Parse TOML text into a Config; `source` names the file in errors and anchors data paths."""
+def toml_data(text: str, source: object) -> dict[str, typing.Any]:
+    """TOML text as a dict; a syntax error is a ConfigError naming `source`."""
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+
+
+def read_toml(path: str | os.PathLike[str], what: str) -> dict[str, typing.Any]:
+    """A TOML data file as a dict; a missing, unreadable or broken file is one ConfigError
+    naming the file and `what` it is ("AID table", "issuer keys file", ...)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    return toml_data(text, path)
+
+
+def _config(data: dict[str, typing.Any], source: Path) -> Config:
     cfg = _build(Config, data, "", str(source))
     assert isinstance(cfg, Config)
     return dataclasses.replace(cfg, source=source.resolve())
 
 
+def parse_config(text: str, source: Path) -> Config:
+    """Parse TOML text into a Config; `source` names the file in errors and anchors data paths."""
+    return _config(toml_data(text, source), source)
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Load the terminal configuration; None means the shipped default config/terminal.toml."""
     source = Path(path) if path is not None else default_config_path()
-    try:
-        text = source.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{source}: configuration file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
-    return parse_config(text, source)
+    return _config(read_toml(source, "configuration file"), source)

@@ -15,13 +15,12 @@ import subprocess
 import sys
 import threading
 import time
-import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from firmware.config import Config, ConfigError
+from firmware.config import Config, ConfigError, read_toml
 from firmware.terminal import PaymentResult, Terminal
 
 log = logging.getLogger(__name__)
@@ -41,10 +40,7 @@ class ScriptedPayment:
 
 def load_script(path: Path) -> list[ScriptedPayment]:
     """Read the demo script; a mistake names the file, the payment and the key."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read demo script: {exc}") from None
+    data = read_toml(path, "demo script")
     known = {f.name for f in dataclasses.fields(ScriptedPayment)}
     script = []
     for i, entry in enumerate(data.get("payment", []), start=1):

@@ -6,11 +6,10 @@ file and the key (`aid[2].floor_limit`). Holds no card data and does no I/O beyo
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from firmware.config import CURRENCIES, ConfigError
+from firmware.config import CURRENCIES, ConfigError, read_toml
 
 KERNELS = {0: "generic EMV", 2: "Mastercard-style M/Chip", 3: "Visa-style qVSDC"}
 
@@ -167,14 +166,4 @@ def parse_aid_table(data: dict, file: str) -> AidTable:
 
 
 def load_aid_table(path: Path) -> AidTable:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: AID table not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read AID table: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_aid_table(data, str(path))
+    return parse_aid_table(read_toml(path, "AID table"), str(path))

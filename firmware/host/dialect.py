@@ -8,7 +8,6 @@ message only as a dict of strings. Nothing here touches the network.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import iso8583
 from iso8583.decoder import DecodeError
 from iso8583.encoder import EncodeError
 
-from firmware.config import ConfigError
+from firmware.config import ConfigError, read_toml
 
 LENGTH_HEADERS = ("binary2", "ascii4", "none")
 _SPEC_KEYS = {"data_enc", "len_enc", "len_type", "max_len", "desc", "len_count", "left_pad",
@@ -82,13 +81,7 @@ def dialect_path(name: str, config_dir: Path) -> Path:
 def load_dialect(name: str, config_dir: Path) -> Dialect:
     """Load and check a dialect; any mistake is a ConfigError naming the file and key."""
     path = dialect_path(name, config_dir)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: dialect file not found (host.dialect = {name!r})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_dialect(data, path)
+    return parse_dialect(read_toml(path, f"dialect file (host.dialect = {name!r})"), path)
 
 
 def parse_dialect(data: dict[str, Any], path: Path) -> Dialect:

@@ -9,7 +9,6 @@ ARPC goes back in tag 91. TEST KEYS ONLY: this module is for the simulator, neve
 from __future__ import annotations
 
 import hmac
-import tomllib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 from pyemv import cvn as pyemv_cvn
 from pyemv import tlv as pyemv_tlv
 
-from firmware.config import ConfigError
+from firmware.config import ConfigError, read_toml
 
 # pyemv drives two-key 3DES through cryptography, which warns that it is deprecated; EMV still
 # mandates it, and the warning would only drown the simulator's own messages.
@@ -47,12 +46,7 @@ class CryptogramCheck:
 
 
 def load_issuer_keys(path: Path) -> list[IssuerKey]:
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: issuer keys file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    data = read_toml(path, "issuer keys file")
     keys = []
     for i, entry in enumerate(data.get("issuer", [])):
         where = f"{path}: issuer[{i}]"

@@ -1,4 +1,5 @@
-"""Shared fixtures: a host simulator on loopback, terminal configs on free ports, phones."""
+"""Shared fixtures: a host simulator on loopback, terminal configs on free ports, phones, the
+emulated PN532 and a reader on it."""
 
 from __future__ import annotations
 
@@ -56,6 +57,25 @@ def make_config(tmp_path: Path, shipped_config: Config) -> Callable[..., Config]
         )
 
     return make
+
+
+@pytest.fixture
+def emu(tmp_path: Path) -> Iterator[object]:
+    """The emulated PN532 on a link nfcpy opens (emul_support.emulator)."""
+    from emul_support import emulator
+
+    with emulator(tmp_path) as emu:
+        yield emu
+
+
+@pytest.fixture
+def reader(emu) -> Iterator[object]:
+    """drivers.nfc's Reader on the emulated PN532, closed at the end of the test."""
+    from drivers.nfc import Reader
+
+    reader = Reader(emu.nfcpy_path)
+    yield reader
+    reader.close()
 
 
 @pytest.fixture

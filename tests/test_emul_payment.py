@@ -10,10 +10,8 @@ and tones through the RPi.GPIO API into the recording fake.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
-from emul_support import emulator
 from PIL import Image, ImageChops
 
 from drivers.nfc import Reader
@@ -26,12 +24,6 @@ from firmware.feedback import Feedback
 from firmware.host import connect
 from firmware.journal import Journal
 from firmware.terminal import Terminal
-
-
-@pytest.fixture
-def emu(tmp_path: Path):
-    with emulator(tmp_path) as emu:
-        yield emu
 
 
 @pytest.fixture

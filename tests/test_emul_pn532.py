@@ -9,23 +9,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
-from emul_support import PPSE_FCI, SELECT_PPSE, TinyApplet, emulator, long_echo
+from emul_support import PPSE_FCI, SELECT_PPSE, TinyApplet, long_echo
 
 from drivers.nfc import Reader
-
-
-@pytest.fixture
-def emu(tmp_path: Path):
-    with emulator(tmp_path) as emu:
-        yield emu
-
-
-@pytest.fixture
-def reader(emu):
-    reader = Reader(emu.nfcpy_path)
-    yield reader
-    reader.close()
 
 
 def test_nfcpy_initialises_the_chip_as_on_a_pi(emu, reader) -> None:

@@ -7,10 +7,9 @@ time (never a hang, never another exception), and the reader must work again aft
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
-from emul_support import PPSE_FCI, SELECT_PPSE, TinyApplet, emulator
+from emul_support import PPSE_FCI, SELECT_PPSE, TinyApplet
 
 from drivers.nfc import CardRemoved, Reader, ReaderFault
 from drivers.sim.pn532 import LineFault
@@ -24,17 +23,10 @@ WRITE_REGISTER = 0x08
 
 
 @pytest.fixture
-def emu(tmp_path: Path):
-    with emulator(tmp_path) as emu:
-        emu.place_phone(TinyApplet())
-        yield emu
-
-
-@pytest.fixture
-def reader(emu):
-    reader = Reader(emu.nfcpy_path)
-    yield reader
-    reader.close()
+def emu(emu):
+    """The emulated PN532 (conftest) with a phone in its field."""
+    emu.place_phone(TinyApplet())
+    return emu
 
 
 def works_again(reader: Reader) -> bool:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import serial
-from emul_support import PPSE_FCI, SELECT_PPSE, TinyApplet, emulator, long_echo
+from emul_support import PPSE_FCI, SELECT_PPSE, TinyApplet, long_echo
 
 from drivers.sim.pn532 import Pn532Emulator
 from drivers.sim.pn532_frame import (
@@ -77,12 +76,6 @@ class Host:
         assert len(events) == 1 and isinstance(events[0], Command), answer.hex()
         assert events[0].tfi == 0xD5 and events[0].data[0] == code + 1
         return events[0].data[1:]
-
-
-@pytest.fixture
-def emu(tmp_path: Path):
-    with emulator(tmp_path) as emu:
-        yield emu
 
 
 @pytest.fixture

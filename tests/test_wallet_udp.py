@@ -17,7 +17,7 @@ from wallet_helpers import (
     visa_gpo,
 )
 
-from drivers.nfc import CardRemoved, Reader
+from drivers.nfc import Card, CardRemoved, Reader
 from drivers.sim.wallet import SimulatedPhone, profile_names
 from firmware.demo import free_port
 
@@ -51,6 +51,16 @@ def ok(rapdu: bytes) -> dict[int, bytes]:
     return tlvs(rapdu[:-2])
 
 
+def read_records(card: Card, afl: bytes) -> dict[int, bytes]:
+    """READ RECORD every record the AFL names (each must answer 9000); their data objects."""
+    records: dict[int, bytes] = {}
+    for i in range(0, len(afl), 4):
+        sfi, first, last = afl[i] >> 3, afl[i + 1], afl[i + 2]
+        for rec in range(first, last + 1):
+            records.update(ok(card.transceive(bytes([0x00, 0xB2, rec, (sfi << 3) | 4, 0x00]))))
+    return records
+
+
 def test_visa_online_arqc_over_udp(tap):
     phone, reader = tap("visa-online")
     card = reader.wait_for_card(5)
@@ -68,11 +78,7 @@ def test_visa_online_arqc_over_udp(tap):
     expected = issuer_ac(token, "01", values, gpo[0x82], gpo[0x9F36], gpo[0x9F10])
     assert gpo[0x9F26] == expected
     assert gpo[0x9F6C][1] & 0x80  # on-device CVM performed
-    afl = gpo[0x94]
-    for i in range(0, len(afl), 4):
-        sfi, first, last = afl[i] >> 3, afl[i + 1], afl[i + 2]
-        for rec in range(first, last + 1):
-            ok(card.transceive(bytes([0x00, 0xB2, rec, (sfi << 3) | 4, 0x00])))
+    read_records(card, gpo[0x94])
     # a record the AFL does not name is refused (phones have an error budget: never probe)
     assert card.transceive(bytes.fromhex("00B2051C00"))[-2:] == b"\x6a\x83"
     reader.release()
@@ -85,12 +91,7 @@ def test_mastercard_online_arqc_with_cda_over_udp(tap):
     ok(card.transceive(PPSE))
     ok(card.transceive(select("A0000000041010")))
     gpo = ok(card.transceive(bytes.fromhex("80A8000002830000")))
-    afl = gpo[0x94]
-    records: dict[int, bytes] = {}
-    for i in range(0, len(afl), 4):
-        sfi, first, last = afl[i] >> 3, afl[i + 1], afl[i + 2]
-        for rec in range(first, last + 1):
-            records.update(ok(card.transceive(bytes([0x00, 0xB2, rec, (sfi << 3) | 4, 0x00]))))
+    records = read_records(card, gpo[0x94])
     assert records[0x8C]  # CDOL1
     token = records[0x5A].hex().upper().rstrip("F")
     values = terminal_values(amount=4200)
@@ -146,10 +147,7 @@ def test_see_phone_then_second_tap_completes(tap):
         ok(card.transceive(PPSE))
         ok(card.transceive(select("A0000000041010")))
         gpo = ok(card.transceive(bytes.fromhex("80A8000002830000")))
-        afl = gpo[0x94]
-        for i in range(0, len(afl), 4):
-            for rec in range(afl[i + 1], afl[i + 2] + 1):
-                ok(card.transceive(bytes([0x00, 0xB2, rec, afl[i] | 4, 0x00])))
+        read_records(card, gpo[0x94])
         results.append(ok(card.transceive(generate_ac(terminal_values(), p1=0x90))))
         reader.release()
     assert results[0][0x9F27] == b"\x00" and results[0][0xDF4B][1] & 0x03  # see phone

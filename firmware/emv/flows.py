@@ -56,6 +56,14 @@ def _set(bits: bytearray, flag: tuple[int, int]) -> None:
     bits[flag[0]] |= flag[1]
 
 
+def _record_cvm(s: _Session, cvm: str) -> None:
+    """Keep the cardholder verification decided: s.cvm, its 9F34 result, the TVR bit if failed."""
+    s.cvm = cvm
+    if cvm == "failed":
+        _set(s.tvr, CVM_FAILED)
+    s.term[T("9F34")] = CVM_RESULTS[cvm]
+
+
 class FlowEnd(Exception):  # noqa: N818 - control flow inside the kernel, never escapes it
     """Ends the tap with this outcome kind, reason and screen message."""
 
@@ -224,26 +232,23 @@ def complete_qvsdc(kernel: Kernel, s: _Session) -> Outcome:
     ttq = cand.ttq
     ac_type = s.cid & 0xC0
     # cardholder verification, as the CTQ tells
-    if cand.cvm_required:
-        if len(ctq) == 2 and ctq[1] & 0x80:
-            s.cvm = "cdcvm"
-        elif len(ctq) == 2 and ctq[0] & 0x80:
-            if ttq[0] & 0x04 and ac_type == 0x80:
-                s.cvm = "online_pin"
-            else:
-                raise _stop(
-                    OutcomeKind.TRY_ANOTHER_INTERFACE,
-                    "phone asks for online PIN, which this terminal cannot take",
-                    "Use another card",
-                )
-        elif len(ctq) == 2 and ctq[0] & 0x40 and ttq[0] & 0x02:
-            s.cvm = "signature"
-        else:
-            s.cvm = "failed"
-            _set(s.tvr, CVM_FAILED)
+    if not cand.cvm_required:
+        cvm = "no_cvm"
+    elif len(ctq) == 2 and ctq[1] & 0x80:
+        cvm = "cdcvm"
+    elif len(ctq) == 2 and ctq[0] & 0x80:
+        if not (ttq[0] & 0x04 and ac_type == 0x80):
+            raise _stop(
+                OutcomeKind.TRY_ANOTHER_INTERFACE,
+                "phone asks for online PIN, which this terminal cannot take",
+                "Use another card",
+            )
+        cvm = "online_pin"
+    elif len(ctq) == 2 and ctq[0] & 0x40 and ttq[0] & 0x02:
+        cvm = "signature"
     else:
-        s.cvm = "no_cvm"
-    s.term[T("9F34")] = CVM_RESULTS[s.cvm]
+        cvm = "failed"
+    _record_cvm(s, cvm)
     if s.txn.txn_type is TxnType.REFUND and ac_type in (0x00, 0x40, 0x80):
         return _finish(kernel, s, OutcomeKind.ONLINE_REQUEST, REFUND_READ)
     if ac_type == 0x00:
@@ -325,17 +330,15 @@ def complete_generate_ac(kernel: Kernel, card: apdu.CardLink, s: _Session) -> Ou
         if eff is None or txn_date < eff:
             _set(s.tvr, APP_NOT_EFFECTIVE)
     # cardholder verification
-    if cand.cvm_required:
-        if aip[0] & 0x02:
-            s.cvm = "cdcvm"
-        elif cfg.terminal_capabilities[1] & 0x20:
-            s.cvm = "signature"
-        else:
-            s.cvm = "failed"
-            _set(s.tvr, CVM_FAILED)
+    if not cand.cvm_required:
+        cvm = "no_cvm"
+    elif aip[0] & 0x02:
+        cvm = "cdcvm"
+    elif cfg.terminal_capabilities[1] & 0x20:
+        cvm = "signature"
     else:
-        s.cvm = "no_cvm"
-    s.term[T("9F34")] = CVM_RESULTS[s.cvm]
+        cvm = "failed"
+    _record_cvm(s, cvm)
     _set(s.tsi, TSI_CVM)
     # terminal risk management
     if cand.online_required:

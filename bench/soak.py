@@ -78,9 +78,9 @@ def soak_config(state: Path, reader_port: int, host_port: int) -> Config:
 
 
 def worker(args: argparse.Namespace) -> int:
-    """Recovery, then one payment per (profile, amount) in args.plan; one JSON line each."""
+    """The terminal (recovery at start), then one payment per (profile, amount) in args.plan;
+    one JSON line each."""
     from drivers.sim.wallet import SimulatedPhone
-    from firmware.recovery import open_journal_at_start
     from firmware.terminal import Terminal
 
     cfg = soak_config(Path(args.state), args.reader_port, args.host_port)
@@ -91,10 +91,7 @@ def worker(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("nfc").setLevel(logging.INFO)  # as `pitap -v`: no APDU dumps
-    journal, report = open_journal_at_start(cfg)
-    journal.close()
-    print(json.dumps({"recovery": report.summary()}), flush=True)
-    terminal = Terminal.from_config(cfg)
+    terminal = Terminal.from_config(cfg)  # recovery at start, store-and-forward running
     try:
         for profile, amount in json.loads(args.plan):
             stop = threading.Event()

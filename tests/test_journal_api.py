@@ -9,9 +9,9 @@ import stat
 from pathlib import Path
 
 import pytest
+from journal_support import VISA_TOKEN
 
 from firmware.journal import SCHEMA_VERSION, STATES, Journal, JournalCorrupt, JournalError
-from tests.journal_support import VISA_TOKEN
 
 
 @pytest.fixture()

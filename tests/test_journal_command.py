@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from journal_support import VISA_TOKEN, auth_request
 
 from firmware.cli import main
 from firmware.journal import Journal
-from tests.journal_support import VISA_TOKEN, auth_request
 
 
 @pytest.fixture()

@@ -16,8 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tests.card_data_scan import leaks_in_files
+from card_data_scan import leaks_in_files
 
 pytest.importorskip("firmware.terminal")
 pytest.importorskip("firmware.host.simulator")

@@ -413,15 +413,25 @@ class Journal:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One durable write transaction (BEGIN IMMEDIATE ... COMMIT)."""
+        """One durable write transaction (BEGIN IMMEDIATE ... COMMIT).
+
+        A storage failure (disk full, I/O error, locked too long) becomes a JournalError that
+        says so in one line; nothing of the transaction is kept."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise JournalError(f"{self.path}: cannot write the journal: {exc}") from None
             try:
                 yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._conn.execute("COMMIT")
+            except BaseException as exc:
+                if self._conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise JournalError(f"{self.path}: cannot write the journal: {exc}") from None
                 raise
-            self._conn.execute("COMMIT")
 
     # ---- payments and their history -------------------------------------------------------
     def new_payment(

@@ -9,7 +9,7 @@ journal's queues are drained (reversals and advices sent) and the ledger is reco
 simulator's approved-minus-reversed payments equal the journal's approved ones, STAN by STAN and
 to the unit, with no duplicate and nothing pending.
 
-    python bench/soak.py [--payments 100] [--seed N] [--state DIR] [--json]
+    python bench/soak.py [--payments 100] [--seed N] [--state DIR] [--scan-tokens] [--json]
 
 Prints payments, kills and every mismatch; exits 1 on any mismatch. Used by
 tests/test_journal_crash.py with a small --payments.
@@ -155,7 +155,16 @@ def _plan(rng: random.Random, n: int, serial: int) -> list[tuple[str, int]]:
     return out
 
 
-def run_soak(payments: int, seed: int, state: Path, log=print) -> Soak:
+def token_scanner():  # noqa: ANN201
+    """state dir -> leaks of the wallets' tokens (ASCII, hex, BCD) in any file there."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from card_data_scan import leaks_in_files, wallet_tokens
+
+    tokens = wallet_tokens()
+    return lambda state: leaks_in_files(sorted(state.iterdir()), tokens)
+
+
+def run_soak(payments: int, seed: int, state: Path, log=print, scan=None) -> Soak:
     from firmware.host.simulator import HostSimulator
 
     rng = random.Random(seed)
@@ -179,9 +188,11 @@ def run_soak(payments: int, seed: int, state: Path, log=print) -> Soak:
             plan = _plan(rng, n, soak.payments_started)
             soak.payments_started += n
             soak.runs += 1
-            _one_run(soak, rng, plan, state, reader_port, sim.port, journal_file, log)
+            _one_run(soak, rng, plan, state, reader_port, sim.port, journal_file, log, scan)
         soak.drained = _drain(cfg, log)
         _reconcile(soak, cfg, ledger, sim)
+        if scan:
+            soak.mismatches += [f"at the end: clear card data: {leak}" for leak in scan(state)]
     finally:
         sim.stop()
     soak.seconds = time.monotonic() - started
@@ -197,6 +208,7 @@ def _one_run(
     host_port: int,
     journal_file: Path,
     log,
+    scan=None,
 ) -> None:
     cmd = [
         sys.executable, str(Path(__file__).resolve()), "--worker",
@@ -255,6 +267,8 @@ def _one_run(
             finished += 1
             soak.outcomes[rec["outcome"]] = soak.outcomes.get(rec["outcome"], 0) + 1
     soak.payments_finished += finished
+    if scan:
+        soak.mismatches += [f"run {soak.runs}: clear card data: {leak}" for leak in scan(state)]
     log(f"run {soak.runs}: {len(plan)} planned, {finished} finished"
         + (f", SIGKILL ({how})" if killed else ""))  # fmt: skip
 
@@ -341,6 +355,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--state", default=None, help="state directory (default: a fresh temp dir)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--scan-tokens",
+        action="store_true",
+        help="after every run, search the state directory for the wallets' tokens",
+    )
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--reader-port", type=int, help=argparse.SUPPRESS)
     p.add_argument("--host-port", type=int, help=argparse.SUPPRESS)
@@ -353,7 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="pitap-soak-") as tmp:
         state = Path(args.state) if args.state else Path(tmp)
         state.mkdir(mode=0o700, parents=True, exist_ok=True)
-        soak = run_soak(args.payments, seed, state, log=say)
+        scan = token_scanner() if args.scan_tokens else None
+        soak = run_soak(args.payments, seed, state, log=say, scan=scan)
     if args.json:
         print(json.dumps({"seed": seed, **dataclasses.asdict(soak)}))
     else:

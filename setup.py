@@ -36,8 +36,8 @@ setup(
         "pyiso8583>=4.0",
         "pyemv>=1.5",
         "python-escpos>=3.1",
-        "luma.lcd>=2.11",
         "qrcode>=7.4",
+        "packaging>=23",  # image build: pitap's requirements evaluated for the Pi (aarch64)
     ],
     extras_require={
         "pi": [

@@ -1,5 +1,5 @@
-"""Figures for the emulated hardware: what one APDU costs on the PN532's serial line through
-nfcpy, and what each payment screen costs on the SPI bus. Prints; asserts nothing."""
+"""Figures for the emulated hardware: what one APDU and one payment cost on the PN532's serial
+line through nfcpy, and what each payment screen costs on the SPI bus. Prints; asserts nothing."""
 
 from __future__ import annotations
 
@@ -94,7 +94,60 @@ def spi_panel() -> None:
         )
 
 
+def payments(line_timing: bool) -> None:
+    """Whole payments through the emulated PN532 (terminal, kernel, host simulator, journal)."""
+    import dataclasses
+    import logging
+    import tempfile
+
+    from drivers.sim.wallet import CardApplet
+    from firmware.config import load_config
+    from firmware.demo import demo_config
+    from firmware.host.simulator import HostSimulator
+    from firmware.terminal import Terminal
+
+    logging.disable(logging.WARNING)
+    tmp = Path(tempfile.mkdtemp(prefix="pitap-bench-"))
+    shipped = load_config()
+    host = HostSimulator(
+        host="127.0.0.1",
+        port=0,
+        keys_file=shipped.data_path("keys/test-issuers.toml"),
+        ledger_file=tmp / "ledger.sqlite",
+    )
+    host.start()
+    label = "line and air timing" if line_timing else "no line timing"
+    print(f"Payments over the emulated PN532 ({label}):")
+    try:
+        with emulator(tmp, line_timing=line_timing) as emu:
+            cfg = demo_config(shipped, tmp / "state", tmp / "screens", 1, host.port)
+            cfg = dataclasses.replace(
+                cfg, reader=dataclasses.replace(cfg.reader, path=emu.nfcpy_path)
+            )
+            terminal = Terminal.from_config(cfg)
+            try:
+                emu.queue_taps(CardApplet("visa-online"), 1, gap=0.0)
+                terminal.pay(1250)  # warm-up: imports, first connection
+                for profile in ("visa-online", "visa-offline", "mastercard-online", "rupay-online"):
+                    emu.queue_taps(CardApplet(profile), 1, gap=0.0)
+                    frames = emu.stats.frames_in
+                    line = emu.stats.bytes_in + emu.stats.bytes_out
+                    result = terminal.pay(1250)
+                    print(
+                        f"  {profile:18s} {result.outcome:9s} card in field "
+                        f"{result.card_in_field_ms:6.1f} ms, payment {result.total_ms:5.0f} ms, "
+                        f"{emu.stats.frames_in - frames} host commands, "
+                        f"{emu.stats.bytes_in + emu.stats.bytes_out - line} B on the line"
+                    )
+            finally:
+                terminal.close()
+    finally:
+        host.stop()
+
+
 if __name__ == "__main__":
     pn532(line_timing=False)
     pn532(line_timing=True)
+    payments(line_timing=False)
+    payments(line_timing=True)
     spi_panel()

@@ -303,12 +303,13 @@ class FramebufferDisplay:
 
     Only the changed windows' rows are written, at their offsets in the device."""
 
-    def __init__(self, path: str, width: int, height: int) -> None:
+    def __init__(self, path: str, width: int, height: int,
+                 sysfs_root: str | os.PathLike[str] = "/sys/class/graphics") -> None:
         self.path = path
         self.width = width
         self.height = height
         name = Path(path).name
-        sysfs = Path("/sys/class/graphics") / name
+        sysfs = Path(sysfs_root) / name
         try:
             self.bpp = int((sysfs / "bits_per_pixel").read_text())
             self.stride = int((sysfs / "stride").read_text())

@@ -20,6 +20,9 @@ import nfc.tag.tt4
 
 log = logging.getLogger(__name__)
 
+# Reader faults in a row during activation before the reader is given up as broken.
+MAX_LINE_FAULTS = 3
+
 
 class ReaderFault(Exception):
     """The reader itself cannot be opened or stopped answering."""
@@ -96,6 +99,7 @@ class Reader:
         """Poll for a Type 4A card or phone until `timeout` seconds pass; None if none came."""
         deadline = time.monotonic() + timeout
         target = nfc.clf.RemoteTarget("106A")
+        line_faults = 0
         while time.monotonic() < deadline:
             if cancel is not None and cancel.is_set():
                 return None
@@ -121,6 +125,13 @@ class Reader:
             except (IndexError, TypeError) as exc:  # ATS missing or too short
                 log.info("card gave an unusable ATS: %r", exc)
                 self.release()
+                continue
+            except OSError as exc:  # the reader itself (serial line, chip) failed mid-activation
+                line_faults += 1
+                log.warning("reader fault during activation (%d): %r", line_faults, exc)
+                self.release()
+                if line_faults >= MAX_LINE_FAULTS:
+                    raise ReaderFault(f"reader {self.path!r} keeps failing: {exc}") from None
                 continue
             if not isinstance(tag, nfc.tag.tt4.Type4Tag):
                 self.release()

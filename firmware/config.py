@@ -204,6 +204,15 @@ class DisplaySection:
             raise ConfigError(f"{where}.spi_speed_hz: 100000..125000000")
         if self.x_offset < 0 or self.y_offset < 0:
             raise ConfigError(f"{where}: x_offset and y_offset must not be negative")
+        if self.backend in ("st7789", "ili9341"):
+            short, long = sorted((self.width, self.height))
+            if short + self.x_offset > 240 or long + self.y_offset > 320:
+                raise ConfigError(f"{where}: {self.width}x{self.height} does not fit an "
+                                  f"{self.backend}'s 240x320 memory")
+            if self.rotate in (90, 270) and self.width != self.height:
+                raise ConfigError(
+                    f"{where}.rotate: 0 or 180 for a {self.width}x{self.height} panel (its size "
+                    "already sets landscape or portrait); 90 and 270 suit square panels")
 
 
 @dataclass(frozen=True)

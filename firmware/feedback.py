@@ -23,12 +23,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from drivers.display import Display, NullDisplay, open_display
 from drivers.gpio import Buzzer, StatusLights, gpio_module
-from firmware.config import Config, currency_alpha, currency_exponent
+from firmware.config import Config, ConfigError, currency_alpha, currency_exponent
+from firmware.receipt import ReceiptBuilder, receipt_qr_payload, render_receipt
 from ui import screens
 from ui.lang import load as load_language
 from ui.money import Money
@@ -56,9 +58,11 @@ class Feedback:
         self.currency = currency
         self.clock = clock or dt.datetime.now
         self.last_screen: screens.Screen | None = None
+        self.recent: deque[screens.Screen] = deque(maxlen=32)  # the last screens shown
         self.last_money: Money | None = None
         self.stats: list[Any] = []
         self._tone_this_payment = False
+        self.key_legends: dict[str, str] | None = None  # None: a desktop keyboard's
 
     @classmethod
     def from_config(cls, cfg: Config, gpio: Any = None, spi: Any = None,
@@ -72,10 +76,16 @@ class Feedback:
         lights = StatusLights(gpio, cfg.gpio.led_pins, cfg.gpio.active_high)
         buzzer = Buzzer(gpio, cfg.gpio.buzzer_pin, cfg.gpio.active_high,
                         pwm=getattr(cfg.gpio, "buzzer_pwm", True), sleep=sleep or time.sleep)
+        try:
+            load_language(cfg.terminal.language)
+        except ValueError as exc:
+            raise ConfigError(f"{cfg.source}: terminal.language: {exc}") from None
         printer, builder = _printer_from_config(cfg)
-        return cls(display, lights, buzzer, language=cfg.terminal.language,
-                   merchant=cfg.terminal.merchant_name, currency=cfg.terminal.currency,
-                   printer=printer, receipt_builder=builder, gpio=gpio)
+        feedback = cls(display, lights, buzzer, language=cfg.terminal.language,
+                       merchant=cfg.terminal.merchant_name, currency=cfg.terminal.currency,
+                       printer=printer, receipt_builder=builder, gpio=gpio)
+        feedback.key_legends = key_legends(cfg.keypad)
+        return feedback
 
     @classmethod
     def headless(cls, language: str = "en") -> Feedback:
@@ -97,6 +107,7 @@ class Feedback:
             log.exception("display failed; the payment goes on")
             return None
         self.last_screen = screen
+        self.recent.append(screen)
         return screen
 
     def _lights(self, count: int) -> None:
@@ -131,7 +142,8 @@ class Feedback:
                      txn_type: str = "purchase") -> None:
         self._lights(1)
         money = self.money(amount, currency_alpha)
-        self._show(lambda v: screens.amount_entry_screen(v, money, txn_type))
+        keys = self.key_legends
+        self._show(lambda v: screens.amount_entry_screen(v, money, txn_type, keys))
 
     def present_card(self, amount: int, currency_alpha: str | None = None,
                      txn_type: str = "purchase") -> None:
@@ -181,23 +193,31 @@ class Feedback:
             self._lights(0)
         self._show(lambda v: screens.message_screen(v, kind, detail))
 
-    def settlement(self, summary: screens.SettlementSummary) -> None:
+    def settlement(self, totals: Any, agreed: bool | None = None) -> None:
+        """The end-of-day report: a ui SettlementSummary, or the host's SettlementTotals
+        (firmware.host.acquirer) with `agreed` = whether the host's totals matched."""
+        if isinstance(totals, screens.SettlementSummary):
+            summary = totals
+        else:
+            money = self.money(0, totals.currency)
+            summary = screens.SettlementSummary(
+                batch=totals.batch_number, currency=money.currency, exponent=money.exponent,
+                sales_count=totals.sales_count, sales_minor=totals.sales_amount,
+                refunds_count=totals.refunds_count, refunds_minor=totals.refunds_amount,
+                balanced=agreed, when=self.clock().strftime("%d/%m/%Y %H:%M"))
         self._show(lambda v: screens.settlement_screen(v, summary))
 
     def receipt(self, payment: dict) -> str:
         """Print merchant and customer copies, or show a QR e-receipt when there is no printer
         (or it fails: then its trouble is shown too). Returns "printed", "qr" or the problem.
         Never raises: a receipt never changes the payment."""
-        try:
-            from firmware.receipt import receipt_qr_payload, render_receipt
-        except ImportError:  # receipts not part of this build
-            return "none"
         builder = self.receipt_builder
         problem = ""
         if self.printer is not None and builder is not None:
             try:
+                paper_lang = self.lang if self.lang.printable else load_language("en")
                 for copy in ("merchant", "customer"):
-                    render_receipt(self.printer, builder, payment, copy, self.lang)
+                    render_receipt(self.printer, builder, payment, copy, paper_lang)
                 return "printed"
             except Exception as exc:  # printer offline, out of paper, cable...
                 kind = getattr(exc, "kind", "")
@@ -208,7 +228,8 @@ class Feedback:
             payload = receipt_qr_payload(builder, payment, self.lang)
             money = self.money(int(payment.get("amount", 0)), payment.get("currency"))
             note = self.lang.t("printer_problem", problem=problem) if problem else ""
-            self._show(lambda v: screens.receipt_qr_screen(v, payload, money, note))
+            outcome = str(payment.get("outcome") or "")
+            self._show(lambda v: screens.receipt_qr_screen(v, payload, money, note, outcome))
         except Exception:
             log.exception("e-receipt QR not shown")
         return problem or "qr"
@@ -228,12 +249,26 @@ class Feedback:
                 log.exception("closing %s failed", type(part).__name__)
 
 
-def _printer_from_config(cfg: Config) -> tuple[Any, Any]:
+def key_legends(keypad: Any) -> dict[str, str] | None:
+    """Which legend is OK / clear / cancel on the configured keypad (None for a keyboard)."""
+    from drivers.keypad import KEY_NAMES
+
+    if keypad.backend == "matrix":
+        legends = [ch for row in keypad.layout for ch in row]
+    elif keypad.backend == "buttons":
+        legends = list(keypad.button_keys)
+    else:
+        return None
+    found: dict[str, str] = {}
+    for legend in legends:
+        meaning = KEY_NAMES.get(legend)
+        if meaning in ("enter", "clear", "cancel"):
+            found.setdefault(meaning, legend)
+    return found
+
+
+def _printer_from_config(cfg: Config) -> tuple[Any, ReceiptBuilder]:
     """(printer, receipt builder) from [printer]; (None, builder) when there is no printer."""
-    try:
-        from firmware.receipt import ReceiptBuilder
-    except ImportError:
-        return None, None
     builder = ReceiptBuilder.from_config(cfg)
     if cfg.printer.backend == "none":
         return None, builder

@@ -38,6 +38,10 @@ class ReceiptBuilder:
                    columns=getattr(cfg.printer, "columns", 32),
                    url=getattr(cfg.printer, "receipt_url", ""))
 
+    def headline(self, text: str) -> PrintLine:
+        """Centred, bold, double size when it fits the paper at double width."""
+        return PrintLine(text, "center", bold=True, large=2 * len(text) <= self.columns)
+
     def pair(self, left: str, right: str) -> PrintLine:
         """'Label           value' across the paper's width."""
         space = max(1, self.columns - len(left) - len(right))
@@ -52,9 +56,12 @@ def amount_text(payment: dict, lang: Language) -> str:
 def when_text(payment: dict) -> str:
     raw = str(payment.get("created_at") or "")
     try:
-        return dt.datetime.fromisoformat(raw).strftime("%d/%m/%Y %H:%M:%S")
+        when = dt.datetime.fromisoformat(raw)
     except ValueError:
         return raw
+    if when.tzinfo is not None:  # the journal keeps UTC; the customer reads local time
+        when = when.astimezone()
+    return when.strftime("%d/%m/%Y %H:%M:%S")
 
 
 def outcome_text(payment: dict, lang: Language) -> str:
@@ -69,7 +76,7 @@ def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,
     approved = payment.get("outcome") == "approved"
     rule = PrintLine("-" * builder.columns)
     lines = [
-        PrintLine(builder.merchant_name, "center", bold=True, large=True),
+        builder.headline(builder.merchant_name),
         PrintLine(builder.merchant_city, "center"),
         rule,
         builder.pair(t("merchant"), builder.merchant_id),
@@ -88,10 +95,9 @@ def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,
     lines.append(builder.pair(t("contactless"), "STAN " + str(payment.get("stan") or "-")))
     lines += [
         PrintLine(),
-        PrintLine(f"{t('total')} {amount_text(payment, lang)}", "center", bold=True,
-                  large=True),
+        builder.headline(f"{t('total')} {amount_text(payment, lang)}"),
         PrintLine(),
-        PrintLine(outcome_text(payment, lang).upper(), "center", bold=True, large=True),
+        builder.headline(outcome_text(payment, lang).upper()),
     ]
     if approved and payment.get("auth_code"):
         lines.append(builder.pair(t("auth_code"), str(payment["auth_code"])))

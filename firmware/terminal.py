@@ -139,13 +139,12 @@ class Terminal:
         result.total_ms = (time.monotonic() - started) * 1000.0
         return result
 
-    def refund(self, amount: int, of_payment: int | None = None,
+    def refund(self, amount: int, of_payment: int | None = None, currency: str | None = None,
                presentment_timeout: float | None = None) -> PaymentResult:
         """Refund `amount` to the card tapped now; with `of_payment`, at most what is left of it.
 
         A refund of a journal payment is refused (ValueError, nothing charged) when that payment
         was not an approved purchase or the refunds of it would exceed its amount."""
-        currency = None
         if of_payment is not None:
             try:
                 original = self.journal.payment(of_payment)
@@ -161,7 +160,10 @@ class Terminal:
             if amount + refunded > int(original["amount"]):
                 left = int(original["amount"]) - refunded
                 raise ValueError(f"payment {of_payment} has only {left} minor units left to refund")
-            currency = currency_alpha(int(original["currency"]))
+            paid_in = currency_alpha(int(original["currency"]))
+            if currency is not None and currency.upper() != paid_in:
+                raise ValueError(f"payment {of_payment} was paid in {paid_in}, not {currency}")
+            currency = paid_in
         result = self.pay(amount, "refund", currency, presentment_timeout, refund_of=of_payment)
         if of_payment is not None and result.outcome == "approved":
             self.journal.record(of_payment, "refunded", reason=f"refund #{result.id}")

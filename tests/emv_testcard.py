@@ -117,6 +117,14 @@ def icc_certificate(
 
 
 @functools.cache
+def signed_static_data(issuer: RsaKey, dac: bytes, static_data: bytes) -> bytes:
+    """SSAD (93), format 03, signed by the issuer key over the static data."""
+    body = b"\x03\x01" + dac
+    body += b"\xbb" * (issuer.size - 22 - len(body))
+    return issuer.sign(b"\x6a" + body + _sha1(body + static_data) + b"\xbc")
+
+
+@functools.cache
 def sdad(icc: RsaKey, dynamic_data: bytes, tail: bytes) -> bytes:
     n = icc.size
     body = b"\x05\x01" + bytes([len(dynamic_data)]) + dynamic_data
@@ -182,6 +190,7 @@ class TestPhone:
     offline_capable: bool = True  # Visa: TC under the floor limit; MC: TC when asked
     see_phone_taps: int = 0  # Mastercard-style: answer AAC + DF4B on this many first taps
     visa_6986_taps: int = 0  # Visa-style: GPO answers 6986 on this many first taps
+    visa_aac_taps: int = 0  # Visa-style: AAC (with the CTQ as set) on this many first taps
     issuer_expiry: str = "1230"  # MMYY
     icc_expiry: str = "1230"
     app_expiry: str = "301231"  # YYMMDD
@@ -190,6 +199,8 @@ class TestPhone:
     extra_ppse: list[bytes] = field(default_factory=list)  # extra 61 entries
     faults: dict[str, Callable[[bytes], bytes] | bytes | Exception] = field(default_factory=dict)
     pki: TestPki | None = None
+    gpo_cryptogram: bool = True  # rupay: cryptogram in the GPO answer, else GENERATE AC
+    aip_override: bytes | None = None  # e.g. 4000 (SDA) or 2000 (DDA) for a generic-path card
     log: list[tuple[str, bytes]] = field(default_factory=list)
     taps: int = -1  # taps served so far, minus one (tap() counts the new one)
     atc: int = 7
@@ -210,6 +221,8 @@ class TestPhone:
         return T(t)
 
     def aip(self) -> bytes:
+        if self.aip_override is not None:
+            return self.aip_override
         if self.scheme == "visa":
             return T("2000")  # fDDA supported (qVSDC)
         if self.scheme == "mastercard":
@@ -240,6 +253,11 @@ class TestPhone:
         body += enc("9F46", c46) + enc("9F47", pki.icc.exponent)
         if r48:
             body += enc("9F48", r48)
+        if self.aip()[0] & 0x40:
+            ssad = signed_static_data(pki.issuer, T("DAC1"), self.static_data())
+            if self.corrupt_signature:
+                ssad = bytes([ssad[0] ^ 1]) + ssad[1:]
+            body += enc("93", ssad)
         return body
 
     def afl(self) -> bytes:
@@ -290,6 +308,8 @@ class TestPhone:
             return f"read_{apdu[3] >> 3}_{apdu[2]}"
         if ins == 0xAE:
             return "generate_ac"
+        if ins == 0x88:
+            return "internal_authenticate"
         return f"ins_{ins:02X}"
 
     def _answer(self, step: str, apdu: bytes) -> bytes:
@@ -318,12 +338,18 @@ class TestPhone:
             return (enc("70", body) + ok) if body is not None else b"\x6a\x83"
         if step == "generate_ac":
             return self._generate_ac(apdu) + ok
+        if step == "internal_authenticate":
+            ddol_data = apdu[5 : 5 + apdu[4]]
+            sig = sdad(self.pki.icc, b"\x04" + T("CAFE0001"), ddol_data)
+            if self.corrupt_signature:
+                sig = bytes([sig[0] ^ 1]) + sig[1:]
+            return enc("80", sig) + ok
         return b"\x6d\x00"
 
     def _gpo(self, apdu: bytes) -> bytes:
         data = apdu[7 : 7 + apdu[6]]
         self.pdol_data = data
-        if self.scheme == "mastercard":
+        if self.scheme == "mastercard" or not self.gpo_cryptogram:
             return enc("77", enc("82", self.aip()) + enc("94", self.afl()))
         if self.visa_6986_taps > self.taps:
             raise _Sw(b"\x69\x86")
@@ -331,6 +357,8 @@ class TestPhone:
         ttq = values[T("9F66")]
         online = bool(ttq[1] & 0x80) or not self.offline_capable
         cid = 0x80 if online else 0x40
+        if self.visa_aac_taps > self.taps:
+            cid = 0x00
         iad = T("06010A03") + bytes([0xA0, 0x20 if online else 0x10, 0x00])
         ac = self.ac(data)
         body = (

@@ -69,13 +69,14 @@ class TestCard:
         self.crypto = cls[self.cvn](k, k, k, pan, f"{psn:02d}")
 
     def icc_data(self, amount: int, currency: int = 978, txn_type: int = 0,
-                 when: dt.date | None = None, un: bytes | None = None) -> bytes:
+                 when: dt.date | None = None, un: bytes | None = None,
+                 tvr: bytes = bytes(5), cid: int = 0x80) -> bytes:
         self.atc += 1
         when = when or dt.date.today()
         un = un or secrets.token_bytes(4)  # the terminal's unpredictable number
         t = {
             "9F02": bytes.fromhex(f"{amount:012d}"), "9F03": bytes(6),
-            "9F1A": bytes.fromhex("0380"), "95": bytes(5), "5F2A": bytes.fromhex(f"{currency:04d}"),
+            "9F1A": bytes.fromhex("0380"), "95": tvr, "5F2A": bytes.fromhex(f"{currency:04d}"),
             "9A": bytes.fromhex(when.strftime("%y%m%d")), "9C": bytes([txn_type]),
             "9F37": un, "82": bytes.fromhex("2000"), "9F36": self.atc.to_bytes(2, "big"),
         }
@@ -91,7 +92,7 @@ class TestCard:
             iad = bytes.fromhex("0110A00003220000000000000000000000FF")
             ac = self.crypto.generate_ac(**{f"tag_{k.lower()}": v for k, v in t.items()},
                                          cvr=iad[2:8])
-        t.update({"9F26": ac, "9F27": b"\x80", "9F10": iad, "9F33": bytes.fromhex("E0F8C8"),
+        t.update({"9F26": ac, "9F27": bytes([cid]), "9F10": iad, "9F33": bytes.fromhex("E0F8C8"),
                   "9F34": bytes.fromhex("1F0302"), "9F35": b"\x22",
                   "84": bytes.fromhex("A0000000031010")})
         self.last_arqc = ac

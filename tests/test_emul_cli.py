@@ -19,8 +19,9 @@ needs_dev = pytest.mark.skipif(
 
 @needs_dev
 def test_the_printed_path_opens_as_an_nfcpy_reader() -> None:
+    link = f"/dev/ttyPITAPcli{os.getpid()}"  # its own name: other test runs may be polling
     proc = subprocess.Popen(
-        [sys.executable, "-m", "firmware", "sim", "pn532", "--seconds", "20"],
+        [sys.executable, "-m", "firmware", "sim", "pn532", "--link", link, "--seconds", "20"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -28,7 +29,7 @@ def test_the_printed_path_opens_as_an_nfcpy_reader() -> None:
     try:
         assert proc.stdout is not None
         path = proc.stdout.readline().strip()
-        assert path.startswith("tty:ttyPITAP") and path.endswith(":pn532")
+        assert path == f"tty:{link[5:]}:pn532"
         reader = Reader(path)
         try:
             assert "PN532" in reader.description
@@ -38,11 +39,57 @@ def test_the_printed_path_opens_as_an_nfcpy_reader() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=5)
-    link = "/dev/" + path.split(":")[1]
     deadline = time.monotonic() + 2
     while os.path.lexists(link) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not os.path.lexists(link)  # the emulator cleaned up after itself
+
+
+@needs_dev
+def test_a_wallet_profile_taps_and_the_command_ends_when_its_taps_are_done() -> None:
+    link = f"/dev/ttyPITAPcli{os.getpid()}"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "firmware",
+            "sim",
+            "pn532",
+            "--link",
+            link,
+            "--profile",
+            "visa-online",
+            "--taps",
+            "1",
+            "--seconds",
+            "20",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        reader = Reader(proc.stdout.readline().strip())
+        try:
+            card = reader.wait_for_card(5.0)
+            assert card is not None
+            fci = card.transceive(bytes.fromhex("00A404000E325041592E5359532E444446303100"))
+            assert fci[-2:] == b"\x90\x00" and b"2PAY.SYS.DDF01" in fci
+            reader.release()  # the tap is over: the phone goes, the command ends
+            assert proc.wait(timeout=5) == 0
+        finally:
+            reader.close()
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=5)
+
+
+def test_an_unknown_profile_is_refused_in_one_line(capsys) -> None:
+    assert main(["sim", "pn532", "--profile", "no-such-wallet", "--seconds", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "visa-online" in err[0]
 
 
 def test_a_link_nfcpy_cannot_open_is_refused_in_one_line(tmp_path, capsys) -> None:

@@ -128,3 +128,21 @@ def test_the_reader_can_be_closed_and_opened_again(emu) -> None:
         assert card is not None and card.transceive(SELECT_PPSE) == PPSE_FCI
     finally:
         again.close()
+
+
+def test_without_root_a_com_link_in_the_working_directory_opens_as_well(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from drivers.sim.pn532 import Pn532Emulator
+
+    monkeypatch.chdir(tmp_path)  # nfcpy opens com:COM7 as the relative path COM7
+    with Pn532Emulator(link=tmp_path / "COM7") as emu:
+        assert emu.nfcpy_path == "com:COM7:pn532"
+        emu.place_phone(TinyApplet())
+        reader = Reader(emu.nfcpy_path)
+        try:
+            card = reader.wait_for_card(2.0)
+            assert card is not None and card.transceive(SELECT_PPSE) == PPSE_FCI
+        finally:
+            reader.close()
+    assert not (tmp_path / "COM7").exists()

@@ -76,11 +76,6 @@ def test_a_line_fault_while_polling_finds_the_card_or_is_a_reader_fault(
     assert works_again(reader)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="drivers.nfc.Reader.wait_for_card lets nfcpy's OSError from the register access "
-    "around RATS (nfc.tag.activate) escape instead of a ReaderFault (reported to the lead)",
-)
 @pytest.mark.parametrize("command", [READ_REGISTER, WRITE_REGISTER], ids=["Read", "Write"])
 def test_a_line_fault_during_activation_is_a_reader_fault(emu, reader, command) -> None:
     emu.inject(LineFault.BAD_RESPONSE_CHECKSUM, command=command)
@@ -89,6 +84,26 @@ def test_a_line_fault_during_activation_is_a_reader_fault(emu, reader, command) 
     except ReaderFault:
         card = None
     assert card is None or card.transceive(SELECT_PPSE) == PPSE_FCI
+
+
+@pytest.mark.parametrize("command", [0x02, 0x00], ids=["GetFirmwareVersion", "Diagnose"])
+@pytest.mark.parametrize("fault", list(LineFault), ids=lambda f: f.name)
+def test_a_line_fault_while_opening_the_reader_opens_it_or_is_a_reader_fault(
+    emu, fault, command
+) -> None:
+    emu.inject(fault, command=command)
+    started = time.monotonic()
+    try:
+        reader = Reader(emu.nfcpy_path)
+    except ReaderFault as exc:
+        assert "cannot open NFC reader" in str(exc)
+    else:
+        try:
+            card = reader.wait_for_card(2.0)
+            assert card is not None and card.transceive(SELECT_PPSE) == PPSE_FCI
+        finally:
+            reader.close()
+    assert time.monotonic() - started < 3.0
 
 
 def test_a_chip_that_goes_silent_mid_payment_ends_as_card_removed(emu, reader) -> None:
@@ -123,3 +138,18 @@ def test_a_phone_taken_away_mid_exchange_ends_as_card_removed(emu, reader) -> No
         card.transceive(SELECT_PPSE)
     assert time.monotonic() - started < 2.0
     assert reader.wait_for_card(0.2) is None
+
+
+def test_a_terminal_that_died_leaves_the_chip_at_921600_baud_until_a_power_cycle(emu) -> None:
+    crashed = Reader(emu.nfcpy_path)
+    assert emu.baud == 921600
+    crashed.clf.device.chipset.transport.tty.close()  # killed: no close(), no 115200, no sleep
+    with pytest.raises(ReaderFault, match="cannot open NFC reader"):
+        Reader(emu.nfcpy_path)  # nfcpy starts at 115200: the chip hears only noise
+    assert emu.stats.garbled > 0
+    emu.power_cycle()
+    reader = Reader(emu.nfcpy_path)
+    try:
+        assert works_again(reader)
+    finally:
+        reader.close()

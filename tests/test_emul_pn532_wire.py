@@ -202,6 +202,10 @@ def test_set_serial_baud_rate_takes_effect_after_the_host_ack(emu, host) -> None
     host.send(ACK)
     time.sleep(0.05)
     assert emu.baud == 460800
+    host.send(encode_frame(b"\xd4\x02"))  # still at 115200: the chip hears noise
+    assert host.port.read(6) == b""
+    host.port.baudrate = 460800
+    assert host.data(0x02) == bytes([0x32, 1, 6, 7])
 
 
 def test_registers_gpio_and_general_status(emu, host) -> None:
@@ -211,5 +215,5 @@ def test_registers_gpio_and_general_status(emu, host) -> None:
     emu.place_phone(TinyApplet())
     host.data(0x4A, b"\x01\x00")
     status = host.data(0x04)
-    assert status[2] == 1 and status[-2] == 0x10  # one target, ISO/IEC 14443-4
+    assert status[2] == 1 and status[3:7] == b"\x01\x00\x00\x00"  # Tg 1, 106 kbit/s, Type A
     assert host.data(0x06, b"\x63\x04")[0] & 0x03 == 0x03  # CIU_TxControl: carrier on

@@ -10,13 +10,12 @@ from __future__ import annotations
 import pytest
 from PIL import Image, ImageChops
 
-display = pytest.importorskip("drivers.display", reason="the ui helper's display driver")
-gpio_fake = pytest.importorskip("drivers.sim.gpio_fake", reason="the ui helper's GPIO fake")
-screens = pytest.importorskip("ui.screens", reason="the ui helper's screens")
-
-from drivers.sim.spi_panel import CASET, RAMWR, RASET, SpiPanelEmulator  # noqa: E402
-from ui.lang import load  # noqa: E402
-from ui.money import Money  # noqa: E402
+from drivers import display
+from drivers.sim import gpio_fake
+from drivers.sim.spi_panel import CASET, RAMWR, RASET, SpiPanelEmulator
+from ui import screens
+from ui.lang import load
+from ui.money import Money
 
 DC, RST, BL = 24, 25, 18
 
@@ -147,3 +146,51 @@ def test_wiring_mistakes_have_names() -> None:
     assert any("above the controller's maximum" in f for f in emulator.faults)
     with pytest.raises(OverflowError):
         emulator.writebytes([0] * 4097)  # spidev's own limit
+
+
+def _awake_panel(madctl: int) -> tuple[SpiPanelEmulator, gpio_fake.FakeGPIO]:
+    gpio = gpio_fake.FakeGPIO()
+    gpio.setmode(gpio.BCM)
+    gpio.setup(DC, gpio.OUT, initial=gpio.LOW)
+    emulator = SpiPanelEmulator(gpio, "st7789", dc=DC, rst=RST)
+    for command, params in ((0x11, b""), (0x29, b""), (0x21, b""), (0x36, bytes([madctl]))):
+        gpio.output(DC, 0)
+        emulator.writebytes2(bytes([command]))
+        if params:
+            gpio.output(DC, 1)
+            emulator.writebytes2(params)
+    return emulator, gpio
+
+
+def _send(emulator, gpio, command: int, data: bytes, chunk: int) -> None:
+    gpio.output(DC, 0)
+    emulator.writebytes2(bytes([command]))
+    gpio.output(DC, 1)
+    for i in range(0, len(data), chunk):
+        emulator.writebytes2(data[i : i + chunk])
+
+
+@pytest.mark.parametrize("madctl", [0x00, 0x60, 0xC0, 0xA0])
+@pytest.mark.parametrize("colmod", [0x55, 0x66])
+def test_pixels_land_in_the_same_place_however_the_bytes_are_split(madctl, colmod) -> None:
+    size = 2 if colmod == 0x55 else 3
+    window_w, window_h = 37, 23  # odd sizes; 1.5 windows of data: the address wraps
+    pixels = bytes((i * 13 + 7) & 0xFF for i in range(int(window_w * window_h * 1.5) * size))
+    width = 320 if madctl & 0x20 else 240
+    pictures = []
+    for chunk in (len(pixels), 7):
+        emulator, gpio = _awake_panel(madctl)
+        _send(emulator, gpio, 0x3A, bytes([colmod]), 1)
+        _send(
+            emulator,
+            gpio,
+            CASET,
+            (width - 40).to_bytes(2, "big") + (width - 4).to_bytes(2, "big"),
+            4,
+        )
+        _send(emulator, gpio, RASET, (5).to_bytes(2, "big") + (27).to_bytes(2, "big"), 4)
+        _send(emulator, gpio, RAMWR, pixels, chunk)
+        assert emulator.faults == []
+        pictures.append(emulator.image())
+    assert ImageChops.difference(*pictures).getbbox() is None
+    assert pictures[0].getbbox() is not None

@@ -188,3 +188,11 @@ def test_fallback_to_next_candidate_when_selection_fails(tmp_path) -> None:  # n
     out = kernel.process(tap(phone), TerminalTransaction(amount=12_345, currency=978, country=380))
     assert out.kind is OutcomeKind.ONLINE_REQUEST
     assert out.scheme == "mastercard"
+
+
+def test_shipped_test_keys_are_refused_by_a_production_configuration() -> None:
+    cfg = parse_config('mode = "production"\n', shipped_config_dir() / "production.toml")
+    with pytest.raises(ConfigError, match="production mode refuses test CA key") as err:
+        Kernel.from_config(cfg)
+    assert "\n" not in str(err.value)
+    assert Kernel.from_config(parse_config("", shipped_config_dir() / "t.toml")).keys.keys

@@ -174,3 +174,37 @@ def test_offline_approvals_are_capped_then_forced_online(tmp_path) -> None:  # n
     assert kinds[:cap] == [OutcomeKind.APPROVED] * cap
     assert kinds[cap] is OutcomeKind.ONLINE_REQUEST  # counter reached: TTQ asks for online
     assert kinds[cap + 1] is OutcomeKind.APPROVED  # an online transaction resets it
+
+
+@pytest.mark.parametrize(("aip", "method"), [("2000", "dda"), ("4000", "sda")])
+def test_generic_path_card_with_dda_or_sda(kernel: Kernel, aip: str, method: str) -> None:
+    phone = TestPhone("rupay", gpo_cryptogram=False, aip_override=bytes.fromhex(aip))
+    out = kernel.process(tap(phone), txn(50_000, 356))
+    assert out.kind is OutcomeKind.ONLINE_REQUEST, out.reason
+    assert out.oda == method and out.tsi[0] & 0x80
+    assert out.tvr[0] == 0
+    steps = [step for step, _ in phone.log]
+    assert ("internal_authenticate" in steps) == (method == "dda")
+    assert steps[-1] == "generate_ac"
+
+
+@pytest.mark.parametrize(("aip", "bit"), [("2000", 0x08), ("4000", 0x40)])
+def test_generic_path_forged_dda_or_sda_is_flagged_to_the_issuer(
+    kernel: Kernel, aip: str, bit: int
+) -> None:
+    phone = TestPhone("rupay", gpo_cryptogram=False, aip_override=bytes.fromhex(aip),
+                      corrupt_signature=True)  # fmt: skip
+    out = kernel.process(tap(phone), txn(50_000, 356))
+    assert out.kind is OutcomeKind.ONLINE_REQUEST  # RuPay: always online; the issuer decides
+    assert out.oda == "" and out.tvr[0] & bit
+    assert field55(out)["95"][0] & bit  # given to the card in CDOL1, so the issuer sees it
+    assert "offline data authentication failed" in out.reason
+
+
+def test_visa_aac_after_cdcvm_is_see_phone_and_plain_aac_declines(kernel: Kernel) -> None:
+    phone = TestPhone("visa", visa_aac_taps=1)  # CTQ byte 2: CDCVM performed
+    first = kernel.process(tap(phone), txn(12_345))
+    assert (first.kind, first.ui_message) == (OutcomeKind.TRY_AGAIN, "See phone")
+    assert kernel.process(tap(phone), txn(12_345)).kind is OutcomeKind.ONLINE_REQUEST
+    plain = TestPhone("visa", visa_aac_taps=1, ctq=bytes.fromhex("0000"))
+    assert kernel.process(tap(plain), txn(1_000)).kind is OutcomeKind.DECLINED

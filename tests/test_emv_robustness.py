@@ -116,3 +116,13 @@ def test_a_phone_too_slow_for_the_tap_budget_is_asked_again(kernel: Kernel) -> N
     assert out.kind is OutcomeKind.TRY_AGAIN
     assert "too slow" in out.reason
     assert not any(step == "generate_ac" for step, _ in phone.log)
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_broken_internal_authenticate_ends_cleanly(kernel: Kernel, fault: str) -> None:
+    phone = TestPhone("rupay", gpo_cryptogram=False, aip_override=bytes.fromhex("2000"))
+    phone.faults["internal_authenticate"] = FAULTS[fault]
+    out = kernel.process(tap(phone), txn(1_000))
+    assert out.reason and "kernel fault" not in out.reason
+    assert out.kind is not OutcomeKind.APPROVED
+    assert out.oda != "dda"

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Iterator
 
 import pytest
+from host_support import write_keys
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +17,7 @@ from firmware.config import load_config
 from firmware.host import messages
 from firmware.host.dialect import MessageError, load_dialect
 from firmware.host.link import FrameError, FrameReader, frame
+from firmware.host.simulator import HostSimulator
 
 CONFIG_DIR = load_config().source.parent
 DIALECTS = {name: load_dialect(name, CONFIG_DIR)
@@ -120,3 +123,42 @@ def test_frames_split_anywhere_come_back_whole(messages_: list[bytes], header: s
     finally:
         a.close()
         b.close()
+
+
+@pytest.fixture(scope="module")
+def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostSimulator]:
+    sim = HostSimulator(port=0, keys_file=write_keys(tmp_path_factory.mktemp("keys")))
+    yield sim
+    sim.stop()
+
+
+@pytest.mark.filterwarnings("ignore:.*TripleDES.*")
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=400))
+def test_simulator_answers_any_bytes_cleanly(simulator: HostSimulator, data: bytes) -> None:
+    reply = simulator.handle_message(data)
+    assert reply is None or DIALECTS["pitap-default"].decode(reply)["39"]
+
+
+@pytest.mark.filterwarnings("ignore:.*TripleDES.*")
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(mti=st.sampled_from(["0100", "0200", "0220", "0400", "0401", "0500", "0320", "0800",
+                            "0600"]),
+       amount=st.text(alphabet="0123456789 X", min_size=12, max_size=12),
+       icc=st.binary(max_size=60), totals=st.text(alphabet="0123456789", max_size=30),
+       pan=st.text(alphabet="0123456789", min_size=0, max_size=19))
+def test_simulator_answers_odd_requests_with_a_response_code(
+        simulator: HostSimulator, mti: str, amount: str, icc: bytes, totals: str,
+        pan: str) -> None:
+    doc = {"t": mti, "3": "000000", "4": amount, "11": "000001", "41": "PITAP001",
+           "42": "000000000000001", "49": "978", "55": icc.hex().upper(), "63": totals}
+    if pan:
+        doc["2"] = pan
+    reply = simulator.handle_message(DIALECTS["pitap-default"].encode(doc))
+    assert reply is not None
+    answer = DIALECTS["pitap-default"].decode(reply)
+    assert answer["t"] == messages.reply_mti(mti) and len(answer["39"]) == 2
+    if mti in ("0100", "0200"):  # random "chip data" never carries a valid cryptogram
+        assert answer["39"] != "00"

@@ -86,6 +86,26 @@ def test_amount_changed_after_the_card_signed_is_declined(acquirer: Iso8583Acqui
     assert reply.response_code == "05"
 
 
+@pytest.mark.parametrize("tvr", ["0800000000", "0400000000", "4000000000"],
+                         ids=["fdda-failed", "cda-failed", "sda-failed"])
+def test_card_the_terminal_could_not_authenticate_is_declined(acquirer: Iso8583Acquirer,
+                                                              tvr: str) -> None:
+    card = TestCard()
+    icc = card.icc_data(1000, tvr=bytes.fromhex(tvr))  # the card signed this TVR: ARQC is right
+    reply = acquirer.authorize(auth_request(card, 1000, icc=icc))
+    assert (reply.approved, reply.response_code) == (False, "05")
+    other_bits = card.icc_data(1000, tvr=bytes.fromhex("0000008000"))  # e.g. CVM not successful
+    assert acquirer.authorize(auth_request(card, 1000, stan=2, icc=other_bits)).approved
+
+
+def test_a_verified_tc_or_aac_sent_online_is_approved(acquirer: Iso8583Acquirer) -> None:
+    card = TestCard()
+    tc = card.icc_data(1000, cid=0x40)  # fDDA failed: the phone's CTQ asked to go online
+    assert acquirer.authorize(auth_request(card, 1000, icc=tc)).approved
+    aac = card.icc_data(300, txn_type=0x20, cid=0x00)  # refunds: the card answers an AAC
+    assert acquirer.authorize(auth_request(card, 300, stan=2, txn_type="refund", icc=aac)).approved
+
+
 def test_replayed_cryptogram_is_declined(acquirer: Iso8583Acquirer) -> None:
     card = TestCard()
     req = auth_request(card, 1000, stan=1)
@@ -233,3 +253,20 @@ def test_one_connection_per_message_when_not_persistent(sim: HostSimulator) -> N
     for stan in (1, 2):
         assert acq.authorize(auth_request(card, 100, stan=stan)).approved
         assert not acq.link.connected
+
+
+def test_card_data_never_reaches_the_logs(acquirer: Iso8583Acquirer, sim: HostSimulator,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    card = TestCard()
+    approved = auth_request(card, 1000, stan=1)
+    acquirer.authorize(approved)
+    acquirer.reverse(approved, "test", repeat=True)
+    acquirer.advise(dataclasses.replace(auth_request(card, 200, stan=2), offline_approved=True))
+    with pytest.raises(NoReply):
+        acquirer.authorize(auth_request(card, 1098, stan=3))
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "476173******0010" in text  # masked: first 6 / last 4
+    for secret in (card.pan, card.pan[3:], approved.track2.hex().upper()[:20],
+                   approved.icc_data.hex().upper()[:16]):
+        assert secret not in text

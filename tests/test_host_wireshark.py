@@ -20,6 +20,7 @@ from host_support import MC_PAN, TestCard, auth_request, write_keys
 
 from firmware.config import load_config
 from firmware.host import connect
+from firmware.host.acquirer import SettlementTotals
 from firmware.host.simulator import HostSimulator
 
 pytestmark = [
@@ -109,7 +110,14 @@ def test_wireshark_decodes_the_default_dialect(tmp_path: Path) -> None:
         assert not acq.authorize(auth_request(mc, 2051, stan=12)).approved
         req = auth_request(visa, 700, stan=13)
         assert acq.reverse(req, "test")
+        assert acq.reverse(req, "test", repeat=True)
+        advice = dataclasses.replace(auth_request(visa, 800, stan=14), offline_approved=True,
+                                     auth_code="Y1")
+        assert acq.advise(advice)
         assert acq.echo()
+        wrong = SettlementTotals(1, 999, 0, 0, 978, 7)  # the host booked 1500 + 800: 95
+        result = acq.settle(wrong, [dataclasses.replace(advice, amount=999)])
+        assert result.agreed and result.extra["first_response"] == "95"
         acq.close()
     with relay.lock:
         chunks = list(relay.chunks)
@@ -125,10 +133,12 @@ def test_wireshark_decodes_the_default_dialect(tmp_path: Path) -> None:
     rows = [line.split("|") for line in out.splitlines()]
     rows = [r for r in rows if r[0]]  # ISO 8583 messages (the handshake has no MTI)
     mtis = [r[0] for r in rows]
-    assert mtis == ["0100", "0110", "0100", "0110", "0400", "0410", "0800", "0810"], out
+    assert mtis == ["0100", "0110", "0100", "0110", "0400", "0410", "0401", "0410", "0220",
+                    "0230", "0800", "0810", "0500", "0510", "0320", "0330", "0500", "0510"], out
     assert all(r[4] == "" for r in rows), f"tshark flagged: {out}"
     assert [r[1] for r in rows[:4]] == ["000011", "000011", "000012", "000012"]
     assert rows[1][2] == "00" and rows[3][2] == "51"
     icc = bytes.fromhex(rows[0][3])  # field 55 as the dissector read it: our TLV, intact
     assert icc.startswith(bytes.fromhex("9F02")) and bytes.fromhex("9F2608") in icc
     assert rows[1][3].startswith("910A")  # the ARPC came back in tag 91
+    assert [r[2] for r in rows[12:]] == ["", "95", "", "00", "", "00"]

@@ -138,3 +138,15 @@ def test_the_unit_script_applies_the_file_once_pitap_is_installed(root: Path) ->
     assert done.returncode == 0, done.stderr
     assert "OK: terminal PITAP042 provisioned" in done.stdout
     assert not site.exists() and (root / "etc" / "pitap" / "terminal.toml").is_file()
+
+
+@pytest.mark.parametrize("good", [True, False])
+def test_result_is_shown_on_the_display(root: Path, good: bool) -> None:
+    pytest.importorskip("firmware.feedback")
+    hardware = 'display = "png"\ngpio = "sim"'
+    text = site_text(display=hardware) if good else site_text(display=hardware, port="port = 0")
+    drop_site(root, text)
+    assert main(["--root", str(root)]) == (0 if good else 1)
+    frames = sorted((root / "var" / "lib" / "pitap" / "screens").glob("*.png"))
+    assert len(frames) == 1
+    assert ("out_of_service" in frames[0].name) != good

@@ -18,7 +18,6 @@ from firmware.cli import main
 from firmware.provision.flash import (
     FlashFailed,
     FlashRefused,
-    check_target,
     flash,
     mountinfo_devices,
     system_disks,
@@ -134,6 +133,7 @@ def test_answering_no_writes_nothing(
     ("target", "fragment"),
     [
         ("/dev/null", "neither a block device nor a regular file"),
+        ("/dev/pitap-no-such-card", "no such device"),
         ("{tmp}/no/such/dir/card.img", "no such directory"),
         ("{image}", "the target is the image itself"),
     ],
@@ -142,8 +142,10 @@ def test_unsafe_targets_are_refused(
     image: Path, tmp_path: Path, target: str, fragment: str
 ) -> None:
     path = Path(target.format(tmp=tmp_path, image=image))
+    existed = path.exists()
     with pytest.raises(FlashRefused, match=fragment):
-        check_target(path, image, image.stat().st_size)
+        flash(image, path, yes)
+    assert path.exists() == existed
 
 
 def test_the_disk_this_system_runs_from_is_refused(image: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import lzma
+import os
 import subprocess
 from pathlib import Path
 
@@ -265,3 +266,17 @@ def test_progress_bar_only_on_a_terminal() -> None:
             bar.advance(4 * MiB)
     assert quiet.getvalue() == ""
     assert "copying" in tty.getvalue() and "100%" in tty.getvalue()
+
+
+def test_root_partition_too_small_is_named(
+    base: Path, site: Path, wheelhouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    big = tmp_path / "big-wheelhouse"
+    big.mkdir()
+    for wheel in wheelhouse.glob("*.whl"):
+        (big / wheel.name).write_bytes(wheel.read_bytes())
+    (big / "bigdep-1.0-py3-none-any.whl").write_bytes(os.urandom(8 * MiB))  # root has ~6 MiB
+    out = tmp_path / "out.img"
+    assert build(base, site, out, big) == 2
+    assert "the root partition has no room for pitap" in _error(capsys)
+    assert not out.exists()

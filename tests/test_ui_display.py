@@ -174,3 +174,58 @@ def test_png_sink_numbers_files_and_continues_after_a_restart(tmp_path: Path) ->
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "001-ready.png", "002-present_card.png", "003-approved.png"]
     assert Image.open(tmp_path / "001-ready.png").size == (320, 240)
+
+
+@pytest.mark.parametrize(("toml", "words"), [
+    ('backend = "st7789"\nwidth = 320\nheight = 240\nrotate = 90', "0 or 180"),
+    ('backend = "ili9341"\nwidth = 480\nheight = 320', "does not fit"),
+    ('backend = "png"\nrotate = 45', "0, 90, 180 or 270"),
+])
+def test_display_settings_that_cannot_work_are_refused_by_name(toml: str, words: str) -> None:
+    from firmware.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match=words) as err:
+        parse_config(f"[display]\n{toml}\n", Path("site.toml"))
+    assert "site.toml" in str(err.value) and "display" in str(err.value)
+
+
+def test_square_panel_may_be_turned_a_quarter() -> None:
+    from firmware.config import parse_config
+
+    cfg = parse_config('[display]\nbackend = "st7789"\nwidth = 240\nheight = 240\nrotate = 90\n',
+                       Path("site.toml"))
+    assert cfg.display.rotate == 90
+
+
+@pytest.mark.parametrize("bpp", [16, 32])
+def test_framebuffer_gets_changed_rows_at_their_offsets(tmp_path: Path, bpp: int) -> None:
+    from drivers.display import FramebufferDisplay
+
+    # A 400x300 framebuffer (stride with padding), described the way the kernel's sysfs does.
+    stride = 400 * bpp // 8 + 64
+    sysfs = tmp_path / "sys" / "fb7"
+    sysfs.mkdir(parents=True)
+    (sysfs / "bits_per_pixel").write_text(f"{bpp}\n")
+    (sysfs / "stride").write_text(f"{stride}\n")
+    (sysfs / "virtual_size").write_text("400,300\n")
+    device = tmp_path / "fb7"
+    device.write_bytes(bytes(stride * 300))
+    fb = FramebufferDisplay(str(device), 320, 240, sysfs_root=tmp_path / "sys")
+    first, second = frames()
+    fb.show(first)
+    stats = fb.show(second)
+    fb.close()
+    assert 0 < stats.bytes_sent < stats.full_frame_bytes
+    memory = device.read_bytes()
+    width_bytes = 320 * bpp // 8
+    shown = b"".join(memory[y * stride:y * stride + width_bytes] for y in range(240))
+    if bpp == 32:
+        expected = second.convert("RGBA").tobytes("raw", "BGRA")
+        for channel in range(3):  # blue, green, red; the fourth byte is not part of the picture
+            assert shown[channel::4] == expected[channel::4]
+    else:
+        big = rgb565(second)
+        little = bytearray(len(big))
+        little[0::2], little[1::2] = big[1::2], big[0::2]
+        assert shown == bytes(little)
+    assert memory[width_bytes:stride].count(0) == stride - width_bytes  # padding untouched

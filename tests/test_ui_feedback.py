@@ -142,3 +142,37 @@ def test_currency_given_by_number_or_code_is_the_same_amount(terminal) -> None:
     fb, _gpio, _cfg = terminal
     assert fb.money(1250, 978) == fb.money(1250, "eur")
     assert fb.money(1250, 392).exponent == 0
+
+
+def test_settlement_report_from_the_host_totals(terminal) -> None:
+    from firmware.host.acquirer import SettlementTotals
+
+    fb, _gpio, _cfg = terminal
+    fb.settlement(SettlementTotals(12, 45678, 1, 1250, 978, 7), agreed=False)
+    screen = fb.last_screen
+    assert screen is not None and screen.name == "settlement"
+    for text in ("Batch 7", "12", "€456.78", "-€12.50", "€444.28", "Totals differ"):
+        assert screen.shows(text), text
+
+
+def test_unknown_language_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
+    from firmware.config import ConfigError
+
+    cfg = load_config()
+    cfg = dataclasses.replace(cfg, terminal=dataclasses.replace(
+        cfg.terminal, state_dir=str(tmp_path), language="xx"))
+    with pytest.raises(ConfigError, match="terminal.language.*xx.*en, hi, it"):
+        Feedback.from_config(cfg)
+
+
+def test_amount_entry_names_the_keypad_keys(tmp_path: Path) -> None:
+    cfg = load_config()
+    cfg = dataclasses.replace(
+        cfg, terminal=dataclasses.replace(cfg.terminal, state_dir=str(tmp_path)),
+        keypad=dataclasses.replace(cfg.keypad, backend="matrix"))
+    fb = Feedback.from_config(cfg, gpio=FakeGPIO())
+    try:
+        fb.amount_entry(1250, "EUR")
+        assert fb.last_screen is not None and fb.last_screen.shows("OK #   Clear C   Cancel D")
+    finally:
+        fb.close()

@@ -69,6 +69,19 @@ def test_printed_receipt_has_both_copies_with_what_a_receipt_needs(tmp_path: Pat
     assert all(len(line) <= 32 for line in lines)  # fits 58 mm paper
 
 
+@pytest.mark.parametrize("columns", [32, 48])
+def test_every_line_fits_the_paper_even_for_long_names_and_amounts(columns: int) -> None:
+    builder = dataclasses.replace(BUILDER, merchant_name="Trattoria Da Giovanni e Figli",
+                                  columns=columns)
+    big = {**PAYMENT, "amount": 123456789}
+    for code in ("en", "it"):
+        for copy in ("merchant", "customer"):
+            for line in receipt_lines(builder, big, copy, load(code)):
+                assert len(line.text) * (2 if line.large else 1) <= columns, line
+    lines = receipt_lines(builder, big, "customer", load("it"))
+    assert any(line.text == "Totale EUR 1.234.567,89" for line in lines)
+
+
 def test_declined_receipt_says_why_in_italian(tmp_path: Path) -> None:
     declined = {**PAYMENT, "outcome": "declined", "auth_code": "",
                 "reason": "insufficient funds"}
@@ -194,3 +207,17 @@ def test_file_printer_prints_both_copies_through_feedback(tmp_path: Path) -> Non
         fb.close()
     lines, _, cuts = decode_escpos((tmp_path / "receipts.bin").read_bytes())
     assert cuts == 2 and "MERCHANT COPY" in lines and "CUSTOMER COPY" in lines
+
+
+def test_hindi_terminal_prints_receipts_in_english(tmp_path: Path) -> None:
+    cfg = load_config()
+    cfg = dataclasses.replace(
+        cfg, terminal=dataclasses.replace(cfg.terminal, state_dir=str(tmp_path), language="hi"),
+        printer=dataclasses.replace(cfg.printer, backend="file"))
+    fb = Feedback.from_config(cfg)
+    try:
+        assert fb.receipt(PAYMENT) == "printed"
+    finally:
+        fb.close()
+    lines, _, _ = decode_escpos((tmp_path / "receipts.bin").read_bytes())
+    assert "CUSTOMER COPY" in lines and "APPROVED" in lines  # no Devanagari code page on paper

@@ -11,7 +11,7 @@ from PIL import Image
 from ui import screens
 from ui.lang import available, load
 from ui.money import Money, format_money
-from ui.theme import LAYOUTS
+from ui.theme import LAYOUTS, has_glyph
 
 EUR = Money(1250, "EUR", 2)
 
@@ -32,6 +32,9 @@ def all_screens(view: screens.View) -> list[screens.Screen]:
         screens.settlement_screen(view, screens.SettlementSummary(
             7, "EUR", 2, 128, 1234567, 3, 4500, True, "27/11/2026 18:00")),
         screens.receipt_qr_screen(view, "PITAP001 000123 EUR 12.50 APPROVED 123456", EUR),
+        screens.receipt_qr_screen(view, "PITAP001 000124", Money(99999999, "EUR", 2),
+                                  view.lang.t("printer_problem", problem=view.lang.t(
+                                      "printer_no_paper")), "approved"),
         screens.printer_problem_screen(view, view.lang.t("printer_no_paper")),
     ]
 
@@ -55,6 +58,8 @@ def test_every_text_fits_whole_inside_the_panel(size: tuple[int, int], code: str
             left, top, right, bottom = drawn.box
             assert left >= 0 and right <= w and top >= 0 and bottom <= h, (screen.name, drawn)
             assert drawn.size >= 9, (screen.name, drawn)  # legible on a 2" panel
+            missing = [ch for ch in drawn.text if not has_glyph(drawn.font, ch)]
+            assert not missing, (screen.name, drawn.font, missing)  # no "tofu" boxes
         for a, b in itertools.combinations(screen.texts, 2):
             assert not overlaps(a.box, b.box), (screen.name, a, b)
 
@@ -77,6 +82,15 @@ def test_screens_say_what_a_customer_needs(size: tuple[int, int]) -> None:
     assert screens.message_screen(view, "out_of_service", "Bank not reachable").shows(
         "Bank not reachable")
     assert screens.ready_screen(view).shows("Corner Shop")
+
+
+def test_hindi_screens_are_in_devanagari_with_indian_amounts() -> None:
+    view = screens.View(320, 240, load("hi"))
+    approved = screens.approved_screen(view, Money(12345600, "INR", 2), "123456")
+    assert approved.shows("स्वीकृत") and approved.shows("₹1,23,456.00")
+    fonts = {t.text: t.font for t in approved.texts}
+    assert fonts["स्वीकृत"] == "Lohit-Devanagari.ttf"
+    assert fonts["₹1,23,456.00"].startswith("DejaVuSans")  # amounts in one face everywhere
 
 
 def test_italian_screens_are_in_italian() -> None:
@@ -132,6 +146,16 @@ def test_amounts_follow_the_currency_exponent_and_the_language(
     assert format_money(money, load(code)) == text
 
 
+def test_indian_grouping_for_a_language_that_asks_for_it() -> None:
+    from dataclasses import replace
+
+    from ui.money import group
+
+    assert group("123456789", ",", (3, 2)) == "12,34,56,789"
+    indian = replace(load("en"), grouping=(3, 2))
+    assert format_money(Money(1234567800, "INR", 2), indian) == "₹1,23,45,678.00"
+
+
 def test_every_language_has_every_text_with_the_same_placeholders() -> None:
     english = load("en").text
     for code in available():
@@ -146,3 +170,9 @@ def test_unknown_language_and_message_are_refused_by_name() -> None:
         load("xx")
     with pytest.raises(ValueError, match="hello"):
         screens.message_screen(screens.View(), "hello")
+
+
+def test_a_detail_that_repeats_the_title_gives_the_standard_hint() -> None:
+    screen = screens.message_screen(screens.View(), "see_phone", "See phone")
+    assert screen.strings.count("See phone") == 1
+    assert screen.shows("Follow the instructions")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageDraw
 
 from ui.lang import Language
-from ui.theme import DEFAULT_THEME, Color, Theme, font
+from ui.theme import DEFAULT_THEME, Color, Theme, font, has_glyph
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class DrawnText:
     box: tuple[int, int, int, int]  # left, top, right, bottom (pixels, right/bottom exclusive)
     size: int
     truncated: bool = False
+    font: str = ""  # the font file it was drawn with
 
 
 @dataclass
@@ -51,17 +52,24 @@ class Canvas:
         return max(1, round(value * self.scale))
 
     # ---- text --------------------------------------------------------------------------
-    def _font_name(self, bold: bool, mono: bool = False) -> str:
+    def _font_name(self, bold: bool, mono: bool = False, text: str = "") -> str:
+        """The font for `text`: the theme's (DejaVu) when it has every character — amounts,
+        codes and names stay in one face in every language — else the language's script font."""
         if mono:
             return self.theme.mono_font
-        key = "bold" if bold else "regular"
-        fallback = self.theme.bold_font if bold else self.theme.regular_font
-        return self.lang.fonts.get(key) or fallback
+        theme_font = self.theme.bold_font if bold else self.theme.regular_font
+        if not self.lang.fonts or (text and all(has_glyph(theme_font, ch) for ch in text)):
+            return theme_font
+        return self.lang.fonts.get("bold" if bold else "regular") or self.lang.fonts["regular"]
+
+    def _synthetic_bold(self, name: str) -> bool:
+        """A script font without a bold face (Lohit Devanagari) gets its bold from a stroke."""
+        return name in self.lang.fonts.values() and "bold" not in self.lang.fonts
 
     def fit_size(self, text: str, size: int, max_width: int, bold: bool, mono: bool = False,
                  min_size: int = 9) -> int:
         """The largest size <= `size` at which `text` fits `max_width` (not below `min_size`)."""
-        name = self._font_name(bold, mono)
+        name = self._font_name(bold, mono, text)
         while size > min_size and font(name, size).getlength(text) > max_width:
             size -= max(1, size // 12)
         return max(size, min_size)
@@ -74,20 +82,24 @@ class Canvas:
         max_width = max_width if max_width is not None else self.width - 2 * self.px(8)
         min_size = min_size if min_size is not None else max(9, self.px(10))
         size = self.fit_size(text, size, max_width, bold, mono, min_size)
-        name = self._font_name(bold, mono)
+        name = self._font_name(bold, mono, text)
         f = font(name, size)
         shown, truncated = text, False
         while f.getlength(shown) > max_width and len(shown) > 1:
             shown, truncated = shown[:-2] + "…", True
-        self.draw.text((x, top), shown, font=f, fill=color or self.theme.text, anchor=anchor)
-        box = tuple(int(v) for v in self.draw.textbbox((x, top), shown, font=f, anchor=anchor))
-        drawn = DrawnText(shown, box, size, truncated)  # type: ignore[arg-type]
+        fill = color or self.theme.text
+        stroke = max(1, size // 28) if bold and self._synthetic_bold(name) else 0
+        self.draw.text((x, top), shown, font=f, fill=fill, anchor=anchor, stroke_width=stroke,
+                       stroke_fill=fill)
+        box = tuple(int(v) for v in self.draw.textbbox((x, top), shown, font=f, anchor=anchor,
+                                                       stroke_width=stroke))
+        drawn = DrawnText(shown, box, size, truncated, name)  # type: ignore[arg-type]
         self.texts.append(drawn)
         return drawn
 
     def wrap(self, text: str, size: int, max_width: int, bold: bool = False) -> list[str]:
         """Greedy word wrap of `text` at `size` into lines no wider than `max_width`."""
-        f = font(self._font_name(bold), size)
+        f = font(self._font_name(bold, text=text), size)
         lines: list[str] = []
         for paragraph in text.split("\n"):
             line = ""
@@ -128,7 +140,8 @@ class Canvas:
         lines = self.wrap(text, size, max_width, bold)
         while size > min_size and (
             len(lines) > max_lines
-            or any(font(self._font_name(bold), size).getlength(ln) > max_width for ln in lines)
+            or any(font(self._font_name(bold, text=ln), size).getlength(ln) > max_width
+                   for ln in lines)
         ):
             size -= 1
             lines = self.wrap(text, size, max_width, bold)

@@ -29,12 +29,18 @@ class Money:
     exponent: int = 2
 
 
-def group(digits: str, sep: str) -> str:
-    """'1234567' -> '1,234,567' with `sep`."""
+def group(digits: str, sep: str, sizes: tuple[int, ...] = (3,)) -> str:
+    """'1234567' -> '1,234,567'; sizes from the right, the last repeating: (3, 2) is the
+    Indian lakh/crore grouping '12,34,567'."""
     out = []
-    while len(digits) > 3:
-        out.append(digits[-3:])
-        digits = digits[:-3]
+    i = 0
+    while True:
+        size = sizes[min(i, len(sizes) - 1)]
+        if len(digits) <= size:
+            break
+        out.append(digits[-size:])
+        digits = digits[:-size]
+        i += 1
     out.append(digits)
     return sep.join(reversed(out))
 
@@ -44,7 +50,7 @@ def number(minor: int, exponent: int, lang: Language) -> str:
     sign = "-" if minor < 0 else ""
     digits = str(abs(minor)).rjust(exponent + 1, "0")
     whole, frac = (digits[:-exponent], digits[-exponent:]) if exponent else (digits, "")
-    text = group(whole, lang.group_sep)
+    text = group(whole, lang.group_sep, lang.grouping)
     if frac:
         text += lang.decimal_sep + frac
     return sign + text

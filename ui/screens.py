@@ -118,7 +118,7 @@ class Column:
         c = self.c
         max_width = c.width - 2 * c.px(10)
         px = c.fit_size(text, c.px(size), max_width, bold, mono, max(9, c.px(10)))
-        ascent, descent = font(c._font_name(bold, mono), px).getmetrics()
+        ascent, descent = font(c._font_name(bold, mono, text), px).getmetrics()
         self.items.append((ascent + descent, lambda y: c.text(
             text, c.width // 2, y, px, color=color, bold=bold, mono=mono, max_width=max_width)))
 
@@ -131,7 +131,7 @@ class Column:
         while px > max(9, c.px(10)) and len(lines) > max_lines:
             px -= 1
             lines = c.wrap(text, px, max_width, bold)
-        ascent, descent = font(c._font_name(bold), px).getmetrics()
+        ascent, descent = font(c._font_name(bold, text=text), px).getmetrics()
         gap = round(px * 0.35)
         height = len(lines) * (ascent + descent) + (len(lines) - 1) * gap
         self.items.append((height, lambda y: c.paragraph(
@@ -179,11 +179,18 @@ def ready_screen(view: View) -> Screen:
     return Screen("ready", c.image, c.texts)
 
 
-def amount_entry_screen(view: View, money: Money, txn_type: str = "purchase") -> Screen:
-    """The shopkeeper keys the amount: label, the amount in a field, the keys' meaning below."""
+# The keys' legends on a desktop keyboard; a keypad's come from its layout (firmware.feedback).
+KEYBOARD_LEGENDS = {"enter": "Enter", "clear": "C", "cancel": "Esc"}
+
+
+def amount_entry_screen(view: View, money: Money, txn_type: str = "purchase",
+                        keys: dict[str, str] | None = None) -> Screen:
+    """The shopkeeper keys the amount: label, the amount in a field, and below which key is
+    OK / clear / cancel (`keys`: legends by meaning, e.g. {"enter": "#", ...})."""
     t = view.lang
     th = view.theme
-    c, top, bottom = _page(view, footer=t.t("keys_hint"))
+    legends = {**KEYBOARD_LEGENDS, **(keys or {})}
+    c, top, bottom = _page(view, footer=t.t("keys_hint", **legends))
     col = Column(c)
     col.text(f"{t.t(txn_type)} · {t.t('enter_amount')}", 17, color=th.muted)
     box_h = c.px(66)
@@ -342,6 +349,8 @@ def message_screen(view: View, kind: str, detail: str = "") -> Screen:
     }
     col.shape(size, draw_icon[icon])
     col.paragraph(t.t(title_key), 26, bold=True, max_lines=2)
+    if detail.strip().lower() == t.t(title_key).lower():
+        detail = ""  # the kernel's "See phone" says no more than the title
     hint = detail or (t.t(hint_key) if hint_key else "")
     if hint:
         col.paragraph(hint, 16, max_lines=2, color=th.muted)
@@ -391,8 +400,9 @@ def settlement_screen(view: View, summary: SettlementSummary) -> Screen:
 
 
 def receipt_qr_screen(view: View, payload: str, money: Money | None = None,
-                      note: str = "") -> Screen:
-    """No printer (or it failed: `note` says why): a QR code to scan for an e-receipt."""
+                      note: str = "", outcome: str = "") -> Screen:
+    """No printer (or it failed: `note` says why): a QR code to scan for an e-receipt, under
+    the payment's outcome ("approved" / "declined") and amount."""
     t = view.lang
     c, top, bottom = _page(view)
     qr = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
@@ -413,7 +423,12 @@ def receipt_qr_screen(view: View, payload: str, money: Money | None = None,
                                  fill=(0, 0, 0))
     y = qtop + side + c.px(4)
     if money is not None:
-        drawn = c.text(format_money(money, t), c.width // 2, y, c.px(18), bold=True)
+        headline = format_money(money, t)
+        color = view.theme.text
+        if outcome in ("approved", "declined"):
+            headline = f"{t.t(outcome)} · {headline}"
+            color = view.theme.success if outcome == "approved" else view.theme.failure
+        drawn = c.text(headline, c.width // 2, y, c.px(18), bold=True, color=color)
         y = drawn.box[3] + c.px(3)
     if note:
         drawn = c.text(note, c.width // 2, y, c.px(14), bold=True, color=view.theme.warning)

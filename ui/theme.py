@@ -52,3 +52,14 @@ def font(name: str, size: int) -> ImageFont.FreeTypeFont:
     if not path.is_absolute():
         path = FONT_DIR / name
     return ImageFont.truetype(str(path), max(6, int(size)))
+
+
+@lru_cache(maxsize=4096)
+def has_glyph(name: str, char: str) -> bool:
+    """Whether the font draws `char` as itself rather than its 'missing glyph' box."""
+    if char.isspace():
+        return True
+    f = font(name, 24)
+    missing = f.getmask("\U0010fffd")
+    mask = f.getmask(char)
+    return mask.size != missing.size or bytes(mask) != bytes(missing)

@@ -15,10 +15,13 @@ import collections
 import contextlib
 import enum
 import errno
+import fcntl
 import logging
 import os
 import re
 import select
+import tempfile
+import termios
 import threading
 import time
 import tty
@@ -45,8 +48,14 @@ log = logging.getLogger(__name__)
 
 DEV = Path("/dev")
 LINK_PREFIX = "ttyPITAP"
+LINK_LOCK = Path(tempfile.gettempdir()) / "pitap-pn532-links.lock"
 NFCPY_TTY_NAME = re.compile(r"^[a-zA-Z0-9-]+$")  # what nfcpy's tty: path accepts as a port
 NFCPY_COM_NAME = re.compile(r"^COM\d+$")
+TERMIOS_SPEEDS = {
+    getattr(termios, f"B{rate}"): rate
+    for rate in (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+    if hasattr(termios, f"B{rate}")
+}
 
 
 class EmulatorError(Exception):
@@ -82,6 +91,7 @@ class LineStats:
     bad_frames: list[str] = field(default_factory=list)
     nacks_in: int = 0
     aborts: int = 0
+    garbled: int = 0  # reads at a speed the chip is not set to
 
 
 class Pn532Emulator:
@@ -97,11 +107,13 @@ class Pn532Emulator:
         link: str | os.PathLike[str] | None = None,
         line_timing: bool = False,
         stale_after: float = 0.03,
+        check_line_speed: bool = True,
     ) -> None:
         self.clock = time.monotonic
         self.field = RfField(self.clock)
         self.chip = Pn532Chip(self.field, air_timing=line_timing)
         self.line_timing = line_timing
+        self.check_line_speed = check_line_speed
         self.stats = LineStats()
         self._parser = FrameParser(stale_after=stale_after)
         self._events: collections.deque[FrameEvent] = collections.deque()
@@ -193,6 +205,15 @@ class Pn532Emulator:
         """The chip stops answering anything (a dead chip, a pulled wire) until called False."""
         self._silent = silent
 
+    def power_cycle(self) -> None:
+        """Switch the chip off and on: reset state, 115200 baud, field off, awake."""
+        with self._lock:
+            self.field.set_carrier(False)
+            self.chip = Pn532Chip(self.field, air_timing=self.line_timing)
+            self._pending_baud = None
+            self._asleep = False
+            self._last_response = b""
+
     @property
     def baud(self) -> int:
         return self.chip.baud
@@ -226,13 +247,36 @@ class Pn532Emulator:
             time.sleep(timeout)
         if data:
             self.stats.bytes_in += len(data)
-            if self._silent:
+            if self._silent or not self._speeds_match():
                 return
             if self._asleep:  # any byte on HSU wakes the chip; that byte is spent waking it
                 self._asleep = False
                 data = data[1:]
             data = self._lose_command_byte(data)
         self._events.extend(self._parser.feed(data, self.clock()))
+
+    def _line_speed(self) -> int | None:
+        """The speed the host set on its end of the line (the pty slave's termios)."""
+        try:
+            speed = termios.tcgetattr(self._slave)[5]
+        except (termios.error, OSError):
+            return None
+        return TERMIOS_SPEEDS.get(speed)
+
+    def _speeds_match(self) -> bool:
+        """Both ends at one baud rate? At another the chip sees only framing errors."""
+        if not self.check_line_speed:
+            return True
+        speed = self._line_speed()
+        if speed is None or speed == self.chip.baud:
+            return True
+        if speed == self._pending_baud:  # the host moved on before its ACK arrived
+            self._switch_baud()
+            return True
+        self.stats.garbled += 1
+        if self.stats.garbled == 1:
+            log.warning("PN532 emulator: host at %d baud, chip at %d: bytes lost", speed, self.baud)
+        return False
 
     def _lose_command_byte(self, data: bytes) -> bytes:
         """DROP_COMMAND_BYTE: lose the first parameter byte (or the DCS) of a command frame."""
@@ -293,8 +337,8 @@ class Pn532Emulator:
             out = out[:-2] + bytes([(out[-2] + 1) & 0xFF]) + out[-1:]
         if self._take_fault(LineFault.DROP_RESPONSE_BYTE, frame.data):
             out = out[: len(out) // 2] + out[len(out) // 2 + 1 :]
+        self._after(reply)  # the chip's new state holds by the time the host reads the answer
         self._respond(out)
-        self._after(reply)
 
     def _switch_baud(self) -> None:
         assert self._pending_baud is not None
@@ -313,6 +357,8 @@ class Pn532Emulator:
         self._write(frame)
 
     def _write(self, frame: bytes) -> None:
+        if self.check_line_speed and self._line_speed() not in (None, self.chip.baud):
+            return  # what the host reads at the wrong speed is noise: send nothing
         if self.line_timing:
             time.sleep(len(frame) * 10 / self.chip.baud)
         try:
@@ -369,25 +415,41 @@ class Pn532Emulator:
     # --- the link nfcpy opens ----------------------------------------------------------------
 
     def _make_link(self, requested: Path | None) -> Path:
-        if requested is None:
+        """Link `requested` (or the first free /dev/ttyPITAPn) to our pty.
+
+        Emulators in several processes (parallel test runs) pick names under one lock file, so
+        two never take the same name and none removes a link another just made."""
+        with open(LINK_LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if requested is not None:
+                return self._link_at(requested)
             for n in range(100):
                 candidate = DEV / f"{LINK_PREFIX}{n}"
                 if _free_or_stale(candidate):
-                    return self._make_link(candidate)
-            raise EmulatorError(f"no free {DEV}/{LINK_PREFIX}N name")
-        nfcpy_path_for(requested)  # refuse a name nfcpy could not open
-        if not _free_or_stale(requested):
-            raise EmulatorError(f"{requested} exists and is not a stale emulator link")
+                    try:
+                        return self._link_at(candidate)
+                    except FileExistsError:
+                        continue  # taken by an emulator that does not use the lock
+        raise EmulatorError(f"no free {DEV}/{LINK_PREFIX}N name")
+
+    def _link_at(self, path: Path) -> Path:
+        nfcpy_path_for(path)  # refuse a name nfcpy could not open
+        if not _free_or_stale(path):
+            raise EmulatorError(f"{path} exists and is not a stale emulator link")
         try:
-            if os.path.lexists(requested):
-                os.unlink(requested)
-            os.symlink(self.tty_path, requested)
+            if os.path.lexists(path):
+                os.unlink(path)
+            os.symlink(self.tty_path, path)
+        except FileExistsError:
+            if self._requested_link is None:
+                raise
+            raise EmulatorError(f"{path} exists and is not a stale emulator link") from None
         except OSError as exc:
             hint = ""
-            if requested.parent == DEV:
+            if path.parent == DEV:
                 hint = " (run as root, or use --link ./COM7 and com:COM7:pn532 from that directory)"
-            raise EmulatorError(f"cannot create {requested}: {exc.strerror}{hint}") from None
-        return requested
+            raise EmulatorError(f"cannot create {path}: {exc.strerror}{hint}") from None
+        return path
 
     def _close_fds(self) -> None:
         for fd in (self._master, self._slave):

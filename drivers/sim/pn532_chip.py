@@ -164,7 +164,7 @@ class Pn532Chip:
         self._need(params, 0, 0)
         out = bytes([self.last_error, 0x00])
         if self.target is not None and not self.target.deselected:
-            out += bytes([1, 1, 0, 0, 0x10 if self.target.iso_dep else 0x00])
+            out += bytes([1, 1, 0, 0, 0x00])  # Tg 1, 106 kbit/s both ways, Type A modulation
         else:
             out += b"\x00"
         return Reply(out + b"\x00")  # SAM status

@@ -277,25 +277,53 @@ class SpiPanelEmulator:
             self._pixel_carry.clear()
 
     def _write_pixels(self, data: bytes, size: int) -> None:
+        """Store pixels at the address counters, wrapping inside the CASET/RASET window."""
         x0, x1 = self.columns
         y0, y1 = self.rows
         if x0 > x1 or y0 > y1:
             return
-        w = x1 - x0 + 1
-        area = w * (y1 - y0 + 1)
-        pixels = self.gram.load()
-        gw, gh = self.model.width, self.model.height
-        for i in range(0, len(data), size):
-            if size == 2:
-                value = data[i] << 8 | data[i + 1]
-                r, g, b = (value >> 11) << 3, ((value >> 5) & 0x3F) << 2, (value & 0x1F) << 3
-            else:
-                r, g, b = data[i] & 0xFC, data[i + 1] & 0xFC, data[i + 2] & 0xFC
-            n = self._cursor % area  # past the window's end the address wraps to its start
+        w, h = x1 - x0 + 1, y1 - y0 + 1
+        count, done = len(data) // size, 0
+        while done < count:
+            at = self._cursor % (w * h)
+            if at % w == 0 and count - done >= w:  # whole rows: decode and place them at once
+                rows = min((count - done) // w, h - at // w)
+                block = data[done * size : (done + rows * w) * size]
+                if self._place_rows(block, size, x0, y0 + at // w, w, rows):
+                    self._cursor += rows * w
+                    done += rows * w
+                    continue
+            self._place_pixel(data[done * size : (done + 1) * size], x0 + at % w, y0 + at // w)
             self._cursor += 1
-            col, row = self._physical(x0 + n % w, y0 + n // w)
-            if 0 <= col < gw and 0 <= row < gh:
-                pixels[col, row] = (r, g, b)
+            done += 1
+
+    def _place_pixel(self, raw: bytes, x: int, y: int) -> None:
+        col, row = self._physical(x, y)
+        if not (0 <= col < self.model.width and 0 <= row < self.model.height):
+            return  # outside the frame memory: lost, as on the chip
+        if len(raw) == 2:
+            value = raw[0] << 8 | raw[1]
+            rgb = ((value >> 11) << 3, ((value >> 5) & 0x3F) << 2, (value & 0x1F) << 3)
+        else:
+            rgb = (raw[0] & 0xFC, raw[1] & 0xFC, raw[2] & 0xFC)
+        self.gram.putpixel((col, row), rgb)
+
+    def _place_rows(self, raw: bytes, size: int, x: int, y: int, w: int, rows: int) -> bool:
+        """Rows x..x+w-1, y..y+rows-1 (address space) into frame memory; False if they do not
+        fit in it (the caller then goes pixel by pixel, dropping what falls outside)."""
+        block = _decode(raw, size, w, rows)
+        (c0, r0), (c1, r1) = self._physical(x, y), self._physical(x + w - 1, y + rows - 1)
+        left, top, right, bottom = min(c0, c1), min(r0, r1), max(c0, c1), max(r0, r1)
+        if left < 0 or top < 0 or right >= self.model.width or bottom >= self.model.height:
+            return False
+        if self.madctl & MV:
+            block = block.transpose(Image.Transpose.TRANSPOSE)
+        if self.madctl & MX:
+            block = block.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        if self.madctl & MY:
+            block = block.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+        self.gram.paste(block, (left, top))
+        return True
 
     def _physical(self, x: int, y: int) -> tuple[int, int]:
         """Frame-memory column/row for the address counters (x from CASET, y from RASET)."""
@@ -339,3 +367,22 @@ class SpiPanelEmulator:
             counts.pixels_changed = seen.width * seen.height
         self._shown_last = seen
         return counts
+
+
+_KEEP_5_BITS = [v & 0xF8 for v in range(256)]
+_KEEP_6_BITS = [v & 0xFC for v in range(256)]
+
+
+def _decode(raw: bytes, size: int, w: int, rows: int) -> Image.Image:
+    """Pixels as the controller stores them: RGB565 big-endian (COLMOD 55) or 6 bits a colour in
+    three bytes (COLMOD 66), as 8-bit RGB with the low bits the panel does not have cleared."""
+    if size == 2:
+        swapped = bytearray(len(raw))  # Pillow's 5-6-5 unpacker reads little-endian words
+        swapped[0::2], swapped[1::2] = raw[1::2], raw[0::2]
+        image = Image.frombytes("RGB", (w, rows), bytes(swapped), "raw", "BGR;16")
+        r, g, b = image.split()
+        return Image.merge(
+            "RGB", (r.point(_KEEP_5_BITS), g.point(_KEEP_6_BITS), b.point(_KEEP_5_BITS))
+        )
+    image = Image.frombytes("RGB", (w, rows), bytes(raw))
+    return image.point(_KEEP_6_BITS * 3)

@@ -6,6 +6,8 @@ Exit code 0 when every check passed, 1 when any failed, 2 for a configuration er
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -22,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "else the shipped one)")
     p.add_argument("--json", action="store_true", help="one JSON document with every check")
     p.add_argument("--only", metavar="CHECK", action="append", choices=sorted(CHECKS),
-                   help="run only this check (repeatable)")
+                   help=f"run only this check (repeatable): {', '.join(CHECKS)}")
     p.add_argument("--field-timeout", type=float, default=10.0, metavar="S",
                    help="how long the field test waits for a card or phone (default 10)")
     p.add_argument("--no-ask", action="store_true",
@@ -35,7 +37,19 @@ def _ask(question: str) -> bool:
     return answer in ("", "y", "yes", "s", "si")
 
 
+def _terminal_service_running() -> bool:
+    systemctl = shutil.which("systemctl")
+    if systemctl is None:
+        return False
+    done = subprocess.run([systemctl, "is-active", "--quiet", "pitap.service"],
+                          capture_output=True, check=False, timeout=10)
+    return done.returncode == 0
+
+
 def handle(args: argparse.Namespace) -> int:
+    if _terminal_service_running():
+        print("pitap: note: pitap.service is running and holds the reader and the display; "
+              "for a full test stop it first: sudo systemctl stop pitap", file=sys.stderr)
     path = args.config or (TERMINAL_CONFIG if TERMINAL_CONFIG.is_file() else None)
     cfg = load_config(path)
     interactive = not (args.json or args.no_ask) and sys.stdin.isatty()

@@ -51,5 +51,6 @@ def handle(args: argparse.Namespace) -> int:
         f"wrote {result.image_bytes / mib:.1f} MiB to {args.device} in {result.seconds:.1f} s "
         f"({rate:.1f} MiB/s; {result.skipped_zero_bytes / mib:.1f} MiB of zero blocks skipped)"
     )
-    print(f"verified: read-back SHA-256 {result.sha256} matches the image")
+    print(f"verified in {result.verify_seconds:.1f} s: read-back SHA-256 {result.sha256} "
+          "matches the image")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -53,12 +54,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"pitap host: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}",
               file=sys.stderr)
         return 1
-    print(f"host simulator listening on 127.0.0.1:{sim.port} "
-          f"({'TLS, ' if tls else ''}dialect {sim.dialect.name}, ledger {ledger})", flush=True)
-    if tls is not None:
-        print(f"terminals pin the test CA: host.ca_file = \"{pki.ca_cert}\"", flush=True)
-    sim.start()
+    def stop_on_signal(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # `kill` stops it as cleanly as Ctrl-C; and Ctrl-C works even when started from a shell
+    # that ignores SIGINT for background jobs (the handler would otherwise be SIG_IGN).
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    signal.signal(signal.SIGINT, stop_on_signal)
     try:
+        sim.start()
+        print(f"host simulator listening on 127.0.0.1:{sim.port} "
+              f"({'TLS, ' if tls else ''}dialect {sim.dialect.name}, ledger {ledger})",
+              flush=True)
+        if tls is not None:
+            print(f"terminals pin the test CA: host.ca_file = \"{pki.ca_cert}\"", flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 from drivers.nfc import ReaderFault
@@ -49,13 +51,22 @@ def print_result(result: PaymentResult, as_json: bool) -> int:
     return 0 if result.outcome == "approved" else 1
 
 
-def run(args: argparse.Namespace) -> int:
+def take(args: argparse.Namespace,
+         action: Callable[[Terminal, int, str], PaymentResult]) -> int:
+    """Open the configured terminal, run one payment or refund, print it, close."""
     cfg = load_config(args.config)
     currency = (args.currency or cfg.terminal.currency).upper()
     amount = parse_amount(args.amount, currency)
     terminal = open_terminal(cfg)
     try:
-        result = terminal.pay(amount, currency=currency)
+        result = action(terminal, amount, currency)
+    except ValueError as exc:  # refused before any tap: nothing was charged
+        print(f"pitap: {args.command} refused: {exc}", file=sys.stderr)
+        return 2
     finally:
         terminal.close()
     return print_result(result, args.json)
+
+
+def run(args: argparse.Namespace) -> int:
+    return take(args, lambda terminal, amount, currency: terminal.pay(amount, currency=currency))

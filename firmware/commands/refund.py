@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from firmware.commands.pay import add_payment_args, open_terminal, parse_amount, print_result
-from firmware.config import load_config
+from firmware.commands.pay import add_payment_args, take
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,16 +16,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
-    currency = (args.currency or cfg.terminal.currency).upper()
-    amount = parse_amount(args.amount, currency)
-    terminal = open_terminal(cfg)
-    try:
-        try:
-            result = terminal.refund(amount, of_payment=args.of)
-        except ValueError as exc:
-            print(f"pitap: refund refused: {exc}", file=sys.stderr)
-            return 2
-    finally:
-        terminal.close()
-    return print_result(result, args.json)
+    # With --of and no --currency, the refund is in the currency the payment was made in.
+    return take(args, lambda terminal, amount, currency: terminal.refund(
+        amount, of_payment=args.of, currency=currency if args.currency else None))

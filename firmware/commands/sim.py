@@ -46,29 +46,27 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _applet(profile: str) -> Any:
-    """The wallet helper's APDU-level phone for `profile` (a one-line error if unusable)."""
+    """The wallet helper's APDU-level phone for `profile`; EmulatorError (one line) if unusable."""
     try:
         from drivers.sim import wallet
     except ImportError:
-        print("pitap: simulated wallets are not part of this build", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise EmulatorError("simulated wallets are not part of this build") from None
     names = wallet.profile_names()
     if profile not in names:
-        print(
-            f"pitap: unknown wallet profile {profile!r} (one of: {', '.join(names)})",
-            file=sys.stderr,
-        )
-        raise SystemExit(2)
-    return wallet.CardApplet(profile)
+        raise EmulatorError(f"unknown wallet profile {profile!r} (one of: {', '.join(names)})")
+    try:
+        return wallet.CardApplet(profile)
+    except (ValueError, OSError) as exc:  # ProfileError, unreadable test issuer keys
+        raise EmulatorError(f"wallet profile {profile!r}: {exc}") from None
 
 
 def run_pn532(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     if args.taps < 0 or args.gap < 0 or (args.seconds is not None and args.seconds < 0):
         print("pitap: --taps, --gap and --seconds must not be negative", file=sys.stderr)
         return 2
-    applet = _applet(args.profile) if args.profile else None
     emulator = Pn532Emulator(link=args.link, line_timing=args.line_timing)
     try:
+        applet = _applet(args.profile) if args.profile else None
         emulator.start()
     except EmulatorError as exc:
         print(f"pitap: {exc}", file=sys.stderr)

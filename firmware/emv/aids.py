@@ -68,7 +68,7 @@ class AidTable:
 _HEX_FIELDS = {
     "ttq": (4, "22004000"),
     "terminal_type": (1, "22"),
-    "terminal_capabilities": (3, "0068C8"),
+    "terminal_capabilities": (3, "0028C8"),
     "additional_terminal_capabilities": (5, "6000F0A001"),
     "app_version": (2, "0002"),
     "tac_default": (5, "DC4000A800"),

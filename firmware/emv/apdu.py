@@ -58,6 +58,10 @@ def generate_ac(p1: int, cdol_data: bytes) -> bytes:
     return bytes([0x80, 0xAE, p1, 0x00, len(cdol_data)]) + cdol_data + b"\x00"
 
 
+def internal_authenticate(ddol_data: bytes) -> bytes:
+    return bytes([0x00, 0x88, 0x00, 0x00, len(ddol_data)]) + ddol_data + b"\x00"
+
+
 def get_response(length: int) -> bytes:
     return bytes([0x00, 0xC0, 0x00, 0x00, length])
 

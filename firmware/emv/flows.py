@@ -14,7 +14,7 @@ import datetime as dt
 import hmac
 from typing import TYPE_CHECKING
 
-from firmware.emv import apdu, oda, tlv
+from firmware.emv import apdu, dol, oda, tlv
 from firmware.emv.outcome import Outcome, OutcomeKind, TxnType
 
 if TYPE_CHECKING:
@@ -23,9 +23,11 @@ if TYPE_CHECKING:
 T = bytes.fromhex
 
 REFUND_READ = "refund: card read, AAC for the acquirer"
+DEFAULT_DDOL = T("9F3704")  # the terminal's default DDOL: the unpredictable number
 
 # TVR bits (byte index, mask)
 ODA_NOT_PERFORMED = (0, 0x80)
+SDA_FAILED = (0, 0x40)
 ICC_DATA_MISSING = (0, 0x20)
 DDA_FAILED = (0, 0x08)
 CDA_FAILED = (0, 0x04)
@@ -100,22 +102,33 @@ def _static_data(s: _Session) -> bytes:
     return data
 
 
-def _icc_key(kernel: Kernel, s: _Session) -> oda.IccKey:
-    """CA key -> issuer key -> ICC key, or OdaError with the reason."""
-    missing = [t for t in ("8F", "90", "9F32", "9F46", "9F47") if T(t) not in s.card]
+def _missing(s: _Session, *tags: str) -> None:
+    missing = [t for t in tags if T(t) not in s.card]
     if missing:
         raise oda.OdaError(f"card data missing for offline authentication: {', '.join(missing)}")
+
+
+def _issuer_key(kernel: Kernel, s: _Session) -> oda.IssuerKey:
+    """CA key -> issuer key, or OdaError with the reason."""
+    _missing(s, "8F", "90", "9F32")
     assert s.cand is not None
     rid = s.cand.entry.aid[:5]
     index = s.card[T("8F")][0] if len(s.card[T("8F")]) == 1 else -1
     ca = kernel.keys.get(rid, index)
     if ca is None:
         raise oda.OdaError(f"CA public key {rid.hex().upper()} #{index & 0xFF:02X} not known")
+    return oda.recover_issuer_key(
+        ca, s.card[T("90")], s.card.get(T("92"), b""), s.card[T("9F32")], s.pan(),
+        s.txn.when.date(), kernel.keys,
+    )  # fmt: skip
+
+
+def _icc_key(kernel: Kernel, s: _Session) -> oda.IccKey:
+    """CA key -> issuer key -> ICC key, or OdaError with the reason."""
+    _missing(s, "8F", "90", "9F32", "9F46", "9F47")
     on = s.txn.when.date()
     pan = s.pan()
-    issuer = oda.recover_issuer_key(
-        ca, s.card[T("90")], s.card.get(T("92"), b""), s.card[T("9F32")], pan, on, kernel.keys
-    )
+    issuer = _issuer_key(kernel, s)
     return oda.recover_icc_key(
         issuer,
         s.card[T("9F46")],
@@ -133,6 +146,50 @@ def _fdda(kernel: Kernel, s: _Session) -> None:
     icc = _icc_key(kernel, s)
     tail = s.term[T("9F37")] + s.term[T("9F02")] + s.term[T("5F2A")] + s.card[T("9F69")]
     oda.verify_sdad(icc, s.card[T("9F4B")], tail, "fDDA")
+
+
+def _sda(kernel: Kernel, s: _Session) -> None:
+    """Static data authentication; a failure is a TVR bit for terminal action analysis."""
+    try:
+        _missing(s, "93")
+        issuer = _issuer_key(kernel, s)
+        dac = oda.verify_ssad(issuer, s.card[T("93")], _static_data(s))
+    except oda.OdaError as exc:
+        if "missing" in str(exc):
+            _set(s.tvr, ICC_DATA_MISSING)
+        _set(s.tvr, SDA_FAILED)
+        s.oda_failure = str(exc)
+        return
+    s.term[T("9F45")] = dac
+    s.oda = "sda"
+    _set(s.tsi, TSI_ODA)
+
+
+def _dda(kernel: Kernel, card: apdu.CardLink, s: _Session) -> None:
+    """Dynamic data authentication with INTERNAL AUTHENTICATE and the DDOL (default 9F37 04)."""
+    try:
+        icc = _icc_key(kernel, s)
+        ddol_data = dol.build(s.card.get(T("9F49"), DEFAULT_DDOL), s.term)
+        resp = apdu.exchange(card, apdu.internal_authenticate(ddol_data))
+        if not resp.ok:
+            raise oda.OdaError(f"INTERNAL AUTHENTICATE refused (SW {resp.sw_hex})")
+        objs = tlv.decode(resp.data)
+        if len(objs) == 1 and objs[0].tag == T("80"):
+            sdad = objs[0].value
+        elif len(objs) == 1 and objs[0].tag == T("77"):
+            sdad = tlv.flatten(objs).get(T("9F4B"), b"")
+        else:
+            raise oda.OdaError("INTERNAL AUTHENTICATE answer is neither format 1 nor 2")
+        sig = oda.verify_sdad(icc, sdad, ddol_data, "DDA")
+    except (oda.OdaError, tlv.TlvError) as exc:
+        if "missing" in str(exc):
+            _set(s.tvr, ICC_DATA_MISSING)
+        _set(s.tvr, DDA_FAILED)
+        s.oda_failure = str(exc)
+        return
+    s.term[T("9F4C")] = sig.icc_dynamic_number
+    s.oda = "dda"
+    _set(s.tsi, TSI_ODA)
 
 
 # ---- Visa-style: cryptogram from the GPO answer -------------------------------------------
@@ -187,6 +244,16 @@ def complete_qvsdc(kernel: Kernel, s: _Session) -> Outcome:
     if s.txn.txn_type is TxnType.REFUND and ac_type in (0x00, 0x40, 0x80):
         return _finish(kernel, s, OutcomeKind.ONLINE_REQUEST, REFUND_READ)
     if ac_type == 0x00:
+        if cand.config.kernel == 3 and len(ctq) == 2 and ctq[1] & 0x80:
+            # a phone that declines after its own cardholder verification wants its owner to
+            # look at it (Kernel 3: "See Phone", present again)
+            return _finish(
+                kernel,
+                s,
+                OutcomeKind.TRY_AGAIN,
+                "phone declined after its own verification (AAC with CTQ 'CDCVM performed')",
+                "See phone",
+            )
         return _finish(kernel, s, OutcomeKind.DECLINED, "card declined offline (AAC)")
     if ac_type == 0x80:
         return _finish(kernel, s, OutcomeKind.ONLINE_REQUEST, "online authorization (ARQC)")
@@ -278,7 +345,8 @@ def complete_generate_ac(kernel: Kernel, card: apdu.CardLink, s: _Session) -> Ou
     if kernel._offline_exhausted().get(cfg.aid):
         _set(s.tvr, OFFLINE_LIMIT_EXCEEDED)
     _set(s.tsi, TSI_TRM)
-    # offline data authentication: CDA only (what phones do); keys recovered before GENERATE AC
+    # offline data authentication: CDA (what phones do; keys recovered before GENERATE AC);
+    # the generic path also takes DDA (INTERNAL AUTHENTICATE) and SDA cards
     icc_key: oda.IccKey | None = None
     cda_failure = ""
     if aip[0] & 0x01:
@@ -289,6 +357,10 @@ def complete_generate_ac(kernel: Kernel, card: apdu.CardLink, s: _Session) -> Ou
             if "missing" in cda_failure:
                 _set(s.tvr, ICC_DATA_MISSING)
             _set(s.tvr, CDA_FAILED)
+    elif cfg.kernel == 0 and aip[0] & 0x20:
+        _dda(kernel, card, s)
+    elif cfg.kernel == 0 and aip[0] & 0x40:
+        _sda(kernel, s)
     else:
         _set(s.tvr, ODA_NOT_PERFORMED)
     # terminal action analysis
@@ -388,7 +460,17 @@ def complete_generate_ac(kernel: Kernel, card: apdu.CardLink, s: _Session) -> Ou
         reason = "online authorization (ARQC)"
         if cda_failure:
             reason += f"; CDA not possible: {cda_failure}"
+        elif s.oda_failure:
+            reason += f"; offline data authentication failed: {s.oda_failure}"
         return _finish(kernel, s, OutcomeKind.ONLINE_REQUEST, reason)
-    if cda_failure or not cda:  # defensive: a TC is only ever accepted with CDA verified
-        return _finish(kernel, s, OutcomeKind.DECLINED, "offline approval without CDA refused")
-    return _finish(kernel, s, OutcomeKind.APPROVED, "approved offline (TC, CDA verified)")
+    if cda:
+        return _finish(kernel, s, OutcomeKind.APPROVED, "approved offline (TC, CDA verified)")
+    if s.oda in ("dda", "sda") and cfg.kernel == 0:
+        return _finish(
+            kernel, s, OutcomeKind.APPROVED, f"approved offline (TC, {s.oda.upper()} verified)"
+        )
+    # a TC is only ever accepted with offline data authentication verified
+    reason = "offline approval without offline data authentication refused"
+    if cda_failure or s.oda_failure:
+        reason += f" ({cda_failure or s.oda_failure})"
+    return _finish(kernel, s, OutcomeKind.DECLINED, reason)

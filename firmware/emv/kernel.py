@@ -102,6 +102,7 @@ class _Session:
     cryptogram: bytes = b""
     cid: int = 0
     tvr_given: bytes | None = None  # the TVR sent to the card in PDOL / CDOL1 data
+    oda_failure: str = ""  # why SDA / DDA failed, for the reason
 
     def build_dol(self, dol_bytes: bytes) -> bytes:
         """DOL data from the terminal's values; remembers the TVR if the card asked for it."""
@@ -311,7 +312,9 @@ class Kernel:
         atc = s.card.get(T("9F36"), b"")
         out.scheme = cand.config.scheme
         out.aid = cand.config.aid
-        out.application_label = cand.config.label
+        label = s.fci.get(T("50"), b"").decode("ascii", "replace")
+        printable = label.isascii() and label.isprintable() and 0 < len(label) <= 16
+        out.application_label = label if printable else cand.config.label
         out.kernel_id = cand.config.kernel
         out.tvr = bytes(s.tvr)
         out.tsi = bytes(s.tsi)

@@ -163,6 +163,7 @@ class HostLink:
 
     def _connect(self) -> None:
         where = f"{self.host}:{self.port}"
+        deadline = time.monotonic() + self.connect_timeout  # TCP and TLS handshakes together
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
         except ConnectionRefusedError:
@@ -174,7 +175,7 @@ class HostLink:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.tls is not None:
             try:
-                sock.settimeout(self.connect_timeout)
+                sock.settimeout(max(0.05, deadline - time.monotonic()))
                 sock = self.tls.wrap_socket(sock, server_hostname=self.server_name)
             except (ssl.SSLError, ssl.CertificateError) as exc:
                 sock.close()

@@ -101,6 +101,11 @@ def parse_reply(raw: bytes, dialect: Dialect, expect: Expectation) -> dict[str, 
     return doc
 
 
+def _approval_code(code: str) -> bool:
+    """An issuer's approval code (38) is 6 letters/digits; "Y1" (offline) travels in 39 only."""
+    return len(code) == 6 and code.isascii() and code.isalnum()
+
+
 def _hex(data: bytes) -> str:
     return data.hex().upper()
 
@@ -181,8 +186,8 @@ def advice(req: AuthRequest, dialect: Dialect, repeat: bool = False) -> dict[str
     doc.update(transaction_fields(req))
     doc.update(card_fields(req, dialect))
     doc["39"] = "Y1" if req.offline_approved else "00"  # Y1: approved offline by the card
-    if req.auth_code:
-        doc["38"] = req.auth_code.ljust(6)[:6]
+    if _approval_code(req.auth_code):
+        doc["38"] = req.auth_code
     if req.rrn:
         doc["37"] = req.rrn
     return doc
@@ -209,8 +214,8 @@ def reversal(req: AuthRequest, dialect: Dialect, original_mti: str = "0100",
         doc["23"] = f"{req.pan_sequence:03d}"
     if req.rrn:
         doc["37"] = req.rrn
-    if req.auth_code:
-        doc["38"] = req.auth_code.ljust(6)[:6]
+    if _approval_code(req.auth_code):
+        doc["38"] = req.auth_code
     doc["90"] = original_data(req, original_mti)
     return doc
 
@@ -248,8 +253,8 @@ def batch_upload(item: AuthRequest, stan: int, batch_number: int, dialect: Diale
     doc.update(transaction_fields(item))
     if item.rrn:
         doc["37"] = item.rrn
-    if item.auth_code:
-        doc["38"] = item.auth_code.ljust(6)[:6]
+    if _approval_code(item.auth_code):
+        doc["38"] = item.auth_code
     doc["60"] = f"{original_mti}{item.stan:06d}{batch_number:06d}"
     return doc
 

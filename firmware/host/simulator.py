@@ -8,7 +8,9 @@ Test amounts, by the amount's last two digits (minor units), on 0100/0200 reques
   51 insufficient funds, 05 do not honour, 91 issuer unavailable (all with a correct ARQC),
   96 never answers, 97 drops the connection, 98 answers garbage. For 96/97/98 the simulator
   books the approval first, as a real host whose answer got lost would: only the terminal's
-  reversal keeps the totals right. Anything else approves when the cryptogram is right.
+  reversal keeps the totals right. Anything else approves when the cryptogram is right (an ARQC,
+  or the TC/AAC a phone sends online, e.g. after a failed fDDA) and the TVR (95) does not say
+  offline data authentication failed.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ log = logging.getLogger(__name__)
 IDLE_TIMEOUT_S = 300.0
 TEST_AMOUNT_CODES = {51: "51", 5: "05", 91: "91"}
 NEVER_ANSWERS, DROPS_CONNECTION, ANSWERS_GARBAGE = 96, 97, 98
+# TVR byte 1: SDA failed (0x40), DDA/fDDA failed (0x08), CDA failed (0x04). The card signed the
+# TVR, so an issuer can trust it says the terminal could not authenticate the card: decline.
+TVR_ODA_FAILED = 0x40 | 0x08 | 0x04
 
 
 def default_keys_file() -> Path:
@@ -183,14 +188,24 @@ class HostSimulator:
             "0800": self._network,
         }.get(mti)
         if handler is None:
-            return self._reply(doc, "12")
+            return self._safe_reply(doc, "12")
         try:
             return handler(doc)
         except _Drop:
             raise
         except (KeyError, ValueError) as exc:
             log.info("%s request malformed: %s", mti, exc)
-            return self._reply(doc, "30")
+            return self._safe_reply(doc, "30")
+        except Exception:  # a simulator bug must not kill the connection thread silently
+            log.exception("%s request: simulator error", mti)
+            return self._safe_reply(doc, "96")
+
+    def _safe_reply(self, req: dict[str, str], code: str) -> bytes | None:
+        try:
+            return self._reply(req, code)
+        except (KeyError, ValueError) as exc:
+            log.info("cannot even answer %s: %s", req.get("t"), exc)
+            return None
 
     # ---- replies ------------------------------------------------------------------------
     def _reply(self, req: dict[str, str], code: str, **fields: str) -> bytes:
@@ -223,6 +238,8 @@ class HostSimulator:
             check = self.issuer.check_arqc(pan, psn, icc)
             if not check.ok:
                 code, reason = "05", check.reason
+            elif icc["95"][:1] and icc["95"][0] & TVR_ODA_FAILED:
+                code, reason = "05", "offline data authentication failed (TVR)"
             elif self.ledger.seen_cryptogram(pan, check.atc, check.arqc):
                 code, reason = "94", "cryptogram replayed (same ATC and ARQC)"
             elif test in TEST_AMOUNT_CODES:

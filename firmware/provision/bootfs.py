@@ -48,7 +48,7 @@ def without_serial_console(cmdline: str) -> str:
 class BootPartition:
     """mtools on a FAT filesystem at a byte offset inside an image file."""
 
-    def __init__(self, image: Path, offset: int, epoch: int) -> None:
+    def __init__(self, image: Path, offset: int, epoch: int, name: str | None = None) -> None:
         self.tools = require("mcopy", "mdir", "mmd")
         self.target = f"{image}@@{offset}"
         self.epoch = epoch
@@ -59,7 +59,7 @@ class BootPartition:
             "MTOOLS_SKIP_CHECK": "1",
             "TZ": "UTC",
         }
-        self.image_name = image.name
+        self.image_name = name or image.name
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
         done = subprocess.run(args, env=self.env, capture_output=True, check=False)

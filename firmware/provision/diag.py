@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -58,6 +59,7 @@ class DiagContext:
     gpio: Any = None
     spi: Any = None
     clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep  # times the tones (tests: a simulated clock)
     manifest: Path = Path(MANIFEST)
     reader: Any = None  # opened by the reader check, used by the field check
     notes: dict[str, str] = field(default_factory=dict)
@@ -91,7 +93,13 @@ def check_nfc_reader(ctx: DiagContext) -> list[CheckResult]:
         ctx.reader = Reader(path)
     except ReaderFault as exc:
         return [CheckResult("nfc reader", False, str(exc), _reader_hint(path))]
-    return [CheckResult("nfc reader", True, f"{ctx.reader.description} on {path}")]
+    description = ctx.reader.description
+    chip = re.search(r"(PN53\d)v([\d.]+)", description)  # nfcpy's chipset name, e.g. PN532v1.6
+    if chip:
+        rest = description.replace(f"({chip.group(0)})", "").strip()
+        description = f"{chip.group(1)} chip, firmware {chip.group(2)}" + (
+            f" ({rest})" if rest else "")
+    return [CheckResult("nfc reader", True, f"{description} on {path}")]
 
 
 def check_nfc_field(ctx: DiagContext) -> list[CheckResult]:
@@ -224,7 +232,7 @@ def check_tones(ctx: DiagContext) -> list[CheckResult]:
     try:
         gpio = ctx.gpio_module()
         buzzer = Buzzer(gpio, gpio_cfg.buzzer_pin, gpio_cfg.active_high,
-                        pwm=getattr(gpio_cfg, "buzzer_pwm", True))
+                        pwm=getattr(gpio_cfg, "buzzer_pwm", True), sleep=ctx.sleep)
     except Exception as exc:  # noqa: BLE001
         return [CheckResult(f"tone {t}", False, f"buzzer on BCM {gpio_cfg.buzzer_pin}: {exc}",
                             "check gpio.buzzer_pin and that nothing else uses that pin")
@@ -263,12 +271,11 @@ def check_tones(ctx: DiagContext) -> list[CheckResult]:
 
 
 def check_keypad(ctx: DiagContext) -> list[CheckResult]:
-    from drivers.keypad import open_keypad
-
     section = ctx.cfg.keypad
     name = "keypad"
     if section.backend == "none":
         return [CheckResult(name, True, "no keypad configured")]
+    from drivers.keypad import open_keypad
     try:
         gpio = ctx.gpio_module() if section.backend in ("matrix", "buttons") else None
         keypad = open_keypad(section, gpio=gpio)
@@ -288,19 +295,28 @@ def check_keypad(ctx: DiagContext) -> list[CheckResult]:
             what = "no key stuck" if scan is not None else f"{section.backend} keypad opened"
             return [CheckResult(name, True, f"{what} (run interactively to press each key)")]
         legends = [ch for row in getattr(section, "layout", []) for ch in row]
+        if section.backend == "buttons":
+            legends = list(getattr(section, "button_keys", []))
         ctx.ask(f"Press every key once ({' '.join(legends)}) within "
-                f"{ctx.keypad_timeout:.0f} s; press Enter to start")
-        wanted = set(_key_names(legends))
+                f"{ctx.keypad_timeout:g} s; press Enter to start")
         seen: set[str] = set()
         deadline = time.monotonic() + ctx.keypad_timeout
-        while wanted - seen and time.monotonic() < deadline:
-            key = keypad.read_key(timeout=max(0.0, deadline - time.monotonic()))
-            if key is not None:
-                seen.add(key)
+        if scan is not None:  # legends as wired: two keys with one meaning are told apart
+            wanted = set(legends)
+            while wanted - seen and time.monotonic() < deadline:
+                seen |= scan()
+                time.sleep(0.005)
+        else:
+            wanted = set(_key_names(legends))
+            while wanted - seen and time.monotonic() < deadline:
+                key = keypad.read_key(timeout=max(0.0, deadline - time.monotonic()))
+                if key is not None:
+                    seen.add(key)
         missing = sorted(wanted - seen)
         if missing:
             return [CheckResult(name, False, f"no press seen for: {' '.join(missing)}",
-                                "those keys' row or column wire is open: check the cable")]
+                                "those keys' row or column wire is open, or the key is worn: "
+                                "check the ribbon cable, then replace the keypad")]
         return [CheckResult(name, True, f"all {len(wanted)} keys seen")]
     finally:
         keypad.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import logging
 import os
 import sys
@@ -143,18 +144,23 @@ def write_result_file(root: Path, result: FirstBootResult) -> None:
 
 
 def _display_settings(root: Path, paths: TerminalPaths) -> str:
-    """A minimal terminal.toml for the display: the provisioned one, else the site file's
-    [hardware] display, else none."""
+    """terminal.toml text for showing the result: the provisioned configuration, else the
+    display and GPIO backends the site file names (when they are valid words), else none."""
     config_file = _under(root, paths.terminal_toml)
     if config_file.is_file():
         return config_file.read_text()
-    site_path = boot_dir(root) / SITE_FILE_NAME
     try:
-        hardware = tomllib.loads(site_path.read_text()).get("hardware", {})
-        backend = str(hardware.get("display", "none"))
-    except (OSError, ValueError, AttributeError):
-        backend = "none"
-    return f'[terminal]\nstate_dir = "{paths.state_dir}"\n[display]\nbackend = "{backend}"\n'
+        hardware = tomllib.loads((boot_dir(root) / SITE_FILE_NAME).read_text()).get("hardware", {})
+    except (OSError, ValueError):
+        hardware = {}
+    if not isinstance(hardware, dict):
+        hardware = {}
+    display = hardware.get("display")
+    gpio = hardware.get("gpio")
+    display = display if display in ("png", "st7789", "ili9341", "framebuffer") else "none"
+    gpio = gpio if gpio in ("rpi", "sim") else "sim"
+    return (f'[terminal]\nstate_dir = "{paths.state_dir}"\n[display]\nbackend = "{display}"\n'
+            f'[gpio]\nbackend = "{gpio}"\n')
 
 
 def show_on_display(root: Path, result: FirstBootResult, paths: TerminalPaths) -> None:
@@ -164,6 +170,11 @@ def show_on_display(root: Path, result: FirstBootResult, paths: TerminalPaths) -
         from firmware.feedback import Feedback
 
         cfg = parse_config(_display_settings(root, paths), Path("terminal.toml"))
+        # state (a PNG display's frames) under --root, like everything else here
+        state_dir = str(_under(root, str(cfg.state_dir)))
+        cfg = dataclasses.replace(
+            cfg, terminal=dataclasses.replace(cfg.terminal, state_dir=state_dir)
+        )
         feedback = Feedback.from_config(cfg)
         try:
             if result.ok:

@@ -64,8 +64,9 @@ class FlashResult:
     written_bytes: int
     skipped_zero_bytes: int
     sha256: str
-    seconds: float
+    seconds: float  # writing, fsync included
     chunk_digests: list[bytes] = field(default_factory=list, repr=False)
+    verify_seconds: float = 0.0
 
 
 # ---- what is in use ------------------------------------------------------------------------
@@ -150,15 +151,13 @@ def check_block_device(path: Path, image_size: int | None) -> Target:
     if name in system_disks(mountinfo):
         raise FlashRefused(f"{path} is the disk this system runs from; refusing to overwrite it")
     mounted = mountinfo_devices(mountinfo)
-    for part, devnum in parts.items():
-        if devnum and devnum in mounted:
-            raise FlashRefused(f"{path}: /dev/{part} is mounted at {mounted[devnum]}; unmount it")
     sources = mounts_sources(_read("/proc/mounts"))
-    for part in parts:
-        if f"/dev/{part}" in sources:
-            raise FlashRefused(
-                f"{path}: /dev/{part} is mounted at {sources[f'/dev/{part}']}; unmount it"
-            )
+    for part, devnum in parts.items():
+        point = mounted.get(devnum) if devnum else None
+        point = point or sources.get(f"/dev/{part}")
+        if point:
+            raise FlashRefused(f"/dev/{part} is mounted at {point}: unmount it first "
+                               f"(umount /dev/{part})")
     swaps = _read("/proc/swaps")
     for part in parts:
         if f"/dev/{part} " in swaps:
@@ -182,15 +181,20 @@ def check_block_device(path: Path, image_size: int | None) -> Target:
 
 def check_target(target: Path, image: Path, image_size: int | None) -> Target:
     """Is `target` safe to write? FlashRefused with the reason if not."""
+    in_dev = Path(os.path.abspath(target)).parent.resolve().is_relative_to("/dev")
     try:
         st = os.stat(target)
     except FileNotFoundError:
+        if in_dev:  # a mistyped or missing card: never create a file in /dev
+            raise FlashRefused(f"{target}: no such device (is the card in? see `lsblk`)") from None
         if not target.parent.is_dir():
             raise FlashRefused(f"{target}: no such directory {target.parent}") from None
         return Target(target, "file", None, f"{target} (new file)", False)
     if stat.S_ISBLK(st.st_mode):
         return check_block_device(target, image_size)
     if stat.S_ISREG(st.st_mode):
+        if in_dev:
+            raise FlashRefused(f"{target} is a plain file in /dev, not a device; remove it")
         if os.path.samefile(target, image):
             raise FlashRefused("the target is the image itself")
         return Target(target, "file", None, f"{target} (existing file, will be replaced)", True)
@@ -360,5 +364,7 @@ def flash(
     result = write_image(image, target)
     if before_verify is not None:
         before_verify()
+    started = time.monotonic()
     verify(target, result)
+    result.verify_seconds = time.monotonic() - started
     return result

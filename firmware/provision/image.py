@@ -180,9 +180,9 @@ def build_image(
         with open(tmp, "rb") as f:
             sector0 = f.read(SECTOR)
         boot_part, root_part = boot_and_root(read_partitions(sector0, size, base.name), base.name)
-        boot = BootPartition(tmp, boot_part.offset, epoch)
+        boot = BootPartition(tmp, boot_part.offset, epoch, base.name)
         boot.check()
-        root = RootPartition(tmp, root_part.offset, epoch)
+        root = RootPartition(tmp, root_part.offset, epoch, base.name)
         root.check()
         lines = customise_boot(boot, site, site_file.read_bytes())
         root.install(entries)

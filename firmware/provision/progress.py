@@ -12,8 +12,11 @@ MiB = 1024 * 1024
 class Progress:
     """`with Progress("writing", total) as bar: bar.advance(n)`; silent unless a tty."""
 
-    def __init__(self, label: str, total: int, stream: TextIO | None = None) -> None:
+    def __init__(
+        self, label: str, total: int, stream: TextIO | None = None, unit: str = "MiB"
+    ) -> None:
         self.label = label
+        self.unit = unit  # "MiB": total and advance() count bytes; "": they count items
         self.total = max(total, 0)
         self.done = 0
         self.stream = stream if stream is not None else sys.stderr
@@ -45,9 +48,11 @@ class Progress:
         width = 30
         frac = min(self.done / self.total, 1.0) if self.total else 1.0
         filled = int(frac * width)
-        rate = self.done / MiB / max(now - self._started, 1e-6)
-        self.stream.write(
-            f"\r{self.label:<14} [{'#' * filled}{'.' * (width - filled)}] {frac:4.0%} "
-            f"{self.done / MiB:8.1f} MiB {rate:6.1f} MiB/s"
-        )
+        bar = f"\r{self.label:<14} [{'#' * filled}{'.' * (width - filled)}] {frac:4.0%} "
+        if self.unit == "MiB":
+            rate = self.done / MiB / max(now - self._started, 1e-6)
+            bar += f"{self.done / MiB:8.1f} MiB {rate:6.1f} MiB/s"
+        else:
+            bar += f"{self.done}/{self.total} {self.unit}"
+        self.stream.write(bar)
         self.stream.flush()

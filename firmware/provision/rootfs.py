@@ -34,10 +34,10 @@ class RootEntry:
 
 
 class RootPartition:
-    def __init__(self, image: Path, offset: int, epoch: int) -> None:
+    def __init__(self, image: Path, offset: int, epoch: int, name: str | None = None) -> None:
         self.debugfs = require("debugfs")["debugfs"]
         self.target = f"{image}?offset={offset}"
-        self.image_name = image.name
+        self.image_name = name or image.name
         self.env = {**os.environ, "E2FSPROGS_FAKE_TIME": str(epoch), "TZ": "UTC"}
         self.epoch = epoch
 
@@ -121,6 +121,12 @@ class RootPartition:
                     f"sif {e.path} gid 0",
                 ]
             _out, errors = self._run(commands, write=True)
+        if any("allocate" in e or "No free space" in e or "No space" in e for e in errors):
+            need = sum(len(e.data or b"") for e in entries) / 2**20
+            raise ProvisionError(
+                f"{self.image_name}: the root partition has no room for pitap ({need:.0f} MiB "
+                "to add): use a larger base image or grow its root partition first"
+            )
         if errors:
             raise ProvisionError(f"{self.image_name}: writing the root filesystem: {errors[0]}")
         self.verify(entries)

@@ -3,19 +3,24 @@
 Either a ready directory of wheels (`from_directory`, what tests and reproducible builds use) or
 built here (`build_for_target`): pitap's own wheel from the source tree with `pip wheel`, the
 dependencies for the terminal (aarch64, CPython 3.11 by default) with `pip download
---only-binary=:all: --platform ...`. What pip cannot fetch is listed, never silently dropped.
+--only-binary=:all: --platform ...`; a requirement with no aarch64 wheel is built here with
+`pip wheel` and kept only if all it needs is pure Python. What is still missing (C extensions
+published only as source) is listed, never silently dropped.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from firmware.provision import ProvisionError
+from firmware.provision.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +44,7 @@ def from_directory(directory: Path) -> Wheelhouse:
         raise ProvisionError(f"{directory}: wheelhouse directory not found")
     wheels = sorted(p for p in directory.iterdir() if p.suffix == ".whl" and p.is_file())
     missing_file = directory / "MISSING.txt"
-    missing = missing_file.read_text().split() if missing_file.is_file() else []
+    missing = missing_file.read_text().splitlines() if missing_file.is_file() else []
     house = Wheelhouse(wheels, missing)
     house.pitap_wheel()
     return house
@@ -92,18 +97,50 @@ def download_for_target(dest: Path, requirements: list[str], python: str = "3.11
     for plat in TARGET_PLATFORMS:
         base += ["--platform", plat]
     missing = []
-    for req in ["pip", *requirements]:
-        done = subprocess.run([*base, req], capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            log.warning("no aarch64 wheel for %s", req)
-            missing.append(req)
+    wanted = ["pip", *requirements]
+    with Progress("fetching", len(wanted), unit="wheels") as bar:
+        for req in wanted:
+            done = subprocess.run([*base, req], capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                log.info("no aarch64 wheel for %s", req)
+                missing.append(req)
+            bar.advance(1)
     return missing
+
+
+def _project(wheel_name: str) -> str:
+    return wheel_name.split("-")[0].replace("_", "-").replace(".", "-").lower()
+
+
+def pure_wheels_built_here(dest: Path, requirements: list[str]) -> list[str]:
+    """For requirements with no aarch64 wheel: build wheels here and keep the pure-Python ones
+    (`*-none-any.whl`, valid on any machine); return what still needs a compiler for the Pi."""
+    have = {_project(w.name) for w in dest.glob("*.whl")}
+    still_missing = []
+    for req in requirements:
+        with tempfile.TemporaryDirectory() as tmp:
+            args = [sys.executable, "-m", "pip", "wheel", "--quiet", "-w", tmp, req]
+            done = subprocess.run(args, capture_output=True, text=True, check=False)
+            built = sorted(Path(tmp).glob("*.whl"))
+            native = [_project(w.name) for w in built if not w.name.endswith("-none-any.whl")
+                      and _project(w.name) not in have]
+            if done.returncode != 0 or native:
+                why = f"C extension {', '.join(native)}" if native else "no wheel could be built"
+                still_missing.append(f"{req} ({why}, no aarch64 wheel)")
+                continue
+            for wheel in built:
+                if _project(wheel.name) not in have:
+                    shutil.copy2(wheel, dest / wheel.name)
+                    have.add(_project(wheel.name))
+    return still_missing
 
 
 def build_for_target(dest: Path, epoch: int) -> Wheelhouse:
     dest.mkdir(parents=True, exist_ok=True)
     build_pitap_wheel(dest, epoch)
     missing = download_for_target(dest, target_requirements())
+    if missing:
+        missing = pure_wheels_built_here(dest, missing)
     if missing:
         (dest / "MISSING.txt").write_text("\n".join(missing) + "\n")
     return from_directory(dest)

@@ -26,8 +26,10 @@ class Language:
     group_sep: str = ","
     symbol_first: bool = True  # "€12.50" (en) or "12,50 €" (it)
     symbol_space: bool = False
+    grouping: tuple[int, ...] = (3,)  # digit groups from the right; (3, 2) for Indian lakh/crore
     # Font file names under ui/fonts for regular / bold text, when DejaVu does not cover the script.
     fonts: dict[str, str] = field(default_factory=dict)
+    printable: bool = True  # False: ESC/POS text mode has no code page for it (receipts in en)
 
     def t(self, key: str, **values: object) -> str:
         """The text for `key` with {placeholders} filled; unknown keys fall back to English."""
@@ -67,7 +69,9 @@ def load(code: str) -> Language:
         group_sep=getattr(module, "GROUP_SEP", ","),
         symbol_first=getattr(module, "SYMBOL_FIRST", True),
         symbol_space=getattr(module, "SYMBOL_SPACE", False),
+        grouping=tuple(getattr(module, "GROUPING", (3,))),
         fonts=dict(getattr(module, "FONTS", {})),
+        printable=bool(getattr(module, "PRINTABLE", True)),
     )
     _CACHE[code] = lang
     return lang

@@ -11,7 +11,7 @@ TEXT = {
     "ready": "Ready",
     "ready_hint": "Key an amount to start",
     "enter_amount": "Enter amount",
-    "keys_hint": "Enter = OK   Clear = C   Cancel = X",
+    "keys_hint": "OK {enter}   Clear {clear}   Cancel {cancel}",
     "purchase": "Purchase",
     "refund": "Refund",
     "present_card": "Present card or phone",

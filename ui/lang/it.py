@@ -11,7 +11,7 @@ TEXT = {
     "ready": "Pronto",
     "ready_hint": "Digitare un importo per iniziare",
     "enter_amount": "Inserire importo",
-    "keys_hint": "Invio = OK   Canc = C   Annulla = X",
+    "keys_hint": "OK {enter}   Canc. {clear}   Annulla {cancel}",
     "purchase": "Acquisto",
     "refund": "Storno",
     "present_card": "Avvicinare carta o telefono",

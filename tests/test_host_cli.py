@@ -1,0 +1,55 @@
+"""`pitap host` as a user runs it: it serves until interrupted, says where it listens, and a
+port already taken or a missing keys file is one line on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from host_support import write_keys
+
+
+def pitap(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "firmware", *args], cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_pitap_host_serves_until_interrupted(tmp_path: Path, stop: signal.Signals) -> None:
+    keys = write_keys(tmp_path)
+    proc = pitap("host", "--port", "0", "--keys", str(keys), "--ledger",
+                 str(tmp_path / "ledger.sqlite"), "--tls", "--tls-dir", str(tmp_path / "tls"),
+                 cwd=tmp_path)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("host simulator listening on 127.0.0.1:") and "TLS" in line
+        assert "host.ca_file" in proc.stdout.readline()
+        port = int(line.split("127.0.0.1:")[1].split()[0])
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        assert (tmp_path / "tls" / "test-ca.pem").is_file()
+        assert (tmp_path / "tls" / "server.key").stat().st_mode & 0o077 == 0
+    finally:
+        proc.send_signal(stop)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err
+
+
+def test_port_in_use_and_missing_keys_are_one_line(tmp_path: Path) -> None:
+    keys = write_keys(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        proc = pitap("host", "--port", str(port), "--keys", str(keys), cwd=tmp_path)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 1 and err.count("\n") == 1 and "cannot listen" in err
+    proc = pitap("host", "--port", "0", "--keys", str(tmp_path / "nope.toml"), cwd=tmp_path)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 2 and err.count("\n") == 1 and "nope.toml" in err

@@ -1,0 +1,101 @@
+"""`pitap run`: the service loop with real parts: keys -> amount -> a simulated phone taps over
+nfcpy's udp: driver -> the host simulator on loopback -> outcome on screen, lights, tones,
+receipt bytes -> ready. Only the GPIO header is simulated (the recording fake)."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from pathlib import Path
+
+from drivers.keypad import KeyboardKeypad
+from firmware.cli import main
+from firmware.commands.run import TerminalService
+from firmware.terminal import Terminal
+
+
+def screens_shown(cfg) -> list[str]:
+    directory = Path(cfg.display.directory)
+    return [p.stem.split("-", 1)[1] for p in sorted(directory.glob("*.png"))]
+
+
+def test_keyed_amount_is_paid_shown_lit_sounded_and_printed(make_config, host_sim, phone,
+                                                             tmp_path: Path) -> None:
+    cfg = make_config(host_sim.port)
+    cfg = dataclasses.replace(cfg, printer=dataclasses.replace(cfg.printer, backend="file"))
+    phone("visa-online", cfg.reader.path)
+    terminal = Terminal.from_config(cfg)
+    try:
+        service = TerminalService(terminal, KeyboardKeypad(io.StringIO("1250\n")),
+                                  currency="EUR", result_hold_s=0)
+        assert service.run(max_payments=1) == 1
+        terminal.feedback.wait()
+        gpio = terminal.feedback.gpio
+    finally:
+        terminal.close()
+    (result,) = service.results
+    assert result.outcome == "approved" and result.amount == 1250
+    shown = screens_shown(cfg)
+    assert shown[:5] == ["ready", "amount_entry", "amount_entry", "amount_entry", "amount_entry"]
+    assert shown[5:8] == ["present_card", "processing", "card_read"]
+    assert "approved" in shown[8:]
+    # all four lights on a good read, and one success tone
+    lights = cfg.gpio.led_pins
+    counts = [sum(levels.get(p, 0) for p in lights)
+              for levels in _levels_over_time(gpio, lights)]
+    assert max(counts) == 4  # all four on the good read
+    assert counts[-1] == 0  # and off once the outcome is shown
+    starts = [e.value for e in gpio.history(cfg.gpio.buzzer_pin, {"pwm_frequency"})]
+    assert starts == [1500.0]
+    receipts = cfg.state_path(cfg.printer.path).read_bytes()
+    assert receipts.count(b"COPY") == 2 and b"12.50" in receipts and b"476173" not in receipts
+
+
+def _levels_over_time(gpio, pins):
+    levels: dict[int, int] = {}
+    for e in gpio.history(kinds={"output"}):
+        if e.pin in pins:
+            levels[e.pin] = int(e.value)
+            yield dict(levels)
+
+
+def test_cancel_and_quit_take_no_payment(make_config, host_sim) -> None:
+    cfg = make_config(host_sim.port)
+    terminal = Terminal.from_config(cfg)
+    try:
+        service = TerminalService(terminal, KeyboardKeypad(io.StringIO("99x5cc")),
+                                  currency="EUR", result_hold_s=0)
+        assert service.run() == 0  # keys end: quit
+    finally:
+        terminal.close()
+    assert service.results == []
+    assert screens_shown(cfg).count("ready") == 3  # start, after cancel (x), after clear-out
+
+
+def test_terminal_that_cannot_start_says_out_of_service(tmp_path: Path) -> None:
+    config = tmp_path / "terminal.toml"
+    config.write_text(
+        f'[terminal]\nstate_dir = "{tmp_path / "state"}"\n'
+        '[reader]\npath = "tty:pitap-no-such-port:pn532"\n'
+        f'[display]\ndirectory = "{tmp_path / "screens"}"\n'
+        f'[kernel]\naid_table = "{Path("config/aids.toml").resolve()}"\n'
+        f'capk_file = "{Path("config/capk/test.txt").resolve()}"\n'
+        f'[host]\ndialect = "{Path("config/dialects/pitap-default.toml").resolve()}"\n')
+    assert main(["run", "--config", str(config), "--max-payments", "1"]) == 1
+    shots = sorted((tmp_path / "screens").glob("*.png"))
+    assert shots and shots[-1].name.endswith("out_of_service.png")
+
+
+def test_f2_settles_the_batch_and_shows_the_report(make_config, host_sim, phone) -> None:
+    cfg = make_config(host_sim.port)
+    phone("visa-online", cfg.reader.path)
+    terminal = Terminal.from_config(cfg)
+    try:
+        service = TerminalService(terminal, KeyboardKeypad(io.StringIO("1250\ns")),
+                                  currency="EUR", result_hold_s=0)
+        assert service.run() == 1
+        report = next(s for s in terminal.feedback.recent if s.name == "settlement")
+    finally:
+        terminal.close()
+    assert service.results[0].outcome == "approved"
+    assert report.shows("€12.50") and report.shows("Totals agree")

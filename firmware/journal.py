@@ -758,6 +758,12 @@ class Journal:
             raise UnknownPayment(f"no settlement {settlement_id}")
         return _settlement_dict(row)
 
+    def settlements(self) -> list[dict]:
+        """Every settlement run, oldest first."""
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM settlements ORDER BY id").fetchall()
+        return [_settlement_dict(r) for r in rows]
+
     def unfinished_settlements(self) -> list[dict]:
         """Settlement runs left "started" or "sent" (a power cut mid-settlement)."""
         with self._lock:

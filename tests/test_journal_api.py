@@ -176,6 +176,7 @@ def test_settlement_totals_count_only_charged_payments(paths: tuple[Path, Path])
     assert [x["id"] for x in j.unfinished_settlements()] == [s["id"]]
     j.record_settlement(s["id"], "done", "00", "Approved")
     assert j.unfinished_settlements() == []
+    assert [(x["batch"], x["state"]) for x in j.settlements()] == [(1, "done")]
     j.close()
 
 

@@ -3,7 +3,8 @@
 Runs bench/soak.py small (the soak itself runs hundreds): the terminal in a child process is
 killed, including just after the journal says "awaiting_reply" (0100 sent, 0110 not yet in);
 after the restarts and the queue drain the host simulator's ledger (approved minus reversed)
-equals the journal's approved payments STAN by STAN. Then the state directory (journal, WAL,
+equals the journal's approved payments STAN by STAN; end of day is killed just after it began,
+resumed, and every batch the host closed matches the journal's. Then the state directory (journal, WAL,
 terminal log) is searched for the wallets' tokens in ASCII, hex and BCD, after every kill (the
 WAL is full then) and at the end.
 """
@@ -39,6 +40,7 @@ def test_kill_restart_drain_reconcile(tmp_path: Path) -> None:
     assert summary["kills"] >= 2 and summary["kills_awaiting_reply"] >= 1, summary
     assert summary["outcomes"].get("approved", 0) >= 1, summary
     assert summary["ledger_net"] == summary["journal_net"] > 0
+    assert summary["settlement"]["batches"] >= 1  # end of day ran, killed and resumed
 
     tokens = wallet_tokens()
     assert tokens, "no wallet tokens found in drivers/sim"

@@ -4,9 +4,9 @@ Runs bench/soak.py small (the soak itself runs hundreds): the terminal in a chil
 killed, including just after the journal says "awaiting_reply" (0100 sent, 0110 not yet in);
 after the restarts and the queue drain the host simulator's ledger (approved minus reversed)
 equals the journal's approved payments STAN by STAN; end of day is killed just after it began,
-resumed, and every batch the host closed matches the journal's. Then the state directory (journal, WAL,
-terminal log) is searched for the wallets' tokens in ASCII, hex and BCD, after every kill (the
-WAL is full then) and at the end.
+resumed, and every batch the host closed matches the journal's. Then the state directory
+(journal, WAL, terminal log) is searched for the wallets' tokens in ASCII, hex and BCD, after
+every kill (the WAL is full then) and at the end.
 """
 
 from __future__ import annotations

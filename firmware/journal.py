@@ -510,12 +510,14 @@ class Journal:
             (payment_id, now, state, json.dumps(clean, sort_keys=True)),
         )
 
-    def payments(self) -> list[dict]:
-        """Every payment, oldest first, as plain dicts (no clear card data)."""
+    def payments(self, last: int | None = None) -> list[dict]:
+        """Every payment (or the `last` n), oldest first, as plain dicts (no clear card data)."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT p.*, EXISTS (SELECT 1 FROM card_data d WHERE d.payment_id = p.id)"
-                " AS card_data_kept FROM payments p ORDER BY p.id"
+                "SELECT * FROM (SELECT p.*, EXISTS (SELECT 1 FROM card_data d"
+                " WHERE d.payment_id = p.id) AS card_data_kept FROM payments p"
+                " ORDER BY p.id DESC LIMIT ?) ORDER BY id",
+                (-1 if last is None else max(0, last),),
             ).fetchall()
         return [_payment_dict(r) for r in rows]
 

@@ -86,3 +86,14 @@ def test_damaged_journal_is_one_line_exit_2(config: Path, capsys) -> None:
     assert main(["journal", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a usable journal" in err
+
+
+def test_last_n(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state = config.parent / "state"
+    j = Journal.open(state / "journal.sqlite", state / "journal.key")
+    ids = [j.new_payment("purchase", 100 * n, 978, "PITAP001") for n in range(1, 6)]
+    assert [p["id"] for p in j.payments(last=2)] == ids[-2:]
+    assert [p["id"] for p in j.payments()] == ids
+    j.close()
+    assert main(["journal", "--last", "3", "--json", "--config", str(config)]) == 0
+    assert [json.loads(x)["id"] for x in capsys.readouterr().out.splitlines()] == ids[-3:]

@@ -4,9 +4,10 @@ Every section is a frozen dataclass; the loader walks the dataclass fields, so a
 wrong type or a bad value ends in a ConfigError that names the file and the dotted key. Nothing
 here touches hardware or the network.
 
-Paths: data shipped with pitap (AID table, CA keys, dialects, issuer keys) are resolved relative
-to the directory of the configuration file; runtime state (journal, keys, screens) relative to
-`terminal.state_dir`, itself relative to the current directory unless absolute.
+Paths: data files (AID table, CA keys, dialects, issuer keys) are looked up next to the
+configuration file first, then in the shipped config/ directory; runtime state (journal, keys,
+screens) relative to `terminal.state_dir`, itself relative to the current directory unless
+absolute.
 """
 
 from __future__ import annotations
@@ -297,9 +298,14 @@ class Config:
 
     # ---- path helpers -------------------------------------------------------------------
     def data_path(self, name: str) -> Path:
-        """A shipped data file (AID table, CA keys, dialect...) relative to the config dir."""
+        """A data file (AID table, CA keys, dialect...): next to the configuration file when it
+        is there, else the one shipped with pitap, so a site file names only what it changes."""
         p = Path(name).expanduser()
-        return p if p.is_absolute() else self.source.parent / p
+        if p.is_absolute():
+            return p
+        local = self.source.parent / p
+        shipped = shipped_config_dir() / p
+        return local if local.exists() or not shipped.exists() else shipped
 
     @property
     def state_dir(self) -> Path:

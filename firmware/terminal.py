@@ -259,8 +259,8 @@ class Terminal:
         try:
             response = self.acquirer.authorize(request)
         except HostUnavailable as exc:
-            self.journal.forget_card_data(pid)
             self._end(result, "error", f"host unavailable: {exc}")
+            self.journal.forget_card_data(pid)
             return
         except NoReply as exc:
             self.journal.enqueue("reversal", pid)
@@ -271,11 +271,11 @@ class Terminal:
         result.response_code, result.auth_code = response.response_code, response.auth_code
         fields = {"response_code": response.response_code, "auth_code": response.auth_code,
                   "rrn": response.rrn}
+        # The outcome first, then the card data goes: a power cut between the two leaves an
+        # outcome the journal knows, never an "awaiting_reply" with nothing to reverse it with.
+        self._end(result, "approved" if response.approved else "declined", response.message,
+                  **fields)
         self.journal.forget_card_data(pid)
-        if response.approved:
-            self._end(result, "approved", response.message, **fields)
-        else:
-            self._end(result, "declined", response.message, **fields)
 
     def _approve_offline(self, result: PaymentResult, outcome: Outcome, kind: TxnType) -> None:
         pid = result.id

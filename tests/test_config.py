@@ -38,3 +38,14 @@ def test_mistakes_name_the_key(text: str, fragment: str) -> None:
 def test_missing_file_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_site_file_uses_the_shipped_data_files(tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text("[terminal]\nterminal_id = 'SHOP0042'\n")
+    cfg = load_config(site)
+    assert cfg.terminal.terminal_id == "SHOP0042"
+    assert cfg.data_path(cfg.kernel.aid_table) == load_config().data_path(cfg.kernel.aid_table)
+    assert cfg.data_path(cfg.kernel.aid_table).is_file()
+    (tmp_path / "aids.toml").write_text("# the site's own table\n")
+    assert cfg.data_path("aids.toml") == tmp_path / "aids.toml"

@@ -106,3 +106,11 @@ def test_sim_without_a_chip_is_a_usage_error(capsys) -> None:
 def test_negative_numbers_are_refused(capsys) -> None:
     assert main(["sim", "pn532", "--taps", "-1"]) == 2
     assert "must not be negative" in capsys.readouterr().err
+
+
+def test_the_shipped_emulator_config_points_the_reader_at_the_first_link() -> None:
+    from firmware.config import load_config, shipped_config_dir
+
+    cfg = load_config(shipped_config_dir() / "pn532-sim.toml")
+    assert cfg.reader.path == "tty:ttyPITAP0:pn532"
+    assert cfg.data_path(cfg.kernel.aid_table).is_file()  # the shipped data still resolves

@@ -18,6 +18,7 @@ from PIL import Image, ImageChops
 
 from drivers.nfc import Reader
 from drivers.sim.gpio_fake import FakeGPIO
+from drivers.sim.pn532 import LineFault
 from drivers.sim.spi_panel import SpiPanelEmulator
 from drivers.sim.wallet import CardApplet
 from firmware.emv.kernel import Kernel
@@ -84,7 +85,7 @@ def test_a_phone_that_leaves_mid_flow_is_try_again_over_the_emulated_pn532(
 ) -> None:
     cfg = config_on(emu, host_sim.port)
     cfg = dataclasses.replace(
-        cfg, terminal=dataclasses.replace(cfg.terminal, presentment_timeout_s=2.0)
+        cfg, terminal=dataclasses.replace(cfg.terminal, presentment_timeout_s=1.0)
     )
     _, result = pay_over_pn532(cfg, emu, "leaves-field", 1250)
     assert result.outcome == "try_again", result.reason
@@ -156,3 +157,52 @@ def test_a_phone_that_wants_its_owner_is_tapped_twice_over_the_emulated_pn532(
     assert result.outcome == "approved", result.reason
     assert result.taps == 2
     assert emu.field.taps_done == 2
+
+
+IN_COMMUNICATE_THRU = 0x42
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [LineFault.DROP_RESPONSE_BYTE, LineFault.BAD_RESPONSE_CHECKSUM, LineFault.NO_RESPONSE],
+    ids=lambda f: f.name,
+)
+def test_a_line_fault_mid_payment_ends_in_one_approved_payment(
+    emu, host_sim, config_on, fault: LineFault
+) -> None:
+    cfg = config_on(emu, host_sim.port)
+    emu.inject(fault, command=IN_COMMUNICATE_THRU, after=2)  # RATS and SELECT PPSE go through
+    terminal, result = pay_over_pn532(cfg, emu, "visa-online", 1250, taps=2)
+    # nfcpy recovered the exchange, or the tap ended as "try again" and the second one paid
+    assert result.outcome == "approved", result.reason
+    assert result.taps in (1, 2)
+    journal = Journal.open(cfg.state_path(cfg.journal.file), cfg.state_path(cfg.journal.key_file))
+    try:
+        assert [p["outcome"] for p in journal.payments()] == ["approved"]
+    finally:
+        journal.close()
+
+
+def test_a_reader_that_goes_silent_mid_payment_is_a_reader_fault_with_nothing_to_reverse(
+    emu, host_sim, config_on
+) -> None:
+    cfg = config_on(emu, host_sim.port)
+    emu.inject(LineFault.SILENCE, command=IN_COMMUNICATE_THRU, after=2)  # a wire comes loose
+    terminal, result = pay_over_pn532(cfg, emu, "visa-online", 1250, taps=2)
+    assert result.outcome == "error"
+    assert result.reason.startswith("reader fault")
+    assert result.total_ms < 3000  # no hang
+    journal = Journal.open(cfg.state_path(cfg.journal.file), cfg.state_path(cfg.journal.key_file))
+    try:
+        assert journal.queue("reversal") == []  # nothing went to the host
+    finally:
+        journal.close()
+
+
+def test_a_line_fault_during_activation_is_retried_not_a_terminal_error(
+    emu, host_sim, config_on
+) -> None:
+    cfg = config_on(emu, host_sim.port)
+    emu.inject(LineFault.BAD_RESPONSE_CHECKSUM, command=IN_COMMUNICATE_THRU)  # the RATS
+    _, result = pay_over_pn532(cfg, emu, "visa-online", 1250, taps=2)
+    assert result.outcome == "approved", result.reason  # drivers.nfc polled again

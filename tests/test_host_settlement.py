@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +17,10 @@ import pytest
 from host_support import MC_PAN, TestCard, auth_request, write_keys
 
 from firmware.config import Config, load_config
-from firmware.host import connect
+from firmware.host import connect, messages
 from firmware.host.acquirer import Acquirer, HostUnavailable, NoReply
+from firmware.host.dialect import load_dialect
+from firmware.host.link import FrameError, FrameReader, frame
 from firmware.host.saf import StoreAndForward
 from firmware.host.settlement import format_z_report, settle_day
 from firmware.host.simulator import HostSimulator
@@ -184,3 +189,85 @@ def test_pitap_settle_json(tmp_path: Path, keys: Path, journal: Journal,
     assert main(["settle", "--config", str(config_file)]) == 1  # host gone: one line, exit 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "batch not closed" in err
+
+
+def test_other_currency_payments_are_listed_not_settled(tmp_path: Path, keys: Path,
+                                                        journal: Journal) -> None:
+    with HostSimulator(port=0, keys_file=keys) as sim:
+        cfg = terminal_config(tmp_path, sim.port)
+        acquirer = connect(cfg, stan_source=journal.next_stan)
+        card = TestCard()
+        assert pay(journal, acquirer, card, 1000) == "approved"
+        pid = journal.new_payment("purchase", 75000, 356, "PITAP001")  # an INR payment
+        stan = journal.next_stan()
+        req = dataclasses.replace(auth_request(card, 75000, stan=stan), currency=356)
+        journal.record(pid, "awaiting_reply", stan=stan)
+        reply = acquirer.authorize(req)
+        journal.record(pid, "approved", auth_code=reply.auth_code, rrn=reply.rrn)
+        z = settle_day(journal, acquirer, cfg)
+        assert z.closed and z.agreed_first_time and z.totals["sales_amount"] == 1000
+        assert z.other_currencies == {356: [1, 75000]}
+        assert "Not settled here: 1 in INR 750.00" in format_z_report(z)
+        assert sim.ledger.open_totals("PITAP001", 356).sales_amount == 75000  # still open
+
+
+class SlowReversalHost:
+    """Answers authorizations at once and reversals only after `delay` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.dialect = load_dialect("pitap-default", load_config().source.parent)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        reader = FrameReader(conn, "binary2", 4096)
+        with conn:
+            while True:
+                try:
+                    req = self.dialect.decode(reader.read(time.monotonic() + 10))
+                except FrameError:
+                    return
+                if req["t"].startswith("04"):
+                    time.sleep(self.delay)
+                reply = {"t": messages.reply_mti(req["t"]), "11": req["11"], "41": req["41"],
+                         "39": "00", "38": "654321"}
+                conn.sendall(frame(self.dialect.encode(reply), "binary2"))
+
+
+def test_a_slow_reversal_never_holds_up_a_payment(tmp_path: Path, journal: Journal) -> None:
+    host = SlowReversalHost(delay=1.5)
+    cfg = terminal_config(tmp_path, host.port)
+    cfg = dataclasses.replace(cfg, host=dataclasses.replace(cfg.host, response_timeout_s=3.0))
+    acquirer = connect(cfg, stan_source=journal.next_stan)
+    card = TestCard()
+    pid = journal.new_payment("purchase", 900, 978, "PITAP001")
+    stan = journal.next_stan()
+    journal.keep_card_data(pid, auth_request(card, 900, stan=stan))
+    journal.record(pid, "awaiting_reply", stan=stan)
+    journal.enqueue("reversal", pid)
+    saf = StoreAndForward(journal, acquirer)
+    saf.start(interval_s=0.05)
+    try:
+        time.sleep(0.3)  # the reversal is now waiting for its slow answer
+        started = time.monotonic()
+        assert pay(journal, acquirer, card, 1000) == "approved"
+        assert time.monotonic() - started < 1.0
+        deadline = time.monotonic() + 5
+        while journal.queue() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert journal.queue() == [] and journal.payment(pid)["state"] == "reversed"
+    finally:
+        saf.stop()
+        acquirer.close()

@@ -1,11 +1,12 @@
 """An emulated PN532 on a pseudo-terminal, for nfcpy's own `tty:...:pn532` driver.
 
-Holds the serial side of the emulated chip: a pty whose slave end nfcpy opens through a link in
-/dev (`/dev/ttyPITAP0` -> `/dev/pts/N`, opened as `tty:ttyPITAP0:pn532`), a thread that reads host
-frames (drivers.sim.pn532_frame), ACKs them, runs them on the chip (drivers.sim.pn532_chip) with
-the RF field and the phone in it (drivers.sim.pn532_field), and writes the responses; NACK
-re-sends, a host ACK aborts a waiting command or completes a baud-rate change. Faults can be
-injected on the line (a dropped byte, a bad checksum, a NACK for an ACK, no ACK, a silent chip).
+Holds the serial side of the emulated chip: a pty whose slave end nfcpy opens through a link
+(drivers.sim.pty_link: `/dev/ttyPITAP0` -> `/dev/pts/N`, opened as `tty:ttyPITAP0:pn532`), a
+thread that reads host frames (drivers.sim.pn532_frame) at the line speed the host set, ACKs them,
+runs them on the chip (drivers.sim.pn532_chip) with the RF field and the phone in it
+(drivers.sim.pn532_field), and writes the responses; NACK re-sends, a host ACK or a new command
+aborts a waiting one, an ACK completes a baud-rate change. Faults can be injected on the line (a
+dropped byte, a bad checksum, a NACK for an ACK, no ACK, no response, a silent chip).
 It must not touch the code above nfcpy: the terminal reaches it only through its path string.
 """
 
@@ -15,12 +16,9 @@ import collections
 import contextlib
 import enum
 import errno
-import fcntl
 import logging
 import os
-import re
 import select
-import tempfile
 import termios
 import threading
 import time
@@ -43,14 +41,10 @@ from drivers.sim.pn532_frame import (
     Nack,
     response_frame,
 )
+from drivers.sim.pty_link import LinkError, make_link, nfcpy_path_for, remove_link
 
 log = logging.getLogger(__name__)
 
-DEV = Path("/dev")
-LINK_PREFIX = "ttyPITAP"
-LINK_LOCK = Path(tempfile.gettempdir()) / "pitap-pn532-links.lock"
-NFCPY_TTY_NAME = re.compile(r"^[a-zA-Z0-9-]+$")  # what nfcpy's tty: path accepts as a port
-NFCPY_COM_NAME = re.compile(r"^COM\d+$")
 TERMIOS_SPEEDS = {
     getattr(termios, f"B{rate}"): rate
     for rate in (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
@@ -71,6 +65,7 @@ class LineFault(enum.Enum):
     NO_ACK = "the chip's ACK is lost (the response still follows)"
     NO_RESPONSE = "the chip ACKs, then never answers"
     DROP_COMMAND_BYTE = "a byte of the host's command frame is lost on the way to the chip"
+    SILENCE = "the chip stops answering for good (a pulled wire, a dead chip)"
 
 
 @dataclass
@@ -78,6 +73,7 @@ class _ArmedFault:
     fault: LineFault
     command: int | None  # only on this command code; None = the next command
     times: int
+    after: int = 0  # matching commands to let through first
 
 
 @dataclass
@@ -143,10 +139,10 @@ class Pn532Emulator:
         tty.setraw(self._slave)  # no echo, no line discipline until nfcpy opens it
         self.tty_path = os.ttyname(self._slave)
         try:
-            self.link = self._make_link(self._requested_link)
-        except EmulatorError:
+            self.link = make_link(self.tty_path, self._requested_link)
+        except LinkError as exc:
             self._close_fds()
-            raise
+            raise EmulatorError(str(exc)) from None
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="pn532-emulator", daemon=True)
         self._thread.start()
@@ -160,11 +156,7 @@ class Pn532Emulator:
             self._thread.join(timeout=5)
             self._thread = None
         if self.link is not None:
-            try:
-                if os.readlink(self.link) == self.tty_path:
-                    os.unlink(self.link)
-            except OSError:
-                pass
+            remove_link(self.link, self.tty_path)
             self.link = None
         self._close_fds()
 
@@ -179,7 +171,7 @@ class Pn532Emulator:
         """The reader path nfcpy opens this emulator with."""
         if self.link is None:
             raise EmulatorError("emulator not started")
-        return nfcpy_path_for(self.link)
+        return nfcpy_path_for(self.link)  # checked when the link was made
 
     # --- the field and the faults ------------------------------------------------------------
 
@@ -196,10 +188,13 @@ class Pn532Emulator:
     def remove_phone(self) -> None:
         self.field.remove()
 
-    def inject(self, fault: LineFault, command: int | None = None, times: int = 1) -> None:
-        """Arm `fault` for the next `times` commands (with code `command`, if given)."""
+    def inject(
+        self, fault: LineFault, command: int | None = None, times: int = 1, after: int = 0
+    ) -> None:
+        """Arm `fault` for `times` commands (with code `command`, if given), letting `after`
+        such commands through first."""
         with self._lock:
-            self._faults.append(_ArmedFault(fault, command, times))
+            self._faults.append(_ArmedFault(fault, command, times, after))
 
     def go_silent(self, silent: bool = True) -> None:
         """The chip stops answering anything (a dead chip, a pulled wire) until called False."""
@@ -314,6 +309,9 @@ class Pn532Emulator:
             self._respond(ERROR_FRAME)
             return
         code, params = frame.data[0], frame.data[1:]
+        if self._take_fault(LineFault.SILENCE, frame.data):
+            self._silent = True
+            return
         if self._pending_baud is not None:
             # nfcpy closes the port right after writing that ACK, and closing flushes output
             # still queued in the pty: the ACK may never arrive. The host talks at the new
@@ -393,9 +391,12 @@ class Pn532Emulator:
         return None
 
     def _abort_seen(self) -> bool:
+        """An ACK from the host, or a new command, aborts the command the chip is working on
+        (the ACK is consumed; the new command is run next)."""
         for index, event in enumerate(self._events):
-            if isinstance(event, Ack):
-                del self._events[index]
+            if isinstance(event, Ack | Command):
+                if isinstance(event, Ack):
+                    del self._events[index]
                 self.stats.aborts += 1
                 return True
         return False
@@ -405,6 +406,9 @@ class Pn532Emulator:
         with self._lock:
             for armed in self._faults:
                 if armed.fault is fault and armed.command in (None, code):
+                    if armed.after > 0:
+                        armed.after -= 1
+                        return False
                     armed.times -= 1
                     if armed.times <= 0:
                         self._faults.remove(armed)
@@ -414,75 +418,9 @@ class Pn532Emulator:
 
     # --- the link nfcpy opens ----------------------------------------------------------------
 
-    def _make_link(self, requested: Path | None) -> Path:
-        """Link `requested` (or the first free /dev/ttyPITAPn) to our pty.
-
-        Emulators in several processes (parallel test runs) pick names under one lock file, so
-        two never take the same name and none removes a link another just made."""
-        with open(LINK_LOCK, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if requested is not None:
-                return self._link_at(requested)
-            for n in range(100):
-                candidate = DEV / f"{LINK_PREFIX}{n}"
-                if _free_or_stale(candidate):
-                    try:
-                        return self._link_at(candidate)
-                    except FileExistsError:
-                        continue  # taken by an emulator that does not use the lock
-        raise EmulatorError(f"no free {DEV}/{LINK_PREFIX}N name")
-
-    def _link_at(self, path: Path) -> Path:
-        nfcpy_path_for(path)  # refuse a name nfcpy could not open
-        if not _free_or_stale(path):
-            raise EmulatorError(f"{path} exists and is not a stale emulator link")
-        try:
-            if os.path.lexists(path):
-                os.unlink(path)
-            os.symlink(self.tty_path, path)
-        except FileExistsError:
-            if self._requested_link is None:
-                raise
-            raise EmulatorError(f"{path} exists and is not a stale emulator link") from None
-        except OSError as exc:
-            hint = ""
-            if path.parent == DEV:
-                hint = " (run as root, or use --link ./COM7 and com:COM7:pn532 from that directory)"
-            raise EmulatorError(f"cannot create {path}: {exc.strerror}{hint}") from None
-        return path
-
     def _close_fds(self) -> None:
         for fd in (self._master, self._slave):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._master = self._slave = -1
-
-
-def nfcpy_path_for(link: Path) -> str:
-    """The nfcpy reader path that opens the tty behind `link`.
-
-    nfcpy's `tty:NAME:pn532` finds NAME in /dev only (`tty:S0` and the like get a `tty`
-    prefix; other names are taken as they are). On Linux, `com:COMn:pn532` opens the relative
-    path `COMn`, i.e. a link of that name in the current directory, without root.
-    """
-    link = Path(link)
-    if link.parent == DEV and NFCPY_TTY_NAME.match(link.name):
-        if re.match(r"^(S|ACM|AMA|USB)\d*$", link.name):
-            raise EmulatorError(f"{link.name!r}: nfcpy would read this as /dev/tty{link.name}")
-        return f"tty:{link.name}:pn532"
-    if NFCPY_COM_NAME.match(link.name):
-        return f"com:{link.name}:pn532"
-    raise EmulatorError(
-        f"{link}: nfcpy opens serial ports as /dev/NAME (tty:NAME:pn532) or ./COMn (com:COMn:pn532)"
-    )
-
-
-def _free_or_stale(path: Path) -> bool:
-    """True if nothing is at `path`, or only a link to a pty that is gone."""
-    if not os.path.lexists(path):
-        return True
-    if not path.is_symlink():
-        return False
-    target = os.readlink(path)
-    return target.startswith("/dev/pts/") and not os.path.exists(target)

@@ -241,6 +241,7 @@ class RfField:
         self._phone: PhoneInField | None = None
         self._make_phone: Callable[[], PhoneInField] | None = None
         self._taps_left = 0
+        self._gap = 0.0
         self._next_tap_at = 0.0
         self._tap_activated = False
         self.taps_done = 0

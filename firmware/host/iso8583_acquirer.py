@@ -96,7 +96,12 @@ class Iso8583Acquirer:
             payload = self.dialect.encode(doc)
         except MessageError as exc:
             raise HostUnavailable(f"request not sent: {exc}") from None
-        with self._lock:
+        # Another thread's exchange (at worst a connect and a full response timeout) may be in
+        # flight; waiting longer than that would be a hang, and nothing has been sent yet.
+        busy_limit = self.cfg.host.connect_timeout_s + self.response_timeout
+        if not self._lock.acquire(timeout=busy_limit):
+            raise HostUnavailable("request not sent: the acquirer link stayed busy")
+        try:
             deadline = time.monotonic() + self.response_timeout
             self.link.send(payload)
             try:
@@ -114,6 +119,8 @@ class Iso8583Acquirer:
                 raise NoReply(f"no usable reply: {exc}") from None
             if not self.persistent:
                 self.link.close()
+        finally:
+            self._lock.release()
         log.info("%s stan %s -> %s %s", doc["t"], doc["11"], reply["t"], reply.get("39"))
         return reply
 
@@ -181,6 +188,11 @@ class Iso8583Acquirer:
         doc = messages.network(messages.NETWORK_SIGN_ON, self.next_stan(), self.terminal_id,
                                self.merchant_id, self.dialect)
         return self._exchange(doc)["39"] == "00"
+
+    def companion(self) -> Iso8583Acquirer:
+        """The same acquirer on a connection of its own (store-and-forward uses one), so that a
+        queued reversal waiting for its answer never holds up a customer's authorization."""
+        return Iso8583Acquirer(self.cfg, stan_source=self.next_stan, dialect=self.dialect)
 
     def close(self) -> None:
         with self._lock:

@@ -152,11 +152,12 @@ class Ledger:
         return Totals(s[0], s[1], r[0], r[1])
 
     def close_batch(self, terminal_id: str, batch: int, totals: Totals, uploaded: bool,
-                    host_agreed: bool) -> None:
+                    host_agreed: bool, currency: int) -> None:
+        """Close the terminal's open rows in `currency` (other currencies settle on their own)."""
         with self._lock:
             self._db.execute("BEGIN")
-            self._db.execute("UPDATE txn SET batch=? WHERE terminal_id=? AND batch IS NULL",
-                             (batch, terminal_id))
+            self._db.execute("UPDATE txn SET batch=? WHERE terminal_id=? AND currency=?"
+                             " AND batch IS NULL", (batch, terminal_id, currency))
             self._db.execute(
                 "INSERT OR REPLACE INTO batch (terminal_id, batch, sales_count, sales_amount,"
                 " refunds_count, refunds_amount, uploaded, host_agreed) VALUES (?,?,?,?,?,?,?,?)",

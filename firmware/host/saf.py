@@ -66,7 +66,11 @@ class StoreAndForward:
     def __init__(self, journal: Journal, acquirer: Acquirer, merchant_id: str = "",
                  clock: Any = time.time) -> None:
         self.journal = journal
-        self.acquirer = acquirer
+        # Its own connection when the acquirer offers one (Iso8583Acquirer.companion): a reversal
+        # waiting for its answer must not hold up a customer's authorization.
+        companion = getattr(acquirer, "companion", None)
+        self.acquirer: Acquirer = companion() if callable(companion) else acquirer
+        self._own_acquirer = self.acquirer is not acquirer
         self.merchant_id = merchant_id
         self.clock = clock
         self._stop = threading.Event()
@@ -157,3 +161,5 @@ class StoreAndForward:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self._own_acquirer:
+            self.acquirer.close()

@@ -51,6 +51,9 @@ class ZReport:
     outcomes: dict[str, int] = field(default_factory=dict)
     reversed: int = 0
     queue_pending: int = 0
+    # charged payments of this batch in other currencies: {currency: [count, amount]}; a batch
+    # settles one currency (the terminal's), these are listed, not sent
+    other_currencies: dict[int, list[int]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,8 +95,11 @@ def _totals(t: dict[str, int], batch: int, currency: int) -> SettlementTotals:
     )
 
 
-def _summary(journal: Journal, batch: int) -> tuple[dict[str, dict[str, int]], dict[str, int],
-                                                    int]:
+SchemeTotals = dict[str, dict[str, int]]
+
+
+def _summary(journal: Journal, batch: int, currency: int) -> tuple[SchemeTotals, dict[str, int],
+                                                                   int]:
     by_scheme: dict[str, dict[str, int]] = {}
     outcomes: Counter[str] = Counter()
     charged_ids = {p["id"] for p in journal.charged_payments(batch=batch)}
@@ -104,7 +110,7 @@ def _summary(journal: Journal, batch: int) -> tuple[dict[str, dict[str, int]], d
         outcomes[p.get("outcome") or p.get("state") or "unknown"] += 1
         if p.get("state") == "reversed":
             reversed_count += 1
-        if p["id"] in charged_ids:
+        if p["id"] in charged_ids and int(p["currency"]) == currency:
             scheme = p.get("scheme") or "unknown"
             row = by_scheme.setdefault(scheme, {"sales_count": 0, "sales_amount": 0,
                                                 "refunds_count": 0, "refunds_amount": 0})
@@ -121,7 +127,10 @@ def settle_day(journal: Journal, acquirer: Acquirer, cfg: Config) -> ZReport:
     recorded as unfinished in the journal and the next run resumes it with the same batch."""
     currency = cfg.currency_numeric
     saf = StoreAndForward(journal, acquirer, cfg.terminal.merchant_id)
-    drained = saf.drain(include_not_due=True)
+    try:
+        drained = saf.drain(include_not_due=True)
+    finally:
+        saf.stop()
     if not drained.complete:
         log.warning("settling with %d queued item(s) still unsent: %s", drained.remaining,
                     drained.failed)
@@ -139,7 +148,13 @@ def settle_day(journal: Journal, acquirer: Acquirer, cfg: Config) -> ZReport:
         raise
     journal.record_settlement(s["id"], "done" if result.agreed else "failed",
                               result.response_code, result.message)
-    by_scheme, outcomes, reversed_count = _summary(journal, batch)
+    by_scheme, outcomes, reversed_count = _summary(journal, batch, currency)
+    others: dict[int, list[int]] = {}
+    for p in journal.charged_payments(batch=batch):
+        if int(p["currency"]) != currency:
+            entry = others.setdefault(int(p["currency"]), [0, 0])
+            entry[0] += 1
+            entry[1] += int(p["amount"]) * (-1 if p["txn_type"] == "refund" else 1)
     host = result.host_totals
     return ZReport(
         terminal_id=cfg.terminal.terminal_id, merchant_id=cfg.terminal.merchant_id,
@@ -154,6 +169,7 @@ def settle_day(journal: Journal, acquirer: Acquirer, cfg: Config) -> ZReport:
         result.extra, response_code=result.response_code, message=result.message,
         uploaded=int(result.extra.get("uploaded", "0") or 0), by_scheme=by_scheme,
         outcomes=outcomes, reversed=reversed_count, queue_pending=len(journal.queue()),
+        other_currencies=others,
     )
 
 
@@ -194,6 +210,8 @@ def format_z_report(z: ZReport) -> str:
         h = z.host_totals
         lines.append(f"Host counted sales {h['sales_count']} {_money(h['sales_amount'], cur)},"
                      f" refunds {h['refunds_count']} {_money(h['refunds_amount'], cur)}")
+    for cur_other, (count, net) in sorted(z.other_currencies.items()):
+        lines.append(f"Not settled here: {count} in {_money(net, cur_other)} (net)")
     if z.queue_pending:
         lines.append(f"Still queued for the host: {z.queue_pending}")
     return "\n".join(lines)

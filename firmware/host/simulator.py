@@ -74,6 +74,7 @@ class HostSimulator:
         self._rrn = itertools.count(1)
         self._rrn_lock = threading.Lock()
         self._conns: set[socket.socket] = set()
+        self._handlers: set[threading.Thread] = set()
         self._conns_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         sim = self
@@ -113,10 +114,11 @@ class HostSimulator:
             for conn in list(self._conns):
                 with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
-                conn.close()
-            self._conns.clear()
+            handlers = list(self._handlers)
         if self._thread:
             self._thread.join(timeout=5)
+        for t in handlers:  # let a request being booked finish before the ledger closes
+            t.join(timeout=2)
         self.ledger.close()
 
     def __enter__(self) -> HostSimulator:
@@ -138,6 +140,7 @@ class HostSimulator:
                 return
         with self._conns_lock:
             self._conns.add(sock)
+            self._handlers.add(threading.current_thread())
 
         def complete(data: bytes) -> bool:
             try:
@@ -169,6 +172,7 @@ class HostSimulator:
         finally:
             with self._conns_lock:
                 self._conns.discard(sock)
+                self._handlers.discard(threading.current_thread())
             with contextlib.suppress(OSError):
                 sock.close()
 
@@ -308,10 +312,11 @@ class HostSimulator:
                 return self._reply(req, "95", **{"60": req.get("60", ""),
                                                  "63": _totals_field(ours)})
             self.ledger.close_batch(tid, batch, terminal, uploaded=True,
-                                    host_agreed=ours == terminal)
+                                    host_agreed=ours == terminal, currency=currency)
             return self._reply(req, "00", **{"60": req.get("60", ""), "63": _totals_field(ours)})
         if ours == terminal:
-            self.ledger.close_batch(tid, batch, terminal, uploaded=False, host_agreed=True)
+            self.ledger.close_batch(tid, batch, terminal, uploaded=False, host_agreed=True,
+                                    currency=currency)
             return self._reply(req, "00", **{"60": req.get("60", ""), "63": _totals_field(ours)})
         log.info("settlement of %s batch %d disagrees: terminal %s, host %s", tid, batch,
                  terminal, ours)

@@ -41,6 +41,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from firmware.config import ConfigError
 from firmware.emv.outcome import mask_pan
 from firmware.host.acquirer import AuthRequest
 
@@ -91,8 +92,11 @@ BACKOFF_MAX_S = 300.0
 _CARD_NUMBER = re.compile(r"(?<!\d)(?:\d[ -]?){12,}\d(?!\d)")
 
 
-class JournalError(Exception):
-    """The journal cannot be used as asked; the message says why in one line."""
+class JournalError(ConfigError):
+    """The journal cannot be used as asked; the message says why in one line.
+
+    A ConfigError, so that a command that cannot open its journal (damaged, key missing or
+    readable by others) ends like any setup problem: one line, exit code 2."""
 
 
 class UnknownPayment(JournalError, ValueError):

@@ -97,3 +97,12 @@ def test_last_n(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     j.close()
     assert main(["journal", "--last", "3", "--json", "--config", str(config)]) == 0
     assert [json.loads(x)["id"] for x in capsys.readouterr().out.splitlines()] == ids[-3:]
+
+
+def test_pay_with_a_damaged_journal_is_one_line_exit_2(config: Path, capsys) -> None:
+    state = config.parent / "state"
+    state.mkdir()
+    (state / "journal.sqlite").write_bytes(b"garbage" * 1000)
+    assert main(["pay", "1.00", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a usable journal" in err

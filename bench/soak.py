@@ -7,9 +7,11 @@ SIGKILL at random moments: at a random time, or just after the journal shows "aw
 (between the 0100 leaving and the 0110 coming back). It is restarted each time. At the end the
 journal's queues are drained (reversals and advices sent) and the ledger is reconciled: the
 simulator's approved-minus-reversed payments equal the journal's approved ones, STAN by STAN and
-to the unit, with no duplicate and nothing pending.
+to the unit, with no duplicate and nothing pending. Then end of day: the settlement is killed
+just after it began (once or twice), restarted, and every batch the host closed must match the
+journal's totals for it, with nothing left unsettled.
 
-    python bench/soak.py [--payments 100] [--seed N] [--state DIR] [--json]
+    python bench/soak.py [--payments 100] [--seed N] [--state DIR] [--scan-tokens] [--json]
 
 Prints payments, kills and every mismatch; exits 1 on any mismatch. Used by
 tests/test_journal_crash.py with a small --payments.
@@ -77,10 +79,28 @@ def soak_config(state: Path, reader_port: int, host_port: int) -> Config:
 # ---- the terminal process ---------------------------------------------------------------------
 
 
-def worker(args: argparse.Namespace) -> int:
-    """Recovery, then one payment per (profile, amount) in args.plan; one JSON line each."""
-    from drivers.sim.wallet import SimulatedPhone
+def settle_worker(args: argparse.Namespace) -> int:
+    """End of day as `pitap settle` does it: recovery, drain, close the batch; the Z-report."""
+    from firmware.host import connect
+    from firmware.host.settlement import settle_day
     from firmware.recovery import open_journal_at_start
+
+    cfg = soak_config(Path(args.state), args.reader_port, args.host_port)
+    journal, _report = open_journal_at_start(cfg)
+    acquirer = connect(cfg, stan_source=journal.next_stan)
+    try:
+        z = settle_day(journal, acquirer, cfg)
+    finally:
+        acquirer.close()
+        journal.close()
+    print(json.dumps(z.as_dict()), flush=True)
+    return 0
+
+
+def worker(args: argparse.Namespace) -> int:
+    """The terminal (recovery at start), then one payment per (profile, amount) in args.plan;
+    one JSON line each."""
+    from drivers.sim.wallet import SimulatedPhone
     from firmware.terminal import Terminal
 
     cfg = soak_config(Path(args.state), args.reader_port, args.host_port)
@@ -91,10 +111,7 @@ def worker(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("nfc").setLevel(logging.INFO)  # as `pitap -v`: no APDU dumps
-    journal, report = open_journal_at_start(cfg)
-    journal.close()
-    print(json.dumps({"recovery": report.summary()}), flush=True)
-    terminal = Terminal.from_config(cfg)
+    terminal = Terminal.from_config(cfg)  # recovery at start, store-and-forward running
     try:
         for profile, amount in json.loads(args.plan):
             stop = threading.Event()
@@ -129,6 +146,8 @@ class Soak:
     ledger_net: int = 0
     journal_net: int = 0
     drained: int = 0
+    settlement_kills: int = 0
+    settlement: dict = dataclasses.field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -158,7 +177,16 @@ def _plan(rng: random.Random, n: int, serial: int) -> list[tuple[str, int]]:
     return out
 
 
-def run_soak(payments: int, seed: int, state: Path, log=print) -> Soak:
+def token_scanner():  # noqa: ANN201
+    """state dir -> leaks of the wallets' tokens (ASCII, hex, BCD) in any file there."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from card_data_scan import leaks_in_files, wallet_tokens
+
+    tokens = wallet_tokens()
+    return lambda state: leaks_in_files(sorted(state.iterdir()), tokens)
+
+
+def run_soak(payments: int, seed: int, state: Path, log=print, scan=None) -> Soak:
     from firmware.host.simulator import HostSimulator
 
     rng = random.Random(seed)
@@ -182,9 +210,12 @@ def run_soak(payments: int, seed: int, state: Path, log=print) -> Soak:
             plan = _plan(rng, n, soak.payments_started)
             soak.payments_started += n
             soak.runs += 1
-            _one_run(soak, rng, plan, state, reader_port, sim.port, journal_file, log)
+            _one_run(soak, rng, plan, state, reader_port, sim.port, journal_file, log, scan)
         soak.drained = _drain(cfg, log)
         _reconcile(soak, cfg, ledger, sim)
+        _settle_with_kills(soak, rng, state, reader_port, sim.port, cfg, ledger, log)
+        if scan:
+            soak.mismatches += [f"at the end: clear card data: {leak}" for leak in scan(state)]
     finally:
         sim.stop()
     soak.seconds = time.monotonic() - started
@@ -200,6 +231,7 @@ def _one_run(
     host_port: int,
     journal_file: Path,
     log,
+    scan=None,
 ) -> None:
     cmd = [
         sys.executable, str(Path(__file__).resolve()), "--worker",
@@ -258,8 +290,108 @@ def _one_run(
             finished += 1
             soak.outcomes[rec["outcome"]] = soak.outcomes.get(rec["outcome"], 0) + 1
     soak.payments_finished += finished
+    if scan:
+        soak.mismatches += [f"run {soak.runs}: clear card data: {leak}" for leak in scan(state)]
     log(f"run {soak.runs}: {len(plan)} planned, {finished} finished"
         + (f", SIGKILL ({how})" if killed else ""))  # fmt: skip
+
+
+def _settlement_states(path: Path) -> list[str]:
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+        try:
+            return [r[0] for r in conn.execute("SELECT state FROM settlements ORDER BY id")]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []
+
+
+def _settle_with_kills(
+    soak: Soak,
+    rng: random.Random,
+    state: Path,
+    reader_port: int,
+    host_port: int,
+    cfg: Config,
+    ledger_file: Path,
+    log,
+) -> None:
+    """End of day, pulling the plug mid-settlement (once the 0500 is on its way) a few times,
+    then letting it finish; the host must hold the batch closed once, with the journal's totals."""
+    from firmware.journal import Journal
+
+    journal_file = cfg.state_path(cfg.journal.file)
+    cmd = [
+        sys.executable, str(Path(__file__).resolve()), "--worker", "--settle",
+        "--state", str(state), "--reader-port", str(reader_port),
+        "--host-port", str(host_port),
+    ]  # fmt: skip
+    for attempt in range(rng.randint(1, 2)):
+        before = len(_settlement_states(journal_file))
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30.0
+        while proc.poll() is None and time.monotonic() < deadline:
+            states = _settlement_states(journal_file)
+            if len(states) > before:  # the settlement began: kill within the next few ms
+                time.sleep(rng.uniform(0.0, 0.004))
+                break
+            time.sleep(0.002)
+        killed = proc.poll() is None
+        if killed:
+            proc.send_signal(signal.SIGKILL)
+            soak.settlement_kills += 1
+        proc.wait()
+        if killed:
+            log(f"settlement attempt {attempt + 1}: SIGKILL, journal settlement states "
+                f"{_settlement_states(journal_file)}")  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if out.returncode != 0 or not out.stdout.strip():
+        soak.mismatches.append(f"settlement did not finish: {out.stderr.strip()[-300:]}")
+        return
+    z = json.loads(out.stdout.strip().splitlines()[-1])
+    log(f"settlement: batch {z['batch']} closed={z['closed']} totals={z['totals']}")
+    journal = Journal.from_config(cfg)
+    try:
+        runs = journal.settlements()
+        mine = {
+            r["batch"]: journal.batch_totals(r["batch"], cfg.currency_numeric)
+            for r in runs
+            if r["state"] == "done"
+        }
+    finally:
+        journal.close()
+    for r in runs:
+        if r["state"] != "done":
+            soak.mismatches.append(f"settlement of batch {r['batch']} left {r['state']}")
+    if not z["closed"]:
+        soak.mismatches.append(f"settlement not closed: {z['response_code']} {z['message']}")
+    conn = sqlite3.connect(f"file:{ledger_file}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    tid = cfg.terminal.terminal_id
+    host = {
+        r["batch"]: dict(r)
+        for r in conn.execute("SELECT * FROM batch WHERE terminal_id = ?", (tid,))
+    }
+    still_open = conn.execute(
+        "SELECT COUNT(*) FROM txn WHERE terminal_id = ? AND batch IS NULL AND approved = 1"
+        " AND reversed = 0",
+        (tid,),
+    ).fetchone()[0]
+    conn.close()
+    keys = ("sales_count", "sales_amount", "refunds_count", "refunds_amount")
+    for batch in sorted(set(host) | set(mine)):
+        h, m = host.get(batch), mine.get(batch)
+        if h is None or m is None or any(h[k] != m[k] for k in keys):
+            soak.mismatches.append(f"settlement of batch {batch}: host {h}, journal {m}")
+    if still_open:
+        soak.mismatches.append(f"settlement: {still_open} host transaction(s) left unsettled")
+    first = min(mine) if mine else 0
+    soak.settlement = {
+        "batches": len(mine),
+        "sales_amount": mine.get(first, {}).get("sales_amount", 0),
+        "uploaded": [b for b, h in sorted(host.items()) if h["uploaded"]],
+    }
 
 
 def _drain(cfg: Config, log) -> int:
@@ -344,19 +476,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--state", default=None, help="state directory (default: a fresh temp dir)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--scan-tokens",
+        action="store_true",
+        help="after every run, search the state directory for the wallets' tokens",
+    )
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--reader-port", type=int, help=argparse.SUPPRESS)
     p.add_argument("--host-port", type=int, help=argparse.SUPPRESS)
     p.add_argument("--plan", help=argparse.SUPPRESS)
+    p.add_argument("--settle", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        return worker(args)
+        return settle_worker(args) if args.settle else worker(args)
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
     say = (lambda *_: None) if args.json else print
     with tempfile.TemporaryDirectory(prefix="pitap-soak-") as tmp:
         state = Path(args.state) if args.state else Path(tmp)
         state.mkdir(mode=0o700, parents=True, exist_ok=True)
-        soak = run_soak(args.payments, seed, state, log=say)
+        scan = token_scanner() if args.scan_tokens else None
+        soak = run_soak(args.payments, seed, state, log=say, scan=scan)
     if args.json:
         print(json.dumps({"seed": seed, **dataclasses.asdict(soak)}))
     else:
@@ -367,6 +506,12 @@ def main(argv: list[str] | None = None) -> int:
             f"messages drained, {soak.seconds:.1f} s"
         )
         print(f"outcomes: {soak.outcomes}")
+        if soak.settlement:
+            st = soak.settlement
+            print(f"settlement: {soak.settlement_kills} SIGKILL(s) mid-settlement; "
+                  f"{st['batches']} batch(es) closed, each once with the journal's totals "
+                  f"(first: {st['sales_amount']} minor units); closed after a batch upload: "
+                  f"{st['uploaded'] or 'none'}")  # fmt: skip
         print(f"host approved-minus-reversed {soak.ledger_net}, journal approved "
               f"{soak.journal_net} (minor units)")  # fmt: skip
         for m in soak.mismatches:

@@ -41,6 +41,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from firmware.config import ConfigError
 from firmware.emv.outcome import mask_pan
 from firmware.host.acquirer import AuthRequest
 
@@ -91,8 +92,11 @@ BACKOFF_MAX_S = 300.0
 _CARD_NUMBER = re.compile(r"(?<!\d)(?:\d[ -]?){12,}\d(?!\d)")
 
 
-class JournalError(Exception):
-    """The journal cannot be used as asked; the message says why in one line."""
+class JournalError(ConfigError):
+    """The journal cannot be used as asked; the message says why in one line.
+
+    A ConfigError, so that a command that cannot open its journal (damaged, key missing or
+    readable by others) ends like any setup problem: one line, exit code 2."""
 
 
 class UnknownPayment(JournalError, ValueError):
@@ -413,15 +417,25 @@ class Journal:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One durable write transaction (BEGIN IMMEDIATE ... COMMIT)."""
+        """One durable write transaction (BEGIN IMMEDIATE ... COMMIT).
+
+        A storage failure (disk full, I/O error, locked too long) becomes a JournalError that
+        says so in one line; nothing of the transaction is kept."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise JournalError(f"{self.path}: cannot write the journal: {exc}") from None
             try:
                 yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._conn.execute("COMMIT")
+            except BaseException as exc:
+                if self._conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise JournalError(f"{self.path}: cannot write the journal: {exc}") from None
                 raise
-            self._conn.execute("COMMIT")
 
     # ---- payments and their history -------------------------------------------------------
     def new_payment(
@@ -500,12 +514,14 @@ class Journal:
             (payment_id, now, state, json.dumps(clean, sort_keys=True)),
         )
 
-    def payments(self) -> list[dict]:
-        """Every payment, oldest first, as plain dicts (no clear card data)."""
+    def payments(self, last: int | None = None) -> list[dict]:
+        """Every payment (or the `last` n), oldest first, as plain dicts (no clear card data)."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT p.*, EXISTS (SELECT 1 FROM card_data d WHERE d.payment_id = p.id)"
-                " AS card_data_kept FROM payments p ORDER BY p.id"
+                "SELECT * FROM (SELECT p.*, EXISTS (SELECT 1 FROM card_data d"
+                " WHERE d.payment_id = p.id) AS card_data_kept FROM payments p"
+                " ORDER BY p.id DESC LIMIT ?) ORDER BY id",
+                (-1 if last is None else max(0, last),),
             ).fetchall()
         return [_payment_dict(r) for r in rows]
 
@@ -747,6 +763,12 @@ class Journal:
         if row is None:
             raise UnknownPayment(f"no settlement {settlement_id}")
         return _settlement_dict(row)
+
+    def settlements(self) -> list[dict]:
+        """Every settlement run, oldest first."""
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM settlements ORDER BY id").fetchall()
+        return [_settlement_dict(r) for r in rows]
 
     def unfinished_settlements(self) -> list[dict]:
         """Settlement runs left "started" or "sent" (a power cut mid-settlement)."""

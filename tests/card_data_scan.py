@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = re.compile(r"(?<![0-9A-Fa-f])(?:476173|541333|608326)\d{7,13}(?!\d)")
 
 
 def forms(pan: str) -> dict[str, bytes]:
@@ -40,3 +44,13 @@ def leaks_in_files(paths: list[Path], pans: list[str]) -> list[str]:
         if path.is_file():
             found += [f"{path.name}: {leak}" for leak in leaks(path.read_bytes(), pans)]
     return found
+
+
+def wallet_tokens() -> list[str]:
+    """Every test token (476173.../541333.../608326...) in the simulated wallets' data."""
+    found: set[str] = set()
+    for path in (ROOT / "drivers" / "sim").rglob("*"):
+        if path.is_file() and path.suffix in (".toml", ".json", ".py"):
+            text = path.read_text(errors="replace")
+            found.update(TOKEN.findall(text))
+    return sorted(found)

@@ -7,10 +7,9 @@ easy cases) in every `make test`.
 from __future__ import annotations
 
 import pytest
+from fuzz import fuzz_iso8583_reply, fuzz_kernel, fuzz_tlv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from tests.fuzz import fuzz_iso8583_reply, fuzz_kernel, fuzz_tlv
 
 TARGETS = {"tlv": fuzz_tlv, "iso8583_reply": fuzz_iso8583_reply, "kernel": fuzz_kernel}
 

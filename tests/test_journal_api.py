@@ -9,9 +9,9 @@ import stat
 from pathlib import Path
 
 import pytest
+from journal_support import VISA_TOKEN
 
 from firmware.journal import SCHEMA_VERSION, STATES, Journal, JournalCorrupt, JournalError
-from tests.journal_support import VISA_TOKEN
 
 
 @pytest.fixture()
@@ -176,6 +176,7 @@ def test_settlement_totals_count_only_charged_payments(paths: tuple[Path, Path])
     assert [x["id"] for x in j.unfinished_settlements()] == [s["id"]]
     j.record_settlement(s["id"], "done", "00", "Approved")
     assert j.unfinished_settlements() == []
+    assert [(x["batch"], x["state"]) for x in j.settlements()] == [(1, "done")]
     j.close()
 
 
@@ -218,4 +219,22 @@ def test_refund_of_an_unknown_payment_is_refused(paths: tuple[Path, Path]) -> No
         j.record(pid, "approved", refund_of=41)
     with pytest.raises(ValueError, match="no payment 77"):
         j.payment(77)
+    j.close()
+
+
+def test_a_full_disk_is_a_clear_error_and_keeps_what_was_written(
+    paths: tuple[Path, Path],
+) -> None:
+    j = Journal.open(*paths)
+    pid = j.new_payment("purchase", 100, 978, "PITAP001")
+    j.record(pid, "awaiting_reply", stan=j.next_stan())
+    pages = j._conn.execute("PRAGMA page_count").fetchone()[0]
+    j._conn.execute(f"PRAGMA max_page_count = {pages}")  # as if the SD card were full
+    with pytest.raises(JournalError, match="cannot write the journal: database or disk is full"):
+        for _ in range(200):
+            j.record(pid, "error", reason="x" * 2000)
+    j.close()
+    j = Journal.open(*paths)
+    assert j.payment(pid)["stan"] == 1
+    assert j.next_stan() == 2
     j.close()

@@ -6,9 +6,9 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from journal_support import VISA_TOKEN, auth_request
 
 from firmware.journal import Journal, JournalError, auth_request_from_json, auth_request_to_json
-from tests.journal_support import VISA_TOKEN, auth_request
 
 
 @pytest.fixture()

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from journal_support import VISA_TOKEN, auth_request
 
 from firmware.cli import main
 from firmware.journal import Journal
-from tests.journal_support import VISA_TOKEN, auth_request
 
 
 @pytest.fixture()
@@ -84,5 +84,25 @@ def test_damaged_journal_is_one_line_exit_2(config: Path, capsys) -> None:
     state.mkdir()
     (state / "journal.sqlite").write_bytes(b"garbage" * 1000)
     assert main(["journal", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a usable journal" in err
+
+
+def test_last_n(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state = config.parent / "state"
+    j = Journal.open(state / "journal.sqlite", state / "journal.key")
+    ids = [j.new_payment("purchase", 100 * n, 978, "PITAP001") for n in range(1, 6)]
+    assert [p["id"] for p in j.payments(last=2)] == ids[-2:]
+    assert [p["id"] for p in j.payments()] == ids
+    j.close()
+    assert main(["journal", "--last", "3", "--json", "--config", str(config)]) == 0
+    assert [json.loads(x)["id"] for x in capsys.readouterr().out.splitlines()] == ids[-3:]
+
+
+def test_pay_with_a_damaged_journal_is_one_line_exit_2(config: Path, capsys) -> None:
+    state = config.parent / "state"
+    state.mkdir()
+    (state / "journal.sqlite").write_bytes(b"garbage" * 1000)
+    assert main(["pay", "1.00", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a usable journal" in err

@@ -3,21 +3,21 @@
 Runs bench/soak.py small (the soak itself runs hundreds): the terminal in a child process is
 killed, including just after the journal says "awaiting_reply" (0100 sent, 0110 not yet in);
 after the restarts and the queue drain the host simulator's ledger (approved minus reversed)
-equals the journal's approved payments STAN by STAN. Then the state directory (journal, WAL,
-terminal log) is searched for the wallets' tokens in ASCII, hex and BCD.
+equals the journal's approved payments STAN by STAN; end of day is killed just after it began,
+resumed, and every batch the host closed matches the journal's. Then the state directory
+(journal, WAL, terminal log) is searched for the wallets' tokens in ASCII, hex and BCD, after
+every kill (the WAL is full then) and at the end.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-from tests.card_data_scan import leaks_in_files
+from card_data_scan import leaks_in_files, wallet_tokens
 
 pytest.importorskip("firmware.terminal")
 pytest.importorskip("firmware.host.simulator")
@@ -26,26 +26,12 @@ pytest.importorskip("drivers.sim.wallet")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def wallet_tokens() -> list[str]:
-    """Every 13-19 digit number in the simulated wallets' profile data (their tokens)."""
-    found: set[str] = set()
-    for path in (ROOT / "drivers" / "sim").rglob("*"):
-        if path.is_file() and path.suffix in (".toml", ".json", ".py"):
-            found.update(
-                re.findall(
-                    r"(?<![0-9A-Fa-f])(?:476173|541333|608326)\d{7,13}(?!\d)",
-                    path.read_text(errors="replace"),
-                )
-            )
-    return sorted(found)
-
-
 @pytest.mark.slow
 def test_kill_restart_drain_reconcile(tmp_path: Path) -> None:
     state = tmp_path / "state"
     out = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "soak.py"), "--payments", "14", "--seed", "7",
-         "--state", str(state), "--json"],
+         "--state", str(state), "--scan-tokens", "--json"],
         capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert out.returncode in (0, 1), out.stderr[-2000:]
@@ -54,6 +40,7 @@ def test_kill_restart_drain_reconcile(tmp_path: Path) -> None:
     assert summary["kills"] >= 2 and summary["kills_awaiting_reply"] >= 1, summary
     assert summary["outcomes"].get("approved", 0) >= 1, summary
     assert summary["ledger_net"] == summary["journal_net"] > 0
+    assert summary["settlement"]["batches"] >= 1  # end of day ran, killed and resumed
 
     tokens = wallet_tokens()
     assert tokens, "no wallet tokens found in drivers/sim"

@@ -10,12 +10,12 @@ import logging
 from pathlib import Path
 
 import pytest
+from card_data_scan import forms, leaks, leaks_in_files
+from journal_support import auth_request
 
 from firmware.emv.outcome import mask_pan
 from firmware.journal import Journal
 from firmware.recovery import recover
-from tests.card_data_scan import forms, leaks, leaks_in_files
-from tests.journal_support import auth_request
 
 TOKENS = ["4761739001010010", "5413330089010434", "6083260000000013"]
 

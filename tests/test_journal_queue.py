@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from journal_support import auth_request
 
 from firmware.journal import Journal, JournalError, backoff_seconds
-from tests.journal_support import auth_request
 
 
 class Clock:

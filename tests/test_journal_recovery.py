@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from journal_support import auth_request
 
 from firmware.journal import Journal
 from firmware.recovery import recover
-from tests.journal_support import auth_request
 
 
 @pytest.fixture()

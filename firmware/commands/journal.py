@@ -22,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("journal", help="list the payments in the journal")
     add_config_option(p)
     p.add_argument("--json", action="store_true", help="one JSON object per payment, with history")
+    p.add_argument("--last", type=int, metavar="N", help="only the last N payments")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--queue", action="store_true", help="reversals/advices waiting to be sent")
     what.add_argument("--check", action="store_true", help="run the start-up checks and report")
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         if args.queue:
             _print_queue(journal.queue(), args.json)
             return 0
-        payments = journal.payments()
+        payments = journal.payments(last=args.last)
         if args.json:
             for p in payments:
                 p = dict(p)

@@ -8,11 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-# bench/ holds a ui.py: keep this folder off the path so `ui` is the package; tests/ has the
-# tiny applet the figures use.
-_here = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
-sys.path.insert(0, str(_here.parent / "tests"))
+# tests/ has the tiny applet the figures use.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from emul_support import PPSE_FCI, SELECT_PPSE, TinyApplet, emulator  # noqa: E402
 

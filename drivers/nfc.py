@@ -103,15 +103,28 @@ class Reader:
         while time.monotonic() < deadline:
             if cancel is not None and cancel.is_set():
                 return None
+            polled_at = time.monotonic()
             try:
                 found = self.clf.sense(target, iterations=1, interval=poll_interval)
             except nfc.clf.CommunicationError as exc:
                 log.debug("sense: %r", exc)
                 found = None
-            except OSError as exc:
-                raise ReaderFault(f"reader {self.path!r} failed while polling: {exc}") from None
-            if found is None:
+            except OSError as exc:  # a glitch on the line to the reader: retry, then give up
+                line_faults += 1
+                log.warning("reader fault while polling (%d): %r", line_faults, exc)
+                if line_faults >= MAX_LINE_FAULTS:
+                    raise ReaderFault(
+                        f"reader {self.path!r} failed while polling: {exc}"
+                    ) from None
                 continue
+            if found is None:
+                # A reader that answers "nothing here" at once is polled at poll_interval, not
+                # in a hot loop (nfcpy's sense with one iteration does not wait itself).
+                idle = poll_interval - (time.monotonic() - polled_at)
+                if idle > 0:
+                    time.sleep(min(idle, max(0.0, deadline - time.monotonic())))
+                continue
+            line_faults = 0
             activated_at = time.monotonic()
             if not (found.sel_res and found.sel_res[0] & 0x20):
                 self.release()

@@ -24,9 +24,7 @@ from firmware.host.link import FrameError, FrameReader, frame
 from firmware.host.saf import StoreAndForward
 from firmware.host.settlement import format_z_report, settle_day
 from firmware.host.simulator import HostSimulator
-
-journal_mod = pytest.importorskip("firmware.journal")  # lands on main with the journal helper
-Journal = journal_mod.Journal
+from firmware.journal import Journal
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*TripleDES.*")
 

@@ -187,17 +187,11 @@ def test_tls_with_the_wrong_ca_fails(tmp_path: Path, tls_server: tuple[int, Path
 @pytest.fixture
 def terminal(tmp_path: Path) -> Iterator[Callable[..., tuple[DiagContext, object]]]:
     """Build a working simulated terminal; the test breaks one part, then runs diag."""
-    gpio_fake = pytest.importorskip("drivers.sim.gpio_fake")
-    pytest.importorskip("drivers.display")
-    try:
-        import drivers.keypad  # noqa: F401
-        keypad = "matrix"
-    except ImportError:  # not on main yet: the keypad tests below skip themselves
-        keypad = "none"
-    pytest.importorskip("drivers.printer")
-    journal_mod = pytest.importorskip("firmware.journal")
-    simulator = pytest.importorskip("firmware.host.simulator")
-    wallet = pytest.importorskip("drivers.sim.wallet")
+    from drivers.sim import gpio_fake, wallet
+    from firmware import journal as journal_mod
+    from firmware.host import simulator
+
+    keypad = "matrix"
 
     host = simulator.HostSimulator(port=0).start()
     reader_path = f"udp:127.0.0.1:{free_udp_port()}"
@@ -365,7 +359,6 @@ def _press_keys(gpio: object, keypad_cfg: object, skip: str, stop: threading.Eve
 @pytest.mark.parametrize("skip", ["", "C"])
 def test_keypad_every_key_pressed(terminal, skip: str) -> None:
     """C and * both mean "clear": a dead C key must still be found."""
-    pytest.importorskip("drivers.keypad")
     ctx, gpio = terminal()
     stop = threading.Event()
     presser = threading.Thread(target=_press_keys, args=(gpio, ctx.cfg.keypad, skip, stop))
@@ -388,7 +381,7 @@ def test_keypad_every_key_pressed(terminal, skip: str) -> None:
 
 def test_pn532_reader_chip_and_field_through_nfcpy(tmp_path: Path) -> None:
     """The emulated PN532 on a pty, opened by nfcpy's own pn532 driver as on a Pi's UART."""
-    emul_support = pytest.importorskip("emul_support")
+    import emul_support
     with emul_support.emulator(tmp_path) as emu:
         cfg = config(tmp_path, f'[reader]\npath = "{emu.nfcpy_path}"\n')
         empty = run_checks(DiagContext(cfg, field_timeout=0.5), ["nfc-reader", "nfc-field"])
@@ -401,3 +394,23 @@ def test_pn532_reader_chip_and_field_through_nfcpy(tmp_path: Path) -> None:
         emu.go_silent()
         (dead,) = run_checks(DiagContext(cfg), ["nfc-reader"])
         assert not dead.ok and "header UART" in dead.hint
+
+
+def test_display_pattern_reaches_an_spi_panel(tmp_path: Path) -> None:
+    """ST7789 driver -> emulated panel on the SPI bus: the bars are what a person would see."""
+    from drivers.sim.gpio_fake import FakeGPIO
+    from drivers.sim.spi_panel import SpiPanelEmulator
+
+    cfg = config(tmp_path, '[display]\nbackend = "st7789"\n[gpio]\nbackend = "sim"\n')
+    gpio = FakeGPIO()
+    panel = SpiPanelEmulator(gpio, "st7789", dc=cfg.display.gpio_dc, rst=cfg.display.gpio_rst,
+                             mounted_turn=90)  # a 240x320 controller mounted landscape
+    (result,) = run_checks(DiagContext(cfg, gpio=gpio, spi=panel), ["display"])
+    assert result.ok, result
+    assert panel.faults == []
+    seen = panel.image().convert("RGB")
+    bars = [(255, 255, 255), (255, 255, 0), (0, 255, 255), (0, 255, 0), (255, 0, 255),
+            (255, 0, 0), (0, 0, 255), (0, 0, 0)]
+    for i, colour in enumerate(bars):  # RGB565 on the wire: within 8 of each 8-bit channel
+        pixel = seen.getpixel((i * 40 + 20, 60))
+        assert all(abs(a - b) < 8 for a, b in zip(pixel, colour, strict=True)), (i, pixel)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 from test_provision_site import CLIENT_KEY, JOURNAL_KEY, MISTAKES, site_text
 
 from firmware.config import load_config
+from firmware.emv import capk
 from firmware.provision.firstboot import RESULT_FILE_NAME, main, provision
 from firmware.provision.site import SiteError, parse_site
 
@@ -56,6 +58,9 @@ def test_good_file_provisions_the_terminal(root: Path, capsys: pytest.CaptureFix
         assert mode(f) == 0o600
     assert cfg.host.client_key == "/etc/pitap/secrets/client.key"
     assert (root / "etc" / "pitap" / "acquirer-ca.pem").read_text().startswith("-----BEGIN CERT")
+    store = capk.load_file(root / "etc" / "pitap" / "capk.txt")  # the kernel's own loader
+    assert len(store.keys) == 1 and store.refused == []
+    assert cfg.kernel.capk_file == "/etc/pitap/capk.txt"
     # no secret outside the secrets directory, and the clear copy is gone from the boot partition
     for f in (root / "etc" / "pitap").glob("*"):
         if f.is_file():
@@ -142,7 +147,6 @@ def test_the_unit_script_applies_the_file_once_pitap_is_installed(root: Path) ->
 
 @pytest.mark.parametrize("good", [True, False])
 def test_result_is_shown_on_the_display(root: Path, good: bool) -> None:
-    pytest.importorskip("firmware.feedback")
     hardware = 'display = "png"\ngpio = "sim"'
     text = site_text(display=hardware) if good else site_text(display=hardware, port="port = 0")
     drop_site(root, text)
@@ -150,3 +154,20 @@ def test_result_is_shown_on_the_display(root: Path, good: bool) -> None:
     frames = sorted((root / "var" / "lib" / "pitap" / "screens").glob("*.png"))
     assert len(frames) == 1
     assert ("out_of_service" in frames[0].name) != good
+
+
+def test_unit_file_is_valid_for_systemd(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze not installed")
+    here = Path(__file__).resolve().parents[1] / "config" / "systemd"
+    unit = (here / "pitap-firstboot.service").read_text()
+    assert "ExecStart=/usr/local/sbin/pitap-firstboot\n" in unit
+    # the script is installed at /usr/local/sbin by the image build; point at the shipped copy
+    (tmp_path / "pitap-firstboot.service").write_text(
+        unit.replace("/usr/local/sbin/pitap-firstboot", str(here / "pitap-firstboot"))
+    )
+    done = subprocess.run([analyze, "verify", str(tmp_path / "pitap-firstboot.service")],
+                          capture_output=True, text=True, timeout=60)
+    problems = [line for line in done.stderr.splitlines() if "pitap-firstboot" in line]
+    assert done.returncode == 0 and problems == [], done.stderr

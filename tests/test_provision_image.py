@@ -252,7 +252,8 @@ def test_missing_tool_is_named_with_its_package(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # mtools live in /usr/bin
     assert build(base, site, tmp_path / "out.img", wheelhouse) == 2
-    assert "missing tool(s): mcopy" in (err := _error(capsys)) and "apt-get install mtools" in err
+    err = _error(capsys)
+    assert "missing tool(s): mcopy, mdir —" in err and "apt-get install mtools" in err
 
 
 def test_progress_bar_only_on_a_terminal() -> None:
@@ -280,3 +281,23 @@ def test_root_partition_too_small_is_named(
     assert build(base, site, out, big) == 2
     assert "the root partition has no room for pitap" in _error(capsys)
     assert not out.exists()
+
+
+def test_first_boot_provisions_what_the_image_carries(
+    base: Path, site: Path, wheelhouse: Path, tmp_path: Path
+) -> None:
+    """The built image's two partitions unpacked into a chroot-like folder (debugfs rdump,
+    mcopy), then first boot run against it: the site file from the image provisions it."""
+    from firmware.provision.firstboot import provision
+
+    out = tmp_path / "terminal.img"
+    assert build(base, site, out, wheelhouse) == 0
+    root = tmp_path / "root"
+    (root / "boot" / "firmware").mkdir(parents=True)
+    run("debugfs", "-R", f"rdump /etc /opt /usr {root}", ext4(out))
+    run("mcopy", "-s", "-n", "-i", fat(out), "::pitap-site.toml", str(root / "boot" / "firmware"))
+    assert (root / "usr/local/sbin/pitap-firstboot").stat().st_mode & 0o111
+    result = provision(root)
+    assert result.ok and result.terminal_id == "PITAP042"
+    assert not (root / "boot" / "firmware" / "pitap-site.toml").exists()
+    assert 'terminal_id = "PITAP042"' in (root / "etc" / "pitap" / "terminal.toml").read_text()

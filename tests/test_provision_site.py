@@ -50,6 +50,25 @@ _, OTHER_KEY = make_cert("someone else")
 JOURNAL_KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
 
+def make_capk_line(rid: str = "A000000003", index: int = 0x92) -> str:
+    """A well-formed CA key line (kernel capk format) for a fresh 1024-bit RSA key."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from firmware.emv.capk import checksum
+
+    n = rsa.generate_private_key(public_exponent=3, key_size=1024).public_key().public_numbers().n
+    modulus = n.to_bytes(128, "big")
+    check = checksum(bytes.fromhex(rid), index, modulus, b"\x03").hex().upper()
+    return f"{rid} {index:02X} 301231 rsa 03 {modulus.hex().upper()} sha1 {check}"
+
+
+CAPK_LINE = make_capk_line()
+TEST_CAPK_LINE = next(
+    line for line in (Path(__file__).resolve().parents[1] / "config/capk/test.txt")
+    .read_text().splitlines() if line and not line.startswith("#")
+)
+
+
 def site_text(**replace: str) -> str:
     """A complete valid production site file; `replace` swaps whole lines by their key."""
     lines = {
@@ -67,6 +86,8 @@ def site_text(**replace: str) -> str:
         "client_key_pem": f'client_key_pem = """{CLIENT_KEY}"""',
         "h_keys": "[keys]",
         "journal_key": f'journal_key = "{JOURNAL_KEY}"',
+        "h_kernel": "[kernel]",
+        "capk": f'capk = """\n# live keys\n{CAPK_LINE}\n"""',
         "h_hardware": "[hardware]",
         "reader": 'reader = "tty:AMA0:pn532"',
         "uart": "uart = true",
@@ -95,6 +116,7 @@ def test_valid_site_gives_a_terminal_config_the_firmware_loads() -> None:
     secrets = secret_files(site)
     assert secrets["client.key"].decode() == CLIENT_KEY
     assert base64.b64decode(secrets["journal.key"]) == bytes.fromhex(JOURNAL_KEY)
+    assert cfg.kernel.capk_file == "/etc/pitap/capk.txt"
 
 
 MISTAKES = [
@@ -116,8 +138,15 @@ MISTAKES = [
     ({"journal_key": "journal_key = 12345678"}, "must be str, got a value not shown (secret)"),
     ({"uart": "uart = false"}, "'hardware.uart' must be true"),
     ({"spi": "spi = false"}, "'hardware.spi' must be true"),
-    ({"display": 'display = "crt"'}, "display.backend"),
+    ({"display": 'display = "crt"'}, "'hardware.display': png, st7789"),
+    ({"reader": 'reader = "serial:AMA0"'}, "'hardware.reader': udp:..., tty:... or usb:..."),
     ({"mode": 'mode = "prod"'}, "'mode' must be 'test' or 'production'"),
+    ({"capk": ""}, "'kernel.capk' is missing: production mode needs"),
+    ({"capk": f'capk = """{CAPK_LINE[:-1]}{"1" if CAPK_LINE[-1] == "0" else "0"}"""'},
+     "'kernel.capk' line 1: checksum"),
+    ({"capk": 'capk = "A000000003 92 301231 rsa"'}, "'kernel.capk' line 1: expected 'RID"),
+    ({"capk": f'capk = """{TEST_CAPK_LINE}"""'}, "is a test key; production mode needs"),
+    ({"capk": 'capk = "# nothing"'}, "'kernel.capk': no CA key lines"),
     ({"h_keys": "[keyz]"}, "unknown key 'keyz'"),
     ({"port": "port = "}, "not valid TOML"),
 ]
@@ -132,6 +161,11 @@ def test_each_mistake_is_named(change: dict[str, str], fragment: str) -> None:
     assert message.startswith("pitap-site.toml")
     assert "\n" not in message
     assert "PRIVATE KEY" not in message and "12345678" not in message
+
+
+def test_acquirer_host_may_be_an_address() -> None:
+    for host in ("192.0.2.10", "2001:db8::10", "acq-1.example.net"):
+        assert parse_site(site_text(host=f'host = "{host}"')).acquirer["host"] == host
 
 
 def test_pi5_overlay_needs_the_uart() -> None:

@@ -49,6 +49,9 @@ def handle_build(args: argparse.Namespace) -> int:
     print(f"config:  {', '.join(result.config_lines) or 'no interface changes'}")
     print(f"units:   {', '.join(result.units)} (enabled)")
     print(f"wheels:  {len(result.wheels)} in /opt/pitap/wheelhouse")
+    if result.holds_secrets:
+        print("note: the image holds this terminal's secrets until its first boot: keep it "
+              "safe and delete it after flashing", file=sys.stderr)
     for missing in result.missing_wheels:
         print(f"warning: no aarch64 wheel for {missing}: the terminal will lack it",
               file=sys.stderr)

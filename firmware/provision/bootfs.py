@@ -49,7 +49,7 @@ class BootPartition:
     """mtools on a FAT filesystem at a byte offset inside an image file."""
 
     def __init__(self, image: Path, offset: int, epoch: int, name: str | None = None) -> None:
-        self.tools = require("mcopy", "mdir", "mmd")
+        self.tools = require("mcopy", "mdir")
         self.target = f"{image}@@{offset}"
         self.epoch = epoch
         self.env = {

@@ -112,6 +112,9 @@ def provision(root: Path, paths: TerminalPaths | None = None) -> FirstBootResult
         return FirstBootResult(False, str(exc))
     except (OSError, UnicodeDecodeError) as exc:
         return FirstBootResult(False, f"{SITE_FILE_NAME}: cannot read: {exc}")
+    except Exception as exc:  # noqa: BLE001 - the result must reach the technician, not a trace
+        log.exception("checking %s failed", SITE_FILE_NAME)
+        return FirstBootResult(False, f"{SITE_FILE_NAME}: could not be checked: {exc!r}")
     try:
         _make_dir(_under(root, paths.config_dir), 0o755)
         secrets_dir = _under(root, paths.secrets_dir)

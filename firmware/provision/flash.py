@@ -1,9 +1,9 @@
 """Write an image to an SD card (or a file) and prove it landed: read back, compare SHA-256.
 
 Safety first: the target must be a whole block device that is not mounted (checked in
-/proc/self/mountinfo, /proc/mounts, /proc/swaps and holders such as LVM), not the disk the system
-runs from, and big enough; or a regular file. A block device is opened O_EXCL, so the kernel
-refuses it too while anything has it open.
+/proc/self/mountinfo, /proc/mounts, lsblk, /proc/swaps and holders such as LVM), not the disk the
+system runs from, and big enough; or a regular file (never a new file inside /dev). A block
+device is opened O_EXCL, so the kernel refuses it too while anything has it open.
 
 Zero blocks: runs of zero blocks are skipped (seek instead of write) only when the target is a
 file we have just truncated, which reads back zeros by definition. On a block device every block
@@ -20,10 +20,12 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import json
 import logging
 import lzma
 import os
 import stat
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +34,7 @@ from pathlib import Path
 from firmware.provision import ProvisionError
 from firmware.provision.image import XZ_MAGIC
 from firmware.provision.progress import Progress
+from firmware.provision.tools import find_tool
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +144,31 @@ def system_disks(mountinfo: str) -> set[str]:
     return disks
 
 
+def lsblk_mounts(path: Path) -> dict[str, str]:
+    """name -> mount point for the device and everything on it, as lsblk sees it (a third
+    opinion next to mountinfo; includes device-mapper children). Empty without lsblk."""
+    lsblk = find_tool("lsblk")
+    if lsblk is None:
+        return {}
+    done = subprocess.run([lsblk, "-J", "-o", "NAME,MOUNTPOINT", str(path)],
+                          capture_output=True, text=True, check=False, timeout=30)
+    if done.returncode != 0:
+        return {}
+    found: dict[str, str] = {}
+
+    def walk(nodes: list[dict]) -> None:
+        for node in nodes:
+            if node.get("mountpoint"):
+                found[str(node.get("name"))] = str(node["mountpoint"])
+            walk(node.get("children") or [])
+
+    try:
+        walk(json.loads(done.stdout).get("blockdevices") or [])
+    except (ValueError, AttributeError):
+        return {}
+    return found
+
+
 def check_block_device(path: Path, image_size: int | None) -> Target:
     name = path.resolve().name
     sys_dir = _sys_block(name)
@@ -158,6 +186,8 @@ def check_block_device(path: Path, image_size: int | None) -> Target:
         if point:
             raise FlashRefused(f"/dev/{part} is mounted at {point}: unmount it first "
                                f"(umount /dev/{part})")
+    for part, point in lsblk_mounts(path).items():
+        raise FlashRefused(f"/dev/{part} is mounted at {point}: unmount it first")
     swaps = _read("/proc/swaps")
     for part in parts:
         if f"/dev/{part} " in swaps:

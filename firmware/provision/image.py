@@ -23,7 +23,7 @@ from firmware.provision.bootfs import BootPartition, with_interfaces, without_se
 from firmware.provision.mbr import SECTOR, BadImage, boot_and_root, read_partitions
 from firmware.provision.progress import Progress
 from firmware.provision.rootfs import RootEntry, RootPartition
-from firmware.provision.site import SITE_FILE_NAME, Site, SiteError, load_site
+from firmware.provision.site import SITE_FILE_NAME, Site, SiteError, load_site, secret_files
 from firmware.provision.tools import require
 from firmware.provision.wheelhouse import Wheelhouse
 
@@ -49,6 +49,7 @@ class BuildResult:
     units: list[str]
     wheels: list[str]
     missing_wheels: list[str] = field(default_factory=list)
+    holds_secrets: bool = False  # the site file on the boot partition carries secrets
 
 
 def build_epoch() -> int:
@@ -164,7 +165,7 @@ def build_image(
     epoch: int | None = None,
 ) -> BuildResult:
     """Build `out` from `base`; ProvisionError (one line) on any problem, `out` untouched then."""
-    require("mcopy", "mdir", "mmd", "debugfs")
+    require("mcopy", "mdir", "debugfs")
     try:
         site = load_site(site_file)
     except SiteError as exc:
@@ -198,4 +199,5 @@ def build_image(
         units=units,
         wheels=[w.name for w in wheelhouse.wheels],
         missing_wheels=wheelhouse.missing,
+        holds_secrets=bool(secret_files(site)),
     )

@@ -11,6 +11,7 @@ Pure: no files written, nothing outside the given text read.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import re
 import tomllib
@@ -48,6 +49,7 @@ class Site:
     acquirer: dict[str, Any]
     journal_key: bytes | None = None
     key_block: str | None = None
+    capk: str | None = None  # the live CA public keys, kernel capk file format
     hardware: Hardware = field(default_factory=Hardware)
 
     @property
@@ -85,6 +87,7 @@ _ACQUIRER_KEYS: dict[str, tuple[type, bool]] = {
     "sale_message": (str, False),
 }
 _KEYS_KEYS: dict[str, tuple[type, bool]] = {"journal_key": (str, False), "key_block": (str, False)}
+_KERNEL_KEYS: dict[str, tuple[type, bool]] = {"capk": (str, False)}
 _HARDWARE_KEYS: dict[str, tuple[type, bool]] = {
     "reader": (str, False),
     "uart": (bool, False),
@@ -100,7 +103,17 @@ _SECTIONS = {
     "terminal": _TERMINAL_KEYS,
     "acquirer": _ACQUIRER_KEYS,
     "keys": _KEYS_KEYS,
+    "kernel": _KERNEL_KEYS,
     "hardware": _HARDWARE_KEYS,
+}
+_CONFIG_TO_SITE_KEYS = {
+    "display.backend": "'hardware.display'",
+    "gpio.backend": "'hardware.gpio'",
+    "keypad.backend": "'hardware.keypad'",
+    "printer.backend": "'hardware.printer'",
+    "reader.path": "'hardware.reader'",
+    "host.sale_message": "'acquirer.sale_message'",
+    "terminal.language": "'terminal.language'",
 }
 _SECRET_KEYS = {"client_key_pem", "journal_key", "key_block"}
 _UART_READERS = ("tty:AMA0", "tty:S0", "tty:serial0", "tty:AMA10")
@@ -128,6 +141,39 @@ def _section(data: dict, name: str, file: str) -> dict[str, Any]:
         if required and key not in raw:
             raise SiteError(f"{file}: '{name}.{key}' is missing (required)")
     return dict(raw)
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_capk(text: str, mode: str, where: str) -> None:
+    """Every line a valid CA key (checksum included); in production none a test key."""
+    from firmware.config import shipped_config_dir
+    from firmware.emv import capk
+
+    shipped = shipped_config_dir() / "capk"
+    known_test = capk.load_public_test_moduli(shipped / "public-test-keys.txt")
+    known_test |= capk.load_public_test_moduli(shipped / "test.txt")
+    count = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            key = capk.parse_line(line, f"line {number}")
+        except ValueError as exc:
+            raise SiteError(f"{where} line {number}: {exc}") from None
+        if mode == "production" and (key.test or key.modulus in known_test):
+            raise SiteError(f"{where} line {number}: {key.rid.hex().upper()} #{key.index:02X} "
+                            "is a test key; production mode needs the live keys")
+        count += 1
+    if count == 0:
+        raise SiteError(f"{where}: no CA key lines (RID INDEX EXPIRY rsa EXP MODULUS sha1 SUM)")
 
 
 def _check_pem_certificate(text: str, where: str) -> None:
@@ -174,6 +220,7 @@ def parse_site(text: str, source: str = SITE_FILE_NAME) -> Site:
     terminal = _section(data, "terminal", file)
     acquirer = _section(data, "acquirer", file)
     keys = _section(data, "keys", file)
+    kernel = _section(data, "kernel", file)
     hw_raw = _section(data, "hardware", file)
 
     tid, mid = terminal["terminal_id"], terminal["merchant_id"]
@@ -186,7 +233,7 @@ def parse_site(text: str, source: str = SITE_FILE_NAME) -> Site:
         raise SiteError(f"{file}: 'terminal.currency' unknown currency {currency!r}")
 
     host, port = acquirer["host"], acquirer["port"]
-    if not _HOSTNAME.match(host):
+    if not (_HOSTNAME.match(host) or _is_ip_address(host)):
         raise SiteError(f"{file}: 'acquirer.host' is not a host name or address: {host!r}")
     if not 0 < port < 65536:
         raise SiteError(f"{file}: 'acquirer.port' must be 1..65535, got {port}")
@@ -216,6 +263,13 @@ def parse_site(text: str, source: str = SITE_FILE_NAME) -> Site:
     if key_block is not None and not re.fullmatch(r"[0-9A-Za-z]{16,}", key_block.strip()):
         raise SiteError(f"{file}: 'keys.key_block' must be a TR-31 key block (letters/digits)")
 
+    capk_text = kernel.get("capk")
+    if capk_text is not None:
+        _check_capk(capk_text, mode, f"{file}: 'kernel.capk'")
+    elif mode == "production":
+        raise SiteError(f"{file}: 'kernel.capk' is missing: production mode needs the payment "
+                        "schemes' live CA public keys (from the acquirer)")
+
     hardware = Hardware(**hw_raw)
     if hardware.reader.startswith(_UART_READERS) and not hardware.uart:
         raise SiteError(
@@ -234,13 +288,18 @@ def parse_site(text: str, source: str = SITE_FILE_NAME) -> Site:
         acquirer=acquirer,
         journal_key=journal_key,
         key_block=key_block.strip() if key_block else None,
+        capk=capk_text,
         hardware=hardware,
     )
-    # The firmware's own loader has the last word on every setting we pass through.
+    # The firmware's own loader has the last word on every setting we pass through; its
+    # message is given with the site file's key names.
     try:
         parse_config(terminal_toml(site, TerminalPaths()), Path(source))
     except ConfigError as exc:
-        raise SiteError(str(exc)) from None
+        message = str(exc)
+        for config_key, site_key in _CONFIG_TO_SITE_KEYS.items():
+            message = message.replace(config_key, site_key)
+        raise SiteError(message) from None
     return site
 
 
@@ -291,6 +350,8 @@ def public_files(site: Site) -> dict[str, bytes]:
         out["acquirer-ca.pem"] = site.acquirer["ca_pem"].encode()
     if "client_cert_pem" in site.acquirer:
         out["client.pem"] = site.acquirer["client_cert_pem"].encode()
+    if site.capk:
+        out["capk.txt"] = site.capk.strip().encode() + b"\n"
     return out
 
 
@@ -298,7 +359,7 @@ def terminal_toml(site: Site, paths: TerminalPaths) -> str:
     """The terminal.toml first boot writes: settings from the site file, secrets by path."""
     t, a, hw = site.terminal, site.acquirer, site.hardware
     shipped = paths.shipped_config
-    capk_name = "test.txt" if site.mode == "test" else "production.txt"
+    capk_file = f"{paths.config_dir}/capk.txt" if site.capk else f"{shipped}/capk/test.txt"
     lines = [
         "# Written by pitap first boot from the provisioning file; edit with care.",
         f"mode = {_q(site.mode)}",
@@ -334,7 +395,7 @@ def terminal_toml(site: Site, paths: TerminalPaths) -> str:
         "",
         "[kernel]",
         f"aid_table = {_q(shipped + '/aids.toml')}",
-        f"capk_file = {_q(shipped + '/capk/' + capk_name)}",
+        f"capk_file = {_q(capk_file)}",
         "",
         "[journal]",
         "file = \"journal.sqlite\"",

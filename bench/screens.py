@@ -9,20 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
-import sys
 import time
 from pathlib import Path
 
-# This file is bench/ui.py: keep its own folder off the path so `ui` is the package.
-_here = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
-
-from drivers.display import SpiPanel  # noqa: E402
-from drivers.sim.gpio_fake import FakeGPIO  # noqa: E402
-from ui import screens  # noqa: E402
-from ui.lang import load  # noqa: E402
-from ui.money import Money  # noqa: E402
-from ui.theme import LAYOUTS  # noqa: E402
+from drivers.display import SpiPanel
+from drivers.sim.gpio_fake import FakeGPIO
+from ui import screens
+from ui.lang import load
+from ui.money import Money
+from ui.theme import LAYOUTS
 
 SPI_HZ = 40_000_000
 REPEATS = 9

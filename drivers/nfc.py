@@ -3,7 +3,14 @@
 The whole choice of hardware is nfcpy's path string: `udp:HOST:PORT` (simulated phones on
 loopback), `tty:AMA0:pn532` / `tty:S0:pn532` (a PN532 on the Pi's UART), `usb:...`. All ISO-DEP
 work (RATS/ATS, frame waiting time, S(WTX), chaining) is nfcpy's Type4Tag; this module only
-polls, activates, exchanges APDUs, counts them and turns nfcpy's failures into two exceptions.
+polls, activates, exchanges APDUs, counts them and turns nfcpy's failures into exceptions.
+
+Two cards at once (EMV: "Present one card only"): on a reader whose chip lists two targets (a
+PN532, e.g. `tty:AMA0:pn532`, or a PN531; nfcpy's `in_list_passive_target_max_target`) each
+sensed card is followed by one InListPassiveTarget with MaxTg 2 before activation; when the chip
+lists two targets the field is switched off and `MoreThanOneCard` raised. The other readers
+(`udp:`, PN533, RC-S956, RC-S380) tell no target count, so there a second card is not noticed:
+the reader talks to the one that won anticollision. The module imports nothing from firmware/.
 """
 
 from __future__ import annotations
@@ -34,6 +41,15 @@ class CardRemoved(Exception):
 
 class UnsupportedCard(Exception):
     """Something answered in the field that is not an ISO-DEP (Type 4A) payment card."""
+
+
+class MoreThanOneCard(Exception):
+    """Two cards or phones answered in the field at once; none was activated, the field is off."""
+
+
+# PN53x InListPassiveTarget (PN532 user manual 7.3.5): MaxTg, BrTy 0 = 106 kbit/s Type A.
+IN_LIST_PASSIVE_TARGET = 0x4A
+LIST_TWO_AT_106A = bytes([2, 0x00])
 
 
 @dataclass
@@ -87,6 +103,34 @@ class Reader:
             raise ReaderFault(f"cannot open NFC reader {path!r}: {exc}") from None
         if self.clf.device is None:
             raise ReaderFault(f"no NFC reader found at {path!r}")
+        self._quiet_until = 0.0
+
+    @property
+    def counts_cards(self) -> bool:
+        """True when this reader can tell two cards in the field from one (a PN53x chip)."""
+        chipset = getattr(self.clf.device, "chipset", None)
+        # nfcpy's own table of what each PN53x-family chip can list: PN531 and PN532 two
+        # targets (also inside ACR122 and Arygon readers), PN533 and RC-S956 one.
+        most = getattr(chipset, "in_list_passive_target_max_target", 1)
+        return callable(getattr(chipset, "command", None)) and most >= 2
+
+    def count_targets(self) -> int:
+        """How many Type A targets answer now: 0, 1 or 2 (2 = two or more); 1 when unknown.
+
+        On a PN53x one InListPassiveTarget with MaxTg 2 (nfcpy's own `in_list_passive_target`
+        always asks for one). The target the chip lists last stays selected, so with one card in
+        the field nfcpy's activation (RATS) goes on as after its own sense. Raises OSError for
+        a failure on the line to the chip.
+        """
+        if not self.counts_cards:
+            return 1
+        chipset = self.clf.device.chipset
+        try:
+            answer = chipset.command(IN_LIST_PASSIVE_TARGET, bytearray(LIST_TWO_AT_106A), 1.0)
+        except chipset.Error as exc:  # an error frame or status: nothing listed
+            log.debug("listing targets: %r", exc)
+            return 0
+        return answer[0] if answer else 0
 
     @property
     def description(self) -> str:
@@ -98,6 +142,11 @@ class Reader:
     ) -> Card | None:
         """Poll for a Type 4A card or phone until `timeout` seconds pass; None if none came."""
         deadline = time.monotonic() + timeout
+        # After "more than one card" the field stays off one poll interval: the cards reset, and
+        # a caller polling again at once does not spin on the same two cards.
+        quiet = min(self._quiet_until, deadline) - time.monotonic()
+        if quiet > 0:
+            time.sleep(quiet)
         target = nfc.clf.RemoteTarget("106A")
         line_faults = 0
         while time.monotonic() < deadline:
@@ -129,6 +178,19 @@ class Reader:
             if not (found.sel_res and found.sel_res[0] & 0x20):
                 self.release()
                 raise UnsupportedCard("card in field does not support ISO-DEP")
+            try:
+                targets = self.count_targets()
+            except OSError as exc:  # the line to the reader; the next poll retries
+                log.warning("reader fault while counting cards: %r", exc)
+                self.release()
+                continue
+            if targets == 0:  # the card went between sensing and counting
+                self.release()
+                continue
+            if targets > 1:
+                self.release()
+                self._quiet_until = time.monotonic() + poll_interval
+                raise MoreThanOneCard(f"{targets} cards answered in the field")
             try:
                 tag = nfc.tag.activate(self.clf, found)
             except nfc.clf.CommunicationError as exc:

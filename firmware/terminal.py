@@ -15,7 +15,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from drivers.nfc import Reader, ReaderFault, UnsupportedCard
+from drivers.nfc import MoreThanOneCard, Reader, ReaderFault, UnsupportedCard
 from firmware.config import Config, currency_alpha, currency_numeric, format_amount
 from firmware.emv.kernel import Kernel
 from firmware.emv.outcome import Outcome, OutcomeKind, TerminalTransaction, TxnType
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 # How many taps one payment accepts: a "See phone" answer needs a second tap.
 MAX_TAPS = 3
+TWO_CARDS = "more than one card in the field"
 
 
 @dataclass
@@ -173,6 +174,7 @@ class Terminal:
         pid = result.id
         self.feedback.present_card(result.amount, result.currency)
         outcome: Outcome | None = None
+        two_cards = False  # the last poll found two cards: "Present one card only" is shown
         while time.monotonic() < deadline and result.taps < MAX_TAPS:
             try:
                 card = self.reader.wait_for_card(max(0.0, deadline - time.monotonic()))
@@ -180,12 +182,21 @@ class Terminal:
                 self.feedback.message("try_again", "Card not supported")
                 log.info("payment %d: %s", pid, exc)
                 continue
+            except MoreThanOneCard as exc:
+                # EMV: no card is read while two are in the field; wait for one to go.
+                if not two_cards:
+                    self.feedback.message("one_card_only")
+                    self.journal.record(pid, "try_again", reason=TWO_CARDS)
+                    log.info("payment %d: %s", pid, exc)
+                two_cards = True
+                continue
             except ReaderFault as exc:
                 self._end(result, "error", f"reader fault: {exc}")
                 self.feedback.message("out_of_service", "Reader fault")
                 return
             if card is None:
                 break
+            two_cards = False
             result.taps += 1
             self.feedback.processing()
             txn = TerminalTransaction(
@@ -212,7 +223,8 @@ class Terminal:
             see_phone = "see phone" in outcome.ui_message.lower()
             self.feedback.message("see_phone" if see_phone else "try_again")
         if outcome is None:
-            self._end(result, "no_card", "no card presented before the timeout")
+            reason = "no card presented before the timeout"
+            self._end(result, "no_card", f"{TWO_CARDS} until the timeout" if two_cards else reason)
             self.feedback.message("no_card")
             return
         if outcome.kind is OutcomeKind.TRY_AGAIN:

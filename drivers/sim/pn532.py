@@ -185,8 +185,19 @@ class Pn532Emulator:
         """Tap a phone answering with `applet` `taps` times (each ends when the field drops)."""
         self.field.queue_taps(lambda: PhoneInField(applet=applet), taps, gap)
 
-    def remove_phone(self) -> None:
-        self.field.remove()
+    def add_phone(self, applet: Applet, **phone_options: object) -> PhoneInField:
+        """Put one more phone in the field beside the one there (two phones held together),
+        until `remove_phone(phone)`; InListPassiveTarget with MaxTg 2 then lists both."""
+        phone = PhoneInField(applet=applet, **phone_options)  # type: ignore[arg-type]
+        self.field.add(phone)
+        return phone
+
+    def remove_phone(self, phone: PhoneInField | None = None) -> None:
+        """Take `phone` out of the field, or every phone (and any queued taps) when None."""
+        if phone is None:
+            self.field.remove()
+        else:
+            self.field.take_away(phone)
 
     def inject(
         self, fault: LineFault, command: int | None = None, times: int = 1, after: int = 0

@@ -81,7 +81,7 @@ class Reply:
 
 @dataclass
 class ListedTarget:
-    """The target InListPassiveTarget activated (the chip keeps one; the real one keeps two)."""
+    """A target InListPassiveTarget listed (up to two; the emulator exchanges data with Tg 1)."""
 
     phone: PhoneInField
     iso_dep: bool  # the chip itself sent RATS (fAutomaticRATS) and speaks ISO-DEP to it
@@ -110,7 +110,8 @@ class Pn532Chip:
     max_retries_passive: int = 0xFF  # RFConfiguration item 5: MxRtyPassiveActivation
     analog: dict[int, bytes] = field(default_factory=dict)
     gpio: dict[str, int] = field(default_factory=lambda: {"P3": 0xFF, "P7": 0x07, "I0I1": 0x00})
-    target: ListedTarget | None = None
+    target: ListedTarget | None = None  # Tg 1, the one the chip talks to
+    second_target: ListedTarget | None = None  # Tg 2 of an InListPassiveTarget with MaxTg 2
     last_error: int = 0
     commands_seen: dict[str, int] = field(default_factory=dict)
     air_timing: bool = False  # frames take their air time (else only timeouts and waits do)
@@ -254,38 +255,53 @@ class Pn532Chip:
         guard = 0.0 if self.field.carrier else FIELD_GUARD_TIME
         self.field.set_carrier(True)
         self._tx_control(True)
-        phone = self.field.phone() if brty == 0 else None
-        if phone is not None and initiator_data and _uid_from_cascade(initiator_data) != phone.uid:
-            phone = None  # SELECT for a UID that is not in the field
-        if phone is None or not phone.select():
+        phones = anticollision_order(self.field.phones()) if brty == 0 else []
+        if initiator_data:  # SELECT for one UID: only that phone answers
+            uid = _uid_from_cascade(initiator_data)
+            phones = [p for p in phones if p.uid == uid]
+        listed: list[ListedTarget] = []
+        out = b""
+        busy = guard
+        for phone in phones:
+            if len(listed) == max_tg:
+                break
+            if listed:  # the chip puts the one it has aside before resolving the next
+                self._deselect(listed[-1])
+                listed[-1].deselected = True
+            if not phone.select():
+                continue
+            self.registers[CIU_FIFO_DATA] = phone.sel_res
+            entry = bytes([len(listed) + 1]) + phone.sens_res[::-1]
+            entry += bytes([phone.sel_res, len(phone.uid)]) + phone.uid
+            target = ListedTarget(phone=phone, iso_dep=False)
+            busy += self._air_time(
+                b"\x26", phone.sens_res, b"\x93\x20", phone.uid, b"\x93\x70", b"\x20"
+            )
+            if self.parameters & F_AUTOMATIC_RATS and phone.sel_res & 0x20:
+                rats = b"\xe0\x50"  # FSD 64: the chip's own frame buffer
+                ats = phone.air_exchange(rats)
+                busy += self._air_time(rats, ats or b"")
+                if ats:
+                    target.iso_dep = True
+                    _apply_ats(target, ats)
+                    entry += ats
+            listed.append(target)
+            out += entry
+        if not listed:
             self.registers[CIU_FIFO_DATA] = 0x26  # our SENS_REQ is still in the FIFO
             if self.max_retries_passive == 0xFF:
                 return Reply(b"\x00", wait_for_phone=True)
             tries = self.max_retries_passive + 1
             return Reply(b"\x00", busy_for=guard + POLL_ATTEMPT * tries)
-        self.registers[CIU_FIFO_DATA] = phone.sel_res
-        out = bytes([1, 1]) + phone.sens_res[::-1] + bytes([phone.sel_res, len(phone.uid)])
-        out += phone.uid
-        target = ListedTarget(phone=phone, iso_dep=False)
-        busy = guard + self._air_time(
-            b"\x26", phone.sens_res, b"\x93\x20", phone.uid, b"\x93\x70", b"\x20"
-        )
-        if self.parameters & F_AUTOMATIC_RATS and phone.sel_res & 0x20:
-            rats = b"\xe0\x50"  # FSD 64: the chip's own frame buffer
-            ats = phone.air_exchange(rats)
-            busy += self._air_time(rats, ats or b"")
-            if ats:
-                target.iso_dep = True
-                _apply_ats(target, ats)
-                out += ats
-        self.target = target
-        return Reply(out, busy_for=busy)
+        self.target = listed[0]
+        self.second_target = listed[1] if len(listed) > 1 else None
+        return Reply(bytes([len(listed)]) + out, busy_for=busy)
 
     def _cmd_42(self, params: bytes) -> Reply:  # InCommunicateThru
         self._need(params, 1)
         phone = self.target.phone if self.target else self.field.phone()
         answer = None
-        if self.field.carrier and phone is not None and phone is self.field.phone():
+        if self.field.carrier and phone is not None and self.field.in_range(phone):
             answer = phone.air_exchange(bytes(params))
         if answer is None:
             self.last_error = TIMEOUT
@@ -324,8 +340,14 @@ class Pn532Chip:
 
     def _cmd_52(self, params: bytes) -> Reply:  # InRelease
         self._need(params, 1, 1)
-        if params[0] not in (0, 1) or (self.target is None and params[0] == 1):
+        tg = params[0]
+        if tg not in (0, 1, 2) or (tg and (self.target, self.second_target)[tg - 1] is None):
             return Reply(bytes([NOT_ACCEPTABLE]))
+        if tg == 2:
+            assert self.second_target is not None
+            self._deselect(self.second_target)
+            self.second_target = None
+            return Reply(b"\x00")
         self._release_all(deselect=True)
         return Reply(b"\x00")
 
@@ -337,7 +359,7 @@ class Pn532Chip:
         if not target.deselected:
             return Reply(b"\x00")
         phone = target.phone
-        if phone is not self.field.phone() or not phone.select():
+        if not self.field.in_range(phone) or not phone.select():
             return Reply(bytes([TIMEOUT]), busy_for=self._rf_timeout())
         if target.iso_dep:
             ats = phone.air_exchange(b"\xe0\x50")
@@ -359,7 +381,7 @@ class Pn532Chip:
         self.registers[CIU_TX_CONTROL] = (value | 0x03) if on else (value & ~0x03 & 0xFF)
 
     def _air(self, phone: PhoneInField, frame: bytes) -> bytes | None:
-        if not self.field.carrier or phone is not self.field.phone():
+        if not self.field.carrier or not self.field.in_range(phone):
             return None  # the phone left the field
         return phone.air_exchange(frame)
 
@@ -425,9 +447,22 @@ class Pn532Chip:
             target.phone.halt()
 
     def _release_all(self, deselect: bool) -> None:
-        if self.target is not None and deselect:
-            self._deselect(self.target)
-        self.target = None
+        if deselect:
+            for target in (self.target, self.second_target):
+                if target is not None:
+                    self._deselect(target)
+        self.target = self.second_target = None
+
+
+def anticollision_order(phones: list[PhoneInField]) -> list[PhoneInField]:
+    """The order the chip's bit-wise anticollision resolves phones in: at the first UID bit where
+    they differ (bytes in order, each least significant bit first, as on the air) the one sending
+    a 1 goes first."""
+
+    def air_bits(phone: PhoneInField) -> bytes:
+        return bytes(int(f"{byte:08b}"[::-1], 2) for byte in phone.uid)
+
+    return sorted(phones, key=air_bits, reverse=True)
 
 
 def _uid_from_cascade(data: bytes) -> bytes:

@@ -231,14 +231,16 @@ class RfField:
     A phone either stays in range until `remove()` (`place`), or comes for a number of taps
     (`queue_taps`): each tap ends at the first carrier-off after the phone reached ISO-DEP, as a
     customer takes the phone away once the terminal is done; the next tap comes `gap` seconds
-    later. Thread-safe enough for one chip thread and one test thread: each change is one
-    attribute assignment.
+    later. More phones can be held in range beside it (`add`, e.g. a wallet with two cards laid
+    on the reader) until `take_away(phone)` or `remove()`. Thread-safe enough for one chip
+    thread and one test thread: each change is one attribute assignment.
     """
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self.carrier = False
         self._phone: PhoneInField | None = None
+        self._others: tuple[PhoneInField, ...] = ()
         self._make_phone: Callable[[], PhoneInField] | None = None
         self._taps_left = 0
         self._gap = 0.0
@@ -252,6 +254,22 @@ class RfField:
         self._taps_left = 0
         self._enter(phone)
 
+    def add(self, phone: PhoneInField) -> None:
+        """Put one more phone in range, beside the one already there, until taken away."""
+        self._others = (*self._others, phone)
+        if self.carrier:
+            phone.field_on()
+
+    def take_away(self, phone: PhoneInField) -> None:
+        """Take one phone out of range; the others stay."""
+        if phone is self._phone:
+            self._make_phone = None
+            self._taps_left = 0
+            self._phone = None
+        else:
+            self._others = tuple(p for p in self._others if p is not phone)
+        phone.field_off()
+
     def queue_taps(self, make_phone: Callable[[], PhoneInField], taps: int, gap: float) -> None:
         """Bring a phone (a new one from `make_phone` each time) for `taps` taps."""
         self._make_phone = make_phone
@@ -261,24 +279,37 @@ class RfField:
         self._phone = None
 
     def remove(self) -> None:
-        """Take the phone out of range (mid-exchange if the chip is talking to it)."""
+        """Take every phone out of range (mid-exchange if the chip is talking to one)."""
         self._make_phone = None
         self._taps_left = 0
         phone, self._phone = self._phone, None
-        if phone is not None:
-            phone.field_off()
+        others, self._others = self._others, ()
+        for gone in (phone, *others):
+            if gone is not None:
+                gone.field_off()
 
     @property
     def taps_pending(self) -> int:
         return self._taps_left + (self._phone is not None and self._make_phone is not None)
 
     def phone(self) -> PhoneInField | None:
-        """The phone in range now (a queued tap arrives when its time has come)."""
+        """The (first) phone in range now (a queued tap arrives when its time has come)."""
         if self._phone is None and self._taps_left > 0 and self.clock() >= self._next_tap_at:
             assert self._make_phone is not None
             self._taps_left -= 1
             self._enter(self._make_phone())
+        if self._phone is None and self._others:
+            return self._others[0]
         return self._phone
+
+    def phones(self) -> list[PhoneInField]:
+        """Every phone in range now, the first one (`phone()`) first."""
+        first = self.phone()
+        rest = [p for p in self._others if p is not first]
+        return [first, *rest] if first is not None else rest
+
+    def in_range(self, phone: PhoneInField) -> bool:
+        return phone is self.phone() or phone in self._others
 
     def _enter(self, phone: PhoneInField) -> None:
         self._tap_activated = False
@@ -299,7 +330,13 @@ class RfField:
         if on == self.carrier:
             return
         self.carrier = on
-        phone = self.phone()
+        for other in self._others:
+            if on:
+                other.field_on()
+            else:
+                other.field_off()
+        self.phone()  # a queued tap that is due arrives now
+        phone = self._phone
         if phone is None:
             return
         if on:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,11 @@ def test_demo_json_takes_the_scripted_payments(tmp_path: Path) -> None:
     assert {p["scheme"] for p in payments if p["outcome"] == "approved"} >= {"visa", "mastercard"}
     assert summary["payments"] == summary["as_scripted"] == len(payments)
     assert len(list(screens.glob("*.png"))) >= len(payments)
+
+
+def test_verbose_logs_the_payment_and_never_a_full_token(tmp_path: Path) -> None:
+    run = run_pitap("-vv", "demo", "--payments", "2", "--screens", str(tmp_path / "s"),
+                    "--state", str(tmp_path / "state"), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "DEBUG firmware." in run.stderr or "INFO firmware." in run.stderr
+    assert not re.search(r"(476173|541333|608326)\d{10}", run.stdout + run.stderr)

@@ -133,8 +133,9 @@ class ReaderSection:
     path: str = "udp:127.0.0.1:54321"
 
     def validate(self, where: str) -> None:
-        if self.path.split(":", 1)[0] not in ("udp", "tty", "usb"):
-            raise ConfigError(f"{where}.path: udp:..., tty:... or usb:..., not {self.path!r}")
+        if self.path.split(":", 1)[0] not in ("udp", "tty", "com", "usb"):
+            raise ConfigError(f"{where}.path: udp:..., tty:..., com:... or usb:..., "
+                              f"not {self.path!r}")
 
 
 @dataclass(frozen=True)

@@ -63,3 +63,13 @@ def test_verbose_logs_the_payment_and_never_a_full_token(tmp_path: Path) -> None
     assert run.returncode == 0, run.stderr[-2000:]
     assert "DEBUG firmware." in run.stderr or "INFO firmware." in run.stderr
     assert not re.search(r"(476173|541333|608326)\d{10}", run.stdout + run.stderr)
+
+
+def test_settle_json_with_the_host_down_is_still_json(tmp_path: Path, unused_tcp_port: int) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text(f"[terminal]\nstate_dir = '{tmp_path / 'state'}'\n"
+                    f"[host]\nport = {unused_tcp_port}\nconnect_timeout_s = 1.0\n")
+    run = run_pitap("settle", "--json", "--config", str(site), cwd=tmp_path)
+    assert run.returncode == 1
+    assert json.loads(run.stdout)["closed"] is False
+    assert "Traceback" not in run.stderr

@@ -28,7 +28,7 @@ bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 fuzz: $(STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check atheris
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,fuzz]'
 	@for f in tests/fuzz/fuzz_*.py; do echo "== $$f"; $(PY) $$f -max_total_time=$${FUZZ_SECONDS:-60} || exit 1; done
 
 clean:

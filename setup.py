@@ -48,6 +48,8 @@ setup(
             "spidev>=3.6; platform_machine in 'armv7l aarch64'",
         ],
         "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6"],
+        # coverage-guided fuzzing of tests/fuzz/ (`make fuzz`)
+        "fuzz": ["atheris>=2.3"],
     },
     entry_points={
         "console_scripts": ["pitap = firmware.cli:main"],

@@ -52,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def setup_logging(verbosity: int) -> None:
     level = logging.WARNING - 10 * min(verbosity, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # force: a library may have configured logging when imported (python-escpos does).
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
     # pyemv drives 3DES through cryptography's deprecated path; the warning is not the user's.
     warnings.filterwarnings("ignore", message=".*TripleDES.*", module=r"pyemv(\.|$)")
     if verbosity < 3:

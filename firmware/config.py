@@ -39,6 +39,16 @@ def shipped_config_dir() -> Path:
     return Path(sys.prefix) / "share" / "pitap" / "config"
 
 
+def find_data_file(name: str | Path, config_dir: Path) -> Path:
+    """`name` next to the configuration (config_dir) when it is there, else the shipped one."""
+    p = Path(name).expanduser()
+    if p.is_absolute():
+        return p
+    local = config_dir / p
+    shipped = shipped_config_dir() / p
+    return local if local.exists() or not shipped.exists() else shipped
+
+
 def default_config_path() -> Path:
     return shipped_config_dir() / "terminal.toml"
 
@@ -123,8 +133,9 @@ class ReaderSection:
     path: str = "udp:127.0.0.1:54321"
 
     def validate(self, where: str) -> None:
-        if self.path.split(":", 1)[0] not in ("udp", "tty", "usb"):
-            raise ConfigError(f"{where}.path: udp:..., tty:... or usb:..., not {self.path!r}")
+        if self.path.split(":", 1)[0] not in ("udp", "tty", "com", "usb"):
+            raise ConfigError(f"{where}.path: udp:..., tty:..., com:... or usb:..., "
+                              f"not {self.path!r}")
 
 
 @dataclass(frozen=True)
@@ -314,12 +325,7 @@ class Config:
     def data_path(self, name: str) -> Path:
         """A data file (AID table, CA keys, dialect...): next to the configuration file when it
         is there, else the one shipped with pitap, so a site file names only what it changes."""
-        p = Path(name).expanduser()
-        if p.is_absolute():
-            return p
-        local = self.source.parent / p
-        shipped = shipped_config_dir() / p
-        return local if local.exists() or not shipped.exists() else shipped
+        return find_data_file(name, self.source.parent)
 
     @property
     def state_dir(self) -> Path:

@@ -117,6 +117,7 @@ class Terminal:
         currency: str | None = None,
         presentment_timeout: float | None = None,
         refund_of: int | None = None,
+        card_must_be: str = "",
     ) -> PaymentResult:
         """One payment or refund of `amount` minor units: never raises for a card or host fault."""
         started = time.monotonic()
@@ -131,7 +132,7 @@ class Terminal:
             id=pid, amount=amount, currency=alpha, txn_type=kind.value, outcome="error", reason=""
         )
         try:
-            self._take(result, kind, numeric, started + timeout)
+            self._take(result, kind, numeric, started + timeout, card_must_be)
         except Exception as exc:  # last line of defence: a clean error, never a traceback
             log.exception("payment %d failed unexpectedly", pid)
             result.outcome, result.reason = "error", f"terminal error: {type(exc).__name__}"
@@ -165,12 +166,16 @@ class Terminal:
             if currency is not None and currency.upper() != paid_in:
                 raise ValueError(f"payment {of_payment} was paid in {paid_in}, not {currency}")
             currency = paid_in
-        result = self.pay(amount, "refund", currency, presentment_timeout, refund_of=of_payment)
-        if of_payment is not None and result.outcome == "approved":
-            self.journal.record(of_payment, "refunded", reason=f"refund #{result.id}")
+            paid_with = str(original.get("masked_pan") or "")
+        result = self.pay(amount, "refund", currency, presentment_timeout, refund_of=of_payment,
+                          card_must_be=paid_with if of_payment is not None else "")
+        if of_payment is not None and result.outcome == "approved" \
+                and amount + refunded == int(original["amount"]):
+            self.journal.record(of_payment, "refunded", reason=f"refunded in full (#{result.id})")
         return result
 
-    def _take(self, result: PaymentResult, kind: TxnType, currency: int, deadline: float) -> None:
+    def _take(self, result: PaymentResult, kind: TxnType, currency: int, deadline: float,
+              card_must_be: str = "") -> None:
         pid = result.id
         self.feedback.present_card(result.amount, result.currency)
         outcome: Outcome | None = None
@@ -235,6 +240,13 @@ class Terminal:
             card_in_field_ms=round(result.card_in_field_ms, 1),
         )
         self.feedback.card_read()
+        if card_must_be and outcome.masked_pan != card_must_be and outcome.kind in (
+            OutcomeKind.ONLINE_REQUEST, OutcomeKind.APPROVED
+        ):
+            # A refund of a payment goes back to the card (token) that paid, never another.
+            self._end(result, "declined", f"not the card that paid ({card_must_be})")
+            self._show(result)
+            return
         if outcome.kind is OutcomeKind.ONLINE_REQUEST:
             self._go_online(result, outcome, kind)
         elif outcome.kind is OutcomeKind.APPROVED:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,21 @@ def test_demo_json_takes_the_scripted_payments(tmp_path: Path) -> None:
     assert {p["scheme"] for p in payments if p["outcome"] == "approved"} >= {"visa", "mastercard"}
     assert summary["payments"] == summary["as_scripted"] == len(payments)
     assert len(list(screens.glob("*.png"))) >= len(payments)
+
+
+def test_verbose_logs_the_payment_and_never_a_full_token(tmp_path: Path) -> None:
+    run = run_pitap("-vv", "demo", "--payments", "2", "--screens", str(tmp_path / "s"),
+                    "--state", str(tmp_path / "state"), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "DEBUG firmware." in run.stderr or "INFO firmware." in run.stderr
+    assert not re.search(r"(476173|541333|608326)\d{10}", run.stdout + run.stderr)
+
+
+def test_settle_json_with_the_host_down_is_still_json(tmp_path: Path, unused_tcp_port: int) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text(f"[terminal]\nstate_dir = '{tmp_path / 'state'}'\n"
+                    f"[host]\nport = {unused_tcp_port}\nconnect_timeout_s = 1.0\n")
+    run = run_pitap("settle", "--json", "--config", str(site), cwd=tmp_path)
+    assert run.returncode == 1
+    assert json.loads(run.stdout)["closed"] is False
+    assert "Traceback" not in run.stderr

@@ -49,3 +49,12 @@ def test_site_file_uses_the_shipped_data_files(tmp_path: Path) -> None:
     assert cfg.data_path(cfg.kernel.aid_table).is_file()
     (tmp_path / "aids.toml").write_text("# the site's own table\n")
     assert cfg.data_path("aids.toml") == tmp_path / "aids.toml"
+
+
+def test_site_file_finds_the_shipped_dialect(tmp_path: Path) -> None:
+    from firmware.host.dialect import load_dialect
+
+    site = tmp_path / "site.toml"
+    site.write_text("[host]\ndialect = 'bcd-tpdu'\n")
+    cfg = load_config(site)
+    assert load_dialect(cfg.host.dialect, cfg.source.parent).source.name == "bcd-tpdu.toml"

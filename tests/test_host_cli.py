@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,12 @@ def test_pitap_host_serves_until_interrupted(tmp_path: Path, stop: signal.Signal
         assert (tmp_path / "tls" / "server.key").stat().st_mode & 0o077 == 0
     finally:
         proc.send_signal(stop)
-        _, err = proc.communicate(timeout=30)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # never leave a host running after the test
+            proc.communicate()
+            raise
     assert proc.returncode == 0 and "Traceback" not in err
 
 

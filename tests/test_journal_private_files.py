@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -47,9 +48,10 @@ def test_readable_key_is_named(tmp_path: Path) -> None:
         check_private_files(cfg)
 
 
-def test_test_mode_only_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_test_mode_only_advises(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = _config(tmp_path)
     path.chmod(0o644)
+    caplog.set_level(logging.INFO, logger="firmware.private_files")
     found = check_private_files(load_config(path))
     assert len(found) == 1 and "configuration file" in found[0]
     assert "chmod 600" in caplog.text

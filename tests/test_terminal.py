@@ -142,9 +142,22 @@ def test_refund_of_a_payment_goes_to_the_same_card(host_sim, terminal_for, phone
     refund = term.refund(1500, of_payment=sale.id)
     assert refund.outcome == "approved", refund.reason
     assert refund.txn_type == "refund"
-    assert "refunded" in [h["state"] for h in term.journal.history(sale.id)]
+    assert term.journal.payment(refund.id)["refund_of"] == sale.id
     kinds = [r["kind"] for r in host_sim.ledger.transactions() if r["approved"]]
     assert kinds == ["sale", "refund"]
+    assert term.journal.payment(sale.id)["state"] != "refunded"  # 5.00 of it is still paid
+
+
+def test_refund_to_another_card_is_declined_and_not_sent(host_sim, terminal_for, phone) -> None:
+    term = terminal_for(host_sim.port)
+    phone("mastercard-online", term.cfg.reader.path)
+    sale = term.pay(2000)
+    assert sale.outcome == "approved"
+    phone("visa-online", term.cfg.reader.path)  # somebody else's phone
+    refund = term.refund(2000, of_payment=sale.id)
+    assert refund.outcome == "declined"
+    assert "not the card that paid" in refund.reason
+    assert [r["kind"] for r in host_sim.ledger.transactions()] == ["sale"]
 
 
 def test_refund_beyond_what_was_paid_is_refused_before_any_tap(host_sim, terminal_for,

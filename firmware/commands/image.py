@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from firmware.provision import ProvisionError
-from firmware.provision.image import build_epoch, build_image
+from firmware.provision.image import build_epoch, build_image, check_inputs
 from firmware.provision.wheelhouse import build_for_target, from_directory
 
 
@@ -30,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle_build(args: argparse.Namespace) -> int:
     try:
+        check_inputs(args.base, args.site, args.out)
         epoch = build_epoch()
         with tempfile.TemporaryDirectory(prefix="pitap-wheels-") as tmp:
             if args.wheelhouse is not None:

@@ -35,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = settle_day(journal, acquirer, cfg)
     except (HostUnavailable, NoReply) as exc:
+        if args.json:
+            print(json.dumps({"closed": False, "error": f"acquirer did not answer: {exc}"}))
         print(f"pitap settle: batch not closed, the acquirer did not answer: {exc}. "
               "Run `pitap settle` again later (same batch, same totals).", file=sys.stderr)
         return 1

@@ -16,7 +16,7 @@ import iso8583
 from iso8583.decoder import DecodeError
 from iso8583.encoder import EncodeError
 
-from firmware.config import ConfigError, read_toml
+from firmware.config import ConfigError, find_data_file, read_toml
 
 LENGTH_HEADERS = ("binary2", "ascii4", "none")
 _SPEC_KEYS = {"data_enc", "len_enc", "len_type", "max_len", "desc", "len_count", "left_pad",
@@ -72,10 +72,9 @@ class Dialect:
 
 def dialect_path(name: str, config_dir: Path) -> Path:
     """A dialect name (config/dialects/<name>.toml) or a path to a .toml file."""
-    p = Path(name).expanduser()
-    if p.suffix == ".toml" or "/" in name:
-        return p if p.is_absolute() else config_dir / p
-    return config_dir / "dialects" / f"{name}.toml"
+    p = Path(name)
+    relative = p if p.suffix == ".toml" or "/" in name else Path("dialects") / f"{name}.toml"
+    return find_data_file(relative, config_dir)
 
 
 def load_dialect(name: str, config_dir: Path) -> Dialect:

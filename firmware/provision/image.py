@@ -156,6 +156,20 @@ def customise_boot(boot: BootPartition, site: Site, site_text: bytes) -> list[st
     return lines
 
 
+def check_inputs(base: Path, site_file: Path, out: Path) -> Site:
+    """The quick checks of a build's inputs (tools, base, site file, output), so that a mistake
+    is told before the slow wheelhouse step. ProvisionError (one line)."""
+    require("mcopy", "mdir", "debugfs")
+    if not base.is_file():
+        raise ProvisionError(f"base image {base}: no such file")
+    if out.resolve() == base.resolve():
+        raise ProvisionError("--out must differ from --base")
+    try:
+        return load_site(site_file)
+    except SiteError as exc:
+        raise ProvisionError(str(exc)) from None
+
+
 def build_image(
     base: Path,
     site_file: Path,
@@ -165,16 +179,10 @@ def build_image(
     epoch: int | None = None,
 ) -> BuildResult:
     """Build `out` from `base`; ProvisionError (one line) on any problem, `out` untouched then."""
-    require("mcopy", "mdir", "debugfs")
-    try:
-        site = load_site(site_file)
-    except SiteError as exc:
-        raise ProvisionError(str(exc)) from None
+    site = check_inputs(base, site_file, out)
     epoch = build_epoch() if epoch is None else epoch
     units_dir = units_dir or shipped_units_dir()
     entries, units = root_entries(wheelhouse, units_dir, epoch)
-    if out.resolve() == base.resolve():
-        raise ProvisionError("--out must differ from --base")
     tmp = out.with_name(out.name + ".partial")
     try:
         size = copy_base(base, tmp)

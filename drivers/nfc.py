@@ -184,9 +184,9 @@ class Reader:
                 log.warning("reader fault while counting cards: %r", exc)
                 self.release()
                 continue
-            if targets == 0:  # the card went between sensing and counting
-                self.release()
-                continue
+            # 0: the card left between sensing and counting, or (on a chip that wakes cards with
+            # REQA) the selected card did not answer again: activation tells which, so a chip
+            # that cannot count never costs a tap.
             if targets > 1:
                 self.release()
                 self._quiet_until = time.monotonic() + poll_interval

@@ -139,7 +139,7 @@ MISTAKES = [
     ({"uart": "uart = false"}, "'hardware.uart' must be true"),
     ({"spi": "spi = false"}, "'hardware.spi' must be true"),
     ({"display": 'display = "crt"'}, "'hardware.display': png, st7789"),
-    ({"reader": 'reader = "serial:AMA0"'}, "'hardware.reader': udp:..., tty:... or usb:..."),
+    ({"reader": 'reader = "serial:AMA0"'}, "'hardware.reader': udp:..., tty:..., com:... or usb:..."),
     ({"mode": 'mode = "prod"'}, "'mode' must be 'test' or 'production'"),
     ({"capk": ""}, "'kernel.capk' is missing: production mode needs"),
     ({"capk": f'capk = """{CAPK_LINE[:-1]}{"1" if CAPK_LINE[-1] == "0" else "0"}"""'},

@@ -134,6 +134,8 @@ def sdad(icc: RsaKey, dynamic_data: bytes, tail: bytes) -> bytes:
 
 @dataclass
 class TestPki:
+    __test__ = False  # a test double, not a test class
+
     rid: str
     index: int = 0x92
     ca_bits: int = 1408
@@ -184,6 +186,8 @@ def split_dol(dol: bytes, data: bytes) -> dict[bytes, bytes]:
 @dataclass
 class TestPhone:
     """A phone wallet answering APDUs like EMV says (one scheme, one token)."""
+
+    __test__ = False  # a test double, not a test class
 
     scheme: str = "visa"  # visa | mastercard | rupay
     pan: str = ""  # default: a test token of the scheme's range

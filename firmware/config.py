@@ -151,7 +151,6 @@ class HostSection:
     server_name: str = ""
     connect_timeout_s: float = 3.0
     response_timeout_s: float = 10.0
-    sale_message: str = "0100"  # "0100" (authorization) or "0200" (financial)
     persistent_connection: bool = True  # keep the link open between messages (else one each)
     saf_interval_s: float = 5.0  # how often the background store-and-forward looks at the queue
 
@@ -160,8 +159,6 @@ class HostSection:
             raise ConfigError(f"{where}.port: 1..65535")
         if self.connect_timeout_s <= 0 or self.response_timeout_s <= 0:
             raise ConfigError(f"{where}: timeouts must be positive")
-        if self.sale_message not in ("0100", "0200"):
-            raise ConfigError(f"{where}.sale_message: '0100' or '0200'")
         if self.tls and not self.ca_file:
             raise ConfigError(f"{where}.ca_file: required with tls = true (the acquirer's CA)")
         if bool(self.client_cert) != bool(self.client_key):

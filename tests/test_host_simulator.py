@@ -167,13 +167,16 @@ def test_host_stopping_mid_day_then_coming_back(tmp_path: Path, keys: Path) -> N
 @pytest.mark.parametrize("dialect", ["pitap-default", "bcd-tpdu", "ascii4-binary"])
 def test_every_shipped_dialect_round_trips(tmp_path: Path, keys: Path, dialect: str) -> None:
     with HostSimulator(port=0, keys_file=keys, dialect=dialect) as s:
-        acq = connect(terminal_config(s.port, dialect=dialect, sale_message="0200"))
+        acq = connect(terminal_config(s.port, dialect=dialect))
         card = TestCard(MC_PAN)
         reply = acq.authorize(auth_request(card, 4321, stan=999999))
         assert reply.approved and "91" in parse_icc(reply.issuer_data)
         assert acq.echo()
         assert not acq.authorize(auth_request(card, 4351, stan=5)).approved
         acq.close()
+        # The dialect decides whether a sale is an 0100 authorization or an 0200 financial.
+        expected = "0200" if dialect == "bcd-tpdu" else "0100"
+        assert {t["mti"] for t in s.ledger.transactions()} == {expected}
 
 
 def test_many_terminals_at_once(sim: HostSimulator) -> None:

@@ -21,7 +21,10 @@ from firmware.config import ConfigError, find_data_file, read_toml
 LENGTH_HEADERS = ("binary2", "ascii4", "none")
 _SPEC_KEYS = {"data_enc", "len_enc", "len_type", "max_len", "desc", "len_count", "left_pad",
               "right_pad"}
-_TOP_KEYS = {"description", "length_header", "tpdu", "nii", "max_message", "defaults", "fields"}
+_TOP_KEYS = {
+    "description", "length_header", "tpdu", "nii", "max_message", "sale_message", "defaults",
+    "fields",
+}
 
 
 class MessageError(ValueError):
@@ -36,6 +39,7 @@ class Dialect:
     tpdu: bytes = b""
     nii: str = ""
     max_message: int = 4096
+    sale_message: str = "0100"  # a sale as 0100 authorization or 0200 financial request
     description: str = ""
     source: Path | None = field(default=None, compare=False)
 
@@ -118,9 +122,13 @@ def parse_dialect(data: dict[str, Any], path: Path) -> Dialect:
                  "desc": "TPDU"}
     if "1" not in spec:
         spec["1"] = dict(spec["p"], desc="Bitmap, secondary")
+    sale = data.get("sale_message", "0100")
+    if sale not in ("0100", "0200"):
+        raise ConfigError(f"{path}: 'sale_message' must be \"0100\" or \"0200\"")
     nii = str(data.get("nii", ""))
     if nii and not (nii.isdigit() and len(nii) == 3):
         raise ConfigError(f"{path}: 'nii' must be 3 digits or empty")
     return Dialect(name=path.stem, spec=spec, length_header=header, tpdu=tpdu, nii=nii,
-                   max_message=max_message, description=str(data.get("description", "")),
+                   max_message=max_message, sale_message=sale,
+                   description=str(data.get("description", "")),
                    source=path)

@@ -56,7 +56,7 @@ class Iso8583Acquirer:
         self.dialect = dialect or load_dialect(h.dialect, cfg.source.parent)
         self.terminal_id = cfg.terminal.terminal_id
         self.merchant_id = cfg.terminal.merchant_id
-        self.sale_mti = h.sale_message
+        self.sale_mti = self.dialect.sale_message
         self.response_timeout = h.response_timeout_s
         self.persistent = h.persistent_connection
         self.next_stan = stan_source or _time_seeded_stans()

@@ -84,7 +84,6 @@ _ACQUIRER_KEYS: dict[str, tuple[type, bool]] = {
     "ca_pem": (str, False),
     "client_cert_pem": (str, False),
     "client_key_pem": (str, False),
-    "sale_message": (str, False),
 }
 _KEYS_KEYS: dict[str, tuple[type, bool]] = {"journal_key": (str, False), "key_block": (str, False)}
 _KERNEL_KEYS: dict[str, tuple[type, bool]] = {"capk": (str, False)}
@@ -112,7 +111,6 @@ _CONFIG_TO_SITE_KEYS = {
     "keypad.backend": "'hardware.keypad'",
     "printer.backend": "'hardware.printer'",
     "reader.path": "'hardware.reader'",
-    "host.sale_message": "'acquirer.sale_message'",
     "terminal.language": "'terminal.language'",
 }
 _SECRET_KEYS = {"client_key_pem", "journal_key", "key_block"}
@@ -389,8 +387,6 @@ def terminal_toml(site: Site, paths: TerminalPaths) -> str:
         lines.append(f"client_key = {_q(paths.secrets_dir + '/client.key')}")
     if "server_name" in a:
         lines.append(f"server_name = {_q(a['server_name'])}")
-    if "sale_message" in a:
-        lines.append(f"sale_message = {_q(a['sale_message'])}")
     lines += [
         "",
         "[kernel]",

@@ -7,11 +7,13 @@ easy cases) in every `make test`.
 from __future__ import annotations
 
 import pytest
-from fuzz import fuzz_iso8583_reply, fuzz_kernel, fuzz_tlv
+from fuzz import fuzz_iso8583_reply, fuzz_kernel, fuzz_oda, fuzz_tlv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-TARGETS = {"tlv": fuzz_tlv, "iso8583_reply": fuzz_iso8583_reply, "kernel": fuzz_kernel}
+TARGETS = {
+    "tlv": fuzz_tlv, "iso8583_reply": fuzz_iso8583_reply, "kernel": fuzz_kernel, "oda": fuzz_oda,
+}
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
@@ -32,6 +34,12 @@ def test_tlv_target_on_random_bytes(data: bytes) -> None:
 @given(st.binary(max_size=300))
 def test_iso8583_reply_target_on_random_bytes(data: bytes) -> None:
     fuzz_iso8583_reply.one_input(data)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=300))
+def test_oda_target_on_random_bytes(data: bytes) -> None:
+    fuzz_oda.one_input(data)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -60,3 +68,10 @@ def test_the_kernel_target_can_fail() -> None:
             fuzz_kernel.one_input(fuzz_kernel.SEEDS[0])
     finally:
         fuzz_kernel.KERNEL = real
+
+
+def test_the_oda_target_can_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check is real: a recovery that accepts a changed certificate is reported."""
+    monkeypatch.setattr(fuzz_oda.oda, "recover_issuer_key", lambda *args, **kw: None)
+    with pytest.raises(AssertionError, match="changed certificate recovered"):
+        fuzz_oda.one_input(fuzz_oda.SEEDS[0])

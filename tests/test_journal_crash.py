@@ -19,9 +19,6 @@ from pathlib import Path
 import pytest
 from card_data_scan import leaks_in_files, wallet_tokens
 
-pytest.importorskip("firmware.terminal")
-pytest.importorskip("firmware.host.simulator")
-pytest.importorskip("drivers.sim.wallet")
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from card_data_scan import leaks_in_files, wallet_tokens
 
-
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -207,7 +207,7 @@ class DisplaySection:
     directory: str = "screens"  # png backend: relative to terminal.state_dir
     spi_port: int = 0
     spi_device: int = 0
-    spi_speed_hz: int = 40_000_000
+    spi_speed_hz: int = 0  # 0: the datasheet rate (ST7789 40 MHz, ILI9341 10 MHz)
     gpio_dc: int = 24
     gpio_rst: int = 25
     gpio_backlight: int = 18  # -1: backlight wired on
@@ -223,8 +223,9 @@ class DisplaySection:
             raise ConfigError(f"{where}: width and height must be positive")
         if self.rotate not in (0, 90, 180, 270):
             raise ConfigError(f"{where}.rotate: 0, 90, 180 or 270")
-        if not (100_000 <= self.spi_speed_hz <= 125_000_000):
-            raise ConfigError(f"{where}.spi_speed_hz: 100000..125000000")
+        if self.spi_speed_hz and not (100_000 <= self.spi_speed_hz <= 125_000_000):
+            raise ConfigError(f"{where}.spi_speed_hz: 0 (the controller's rate) or "
+                              "100000..125000000")
         if self.x_offset < 0 or self.y_offset < 0:
             raise ConfigError(f"{where}: x_offset and y_offset must not be negative")
         if self.backend in ("st7789", "ili9341"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from firmware.emv.capk import CaKeyStore, CaPublicKey
 
@@ -34,7 +34,7 @@ class IssuerKey(PublicKey):
 
 @dataclass(frozen=True)
 class IccKey(PublicKey):
-    pan: bytes  # 10 bytes, padded with F
+    pan: bytes = field(repr=False)  # 10 bytes, padded with F
     expiry: str
     serial: bytes
 

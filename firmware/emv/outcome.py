@@ -61,11 +61,14 @@ class Outcome:
     tsi: bytes = bytes(2)  # 9B
     cvm: str = ""  # "cdcvm", "no_cvm", "signature", "online_pin"
     oda: str = ""  # "fdda", "cda", "sda", "dda", "" (none)
-    icc_data: bytes = b""  # BER-TLV for ISO 8583 field 55 (9F26, 9F27, 9F10, 9F37, 9F36, 95, ...)
-    pan: str = ""  # token/PAN digits (sensitive: never log or show beyond first 6 / last 4)
+    # BER-TLV for ISO 8583 field 55 (9F26, 9F27, 9F10, 9F37, 9F36, 95, ...)
+    icc_data: bytes = field(default=b"", repr=False)
+    # token/PAN digits (sensitive: never log or show beyond first 6 / last 4)
+    pan: str = field(default="", repr=False)
     pan_sequence: int | None = None  # 5F34
     expiry: str = ""  # YYMM from 5F24 / track 2
-    track2: bytes = b""  # 57 / 9F6B as read (sensitive authentication data)
+    # 57 / 9F6B as read (sensitive authentication data)
+    track2: bytes = field(default=b"", repr=False)
     cryptogram: bytes = b""  # 9F26
     cid: int = 0  # 9F27
     atc: int = 0  # 9F36

@@ -29,11 +29,11 @@ class AuthRequest:
     amount: int  # minor units
     currency: int  # ISO 4217 numeric
     txn_type: str  # "purchase" | "refund"
-    pan: str  # token / PAN (field 2): sensitive
+    pan: str = field(repr=False)  # token / PAN (field 2): sensitive
     pan_sequence: int | None
     expiry: str  # YYMM
-    track2: bytes  # track 2 equivalent as read (field 35): sensitive
-    icc_data: bytes  # field 55 BER-TLV
+    track2: bytes = field(repr=False)  # track 2 equivalent as read (field 35): sensitive
+    icc_data: bytes = field(repr=False)  # field 55 BER-TLV
     terminal_id: str
     merchant_id: str
     when: dt.datetime

@@ -13,6 +13,7 @@ import sys
 import warnings
 
 from firmware import __version__
+from firmware.commands import UsageError
 from firmware.config import ConfigError
 
 # Subcommand modules in the order `pitap --help` lists them.
@@ -58,9 +59,8 @@ def setup_logging(verbosity: int) -> None:
     )
     # pyemv drives 3DES through cryptography's deprecated path; the warning is not the user's.
     warnings.filterwarnings("ignore", message=".*TripleDES.*", module=r"pyemv(\.|$)")
-    if verbosity < 3:
-        # nfcpy's own debug output carries APDUs (card data): only at -vvv.
-        logging.getLogger("nfc").setLevel(max(level, logging.INFO))
+    # nfcpy's debug output carries APDUs, card data among them: never below INFO.
+    logging.getLogger("nfc").setLevel(max(level, logging.INFO))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"pitap: configuration error: {exc}", file=sys.stderr)
         return 2
+    except UsageError as exc:
+        print(f"pitap {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `pitap journal | head`: the reader left, nothing more to say
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("pitap: interrupted", file=sys.stderr)
         return 130

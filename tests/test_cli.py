@@ -73,3 +73,14 @@ def test_settle_json_with_the_host_down_is_still_json(tmp_path: Path, unused_tcp
     assert run.returncode == 1
     assert json.loads(run.stdout)["closed"] is False
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("demo", "--payments", "-1"), ("journal", "--last", "-3"), ("run", "--max-payments", "-1"),
+     ("run", "--hold", "-2")],
+)
+def test_negative_counts_are_usage_errors(args: tuple[str, ...]) -> None:
+    run = run_pitap(*args)
+    assert run.returncode == 2
+    assert "negative" in run.stderr and "Traceback" not in run.stderr

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from firmware.commands import add_config_option
+from firmware.commands import add_config_option, count
 from firmware.config import load_config
 from firmware.demo import ScriptedPayment, load_script, run_demo
 from firmware.terminal import PaymentResult, describe
@@ -14,7 +14,7 @@ from firmware.terminal import PaymentResult, describe
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="take scripted payments on simulated hardware, on loopback")
-    p.add_argument("--payments", type=int, default=0, metavar="N",
+    p.add_argument("--payments", type=count, default=0, metavar="N",
                    help="how many payments (default: the whole script once; cycles past its end)")
     p.add_argument("--json", action="store_true", help="one JSON object per payment and a summary")
     p.add_argument("--screens", type=Path, default=Path("out/screens"), metavar="DIR",
@@ -30,8 +30,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     script = load_script(args.script or cfg.data_path("demo.toml"))
-    if args.payments < 0:
-        raise SystemExit("pitap demo: --payments must be >= 0")
     count = args.payments or len(script)
 
     def report(result: PaymentResult, item: ScriptedPayment) -> None:

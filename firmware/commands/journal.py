@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from firmware.commands import add_config_option
+from firmware.commands import add_config_option, count
 from firmware.config import Config, format_amount, load_config
 from firmware.journal import Journal, JournalError, QueueItem
 from firmware.private_files import problems
@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("journal", help="list the payments in the journal")
     add_config_option(p)
     p.add_argument("--json", action="store_true", help="one JSON object per payment, with history")
-    p.add_argument("--last", type=int, metavar="N", help="only the last N payments")
+    p.add_argument("--last", type=count, metavar="N", help="only the last N payments")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--queue", action="store_true", help="reversals/advices waiting to be sent")
     what.add_argument("--check", action="store_true", help="run the start-up checks and report")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 from drivers.nfc import ReaderFault
-from firmware.commands import add_config_option
+from firmware.commands import UsageError, add_config_option
 from firmware.config import Config, ConfigError, currency_exponent, load_config
 from firmware.terminal import PaymentResult, Terminal, describe
 
@@ -19,11 +19,11 @@ def parse_amount(text: str, currency: str) -> int:
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise ConfigError(f"amount {text!r} is not a number") from None
+        raise UsageError(f"amount {text!r} is not a number") from None
     exp = currency_exponent(currency)
     minor = value * (10**exp)
     if value <= 0 or minor != minor.to_integral_value():
-        raise ConfigError(f"amount {text!r}: a positive amount with at most {exp} decimals")
+        raise UsageError(f"amount {text!r}: a positive amount with at most {exp} decimals")
     return int(minor)
 
 

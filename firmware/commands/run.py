@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any
 
-from firmware.commands import add_config_option
+from firmware.commands import add_config_option, count, seconds
 from firmware.config import ConfigError, currency_exponent, load_config
 
 log = logging.getLogger(__name__)
@@ -168,8 +168,8 @@ class StopService(Exception):
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="the terminal service: keypad, tap, outcome, receipt, repeat")
     add_config_option(p)
-    p.add_argument("--max-payments", type=int, default=None, help="stop after N payments")
-    p.add_argument("--hold", type=float, default=5.0,
+    p.add_argument("--max-payments", type=count, default=None, help="stop after N payments")
+    p.add_argument("--hold", type=seconds, default=5.0,
                    help="seconds the outcome stays on screen (default 5)")
     p.set_defaults(func=handler)
 

@@ -45,7 +45,7 @@ setup(
             # on 64-bit, which is the only one that drives a Pi 5's GPIO.
             "RPi.GPIO>=0.7; platform_machine in 'armv6l armv7l'",
             "rpi-lgpio>=0.6; platform_machine == 'aarch64'",
-            "spidev>=3.6; platform_machine in 'armv7l aarch64'",
+            "spidev>=3.6; platform_machine in 'armv6l armv7l aarch64'",
         ],
         "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6"],
         # coverage-guided fuzzing of tests/fuzz/ (`make fuzz`)

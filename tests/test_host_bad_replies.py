@@ -175,7 +175,7 @@ def test_bad_reply_is_no_reply_within_the_timeout(rogue: Callable[[Behaviour], R
     started = time.monotonic()
     with pytest.raises(NoReply):
         acq.authorize(auth_request(TestCard(), 1000, stan=123))
-    assert time.monotonic() - started < TIMEOUT + 0.4
+    assert time.monotonic() - started < TIMEOUT + 2.0  # bounded: no hang
     acq.close()
 
 
@@ -208,7 +208,7 @@ def test_tls_host_that_never_finishes_the_handshake_is_unavailable(
         started = time.monotonic()
         with pytest.raises(HostUnavailable, match="TLS"):
             connect(cfg).authorize(auth_request(TestCard(), 1000))
-        assert time.monotonic() - started < TIMEOUT + 0.4
+        assert time.monotonic() - started < TIMEOUT + 2.0  # bounded: no hang
     finally:
         mute.close()
 

@@ -382,6 +382,6 @@ def open_display(section: Any, state_dir: str | os.PathLike[str] = ".", gpio: An
         backlight = section.gpio_backlight if section.gpio_backlight >= 0 else None
         return SpiPanel(spi, gpio, backend, width, height, dc=section.gpio_dc,
                         rst=section.gpio_rst, backlight=backlight, rotate=section.rotate,
-                        x_offset=getattr(section, "x_offset", 0),
-                        y_offset=getattr(section, "y_offset", 0))
+                        x_offset=section.x_offset,
+                        y_offset=section.y_offset)
     raise DisplayError(f"unknown display backend {backend!r}")

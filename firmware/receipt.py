@@ -36,7 +36,7 @@ class ReceiptBuilder:
         return cls(cfg.terminal.merchant_name, cfg.terminal.merchant_city,
                    cfg.terminal.merchant_id, cfg.terminal.terminal_id,
                    columns=getattr(cfg.printer, "columns", 32),
-                   url=getattr(cfg.printer, "receipt_url", ""))
+                   url=cfg.printer.receipt_url)
 
     def headline(self, text: str) -> PrintLine:
         """Centred, bold, double size when it fits the paper at double width."""

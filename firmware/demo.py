@@ -8,12 +8,10 @@ loop against both with a fresh journal. The script is data: config/demo.toml.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,8 +20,6 @@ from pathlib import Path
 
 from firmware.config import Config, ConfigError, read_toml
 from firmware.terminal import PaymentResult, Terminal
-
-log = logging.getLogger(__name__)
 
 OUTCOMES = ("approved", "declined", "no_card", "try_again", "error")
 
@@ -146,19 +142,12 @@ def run_demo(
             terminal.feedback.ready()
             for n in range(count):
                 item = script[n % len(script)]
-                stop = threading.Event()
-                phone_thread = None
-                if item.wallet:
-                    phone = SimulatedPhone(item.wallet, cfg.reader.path)
-                    phone_thread = threading.Thread(
-                        target=phone.serve, kwargs={"taps": item.taps, "timeout": 30.0,
-                                                    "stop": stop},
-                        name=f"phone-{item.wallet}", daemon=True)
-                    phone_thread.start()
+                phone = SimulatedPhone(item.wallet, cfg.reader.path) if item.wallet else None
+                phone_thread = phone.start(taps=item.taps, timeout=30.0) if phone else None
                 result = terminal.pay(item.amount, currency=item.currency,
                                       presentment_timeout=item.presentment_timeout_s)
-                stop.set()
-                if phone_thread is not None:
+                if phone is not None and phone_thread is not None:
+                    phone.stop()
                     phone_thread.join(timeout=5.0)
                 summary.payments += 1
                 summary.by_outcome[result.outcome] = summary.by_outcome.get(result.outcome, 0) + 1

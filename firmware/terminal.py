@@ -9,6 +9,7 @@ does; those end as a PaymentResult with an outcome and a reason.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -88,16 +89,17 @@ class Terminal:
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         kernel = Kernel.from_config(cfg)
         # Recovery first: whatever a power cut left half-way is queued before any new payment.
-        journal, recovered = open_journal_at_start(cfg)
-        if recovered.anything:
-            log.warning("recovery at start: %s", recovered.summary())
-        try:
+        with contextlib.ExitStack() as opened:  # what opened is closed again if a later part fails
+            journal, recovered = open_journal_at_start(cfg)
+            opened.callback(journal.close)
+            if recovered.anything:
+                log.warning("recovery at start: %s", recovered.summary())
             feedback = Feedback.from_config(cfg)
+            opened.callback(feedback.close)
             reader = Reader(cfg.reader.path)
-        except BaseException:
-            journal.close()
-            raise
-        acquirer = connect(cfg, stan_source=journal.next_stan)
+            opened.callback(reader.close)
+            acquirer = connect(cfg, stan_source=journal.next_stan)
+            opened.pop_all()
         return cls(cfg, reader, kernel, acquirer, journal, feedback)
 
     def close(self) -> None:
@@ -147,30 +149,28 @@ class Terminal:
 
         A refund of a journal payment is refused (ValueError, nothing charged) when that payment
         was not an approved purchase or the refunds of it would exceed its amount."""
-        if of_payment is not None:
-            try:
-                original = self.journal.payment(of_payment)
-            except UnknownPayment:
-                raise ValueError(f"no payment {of_payment} in the journal") from None
-            if not original or original.get("txn_type") != "purchase" \
-                    or original.get("outcome") != "approved":
-                raise ValueError(f"payment {of_payment} is not an approved purchase")
-            refunded = sum(
-                int(p["amount"]) for p in self.journal.payments()
-                if p.get("refund_of") == of_payment and p.get("outcome") == "approved"
-            )
-            if amount + refunded > int(original["amount"]):
-                left = int(original["amount"]) - refunded
-                raise ValueError(f"payment {of_payment} has only {left} minor units left to refund")
-            paid_in = currency_alpha(int(original["currency"]))
-            if currency is not None and currency.upper() != paid_in:
-                raise ValueError(f"payment {of_payment} was paid in {paid_in}, not {currency}")
-            currency = paid_in
-            paid_with = str(original.get("masked_pan") or "")
-        result = self.pay(amount, "refund", currency, presentment_timeout, refund_of=of_payment,
-                          card_must_be=paid_with if of_payment is not None else "")
-        if of_payment is not None and result.outcome == "approved" \
-                and amount + refunded == int(original["amount"]):
+        if of_payment is None:
+            return self.pay(amount, "refund", currency, presentment_timeout)
+        try:
+            original = self.journal.payment(of_payment)
+        except UnknownPayment:
+            raise ValueError(f"no payment {of_payment} in the journal") from None
+        if original.get("txn_type") != "purchase" or original.get("outcome") != "approved":
+            raise ValueError(f"payment {of_payment} is not an approved purchase")
+        paid = int(original["amount"])
+        refunded = sum(
+            int(p["amount"]) for p in self.journal.payments()
+            if p.get("refund_of") == of_payment and p.get("outcome") == "approved"
+        )
+        if amount + refunded > paid:
+            raise ValueError(f"payment {of_payment} has only {paid - refunded} minor units left "
+                             "to refund")
+        paid_in = currency_alpha(int(original["currency"]))
+        if currency is not None and currency.upper() != paid_in:
+            raise ValueError(f"payment {of_payment} was paid in {paid_in}, not {currency}")
+        result = self.pay(amount, "refund", paid_in, presentment_timeout, refund_of=of_payment,
+                          card_must_be=str(original.get("masked_pan") or ""))
+        if result.outcome == "approved" and amount + refunded == paid:
             self.journal.record(of_payment, "refunded", reason=f"refunded in full (#{result.id})")
         return result
 
@@ -282,13 +282,11 @@ class Terminal:
         self.journal.record(pid, "awaiting_reply", stan=result.stan)
         try:
             response = self.acquirer.authorize(request)
-        except HostUnavailable as exc:
+        except HostUnavailable as exc:  # nothing left: the "error" record deletes the card data
             self._end(result, "error", f"host unavailable: {exc}")
-            self.journal.forget_card_data(pid)
             return
-        except NoReply as exc:
+        except NoReply as exc:  # queued (and journalled as such) before the outcome is recorded
             self.journal.enqueue("reversal", pid)
-            self.journal.record(pid, "reversal_queued", reason=str(exc))
             self.saf.wake()
             self._end(result, "error", f"no reply from host ({exc}); reversal queued")
             return
@@ -310,7 +308,6 @@ class Terminal:
         self._end(result, "approved", outcome.reason or "approved offline", offline=True,
                   auth_code=result.auth_code)
         self.journal.enqueue("advice", pid)
-        self.journal.record(pid, "advice_queued")
         self.saf.wake()
 
     def _end(self, result: PaymentResult, outcome: str, reason: str, **fields: object) -> None:

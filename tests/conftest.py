@@ -83,18 +83,15 @@ def phone() -> Iterator[Callable[..., threading.Thread]]:
     """Start a simulated phone wallet on the udp: link; stopped at the end of the test."""
     from drivers.sim.wallet import SimulatedPhone
 
-    stops: list[tuple[threading.Event, threading.Thread]] = []
+    started: list[tuple[SimulatedPhone, threading.Thread]] = []
 
     def start(profile: str, reader_path: str, taps: int = 1) -> threading.Thread:
-        stop = threading.Event()
         phone = SimulatedPhone(profile, reader_path)
-        t = threading.Thread(target=phone.serve,
-                             kwargs={"taps": taps, "timeout": 20.0, "stop": stop}, daemon=True)
-        t.start()
-        stops.append((stop, t))
-        return t
+        thread = phone.start(taps=taps, timeout=20.0)
+        started.append((phone, thread))
+        return thread
 
     yield start
-    for stop, t in stops:
-        stop.set()
-        t.join(timeout=5)
+    for phone, thread in started:
+        phone.stop()
+        thread.join(timeout=5)

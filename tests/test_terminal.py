@@ -74,6 +74,7 @@ def test_host_not_listening_is_a_clean_error_with_nothing_to_reverse(
     assert result.outcome == "error"
     assert "host unavailable" in result.reason
     assert term.journal.queue("reversal") == []
+    assert term.journal.payment(result.id)["card_data_kept"] is False
 
 
 def assert_reversed(term: Terminal, host_sim, payment_id: int, stan: int) -> None:

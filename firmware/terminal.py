@@ -34,6 +34,10 @@ MAX_TAPS = 3
 TWO_CARDS = "more than one card in the field"
 
 
+class RefundRefused(ValueError):
+    """A refund refused before any tap (nothing charged): unknown, unpaid or used-up payment."""
+
+
 @dataclass
 class PaymentResult:
     """What one payment ended as; the demo prints it, `pitap pay` exits on it."""
@@ -147,27 +151,27 @@ class Terminal:
                presentment_timeout: float | None = None) -> PaymentResult:
         """Refund `amount` to the card tapped now; with `of_payment`, at most what is left of it.
 
-        A refund of a journal payment is refused (ValueError, nothing charged) when that payment
+        A refund of a journal payment is refused (RefundRefused, nothing charged) when that payment
         was not an approved purchase or the refunds of it would exceed its amount."""
         if of_payment is None:
             return self.pay(amount, "refund", currency, presentment_timeout)
         try:
             original = self.journal.payment(of_payment)
         except UnknownPayment:
-            raise ValueError(f"no payment {of_payment} in the journal") from None
+            raise RefundRefused(f"no payment {of_payment} in the journal") from None
         if original.get("txn_type") != "purchase" or original.get("outcome") != "approved":
-            raise ValueError(f"payment {of_payment} is not an approved purchase")
+            raise RefundRefused(f"payment {of_payment} is not an approved purchase")
         paid = int(original["amount"])
         refunded = sum(
             int(p["amount"]) for p in self.journal.payments()
             if p.get("refund_of") == of_payment and p.get("outcome") == "approved"
         )
         if amount + refunded > paid:
-            raise ValueError(f"payment {of_payment} has only {paid - refunded} minor units left "
+            raise RefundRefused(f"payment {of_payment} has only {paid - refunded} minor units left "
                              "to refund")
         paid_in = currency_alpha(int(original["currency"]))
         if currency is not None and currency.upper() != paid_in:
-            raise ValueError(f"payment {of_payment} was paid in {paid_in}, not {currency}")
+            raise RefundRefused(f"payment {of_payment} was paid in {paid_in}, not {currency}")
         result = self.pay(amount, "refund", paid_in, presentment_timeout, refund_of=of_payment,
                           card_must_be=str(original.get("masked_pan") or ""))
         if result.outcome == "approved" and amount + refunded == paid:

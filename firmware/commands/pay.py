@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from drivers.nfc import ReaderFault
 from firmware.commands import UsageError, add_config_option
 from firmware.config import Config, ConfigError, currency_exponent, load_config
-from firmware.terminal import PaymentResult, Terminal, describe
+from firmware.terminal import PaymentResult, RefundRefused, Terminal, describe
 
 
 def parse_amount(text: str, currency: str) -> int:
@@ -61,7 +61,7 @@ def take(args: argparse.Namespace,
     terminal = open_terminal(cfg)
     try:
         result = action(terminal, amount, currency)
-    except ValueError as exc:  # refused before any tap: nothing was charged
+    except RefundRefused as exc:  # refused before any tap: nothing was charged
         print(f"pitap: {args.command} refused: {exc}", file=sys.stderr)
         return 2
     finally:

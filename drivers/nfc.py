@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import nfc
 import nfc.clf
@@ -63,7 +63,6 @@ class Card:
     apdus: int = 0
     bytes_sent: int = 0
     bytes_received: int = 0
-    log_apdus: bool = field(default=False, repr=False)
 
     def transceive(self, apdu: bytes) -> bytes:
         """Send one command APDU, return the response APDU (data || SW1 SW2)."""

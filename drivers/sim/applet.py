@@ -12,6 +12,7 @@ Never imports firmware (the kernel is written separately on purpose).
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import logging
 import secrets
@@ -149,7 +150,8 @@ class CardApplet:
 
     def _personalise(self) -> _Card:
         p = self.profile
-        expiry_date = bytes.fromhex(p.expiry + ("31" if p.expiry[2:] in ("12", "01") else "30"))
+        last_day = calendar.monthrange(2000 + int(p.expiry[:2]), int(p.expiry[2:]))[1]
+        expiry_date = bytes.fromhex(f"{p.expiry}{last_day:02d}")
         country = _bcd(p.issuer_country, 2)
         if p.flow == "visa":
             aip = bytes.fromhex("2000" if p.offline else "0000")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from drivers.sim.isodep import frame_waiting_time
 from drivers.sim.pn532_field import FSDI_TO_FSD, PhoneInField, RfField
 
 log = logging.getLogger(__name__)
@@ -484,4 +485,4 @@ def _apply_ats(target: ListedTarget, ats: bytes) -> None:
     at = 2 + bool(t0 & 0x10)
     if t0 & 0x20 and len(ats) > at:
         fwi = ats[at] >> 4
-        target.fwt = 4096 / 13.56e6 * 2 ** (fwi if fwi <= 14 else 4)
+        target.fwt = frame_waiting_time(fwi if fwi <= 14 else 4)

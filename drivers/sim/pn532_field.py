@@ -16,13 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from drivers.sim.isodep import FS_TABLE, frame_waiting_time
+
 log = logging.getLogger(__name__)
 
 # What phones commonly answer: ATQA 0x0004 (single-size UID), SAK 0x20 (ISO-DEP only).
 PHONE_SENS_RES = b"\x04\x00"  # air order (LSB first)
 PHONE_SEL_RES = 0x20
 
-FSDI_TO_FSD = (16, 24, 32, 40, 48, 64, 96, 128, 256)
+FSDI_TO_FSD = FS_TABLE  # FSDI/FSCI -> frame size, as ISO-DEP's card side uses it
 
 
 class Applet(Protocol):
@@ -187,7 +189,7 @@ class PhoneInField:
         t0 = self.ats[1] if len(self.ats) > 1 else 0
         at = 2 + bool(t0 & 0x10)
         fwi = self.ats[at] >> 4 if t0 & 0x20 and len(self.ats) > at else 4
-        return 4096 / 13.56e6 * 2 ** (fwi if fwi <= 14 else 4)
+        return frame_waiting_time(fwi if fwi <= 14 else 4)
 
     def _response_block(self, response: bytes) -> bytes:
         room = self.fsd - 3  # PCB + CRC

@@ -109,6 +109,7 @@ def load_profiles(path: Path = PROFILES_FILE) -> dict[str, Profile]:
 
 
 def profile_names() -> list[str]:
+    """Names of all wallet profiles, in the order `pitap wallet --list` shows them."""
     return list(load_profiles())
 
 

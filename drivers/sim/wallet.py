@@ -21,7 +21,7 @@ import nfc.clf
 
 from drivers.sim.applet import CardApplet, PhoneLeftField
 from drivers.sim.isodep import DEFAULT_FWI, IsoDepCard, TapResult
-from drivers.sim.profiles import Profile, ProfileError, get_profile, load_profiles
+from drivers.sim.profiles import Profile, ProfileError, get_profile, profile_names
 
 __all__ = [
     "CardApplet",
@@ -37,11 +37,6 @@ log = logging.getLogger(__name__)
 
 ATQA = b"\x04\x00"  # SENS_RES: single-size (4-byte) UID, bit frame anticollision
 AWAY_SECONDS = 0.5  # after leaving the field mid-tap, the phone stays away this long
-
-
-def profile_names() -> list[str]:
-    """Names of all wallet profiles, in the order `pitap wallet --list` shows them."""
-    return list(load_profiles())
 
 
 def parse_udp_path(path: str) -> tuple[str, int]:
@@ -101,7 +96,6 @@ class SimulatedPhone:
         idle_timeout: float = 5.0,
     ) -> None:
         self.profile = get_profile(profile)
-        self.reader_path = reader_path
         self.host, self.port = parse_udp_path(reader_path)
         self.applet = CardApplet(self.profile, issuer_keys)
         self.fwi = fwi

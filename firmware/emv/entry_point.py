@@ -14,11 +14,6 @@ from firmware.emv import tlv
 from firmware.emv.aids import AidConfig, AidTable
 from firmware.emv.outcome import TerminalTransaction
 
-DEFAULT_KERNEL_BY_RID = {
-    bytes.fromhex("A000000004"): 2,
-    bytes.fromhex("A000000003"): 3,
-}
-
 
 @dataclass(frozen=True)
 class DirectoryEntry:
@@ -35,7 +30,6 @@ class Candidate:
     online_required: bool
     cvm_required: bool
     ttq: bytes
-    floor_limit: int
 
 
 class PpseError(ValueError):
@@ -96,7 +90,7 @@ def preprocess(
         ttq[1] |= 0x80
     if cvm:
         ttq[1] |= 0x40
-    return Candidate(entry, config, online, cvm, bytes(ttq), limits.floor_limit)
+    return Candidate(entry, config, online, cvm, bytes(ttq))
 
 
 def candidates(

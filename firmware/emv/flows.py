@@ -122,7 +122,9 @@ def _static_data(s: _Session) -> bytes:
 def _missing(s: _Session, *tags: str) -> None:
     missing = [t for t in tags if T(t) not in s.card]
     if missing:
-        raise oda.OdaError(f"card data missing for offline authentication: {', '.join(missing)}")
+        raise oda.OdaDataMissing(
+            f"card data missing for offline authentication: {', '.join(missing)}"
+        )
 
 
 def _issuer_key(kernel: Kernel, s: _Session) -> oda.IssuerKey:
@@ -159,10 +161,18 @@ def _icc_key(kernel: Kernel, s: _Session) -> oda.IccKey:
 
 def _fdda(kernel: Kernel, s: _Session) -> None:
     if T("9F4B") not in s.card or T("9F69") not in s.card:
-        raise oda.OdaError("card data missing for fDDA: 9F4B / 9F69")
+        raise oda.OdaDataMissing("card data missing for fDDA: 9F4B / 9F69")
     icc = _icc_key(kernel, s)
     tail = s.term[T("9F37")] + s.term[T("9F02")] + s.term[T("5F2A")] + s.card[T("9F69")]
     oda.verify_sdad(icc, s.card[T("9F4B")], tail, "fDDA")
+
+
+def _oda_failed(s: _Session, exc: Exception, failed_bit: tuple[int, int]) -> str:
+    """Set the TVR bits of a failed authentication; returns the reason."""
+    if isinstance(exc, oda.OdaDataMissing):
+        _set(s.tvr, ICC_DATA_MISSING)
+    _set(s.tvr, failed_bit)
+    return str(exc)
 
 
 def _sda(kernel: Kernel, s: _Session) -> None:
@@ -172,10 +182,7 @@ def _sda(kernel: Kernel, s: _Session) -> None:
         issuer = _issuer_key(kernel, s)
         dac = oda.verify_ssad(issuer, s.card[T("93")], _static_data(s))
     except oda.OdaError as exc:
-        if "missing" in str(exc):
-            _set(s.tvr, ICC_DATA_MISSING)
-        _set(s.tvr, SDA_FAILED)
-        s.oda_failure = str(exc)
+        s.oda_failure = _oda_failed(s, exc, SDA_FAILED)
         return
     s.term[T("9F45")] = dac
     s.oda = "sda"
@@ -199,10 +206,7 @@ def _dda(kernel: Kernel, card: apdu.CardLink, s: _Session) -> None:
             raise oda.OdaError("INTERNAL AUTHENTICATE answer is neither format 1 nor 2")
         sig = oda.verify_sdad(icc, sdad, ddol_data, "DDA")
     except (oda.OdaError, tlv.TlvError) as exc:
-        if "missing" in str(exc):
-            _set(s.tvr, ICC_DATA_MISSING)
-        _set(s.tvr, DDA_FAILED)
-        s.oda_failure = str(exc)
+        s.oda_failure = _oda_failed(s, exc, DDA_FAILED)
         return
     s.term[T("9F4C")] = sig.icc_dynamic_number
     s.oda = "dda"
@@ -354,10 +358,7 @@ def complete_generate_ac(kernel: Kernel, card: apdu.CardLink, s: _Session) -> Ou
         try:
             icc_key = _icc_key(kernel, s)
         except oda.OdaError as exc:
-            cda_failure = str(exc)
-            if "missing" in cda_failure:
-                _set(s.tvr, ICC_DATA_MISSING)
-            _set(s.tvr, CDA_FAILED)
+            cda_failure = _oda_failed(s, exc, CDA_FAILED)
     elif cfg.kernel == 0 and aip[0] & 0x20:
         _dda(kernel, card, s)
     elif cfg.kernel == 0 and aip[0] & 0x40:

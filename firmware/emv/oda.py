@@ -19,6 +19,10 @@ class OdaError(Exception):
     """Offline data authentication failed; str() is the human reason."""
 
 
+class OdaDataMissing(OdaError):
+    """The card did not give what authentication needs (TVR: ICC data missing)."""
+
+
 @dataclass(frozen=True)
 class PublicKey:
     modulus: bytes
@@ -123,7 +127,7 @@ def recover_issuer_key(
         modulus = part[:key_len]
     else:
         if len(remainder) != key_len - len(part):
-            raise OdaError("issuer public key remainder missing or wrong length")
+            raise OdaDataMissing("issuer public key remainder missing or wrong length")
         modulus = part + remainder
     if exp_len != len(exponent) or int.from_bytes(exponent, "big") not in (3, 65537):
         raise OdaError("issuer public key exponent invalid")
@@ -163,7 +167,7 @@ def recover_icc_key(
         modulus = part[:key_len]
     else:
         if len(remainder) != key_len - len(part):
-            raise OdaError("ICC public key remainder missing or wrong length")
+            raise OdaDataMissing("ICC public key remainder missing or wrong length")
         modulus = part + remainder
     if exp_len != len(exponent) or int.from_bytes(exponent, "big") not in (3, 65537):
         raise OdaError("ICC public key exponent invalid")

@@ -148,6 +148,3 @@ def encode(tag: bytes | int, value: bytes) -> bytes:
         tag = tag.to_bytes((tag.bit_length() + 7) // 8 or 1, "big")
     return bytes(tag) + encode_length(len(value)) + bytes(value)
 
-
-def encode_many(items: Iterable[tuple[bytes | int, bytes]]) -> bytes:
-    return b"".join(encode(t, v) for t, v in items)

@@ -25,6 +25,8 @@ from typing import Any, Protocol
 
 from PIL import Image, ImageChops
 
+from drivers.gpio import prepare
+
 log = logging.getLogger(__name__)
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom (exclusive)
@@ -231,9 +233,7 @@ class SpiPanel:
         if turn not in MADCTL_BY_ROTATION[controller]:
             raise DisplayError(f"display rotate must be 0, 90, 180 or 270, not {rotate}")
         self.madctl = MADCTL_BY_ROTATION[controller][turn]
-        gpio.setwarnings(False)
-        if gpio.getmode() is None:
-            gpio.setmode(gpio.BCM)
+        prepare(gpio)
         gpio.setup(dc, gpio.OUT, initial=gpio.LOW)
         gpio.setup(rst, gpio.OUT, initial=gpio.HIGH)
         if backlight is not None:

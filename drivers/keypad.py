@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TextIO
 
+from drivers.gpio import prepare
+
 KEY_NAMES: dict[str, str] = {
     "#": "enter", "*": "clear", "C": "clear", "D": "cancel", "A": "f1", "B": "f2",
     **{str(d): str(d) for d in range(10)},
@@ -88,9 +90,7 @@ class MatrixKeypad(DebouncedKeys):
         self.rows = list(row_pins)
         self.cols = list(col_pins)
         self.layout = list(layout)
-        gpio.setwarnings(False)
-        if gpio.getmode() is None:
-            gpio.setmode(gpio.BCM)
+        prepare(gpio)
         gpio.setup(self.rows, gpio.OUT, initial=gpio.HIGH)
         gpio.setup(self.cols, gpio.IN, pull_up_down=gpio.PUD_UP)
 
@@ -118,9 +118,7 @@ class ButtonKeypad(DebouncedKeys):
             raise ValueError("one legend for each button pin")
         self.gpio = gpio
         self.buttons = dict(zip(pins, legends, strict=True))
-        gpio.setwarnings(False)
-        if gpio.getmode() is None:
-            gpio.setmode(gpio.BCM)
+        prepare(gpio)
         gpio.setup(list(self.buttons), gpio.IN, pull_up_down=gpio.PUD_UP)
 
     def scan(self) -> set[str]:

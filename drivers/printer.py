@@ -146,6 +146,6 @@ def open_printer(section: Any, state_dir: str | os.PathLike[str] = ".") -> Any:
         return FilePrinter(path if path.is_absolute() else Path(state_dir) / path)
     if section.backend == "serial":
         return SerialPrinter(section.port, section.baudrate,
-                             timeout=getattr(section, "timeout_s", 1.0),
-                             check_status=getattr(section, "check_status", True))
+                             timeout=section.timeout_s,
+                             check_status=section.check_status)
     raise ValueError(f"unknown printer backend {section.backend!r}")

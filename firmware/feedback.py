@@ -60,7 +60,6 @@ class Feedback:
         self.last_screen: screens.Screen | None = None
         self.recent: deque[screens.Screen] = deque(maxlen=32)  # the last screens shown
         self.last_money: Money | None = None
-        self.stats: list[Any] = []
         self._tone_this_payment = False
         self.key_legends: dict[str, str] | None = None  # None: a desktop keyboard's
 
@@ -75,7 +74,7 @@ class Feedback:
         display = open_display(cfg.display, cfg.state_dir, gpio=gpio, spi=spi)
         lights = StatusLights(gpio, cfg.gpio.led_pins, cfg.gpio.active_high)
         buzzer = Buzzer(gpio, cfg.gpio.buzzer_pin, cfg.gpio.active_high,
-                        pwm=getattr(cfg.gpio, "buzzer_pwm", True), sleep=sleep or time.sleep)
+                        pwm=cfg.gpio.buzzer_pwm, sleep=sleep or time.sleep)
         try:
             load_language(cfg.terminal.language)
         except ValueError as exc:
@@ -102,7 +101,7 @@ class Feedback:
     def _show(self, render: Callable[[screens.View], screens.Screen]) -> screens.Screen | None:
         try:
             screen = render(self._view())
-            self.stats.append(self.display.show(screen.image, screen.name))
+            self.display.show(screen.image, screen.name)
         except Exception:
             log.exception("display failed; the payment goes on")
             return None

@@ -35,7 +35,7 @@ class ReceiptBuilder:
     def from_config(cls, cfg: Config) -> ReceiptBuilder:
         return cls(cfg.terminal.merchant_name, cfg.terminal.merchant_city,
                    cfg.terminal.merchant_id, cfg.terminal.terminal_id,
-                   columns=getattr(cfg.printer, "columns", 32),
+                   columns=cfg.printer.columns,
                    url=cfg.printer.receipt_url)
 
     def headline(self, text: str) -> PrintLine:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from firmware.commands import add_config_option
+from firmware.commands import add_config_option, seconds
 from firmware.config import load_config
 from firmware.provision.diag import CHECKS, DiagContext, report_json, report_text, run_checks
 
@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="one JSON document with every check")
     p.add_argument("--only", metavar="CHECK", action="append", choices=sorted(CHECKS),
                    help=f"run only this check (repeatable): {', '.join(CHECKS)}")
-    p.add_argument("--field-timeout", type=float, default=10.0, metavar="S",
+    p.add_argument("--field-timeout", type=seconds, default=10.0, metavar="S",
                    help="how long the field test waits for a card or phone (default 10)")
     p.add_argument("--no-ask", action="store_true",
                    help="never ask the technician (the default when not on a terminal)")

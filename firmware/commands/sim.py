@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from drivers.sim.pn532 import EmulatorError, Pn532Emulator
+from firmware.commands import count, seconds
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,10 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     pn.add_argument("--link", default=None, help="link to the pty (default /dev/ttyPITAPn)")
     pn.add_argument("--profile", default=None, help="simulated wallet in the field (none: empty)")
     pn.add_argument(
-        "--taps", type=int, default=0, help="taps the phone makes (0: it stays in the field)"
+        "--taps", type=count, default=0, help="taps the phone makes (0: it stays in the field)"
     )
-    pn.add_argument("--gap", type=float, default=1.0, help="seconds between taps")
-    pn.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    pn.add_argument("--gap", type=seconds, default=1.0, help="seconds between taps")
+    pn.add_argument("--seconds", type=seconds, default=None, help="stop after this long")
     pn.add_argument("--line-timing", action="store_true", help="take serial and air time")
     pn.set_defaults(func=run_pn532)
     p.set_defaults(func=lambda args: _usage(p))
@@ -61,9 +62,6 @@ def _applet(profile: str) -> Any:
 
 
 def run_pn532(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
-    if args.taps < 0 or args.gap < 0 or (args.seconds is not None and args.seconds < 0):
-        print("pitap: --taps, --gap and --seconds must not be negative", file=sys.stderr)
-        return 2
     emulator = Pn532Emulator(link=args.link, line_timing=args.line_timing)
     try:
         applet = _applet(args.profile) if args.profile else None

@@ -232,7 +232,7 @@ def check_tones(ctx: DiagContext) -> list[CheckResult]:
     try:
         gpio = ctx.gpio_module()
         buzzer = Buzzer(gpio, gpio_cfg.buzzer_pin, gpio_cfg.active_high,
-                        pwm=getattr(gpio_cfg, "buzzer_pwm", True), sleep=ctx.sleep)
+                        pwm=gpio_cfg.buzzer_pwm, sleep=ctx.sleep)
     except Exception as exc:  # noqa: BLE001
         return [CheckResult(f"tone {t}", False, f"buzzer on BCM {gpio_cfg.buzzer_pin}: {exc}",
                             "check gpio.buzzer_pin and that nothing else uses that pin")
@@ -294,9 +294,9 @@ def check_keypad(ctx: DiagContext) -> list[CheckResult]:
         if not ctx.interactive:
             what = "no key stuck" if scan is not None else f"{section.backend} keypad opened"
             return [CheckResult(name, True, f"{what} (run interactively to press each key)")]
-        legends = [ch for row in getattr(section, "layout", []) for ch in row]
+        legends = [ch for row in section.layout for ch in row]
         if section.backend == "buttons":
-            legends = list(getattr(section, "button_keys", []))
+            legends = list(section.button_keys)
         ctx.ask(f"Press every key once ({' '.join(legends)}) within "
                 f"{ctx.keypad_timeout:g} s; press Enter to start")
         seen: set[str] = set()

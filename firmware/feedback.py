@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from drivers.display import Display, NullDisplay, open_display
+from drivers.display import Display, open_display
 from drivers.gpio import Buzzer, StatusLights, gpio_module
 from firmware.config import Config, ConfigError, currency_alpha, currency_exponent
 from firmware.receipt import ReceiptBuilder, receipt_qr_payload, render_receipt
@@ -85,11 +85,6 @@ class Feedback:
                        printer=printer, receipt_builder=builder, gpio=gpio)
         feedback.key_legends = key_legends(cfg.keypad)
         return feedback
-
-    @classmethod
-    def headless(cls, language: str = "en") -> Feedback:
-        """No display, lights or buzzer (library use, tests of other parts)."""
-        return cls(NullDisplay(), None, None, language=language)
 
     # ---- plumbing --------------------------------------------------------------------
     def _view(self) -> screens.View:

@@ -290,10 +290,6 @@ class RfField:
             if gone is not None:
                 gone.field_off()
 
-    @property
-    def taps_pending(self) -> int:
-        return self._taps_left + (self._phone is not None and self._make_phone is not None)
-
     def phone(self) -> PhoneInField | None:
         """The (first) phone in range now (a queued tap arrives when its time has come)."""
         if self._phone is None and self._taps_left > 0 and self.clock() >= self._next_tap_at:

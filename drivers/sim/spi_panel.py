@@ -97,7 +97,6 @@ class SpiPanelEmulator:
         self.closed = False
         self.faults: list[str] = []  # wiring and protocol mistakes, named
         self.counts = BusCounts()
-        self.totals = BusCounts()
         w, h = self.model.width, self.model.height
         self.gram = Image.new("RGB", (w, h), (0xA5, 0x5A, 0xA5))  # undefined after power-up
         self._shown_last: Image.Image | None = None
@@ -172,8 +171,7 @@ class SpiPanelEmulator:
             return
         if self.max_speed_hz > self.model.max_clock_hz:
             self._fault(f"SPI clock {self.max_speed_hz} Hz above the controller's maximum")
-        for counts in (self.counts, self.totals):
-            counts.bytes_total += len(data)
+        self.counts.bytes_total += len(data)
         if self.in_reset:
             self._fault("bytes sent while RST is held low")
             return
@@ -187,8 +185,7 @@ class SpiPanelEmulator:
         if self._command is None:
             self._fault("data (DC high) before any command")
             return
-        for counts in (self.counts, self.totals):
-            counts.parameter_bytes += len(data)
+        self.counts.parameter_bytes += len(data)
         self._params += data
         self._apply_parameters()
 
@@ -205,9 +202,8 @@ class SpiPanelEmulator:
             self.faults.append(message)
 
     def _start_command(self, code: int) -> None:
-        for counts in (self.counts, self.totals):
-            counts.command_bytes += 1
-            counts.commands[code] += 1
+        self.counts.command_bytes += 1
+        self.counts.commands[code] += 1
         self._flush_pixels()
         self._command, self._params = code, bytearray()
         if code == SWRESET:
@@ -226,10 +222,7 @@ class SpiPanelEmulator:
             self.display_on = True
         elif code == RAMWR:
             self._cursor = 0
-            for counts in (self.counts, self.totals):
-                counts.windows += 1
-        elif code == RAMWRC:
-            pass  # continues where the last write stopped
+            self.counts.windows += 1
 
     def _apply_parameters(self) -> None:
         p = self._params
@@ -262,8 +255,7 @@ class SpiPanelEmulator:
         return 2 if self.colmod & 0x07 == 0x05 else 3
 
     def _pixels(self, data: bytes) -> None:
-        for counts in (self.counts, self.totals):
-            counts.pixel_bytes += len(data)
+        self.counts.pixel_bytes += len(data)
         self._pixel_carry += data
         size = self._bytes_per_pixel()
         usable = len(self._pixel_carry) - len(self._pixel_carry) % size

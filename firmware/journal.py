@@ -718,10 +718,6 @@ class Journal:
             )
 
     # ---- settlement -------------------------------------------------------------------------
-    def current_batch(self) -> int:
-        with self._lock:
-            return _counter(self._conn, "batch")
-
     def begin_settlement(
         self, totals: dict[str, int] | None = None, currency: int | None = None
     ) -> dict:

@@ -93,11 +93,10 @@ def recover(journal: Journal) -> RecoveryReport:
         journal.record(p["id"], "error", reason="interrupted before anything was sent")
         report.interrupted.append(p["id"])
 
+    queued_advices = {q.payment_id for q in journal.queue("advice")}
     for p in journal.payments_in_state("approved", "advice_queued"):
-        if not p["offline"]:
-            continue
         pid = p["id"]
-        if any(q.payment_id == pid for q in journal.queue("advice")):
+        if not p["offline"] or pid in queued_advices:
             continue
         try:
             journal.enqueue("advice", pid)

@@ -94,10 +94,8 @@ class Terminal:
         kernel = Kernel.from_config(cfg)
         # Recovery first: whatever a power cut left half-way is queued before any new payment.
         with contextlib.ExitStack() as opened:  # what opened is closed again if a later part fails
-            journal, recovered = open_journal_at_start(cfg)
+            journal, _recovered = open_journal_at_start(cfg)  # recovery logs what it did
             opened.callback(journal.close)
-            if recovered.anything:
-                log.warning("recovery at start: %s", recovered.summary())
             feedback = Feedback.from_config(cfg)
             opened.callback(feedback.close)
             reader = Reader(cfg.reader.path)

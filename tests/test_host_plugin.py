@@ -32,10 +32,10 @@ class LimitAcquirer:
         return AuthResponse(ok, "00" if ok else "61",
                             "Approved" if ok else "Over the card's amount limit")
 
-    def reverse(self, original, reason):
+    def reverse(self, original, reason, repeat=False):
         return True
 
-    def advise(self, request):
+    def advise(self, request, repeat=False):
         return True
 
     def settle(self, totals, batch):

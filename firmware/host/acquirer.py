@@ -76,12 +76,13 @@ class Acquirer(Protocol):
 
     def authorize(self, request: AuthRequest) -> AuthResponse: ...
 
-    def reverse(self, original: AuthRequest, reason: str) -> bool:
-        """Reverse an authorization; True once the host acknowledged it."""
+    def reverse(self, original: AuthRequest, reason: str, repeat: bool = False) -> bool:
+        """Reverse an authorization; True once the host acknowledged it. `repeat`: sent before
+        (ISO 8583 0401); an acquirer without repeat messages may ignore it."""
         ...
 
-    def advise(self, request: AuthRequest) -> bool:
-        """Send an advice of an offline approval; True once acknowledged."""
+    def advise(self, request: AuthRequest, repeat: bool = False) -> bool:
+        """Send an advice of an offline approval; True once acknowledged (`repeat`: 0221)."""
         ...
 
     def settle(self, totals: SettlementTotals, batch: list[AuthRequest]) -> SettlementResult: ...

@@ -92,10 +92,6 @@ class Ledger:
             )
             return int(cur.lastrowid or 0)
 
-    def mark_answered(self, txn_id: int, answered: bool) -> None:
-        with self._lock:
-            self._db.execute("UPDATE txn SET answered=? WHERE id=?", (int(answered), txn_id))
-
     def has_advice(self, terminal_id: str, stan: str) -> bool:
         with self._lock:
             row = self._db.execute(

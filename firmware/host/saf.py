@@ -10,7 +10,6 @@ Nothing here logs card data.
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import logging
 import threading
 import time
@@ -53,13 +52,6 @@ def request_from_payment(payment: dict[str, Any], merchant_id: str = "") -> Auth
     )
 
 
-def _takes_repeat(method: Any) -> bool:
-    try:
-        return "repeat" in inspect.signature(method).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 class StoreAndForward:
     """Drains `journal`'s queue through `acquirer`. `drain()` once, or `start()` a thread."""
 
@@ -93,14 +85,8 @@ class StoreAndForward:
     def _send(self, item: QueueItem, req: AuthRequest) -> bool:
         repeat = item.attempts > 0
         if item.kind == "reversal":
-            method = self.acquirer.reverse
-            if _takes_repeat(method):
-                return bool(method(req, "outcome unknown", repeat=repeat))  # type: ignore[call-arg]
-            return bool(method(req, "outcome unknown"))
-        method = self.acquirer.advise
-        if _takes_repeat(method):
-            return bool(method(req, repeat=repeat))  # type: ignore[call-arg]
-        return bool(method(req))
+            return bool(self.acquirer.reverse(req, "outcome unknown", repeat=repeat))
+        return bool(self.acquirer.advise(req, repeat=repeat))
 
     def drain(self, include_not_due: bool = False) -> DrainReport:
         """One round over the queue, oldest first; stops at the first failure."""

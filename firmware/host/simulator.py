@@ -103,9 +103,6 @@ class HostSimulator:
         log.info("host simulator on %s:%d%s", self.host, self.port, " (TLS)" if self.tls else "")
         return self
 
-    def serve_forever(self) -> None:
-        self._server.serve_forever(poll_interval=0.2)
-
     def stop(self) -> None:
         if self._thread:
             self._server.shutdown()

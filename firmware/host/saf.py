@@ -58,11 +58,8 @@ class StoreAndForward:
     def __init__(self, journal: Journal, acquirer: Acquirer, merchant_id: str = "",
                  clock: Any = time.time) -> None:
         self.journal = journal
-        # Its own connection when the acquirer offers one (Iso8583Acquirer.companion): a reversal
-        # waiting for its answer must not hold up a customer's authorization.
-        companion = getattr(acquirer, "companion", None)
-        self.acquirer: Acquirer = companion() if callable(companion) else acquirer
-        self._own_acquirer = self.acquirer is not acquirer
+        self.acquirer = acquirer  # the background thread swaps in a connection of its own
+        self._shared_acquirer = acquirer
         self.merchant_id = merchant_id
         self.clock = clock
         self._stop = threading.Event()
@@ -123,6 +120,12 @@ class StoreAndForward:
     def start(self, interval_s: float = 2.0) -> threading.Thread:
         """Drain now and then every `interval_s` (and on `wake()`) until `stop()`."""
         self._stop.clear()
+        # In the background, its own connection when the acquirer offers one
+        # (Iso8583Acquirer.companion): a reversal waiting for its answer must not hold up a
+        # customer's authorization. A one-off drain() in the foreground uses the shared one.
+        companion = getattr(self._shared_acquirer, "companion", None)
+        if callable(companion):
+            self.acquirer = companion()
 
         def run() -> None:
             while not self._stop.is_set():
@@ -147,5 +150,6 @@ class StoreAndForward:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-        if self._own_acquirer:
+        if self.acquirer is not self._shared_acquirer:
             self.acquirer.close()
+            self.acquirer = self._shared_acquirer

@@ -13,7 +13,6 @@ Run: `python -m firmware.provision.firstboot [--root /]`; exit 0 when provisione
 from __future__ import annotations
 
 import argparse
-import base64
 import dataclasses
 import logging
 import os
@@ -23,6 +22,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from firmware.journal import JournalError, load_or_create_key
 from firmware.provision.site import (
     SITE_FILE_NAME,
     SiteError,
@@ -120,18 +120,17 @@ def provision(root: Path, paths: TerminalPaths | None = None) -> FirstBootResult
         secrets_dir = _under(root, paths.secrets_dir)
         _make_dir(secrets_dir, 0o700)
         _make_dir(_under(root, paths.state_dir), 0o700)
-        secrets = secret_files(site)
-        if "journal.key" not in secrets and not (secrets_dir / "journal.key").exists():
-            # production journals never create their own key: make one here, on the terminal
-            secrets["journal.key"] = base64.b64encode(os.urandom(32)) + b"\n"
-        for name, data in sorted(secrets.items()):
+        for name, data in sorted(secret_files(site).items()):
             _write_private(secrets_dir / name, data, 0o600)
+        # Production journals never create their own key: make one here, on the terminal, when
+        # the site file brought none (kept when the terminal is provisioned again).
+        load_or_create_key(secrets_dir / "journal.key", create=True)
         for name, data in sorted(public_files(site).items()):
             _write_private(_under(root, paths.config_dir) / name, data, 0o644)
         # the journal's start-up check wants the configuration private to the service user
         _write_private(config_file, terminal_toml(site, paths).encode(), 0o600)
         shred_and_delete(site_path)
-    except OSError as exc:
+    except (OSError, JournalError) as exc:
         return FirstBootResult(False, f"cannot write the terminal configuration: {exc}")
     tid = site.terminal["terminal_id"]
     return FirstBootResult(True, f"terminal {tid} provisioned", terminal_id=tid)

@@ -113,8 +113,11 @@ def root_entries(
 ) -> tuple[list[RootEntry], list[str]]:
     """Everything the root filesystem gets, and the unit names enabled."""
     entries: list[RootEntry] = []
+    wheel_hashes: dict[str, str] = {}
     for wheel in site_wheelhouse.wheels:
-        entries.append(RootEntry(f"{WHEELHOUSE_DIR}/{wheel.name}", wheel.read_bytes()))
+        data = wheel.read_bytes()
+        wheel_hashes[wheel.name] = hashlib.sha256(data).hexdigest()
+        entries.append(RootEntry(f"{WHEELHOUSE_DIR}/{wheel.name}", data))
     if site_wheelhouse.missing:
         text = "\n".join(site_wheelhouse.missing) + "\n"
         entries.append(RootEntry(f"{WHEELHOUSE_DIR}/MISSING.txt", text.encode()))
@@ -133,9 +136,7 @@ def root_entries(
         entries.append(RootEntry(f"{WANTS_DIR}/{name}", link_target=f"{UNIT_DIR}/{name}"))
     manifest = {
         "built_at_epoch": epoch,
-        "wheels": {
-            w.name: hashlib.sha256(w.read_bytes()).hexdigest() for w in site_wheelhouse.wheels
-        },
+        "wheels": wheel_hashes,
         "missing_wheels": site_wheelhouse.missing,
         "units": units,
     }

@@ -12,9 +12,10 @@ from firmware.config import load_config
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("settle", help="close the batch with the acquirer, print the Z-report",
-                       description="Send queued reversals and advices (the batch stays open "
-                       "until they are acknowledged), then the batch totals (0500); upload the "
-                       "batch if the host disagrees; print the Z-report.")
+                       description="Recover what a crash left half-way, send queued reversals "
+                       "and advices (the batch stays open until they are acknowledged), then the "
+                       "batch totals (0500); upload the batch if the host disagrees; print the "
+                       "Z-report.")
     add_config_option(p)
     p.add_argument("--json", action="store_true", help="the Z-report as one JSON object")
     p.set_defaults(func=run)
@@ -33,14 +34,17 @@ def run(args: argparse.Namespace) -> int:
     from firmware.host import connect
     from firmware.host.acquirer import HostUnavailable, NoReply
     from firmware.host.settlement import BatchNotClosed, format_z_report, settle_day
-    from firmware.journal import Journal, JournalError
+    from firmware.journal import JournalError
+    from firmware.recovery import open_journal_at_start
 
     cfg = load_config(args.config)
     try:
-        journal = Journal.from_config(cfg)
+        # Recovery first, as at every start: a payment a crash left waiting for its reply is
+        # reversed before the batch closes, never after.
+        journal, _recovered = open_journal_at_start(cfg)  # recovery logs what it did
     except JournalError as exc:
         print(f"pitap settle: {exc}", file=sys.stderr)
-        return 1
+        return 2
     try:
         acquirer = connect(cfg, stan_source=journal.next_stan)
     except BaseException:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import fcntl
 import json
 import logging
 import os
@@ -105,6 +106,10 @@ class UnknownPayment(JournalError, ValueError):
 
 class JournalCorrupt(JournalError):
     """The journal file failed its integrity check or is not a journal: refuse to run on it."""
+
+
+class JournalBusy(JournalError):
+    """Another process has claimed the journal (`Journal.claim`): one writer at a time."""
 
 
 @dataclass(frozen=True)
@@ -334,6 +339,7 @@ class Journal:
         self._lock = threading.RLock()
         self.path = path
         self._clock = clock
+        self._claim: int | None = None  # the lock file's descriptor while claimed
 
     # ---- opening --------------------------------------------------------------------------
     @classmethod
@@ -403,11 +409,43 @@ class Journal:
             backoff=(cfg.journal.retry_first_s, cfg.journal.retry_max_s),
         )
 
+    def claim(self) -> None:
+        """Make this process the journal's one writer until `close()`: an exclusive lock on
+        `<journal>.lock`, which the kernel drops when the process ends (kill -9 included).
+
+        Recovery needs it: a payment left "awaiting_reply" was interrupted only if no other
+        process is still waiting for its reply. JournalBusy (one line, with the holder's pid)
+        while another process holds the claim. The lock is a POSIX record lock, so it is the
+        process's: a second Journal on the same file in the same process does not conflict."""
+        if self._claim is not None:
+            return
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise JournalError(f"{lock_path}: cannot open: {exc.strerror or exc}") from None
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 16, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise JournalBusy(
+                f"{self.path}: in use by another pitap process (pid {holder}); let it finish, "
+                "or stop it first (the service: sudo systemctl stop pitap)"
+            ) from None
+        with suppress(OSError):  # the pid is for the message above, nothing depends on it
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._claim = fd
+
     def close(self) -> None:
         with self._lock:
             with suppress(sqlite3.Error):
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
+            if self._claim is not None:
+                os.close(self._claim)  # releases the lock
+                self._claim = None
 
     def __enter__(self) -> Journal:
         return self

@@ -3,7 +3,9 @@ history; --queue the reversals and advices waiting for the host; --check the sta
 (integrity, schema, key, private files) without taking a payment.
 
 Shows only what the journal keeps in the clear (first 6 / last 4 of the card number at most);
-the encrypted card data is never decrypted here.
+the encrypted card data is never decrypted here. It only reads, so it neither claims the journal
+nor runs recovery (firmware.recovery): a payment a crash interrupted shows as `awaiting_reply`
+until the next `pitap pay`, `refund`, `run` or `settle` starts and recovers it.
 """
 
 from __future__ import annotations

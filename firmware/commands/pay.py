@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from drivers.nfc import ReaderFault
 from firmware.commands import UsageError, add_config_option
 from firmware.config import Config, ConfigError, currency_exponent, load_config
+from firmware.journal import JournalBusy
 from firmware.terminal import PaymentResult, RefundRefused, Terminal, describe
 
 
@@ -58,7 +59,11 @@ def take(args: argparse.Namespace,
     cfg = load_config(args.config)
     currency = (args.currency or cfg.terminal.currency).upper()
     amount = parse_amount(args.amount, currency)
-    terminal = open_terminal(cfg)
+    try:
+        terminal = open_terminal(cfg)
+    except JournalBusy as exc:  # not a configuration mistake: another pitap is at work
+        print(f"pitap {args.command}: {exc}", file=sys.stderr)
+        return 2
     try:
         result = action(terminal, amount, currency)
     except RefundRefused as exc:  # refused before any tap: nothing was charged

@@ -130,11 +130,11 @@ class TerminalService:
     def settle(self) -> None:
         """Close the batch with the acquirer (f2 on the ready screen) and show the report."""
         from firmware.host.acquirer import HostUnavailable, NoReply, SettlementTotals
-        from firmware.host.settlement import settle_day
+        from firmware.host.settlement import BatchNotClosed, settle_day
 
         try:
             report = settle_day(self.terminal.journal, self.terminal.acquirer, self.terminal.cfg)
-        except (HostUnavailable, NoReply) as exc:
+        except (BatchNotClosed, HostUnavailable, NoReply) as exc:  # queue unsent: host away
             log.warning("settlement not done: %s", exc)
             self.feedback.message("out_of_service", self.feedback.lang.t(
                 "reason_host_unavailable"))

@@ -338,13 +338,13 @@ class Kernel:
             ) from None
         cands, skipped = candidates(entries, self.table, s.txn, self._offline_exhausted())
         if not cands:
-            if any("amount" in why for why in skipped):
+            if any(skip.why.amount for skip in skipped):
                 raise _Stop(
                     OutcomeKind.TRY_ANOTHER_INTERFACE,
                     "amount not allowed contactless for the card's applications",
                     "Amount too high",
                 )
-            listed = "; ".join(skipped) or "directory empty"
+            listed = "; ".join(map(str, skipped)) or "directory empty"
             raise _Stop(
                 OutcomeKind.END_APPLICATION, f"no application this terminal supports ({listed})"
             )

@@ -82,7 +82,7 @@ _KNOWN = {
 }  # fmt: skip
 
 
-def _int(table: dict, key: str, where: str, default: int | None = None) -> int:
+def _int(table: dict[str, Any], key: str, where: str, default: int | None = None) -> int:
     value = table.get(key, default)
     if value is None:
         raise ConfigError(f"{where}.{key}: missing")
@@ -91,7 +91,7 @@ def _int(table: dict, key: str, where: str, default: int | None = None) -> int:
     return value
 
 
-def _hex(table: dict, key: str, where: str, size: int, default: str | None) -> bytes:
+def _hex(table: dict[str, Any], key: str, where: str, size: int, default: str | None) -> bytes:
     value = table.get(key, default)
     try:
         raw = bytes.fromhex(value) if isinstance(value, str) else None
@@ -102,12 +102,12 @@ def _hex(table: dict, key: str, where: str, size: int, default: str | None) -> b
     return raw
 
 
-def _limits(table: dict, where: str, base: Limits | None) -> Limits:
+def _limits(table: dict[str, Any], where: str, base: Limits | None) -> Limits:
     got = {k: _int(table, k, where, getattr(base, k) if base else None) for k in _LIMIT_FIELDS}
     return Limits(**got)
 
 
-def parse_aid_table(data: dict, file: str) -> AidTable:
+def parse_aid_table(data: dict[str, Any], file: str) -> AidTable:
     entries = data.get("aid")
     extra = set(data) - {"aid"}
     if extra:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from journal_support import auth_request
-from run_support import run_pitap
+from run_support import run_pitap, wait_until
 
 from firmware.config import load_config
 from firmware.demo import free_port
@@ -44,15 +44,23 @@ def test_missing_reader_is_one_line(tmp_path: Path, command: tuple[str, ...], co
 
 
 @pytest.fixture
-def leaving_phone() -> Iterator[object]:
-    """A phone that answers a few APDUs, then leaves the field mid-tap (one per test run)."""
+def leaving_phone() -> Iterator[Callable[[], str]]:
+    """Start a phone that answers a few APDUs, then leaves the field mid-tap; returns its reader
+    path once it listens (on a fresh port again if another program took the first one)."""
     from drivers.sim.wallet import SimulatedPhone
 
     phones: list[SimulatedPhone] = []
 
-    def start(reader: str) -> None:
-        phones.append(SimulatedPhone("leaves-field", reader))
-        phones[-1].start(taps=1, timeout=240)
+    def start() -> str:
+        for _attempt in range(5):
+            reader = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
+            phone = SimulatedPhone("leaves-field", reader)
+            phones.append(phone)
+            thread = phone.start(taps=1, timeout=240)
+            assert wait_until(lambda p=phone, t=thread: p.ready.is_set() or not t.is_alive(), 120)
+            if phone.ready.is_set():
+                return reader
+        raise AssertionError("no free UDP port for the phone")
 
     yield start
     for phone in phones:
@@ -60,17 +68,15 @@ def leaving_phone() -> Iterator[object]:
 
 
 def test_phone_leaving_mid_tap_shows_nfcpy_lines_only_with_v(
-    tmp_path: Path, host_sim: object, leaving_phone
+    tmp_path: Path, host_sim: object, leaving_phone: Callable[[], str]
 ) -> None:
-    reader = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
-    cfg = site(tmp_path, reader, host_sim.port)
-    leaving_phone(reader)
+    cfg = site(tmp_path, leaving_phone(), host_sim.port)
     quiet = run_pitap("pay", "1.00", "--config", str(cfg), cwd=tmp_path)
     assert quiet.returncode == 1
     assert " try_again " in quiet.stdout and "card left the field" in quiet.stdout
     assert quiet.stderr == ""
 
-    leaving_phone(reader)
+    cfg = site(tmp_path, leaving_phone(), host_sim.port)
     verbose = run_pitap("-v", "pay", "1.00", "--config", str(cfg), cwd=tmp_path)
     assert verbose.returncode == 1 and " try_again " in verbose.stdout
     assert "WARNING nfc.tag.tt4: ISO-DEP timeout error" in verbose.stderr

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 from drivers.nfc import ReaderFault
-from firmware.commands import UsageError, add_config_option
+from firmware.commands import UsageError, add_config_option, tell_recovery
 from firmware.config import Config, ConfigError, currency_exponent, load_config
 from firmware.journal import JournalBusy
 from firmware.terminal import PaymentResult, RefundRefused, Terminal, describe
@@ -65,6 +65,7 @@ def take(args: argparse.Namespace,
         print(f"pitap {args.command}: {exc}", file=sys.stderr)
         return 2
     try:
+        tell_recovery(terminal.recovered)
         result = action(terminal, amount, currency)
     except RefundRefused as exc:  # refused before any tap: nothing was charged
         print(f"pitap: {args.command} refused: {exc}", file=sys.stderr)

@@ -7,13 +7,15 @@ here touches hardware or the network.
 Paths: data files (AID table, CA keys, dialects, issuer keys) are looked up next to the
 configuration file first, then in the shipped config/ directory; runtime state (journal, keys,
 screens) relative to `terminal.state_dir`, itself relative to the current directory unless
-absolute.
+absolute. Files a configuration names are read with `read_data_file`: regular files of at most
+MAX_DATA_FILE bytes, never more read than that.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 import sys
 import tomllib
 import types
@@ -26,6 +28,9 @@ import firmware
 
 class ConfigError(ValueError):
     """A configuration problem, with a message that names the file and the key."""
+
+
+MAX_DATA_FILE = 1 << 20  # bytes: the configuration and every data file it names (1 MiB)
 
 
 def shipped_config_dir() -> Path:
@@ -391,18 +396,62 @@ def toml_data(text: str, source: object) -> dict[str, typing.Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise ConfigError(f"{source}: not valid TOML: {str(exc)[:80]}") from None
+    except RecursionError:  # arrays or tables nested thousands deep
+        raise ConfigError(f"{source}: not valid TOML: nested too deep") from None
 
 
-def read_toml(path: str | os.PathLike[str], what: str) -> dict[str, typing.Any]:
-    """A TOML data file as a dict; a missing, unreadable or broken file is one ConfigError
-    naming the file and `what` it is ("AID table", "issuer keys file", ...)."""
+def read_data_file(path: str | os.PathLike[str], what: str, limit: int = MAX_DATA_FILE) -> bytes:
+    """The bytes of a file a configuration names (or the configuration itself), read without
+    trusting it: a missing or unreadable file, anything but a regular file (a device such as
+    /dev/zero, a FIFO, a directory) and a file over `limit` bytes are one ConfigError naming the
+    file and `what` it is ("AID table", ...). At most limit + 1 bytes are read."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        fd = os.open(path, flags)  # non-blocking: opening a FIFO must not wait for a writer
     except FileNotFoundError:
         raise ConfigError(f"{path}: {what} not found") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read {what}: {exc.strerror}") from None
-    return toml_data(text, path)
+    except ValueError:  # a NUL in the path
+        raise ConfigError(f"{path!r}: cannot read {what}: not a file name") from None
+    size = f"{limit >> 20} MiB" if limit % (1 << 20) == 0 else f"{limit} bytes"
+    too_big = f"{path}: {what} is over {size}; refused"
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a device or pipe"
+            raise ConfigError(f"{path}: {what} must be a regular file, not {kind}")
+        if st.st_size > limit:
+            raise ConfigError(too_big)
+        chunks: list[bytes] = []
+        left = limit + 1
+        while left and (chunk := os.read(fd, min(left, 1 << 16))):
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > limit:
+        raise ConfigError(too_big)
+    return data
+
+
+def read_text_file(path: str | os.PathLike[str], what: str, limit: int = MAX_DATA_FILE) -> str:
+    """`read_data_file` as UTF-8 text; bytes that are not UTF-8 are one ConfigError too."""
+    try:
+        return read_data_file(path, what, limit).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: {what} is not UTF-8 text (byte {exc.start})") from None
+
+
+def read_toml(path: str | os.PathLike[str], what: str) -> dict[str, typing.Any]:
+    """A TOML data file as a dict; a missing, unreadable, huge or broken file is one ConfigError
+    naming the file and `what` it is ("AID table", "issuer keys file", ...)."""
+    return toml_data(read_text_file(path, what), path)
 
 
 def _config(data: dict[str, typing.Any], source: Path) -> Config:
@@ -417,6 +466,7 @@ def parse_config(text: str, source: Path) -> Config:
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Load the terminal configuration; None means the shipped default config/terminal.toml."""
+    """Load the terminal configuration; None means the shipped default config/terminal.toml.
+    The file is read as a data file: a regular file of at most MAX_DATA_FILE bytes."""
     source = Path(path) if path is not None else default_config_path()
     return _config(read_toml(source, "configuration file"), source)

@@ -41,7 +41,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from firmware.config import ConfigError
+from firmware.config import ConfigError, read_data_file
 from firmware.emv.outcome import mask_pan
 from firmware.host.acquirer import AuthRequest
 
@@ -293,8 +293,11 @@ def load_or_create_key(key_file: Path, create: bool = True) -> bytes:
             f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {key_file}"
         )
     try:
-        key = base64.b64decode(key_file.read_bytes().strip(), validate=True)
-    except (ValueError, OSError) as exc:
+        key = base64.b64decode(read_data_file(key_file, "journal key", 1024).strip(),
+                               validate=True)
+    except ConfigError as exc:
+        raise JournalError(str(exc)) from None
+    except ValueError as exc:
         raise JournalError(f"{key_file}: unreadable journal key: {exc}") from None
     if len(key) != KEY_BYTES:
         raise JournalError(f"{key_file}: journal key must be {KEY_BYTES} bytes (base64)")

@@ -8,8 +8,9 @@ Nothing here touches hardware or the network.
 
 Paths: data files (AID table, CA keys, dialects, issuer keys) are looked up next to the
 configuration file first, then in the shipped config/ directory; runtime state (journal, keys,
-screens) relative to `terminal.state_dir`, itself relative to the current directory unless
-absolute. Files a configuration names are read with `read_data_file`: regular files of at most
+screens) relative to `terminal.state_dir`, itself relative to the configuration file's directory
+unless absolute (never to the current directory: a command run from elsewhere finds the same
+journal). Files a configuration names are read with `read_data_file`: regular files of at most
 MAX_DATA_FILE bytes, never more read than that.
 """
 
@@ -127,7 +128,7 @@ class TerminalSection:
     currency: str = "EUR"  # ISO 4217 alpha; numeric and exponent from CURRENCIES
     language: str = "en"
     presentment_timeout_s: float = 15.0
-    state_dir: str = "var"
+    state_dir: str = "var"  # relative: to the configuration file's directory
 
     LIMITS: ClassVar[dict[str, tuple[float, float]]] = {
         "terminal_id": (1, 8),  # ISO 8583 field 41
@@ -401,7 +402,10 @@ class Config:
 
     @property
     def state_dir(self) -> Path:
-        return Path(self.terminal.state_dir).expanduser()
+        """`terminal.state_dir`; a relative one is relative to the configuration file's
+        directory, so that every command reading this file finds the same journal."""
+        p = Path(self.terminal.state_dir).expanduser()
+        return p if p.is_absolute() else self.source.parent / p
 
     def state_path(self, name: str) -> Path:
         p = Path(name).expanduser()

@@ -1,12 +1,17 @@
 """One module a `pitap` subcommand, each with `register(subparsers)`; and what they share: the
-argument types (counts, seconds, amounts, currencies) and `--config`."""
+argument types (counts, seconds, amounts, currencies), `--config`, and the journal check."""
 
 from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from firmware.config import CURRENCIES, currency_exponent, format_amount
+
+if TYPE_CHECKING:
+    from firmware.config import Config
 
 # EMV 9F02 (Amount, Authorised) holds 12 digits of minor units: nothing larger can be paid.
 MAX_AMOUNT_DIGITS = 12
@@ -85,3 +90,12 @@ def parse_amount(text: str, currency: str) -> int:
                          f"({MAX_AMOUNT_DIGITS} digits of minor units)")
     return int(digits)
 
+
+def existing_journal(cfg: Config) -> Path:
+    """The journal file `cfg` names; UsageError when there is none, so that a command that reads
+    or settles the journal never starts a new, empty one (and sends nothing)."""
+    path = cfg.state_path(cfg.journal.file)
+    if not path.is_file():
+        raise UsageError(f"no journal at {path} (terminal.state_dir of {cfg.source}); "
+                         "nothing done: is that the terminal's configuration?")
+    return path

@@ -16,6 +16,7 @@ from drivers.nfc import ReaderFault
 from firmware.commands import (
     UsageError,
     add_config_option,
+    existing_journal,
     parse_amount,
     parse_currency,
 )
@@ -61,14 +62,16 @@ def print_result(result: PaymentResult, as_json: bool) -> int:
     return 0 if result.outcome == "approved" else 1
 
 
-def take(args: argparse.Namespace,
-         action: Callable[[Terminal, int, str], PaymentResult]) -> int:
+def take(args: argparse.Namespace, action: Callable[[Terminal, int, str], PaymentResult],
+         needs_journal: bool = False) -> int:
     """Check the amount, open the configured terminal, run one payment or refund, print it,
-    close."""
+    close. `needs_journal`: refuse (exit 2) when the configuration's journal does not exist."""
     cfg = load_config(args.config)
     currency = parse_currency(args.currency) if args.currency else cfg.terminal.currency.upper()
     amount = parse_amount(args.amount, currency)
     check_contactless_limit(cfg, amount, currency)
+    if needs_journal:
+        existing_journal(cfg)
     terminal = open_terminal(cfg)
     try:
         result = action(terminal, amount, currency)

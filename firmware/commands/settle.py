@@ -1,4 +1,7 @@
-"""`pitap settle [--json]`: close the day's batch with the acquirer and print the Z-report."""
+"""`pitap settle [--json]`: close the day's batch with the acquirer and print the Z-report.
+
+Only with the terminal's journal: where the configuration names none, nothing is sent (a 0500
+of zeros would close the host's batch with the real sales in it)."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import argparse
 import json
 import sys
 
-from firmware.commands import add_config_option
+from firmware.commands import add_config_option, existing_journal
 from firmware.config import load_config
 
 
@@ -26,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from firmware.journal import Journal, JournalError
 
     cfg = load_config(args.config)
+    existing_journal(cfg)
     try:
         journal = Journal.from_config(cfg)
     except JournalError as exc:

@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from firmware.config import ConfigError, read_data_file
 from firmware.emv.outcome import mask_pan
 from firmware.host.acquirer import AuthRequest
+from firmware.private_files import make_private_dir
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +269,7 @@ def load_or_create_key(key_file: Path, create: bool = True) -> bytes:
             raise JournalError(
                 f"{key_file}: journal key missing; provision the terminal key (0600) first"
             )
-        key_file.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(key_file.parent)
         key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
         encoded = base64.b64encode(key) + b"\n"
         tmp = key_file.with_name(f".{key_file.name}.{os.getpid()}.tmp")
@@ -356,7 +357,7 @@ class Journal:
         by others, wrong size)."""
         path = Path(path)
         key = load_or_create_key(Path(key_file), create=create_key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
         new_file = not path.exists()
         if new_file:
             # Create the file 0600 ourselves so that SQLite never makes it world-readable.

@@ -1,10 +1,13 @@
-"""Where state lives: a relative `terminal.state_dir` is relative to the configuration file
-(never the current directory), and a command that needs the journal refuses to start a new one
-(and sends nothing)."""
+"""Where state lives and how it is made: a relative `terminal.state_dir` is relative to the
+configuration file (never the current directory), a command that needs the journal refuses to
+start a new one (and sends nothing), the state is private whatever the umask, and a state
+directory that cannot be written is one line."""
 
 from __future__ import annotations
 
+import os
 import socket
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +17,7 @@ from run_support import run_pitap
 from firmware.config import load_config, shipped_config_dir
 from firmware.demo import free_port
 from firmware.journal import Journal
+from firmware.private_files import make_private_dir
 
 
 @pytest.fixture
@@ -105,3 +109,55 @@ def test_settle_from_another_folder_uses_the_terminals_journal(tmp_path: Path) -
     run = run_pitap("settle", "--config", str(shop / "site.toml"), cwd=elsewhere)
     assert run.returncode == 1 and "acquirer did not answer" in run.stderr  # nobody listens
     assert list(elsewhere.iterdir()) == []
+
+
+def modes_under(top: Path) -> dict[str, int]:
+    found = {".": stat.S_IMODE(top.stat().st_mode)}
+    for path in top.rglob("*"):
+        found[str(path.relative_to(top))] = stat.S_IMODE(path.lstat().st_mode)
+    return found
+
+
+def test_state_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    state = tmp_path / "a" / "b" / "state"  # missing parents are made private too
+    site = tmp_path / "site.toml"
+    site.write_text(f"[terminal]\nstate_dir = '{state}'\npresentment_timeout_s = 1.0\n"
+                    f"[reader]\npath = 'udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}'\n"
+                    f"[host]\nport = {free_port()}\nconnect_timeout_s = 1.0\n"
+                    "[printer]\nbackend = 'file'\npath = 'paper/receipts.bin'\n")
+    old = os.umask(0)
+    try:
+        run = run_pitap("pay", "1.00", "--config", str(site))  # nobody taps: no_card, exit 1
+    finally:
+        os.umask(old)
+    assert run.returncode == 1, run.stderr
+    found = modes_under(tmp_path / "a")
+    assert {"b/state/journal.sqlite", "b/state/journal.key", "b/state/paper"} <= found.keys()
+    assert any(name.startswith("b/state/screens/") for name in found), found
+    for name, mode in found.items():
+        is_dir = (tmp_path / "a" / name).is_dir()
+        assert mode == (0o700 if is_dir else 0o600), (name, oct(mode))
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022, 0o277])
+def test_make_private_dir(tmp_path: Path, umask: int) -> None:
+    old = os.umask(umask)
+    try:
+        make_private_dir(tmp_path / "x" / "y" / "z")
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "x", tmp_path / "x" / "y", tmp_path / "x" / "y" / "z"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700
+    (tmp_path / "x" / "y").chmod(0o755)  # an existing directory is the start-up check's business
+    make_private_dir(tmp_path / "x" / "y" / "z")
+    assert stat.S_IMODE((tmp_path / "x" / "y").stat().st_mode) == 0o755
+
+
+@pytest.mark.parametrize("state_dir", ["/proc/1", "/proc/1/pitap", "/dev/null/pitap"])
+def test_unwritable_state_dir_is_one_line(tmp_path: Path, state_dir: str) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text(f"[terminal]\nstate_dir = '{state_dir}'\n")
+    run = run_pitap("pay", "1.00", "--config", str(site))
+    assert run.returncode == 2
+    line = one_line(run.stderr)
+    assert str(site) in line and "terminal.state_dir" in line and state_dir in line

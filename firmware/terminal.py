@@ -25,6 +25,7 @@ from firmware.host import connect
 from firmware.host.acquirer import Acquirer, AuthRequest, HostUnavailable, NoReply
 from firmware.host.saf import StoreAndForward
 from firmware.journal import Journal, UnknownPayment
+from firmware.private_files import prepare_state_dir
 from firmware.recovery import RecoveryReport, open_journal_at_start
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ class Terminal:
     @classmethod
     def from_config(cls, cfg: Config) -> Terminal:
         """Open everything the configuration names. ConfigError/ReaderFault for what is wrong."""
-        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        prepare_state_dir(cfg)  # private (0700) whatever the umask, and writable
         kernel = Kernel.from_config(cfg)
         # Recovery first: whatever a power cut left half-way is queued before any new payment.
         with contextlib.ExitStack() as opened:  # what opened is closed again if a later part fails

@@ -86,7 +86,7 @@ def test_phone_leaving_mid_tap_shows_nfcpy_lines_only_with_v(
 
 def test_what_recovery_did_is_said_in_sentences(tmp_path: Path, host_sim: object) -> None:
     reader = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
-    cfg = site(tmp_path, reader, host_sim.port, timeout_s=0.5)
+    cfg = site(tmp_path, reader, host_sim.port, timeout_s=1.0)
     journal = Journal.from_config(load_config(cfg))
     sent = journal.new_payment("purchase", 1000, 978, "PITAP001")
     journal.record(sent, "card_read", scheme="visa", masked_pan="476173******0010")

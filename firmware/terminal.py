@@ -224,7 +224,9 @@ class Terminal:
             result.masked_pan = outcome.masked_pan or result.masked_pan
             log.info("payment %d tap %d: %s (%s)", pid, result.taps, outcome.kind.value,
                      outcome.reason)
-            if outcome.kind is not OutcomeKind.TRY_AGAIN:
+            if outcome.kind is not OutcomeKind.TRY_AGAIN or card.left_field:
+                # A card that went quiet mid-tap has left: the payment ends at once as "try
+                # again", nothing charged (`pitap run` then presents the same amount again).
                 break
             self.journal.record(pid, "try_again", reason=outcome.reason, scheme=result.scheme)
             see_phone = "see phone" in outcome.ui_message.lower()
@@ -236,6 +238,7 @@ class Terminal:
             return
         if outcome.kind is OutcomeKind.TRY_AGAIN:
             self._end(result, "try_again", outcome.reason)
+            self.feedback.message("try_again")
             return
         self.journal.record(
             pid, "card_read", scheme=outcome.scheme, masked_pan=outcome.masked_pan,

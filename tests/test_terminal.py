@@ -96,12 +96,21 @@ def test_host_that_never_answers_gets_reversed(host_sim, terminal_for, phone) ->
     assert_reversed(term, host_sim, result.id, result.stan)
 
 
-def test_phone_leaving_mid_flow_ends_as_try_again(host_sim, terminal_for, phone) -> None:
-    term = terminal_for(host_sim.port, presentment_timeout_s=3.0)
+def test_phone_leaving_mid_flow_ends_the_payment_as_try_again_at_once(
+        host_sim, terminal_for, phone, caplog) -> None:
+    term = terminal_for(host_sim.port, presentment_timeout_s=15.0)
     phone("leaves-field", term.cfg.reader.path)
     result = term.pay(1250)
-    assert result.outcome == "try_again"
-    assert result.taps >= 1
+    assert result.outcome == "try_again", result.reason
+    assert result.taps == 1
+    # ended when the phone went quiet, not after the 15 s presentment timeout (the measured
+    # figure is in bench/tap.py; the bound here leaves room for a loaded machine)
+    assert result.total_ms < 5000
+    assert term.journal.payment(result.id)["outcome"] == "try_again"
+    assert host_sim.ledger.transactions() == []  # nothing went to the host
+    # nfcpy retried the unanswered block at most twice (its own default is five times)
+    retries = [r for r in caplog.records if r.name == "nfc.tag.tt4" and "(#" in r.getMessage()]
+    assert 1 <= len(retries) <= 2
 
 
 @pytest.mark.parametrize("profile", ["malformed-tlv", "unknown-aid", "wrong-sw"])

@@ -6,12 +6,31 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
+
 from drivers.keypad import KeyboardKeypad
+from drivers.sim.wallet import SimulatedPhone
 from firmware.cli import main
 from firmware.commands.run import TerminalService
 from firmware.terminal import Terminal
+
+
+@pytest.fixture
+def tty_keys() -> Iterator[tuple[KeyboardKeypad, Callable[[str], None]]]:
+    """A keyboard keypad on a pseudo-terminal (keys as typed, like a person at a desk), and a
+    function that types text into it."""
+    master, slave = os.openpty()
+    stream = os.fdopen(slave, "r")
+    keypad = KeyboardKeypad(stream)
+    yield keypad, lambda text: os.write(master, text.encode()) and None
+    keypad.close()
+    stream.close()
+    os.close(master)
 
 
 def screens_shown(cfg) -> list[str]:
@@ -99,3 +118,32 @@ def test_f2_settles_the_batch_and_shows_the_report(make_config, host_sim, phone)
         terminal.close()
     assert service.results[0].outcome == "approved"
     assert report.shows("€12.50") and report.shows("Totals agree")
+
+
+def test_a_phone_that_left_mid_tap_is_asked_for_the_same_amount_again(
+        make_config, host_sim, tty_keys) -> None:
+    cfg = make_config(host_sim.port, presentment_timeout_s=10.0)
+    keypad, type_keys = tty_keys
+    leaving = SimulatedPhone("leaves-field", cfg.reader.path)
+    left = leaving.start(taps=1, timeout=30.0)
+    terminal = Terminal.from_config(cfg)
+    service = TerminalService(terminal, keypad, currency="EUR", result_hold_s=0)
+    runner = threading.Thread(target=service.run, kwargs={"max_payments": 2}, daemon=True)
+    staying = SimulatedPhone("visa-online", cfg.reader.path)
+    try:
+        runner.start()
+        type_keys("1250\n")
+        left.join(30.0)  # that phone is gone; the customer taps again with another
+        staying.start(taps=1, timeout=30.0)
+        runner.join(60.0)
+        assert not runner.is_alive()
+    finally:
+        leaving.stop()
+        staying.stop()
+        terminal.close()
+    first, second = service.results
+    assert (first.outcome, second.outcome) == ("try_again", "approved"), second.reason
+    assert first.amount == second.amount == 1250 and second.id == first.id + 1
+    shown = screens_shown(cfg)
+    assert shown.index("try_again") < len(shown) - 1 - shown[::-1].index("present_card")
+    assert [r["approved"] for r in host_sim.ledger.transactions()] == [1]

@@ -5,6 +5,9 @@ lights, tones and printer the configuration names; on a desktop the same loop ru
 hardware with the keyboard as keypad. Payments go through firmware.terminal.Terminal, which
 journals them; this module only collects amounts and paces the screens.
 
+A card or phone that leaves mid-tap ends its payment as "try again" (nothing charged) and the same
+amount is presented again, so the customer just taps again.
+
 Keys: digits shift in from the right as on a till (1 2 5 0 -> 12.50), clear deletes the last
 digit (or leaves the entry when empty), enter takes the payment, cancel returns to ready, f1
 switches between purchase and refund, f2 on an empty entry settles the batch with the acquirer
@@ -27,6 +30,10 @@ from firmware.config import ConfigError, currency_exponent, load_config
 log = logging.getLogger(__name__)
 
 MAX_DIGITS = 9  # 9 999 999.99 in a two-decimal currency: above any contactless limit
+# A card that left mid-tap ends its payment as "try again"; the same amount is then presented
+# again (a new payment), up to ATTEMPTS in all, after "Try again" was up TRY_AGAIN_SHOWN_S.
+ATTEMPTS = 3
+TRY_AGAIN_SHOWN_S = 1.5
 
 
 class AmountEntry:
@@ -116,16 +123,26 @@ class TerminalService:
                 if wanted is None:
                     continue
                 amount, txn_type = wanted
-                if txn_type == "refund":
-                    result = self.terminal.refund(amount)
-                else:
-                    result = self.terminal.pay(amount, currency=self.currency)
-                self.results.append(result)
-                log.info("payment %s: %s %s", result.id, result.outcome, result.reason)
+                for attempt in range(1, ATTEMPTS + 1):
+                    result = self.take(amount, txn_type)
+                    if result.outcome != "try_again" or attempt == ATTEMPTS:
+                        break
+                    if self.hold(TRY_AGAIN_SHOWN_S):  # a key: no new attempt, back to ready
+                        break
                 self.hold()
         except StopService:
             pass
         return len(self.results)
+
+    def take(self, amount: int, txn_type: str) -> Any:
+        """One payment or refund of `amount`; its result is kept in `results`."""
+        if txn_type == "refund":
+            result = self.terminal.refund(amount)
+        else:
+            result = self.terminal.pay(amount, currency=self.currency)
+        self.results.append(result)
+        log.info("payment %s: %s %s", result.id, result.outcome, result.reason)
+        return result
 
     def settle(self) -> None:
         """Close the batch with the acquirer (f2 on the ready screen) and show the report."""
@@ -150,15 +167,17 @@ class TerminalService:
                      "closed" if report.closed else "not agreed")
         self.hold()
 
-    def hold(self) -> None:
-        """Leave the outcome (and receipt QR) up for a while, or until a key is pressed."""
-        deadline = time.monotonic() + self.result_hold_s
+    def hold(self, seconds: float | None = None) -> bool:
+        """Leave the outcome (and receipt QR) up `seconds` (default: the result hold) or until a
+        key is pressed; True when a key ended it."""
+        deadline = time.monotonic() + (self.result_hold_s if seconds is None else seconds)
         while time.monotonic() < deadline and not self.stop.is_set():
             key = self.keypad.read_key(min(0.5, max(0.0, deadline - time.monotonic())))
             if key == "quit":
                 raise StopService
             if key is not None:
-                return
+                return True
+        return False
 
 
 class StopService(Exception):

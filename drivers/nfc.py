@@ -11,6 +11,9 @@ as long as an S(WTX) asks. Here every block goes through `SilenceLimit`: at most
 retransmissions (as EMV contactless readers do), all of them within `SILENCE_S` of sending the
 block that went unanswered, and no waiting-time extension past FWTmax (ISO/IEC 14443-4: FWI 14).
 
+Waiting for a card can be cut short: `wait_for_card(..., cancelled=callable)` asks the callable
+(nfcpy's `terminate` convention) before every poll, and returns None once it says True.
+
 Two cards at once (EMV: "Present one card only"): on a reader whose chip lists two targets (a
 PN532, e.g. `tty:AMA0:pn532`, or a PN531; nfcpy's `in_list_passive_target_max_target`) each
 sensed card is followed by one InListPassiveTarget with MaxTg 2 before activation; when the chip
@@ -22,8 +25,8 @@ the reader talks to the one that won anticollision. The module imports nothing f
 from __future__ import annotations
 
 import logging
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import nfc
@@ -193,10 +196,13 @@ class Reader:
         return f"{dev.vendor_name} {dev.product_name} ({dev.chipset_name})".strip()
 
     def wait_for_card(
-        self, timeout: float, cancel: threading.Event | None = None, poll_interval: float = 0.05
+        self, timeout: float, cancelled: Callable[[], bool] | None = None,
+        poll_interval: float = 0.05,
     ) -> Card | None:
-        """Poll for a Type 4A card or phone until `timeout` seconds pass; None if none came."""
+        """Poll for a Type 4A card or phone until `timeout` seconds pass or `cancelled()` says
+        True (asked before every poll); None if no card came."""
         deadline = time.monotonic() + timeout
+        stop = cancelled or (lambda: False)
         # After "more than one card" the field stays off one poll interval: the cards reset, and
         # a caller polling again at once does not spin on the same two cards.
         quiet = min(self._quiet_until, deadline) - time.monotonic()
@@ -205,7 +211,7 @@ class Reader:
         target = nfc.clf.RemoteTarget("106A")
         line_faults = 0
         while time.monotonic() < deadline:
-            if cancel is not None and cancel.is_set():
+            if stop():
                 return None
             polled_at = time.monotonic()
             try:

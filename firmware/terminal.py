@@ -5,6 +5,11 @@ journal and the shopkeeper's feedback (screen, lights, tones, receipt). Every st
 journalled before the effect it announces: "awaiting_reply" before the request leaves, the
 outcome before it is shown. It never raises to its caller for anything a card, a reader or a host
 does; those end as a PaymentResult with an outcome and a reason.
+
+Cancelling: `pay(..., cancelled=callable)` (and `refund`) takes a callable the reader's polling
+loop asks before every poll (nfcpy's `terminate` convention, e.g. a threading.Event's `is_set`).
+Once it says True while the terminal waits for a card, the payment ends at once as "cancelled",
+nothing sent to the host. A card already being read is finished: cancelling stops the wait only.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from drivers.nfc import MoreThanOneCard, Reader, ReaderFault, UnsupportedCard
@@ -46,7 +52,7 @@ class PaymentResult:
     amount: int
     currency: str
     txn_type: str
-    outcome: str  # approved | declined | no_card | try_again | error
+    outcome: str  # approved | declined | no_card | try_again | cancelled | error
     reason: str
     scheme: str = ""
     auth_code: str = ""
@@ -122,8 +128,10 @@ class Terminal:
         presentment_timeout: float | None = None,
         refund_of: int | None = None,
         card_must_be: str = "",
+        cancelled: Callable[[], bool] | None = None,
     ) -> PaymentResult:
-        """One payment or refund of `amount` minor units: never raises for a card or host fault."""
+        """One payment or refund of `amount` minor units: never raises for a card or host fault.
+        `cancelled()` True while waiting for a card ends it as "cancelled"."""
         started = time.monotonic()
         alpha = (currency or self.cfg.terminal.currency).upper()
         numeric = currency_numeric(alpha)
@@ -136,7 +144,8 @@ class Terminal:
             id=pid, amount=amount, currency=alpha, txn_type=kind.value, outcome="error", reason=""
         )
         try:
-            self._take(result, kind, numeric, started + timeout, card_must_be)
+            self._take(result, kind, numeric, started + timeout, card_must_be,
+                       cancelled or (lambda: False))
         except Exception as exc:  # last line of defence: a clean error, never a traceback
             log.exception("payment %d failed unexpectedly", pid)
             result.outcome, result.reason = "error", f"terminal error: {type(exc).__name__}"
@@ -146,13 +155,15 @@ class Terminal:
         return result
 
     def refund(self, amount: int, of_payment: int | None = None, currency: str | None = None,
-               presentment_timeout: float | None = None) -> PaymentResult:
+               presentment_timeout: float | None = None,
+               cancelled: Callable[[], bool] | None = None) -> PaymentResult:
         """Refund `amount` to the card tapped now; with `of_payment`, at most what is left of it.
 
         A refund of a journal payment is refused (RefundRefused, nothing charged) when that payment
         was not an approved purchase or the refunds of it would exceed its amount."""
         if of_payment is None:
-            return self.pay(amount, "refund", currency, presentment_timeout)
+            return self.pay(amount, "refund", currency, presentment_timeout,
+                            cancelled=cancelled)
         try:
             original = self.journal.payment(of_payment)
         except UnknownPayment:
@@ -171,20 +182,22 @@ class Terminal:
         if currency is not None and currency.upper() != paid_in:
             raise RefundRefused(f"payment {of_payment} was paid in {paid_in}, not {currency}")
         result = self.pay(amount, "refund", paid_in, presentment_timeout, refund_of=of_payment,
-                          card_must_be=str(original.get("masked_pan") or ""))
+                          card_must_be=str(original.get("masked_pan") or ""),
+                          cancelled=cancelled)
         if result.outcome == "approved" and amount + refunded == paid:
             self.journal.record(of_payment, "refunded", reason=f"refunded in full (#{result.id})")
         return result
 
     def _take(self, result: PaymentResult, kind: TxnType, currency: int, deadline: float,
-              card_must_be: str = "") -> None:
+              card_must_be: str, cancelled: Callable[[], bool]) -> None:
         pid = result.id
         self.feedback.present_card(result.amount, result.currency)
         outcome: Outcome | None = None
         two_cards = False  # the last poll found two cards: "Present one card only" is shown
         while time.monotonic() < deadline and result.taps < MAX_TAPS:
             try:
-                card = self.reader.wait_for_card(max(0.0, deadline - time.monotonic()))
+                card = self.reader.wait_for_card(max(0.0, deadline - time.monotonic()),
+                                                 cancelled)
             except UnsupportedCard as exc:
                 self.feedback.message("try_again", "Card not supported")
                 log.info("payment %d: %s", pid, exc)
@@ -200,6 +213,12 @@ class Terminal:
             except ReaderFault as exc:
                 self._end(result, "error", f"reader fault: {exc}")
                 self.feedback.message("out_of_service", "Reader fault")
+                return
+            if cancelled():  # before a card is read, or as one arrives: nothing is charged
+                if card is not None:
+                    self.reader.release()
+                self._end(result, "cancelled", "cancelled while waiting for a card")
+                self.feedback.message("cancelled")
                 return
             if card is None:
                 break

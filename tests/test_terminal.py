@@ -6,6 +6,7 @@ nothing is charged twice or lost when the host or the phone misbehaves.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,26 @@ def test_refund_beyond_what_was_paid_is_refused_before_any_tap(host_sim, termina
     with pytest.raises(ValueError, match="no payment"):
         term.refund(100, of_payment=sale.id + 99)
     assert len(term.journal.payments()) == before
+
+
+def test_cancel_while_waiting_for_a_card_ends_the_payment_at_once(host_sim, terminal_for) -> None:
+    term = terminal_for(host_sim.port, presentment_timeout_s=15.0)
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()  # the shopkeeper presses cancel on "Present card"
+    result = term.pay(1250, cancelled=cancel.is_set)
+    assert result.outcome == "cancelled", result.reason
+    # within a poll (one second on the udp: driver), not after the 15 s presentment timeout
+    assert result.total_ms < 5000
+    assert term.journal.payment(result.id)["outcome"] == "cancelled"
+    assert host_sim.ledger.transactions() == []
+    assert term.journal.queue("reversal") == [] and term.journal.queue("advice") == []
+    assert term.feedback.last_screen.name == "cancelled"
+    assert term.feedback.last_screen.shows("Nothing was charged")
+
+
+def test_a_phone_tapped_after_cancel_is_not_read(host_sim, terminal_for, phone) -> None:
+    term = terminal_for(host_sim.port)
+    phone("visa-online", term.cfg.reader.path)
+    result = term.pay(1250, cancelled=lambda: True)
+    assert result.outcome == "cancelled" and result.taps == 0
+    assert host_sim.ledger.transactions() == []

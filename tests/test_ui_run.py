@@ -8,10 +8,12 @@ import dataclasses
 import io
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from run_support import wait_until
 
 from drivers.keypad import KeyboardKeypad
 from drivers.sim.wallet import SimulatedPhone
@@ -147,3 +149,79 @@ def test_a_phone_that_left_mid_tap_is_asked_for_the_same_amount_again(
     shown = screens_shown(cfg)
     assert shown.index("try_again") < len(shown) - 1 - shown[::-1].index("present_card")
     assert [r["approved"] for r in host_sim.ledger.transactions()] == [1]
+
+
+def start_service(terminal, keypad, **run: object) -> tuple[TerminalService, threading.Thread]:
+    service = TerminalService(terminal, keypad, currency="EUR", result_hold_s=0)
+    runner = threading.Thread(target=service.run, kwargs=run, daemon=True)
+    runner.start()
+    return service, runner
+
+
+def showing(terminal, name: str) -> bool:
+    screen = terminal.feedback.last_screen
+    return screen is not None and screen.name == name
+
+
+def test_esc_on_present_card_cancels_at_once_and_keys_pressed_meanwhile_are_dropped(
+        make_config, host_sim, tty_keys) -> None:
+    cfg = make_config(host_sim.port, presentment_timeout_s=30.0)
+    keypad, type_keys = tty_keys
+    terminal = Terminal.from_config(cfg)
+    try:
+        service, runner = start_service(terminal, keypad)
+        type_keys("1250\n")
+        assert wait_until(lambda: showing(terminal, "present_card"), seconds=10)
+        type_keys("99")  # pressed while the terminal waits for a card: dropped
+        type_keys("\x1b")  # Esc
+        assert wait_until(lambda: service.results, seconds=5)  # far inside the 30 s timeout
+        (result,) = service.results
+        assert result.outcome == "cancelled"
+        assert wait_until(lambda: showing(terminal, "ready"), seconds=5)
+        type_keys("q")
+        runner.join(10)
+        assert not runner.is_alive()
+        journal = terminal.journal.payment(result.id)
+    finally:
+        terminal.close()
+    assert journal["outcome"] == "cancelled"
+    assert host_sim.ledger.transactions() == []
+    shown = screens_shown(cfg)
+    after = shown[shown.index("cancelled"):]
+    assert after == ["cancelled", "ready"]  # the 9s typed during the payment never showed up
+
+
+ROWS, COLS = [4, 17, 27, 22], [23, 16, 20, 21]
+LAYOUT = ["123A", "456B", "789C", "*0#D"]
+
+
+def test_the_cancel_key_of_a_matrix_keypad_cancels_the_wait(make_config, host_sim) -> None:
+    from drivers.keypad import MatrixKeypad
+
+    cfg = make_config(host_sim.port, presentment_timeout_s=30.0)
+    terminal = Terminal.from_config(cfg)
+    gpio = terminal.feedback.gpio
+    keypad = MatrixKeypad(gpio, ROWS, COLS, LAYOUT, debounce_ms=20)
+
+    def press(legend: str) -> None:
+        row = next(i for i, keys in enumerate(LAYOUT) if legend in keys)
+        pins = ROWS[row], COLS[LAYOUT[row].index(legend)]
+        gpio.connect(*pins)
+        time.sleep(0.15)  # held like a finger, well past the debounce
+        gpio.disconnect(*pins)
+        time.sleep(0.15)
+
+    try:
+        service, runner = start_service(terminal, keypad, max_payments=1)
+        for legend in "500#":
+            press(legend)
+        assert wait_until(lambda: showing(terminal, "present_card"), seconds=10)
+        press("D")
+        runner.join(10)
+        assert not runner.is_alive()
+    finally:
+        keypad.close()
+        terminal.close()
+    (result,) = service.results
+    assert (result.outcome, result.amount) == ("cancelled", 500)
+    assert host_sim.ledger.transactions() == []

@@ -324,7 +324,7 @@ MESSAGES: dict[str, tuple[str, str, str]] = {
     "try_again": ("try_again", "try_again_hint", "contactless"),
     "no_card": ("no_card", "no_card_hint", "warning"),
     "out_of_service": ("out_of_service", "out_of_service_hint", "no_entry"),
-    "cancelled": ("cancelled", "", "cross"),
+    "cancelled": ("cancelled", "cancelled_hint", "cross"),
 }
 
 

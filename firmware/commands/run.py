@@ -8,6 +8,12 @@ journals them; this module only collects amounts and paces the screens.
 A card or phone that leaves mid-tap ends its payment as "try again" (nothing charged) and the same
 amount is presented again, so the customer just taps again.
 
+While a payment runs, a live keypad (matrix, buttons, a keyboard on a terminal) is read on a
+thread of its own: cancel (or quit) ends the wait for a card at once, as "Cancelled" with nothing
+charged, through the terminal's cancel hook (`Terminal.pay(cancelled=...)`); other keys are
+dropped, and the keypad is drained when the payment ends, so nothing pressed during it fires
+afterwards. A stop signal cancels the wait the same way.
+
 Keys: digits shift in from the right as on a till (1 2 5 0 -> 12.50), clear deletes the last
 digit (or leaves the entry when empty), enter takes the payment, cancel returns to ready, f1
 switches between purchase and refund, f2 on an empty entry settles the batch with the acquirer
@@ -34,6 +40,8 @@ MAX_DIGITS = 9  # 9 999 999.99 in a two-decimal currency: above any contactless 
 # again (a new payment), up to ATTEMPTS in all, after "Try again" was up TRY_AGAIN_SHOWN_S.
 ATTEMPTS = 3
 TRY_AGAIN_SHOWN_S = 1.5
+CANCELLED_SHOWN_S = 1.5  # "Cancelled" stays this long (or until a key), then ready
+WATCH_POLL_S = 0.05  # how often the keypad is looked at during a payment
 
 
 class AmountEntry:
@@ -129,20 +137,55 @@ class TerminalService:
                         break
                     if self.hold(TRY_AGAIN_SHOWN_S):  # a key: no new attempt, back to ready
                         break
-                self.hold()
+                self.hold(CANCELLED_SHOWN_S if result.outcome == "cancelled" else None)
         except StopService:
             pass
         return len(self.results)
 
     def take(self, amount: int, txn_type: str) -> Any:
-        """One payment or refund of `amount`; its result is kept in `results`."""
-        if txn_type == "refund":
-            result = self.terminal.refund(amount)
-        else:
-            result = self.terminal.pay(amount, currency=self.currency)
+        """One payment or refund of `amount`, cancellable from the keypad or by a stop signal
+        while it waits for a card; its result is kept in `results`."""
+        cancel = threading.Event()
+        done = threading.Event()
+        watcher = None
+        if self.keypad.live:
+            watcher = threading.Thread(target=self._watch_keys, args=(cancel, done),
+                                       name="cancel-key", daemon=True)
+            watcher.start()
+
+        def cancelled() -> bool:
+            return cancel.is_set() or self.stop.is_set()
+
+        try:
+            if txn_type == "refund":
+                result = self.terminal.refund(amount, cancelled=cancelled)
+            else:
+                result = self.terminal.pay(amount, currency=self.currency, cancelled=cancelled)
+        finally:
+            done.set()
+            if watcher is not None:
+                watcher.join()
+            self.keypad.drain()
         self.results.append(result)
         log.info("payment %s: %s %s", result.id, result.outcome, result.reason)
         return result
+
+    def _watch_keys(self, cancel: threading.Event, done: threading.Event) -> None:
+        """During a payment: cancel (or quit, which also stops the service) sets `cancel`;
+        every other key is dropped."""
+        while not done.is_set():
+            try:
+                key = self.keypad.read_key(WATCH_POLL_S)
+            except Exception:  # a keypad fault must not end the payment; it goes on uncancellable
+                log.exception("keypad failed during a payment")
+                return
+            if key in ("cancel", "quit"):
+                log.info("%s key during the payment: cancelling the wait for a card", key)
+                cancel.set()
+                if key == "quit":
+                    self.stop.set()
+            elif key is not None:
+                log.debug("key %r dropped: a payment is running", key)
 
     def settle(self) -> None:
         """Close the batch with the acquirer (f2 on the ready screen) and show the report."""

@@ -36,6 +36,7 @@ TEXT = {
     "out_of_service": "Out of service",
     "out_of_service_hint": "Sorry, payments are not possible now",
     "cancelled": "Cancelled",
+    "cancelled_hint": "Nothing was charged",
     "settlement": "Settlement",
     "sales": "Sales",
     "refunds": "Refunds",

@@ -46,6 +46,7 @@ TEXT = {
     "out_of_service": "सेवा उपलब्ध नहीं",
     "out_of_service_hint": "क्षमा करें, अभी भुगतान संभव नहीं है",
     "cancelled": "रद्द किया गया",
+    "cancelled_hint": "कोई राशि नहीं ली गई",
     "settlement": "निपटान",
     "sales": "बिक्री",
     "refunds": "धनवापसी",

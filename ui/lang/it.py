@@ -36,6 +36,7 @@ TEXT = {
     "out_of_service": "Fuori servizio",
     "out_of_service_hint": "Spiacenti, pagamenti non disponibili",
     "cancelled": "Annullata",
+    "cancelled_hint": "Nessun addebito",
     "settlement": "Chiusura contabile",
     "sales": "Vendite",
     "refunds": "Storni",

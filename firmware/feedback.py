@@ -14,6 +14,9 @@ terminals' (EMV Contactless Book A) convention:
     declined                        lights off + alert tone
     see phone / one card / again    first light + alert tone    (present again)
 
+A refund says so on every customer screen: `present_card(..., txn_type)` remembers the kind
+of the payment for the screens that follow it (until `ready`).
+
 A failing display, buzzer or printer is logged and never stops or changes a payment.
 Card numbers are shown by their last four digits only; nothing here logs card data.
 """
@@ -60,6 +63,7 @@ class Feedback:
         self.last_screen: screens.Screen | None = None
         self.recent: deque[screens.Screen] = deque(maxlen=32)  # the last screens shown
         self.last_money: Money | None = None
+        self.txn_type = "purchase"  # of the payment in progress: its screens name a refund
         self._tone_this_payment = False
         self.key_legends: dict[str, str] | None = None  # None: a desktop keyboard's
 
@@ -130,6 +134,7 @@ class Feedback:
     def ready(self) -> None:
         self._lights(1)
         self.last_money = None
+        self.txn_type = "purchase"
         self._show(screens.ready_screen)
 
     def amount_entry(self, amount: int, currency_alpha: str | None = None,
@@ -143,19 +148,21 @@ class Feedback:
                      txn_type: str = "purchase") -> None:
         self._lights(1)
         self._tone_this_payment = False
+        self.txn_type = txn_type
         money = self.last_money = self.money(amount, currency_alpha)
         self._show(lambda v: screens.present_card_screen(v, money, txn_type))
 
     def processing(self) -> None:
         self._lights(2)
-        money = self.last_money
-        self._show(lambda v: screens.processing_screen(v, money))
+        money, kind = self.last_money, self.txn_type
+        self._show(lambda v: screens.processing_screen(v, money, kind))
 
     def card_read(self) -> None:
         self._lights(4)
         self._tone("success")
         self._tone_this_payment = True
-        self._show(screens.card_read_screen)
+        kind = self.txn_type
+        self._show(lambda v: screens.card_read_screen(v, kind))
 
     def approved(self, amount: int, currency: str | int | None = None, auth_code: str = "",
                  masked_pan: str = "", scheme: str = "") -> None:
@@ -163,8 +170,9 @@ class Feedback:
             self._tone("success")
         self._tone_this_payment = False
         self._lights(0)
-        money = self.money(amount, currency)
-        self._show(lambda v: screens.approved_screen(v, money, auth_code, masked_pan, scheme))
+        money, kind = self.money(amount, currency), self.txn_type
+        self._show(lambda v: screens.approved_screen(v, money, auth_code, masked_pan, scheme,
+                                                     kind))
 
     def declined(self, reason: str = "", amount: int | None = None,
                  currency: str | int | None = None) -> None:
@@ -172,7 +180,8 @@ class Feedback:
         self._tone_this_payment = False
         self._lights(0)
         money = self.money(amount, currency) if amount is not None else self.last_money
-        self._show(lambda v: screens.declined_screen(v, reason, money))
+        kind = self.txn_type
+        self._show(lambda v: screens.declined_screen(v, reason, money, kind))
 
     def message(self, kind: str, detail: str = "") -> None:
         """see_phone, one_card_only, try_again (present again), no_card, out_of_service,
@@ -185,7 +194,8 @@ class Feedback:
             self._lights(1)
         else:
             self._lights(0)
-        self._show(lambda v: screens.message_screen(v, kind, detail))
+        txn_type = self.txn_type
+        self._show(lambda v: screens.message_screen(v, kind, detail, txn_type))
 
     def settlement(self, totals: Any, agreed: bool | None = None) -> None:
         """The end-of-day report: a ui SettlementSummary, or the host's SettlementTotals
@@ -223,7 +233,9 @@ class Feedback:
             money = self.money(int(payment.get("amount", 0)), payment.get("currency"))
             note = self.lang.t("printer_problem", problem=problem) if problem else ""
             outcome = str(payment.get("outcome") or "")
-            self._show(lambda v: screens.receipt_qr_screen(v, payload, money, note, outcome))
+            kind = str(payment.get("txn_type") or "purchase")
+            self._show(lambda v: screens.receipt_qr_screen(v, payload, money, note, outcome,
+                                                           kind))
         except Exception:
             log.exception("e-receipt QR not shown")
         return problem or "qr"

@@ -15,7 +15,7 @@ from drivers.printer import PrintLine
 from firmware.config import Config, currency_alpha, currency_exponent
 from ui.lang import Language
 from ui.money import number
-from ui.screens import card_ending, reason_text, scheme_name
+from ui.screens import card_ending, reason_text, scheme_name, txn_wording
 
 OUTCOME_KEYS = {"approved": "approved", "declined": "declined"}
 
@@ -70,8 +70,12 @@ def when_text(payment: dict) -> str:
 
 
 def outcome_text(payment: dict, lang: Language) -> str:
+    """'Approved' / 'Declined' ('Refund approved' / 'Refund declined' for a refund)."""
     outcome = str(payment.get("outcome") or payment.get("state") or "")
-    return lang.t(OUTCOME_KEYS[outcome]) if outcome in OUTCOME_KEYS else outcome
+    if outcome not in OUTCOME_KEYS:
+        return outcome
+    return lang.t(txn_wording(str(payment.get("txn_type") or "purchase"), OUTCOME_KEYS[outcome],
+                              lang))
 
 
 def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,

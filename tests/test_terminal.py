@@ -209,3 +209,18 @@ def test_a_phone_tapped_after_cancel_is_not_read(host_sim, terminal_for, phone) 
     result = term.pay(1250, cancelled=lambda: True)
     assert result.outcome == "cancelled" and result.taps == 0
     assert host_sim.ledger.transactions() == []
+
+
+def test_a_refund_says_refund_on_every_screen_the_customer_sees(host_sim, terminal_for,
+                                                                 phone) -> None:
+    term = terminal_for(host_sim.port)
+    phone("visa-online", term.cfg.reader.path)
+    result = term.refund(500)
+    assert result.outcome == "approved", result.reason
+    shown = list(term.feedback.recent)
+    during = shown[next(i for i, s in enumerate(shown) if s.name == "present_card"):]
+    assert [s.name for s in during] == ["present_card", "processing", "card_read", "approved",
+                                        "receipt_qr"]
+    for screen in during:
+        assert screen.shows("Refund"), (screen.name, screen.strings)
+    assert during[3].shows("Refund approved") and during[4].shows("Refund approved · €5.00")

@@ -36,6 +36,22 @@ def all_screens(view: screens.View) -> list[screens.Screen]:
                                   view.lang.t("printer_problem", problem=view.lang.t(
                                       "printer_no_paper")), "approved"),
         screens.printer_problem_screen(view, view.lang.t("printer_no_paper")),
+        *refund_screens(view),
+    ]
+
+
+def refund_screens(view: screens.View) -> list[screens.Screen]:
+    """What the customer sees during a refund: every one of them must say it is a refund."""
+    refund = Money(500, "EUR", 2)
+    return [
+        screens.present_card_screen(view, refund, "refund"),
+        screens.processing_screen(view, refund, "refund"),
+        screens.card_read_screen(view, "refund"),
+        screens.approved_screen(view, refund, "123456", "476173******0010", "visa", "refund"),
+        screens.declined_screen(view, "insufficient_funds", refund, "refund"),
+        *(screens.message_screen(view, kind, txn_type="refund") for kind in screens.MESSAGES),
+        screens.receipt_qr_screen(view, "PITAP001 000125", refund, outcome="approved",
+                                  txn_type="refund"),
     ]
 
 
@@ -176,3 +192,23 @@ def test_a_detail_that_repeats_the_title_gives_the_standard_hint() -> None:
     screen = screens.message_screen(screens.View(), "see_phone", "See phone")
     assert screen.strings.count("See phone") == 1
     assert screen.shows("Follow the instructions")
+
+
+@pytest.mark.parametrize("code", available())
+def test_every_refund_screen_says_refund_in_every_language(code: str) -> None:
+    lang = load(code)
+    view = screens.View(320, 240, lang)
+    word = lang.t("refund")
+    for screen in refund_screens(view):
+        assert any(word in text for text in screen.strings), (code, screen.name, screen.strings)
+    purchase = screens.approved_screen(view, EUR, "123456")
+    assert not any(word in text for text in purchase.strings)
+
+
+def test_refund_outcomes_and_hints_speak_of_refunding() -> None:
+    view = screens.View(320, 240, load("en"))
+    assert screens.approved_screen(view, EUR, txn_type="refund").shows("Refund approved")
+    assert screens.declined_screen(view, "", EUR, "refund").shows("Refund declined")
+    cancelled = screens.message_screen(view, "cancelled", txn_type="refund")
+    assert cancelled.shows("Nothing was refunded") and not cancelled.shows("charged")
+    assert screens.message_screen(view, "cancelled").shows("Nothing was charged")

@@ -271,13 +271,14 @@ class Terminal:
             self._end(result, "declined", f"not the card that paid ({card_must_be})")
             self._show(result)
             return
+        decided = True  # False: the host never decided (nothing charged), not a decline
         if outcome.kind is OutcomeKind.ONLINE_REQUEST:
-            self._go_online(result, outcome, kind)
+            decided = self._go_online(result, outcome, kind)
         elif outcome.kind is OutcomeKind.APPROVED:
             self._approve_offline(result, outcome, kind)
         else:
             self._end(result, "declined", outcome.reason)
-        self._show(result)
+        self._show(result, decided)
 
     def _request(self, result: PaymentResult, outcome: Outcome, kind: TxnType, stan: int,
                  offline: bool = False) -> AuthRequest:
@@ -297,7 +298,9 @@ class Terminal:
             offline_approved=offline,
         )
 
-    def _go_online(self, result: PaymentResult, outcome: Outcome, kind: TxnType) -> None:
+    def _go_online(self, result: PaymentResult, outcome: Outcome, kind: TxnType) -> bool:
+        """Authorize with the host; False when it never decided (unavailable, or no reply and
+        the request reversed): nothing is charged."""
         pid = result.id
         result.stan = self.journal.next_stan()
         request = self._request(result, outcome, kind, result.stan)
@@ -308,12 +311,12 @@ class Terminal:
             response = self.acquirer.authorize(request)
         except HostUnavailable as exc:  # nothing left: the "error" record deletes the card data
             self._end(result, "error", f"host unavailable: {exc}")
-            return
+            return False
         except NoReply as exc:  # queued (and journalled as such) before the outcome is recorded
             self.journal.enqueue("reversal", pid)
             self.saf.wake()
             self._end(result, "error", f"no reply from host ({exc}); reversal queued")
-            return
+            return False
         result.response_code, result.auth_code = response.response_code, response.auth_code
         fields = {"response_code": response.response_code, "auth_code": response.auth_code,
                   "rrn": response.rrn}
@@ -322,6 +325,7 @@ class Terminal:
         self._end(result, "approved" if response.approved else "declined", response.message,
                   **fields)
         self.journal.forget_card_data(pid)
+        return True
 
     def _approve_offline(self, result: PaymentResult, outcome: Outcome, kind: TxnType) -> None:
         pid = result.id
@@ -343,14 +347,16 @@ class Terminal:
             **fields,
         )
 
-    def _show(self, result: PaymentResult) -> None:
+    def _show(self, result: PaymentResult, decided: bool = True) -> None:
         if result.outcome == "approved":
             self.feedback.approved(result.amount, result.currency, result.auth_code,
-                                   result.masked_pan, result.scheme)
-        else:
+                                   result.masked_pan, result.scheme, result.offline)
+        elif decided:
             self.feedback.declined(result.reason)
+        else:
+            self.feedback.not_charged(result.reason)
         try:
-            self.feedback.receipt(self.journal.payment(result.id))
+            self.feedback.receipt(self.journal.payment(result.id), qr=decided)
         except Exception as exc:  # noqa: BLE001 - a printer never changes a payment
             log.warning("receipt for payment %d not printed: %r", result.id, exc)
 

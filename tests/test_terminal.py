@@ -76,6 +76,17 @@ def test_host_not_listening_is_a_clean_error_with_nothing_to_reverse(
     assert "host unavailable" in result.reason
     assert term.journal.queue("reversal") == []
     assert term.journal.payment(result.id)["card_data_kept"] is False
+    assert_not_charged_shown(term, "Bank not reachable")
+
+
+def assert_not_charged_shown(term: Terminal, why: str) -> None:
+    """Host trouble is not a decline: the customer is told nothing was charged and what to do,
+    the screen stays (no QR receipt over it) and nothing red says "Declined"."""
+    screen = term.feedback.last_screen
+    assert screen is not None and screen.name == "not_charged", screen
+    for text in ("Not charged", "Try again or use another payment", "€12.50", why):
+        assert screen.shows(text), (text, screen.strings)
+    assert not any(s.name == "declined" for s in term.feedback.recent)
 
 
 def assert_reversed(term: Terminal, host_sim, payment_id: int, stan: int) -> None:
@@ -95,6 +106,9 @@ def test_host_that_never_answers_gets_reversed(host_sim, terminal_for, phone) ->
     assert result.outcome == "error"
     assert "reversal" in result.reason
     assert_reversed(term, host_sim, result.id, result.stan)
+    screen = term.feedback.last_screen
+    assert screen.name == "not_charged" and screen.shows("No reply from bank")
+    assert screen.shows("Not charged") and screen.shows("€12.96")
 
 
 def test_phone_leaving_mid_flow_ends_the_payment_as_try_again_at_once(
@@ -224,3 +238,16 @@ def test_a_refund_says_refund_on_every_screen_the_customer_sees(host_sim, termin
     for screen in during:
         assert screen.shows("Refund"), (screen.name, screen.strings)
     assert during[3].shows("Refund approved") and during[4].shows("Refund approved · €5.00")
+
+
+def test_an_offline_approval_says_approved_offline_not_its_y1_code(host_sim, terminal_for,
+                                                                    phone) -> None:
+    term = terminal_for(host_sim.port)
+    phone("visa-offline", term.cfg.reader.path)
+    result = term.pay(500)  # under the floor limit: approved offline with fDDA
+    assert (result.outcome, result.offline) == ("approved", True), result.reason
+    approved = next(s for s in term.feedback.recent if s.name == "approved")
+    assert approved.shows("Approved offline")
+    receipt = next(s for s in term.feedback.recent if s.name == "receipt_qr")
+    shown = approved.strings + receipt.strings
+    assert not any("Y1" in text for text in shown)

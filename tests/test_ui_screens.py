@@ -28,6 +28,9 @@ def all_screens(view: screens.View) -> list[screens.Screen]:
         screens.approved_screen(view, EUR, "123456", "476173******0010", "visa"),
         screens.declined_screen(view, "insufficient_funds", EUR),
         screens.declined_screen(view, "fDDA signature invalid on the card's data"),
+        screens.approved_screen(view, EUR, "Y1", "476173******0010", "visa", offline=True),
+        screens.not_charged_screen(view, "host unavailable: connection refused", EUR),
+        screens.not_charged_screen(view, "no reply from host (timeout); reversal queued"),
         *(screens.message_screen(view, kind) for kind in screens.MESSAGES),
         screens.settlement_screen(view, screens.SettlementSummary(
             7, "EUR", 2, 128, 1234567, 3, 4500, True, "27/11/2026 18:00")),
@@ -49,6 +52,7 @@ def refund_screens(view: screens.View) -> list[screens.Screen]:
         screens.card_read_screen(view, "refund"),
         screens.approved_screen(view, refund, "123456", "476173******0010", "visa", "refund"),
         screens.declined_screen(view, "insufficient_funds", refund, "refund"),
+        screens.not_charged_screen(view, "host unavailable", refund, "refund"),
         *(screens.message_screen(view, kind, txn_type="refund") for kind in screens.MESSAGES),
         screens.receipt_qr_screen(view, "PITAP001 000125", refund, outcome="approved",
                                   txn_type="refund"),
@@ -212,3 +216,20 @@ def test_refund_outcomes_and_hints_speak_of_refunding() -> None:
     cancelled = screens.message_screen(view, "cancelled", txn_type="refund")
     assert cancelled.shows("Nothing was refunded") and not cancelled.shows("charged")
     assert screens.message_screen(view, "cancelled").shows("Nothing was charged")
+
+
+def test_host_trouble_is_amber_and_says_nothing_was_charged_not_declined() -> None:
+    view = screens.View(320, 240, load("en"))
+    screen = screens.not_charged_screen(view, "no reply from host (timeout); reversal queued", EUR)
+    assert screen.shows("Not charged") and screen.shows("Try again or use another payment")
+    assert screen.shows("No reply from bank") and not screen.shows("Declined")
+    found = colours(screen.image)
+    assert view.theme.warning in found and view.theme.failure not in found
+    refund = screens.not_charged_screen(view, "host unavailable", EUR, "refund")
+    assert refund.shows("Refund not made") and not refund.shows("charged")
+
+
+def test_an_offline_approval_shows_approved_offline_instead_of_y1() -> None:
+    view = screens.View(320, 240, load("en"))
+    screen = screens.approved_screen(view, EUR, "Y1", "476173******0010", "visa", offline=True)
+    assert screen.shows("Approved offline") and not screen.shows("Y1")

@@ -287,9 +287,9 @@ def card_read_screen(view: View, txn_type: str = "purchase") -> Screen:
 
 
 def approved_screen(view: View, money: Money, auth_code: str = "", masked_pan: str = "",
-                    scheme: str = "", txn_type: str = "purchase") -> Screen:
-    """Approved: tick, the word ("Refund approved" for a refund), the amount, the auth code and
-    which card."""
+                    scheme: str = "", txn_type: str = "purchase", offline: bool = False) -> Screen:
+    """Approved: tick, the word ("Refund approved" for a refund), the amount, which card and the
+    auth code ("Approved offline" instead of an offline approval's Y1)."""
     t = view.lang
     th = view.theme
     c, top, bottom = _page(view)
@@ -301,7 +301,9 @@ def approved_screen(view: View, money: Money, auth_code: str = "", masked_pan: s
     card = " ".join(p for p in (scheme_name(scheme), card_ending(masked_pan)) if p)
     if card:
         col.text(card, 15, color=th.muted)
-    if auth_code:
+    if offline:
+        col.text(t.t("approved_offline"), 15, color=th.muted)
+    elif auth_code:
         col.text(f"{t.t('auth_code')}: {auth_code}", 15, color=th.muted)
     col.layout(top, bottom)
     return Screen("approved", c.image, c.texts)
@@ -322,16 +324,24 @@ REASON_PATTERNS: tuple[tuple[str, str], ...] = (
 )
 
 
+# Reasons that mean the host never decided: nothing was charged (the "not charged" screen).
+HOST_TROUBLE = ("host_unavailable", "no_reply")
+
+
+def reason_name(reason: str) -> str:
+    """The reason key a reason is or names ('insufficient_funds'), or '' for none known."""
+    lowered = reason.lower()
+    if f"reason_{lowered}" in load_language("en").text:
+        return lowered
+    return next((name for pattern, name in REASON_PATTERNS if pattern in lowered), "")
+
+
 def reason_text(lang: Language, reason: str) -> str:
     """A decline reason in plain words: a reason key ('insufficient_funds') or a host message
     that names a known reason is translated; anything else is shown as given, capitalised."""
-    key = f"reason_{reason}"
-    if key in lang.text:
-        return lang.t(key)
-    lowered = reason.lower()
-    for pattern, name in REASON_PATTERNS:
-        if pattern in lowered:
-            return lang.t(f"reason_{name}")
+    name = reason_name(reason)
+    if name:
+        return lang.t(f"reason_{name}")
     return reason[:1].upper() + reason[1:]
 
 
@@ -351,6 +361,27 @@ def declined_screen(view: View, reason: str = "", money: Money | None = None,
         col.paragraph(reason_text(t, reason), 18, max_lines=2, color=th.text)
     col.layout(top, bottom)
     return Screen("declined", c.image, c.texts)
+
+
+def not_charged_screen(view: View, reason: str = "", money: Money | None = None,
+                       txn_type: str = "purchase") -> Screen:
+    """The host never decided (not reachable, no reply: reversed): not a decline. Amber, with
+    what happened to the money ("Not charged") and what to do, then why in small print."""
+    t = view.lang
+    th = view.theme
+    c, top, bottom = _page(view)
+    col = Column(c)
+    r = c.px(27)
+    col.shape(2 * r, lambda x, y: c.warning_badge(x, y, r, th.warning))
+    col.text(t.t(txn_wording(txn_type, "not_charged", t)), 28, bold=True, color=th.warning)
+    if money is not None:
+        col.text(format_money(money, t), 22, bold=True)
+    col.paragraph(t.t(txn_wording(txn_type, "not_charged_hint", t)), 17, max_lines=2,
+                  color=th.text)
+    if reason:
+        col.text(reason_text(t, reason), 14, color=th.muted)
+    col.layout(top, bottom)
+    return Screen("not_charged", c.image, c.texts)
 
 
 # kind -> (title key, hint key, icon)

@@ -166,27 +166,27 @@ class KeyboardKeypad:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream if stream is not None else sys.stdin
         self._saved: Any = None
-        self._fd: int | None = None
+        self._fd: int | None = None  # read with select (a timeout) when the stream has one
         try:
-            fd = self.stream.fileno()
+            self._fd = self.stream.fileno()
         except (AttributeError, OSError, ValueError):
-            fd = None
-        if fd is not None and os.isatty(fd):
+            self._fd = None
+        self._tty = self._fd is not None and os.isatty(self._fd)
+        if self._tty:
             import termios
             import tty
 
-            self._fd = fd
-            self._saved = termios.tcgetattr(fd)
-            tty.setcbreak(fd)
+            self._saved = termios.tcgetattr(self._fd)
+            tty.setcbreak(self._fd)
 
     @property
     def live(self) -> bool:
         """True on a terminal (keys as typed); False for a script on a pipe or file."""
-        return self._fd is not None
+        return self._tty
 
     def drain(self) -> None:
         """Drop what was typed and not read yet (on a terminal; a script is never dropped)."""
-        if self._fd is not None:
+        if self._tty:
             import termios
 
             termios.tcflush(self._fd, termios.TCIFLUSH)

@@ -4,7 +4,7 @@ display, the four contactless status lights and the buzzer's tones, receipts.
 `Feedback.from_config(cfg)` wires the display (drivers.display), lights and buzzer
 (drivers.gpio) and the printer (drivers.printer) from the configuration; the terminal loop calls
 one method a state: ready, amount_entry, present_card, processing, card_read, approved,
-declined, not_charged, message, receipt, settlement, close. The light and tone sequence
+declined, not_charged, message, receipt, settlement, closed, close. The light and tone sequence
 follows the shop terminals' (EMV Contactless Book A) convention:
 
     ready / amount / present card   first light on              (ready to read)
@@ -205,7 +205,7 @@ class Feedback:
 
     def message(self, kind: str, detail: str = "") -> None:
         """see_phone, one_card_only, try_again (present again), no_card, out_of_service,
-        cancelled."""
+        cancelled (closed: see `closed`)."""
         if kind not in screens.MESSAGES:
             log.warning("unknown message kind %r shown as try_again", kind)
             kind = "try_again"
@@ -216,6 +216,13 @@ class Feedback:
             self._lights(0)
         txn_type = self.txn_type
         self._show(lambda v: screens.message_screen(v, kind, detail, txn_type))
+
+    def closed(self) -> None:
+        """The service stops: lights off and "Closed", so nobody taps a terminal that is not
+        listening (shown last, before `close`)."""
+        self._lights(0)
+        self.txn_type = "purchase"
+        self._show(lambda v: screens.message_screen(v, "closed"))
 
     def settlement(self, totals: Any, agreed: bool | None = None) -> None:
         """The end-of-day report: a ui SettlementSummary, or the host's SettlementTotals

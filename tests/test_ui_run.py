@@ -7,13 +7,16 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import signal
+import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from run_support import wait_until
+from run_support import start_pitap, wait_until
 
 from drivers.keypad import KeyboardKeypad
 from drivers.sim.wallet import SimulatedPhone
@@ -225,3 +228,85 @@ def test_the_cancel_key_of_a_matrix_keypad_cancels_the_wait(make_config, host_si
     (result,) = service.results
     assert (result.outcome, result.amount) == ("cancelled", 500)
     assert host_sim.ledger.transactions() == []
+
+
+def site_config(tmp_path: Path, host_port: int) -> Path:
+    """A terminal configuration file for a `pitap` subprocess: udp: reader with nobody tapping,
+    the host simulator of the test, screens as PNG, the keyboard as keypad."""
+    from firmware.demo import free_port
+
+    config = tmp_path / "terminal.toml"
+    config.write_text(
+        f'[terminal]\nstate_dir = "{tmp_path / "state"}"\npresentment_timeout_s = 60.0\n'
+        f'[reader]\npath = "udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"\n'
+        f'[host]\nport = {host_port}\n'
+        f'[display]\ndirectory = "{tmp_path / "screens"}"\n')
+    return config
+
+
+def last_screen(tmp_path: Path) -> str:
+    shots = sorted((tmp_path / "screens").glob("*.png"))
+    return shots[-1].stem.split("-", 1)[1] if shots else ""
+
+
+def journal_outcomes(tmp_path: Path) -> list[str]:
+    from firmware.journal import Journal
+
+    state = tmp_path / "state"
+    journal = Journal.open(state / "journal.sqlite", state / "journal.key")
+    try:
+        return [str(p["outcome"]) for p in journal.payments()]
+    finally:
+        journal.close()
+
+
+def test_sigterm_on_present_card_cancels_and_leaves_the_display_closed(
+        tmp_path: Path, host_sim) -> None:
+    master, slave = os.openpty()  # a keyboard, as on a desk
+    proc = start_pitap("run", "--config", str(site_config(tmp_path, host_sim.port)), stdin=slave)
+    os.close(slave)
+    try:
+        assert wait_until(lambda: last_screen(tmp_path) == "ready", seconds=60)
+        os.write(master, b"1250\n")
+        assert wait_until(lambda: last_screen(tmp_path) == "present_card", seconds=30)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(master)
+    assert last_screen(tmp_path) == "closed"
+    assert journal_outcomes(tmp_path) == ["cancelled"]  # the wait ended at once, no charge
+    assert host_sim.ledger.transactions() == []
+
+
+def test_ctrl_c_on_ready_leaves_the_display_closed(tmp_path: Path, host_sim) -> None:
+    proc = start_pitap("run", "--config", str(site_config(tmp_path, host_sim.port)),
+                       stdin=subprocess.PIPE)  # keys from a pipe that stays open and quiet
+    try:
+        assert wait_until(lambda: last_screen(tmp_path) == "ready", seconds=60)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdin.close()
+    assert last_screen(tmp_path) == "closed"
+    assert journal_outcomes(tmp_path) == []
+
+
+def test_sigterm_while_pitap_pay_waits_cancels_it_and_leaves_closed(tmp_path: Path,
+                                                                     host_sim) -> None:
+    proc = start_pitap("pay", "12.50", "--config", str(site_config(tmp_path, host_sim.port)),
+                       stdin=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: last_screen(tmp_path) == "present_card", seconds=60)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 1, err
+    assert "cancelled" in out
+    assert last_screen(tmp_path) == "closed"
+    assert journal_outcomes(tmp_path) == ["cancelled"]

@@ -392,12 +392,14 @@ MESSAGES: dict[str, tuple[str, str, str]] = {
     "no_card": ("no_card", "no_card_hint", "warning"),
     "out_of_service": ("out_of_service", "out_of_service_hint", "no_entry"),
     "cancelled": ("cancelled", "cancelled_hint", "cross"),
+    "closed": ("closed", "closed_hint", "closed"),
 }
 
 
 def message_screen(view: View, kind: str, detail: str = "", txn_type: str = "purchase") -> Screen:
     """One of the interruption messages: see phone, one card only, try again, no card,
-    out of service, cancelled. `detail` replaces the standard hint when given."""
+    out of service, cancelled, closed (the service stopped). `detail` replaces the standard hint
+    when given."""
     if kind not in MESSAGES:
         raise ValueError(f"unknown message {kind!r} (known: {', '.join(MESSAGES)})")
     t = view.lang
@@ -414,6 +416,7 @@ def message_screen(view: View, kind: str, detail: str = "", txn_type: str = "pur
         "contactless": lambda x, y: c.contactless_symbol(x, y, size, th.warning),
         "no_entry": lambda x, y: c.no_entry_badge(x, y, r, th.failure),
         "cross": lambda x, y: c.cross_badge(x, y, r, th.neutral),
+        "closed": lambda x, y: c.no_entry_badge(x, y, r, th.neutral),
     }
     col.shape(size, draw_icon[icon])
     col.paragraph(t.t(title_key), 26, bold=True, max_lines=2)

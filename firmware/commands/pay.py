@@ -1,15 +1,19 @@
-"""`pitap pay AMOUNT`: take one payment with the configured reader and host."""
+"""`pitap pay AMOUNT`: take one payment with the configured reader and host.
+
+SIGTERM or Ctrl-C while it waits for a card cancels the payment (nothing charged); a card already
+being read is finished. Stopped either way, the display is left on "Closed"."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import threading
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 from drivers.nfc import ReaderFault
-from firmware.commands import UsageError, add_config_option
+from firmware.commands import UsageError, add_config_option, stopped_by_signals
 from firmware.config import Config, ConfigError, currency_exponent, load_config
 from firmware.terminal import PaymentResult, RefundRefused, Terminal, describe
 
@@ -53,21 +57,27 @@ def print_result(result: PaymentResult, as_json: bool) -> int:
 
 
 def take(args: argparse.Namespace,
-         action: Callable[[Terminal, int, str], PaymentResult]) -> int:
-    """Open the configured terminal, run one payment or refund, print it, close."""
+         action: Callable[[Terminal, int, str, Callable[[], bool]], PaymentResult]) -> int:
+    """Open the configured terminal, run one payment or refund (`action(terminal, amount,
+    currency, cancelled)`), print it, close."""
     cfg = load_config(args.config)
     currency = (args.currency or cfg.terminal.currency).upper()
     amount = parse_amount(args.amount, currency)
-    terminal = open_terminal(cfg)
-    try:
-        result = action(terminal, amount, currency)
-    except RefundRefused as exc:  # refused before any tap: nothing was charged
-        print(f"pitap: {args.command} refused: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        terminal.close()
+    stop = threading.Event()
+    with stopped_by_signals(stop):
+        terminal = open_terminal(cfg)
+        try:
+            result = action(terminal, amount, currency, stop.is_set)
+        except RefundRefused as exc:  # refused before any tap: nothing was charged
+            print(f"pitap: {args.command} refused: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            if stop.is_set():
+                terminal.feedback.closed()
+            terminal.close()
     return print_result(result, args.json)
 
 
 def run(args: argparse.Namespace) -> int:
-    return take(args, lambda terminal, amount, currency: terminal.pay(amount, currency=currency))
+    return take(args, lambda terminal, amount, currency, cancelled: terminal.pay(
+        amount, currency=currency, cancelled=cancelled))

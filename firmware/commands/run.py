@@ -12,7 +12,8 @@ While a payment runs, a live keypad (matrix, buttons, a keyboard on a terminal) 
 thread of its own: cancel (or quit) ends the wait for a card at once, as "Cancelled" with nothing
 charged, through the terminal's cancel hook (`Terminal.pay(cancelled=...)`); other keys are
 dropped, and the keypad is drained when the payment ends, so nothing pressed during it fires
-afterwards. A stop signal cancels the wait the same way.
+afterwards. A stop signal (SIGTERM, Ctrl-C) cancels the wait the same way; a card already being
+read is finished. Whenever the service stops, the display is left on "Closed", lights off.
 
 Keys: digits shift in from the right as on a till (1 2 5 0 -> 12.50), clear deletes the last
 digit (or leaves the entry when empty), enter takes the payment, cancel returns to ready, f1
@@ -24,13 +25,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import threading
 import time
 from typing import Any
 
-from firmware.commands import add_config_option, count, seconds
+from firmware.commands import add_config_option, count, seconds, stopped_by_signals
 from firmware.config import ConfigError, currency_exponent, load_config
 
 log = logging.getLogger(__name__)
@@ -237,20 +237,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    stop = threading.Event()
+    with stopped_by_signals(stop):
+        terminal = open_terminal_or_show_why(cfg)
+        if terminal is None:
+            return 1  # systemd restarts the service; the display says why meanwhile
+        try:
+            return serve(args, cfg, terminal, stop)
+        finally:
+            terminal.feedback.closed()  # nobody taps a terminal that no longer listens
+            terminal.close()
+
+
+def serve(args: argparse.Namespace, cfg: Any, terminal: Any, stop: threading.Event) -> int:
+    """The keypad and the service loop until quit, a signal or --max-payments."""
     from drivers.gpio import gpio_module
     from drivers.keypad import open_keypad
 
-    cfg = load_config(args.config)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        log.info("signal %d: stopping after the current payment", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    terminal = open_terminal_or_show_why(cfg)
-    if terminal is None:
-        return 1  # systemd restarts the service; the display says why meanwhile
     gpio = getattr(terminal.feedback, "gpio", None) or gpio_module(cfg.gpio.backend)
     keypad = open_keypad(cfg.keypad, gpio=gpio)
     try:
@@ -267,7 +271,6 @@ def handler(args: argparse.Namespace) -> int:
         return 0
     finally:
         keypad.close()
-        terminal.close()
 
 
 def open_terminal_or_show_why(cfg: Any) -> Any:

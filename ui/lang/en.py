@@ -42,6 +42,8 @@ TEXT = {
     "no_card_hint": "No card was presented in time",
     "out_of_service": "Out of service",
     "out_of_service_hint": "Sorry, payments are not possible now",
+    "closed": "Closed",
+    "closed_hint": "This terminal is not taking payments",
     "cancelled": "Cancelled",
     "cancelled_hint": "Nothing was charged",
     "cancelled_hint_refund": "Nothing was refunded",

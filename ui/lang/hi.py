@@ -52,6 +52,8 @@ TEXT = {
     "no_card_hint": "समय पर कोई कार्ड नहीं दिखाया गया",
     "out_of_service": "सेवा उपलब्ध नहीं",
     "out_of_service_hint": "क्षमा करें, अभी भुगतान संभव नहीं है",
+    "closed": "बंद",
+    "closed_hint": "यह टर्मिनल अभी भुगतान नहीं ले रहा है",
     "cancelled": "रद्द किया गया",
     "cancelled_hint": "कोई राशि नहीं ली गई",
     "cancelled_hint_refund": "कोई धनवापसी नहीं हुई",

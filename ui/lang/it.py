@@ -42,6 +42,8 @@ TEXT = {
     "no_card_hint": "Nessuna carta presentata in tempo",
     "out_of_service": "Fuori servizio",
     "out_of_service_hint": "Spiacenti, pagamenti non disponibili",
+    "closed": "Chiuso",
+    "closed_hint": "Questo terminale non accetta pagamenti",
     "cancelled": "Annullata",
     "cancelled_hint": "Nessun addebito",
     "cancelled_hint_refund": "Nessuno storno eseguito",

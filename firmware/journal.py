@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import fcntl
 import json
 import logging
 import os
@@ -41,9 +42,10 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from firmware.config import ConfigError
+from firmware.config import ConfigError, read_data_file
 from firmware.emv.outcome import mask_pan
 from firmware.host.acquirer import AuthRequest
+from firmware.private_files import make_private_dir
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,10 @@ class UnknownPayment(JournalError, ValueError):
 
 class JournalCorrupt(JournalError):
     """The journal file failed its integrity check or is not a journal: refuse to run on it."""
+
+
+class JournalBusy(JournalError):
+    """Another process has claimed the journal (`Journal.claim`): one writer at a time."""
 
 
 @dataclass(frozen=True)
@@ -270,7 +276,7 @@ def load_or_create_key(key_file: Path, create: bool = True) -> bytes:
             raise JournalError(
                 f"{key_file}: journal key missing; provision the terminal key (0600) first"
             )
-        key_file.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(key_file.parent)
         key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
         encoded = base64.b64encode(key) + b"\n"
         tmp = key_file.with_name(f".{key_file.name}.{os.getpid()}.tmp")
@@ -295,8 +301,11 @@ def load_or_create_key(key_file: Path, create: bool = True) -> bytes:
             f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {key_file}"
         )
     try:
-        key = base64.b64decode(key_file.read_bytes().strip(), validate=True)
-    except (ValueError, OSError) as exc:
+        key = base64.b64decode(read_data_file(key_file, "journal key", 1024).strip(),
+                               validate=True)
+    except ConfigError as exc:
+        raise JournalError(str(exc)) from None
+    except ValueError as exc:
         raise JournalError(f"{key_file}: unreadable journal key: {exc}") from None
     if len(key) != KEY_BYTES:
         raise JournalError(f"{key_file}: journal key must be {KEY_BYTES} bytes (base64)")
@@ -336,6 +345,7 @@ class Journal:
         self._lock = threading.RLock()
         self.path = path
         self._clock = clock
+        self._claim: int | None = None  # the lock file's descriptor while claimed
 
     # ---- opening --------------------------------------------------------------------------
     @classmethod
@@ -355,7 +365,7 @@ class Journal:
         by others, wrong size)."""
         path = Path(path)
         key = load_or_create_key(Path(key_file), create=create_key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
         new_file = not path.exists()
         if new_file:
             # Create the file 0600 ourselves so that SQLite never makes it world-readable.
@@ -405,11 +415,43 @@ class Journal:
             backoff=(cfg.journal.retry_first_s, cfg.journal.retry_max_s),
         )
 
+    def claim(self) -> None:
+        """Make this process the journal's one writer until `close()`: an exclusive lock on
+        `<journal>.lock`, which the kernel drops when the process ends (kill -9 included).
+
+        Recovery needs it: a payment left "awaiting_reply" was interrupted only if no other
+        process is still waiting for its reply. JournalBusy (one line, with the holder's pid)
+        while another process holds the claim. The lock is a POSIX record lock, so it is the
+        process's: a second Journal on the same file in the same process does not conflict."""
+        if self._claim is not None:
+            return
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise JournalError(f"{lock_path}: cannot open: {exc.strerror or exc}") from None
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 16, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise JournalBusy(
+                f"{self.path}: in use by another pitap process (pid {holder}); let it finish, "
+                "or stop it first (the service: sudo systemctl stop pitap)"
+            ) from None
+        with suppress(OSError):  # the pid is for the message above, nothing depends on it
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._claim = fd
+
     def close(self) -> None:
         with self._lock:
             with suppress(sqlite3.Error):
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
+            if self._claim is not None:
+                os.close(self._claim)  # releases the lock
+                self._claim = None
 
     def __enter__(self) -> Journal:
         return self

@@ -7,9 +7,12 @@
 - A settlement run left "started" or "sent" is reported; the next settlement
   (`firmware.host.settlement.settle_day`, `pitap settle`) resumes it with the same batch number.
 
-`open_journal_at_start(cfg)` is the one call a terminal makes at start: it checks that config
-and secrets are private, opens the journal, and runs recovery. Recovery only writes the journal;
+`open_journal_at_start(cfg)` is the one way a command opens the journal to write it (`pitap
+pay`, `refund`, `run`, `settle`, the demo): it checks that config and secrets are private, opens
+the journal, claims it for this process (one writer at a time: a payment another process is
+still waiting on is not interrupted) and runs recovery. Recovery only writes the journal;
 draining the queues is store-and-forward's job (firmware.host.saf). It touches no network.
+`pitap journal` only reads, and shows the journal as it is, without recovery.
 """
 
 from __future__ import annotations
@@ -56,11 +59,13 @@ class RecoveryReport:
 
 def open_journal_at_start(cfg: Config) -> tuple[Journal, RecoveryReport]:
     """What the terminal runs at start: no core dumps, the private-files check, then the journal
-    (integrity check, migrations), then recovery. Raises ConfigError / JournalError (one line)."""
+    (integrity check, migrations), claimed for this process, then recovery. Raises ConfigError /
+    JournalError (one line); JournalBusy while another pitap process has the journal."""
     no_core_dumps()
     check_private_files(cfg)
     journal = Journal.from_config(cfg)
     try:
+        journal.claim()
         report = recover(journal)
     except BaseException:
         journal.close()

@@ -10,7 +10,7 @@ from emv_testcard import TestPhone, TestPki, kernel_config, tap
 from firmware.config import ConfigError, parse_config, shipped_config_dir
 from firmware.emv import capk, dol, tlv
 from firmware.emv.aids import parse_aid_table
-from firmware.emv.entry_point import candidates, parse_ppse
+from firmware.emv.entry_point import SkipReason, candidates, parse_ppse
 from firmware.emv.kernel import Kernel
 from firmware.emv.outcome import OutcomeKind, TerminalTransaction
 
@@ -175,7 +175,10 @@ def test_candidates_follow_priority_and_skip_unsupported() -> None:
     txn = TerminalTransaction(amount=100, currency=978, country=380)
     cands, skipped = candidates(parse_ppse(fci), table, txn)
     assert [c.config.scheme for c in cands] == ["visa", "mastercard"]
-    assert skipped == ["A0000009991010 not supported"]
+    assert [(s.aid.hex().upper(), s.why) for s in skipped] == [
+        ("A0000009991010", SkipReason.NOT_SUPPORTED)
+    ]
+    assert str(skipped[0]) == "A0000009991010 not supported"
 
 
 def test_fallback_to_next_candidate_when_selection_fails(tmp_path) -> None:  # noqa: ANN001

@@ -225,16 +225,16 @@ class ReplayCard:
 
 def test_full_transcript_static_data_and_dda() -> None:
     """AFL record reading (with 61xx / 6Cxx answers) assembles the static data the ICC signed."""
-    from firmware.emv.kernel import Kernel, _Session
     from firmware.emv.outcome import TerminalTransaction
+    from firmware.emv.records import read_records
+    from firmware.emv.session import Session
 
     v = VECTORS["emvpt_full_dda_transcript"]
     e = v["expected"]
     card = ReplayCard(v["inputs"]["apdu_transcript"])
-    kernel = Kernel.__new__(Kernel)
-    s = _Session(TerminalTransaction(amount=100, currency=978, country=380))
+    s = Session(TerminalTransaction(amount=100, currency=978, country=380))
     s.card[b"\x82"] = H(e["aip"])
-    kernel._read_records(card, s, H(e["afl"]))
+    read_records(card, s, H(e["afl"]))
     assert bytes(s.static_data) + H(e["aip"]) == H(e["static_data_to_authenticate"])
     on = mmyy_date(H(e["issuer_recovered_plaintext"])[6:8].hex())
     ca = ca_of(v)

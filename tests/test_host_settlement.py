@@ -22,7 +22,7 @@ from firmware.host.acquirer import Acquirer, HostUnavailable, NoReply
 from firmware.host.dialect import load_dialect
 from firmware.host.link import FrameError, FrameReader, frame
 from firmware.host.saf import StoreAndForward
-from firmware.host.settlement import format_z_report, settle_day
+from firmware.host.settlement import BatchNotClosed, format_z_report, settle_day
 from firmware.host.simulator import HostSimulator
 from firmware.journal import Journal
 
@@ -187,6 +187,49 @@ def test_pitap_settle_json(tmp_path: Path, keys: Path, journal: Journal,
     assert main(["settle", "--config", str(config_file)]) == 1  # host gone: one line, exit 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "batch not closed" in err
+
+
+def test_a_reversal_the_host_cannot_take_keeps_the_batch_open(
+        tmp_path: Path, keys: Path, journal: Journal, capsys: pytest.CaptureFixture[str]) -> None:
+    from firmware.cli import main
+
+    ledger = tmp_path / "ledger.sqlite"
+    with HostSimulator(port=0, keys_file=keys, ledger_file=ledger) as sim:
+        port = sim.port
+        cfg = terminal_config(tmp_path, port)
+        acquirer = connect(cfg, stan_source=journal.next_stan)
+        assert pay(journal, acquirer, TestCard(), 1000) == "approved"
+        assert pay(journal, acquirer, TestCard(), 2096) == "reversal_queued"  # booked, unanswered
+    # the host is away at end of day: the reversal cannot go, so the batch must not close
+    with pytest.raises(BatchNotClosed, match=r"1 reversal\(s\) not acknowledged by the host"):
+        settle_day(journal, acquirer, cfg)
+    assert journal.settlements() == [] and len(journal.queue()) == 1
+    config_file = tmp_path / "terminal.toml"
+    config_file.write_text(f'[terminal]\nstate_dir = "{tmp_path / "state"}"\n'
+                           f"[host]\nport = {port}\nconnect_timeout_s = 0.4\n", encoding="utf-8")
+    assert main(["settle", "--config", str(config_file)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "batch not closed: 1 reversal(s) not acknowledged" in err
+    assert journal.settlements() == []
+    with HostSimulator(port=port, keys_file=keys, ledger_file=ledger) as sim:
+        z = settle_day(journal, acquirer, cfg)  # back: the reversal first, then the totals
+        assert z.closed and z.agreed_first_time and z.totals["sales_amount"] == 1000
+        assert [(t["amount"], t["reversed"], t["batch"]) for t in sim.ledger.transactions()] == [
+            (1000, 0, z.batch), (2096, 1, z.batch)]
+    acquirer.close()
+
+
+def test_a_payment_waiting_for_its_reply_keeps_the_batch_open(tmp_path: Path, keys: Path,
+                                                              journal: Journal) -> None:
+    with HostSimulator(port=0, keys_file=keys) as sim:
+        cfg = terminal_config(tmp_path, sim.port)
+        acquirer = connect(cfg, stan_source=journal.next_stan)
+        pid = journal.new_payment("purchase", 500, 978, "PITAP001")  # its 0100 is on its way
+        journal.record(pid, "awaiting_reply", stan=journal.next_stan())
+        with pytest.raises(BatchNotClosed, match=f"payment #{pid} is still waiting"):
+            settle_day(journal, acquirer, cfg)
+        assert sim.ledger.batches() == [] and journal.settlements() == []
+        acquirer.close()
 
 
 def test_other_currency_payments_are_listed_not_settled(tmp_path: Path, keys: Path,

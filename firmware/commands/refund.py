@@ -19,4 +19,4 @@ def run(args: argparse.Namespace) -> int:
     # With --of and no --currency, the refund is in the currency the payment was made in.
     return take(args, lambda terminal, amount, currency, cancelled: terminal.refund(
         amount, of_payment=args.of, currency=currency if args.currency else None,
-        cancelled=cancelled))
+        cancelled=cancelled), needs_journal=args.of is not None)

@@ -30,7 +30,7 @@ import threading
 import time
 from typing import Any
 
-from firmware.commands import add_config_option, count, seconds, stopped_by_signals
+from firmware.commands import add_config_option, count, seconds, stopped_by_signals, tell_recovery
 from firmware.config import ConfigError, currency_exponent, load_config
 
 log = logging.getLogger(__name__)
@@ -190,11 +190,11 @@ class TerminalService:
     def settle(self) -> None:
         """Close the batch with the acquirer (f2 on the ready screen) and show the report."""
         from firmware.host.acquirer import HostUnavailable, NoReply, SettlementTotals
-        from firmware.host.settlement import settle_day
+        from firmware.host.settlement import BatchNotClosed, settle_day
 
         try:
             report = settle_day(self.terminal.journal, self.terminal.acquirer, self.terminal.cfg)
-        except (HostUnavailable, NoReply) as exc:
+        except (BatchNotClosed, HostUnavailable, NoReply) as exc:  # queue unsent: host away
             log.warning("settlement not done: %s", exc)
             self.feedback.message("out_of_service", self.feedback.lang.t(
                 "reason_host_unavailable"))
@@ -258,12 +258,14 @@ def serve(args: argparse.Namespace, cfg: Any, terminal: Any, stop: threading.Eve
     gpio = getattr(terminal.feedback, "gpio", None) or gpio_module(cfg.gpio.backend)
     keypad = open_keypad(cfg.keypad, gpio=gpio)
     try:
+        tell_recovery(terminal.recovered)
         if cfg.keypad.backend == "keyboard" and sys.stdin.isatty():
             print("pitap run: digits, Enter to pay, Backspace/c to clear, r refund, s settle, "
                   "Esc cancel, q quit", file=sys.stderr)
         elif cfg.keypad.backend == "keyboard":
-            log.warning("keypad.backend = keyboard without a terminal: keys come from standard "
-                        "input and the service stops when it ends (use matrix or buttons on a Pi)")
+            print("pitap run: keypad.backend = keyboard without a terminal: keys come from "
+                  "standard input and the service stops when it ends (use matrix or buttons on "
+                  "a Pi)", file=sys.stderr, flush=True)
         service = TerminalService(terminal, keypad, currency=cfg.terminal.currency.upper(),
                                   result_hold_s=args.hold, stop=stop)
         count = service.run(args.max_payments)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from firmware.config import CURRENCIES, ConfigError, read_toml
 
@@ -81,7 +82,7 @@ _KNOWN = {
 }  # fmt: skip
 
 
-def _int(table: dict, key: str, where: str, default: int | None = None) -> int:
+def _int(table: dict[str, Any], key: str, where: str, default: int | None = None) -> int:
     value = table.get(key, default)
     if value is None:
         raise ConfigError(f"{where}.{key}: missing")
@@ -90,7 +91,7 @@ def _int(table: dict, key: str, where: str, default: int | None = None) -> int:
     return value
 
 
-def _hex(table: dict, key: str, where: str, size: int, default: str | None) -> bytes:
+def _hex(table: dict[str, Any], key: str, where: str, size: int, default: str | None) -> bytes:
     value = table.get(key, default)
     try:
         raw = bytes.fromhex(value) if isinstance(value, str) else None
@@ -101,68 +102,71 @@ def _hex(table: dict, key: str, where: str, size: int, default: str | None) -> b
     return raw
 
 
-def _limits(table: dict, where: str, base: Limits | None) -> Limits:
+def _limits(table: dict[str, Any], where: str, base: Limits | None) -> Limits:
     got = {k: _int(table, k, where, getattr(base, k) if base else None) for k in _LIMIT_FIELDS}
     return Limits(**got)
 
 
-def parse_aid_table(data: dict, file: str) -> AidTable:
+def parse_aid_table(data: dict[str, Any], file: str) -> AidTable:
     entries = data.get("aid")
     extra = set(data) - {"aid"}
     if extra:
         raise ConfigError(f"{file}: unknown key '{sorted(extra)[0]}' (expected [[aid]] tables)")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{file}: 'aid': at least one [[aid]] table is needed")
-    out: list[AidConfig] = []
-    for i, table in enumerate(entries):
-        where = f"{file}: aid[{i}]"
-        unknown = set(table) - _KNOWN
+    return AidTable(tuple(_entry(table, f"{file}: aid[{i}]") for i, table in enumerate(entries)))
+
+
+def _currency_limits(table: dict[str, Any], where: str, base: Limits) -> dict[int, Limits]:
+    """[[aid.limits]]: per ISO 4217 currency, each limit defaulting to the entry's own."""
+    per_currency: dict[int, Limits] = {}
+    for j, lim in enumerate(table.get("limits", [])):
+        lwhere = f"{where}.limits[{j}]"
+        code = lim.get("currency")
+        if not isinstance(code, str) or code.upper() not in CURRENCIES:
+            raise ConfigError(f"{lwhere}.currency: a known ISO 4217 alpha code")
+        unknown = set(lim) - {"currency", *_LIMIT_FIELDS}
         if unknown:
-            raise ConfigError(f"{where}: unknown key '{sorted(unknown)[0]}'")
-        aid = _hex(table, "aid", where, 0, None)
-        if not 5 <= len(aid) <= 16:
-            raise ConfigError(f"{where}.aid: 5 to 16 bytes of hex")
-        kernel = _int(table, "kernel", where)
-        if kernel not in KERNELS:
-            raise ConfigError(f"{where}.kernel: one of {sorted(KERNELS)} ({KERNELS})")
-        zero = table.get("zero_amount", "online")
-        if zero not in ("online", "not_allowed"):
-            raise ConfigError(f"{where}.zero_amount: 'online' or 'not_allowed'")
-        base = _limits(table, where, None)
-        per_currency: dict[int, Limits] = {}
-        for j, lim in enumerate(table.get("limits", [])):
-            lwhere = f"{where}.limits[{j}]"
-            code = lim.get("currency")
-            if not isinstance(code, str) or code.upper() not in CURRENCIES:
-                raise ConfigError(f"{lwhere}.currency: a known ISO 4217 alpha code")
-            unknown = set(lim) - {"currency", *_LIMIT_FIELDS}
-            if unknown:
-                raise ConfigError(f"{lwhere}: unknown key '{sorted(unknown)[0]}'")
-            per_currency[CURRENCIES[code.upper()][0]] = _limits(lim, lwhere, base)
-        hexes = {k: _hex(table, k, where, size, d) for k, (size, d) in _HEX_FIELDS.items()}
-        scheme = table.get("scheme", "")
-        label = table.get("label", scheme)
-        if not isinstance(scheme, str) or not scheme or not isinstance(label, str):
-            raise ConfigError(f"{where}.scheme: a name such as 'visa'")
-        partial = table.get("partial_match", True)
-        if not isinstance(partial, bool):
-            raise ConfigError(f"{where}.partial_match: true or false")
-        out.append(
-            AidConfig(
-                aid=aid,
-                scheme=scheme,
-                label=label,
-                kernel=kernel,
-                priority=_int(table, "priority", where, 15),
-                limits=base,
-                currency_limits=per_currency,
-                zero_amount=zero,
-                max_offline_approvals=_int(table, "max_offline_approvals", where, 0),
-                partial_match=partial,
-                **hexes,
-            )
-        )
-    return AidTable(tuple(out))
+            raise ConfigError(f"{lwhere}: unknown key '{sorted(unknown)[0]}'")
+        per_currency[CURRENCIES[code.upper()][0]] = _limits(lim, lwhere, base)
+    return per_currency
+
+
+def _names(table: dict[str, Any], where: str) -> tuple[str, str]:
+    scheme = table.get("scheme", "")
+    label = table.get("label", scheme)
+    if not isinstance(scheme, str) or not scheme or not isinstance(label, str):
+        raise ConfigError(f"{where}.scheme: a name such as 'visa'")
+    return scheme, label
+
+
+def _entry(table: dict[str, Any], where: str) -> AidConfig:
+    """One [[aid]] table; ConfigError naming the key at fault."""
+    unknown = set(table) - _KNOWN
+    if unknown:
+        raise ConfigError(f"{where}: unknown key '{sorted(unknown)[0]}'")
+    aid = _hex(table, "aid", where, 0, None)
+    if not 5 <= len(aid) <= 16:
+        raise ConfigError(f"{where}.aid: 5 to 16 bytes of hex")
+    kernel = _int(table, "kernel", where)
+    if kernel not in KERNELS:
+        raise ConfigError(f"{where}.kernel: one of {sorted(KERNELS)} ({KERNELS})")
+    zero = table.get("zero_amount", "online")
+    if zero not in ("online", "not_allowed"):
+        raise ConfigError(f"{where}.zero_amount: 'online' or 'not_allowed'")
+    base = _limits(table, where, None)
+    per_currency = _currency_limits(table, where, base)
+    hexes = {k: _hex(table, k, where, size, d) for k, (size, d) in _HEX_FIELDS.items()}
+    scheme, label = _names(table, where)
+    partial = table.get("partial_match", True)
+    if not isinstance(partial, bool):
+        raise ConfigError(f"{where}.partial_match: true or false")
+    return AidConfig(
+        aid=aid, scheme=scheme, label=label, kernel=kernel,
+        priority=_int(table, "priority", where, 15), limits=base, currency_limits=per_currency,
+        zero_amount=zero, max_offline_approvals=_int(table, "max_offline_approvals", where, 0),
+        partial_match=partial, **hexes,
+    )  # fmt: skip
 
 
 def load_aid_table(path: Path) -> AidTable:

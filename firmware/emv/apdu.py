@@ -2,7 +2,7 @@
 
 `exchange` turns everything a card can do wrong at this level into `CardError` (unusable answer)
 or `drivers.nfc.CardRemoved` (gone): a response shorter than a status word, too long, or a
-61xx chain that never ends. It never interprets the data: that is the flows' job.
+61xx chain that never ends. It never interprets the data: that is the kernel steps' job.
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from firmware.config import ConfigError, read_text_file
+
 log = logging.getLogger(__name__)
 
 _TEST_WORD = re.compile(r"\btest\b", re.IGNORECASE)
@@ -63,33 +65,40 @@ def _parse_expiry(text: str) -> dt.date | None:
     return dt.date(2000 + yy, mm, dd)
 
 
-def parse_line(line: str, where: str, file_is_test: bool = False) -> CaPublicKey:
-    """One key line -> CaPublicKey; ValueError naming the fault (bad field or checksum)."""
-    body, _, comment = line.partition("#")
-    parts = body.split()
-    if len(parts) != 8 or parts[3].lower() != "rsa" or parts[6].lower() != "sha1":
-        raise ValueError("expected 'RID INDEX EXPIRY rsa EXP MODULUS sha1 CHECKSUM'")
-    rid_s, index_s, expiry_s, _, exp_s, mod_s, _, sum_s = parts
-    try:
-        rid = bytes.fromhex(rid_s)
-        index_b = bytes.fromhex(index_s)
-        exponent_b = bytes.fromhex(exp_s)
-        modulus = bytes.fromhex(mod_s)
-        given = bytes.fromhex(sum_s)
-    except ValueError:
-        raise ValueError("a field is not hex") from None
+def _check_key(rid: bytes, index_b: bytes, exponent_b: bytes, modulus: bytes) -> None:
     if len(rid) != 5 or len(index_b) != 1:
         raise ValueError("RID must be 5 bytes and INDEX 1 byte")
     if int.from_bytes(exponent_b, "big") not in (3, 65537):
         raise ValueError("exponent must be 3 or 65537")
     if not (64 <= len(modulus) <= 248) or modulus[0] == 0:
         raise ValueError(f"modulus of {len(modulus)} bytes is not a usable RSA key")
+
+
+def _expiry_field(text: str) -> dt.date | None:
+    """YYMMDD, or 000000 for none; ValueError otherwise."""
     try:
-        expiry = _parse_expiry(expiry_s) if len(expiry_s) == 6 and expiry_s.isdigit() else None
-        if expiry is None and expiry_s != "000000":
+        expiry = _parse_expiry(text) if len(text) == 6 and text.isdigit() else None
+        if expiry is None and text != "000000":
             raise ValueError
     except ValueError:
-        raise ValueError(f"expiry {expiry_s!r} is not YYMMDD") from None
+        raise ValueError(f"expiry {text!r} is not YYMMDD") from None
+    return expiry
+
+
+def parse_line(line: str, where: str, file_is_test: bool = False) -> CaPublicKey:
+    """One key line -> CaPublicKey; ValueError naming the fault (bad field or checksum)."""
+    body, _, comment = line.partition("#")
+    parts = body.split()
+    if len(parts) != 8 or parts[3].lower() != "rsa" or parts[6].lower() != "sha1":
+        raise ValueError("expected 'RID INDEX EXPIRY rsa EXP MODULUS sha1 CHECKSUM'")
+    _, _, expiry_s, _, _, _, _, sum_s = parts
+    hex_fields = [parts[i] for i in (0, 1, 4, 5, 7)]
+    try:
+        rid, index_b, exponent_b, modulus, given = map(bytes.fromhex, hex_fields)
+    except ValueError:
+        raise ValueError("a field is not hex") from None
+    _check_key(rid, index_b, exponent_b, modulus)
+    expiry = _expiry_field(expiry_s)
     expected = checksum(rid, index_b[0], modulus, exponent_b)
     if given != expected:
         raise ValueError(f"checksum {sum_s.upper()} wrong (SHA-1 gives {expected.hex().upper()})")
@@ -141,11 +150,9 @@ def load_file(path: Path, store: CaKeyStore | None = None) -> CaKeyStore:
     """Load a capk.txt file into `store`; bad lines are refused (logged, listed), not fatal."""
     store = store if store is not None else CaKeyStore()
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CapkFileError(f"{path}: CA key file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CapkFileError(f"{path}: cannot read CA key file: {exc}") from None
+        text = read_text_file(path, "CA key file")
+    except ConfigError as exc:
+        raise CapkFileError(str(exc)) from None
     file_is_test = False
     header = True
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -178,9 +185,9 @@ def load_public_test_moduli(path: Path) -> set[bytes]:
 def load_revocation_list(path: Path, store: CaKeyStore) -> None:
     """`RID INDEX SERIAL` lines (hex) -> store.revoked; a bad line raises ValueError naming it."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CapkFileError(f"{path}: cannot read revocation list: {exc}") from None
+        text = read_text_file(path, "revocation list")
+    except ConfigError as exc:
+        raise CapkFileError(str(exc)) from None
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.partition("#")[0].strip()
         if not line:

@@ -8,30 +8,30 @@ have is sent as zeros. Pure functions; no card I/O.
 
 from __future__ import annotations
 
-from firmware.emv.tlv import TlvError, _read_length, _read_tag
+from firmware.emv.tags import Tag
+from firmware.emv.tlv import TlvError, read_length, read_tag
 
 # Terminal- and card-sourced tags whose format is numeric (n): left-padded with zeros.
-NUMERIC_TAGS = {
-    bytes.fromhex(t)
-    for t in [
-        "9F02",
-        "9F03",
-        "5F2A",
-        "9A",
-        "9C",
-        "9F1A",
-        "9F21",
-        "5F36",
-        "9F41",
-        "9F1B",
-        "9F15",
-        "9F01",
-        "9F3C",
-        "9F3D",
-        "9F35",
-        "9F7C",
-    ]
-}
+NUMERIC_TAGS = frozenset(
+    {
+        Tag.AMOUNT_AUTHORISED,
+        Tag.AMOUNT_OTHER,
+        Tag.TRANSACTION_CURRENCY_CODE,
+        Tag.TRANSACTION_DATE,
+        Tag.TRANSACTION_TYPE,
+        Tag.TERMINAL_COUNTRY_CODE,
+        Tag.TRANSACTION_TIME,
+        Tag.TRANSACTION_CURRENCY_EXPONENT,
+        Tag.TRANSACTION_SEQUENCE_COUNTER,
+        Tag.TERMINAL_FLOOR_LIMIT,
+        Tag.MERCHANT_CATEGORY_CODE,
+        Tag.ACQUIRER_IDENTIFIER,
+        Tag.TRANSACTION_REFERENCE_CURRENCY_CODE,
+        Tag.TRANSACTION_REFERENCE_CURRENCY_EXPONENT,
+        Tag.TERMINAL_TYPE,
+        Tag.CUSTOMER_EXCLUSIVE_DATA,
+    }
+)
 
 MAX_DOL_DATA = 252  # the data of one command APDU (Lc) minus the template wrapper
 
@@ -43,8 +43,8 @@ def parse(dol: bytes) -> list[tuple[bytes, int]]:
     dol = bytes(dol)
     total = 0
     while pos < len(dol):
-        tag, pos = _read_tag(dol, pos)
-        length, pos = _read_length(dol, pos, tag)
+        tag, pos = read_tag(dol, pos)
+        length, pos = read_length(dol, pos, tag)
         total += length
         if total > MAX_DOL_DATA:
             raise TlvError(f"DOL asks for {total} bytes, more than one command can carry")

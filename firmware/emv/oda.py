@@ -93,6 +93,23 @@ def _digits(b: bytes) -> str:
     return b.hex().upper().rstrip("F")
 
 
+def _public_key(
+    part: bytes, remainder: bytes, key_len: int, exp_len: int, exponent: bytes, whose: str
+) -> tuple[bytes, int]:
+    """The modulus (leftmost digits in the certificate, the rest in the remainder) and exponent
+    of the key a certificate carries."""
+    if key_len <= len(part):
+        modulus = part[:key_len]
+    else:
+        if len(remainder) != key_len - len(part):
+            raise OdaDataMissing(f"{whose} public key remainder missing or wrong length")
+        modulus = part + remainder
+    value = int.from_bytes(exponent, "big")
+    if exp_len != len(exponent) or value not in (3, 65537):
+        raise OdaError(f"{whose} public key exponent invalid")
+    return modulus, value
+
+
 def recover_issuer_key(
     ca: CaPublicKey,
     cert: bytes,
@@ -121,19 +138,10 @@ def recover_issuer_key(
     serial = rec[8:11]
     if store is not None and store.is_revoked(ca.rid, ca.index, serial):
         raise OdaError("issuer certificate revoked")
-    key_len, exp_len = rec[13], rec[14]
-    part = rec[15 : n - 21]
-    if key_len <= len(part):
-        modulus = part[:key_len]
-    else:
-        if len(remainder) != key_len - len(part):
-            raise OdaDataMissing("issuer public key remainder missing or wrong length")
-        modulus = part + remainder
-    if exp_len != len(exponent) or int.from_bytes(exponent, "big") not in (3, 65537):
-        raise OdaError("issuer public key exponent invalid")
+    modulus, exp = _public_key(rec[15 : n - 21], remainder, rec[13], rec[14], exponent, "issuer")
     return IssuerKey(
         modulus=modulus,
-        exponent=int.from_bytes(exponent, "big"),
+        exponent=exp,
         identifier=identifier,
         expiry=rec[6:8].hex(),
         serial=serial,
@@ -161,19 +169,10 @@ def recover_icc_key(
         raise OdaError("ICC certificate does not match the card number")
     if _mmyy_expired(rec[12:14], on):
         raise OdaError("ICC certificate expired")
-    key_len, exp_len = rec[19], rec[20]
-    part = rec[21 : n - 21]
-    if key_len <= len(part):
-        modulus = part[:key_len]
-    else:
-        if len(remainder) != key_len - len(part):
-            raise OdaDataMissing("ICC public key remainder missing or wrong length")
-        modulus = part + remainder
-    if exp_len != len(exponent) or int.from_bytes(exponent, "big") not in (3, 65537):
-        raise OdaError("ICC public key exponent invalid")
+    modulus, exp = _public_key(rec[21 : n - 21], remainder, rec[19], rec[20], exponent, "ICC")
     return IccKey(
         modulus=modulus,
-        exponent=int.from_bytes(exponent, "big"),
+        exponent=exp,
         pan=rec[2:12],
         expiry=rec[12:14].hex(),
         serial=rec[14:17],

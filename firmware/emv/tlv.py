@@ -36,7 +36,7 @@ class Tlv:
         return encode(self.tag, self.value)
 
 
-def _read_tag(data: bytes, pos: int) -> tuple[bytes, int]:
+def read_tag(data: bytes, pos: int) -> tuple[bytes, int]:
     start = pos
     if pos >= len(data):
         raise TlvError(f"tag missing at offset {pos}")
@@ -55,7 +55,7 @@ def _read_tag(data: bytes, pos: int) -> tuple[bytes, int]:
     return data[start:pos], pos
 
 
-def _read_length(data: bytes, pos: int, tag: bytes) -> tuple[int, int]:
+def read_length(data: bytes, pos: int, tag: bytes) -> tuple[int, int]:
     name = tag.hex().upper()
     if pos >= len(data):
         raise TlvError(f"tag {name}: length missing at offset {pos}")
@@ -88,8 +88,8 @@ def decode(data: bytes, depth: int = 0) -> list[Tlv]:
         if data[pos] == 0xFF and all(b == 0xFF for b in data[pos:]):
             break  # trailing FF padding
         tag_start = pos
-        tag, pos = _read_tag(data, pos)
-        length, pos = _read_length(data, pos, tag)
+        tag, pos = read_tag(data, pos)
+        length, pos = read_length(data, pos, tag)
         if length > MAX_VALUE_LEN:
             raise TlvError(f"tag {tag.hex().upper()}: value of {length} bytes is oversized")
         if pos + length > len(data):

@@ -5,6 +5,12 @@ with a deadline, refusing lengths that lie or streams that never end. `HostLink`
 terminal's side: connect (timeout, TLS with the acquirer's CA pinned, optional client
 certificate), send, receive, reconnect after a drop. It knows bytes, not ISO 8583 fields; the
 server side of the simulator reuses `frame` and `FrameReader`.
+
+TLS 1.3 finishes the client's side of the handshake before the server has checked the client's
+certificate: a host that refuses it (none sent, unknown CA, expired...) says so with an alert
+that arrives after the terminal has written its first message. That host's TLS layer never
+passed the message on, so such an alert, read before anything else on a new connection, is
+HostUnavailable ("the request never left"), not a lost reply.
 """
 
 from __future__ import annotations
@@ -35,6 +41,31 @@ class FrameTimeout(FrameError):
 
 class LinkClosed(FrameError):
     """The other side closed or reset the connection."""
+
+
+class TlsFailure(LinkClosed):
+    """The TLS session ended in an error, e.g. an alert from the peer; `reason` is OpenSSL's
+    name for it ("TLSV13_ALERT_CERTIFICATE_REQUIRED"), "" when it gave none."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+# Alerts a TLS 1.3 server sends when it refuses the client's certificate (or its proof of the
+# key) after the client finished the handshake, i.e. before it reads any application data.
+CLIENT_REFUSED_ALERTS = frozenset({
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+    "SSLV3_ALERT_BAD_CERTIFICATE",
+    "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
+    "SSLV3_ALERT_CERTIFICATE_REVOKED",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE",
+    "TLSV1_ALERT_UNKNOWN_CA",
+    "TLSV1_ALERT_ACCESS_DENIED",
+    "TLSV1_ALERT_DECRYPT_ERROR",
+})
 
 
 def frame(payload: bytes, length_header: str) -> bytes:
@@ -79,7 +110,8 @@ class FrameReader:
         except TimeoutError:
             raise FrameTimeout("no complete message before the deadline") from None
         except ssl.SSLError as exc:
-            raise LinkClosed(f"TLS error while reading: {exc.reason or exc}") from None
+            reason = exc.reason or ""
+            raise TlsFailure(f"TLS error while reading: {reason or exc}", reason) from None
         except OSError as exc:
             raise LinkClosed(f"connection lost: {exc.strerror or exc}") from None
         if not chunk:
@@ -156,6 +188,9 @@ class HostLink:
         self.complete = complete
         self._sock: socket.socket | None = None
         self._reader: FrameReader | None = None
+        # A TLS 1.3 connection nothing came back on yet: the host may still refuse our
+        # certificate (see the module docstring).
+        self._unconfirmed = False
 
     @property
     def connected(self) -> bool:
@@ -189,6 +224,7 @@ class HostLink:
                 raise HostUnavailable(f"TLS with acquirer {where} failed: {exc}") from None
         self._sock = sock
         self._reader = FrameReader(sock, self.length_header, self.max_message, self.complete)
+        self._unconfirmed = isinstance(sock, ssl.SSLSocket) and sock.version() == "TLSv1.3"
         log.debug("connected to %s%s", where, " (TLS)" if self.tls else "")
 
     def _stale(self) -> bool:
@@ -217,7 +253,10 @@ class HostLink:
                 self._sock.sendall(data)
                 return
             except OSError as exc:
+                alert = self._alert_received() if self._unconfirmed else ""
                 self.close()
+                if alert in CLIENT_REFUSED_ALERTS:
+                    raise self._refused(alert) from None
                 if fresh or attempt == 2:
                     raise HostUnavailable(f"could not send to the acquirer: {exc}") from None
 
@@ -225,7 +264,33 @@ class HostLink:
         """The next whole message before `deadline` (time.monotonic()); FrameError otherwise."""
         if self._reader is None:
             raise LinkClosed("not connected")
-        return self._reader.read(deadline)
+        try:
+            payload = self._reader.read(deadline)
+        except TlsFailure as exc:
+            if self._unconfirmed and exc.reason in CLIENT_REFUSED_ALERTS:
+                self.close()
+                raise self._refused(exc.reason) from None
+            raise
+        self._unconfirmed = False
+        return payload
+
+    def _refused(self, alert: str) -> HostUnavailable:
+        return HostUnavailable(f"acquirer {self.host}:{self.port} refused the TLS session "
+                               f"({alert}): nothing was processed")
+
+    def _alert_received(self) -> str:
+        """The reason of a TLS alert already waiting on the socket ("" if none): a look that
+        does not block, for a connection whose write just failed."""
+        if not isinstance(self._sock, ssl.SSLSocket):
+            return ""
+        try:
+            self._sock.setblocking(False)
+            self._sock.recv(1)
+        except ssl.SSLError as exc:
+            return exc.reason or ""
+        except OSError:
+            pass
+        return ""
 
     def close(self) -> None:
         if self._sock is not None:
@@ -233,3 +298,4 @@ class HostLink:
                 self._sock.close()
         self._sock = None
         self._reader = None
+        self._unconfirmed = False

@@ -3,7 +3,9 @@
 Order of work: drain store-and-forward (reversals and advices must reach the host first), resume
 a settlement a power cut interrupted, close the batch in the journal (new payments go to the
 next), send the totals (0500); on disagreement the acquirer uploads the batch (0320) and closes
-it. The Z-report is what a shopkeeper keeps: counts and amounts of sales and refunds, by scheme,
+it. A batch is never closed while a payment waits for its reply or anything stays queued: the
+host would close it with a charge the terminal is about to reverse (BatchNotClosed instead).
+The Z-report is what a shopkeeper keeps: counts and amounts of sales and refunds, by scheme,
 what did not go through, and whether the host agreed. No card data appears in it.
 """
 
@@ -32,6 +34,11 @@ if TYPE_CHECKING:
     from firmware.journal import Journal
 
 log = logging.getLogger(__name__)
+
+
+class BatchNotClosed(Exception):
+    """Settlement did not start: a payment still waits for its reply, or a reversal or advice
+    could not be sent. Nothing went to the host for the batch; settle again later."""
 
 
 @dataclass
@@ -123,17 +130,17 @@ def _summary(journal: Journal, batch: int, currency: int) -> tuple[SchemeTotals,
 def settle_day(journal: Journal, acquirer: Acquirer, cfg: Config) -> ZReport:
     """Drain the queue, close the batch with the host, return the Z-report.
 
-    Raises HostUnavailable / NoReply when the host cannot be reached; the settlement then stays
-    recorded as unfinished in the journal and the next run resumes it with the same batch."""
+    Raises BatchNotClosed, before anything of the batch is sent, while a payment is
+    "awaiting_reply" or the queue does not drain completely. Raises HostUnavailable / NoReply
+    when the host cannot be reached for the totals; the settlement then stays recorded as
+    unfinished in the journal and the next run resumes it with the same batch."""
     currency = cfg.currency_numeric
     saf = StoreAndForward(journal, acquirer, cfg.terminal.merchant_id)
     try:
         drained = saf.drain(include_not_due=True)
     finally:
         saf.stop()
-    if not drained.complete:
-        log.warning("settling with %d queued item(s) still unsent: %s", drained.remaining,
-                    drained.failed)
+    _refuse_while_open(journal, drained.failed)
     unfinished = journal.unfinished_settlements()
     # A run a power cut interrupted goes first: same batch, same totals.
     s = unfinished[0] if unfinished else journal.begin_settlement(currency=currency)
@@ -171,6 +178,21 @@ def settle_day(journal: Journal, acquirer: Acquirer, cfg: Config) -> ZReport:
         outcomes=outcomes, reversed=reversed_count, queue_pending=len(journal.queue()),
         other_currencies=others,
     )
+
+
+def _refuse_while_open(journal: Journal, why_not_sent: str) -> None:
+    """BatchNotClosed when a payment's outcome is still open: waiting for its reply (another
+    thread's payment; a crashed one recovery has turned into a queued reversal) or queued."""
+    waiting = journal.payments_in_state("awaiting_reply")
+    if waiting:
+        ids = ", ".join(f"#{p['id']}" for p in waiting)
+        raise BatchNotClosed(f"payment {ids} is still waiting for the host's reply")
+    pending = journal.queue()
+    if pending:
+        kinds = Counter(q.kind for q in pending)
+        what = " and ".join(f"{n} {kind}(s)" for kind, n in sorted(kinds.items(), reverse=True))
+        raise BatchNotClosed(f"{what} not acknowledged by the host"
+                             + (f" ({why_not_sent})" if why_not_sent else ""))
 
 
 def format_z_report(z: ZReport) -> str:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from drivers.nfc import MoreThanOneCard, Reader, ReaderFault, UnsupportedCard
 from firmware.config import Config, currency_alpha, currency_numeric, format_amount
 from firmware.emv.kernel import Kernel
-from firmware.emv.outcome import Outcome, OutcomeKind, TerminalTransaction, TxnType
+from firmware.emv.outcome import Outcome, OutcomeKind, Prompt, TerminalTransaction, TxnType
 from firmware.feedback import Feedback
 from firmware.host import connect
 from firmware.host.acquirer import Acquirer, AuthRequest, HostUnavailable, NoReply
@@ -252,7 +252,7 @@ class Terminal:
                 # again", nothing charged (`pitap run` then presents the same amount again).
                 break
             self.journal.record(pid, "try_again", reason=outcome.reason, scheme=result.scheme)
-            see_phone = "see phone" in outcome.ui_message.lower()
+            see_phone = outcome.prompt is Prompt.SEE_PHONE
             self.feedback.message("see_phone" if see_phone else "try_again")
         if outcome is None:
             reason = "no card presented before the timeout"

@@ -453,6 +453,19 @@ def public_files(site: Site) -> dict[str, bytes]:
     return out
 
 
+FIELD_CHECK_FILE = "field-check.toml"  # in the config directory: turns the field-test units on
+
+
+def field_check_toml(site: Site) -> str | None:
+    """The settings pitap-field-check.service reads, or None when the site has no field check."""
+    check = site.field_check
+    if check is None:
+        return None
+    return ("# Written by pitap first boot: this TEST terminal checks itself after boot and\n"
+            "# powers off (pitap-test-host.service, pitap-field-check.service).\n"
+            f"wallet = {_q(check.wallet)}\namount = {check.amount}\n")
+
+
 def terminal_toml(site: Site, paths: TerminalPaths) -> str:
     """The terminal.toml first boot writes: settings from the site file, secrets by path."""
     t, a, hw = site.terminal, site.acquirer, site.hardware

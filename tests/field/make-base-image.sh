@@ -42,6 +42,8 @@ diskid=7a9f1e42  # fixed: PARTUUIDs 7a9f1e42-01 (boot) and -02 (root), as fstab 
 echo "make-base-image: debootstrapping Debian $suite arm64 (mmdebstrap)"
 # minbase + what Raspberry Pi OS Lite has and first boot needs: systemd as init, udev, a kernel
 # and initrd, python3 with venv (no pip: first boot runs pip from the wheelhouse's own wheel).
+# The machine id is left empty (made on first boot, as on Raspberry Pi OS) and systemd's own
+# interactive first-boot prompts are masked: nobody answers them on a terminal.
 mmdebstrap --mode=root --arch=arm64 --variant=minbase \
     --include=systemd-sysv,udev,kmod,linux-image-arm64,initramfs-tools,zstd,python3,python3-venv,e2fsprogs,dosfstools,procps \
     --aptopt='Acquire::Retries "5"' \
@@ -53,6 +55,7 @@ mmdebstrap --mode=root --arch=arm64 --variant=minbase \
     --customize-hook='mkdir -p "$1/boot/firmware"' \
     --customize-hook="printf 'proc /proc proc defaults 0 0\nPARTUUID=$diskid-01 /boot/firmware vfat defaults 0 2\nPARTUUID=$diskid-02 / ext4 defaults,noatime 0 1\n' > \"\$1/etc/fstab\"" \
     --customize-hook='rm -f "$1/etc/machine-id" "$1/var/lib/dbus/machine-id"; : > "$1/etc/machine-id"' \
+    --customize-hook='ln -sf /dev/null "$1/etc/systemd/system/systemd-firstboot.service"' \
     --customize-hook='rm -rf "$1/var/cache/apt/archives/"*.deb "$1/var/lib/apt/lists/"*' \
     "$suite" "$rootdir"
 

@@ -34,22 +34,32 @@ fi
 grep -q enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 \
     || { echo "make-base-image: binfmt_misc has no enabled qemu-aarch64 entry" >&2; exit 2; }
 
-work=$(mktemp -d "${out%/*}/.base-XXXXXX")
-trap 'rm -rf "$work"' EXIT
+out=$(realpath -m "$out")
+work=$(mktemp -d "$(dirname "$out")/.base-XXXXXX")
+cleanup() {  # never delete through a mount mmdebstrap may have left (/proc, /dev of the chroot)
+    if grep -q " $work/" /proc/mounts; then
+        echo "make-base-image: $work still has mounts; not deleting it" >&2
+    else
+        rm -rf "$work"
+    fi
+}
+trap cleanup EXIT
 rootdir=$work/root
 diskid=7a9f1e42  # fixed: PARTUUIDs 7a9f1e42-01 (boot) and -02 (root), as fstab and cmdline.txt say
 
 echo "make-base-image: debootstrapping Debian $suite arm64 (mmdebstrap)"
 # minbase + what Raspberry Pi OS Lite has and first boot needs: systemd as init, udev, a kernel
 # and initrd, python3 with venv (no pip: first boot runs pip from the wheelhouse's own wheel).
-# The machine id is left empty (made on first boot, as on Raspberry Pi OS) and systemd's own
+# The initrd carries only the modules the boot disk needs (MODULES=list: virtio, ext4): Debian's
+# default (most) takes many minutes to build under qemu-user, and the terminal needs no others
+# before its root is mounted. The machine id is left empty (made on first boot, as on Raspberry Pi OS) and systemd's own
 # interactive first-boot prompts are masked: nobody answers them on a terminal.
 mmdebstrap --mode=root --arch=arm64 --variant=minbase \
     --include=systemd-sysv,udev,kmod,linux-image-arm64,initramfs-tools,zstd,python3,python3-venv,e2fsprogs,dosfstools,procps \
     --aptopt='Acquire::Retries "5"' \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
-    --essential-hook='mkdir -p "$1/etc/initramfs-tools/conf.d"; echo MODULES=most > "$1/etc/initramfs-tools/conf.d/modules"' \
+    --essential-hook='mkdir -p "$1/etc/initramfs-tools/conf.d"; echo MODULES=list > "$1/etc/initramfs-tools/conf.d/modules"; mkdir -p "$1/usr/share/initramfs-tools/modules.d"; printf "virtio_pci\nvirtio_mmio\nvirtio_blk\next4\n" > "$1/usr/share/initramfs-tools/modules.d/pitap-field"' \
     --customize-hook='echo raspberrypi > "$1/etc/hostname"' \
     --customize-hook='printf "127.0.0.1\tlocalhost\n127.0.1.1\traspberrypi\n" > "$1/etc/hosts"' \
     --customize-hook='mkdir -p "$1/boot/firmware"' \

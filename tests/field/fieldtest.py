@@ -124,7 +124,7 @@ class Ext4:
             return dest.read_bytes() if self.dump(path, dest) else None
 
     def stat(self, path: str) -> tuple[int, int] | None:
-        """(mode bits, uid) of a path, None when it does not exist."""
+        """(permission bits, uid) of a path, None when it does not exist."""
         out = self.cmd(f"stat {path}")
         mode = re.search(r"Mode:\s+0?(\d+)", out)
         uid = re.search(r"User:\s+(\d+)", out)
@@ -321,9 +321,9 @@ def stage_read_back(report: Report) -> None:
               if s.encode() in raw or s.lower().encode() in raw or s.upper().encode() in raw]
     report.check("read-back: no secret value left anywhere on the boot partition", not leaked,
                  f"found {leaked}" if leaked else "journal key and key block absent (raw bytes)")
-    wanted = {"/etc/pitap/secrets": (0o40700, 0), "/etc/pitap/terminal.toml": (0o100600, 0)}
+    wanted = {"/etc/pitap/secrets": (0o700, 0), "/etc/pitap/terminal.toml": (0o600, 0)}
     for name in fs.names("/etc/pitap/secrets"):
-        wanted[f"/etc/pitap/secrets/{name}"] = (0o100600, 0)
+        wanted[f"/etc/pitap/secrets/{name}"] = (0o600, 0)
     report.check("read-back: secrets present", {"journal.key", "key-block.tr31"} <=
                  set(fs.names("/etc/pitap/secrets")), ", ".join(fs.names("/etc/pitap/secrets")))
     for path, (mode, uid) in wanted.items():

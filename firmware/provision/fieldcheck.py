@@ -61,13 +61,22 @@ def unit_properties(unit: str, *names: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
 
 
-def unit_start_us(unit: str) -> int:
-    """When the unit's main process started (realtime µs, from systemd over D-Bus), 0 if never."""
-    path = "/org/freedesktop/systemd1/unit/" + unit.replace(".", "_2e").replace("-", "_2d")
-    done = _run(["busctl", "get-property", "org.freedesktop.systemd1", path,
-                 "org.freedesktop.systemd1.Service", "ExecMainStartTimestamp"], timeout=60)
-    parts = done.stdout.split()
-    return int(parts[1]) if done.returncode == 0 and len(parts) == 2 else 0
+def unit_start_ns(unit: str) -> int:
+    """When the unit's main process started, as a realtime clock value in ns (0 if never):
+    systemd's monotonic timestamp moved onto this boot's realtime clock."""
+    started = unit_properties(unit, "ExecMainStartTimestampMonotonic").get(
+        "ExecMainStartTimestampMonotonic", "0")
+    if not started.isdigit() or started == "0":
+        return 0
+    offset = time.time_ns() - time.monotonic_ns()
+    return int(started) * 1000 + offset
+
+
+def unit_log(unit: str, lines: int = 15) -> str:
+    """The unit's last journal lines, one string (for a failed check's detail)."""
+    done = _run(["journalctl", "-u", unit, "-n", str(lines), "--no-pager", "-o", "cat"],
+                timeout=60)
+    return " | ".join(done.stdout.strip().splitlines()[-lines:])
 
 
 def wait_for(what: str, predicate: Any, timeout: float, every: float = 2.0) -> bool:
@@ -138,7 +147,7 @@ def check_service_ready(state_dir: Path) -> Check:
     def ready() -> bool:
         if unit_properties("pitap.service", "ActiveState").get("ActiveState") != "active":
             return False
-        started = unit_start_us("pitap.service") * 1000
+        started = unit_start_ns("pitap.service")
         if not started:
             return False
         frames = [p for p in screens.glob("[0-9][0-9][0-9]-ready*.png")
@@ -147,9 +156,13 @@ def check_service_ready(state_dir: Path) -> Check:
         return bool(frames)
 
     ok = wait_for("pitap.service ready", ready, READY_WAIT_S)
-    return Check("pitap.service ready", ok,
-                 f"ready screen {seen[-1]} drawn by the service" if ok
-                 else "no ready screen from pitap.service")
+    if ok:
+        return Check("pitap.service ready", True, f"ready screen {seen[-1]} drawn by the service")
+    state = unit_properties("pitap.service", "ActiveState", "SubState", "Result", "NRestarts")
+    frames = sorted(p.name for p in screens.glob("*.png"))
+    return Check("pitap.service ready", False,
+                 f"no ready screen from pitap.service ({state}; frames {frames[-5:]}); "
+                 f"log: {unit_log('pitap.service')}")
 
 
 def stop_service() -> Check:

@@ -24,7 +24,20 @@ from firmware.provision.progress import Progress
 
 log = logging.getLogger(__name__)
 
-TARGET_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64", "linux_aarch64")
+# Raspberry Pi OS Bookworm (Debian 12) has glibc 2.36: a wheel for any manylinux glibc up to
+# that runs there (lgpio, and with it the Pi 5's rpi-lgpio, publishes only manylinux_2_34).
+TARGET_GLIBC = (2, 36)
+
+
+def target_platforms(glibc: tuple[int, int] = TARGET_GLIBC, arch: str = "aarch64") -> list[str]:
+    """pip's --platform tags for a target with `glibc`: every manylinux_2_17 (the oldest for
+    aarch64) to manylinux_<glibc>, the legacy alias manylinux2014, and plain linux."""
+    major, minor = glibc
+    tags = [f"manylinux_{major}_{m}_{arch}" for m in range(minor, 16, -1)]
+    return [*tags, f"manylinux2014_{arch}", f"linux_{arch}"]
+
+
+TARGET_PLATFORMS = tuple(target_platforms())
 
 
 @dataclass

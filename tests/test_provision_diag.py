@@ -4,8 +4,6 @@ driver), with one part broken at a time: exactly that part's check fails, with a
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import socket
 import ssl
@@ -16,13 +14,12 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from firmware.cli import main
 from firmware.config import Config, parse_config, shipped_config_dir
 from firmware.demo import free_port
+from firmware.host import testpki
 from firmware.provision.diag import CheckResult, DiagContext, run_checks
 
 
@@ -97,23 +94,10 @@ def test_tls_off_fails_only_in_production(tmp_path: Path) -> None:
 # ---- TLS against a real TLS server on loopback ---------------------------------------------
 
 
-def _cert(cn: str, issuer_key=None, issuer_name=None, ca: bool = False, days: int = 90):
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(issuer_name or name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=days))
-    )
-    if ca:
-        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-    else:
-        san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
-        builder = builder.add_extension(san, False)
-    cert = builder.sign(issuer_key or key, hashes.SHA256())
-    return key, cert
+def _cert(cn: str, issuer=None, ca: bool = False, days: int = 90):
+    """(key, certificate) from the test PKI's own issuer; `issuer` is (CA cert, CA key)."""
+    key = testpki.new_key()
+    return key, testpki.issue(cn, key, issuer, ca=ca, server=not ca, days=days)
 
 
 def _pem(obj) -> bytes:
@@ -127,7 +111,7 @@ def _pem(obj) -> bytes:
 def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """A TLS server on 127.0.0.1 with a certificate from a test CA; yields (port, CA file)."""
     ca_key, ca = _cert("Test Acquirer CA", ca=True)
-    key, cert = _cert("127.0.0.1", ca_key, ca.subject, days=10)
+    key, cert = _cert("127.0.0.1", (ca, ca_key), days=10)
     (tmp_path / "ca.pem").write_bytes(_pem(ca))
     (tmp_path / "server.pem").write_bytes(_pem(cert) + _pem(key))
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

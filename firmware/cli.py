@@ -14,7 +14,6 @@ import warnings
 
 from firmware import __version__
 from firmware.commands import UsageError
-from firmware.config import ConfigError
 
 # Subcommand modules in the order `pitap --help` lists them.
 COMMANDS = (
@@ -73,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     setup_logging(args.verbose)
+    from firmware.config import ConfigError  # not before: `pitap --help` stays quick
+
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

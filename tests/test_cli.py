@@ -84,3 +84,42 @@ def test_negative_counts_are_usage_errors(args: tuple[str, ...]) -> None:
     run = run_pitap(*args)
     assert run.returncode == 2
     assert "negative" in run.stderr and "Traceback" not in run.stderr
+
+
+# What `pitap --help` costs is measured in bench/cli_start.py; what it imports is checked here.
+HEAVY = ("PIL", "escpos", "nfc", "serial", "cryptography", "pyemv", "iso8583", "qrcode", "ssl",
+         "sqlite3", "firmware.terminal", "firmware.journal", "firmware.host", "firmware.emv",
+         "firmware.provision", "drivers", "ui")
+IMPORTED_BY = """
+import contextlib, io, json, sys
+from firmware.cli import main
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    code = main(sys.argv[1:])
+print(json.dumps({"code": code, "help": out.getvalue(), "modules": sorted(sys.modules)}))
+"""
+HELP_ARGS = [("--help",), ("pay", "--help"), ("refund", "--help"), ("demo", "--help"),
+             ("run", "--help"), ("journal", "--help"), ("settle", "--help"), ("wallet", "--help"),
+             ("host", "--help"), ("sim", "pn532", "--help"), ("image", "build", "--help"),
+             ("flash", "--help"), ("diag", "--help")]
+
+
+@pytest.mark.parametrize("args", HELP_ARGS, ids=" ".join)
+def test_help_imports_none_of_the_terminal(args: tuple[str, ...]) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", IMPORTED_BY, *args], capture_output=True,
+                          text=True, timeout=120, check=True)
+    report = json.loads(done.stdout)
+    assert report["code"] == 0 and "usage: pitap" in report["help"]
+    # `pitap diag --help` lists the check names: it reads them from the (light) checks module
+    allowed = {"firmware.provision", "firmware.provision.diag", "ssl"} if "diag" in args else set()
+    heavy = [m for m in report["modules"] if m not in allowed
+             and any(m == h or m.startswith(h + ".") for h in HEAVY)]
+    assert heavy == [], f"pitap {' '.join(args)} imports {heavy}"
+    if args == ("--help",):
+        for command in ("demo", "pay", "refund", "run", "journal", "settle", "wallet", "host",
+                        "sim", "image", "flash", "diag"):
+            assert re.search(rf"^    {command}\s", report["help"], re.M), command
+    if args == ("diag", "--help"):  # the check names are there, read when the help is printed
+        assert "nfc-reader" in report["help"] and "journal" in report["help"]

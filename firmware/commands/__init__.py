@@ -1,4 +1,10 @@
-"""One module a `pitap` subcommand, each with `register(subparsers)`; and the option they share."""
+"""One module a `pitap` subcommand, each with `register(subparsers)`; and the option they share.
+
+A command module imports only argparse and the standard library at the top; the terminal, the
+kernel, nfcpy, Pillow and the rest are imported inside the function that runs the command, so
+that `pitap --help` stays quick (tests/test_cli.py checks what it imports, bench/cli_start.py
+measures it).
+"""
 
 from __future__ import annotations
 

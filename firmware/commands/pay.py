@@ -7,15 +7,19 @@ import json
 import sys
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
-from drivers.nfc import ReaderFault
 from firmware.commands import UsageError, add_config_option
-from firmware.config import Config, ConfigError, currency_exponent, load_config
-from firmware.terminal import PaymentResult, RefundRefused, Terminal, describe
+
+if TYPE_CHECKING:  # the terminal (nfcpy, Pillow, python-escpos) is imported when a command runs
+    from firmware.config import Config
+    from firmware.terminal import PaymentResult, Terminal
 
 
 def parse_amount(text: str, currency: str) -> int:
     """'12.50' in EUR -> 1250 minor units; refuses more decimals than the currency has."""
+    from firmware.config import currency_exponent
+
     try:
         value = Decimal(text)
     except InvalidOperation:
@@ -41,6 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def open_terminal(cfg: Config) -> Terminal:
+    from drivers.nfc import ReaderFault
+    from firmware.config import ConfigError
+    from firmware.terminal import Terminal
+
     try:
         return Terminal.from_config(cfg)
     except ReaderFault as exc:
@@ -48,6 +56,8 @@ def open_terminal(cfg: Config) -> Terminal:
 
 
 def print_result(result: PaymentResult, as_json: bool) -> int:
+    from firmware.terminal import describe
+
     print(json.dumps(result.as_dict()) if as_json else describe(result), flush=True)
     return 0 if result.outcome == "approved" else 1
 
@@ -55,6 +65,9 @@ def print_result(result: PaymentResult, as_json: bool) -> int:
 def take(args: argparse.Namespace,
          action: Callable[[Terminal, int, str], PaymentResult]) -> int:
     """Open the configured terminal, run one payment or refund, print it, close."""
+    from firmware.config import load_config
+    from firmware.terminal import RefundRefused
+
     cfg = load_config(args.config)
     currency = (args.currency or cfg.terminal.currency).upper()
     amount = parse_amount(args.amount, currency)

@@ -22,7 +22,6 @@ import time
 from typing import Any
 
 from firmware.commands import add_config_option, count, seconds
-from firmware.config import ConfigError, currency_exponent, load_config
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +71,8 @@ class TerminalService:
 
     def __init__(self, terminal: Any, keypad: Any, *, currency: str,
                  result_hold_s: float = 5.0, stop: threading.Event | None = None) -> None:
+        from firmware.config import currency_exponent
+
         self.terminal = terminal
         self.feedback = terminal.feedback
         self.keypad = keypad
@@ -177,6 +178,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def handler(args: argparse.Namespace) -> int:
     from drivers.gpio import gpio_module
     from drivers.keypad import open_keypad
+    from firmware.config import load_config
 
     cfg = load_config(args.config)
     stop = threading.Event()
@@ -210,6 +212,7 @@ def handler(args: argparse.Namespace) -> int:
 
 def open_terminal_or_show_why(cfg: Any) -> Any:
     """The Terminal, or None after putting "Out of service" and the reason on the display."""
+    from firmware.config import ConfigError
     from firmware.terminal import Terminal
 
     try:

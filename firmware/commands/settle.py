@@ -7,7 +7,6 @@ import json
 import sys
 
 from firmware.commands import add_config_option
-from firmware.config import load_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from firmware.config import load_config
     from firmware.host import connect
     from firmware.host.acquirer import HostUnavailable, NoReply
     from firmware.host.settlement import format_z_report, settle_day

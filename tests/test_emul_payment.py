@@ -31,7 +31,7 @@ def config_on(make_config):
     """A terminal config whose reader is the emulated PN532."""
 
     def make(emu, host_port: int, **host: object):
-        cfg = make_config(host_port, presentment_timeout_s=4.0, **host)
+        cfg = make_config(host_port, **host)
         return dataclasses.replace(cfg, reader=dataclasses.replace(cfg.reader, path=emu.nfcpy_path))
 
     return make
@@ -77,7 +77,7 @@ def test_a_phone_that_leaves_mid_flow_is_try_again_over_the_emulated_pn532(
 ) -> None:
     cfg = config_on(emu, host_sim.port)
     cfg = dataclasses.replace(
-        cfg, terminal=dataclasses.replace(cfg.terminal, presentment_timeout_s=1.0)
+        cfg, terminal=dataclasses.replace(cfg.terminal, presentment_timeout_s=3.0)
     )
     _, result = pay_over_pn532(cfg, emu, "leaves-field", 1250)
     assert result.outcome == "try_again", result.reason

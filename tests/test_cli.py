@@ -46,6 +46,7 @@ def test_demo_json_takes_the_scripted_payments(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in run.stdout.splitlines()]
     payments, summary = lines[:-1], lines[-1]["summary"]
     assert run.returncode == 0, run.stdout + run.stderr
+    assert "INFO" not in run.stderr  # without -v: warnings only (nfcpy's INFO lines too)
     for p in payments:
         assert {"id", "amount", "currency", "scheme", "outcome", "reason", "auth_code",
                 "card_in_field_ms", "total_ms"} <= p.keys()

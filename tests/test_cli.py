@@ -124,3 +124,46 @@ def test_help_imports_none_of_the_terminal(args: tuple[str, ...]) -> None:
             assert re.search(rf"^    {command}\s", report["help"], re.M), command
     if args == ("diag", "--help"):  # the check names are there, read when the help is printed
         assert "nfc-reader" in report["help"] and "journal" in report["help"]
+
+
+def _commands(parser, path: tuple[str, ...] = ()):  # noqa: ANN001, ANN202
+    """(path, parser) of every command that takes options, walking the subcommands."""
+    import argparse
+
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, parser
+    for sub in subs:
+        for name, child in sub.choices.items():
+            yield from _commands(child, (*path, name))
+
+
+def test_the_readme_command_table_names_every_option() -> None:
+    """Each command's row in the README's table shows all of what `pitap COMMAND --help` takes."""
+    import argparse
+
+    from firmware.cli import build_parser
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| command | what it does | exit code |"):]
+    table = table[: table.index("\n\n")]
+    rows: dict[tuple[str, ...], str] = {}
+    for line in table.splitlines()[2:]:
+        synopsis = re.match(r"\| `([^`]*)`", line)
+        assert synopsis, line
+        words = synopsis.group(1).split()
+        path = tuple(w for w in words[1:] if re.fullmatch(r"[a-z0-9]+", w))
+        rows[path] = synopsis.group(1)
+    parser = build_parser()
+    commands = dict(_commands(parser))
+    assert set(rows) == set(commands) - {()}, "one row a command"
+    for path, sub in commands.items():
+        if not path:
+            continue
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
+                continue
+            name = (action.option_strings[-1] if action.option_strings
+                    else action.metavar or action.dest.upper())
+            assert name and name in rows[path], f"pitap {' '.join(path)}: {name} not in README"
+    assert "--verbose" in readme and "--version" in readme

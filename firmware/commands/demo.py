@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from firmware.commands import add_config_option, count
-from firmware.config import load_config
-from firmware.demo import ScriptedPayment, load_script, run_demo
-from firmware.terminal import PaymentResult, describe
+
+if TYPE_CHECKING:
+    from firmware.demo import ScriptedPayment
+    from firmware.terminal import PaymentResult
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from firmware.config import load_config
+    from firmware.demo import load_script, run_demo
+    from firmware.terminal import describe
+
     cfg = load_config(args.config)
     script = load_script(args.script or cfg.data_path("demo.toml"))
     count = args.payments or len(script)

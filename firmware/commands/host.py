@@ -9,7 +9,6 @@ import threading
 from pathlib import Path
 
 from firmware.commands import add_config_option
-from firmware.config import ConfigError, load_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from firmware.config import ConfigError, load_config
     from firmware.host.simulator import HostSimulator
     from firmware.host.testpki import make_test_pki
 

@@ -15,7 +15,6 @@ import threading
 import time
 from typing import Any
 
-from drivers.sim.pn532 import EmulatorError, Pn532Emulator
 from firmware.commands import count, seconds
 
 
@@ -48,6 +47,8 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def _applet(profile: str) -> Any:
     """The wallet helper's APDU-level phone for `profile`; EmulatorError (one line) if unusable."""
+    from drivers.sim.pn532 import EmulatorError
+
     try:
         from drivers.sim import wallet
     except ImportError:
@@ -62,6 +63,8 @@ def _applet(profile: str) -> Any:
 
 
 def run_pn532(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
+    from drivers.sim.pn532 import EmulatorError, Pn532Emulator
+
     emulator = Pn532Emulator(link=args.link, line_timing=args.line_timing)
     try:
         applet = _applet(args.profile) if args.profile else None

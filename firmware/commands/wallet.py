@@ -14,8 +14,6 @@ import sys
 import warnings
 
 from firmware.commands import add_config_option
-from firmware.config import load_config
-from firmware.emv.outcome import mask_pan
 
 DEFAULT_TIMEOUT_S = 300.0
 
@@ -44,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _list() -> int:
     from drivers.sim.wallet import get_profile, profile_names
+    from firmware.emv.outcome import mask_pan
 
     for name in profile_names():
         p = get_profile(name)
@@ -58,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", module=r"pyemv(\.|$)")
     from drivers.sim.isodep import TapResult
     from drivers.sim.wallet import ProfileError, SimulatedPhone
+    from firmware.config import load_config
 
     if args.list:
         return _list()

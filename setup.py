@@ -11,7 +11,8 @@ def shipped_config() -> list[tuple[str, list[str]]]:
     """The config/ tree, installed under share/pitap/config for non-editable installs."""
     out: dict[str, list[str]] = {}
     for path in sorted((HERE / "config").rglob("*")):
-        if path.is_file():
+        # config/var/ is the shipped configuration's state (journal, test TLS keys): never shipped.
+        if path.is_file() and "var" not in path.relative_to(HERE / "config").parts:
             rel = path.relative_to(HERE)
             out.setdefault(str(Path("share/pitap") / rel.parent), []).append(str(rel))
     return sorted(out.items())

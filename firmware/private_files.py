@@ -56,13 +56,16 @@ def make_private_dir(path: str | os.PathLike[str]) -> Path:
 
 def prepare_state_dir(cfg: Config) -> None:
     """Make the directories the configuration keeps state in (terminal.state_dir, the journal's,
-    the PNG screens', the receipt file's) private when missing, and check that files can be
-    created in each; a ConfigError naming the file and the key when not."""
+    the PNG screens', the receipt file's, the journal key's while it is still to be made)
+    private when missing, and check that files can be created in each; a ConfigError naming the
+    file and the key when not."""
     places = [
         ("terminal.state_dir", cfg.state_dir),
         ("journal.file", cfg.state_path(cfg.journal.file).parent),
-        ("journal.key_file", cfg.state_path(cfg.journal.key_file).parent),
     ]
+    key_file = cfg.state_path(cfg.journal.key_file)
+    if not key_file.exists():  # an existing key is only read (a Pi keeps it in read-only /etc)
+        places.append(("journal.key_file", key_file.parent))
     if cfg.display.backend == "png":
         places.append(("display.directory", cfg.state_path(cfg.display.directory)))
     if cfg.printer.backend == "file":

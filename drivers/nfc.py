@@ -36,7 +36,7 @@ import nfc.tag.tt4
 
 log = logging.getLogger(__name__)
 
-# Reader faults in a row during activation before the reader is given up as broken.
+# Reader faults in a row (polling or activating) before the reader is given up as broken.
 MAX_LINE_FAULTS = 3
 
 # A card silent this long after a block was sent to it has left the field (retries included).
@@ -228,6 +228,7 @@ class Reader:
                     ) from None
                 continue
             if found is None:
+                line_faults = 0  # the reader answered: only faults in a row give up
                 # A reader that answers "nothing here" at once is polled at poll_interval, not
                 # in a hot loop (nfcpy's sense with one iteration does not wait itself).
                 idle = poll_interval - (time.monotonic() - polled_at)

@@ -143,3 +143,28 @@ def test_a_terminal_that_died_leaves_the_chip_at_921600_baud_until_a_power_cycle
         assert works_again(reader)
     finally:
         reader.close()
+
+
+def test_line_faults_now_and_then_while_polling_do_not_add_up(emu, reader) -> None:
+    """Over a long wait for a tap, a glitch now and then is retried: only faults in a row
+    (a dead line) end the wait as a reader fault."""
+    import threading
+
+    emu.remove_phone()  # an empty field: the reader polls, and polls
+    for after in (1, 4, 8):  # three glitches, each between polls that went well
+        emu.inject(LineFault.BAD_RESPONSE_CHECKSUM, command=IN_LIST_PASSIVE_TARGET, after=after)
+    stop = threading.Event()
+
+    def tap_after_the_glitches() -> None:
+        while emu.chip.commands_seen.get("InListPassiveTarget", 0) < 16 and not stop.is_set():
+            stop.wait(0.01)
+        emu.place_phone(TinyApplet())
+
+    customer = threading.Thread(target=tap_after_the_glitches)
+    customer.start()
+    try:
+        card = reader.wait_for_card(TAP_S)
+    finally:
+        stop.set()
+        customer.join(5)
+    assert card is not None and card.transceive(SELECT_PPSE) == PPSE_FCI

@@ -26,7 +26,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.11",
     packages=find_packages(include=["firmware*", "drivers*", "ui*"]),
-    package_data={"ui": ["fonts/*"], "drivers.sim": ["profiles.toml", "data/*.toml"]},
+    package_data={"ui": ["fonts/*"]},
     data_files=shipped_config(),
     install_requires=[
         "nfcpy>=1.0.4",

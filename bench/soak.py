@@ -100,8 +100,8 @@ def settle_worker(args: argparse.Namespace) -> int:
 def worker(args: argparse.Namespace) -> int:
     """The terminal (recovery at start), then one payment per (profile, amount) in args.plan;
     one JSON line each."""
-    from drivers.sim.wallet import SimulatedPhone
     from firmware.terminal import Terminal
+    from simulators.wallet.phone import SimulatedPhone
 
     cfg = soak_config(Path(args.state), args.reader_port, args.host_port)
     # Log as a terminal would, verbosely, to a file the card-data scan reads afterwards.
@@ -187,17 +187,15 @@ def token_scanner():  # noqa: ANN201
 
 
 def run_soak(payments: int, seed: int, state: Path, log=print, scan=None) -> Soak:
-    from firmware.host.simulator import HostSimulator
+    from simulators.host.simulator import HostSimulator
 
     rng = random.Random(seed)
     soak = Soak()
     started = time.monotonic()
-    shipped = load_config()
     ledger = state / "host-ledger.sqlite"
     sim = HostSimulator(
         host="127.0.0.1",
         port=0,
-        keys_file=shipped.data_path("keys/test-issuers.toml"),
         ledger_file=ledger,
     )
     sim.start()

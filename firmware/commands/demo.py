@@ -1,15 +1,18 @@
-"""`pitap demo`: scripted payments on simulated hardware (see firmware/demo.py)."""
+"""`pitap demo`: scripted payments on simulated hardware (see simulators/demo.py)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from firmware.commands import add_config_option, count
+from firmware.commands import add_config_option, count, require_simulators
 from firmware.config import load_config
-from firmware.demo import ScriptedPayment, load_script, run_demo
 from firmware.terminal import PaymentResult, describe
+
+if TYPE_CHECKING:
+    from simulators.demo import ScriptedPayment
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_simulators()
+    from simulators.demo import load_script, run_demo
+
     cfg = load_config(args.config)
     script = load_script(args.script or cfg.data_path("demo.toml"))
     count = args.payments or len(script)

@@ -3,7 +3,7 @@
     pitap wallet --list
     pitap wallet --profile visa-online [--reader udp:127.0.0.1:54321] [--taps N] [--timeout S]
 
-Thin: parses, builds a drivers.sim.wallet.SimulatedPhone, serves, prints one line per tap.
+Thin: parses, builds a simulators.wallet.phone.SimulatedPhone, serves, prints one line per tap.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import argparse
 import sys
 import warnings
 
-from firmware.commands import add_config_option
+from firmware.commands import add_config_option, require_simulators
 from firmware.config import load_config
 from firmware.emv.outcome import mask_pan
 
@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _list() -> int:
-    from drivers.sim.wallet import get_profile, profile_names
+    from simulators.wallet.phone import get_profile, profile_names
 
     for name in profile_names():
         p = get_profile(name)
@@ -55,7 +55,8 @@ def _list() -> int:
 def run(args: argparse.Namespace) -> int:
     # pyemv still uses cryptography's TripleDES names; that is not the user's concern.
     warnings.filterwarnings("ignore", module=r"pyemv(\.|$)")
-    from drivers.sim.wallet import ProfileError, SimulatedPhone
+    require_simulators()
+    from simulators.wallet.phone import ProfileError, SimulatedPhone
 
     if args.list:
         return _list()

@@ -24,6 +24,8 @@ from firmware.provision.progress import Progress
 
 log = logging.getLogger(__name__)
 
+# The simulators' distribution (simulators/setup.py): TEST private keys, never on a terminal.
+SIMULATORS_WHEEL = "pitap_sim-"
 TARGET_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64", "linux_aarch64")
 
 
@@ -47,6 +49,10 @@ def from_directory(directory: Path) -> Wheelhouse:
     missing = missing_file.read_text().splitlines() if missing_file.is_file() else []
     house = Wheelhouse(wheels, missing)
     house.pitap_wheel()
+    sim = [w.name for w in wheels if w.name.lower().startswith(SIMULATORS_WHEEL)]
+    if sim:
+        raise ProvisionError(f"{directory}: {sim[0]} is the simulators, with TEST keys: "
+                             "never on a terminal image (remove it from the wheelhouse)")
     return house
 
 

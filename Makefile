@@ -34,4 +34,4 @@ fuzz: $(STAMP)
 	@for f in tests/fuzz/fuzz_*.py; do echo "== $$f"; $(PY) $$f -max_total_time=$${FUZZ_SECONDS:-60} || exit 1; done
 
 clean:
-	rm -rf $(VENV) out var build *.egg-info
+	rm -rf $(VENV) out var config/var build *.egg-info

@@ -103,13 +103,14 @@ def rgb565(image: Image.Image) -> bytes:
 
 # ---- PNG sink ----------------------------------------------------------------------------
 class PngSink:
-    """Writes each frame as `NNN-<name>.png` into a directory (simulated terminals, tests)."""
+    """Writes each frame as `NNN-<name>.png` into a directory (simulated terminals, tests);
+    the directory is made 0700 and the files 0600 (a screen shows a card's last digits)."""
 
     def __init__(self, directory: str | os.PathLike[str], width: int, height: int) -> None:
         self.directory = Path(directory)
         self.width = width
         self.height = height
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         numbers = [int(p.name[:3]) for p in self.directory.glob("[0-9][0-9][0-9]-*.png")]
         self.counter = max(numbers, default=0)
         self.last_path: Path | None = None
@@ -118,7 +119,9 @@ class PngSink:
         self.counter = self.counter % 999 + 1
         safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name) or "screen"
         path = self.directory / f"{self.counter:03d}-{safe}.png"
-        image.save(path)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            image.save(out, format="PNG")
         self.last_path = path
         full = self.width * self.height * 3
         return FrameStats([(0, 0, self.width, self.height)], full, full)

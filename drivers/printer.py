@@ -56,16 +56,17 @@ def encode(lines: list[PrintLine], qr: str = "", cut: bool = True) -> bytes:
 
 
 class FilePrinter:
-    """Appends each document's ESC/POS bytes to a file (`printer.backend = "file"`)."""
+    """Appends each document's ESC/POS bytes to a file (`printer.backend = "file"`), 0600."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def print_document(self, lines: list[PrintLine], qr: str = "") -> int:
         data = encode(lines, qr)
         try:
-            with self.path.open("ab") as out:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "ab") as out:
                 out.write(data)
         except OSError as exc:
             raise PrinterProblem("error", f"cannot write {self.path}: {exc.strerror}") from None

@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pitap", description="Tap-to-pay terminal firmware for the Raspberry Pi."
     )
     parser.add_argument("--version", action="version", version=f"pitap {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="show log lines: -v INFO, -vv DEBUG (default: none)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -52,11 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def setup_logging(verbosity: int) -> None:
-    level = logging.WARNING - 10 * min(verbosity, 2)
+    """No log line reaches the terminal by default: a command says what its user must know in
+    its own sentences. -v shows INFO from pitap and nfcpy, -vv DEBUG from pitap."""
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
+    # Records are still made at WARNING by default, for handlers that watch one part (diag
+    # collects the buzzer worker's failures); they are just not shown.
+    handler = logging.StreamHandler() if verbosity else logging.NullHandler()
     # force: a library may have configured logging when imported (python-escpos does).
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
-    )
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        handlers=[handler], force=True)
+    # A library's warnings are log lines too: shown with -v, not printed by default.
+    logging.captureWarnings(True)
     # pyemv drives 3DES through cryptography's deprecated path; the warning is not the user's.
     warnings.filterwarnings("ignore", message=".*TripleDES.*", module=r"pyemv(\.|$)")
     # nfcpy's debug output carries APDUs, card data among them: never below INFO.

@@ -1,31 +1,47 @@
 """Terminal configuration: TOML file -> typed, validated settings.
 
 Every section is a frozen dataclass; the loader walks the dataclass fields, so an unknown key, a
-wrong type or a bad value ends in a ConfigError that names the file and the dotted key. Nothing
-here touches hardware or the network.
+wrong type or a value out of its range ends in a ConfigError that names the file and the dotted
+key. Every number has a stated range (a section's LIMITS) and must be finite; every string a
+length (at most MAX_TEXT characters unless LIMITS says otherwise) and no control characters.
+Nothing here touches hardware or the network.
 
 Paths: data files (AID table, CA keys, dialects, issuer keys) are looked up next to the
 configuration file first, then in the shipped config/ directory; runtime state (journal, keys,
-screens) relative to `terminal.state_dir`, itself relative to the current directory unless
-absolute.
+screens) relative to `terminal.state_dir`, itself relative to the configuration file's directory
+unless absolute (never to the current directory: a command run from elsewhere finds the same
+journal). Files a configuration names are read with `read_data_file`: regular files of at most
+MAX_DATA_FILE bytes, never more read than that.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import stat
 import sys
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import firmware
 
 
 class ConfigError(ValueError):
     """A configuration problem, with a message that names the file and the key."""
+
+
+# Limits for what a configuration names or holds (README, config/terminal.toml's header).
+MAX_DATA_FILE = 1 << 20  # bytes: the configuration and every data file it names (1 MiB)
+MAX_TEXT = 255  # characters of a string setting, unless its section's LIMITS says otherwise
+PATH = (1, 4096)  # a path setting's length in characters (Linux PATH_MAX)
+OPTIONAL_PATH = (0, 4096)  # ... that may be empty (not used)
+MAX_LIST = 32  # items of a list setting, unless LIMITS says otherwise
+GPIO_PIN = (0, 27)  # a BCM pin number on the Raspberry Pi's header
 
 
 def shipped_config_dir() -> Path:
@@ -112,19 +128,22 @@ class TerminalSection:
     currency: str = "EUR"  # ISO 4217 alpha; numeric and exponent from CURRENCIES
     language: str = "en"
     presentment_timeout_s: float = 15.0
-    state_dir: str = "var"
+    state_dir: str = "var"  # relative: to the configuration file's directory
+
+    LIMITS: ClassVar[dict[str, tuple[float, float]]] = {
+        "terminal_id": (1, 8),  # ISO 8583 field 41
+        "merchant_id": (1, 15),  # field 42
+        "merchant_name": (1, 40),  # field 43's name and the receipt's headline
+        "merchant_city": (0, 40),
+        "country": (1, 999),
+        "language": (1, 16),
+        "presentment_timeout_s": (1, 300),
+        "state_dir": PATH,
+    }
 
     def validate(self, where: str) -> None:
-        if not (1 <= len(self.terminal_id) <= 8):
-            raise ConfigError(f"{where}.terminal_id: 1 to 8 characters (ISO 8583 field 41)")
-        if not (1 <= len(self.merchant_id) <= 15):
-            raise ConfigError(f"{where}.merchant_id: 1 to 15 characters (ISO 8583 field 42)")
         if self.currency.upper() not in CURRENCIES:
             raise ConfigError(f"{where}.currency: unknown currency {self.currency!r}")
-        if not (0 < self.country < 1000):
-            raise ConfigError(f"{where}.country: an ISO 3166 numeric code, 1..999")
-        if self.presentment_timeout_s <= 0:
-            raise ConfigError(f"{where}.presentment_timeout_s: must be positive")
 
 
 @dataclass(frozen=True)
@@ -133,9 +152,16 @@ class ReaderSection:
     path: str = "udp:127.0.0.1:54321"
 
     def validate(self, where: str) -> None:
-        if self.path.split(":", 1)[0] not in ("udp", "tty", "com", "usb"):
+        kind, *rest = self.path.split(":")
+        if kind not in ("udp", "tty", "com", "usb"):
             raise ConfigError(f"{where}.path: udp:..., tty:..., com:... or usb:..., "
                               f"not {self.path!r}")
+        if kind == "udp" and rest:  # nfcpy: udp[:HOST[:PORT]]
+            port = rest[1] if len(rest) > 1 else ""
+            if len(rest) > 2 or (port and not (port.isascii() and port.isdigit()
+                                               and 1 <= int(port) <= 65535)):
+                raise ConfigError(f"{where}.path: udp:HOST:PORT with a port 1..65535, "
+                                  f"not {self.path!r}")
 
 
 @dataclass(frozen=True)
@@ -154,17 +180,25 @@ class HostSection:
     persistent_connection: bool = True  # keep the link open between messages (else one each)
     saf_interval_s: float = 5.0  # how often the background store-and-forward looks at the queue
 
+    LIMITS: ClassVar[dict[str, tuple[float, float]]] = {
+        "acquirer": (1, 64),
+        "dialect": PATH,
+        "host": (1, 253),  # a DNS name's length
+        "port": (1, 65535),
+        "ca_file": OPTIONAL_PATH,
+        "client_cert": OPTIONAL_PATH,
+        "client_key": OPTIONAL_PATH,
+        "server_name": (0, 253),
+        "connect_timeout_s": (0.1, 60),
+        "response_timeout_s": (0.1, 120),
+        "saf_interval_s": (0.1, 3600),
+    }
+
     def validate(self, where: str) -> None:
-        if not (0 < self.port < 65536):
-            raise ConfigError(f"{where}.port: 1..65535")
-        if self.connect_timeout_s <= 0 or self.response_timeout_s <= 0:
-            raise ConfigError(f"{where}: timeouts must be positive")
         if self.tls and not self.ca_file:
             raise ConfigError(f"{where}.ca_file: required with tls = true (the acquirer's CA)")
         if bool(self.client_cert) != bool(self.client_key):
             raise ConfigError(f"{where}.client_cert and client_key: give both or neither")
-        if self.saf_interval_s <= 0:
-            raise ConfigError(f"{where}.saf_interval_s: must be positive")
 
 
 @dataclass(frozen=True)
@@ -173,6 +207,13 @@ class KernelSection:
     capk_file: str = "capk/test.txt"
     capk_revoked: str = ""
     floor_limit_override: int = -1  # minor units; -1 = use the AID table
+
+    LIMITS: ClassVar[dict[str, tuple[float, float]]] = {
+        "aid_table": PATH,
+        "capk_file": PATH,
+        "capk_revoked": OPTIONAL_PATH,
+        "floor_limit_override": (-1, 999_999_999_999),  # 9F02's 12 digits
+    }
 
     def validate(self, where: str) -> None:
         return None
@@ -188,9 +229,14 @@ class JournalSection:
     retry_first_s: float = 5.0  # store-and-forward: wait after the first failed send
     retry_max_s: float = 300.0  # ... doubling up to this
 
+    LIMITS: ClassVar[dict[str, tuple[float, float]]] = {
+        "file": PATH,
+        "key_file": PATH,
+        "retry_first_s": (0.1, 3600),
+        "retry_max_s": (0.1, 86400),
+    }
+
     def validate(self, where: str) -> None:
-        if not self.file or not self.key_file:
-            raise ConfigError(f"{where}: file and key_file must not be empty")
         if Path(self.file).expanduser() == Path(self.key_file).expanduser():
             raise ConfigError(f"{where}.key_file: must not be the journal file itself")
         if self.check_permissions not in ("enforce", "warn", "auto"):
@@ -216,18 +262,30 @@ class DisplaySection:
     y_offset: int = 0
     framebuffer: str = "/dev/fb0"
 
+    LIMITS: ClassVar[dict[str, tuple[float, float]]] = {
+        "width": (64, 1920),
+        "height": (64, 1920),
+        "directory": PATH,
+        "spi_port": (0, 7),
+        "spi_device": (0, 7),
+        "spi_speed_hz": (0, 125_000_000),
+        "gpio_dc": GPIO_PIN,
+        "gpio_rst": GPIO_PIN,
+        "gpio_backlight": (-1, 27),
+        "rotate": (0, 270),
+        "x_offset": (0, 320),
+        "y_offset": (0, 320),
+        "framebuffer": PATH,
+    }
+
     def validate(self, where: str) -> None:
         if self.backend not in ("png", "st7789", "ili9341", "framebuffer", "none"):
             raise ConfigError(f"{where}.backend: png, st7789, ili9341, framebuffer or none")
-        if self.width <= 0 or self.height <= 0:
-            raise ConfigError(f"{where}: width and height must be positive")
         if self.rotate not in (0, 90, 180, 270):
             raise ConfigError(f"{where}.rotate: 0, 90, 180 or 270")
         if self.spi_speed_hz and not (100_000 <= self.spi_speed_hz <= 125_000_000):
             raise ConfigError(f"{where}.spi_speed_hz: 0 (the controller's rate) or "
                               "100000..125000000")
-        if self.x_offset < 0 or self.y_offset < 0:
-            raise ConfigError(f"{where}: x_offset and y_offset must not be negative")
         if self.backend in ("st7789", "ili9341"):
             short, long = sorted((self.width, self.height))
             if short + self.x_offset > 240 or long + self.y_offset > 320:
@@ -247,14 +305,19 @@ class GpioSection:
     buzzer_pwm: bool = True  # passive buzzer driven at the tone's pitch; false: active buzzer
     active_high: bool = True
 
+    LIMITS: ClassVar[dict[str, tuple[float, float]]] = {
+        "led_pins": GPIO_PIN,
+        "buzzer_pin": GPIO_PIN,
+    }
+
     def validate(self, where: str) -> None:
         if self.backend not in ("sim", "rpi"):
             raise ConfigError(f"{where}.backend: sim or rpi")
         if len(self.led_pins) != 4:
             raise ConfigError(f"{where}.led_pins: four BCM pin numbers")
         pins = [*self.led_pins, self.buzzer_pin]
-        if len(set(pins)) != len(pins) or not all(0 <= p <= 27 for p in pins):
-            raise ConfigError(f"{where}: led_pins and buzzer_pin must be distinct BCM pins 0..27")
+        if len(set(pins)) != len(pins):
+            raise ConfigError(f"{where}: led_pins and buzzer_pin must be distinct BCM pins")
 
 
 @dataclass(frozen=True)
@@ -268,6 +331,15 @@ class KeypadSection:
     button_keys: list[str] = field(default_factory=list)  # ...and its legend, same order
     debounce_ms: int = 30
 
+    LIMITS: ClassVar[dict[str, tuple[float, float]]] = {
+        "row_pins": GPIO_PIN,
+        "col_pins": GPIO_PIN,
+        "layout": (1, 8),  # legends a row
+        "button_pins": GPIO_PIN,
+        "button_keys": (1, 1),  # one legend a button
+        "debounce_ms": (1, 500),
+    }
+
     def validate(self, where: str) -> None:
         if self.backend not in ("keyboard", "matrix", "buttons", "none"):
             raise ConfigError(f"{where}.backend: keyboard, matrix, buttons or none")
@@ -276,8 +348,6 @@ class KeypadSection:
             raise ConfigError(f"{where}.layout: one string a row pin, one legend a column pin")
         if len(self.button_pins) != len(self.button_keys):
             raise ConfigError(f"{where}.button_keys: one legend for each of button_pins")
-        if not (1 <= self.debounce_ms <= 500):
-            raise ConfigError(f"{where}.debounce_ms: 1..500")
 
 
 @dataclass(frozen=True)
@@ -291,13 +361,18 @@ class PrinterSection:
     receipt_url: str = ""  # e-receipt QR address, e.g. "https://r.example/{terminal_id}/{id}"
     path: str = "receipts.bin"  # file backend: relative to terminal.state_dir
 
+    LIMITS: ClassVar[dict[str, tuple[float, float]]] = {
+        "port": PATH,
+        "baudrate": (1200, 921_600),
+        "timeout_s": (0.1, 60),
+        "columns": (16, 64),
+        "receipt_url": (0, 512),
+        "path": PATH,
+    }
+
     def validate(self, where: str) -> None:
         if self.backend not in ("none", "serial", "file"):
             raise ConfigError(f"{where}.backend: none, serial or file")
-        if not (16 <= self.columns <= 64):
-            raise ConfigError(f"{where}.columns: 16..64")
-        if self.timeout_s <= 0:
-            raise ConfigError(f"{where}.timeout_s: must be positive")
 
 
 @dataclass(frozen=True)
@@ -327,7 +402,10 @@ class Config:
 
     @property
     def state_dir(self) -> Path:
-        return Path(self.terminal.state_dir).expanduser()
+        """`terminal.state_dir`; a relative one is relative to the configuration file's
+        directory, so that every command reading this file finds the same journal."""
+        p = Path(self.terminal.state_dir).expanduser()
+        return p if p.is_absolute() else self.source.parent / p
 
     def state_path(self, name: str) -> Path:
         p = Path(name).expanduser()
@@ -358,6 +436,42 @@ def _type_ok(value: object, hint: object) -> bool:
     return True
 
 
+def _span(lo: float, hi: float) -> str:
+    """A range as the messages and config/terminal.toml's comments write it: '0.1..60'."""
+    ends = [str(v) if isinstance(v, int) else f"{v:g}" for v in (lo, hi)]
+    return ends[0] if lo == hi else "..".join(ends)
+
+
+def _value_problem(value: object, hint: object, bounds: tuple[float, float] | None) -> str:
+    """Why a value of the right type is refused, as "must be ..." ('' when it is not): numbers
+    finite and within `bounds`, strings `bounds` long (default 0..MAX_TEXT) without control
+    characters, a list at most MAX_LIST items, each of them so."""
+    if isinstance(value, list):
+        if len(value) > MAX_LIST:
+            return f"must have at most {MAX_LIST} items, got {len(value)}"
+        (item_hint,) = typing.get_args(hint)
+        for i, item in enumerate(value, start=1):
+            problem = _value_problem(item, item_hint, bounds)
+            if problem:
+                return f"item {i} {problem}"
+        return ""
+    if isinstance(value, str):
+        lo, hi = bounds or (0, MAX_TEXT)
+        if not lo <= len(value) <= hi:
+            return f"must be {_span(lo, hi)} character{'s' * (hi != 1)}, got {len(value)}"
+        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+            return "must not hold control characters (tab, newline, NUL...)"
+        return ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number, got {value!r}"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        assert bounds is not None, "every number in the configuration has a stated range"
+        if not bounds[0] <= value <= bounds[1]:
+            shown = repr(value) if len(repr(value)) <= 24 else f"{len(str(value))} digits"
+            return f"must be {_span(*bounds)}, got {shown}"
+    return ""
+
+
 def _build(cls: type, data: dict, where: str, file: str) -> object:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
@@ -374,7 +488,10 @@ def _build(cls: type, data: dict, where: str, file: str) -> object:
             kwargs[key] = _build(hint, value, f"{dotted}.", file)
         elif not _type_ok(value, hint):
             name = getattr(hint, "__name__", str(hint))
-            raise ConfigError(f"{file}: '{dotted}' must be {name}, got {value!r}")
+            shown = repr(value) if len(repr(value)) <= 40 else f"a {type(value).__name__}"
+            raise ConfigError(f"{file}: '{dotted}' must be {name}, got {shown}")
+        elif problem := _value_problem(value, hint, getattr(cls, "LIMITS", {}).get(key)):
+            raise ConfigError(f"{file}: '{dotted}' {problem}")
         else:
             kwargs[key] = float(value) if hint is float else value
     obj = cls(**kwargs)
@@ -391,18 +508,62 @@ def toml_data(text: str, source: object) -> dict[str, typing.Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise ConfigError(f"{source}: not valid TOML: {str(exc)[:80]}") from None
+    except RecursionError:  # arrays or tables nested thousands deep
+        raise ConfigError(f"{source}: not valid TOML: nested too deep") from None
 
 
-def read_toml(path: str | os.PathLike[str], what: str) -> dict[str, typing.Any]:
-    """A TOML data file as a dict; a missing, unreadable or broken file is one ConfigError
-    naming the file and `what` it is ("AID table", "issuer keys file", ...)."""
+def read_data_file(path: str | os.PathLike[str], what: str, limit: int = MAX_DATA_FILE) -> bytes:
+    """The bytes of a file a configuration names (or the configuration itself), read without
+    trusting it: a missing or unreadable file, anything but a regular file (a device such as
+    /dev/zero, a FIFO, a directory) and a file over `limit` bytes are one ConfigError naming the
+    file and `what` it is ("AID table", ...). At most limit + 1 bytes are read."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        fd = os.open(path, flags)  # non-blocking: opening a FIFO must not wait for a writer
     except FileNotFoundError:
         raise ConfigError(f"{path}: {what} not found") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read {what}: {exc.strerror}") from None
-    return toml_data(text, path)
+    except ValueError:  # a NUL in the path
+        raise ConfigError(f"{path!r}: cannot read {what}: not a file name") from None
+    size = f"{limit >> 20} MiB" if limit % (1 << 20) == 0 else f"{limit} bytes"
+    too_big = f"{path}: {what} is over {size}; refused"
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a device or pipe"
+            raise ConfigError(f"{path}: {what} must be a regular file, not {kind}")
+        if st.st_size > limit:
+            raise ConfigError(too_big)
+        chunks: list[bytes] = []
+        left = limit + 1
+        while left and (chunk := os.read(fd, min(left, 1 << 16))):
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > limit:
+        raise ConfigError(too_big)
+    return data
+
+
+def read_text_file(path: str | os.PathLike[str], what: str, limit: int = MAX_DATA_FILE) -> str:
+    """`read_data_file` as UTF-8 text; bytes that are not UTF-8 are one ConfigError too."""
+    try:
+        return read_data_file(path, what, limit).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: {what} is not UTF-8 text (byte {exc.start})") from None
+
+
+def read_toml(path: str | os.PathLike[str], what: str) -> dict[str, typing.Any]:
+    """A TOML data file as a dict; a missing, unreadable, huge or broken file is one ConfigError
+    naming the file and `what` it is ("AID table", "issuer keys file", ...)."""
+    return toml_data(read_text_file(path, what), path)
 
 
 def _config(data: dict[str, typing.Any], source: Path) -> Config:
@@ -417,6 +578,7 @@ def parse_config(text: str, source: Path) -> Config:
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Load the terminal configuration; None means the shipped default config/terminal.toml."""
+    """Load the terminal configuration; None means the shipped default config/terminal.toml.
+    The file is read as a data file: a regular file of at most MAX_DATA_FILE bytes."""
     source = Path(path) if path is not None else default_config_path()
     return _config(read_toml(source, "configuration file"), source)

@@ -42,9 +42,10 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from firmware.config import ConfigError
+from firmware.config import ConfigError, read_data_file
 from firmware.emv.outcome import mask_pan
 from firmware.host.acquirer import AuthRequest
+from firmware.private_files import make_private_dir
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +274,7 @@ def load_or_create_key(key_file: Path, create: bool = True) -> bytes:
             raise JournalError(
                 f"{key_file}: journal key missing; provision the terminal key (0600) first"
             )
-        key_file.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(key_file.parent)
         key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
         encoded = base64.b64encode(key) + b"\n"
         tmp = key_file.with_name(f".{key_file.name}.{os.getpid()}.tmp")
@@ -298,8 +299,11 @@ def load_or_create_key(key_file: Path, create: bool = True) -> bytes:
             f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {key_file}"
         )
     try:
-        key = base64.b64decode(key_file.read_bytes().strip(), validate=True)
-    except (ValueError, OSError) as exc:
+        key = base64.b64decode(read_data_file(key_file, "journal key", 1024).strip(),
+                               validate=True)
+    except ConfigError as exc:
+        raise JournalError(str(exc)) from None
+    except ValueError as exc:
         raise JournalError(f"{key_file}: unreadable journal key: {exc}") from None
     if len(key) != KEY_BYTES:
         raise JournalError(f"{key_file}: journal key must be {KEY_BYTES} bytes (base64)")
@@ -359,7 +363,7 @@ class Journal:
         by others, wrong size)."""
         path = Path(path)
         key = load_or_create_key(Path(key_file), create=create_key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
         new_file = not path.exists()
         if new_file:
             # Create the file 0600 ourselves so that SQLite never makes it world-readable.

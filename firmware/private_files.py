@@ -1,4 +1,10 @@
-"""The start-up check that configuration and secrets are readable only by the service user.
+"""Private files: the state directory made private whatever the umask, and the start-up check
+that configuration and secrets are readable only by the service user.
+
+`make_private_dir` makes a directory and every missing parent 0700 whatever the process umask
+(files pitap makes there are 0600: the journal, its key, screens, receipts); `prepare_state_dir`
+does so for every directory the configuration puts state in and makes sure files can be created
+there, or says which key is wrong in one line.
 
 Checked: the configuration file, the journal and its key (with the WAL), the host's TLS client
 key, and the state directory. A file is private when the user running pitap owns it and neither
@@ -19,11 +25,62 @@ import logging
 import os
 import resource
 import stat
+import tempfile
 from pathlib import Path
 
 from firmware.config import Config, ConfigError
 
 log = logging.getLogger(__name__)
+
+
+def make_private_dir(path: str | os.PathLike[str]) -> Path:
+    """`path` as a directory; every part of it that was missing is made 0700 whatever the
+    process umask. An existing directory is left as it is (the start-up check below reports one
+    that is open to others). Raises OSError (a file in the way, no permission, read-only)."""
+    path = Path(path)
+    missing = []
+    part = path
+    while not part.is_dir() and part.parent != part:
+        missing.append(part)
+        part = part.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            if directory.is_dir():
+                continue  # another process made it meanwhile
+            raise
+        os.chmod(directory, 0o700)  # a umask such as 0277 takes the owner's bits too
+    return path
+
+
+def prepare_state_dir(cfg: Config) -> None:
+    """Make the directories the configuration keeps state in (terminal.state_dir, the journal's,
+    the PNG screens', the receipt file's) private when missing, and check that files can be
+    created in each; a ConfigError naming the file and the key when not."""
+    places = [
+        ("terminal.state_dir", cfg.state_dir),
+        ("journal.file", cfg.state_path(cfg.journal.file).parent),
+        ("journal.key_file", cfg.state_path(cfg.journal.key_file).parent),
+    ]
+    if cfg.display.backend == "png":
+        places.append(("display.directory", cfg.state_path(cfg.display.directory)))
+    if cfg.printer.backend == "file":
+        places.append(("printer.path", cfg.state_path(cfg.printer.path).parent))
+    checked: set[Path] = set()
+    for key, directory in places:
+        if directory in checked:
+            continue
+        checked.add(directory)
+        try:
+            make_private_dir(directory)
+            fd, probe = tempfile.mkstemp(prefix=".pitap-write-test-", dir=directory)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+            raise ConfigError(f"{cfg.source}: {key}: cannot create files in {directory} ({why})"
+                              ) from None
 
 
 def private_paths(cfg: Config) -> list[tuple[str, Path]]:

@@ -25,7 +25,8 @@ from firmware.host import connect
 from firmware.host.acquirer import Acquirer, AuthRequest, HostUnavailable, NoReply
 from firmware.host.saf import StoreAndForward
 from firmware.journal import Journal, UnknownPayment
-from firmware.recovery import open_journal_at_start
+from firmware.private_files import prepare_state_dir
+from firmware.recovery import RecoveryReport, open_journal_at_start
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class Terminal:
         acquirer: Acquirer,
         journal: Journal,
         feedback: Feedback,
+        recovered: RecoveryReport | None = None,
     ) -> None:
         self.cfg = cfg
         self.reader = reader
@@ -83,6 +85,8 @@ class Terminal:
         self.acquirer = acquirer
         self.journal = journal
         self.feedback = feedback
+        # what start-up recovery found and did (the commands tell their user)
+        self.recovered = recovered if recovered is not None else RecoveryReport()
         # Reversals and advices go out in order, at start and in the background.
         self.saf = StoreAndForward(journal, acquirer, cfg.terminal.merchant_id)
         self.saf.start(cfg.host.saf_interval_s)
@@ -90,11 +94,11 @@ class Terminal:
     @classmethod
     def from_config(cls, cfg: Config) -> Terminal:
         """Open everything the configuration names. ConfigError/ReaderFault for what is wrong."""
-        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        prepare_state_dir(cfg)  # private (0700) whatever the umask, and writable
         kernel = Kernel.from_config(cfg)
         # Recovery first: whatever a power cut left half-way is queued before any new payment.
         with contextlib.ExitStack() as opened:  # what opened is closed again if a later part fails
-            journal, _recovered = open_journal_at_start(cfg)  # recovery logs what it did
+            journal, recovered = open_journal_at_start(cfg)
             opened.callback(journal.close)
             feedback = Feedback.from_config(cfg)
             opened.callback(feedback.close)
@@ -102,7 +106,7 @@ class Terminal:
             opened.callback(reader.close)
             acquirer = connect(cfg, stan_source=journal.next_stan)
             opened.pop_all()
-        return cls(cfg, reader, kernel, acquirer, journal, feedback)
+        return cls(cfg, reader, kernel, acquirer, journal, feedback, recovered)
 
     def close(self) -> None:
         self.saf.stop()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firmware.config import Config, ConfigError, read_toml
+from firmware.private_files import make_private_dir
 from firmware.terminal import PaymentResult, Terminal
 from simulators.wallet.phone import SimulatedPhone
 
@@ -131,8 +132,8 @@ def run_demo(
 
     shutil.rmtree(state_dir, ignore_errors=True)
     shutil.rmtree(screens, ignore_errors=True)
-    screens.mkdir(parents=True, exist_ok=True)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(screens)
+    make_private_dir(state_dir)
     reader_port, host_port = free_port(socket.SOCK_DGRAM), free_port()
     cfg = demo_config(cfg, state_dir, screens, reader_port, host_port)
     summary = DemoSummary()

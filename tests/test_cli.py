@@ -66,6 +66,9 @@ def test_verbose_logs_the_payment_and_never_a_full_token(tmp_path: Path) -> None
 
 
 def test_settle_json_with_the_host_down_is_still_json(tmp_path: Path, unused_tcp_port: int) -> None:
+    from firmware.journal import Journal
+
+    Journal.open(tmp_path / "state" / "journal.sqlite", tmp_path / "state" / "journal.key").close()
     site = tmp_path / "site.toml"
     site.write_text(f"[terminal]\nstate_dir = '{tmp_path / 'state'}'\n"
                     f"[host]\nport = {unused_tcp_port}\nconnect_timeout_s = 1.0\n")

@@ -55,3 +55,20 @@ def test_port_in_use_and_missing_keys_are_one_line(tmp_path: Path) -> None:
                        cwd=tmp_path, **NO_WARNINGS)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 2 and err.count("\n") == 1 and "nope.toml" in err
+
+
+def test_tls_ca_path_is_absolute(tmp_path: Path) -> None:
+    """The CA line is pasted into a configuration, which resolves a relative path against its
+    own folder: it must name the file wherever the host was started from."""
+    proc = start_pitap("host", "--port", "0", "--tls", cwd=tmp_path, **NO_WARNINGS)  # var/...
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        line = proc.stdout.readline().strip()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert line.startswith('terminals pin the test CA: host.ca_file = "'), line
+    ca = Path(line.split('"')[1])
+    assert ca.is_absolute() and ca == tmp_path.resolve() / "var" / "host-tls" / "test-ca.pem"
+    assert ca.is_file()

@@ -20,8 +20,21 @@ def config(tmp_path: Path) -> Path:
 
 
 def test_empty_journal(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state = config.parent / "state"
+    Journal.open(state / "journal.sqlite", state / "journal.key").close()
     assert main(["journal", "--config", str(config)]) == 0
     assert "no payments yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("option", [[], ["--json"], ["--queue"], ["--check"]])
+def test_no_journal_is_one_line_exit_2_and_none_is_made(
+        config: Path, capsys: pytest.CaptureFixture[str], option: list[str]) -> None:
+    assert main(["journal", *option, "--config", str(config)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert "no journal at" in line and str(config.parent / "state" / "journal.sqlite") in line
+    assert not (config.parent / "state").exists()
 
 
 def test_lists_payments_and_history(config: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -55,7 +55,7 @@ def test_settle_after_a_payment_killed_waiting_for_its_reply(tmp_path: Path,
     reader = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
     site = tmp_path / "site.toml"
     site.write_text(f'[terminal]\nstate_dir = "{state}"\n[reader]\npath = "{reader}"\n'
-                    f"[host]\nport = {sim.port}\nresponse_timeout_s = 600.0\n"
+                    f"[host]\nport = {sim.port}\nresponse_timeout_s = 120.0\n"
                     '[display]\nbackend = "none"\n', encoding="utf-8")
     journal_file = state / "journal.sqlite"
     phone = SimulatedPhone("visa-online", reader)

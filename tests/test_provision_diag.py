@@ -324,8 +324,11 @@ def test_cli_json_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
     assert main(["diag", "--json", "--config", str(cfg_file), "--only", "clock"]) == 0
 
 
-def test_technician_answers_decide_lights_tones_and_display(terminal) -> None:
-    ctx, _gpio = terminal()
+RPI = '[gpio]\nbackend = "rpi"\n'  # real pins as configured; the fake stands in for RPi.GPIO
+
+
+def test_technician_answers_decide_lights_and_tones(terminal) -> None:
+    ctx, _gpio = terminal(gpio=RPI)
     answers = {"Is status light 2 on?": False, "Did you hear two low beeps?": False}
     asked: list[str] = []
 
@@ -337,7 +340,42 @@ def test_technician_answers_decide_lights_tones_and_display(terminal) -> None:
     bad = failed(run_checks(ctx, ["display", "lights", "tones"]))
     assert set(bad) == {"status light 2", "tone alert"}
     assert "GPIO 6" in bad["status light 2"].hint  # BCM pin of light 2 in the default config
-    assert "Do you see eight colour bars in a white frame?" in asked
+    assert asked == [f"Is status light {i} on?" for i in range(1, 5)] + [
+        "Did you hear one high beep?", "Did you hear two low beeps?"]  # a PNG is not looked at
+
+
+class DeadPinGPIO(BusyPinGPIO):
+    """The fake with one pin whose output calls do nothing (a driver that forgot the pin)."""
+
+    def setup(self, channel, *args, **kwargs) -> None:  # noqa: ANN001
+        self._gpio.setup(channel, *args, **kwargs)
+
+    def output(self, channel, value) -> None:  # noqa: ANN001
+        if channel != self._busy:
+            self._gpio.output(channel, value)
+
+
+def test_simulated_gpio_asks_nothing_and_reports_the_recorded_pins(terminal) -> None:
+    ctx, gpio = terminal()
+    asked: list[str] = []
+    ctx.interactive, ctx.ask = True, lambda q: asked.append(q) or True
+    results = {r.name: r for r in run_checks(ctx, ["display", "lights", "tones", "keypad"])}
+    assert asked == []
+    assert all(r.ok for r in results.values()), results
+    assert results["display"].detail.startswith("test pattern written to ")
+    assert results["display"].detail.endswith("-diag-test-pattern.png")
+    assert results["status light 1"].detail == (
+        "BCM 5: driven on, then off (simulated GPIO, recorded)")
+    assert results["tone success"].detail == "BCM 12: 1500 Hz (simulated GPIO, recorded)"
+    assert results["tone alert"].detail == "BCM 12: 750 Hz, 750 Hz (simulated GPIO, recorded)"
+    assert results["keypad"].detail == "no key stuck (simulated GPIO: no key to press)"
+
+    ctx, gpio = terminal()
+    ctx.gpio = DeadPinGPIO(gpio, ctx.cfg.gpio.led_pins[3])
+    ctx.interactive, ctx.ask = True, lambda q: asked.append(q) or True
+    bad = failed(run_checks(ctx, ["lights"]))
+    assert set(bad) == {"status light 4"} and "recorded []" in bad["status light 4"].detail
+    assert asked == []
 
 
 def _press_keys(gpio: object, keypad_cfg: object, skip: str, stop: threading.Event) -> None:
@@ -355,7 +393,7 @@ def _press_keys(gpio: object, keypad_cfg: object, skip: str, stop: threading.Eve
 @pytest.mark.parametrize("skip", ["", "C"])
 def test_keypad_every_key_pressed(terminal, skip: str) -> None:
     """C and * both mean "clear": a dead C key must still be found."""
-    ctx, gpio = terminal()
+    ctx, gpio = terminal(gpio=RPI)
     stop = threading.Event()
     presser = threading.Thread(target=_press_keys, args=(gpio, ctx.cfg.keypad, skip, stop))
 
@@ -401,8 +439,12 @@ def test_display_pattern_reaches_an_spi_panel(tmp_path: Path) -> None:
     gpio = FakeGPIO()
     panel = SpiPanelEmulator(gpio, "st7789", dc=cfg.display.gpio_dc, rst=cfg.display.gpio_rst,
                              mounted_turn=90)  # a 240x320 controller mounted landscape
-    (result,) = run_checks(DiagContext(cfg, gpio=gpio, spi=panel), ["display"])
+    asked: list[str] = []
+    ctx = DiagContext(cfg, gpio=gpio, spi=panel, interactive=True,
+                      ask=lambda q: asked.append(q) or True)
+    (result,) = run_checks(ctx, ["display"])
     assert result.ok, result
+    assert asked == [] and result.detail.endswith("on simulated GPIO (nothing to see)")
     assert panel.faults == []
     seen = panel.image().convert("RGB")
     bars = [(255, 255, 255), (255, 255, 0), (0, 255, 255), (0, 255, 0), (255, 0, 255),
@@ -410,3 +452,77 @@ def test_display_pattern_reaches_an_spi_panel(tmp_path: Path) -> None:
     for i, colour in enumerate(bars):  # RGB565 on the wire: within 8 of each 8-bit channel
         pixel = seen.getpixel((i * 40 + 20, 60))
         assert all(abs(a - b) < 8 for a, b in zip(pixel, colour, strict=True)), (i, pixel)
+
+
+def test_panel_on_real_pins_is_looked_at(tmp_path: Path) -> None:
+    from simulators.gpio_fake import FakeGPIO
+    from simulators.spi_panel import SpiPanelEmulator
+
+    cfg = config(tmp_path, '[display]\nbackend = "st7789"\n[gpio]\nbackend = "rpi"\n')
+    gpio = FakeGPIO()
+    panel = SpiPanelEmulator(gpio, "st7789", dc=cfg.display.gpio_dc, rst=cfg.display.gpio_rst,
+                             mounted_turn=90)
+    asked: list[str] = []
+    ctx = DiagContext(cfg, gpio=gpio, spi=panel, interactive=True,
+                      ask=lambda q: asked.append(q) or False)
+    (result,) = run_checks(ctx, ["display"])
+    assert asked == ["Do you see eight colour bars in a white frame?"]
+    assert not result.ok and result.detail.endswith("but not seen") and "backlight" in result.hint
+
+
+# ---- `pitap diag` at a terminal: a pty as standard input, the technician's keys scripted ----
+
+
+@pytest.mark.parametrize(
+    ("keys", "code", "keypad_line"),
+    [(b"0123456789\n\x7f\x1brs", 0, "PASS  keypad           all 15 keys seen from the keyboard"),
+     (b"0123\x1bq", 1, "FAIL  keypad           no press seen for: 4-9, Enter, Backspace (clear), "
+                       "r (f1), s (f2)")],
+    ids=["every-key", "q-stops"],
+)
+def test_keyboard_keypad_and_sim_gpio_at_a_terminal(
+    tmp_path: Path, keys: bytes, code: int, keypad_line: str
+) -> None:
+    import os
+    import pty
+    import subprocess
+    import termios
+
+    from run_support import PITAP, wait_until
+
+    cfg_file = tmp_path / "terminal.toml"
+    cfg_file.write_text(f'[terminal]\nstate_dir = "{tmp_path}"\n[gpio]\nbackend = "sim"\n'
+                        '[keypad]\nbackend = "keyboard"\n')
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [*PITAP, "diag", "--config", str(cfg_file), "--only", "lights", "--only", "tones",
+         "--only", "keypad"], stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=tmp_path, env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    out = bytearray()
+    reading = threading.Thread(target=lambda: [out.extend(chunk) for chunk in
+                                               iter(lambda: os.read(proc.stdout.fileno(), 4096),
+                                                    b"")], daemon=True)
+    reading.start()
+    try:
+        assert wait_until(lambda: b"press Enter to start" in out, 120), bytes(out)
+        os.write(master, b"\n")
+        # the keys go once the keypad reads them one by one (the tty left line mode)
+        assert wait_until(lambda: not termios.tcgetattr(slave)[3] & termios.ICANON, 60)
+        os.write(master, keys)
+        assert proc.wait(timeout=120) == code
+        restored = termios.tcgetattr(slave)[3] & termios.ICANON  # the technician's terminal
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        reading.join(10)
+        os.close(master)
+        os.close(slave)
+    text = out.decode()
+    assert "Press each key once (0-9, Enter, Backspace (clear), Esc (cancel), r (f1), s (f2); " \
+           "q stops) within 30 s; press Enter to start" in text
+    assert "Is status light" not in text and "Did you hear" not in text
+    assert "PASS  status light 1   BCM 5: driven on, then off (simulated GPIO, recorded)" in text
+    assert keypad_line in text.splitlines()
+    assert restored
+    assert proc.stderr.read() == b""

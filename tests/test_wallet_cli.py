@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import queue
 import socket
 import threading
 
 import pytest
+from run_support import start_pitap
 from wallet_helpers import PPSE
 
 from drivers.nfc import Reader
@@ -77,3 +79,27 @@ def test_wallet_command_answers_a_tap(capsys):
         thread.join(10)
     assert result == [0]
     assert "1 of 1 tap(s) answered" in capsys.readouterr().out
+
+
+def test_each_line_reaches_a_pipe_as_it_happens(tmp_path):
+    """Redirected (a log file, `| tee`), each tap's line is there while the wallet still runs."""
+    path = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
+    proc = start_pitap("wallet", "--profile", "visa-online", "--reader", path, "--taps", "2",
+                       "--timeout", "240", cwd=tmp_path)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    try:
+        assert lines.get(timeout=120).startswith("visa-online: waiting for 2 tap(s) on udp:")
+        reader = Reader(path)
+        try:
+            card = reader.wait_for_card(120)
+            assert card is not None
+            assert card.transceive(PPSE)[-2:] == b"\x90\x00"
+        finally:
+            reader.release()
+            reader.close()
+        assert lines.get(timeout=120).startswith("tap 1: 1 APDUs, ended by ")
+        assert proc.poll() is None  # still waiting for the second tap
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)

@@ -1,8 +1,23 @@
-"""One module a `pitap` subcommand, each with `register(subparsers)`; and the option they share."""
+"""One module a `pitap` subcommand, each with `register(subparsers)`; and what they share: the
+argument types (counts, seconds, amounts, currencies), `--config`, and the journal check."""
 
 from __future__ import annotations
 
 import argparse
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from firmware.config import CURRENCIES, currency_exponent, format_amount
+
+if TYPE_CHECKING:
+    from firmware.config import Config
+    from firmware.recovery import RecoveryReport
+
+# EMV 9F02 (Amount, Authorised) holds 12 digits of minor units: nothing larger can be paid.
+MAX_AMOUNT_DIGITS = 12
+_AMOUNT = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
 
 
 class UsageError(ValueError):
@@ -49,3 +64,76 @@ def add_config_option(parser: argparse.ArgumentParser,
     """`--config FILE`: the terminal configuration; `default` says which one is used without it."""
     parser.add_argument("--config", metavar="FILE", default=None,
                         help=f"terminal configuration (default: {default})")
+
+
+def _payments(ids: list[int]) -> str:
+    return ("payment " if len(ids) == 1 else "payments ") + ", ".join(str(i) for i in ids)
+
+
+def tell_recovery(report: RecoveryReport) -> None:
+    """What start-up recovery did to the journal, in sentences on stderr (one a fact)."""
+    lines = []
+    if report.reversals_queued:
+        lines.append(f"{_payments(report.reversals_queued)}: cut off while waiting for the "
+                     "host; a reversal is queued so that the host drops any charge")
+    if report.interrupted:
+        lines.append(f"{_payments(report.interrupted)}: interrupted before anything was sent; "
+                     "closed, nothing charged")
+    if report.advices_queued:
+        lines.append(f"{_payments(report.advices_queued)}: approved offline and not yet "
+                     "reported; queued for the host")
+    if report.settlements_to_resume:
+        lines.append("a settlement was interrupted; `pitap settle` resumes it (same batch)")
+    lines += report.problems
+    for line in lines:
+        print(f"pitap: {line}", file=sys.stderr, flush=True)
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 24 else text[:24] + "...")
+
+
+def parse_currency(text: str, option: str = "--currency") -> str:
+    """An ISO 4217 alpha code the terminal knows, upper case; UsageError naming `option`."""
+    code = text.upper()
+    if code not in CURRENCIES:
+        raise UsageError(f"{option} {_shown(text)}: unknown currency "
+                         f"(known: {', '.join(CURRENCIES)})")
+    return code
+
+
+def parse_amount(text: str, currency: str) -> int:
+    """'12.50' in EUR -> 1250 minor units, for every command that takes an amount.
+
+    Only ASCII digits with an optional decimal point and at most the currency's decimals; more
+    than zero and at most 12 digits of minor units (EMV 9F02). UsageError (one line) otherwise:
+    no exponents, signs, inf or nan, and no arithmetic on a number nobody typed."""
+    exp = currency_exponent(currency)
+    match = _AMOUNT.fullmatch(text)
+    if match is None:
+        example = "1250" if exp == 0 else "12." + "50".ljust(exp, "0")
+        raise UsageError(f"amount {_shown(text)}: digits with an optional decimal point, "
+                         f"e.g. {example}")
+    whole, decimals = match.group(1), match.group(2) or ""
+    if decimals and exp == 0:
+        raise UsageError(f"amount {_shown(text)}: {currency} has no decimals")
+    if len(decimals) > exp:
+        raise UsageError(f"amount {_shown(text)}: at most {exp} decimals in {currency}")
+    digits = (whole + decimals.ljust(exp, "0")).lstrip("0")
+    if not digits:
+        raise UsageError(f"amount {_shown(text)}: must be more than zero")
+    if len(digits) > MAX_AMOUNT_DIGITS:
+        most = format_amount(10**MAX_AMOUNT_DIGITS - 1, currency)
+        raise UsageError(f"amount {_shown(text)}: at most {most} "
+                         f"({MAX_AMOUNT_DIGITS} digits of minor units)")
+    return int(digits)
+
+
+def existing_journal(cfg: Config) -> Path:
+    """The journal file `cfg` names; UsageError when there is none, so that a command that reads
+    or settles the journal never starts a new, empty one (and sends nothing)."""
+    path = cfg.state_path(cfg.journal.file)
+    if not path.is_file():
+        raise UsageError(f"no journal at {path} (terminal.state_dir of {cfg.source}); "
+                         "nothing done: is that the terminal's configuration?")
+    return path

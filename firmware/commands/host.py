@@ -70,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
               f"({'TLS, ' if tls else ''}dialect {sim.dialect.name}, ledger {ledger})",
               flush=True)
         if tls is not None:
-            print(f"terminals pin the test CA: host.ca_file = \"{pki.ca_cert}\"", flush=True)
+            # Absolute: a configuration resolves a relative ca_file against its own folder.
+            print(f"terminals pin the test CA: host.ca_file = \"{pki.ca_cert.resolve()}\"",
+                  flush=True)
         forever = threading.Event()
         while not forever.wait(0.5):  # wakes up so that a signal caught by another thread
             pass  # still reaches the main thread's handler

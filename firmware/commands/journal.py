@@ -5,7 +5,8 @@ history; --queue the reversals and advices waiting for the host; --check the sta
 Shows only what the journal keeps in the clear (first 6 / last 4 of the card number at most);
 the encrypted card data is never decrypted here. It only reads, so it neither claims the journal
 nor runs recovery (firmware.recovery): a payment a crash interrupted shows as `awaiting_reply`
-until the next `pitap pay`, `refund`, `run` or `settle` starts and recovers it.
+until the next `pitap pay`, `refund`, `run` or `settle` starts and recovers it. Where the
+configuration names no journal, one line and exit 2: a journal is never created here.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import argparse
 import json
 import sys
 
-from firmware.commands import add_config_option, count
+from firmware.commands import add_config_option, count, existing_journal
 from firmware.config import Config, format_amount, load_config
 from firmware.journal import Journal, JournalError, QueueItem
 from firmware.private_files import problems
@@ -57,11 +58,7 @@ def payment_line(p: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
-    path = cfg.state_path(cfg.journal.file)
-    if not path.exists():
-        if not args.json:
-            print(f"no payments yet (no journal at {path})")
-        return 0
+    existing_journal(cfg)
     try:
         journal = Journal.from_config(cfg)
     except JournalError as exc:
@@ -82,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             for p in payments:
                 print(payment_line(p))
+            if not payments:
+                print("no payments yet")
             pending = journal.queue()
             if pending:
                 kinds = ", ".join(

@@ -1,4 +1,9 @@
-"""`pitap pay AMOUNT`: take one payment with the configured reader and host."""
+"""`pitap pay AMOUNT`: take one payment with the configured reader and host.
+
+The amount and the currency are checked before anything opens: a malformed amount, one over the
+12 digits of EMV 9F02 or over every application's contactless limit (the AID table), or an
+unknown currency is one line and exit 2, with no payment journalled and no tap awaited.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +11,32 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
 
 from drivers.nfc import ReaderFault
-from firmware.commands import UsageError, add_config_option
-from firmware.config import Config, ConfigError, currency_exponent, load_config
+from firmware.commands import (
+    UsageError,
+    add_config_option,
+    existing_journal,
+    parse_amount,
+    parse_currency,
+    tell_recovery,
+)
+from firmware.config import Config, ConfigError, currency_numeric, format_amount, load_config
 from firmware.journal import JournalBusy
 from firmware.terminal import PaymentResult, RefundRefused, Terminal, describe
 
 
-def parse_amount(text: str, currency: str) -> int:
-    """'12.50' in EUR -> 1250 minor units; refuses more decimals than the currency has."""
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise UsageError(f"amount {text!r} is not a number") from None
-    exp = currency_exponent(currency)
-    minor = value * (10**exp)
-    if value <= 0 or minor != minor.to_integral_value():
-        raise UsageError(f"amount {text!r}: a positive amount with at most {exp} decimals")
-    return int(minor)
+def check_contactless_limit(cfg: Config, amount: int, currency: str) -> None:
+    """UsageError when `amount` is over the contactless limit of every application in the AID
+    table: no card could take it, so no tap is awaited."""
+    from firmware.emv.aids import load_aid_table
+
+    path = cfg.data_path(cfg.kernel.aid_table)
+    numeric = currency_numeric(currency)
+    highest = max(e.limits_for(numeric).contactless_txn_limit for e in load_aid_table(path).entries)
+    if amount > highest:
+        raise UsageError(f"amount {format_amount(amount, currency)} is over the contactless limit "
+                         f"of every application ({format_amount(highest, currency)}, {path})")
 
 
 def add_payment_args(p: argparse.ArgumentParser) -> None:
@@ -53,18 +64,23 @@ def print_result(result: PaymentResult, as_json: bool) -> int:
     return 0 if result.outcome == "approved" else 1
 
 
-def take(args: argparse.Namespace,
-         action: Callable[[Terminal, int, str], PaymentResult]) -> int:
-    """Open the configured terminal, run one payment or refund, print it, close."""
+def take(args: argparse.Namespace, action: Callable[[Terminal, int, str], PaymentResult],
+         needs_journal: bool = False) -> int:
+    """Check the amount, open the configured terminal, run one payment or refund, print it,
+    close. `needs_journal`: refuse (exit 2) when the configuration's journal does not exist."""
     cfg = load_config(args.config)
-    currency = (args.currency or cfg.terminal.currency).upper()
+    currency = parse_currency(args.currency) if args.currency else cfg.terminal.currency.upper()
     amount = parse_amount(args.amount, currency)
+    check_contactless_limit(cfg, amount, currency)
+    if needs_journal:
+        existing_journal(cfg)
     try:
         terminal = open_terminal(cfg)
     except JournalBusy as exc:  # not a configuration mistake: another pitap is at work
         print(f"pitap {args.command}: {exc}", file=sys.stderr)
         return 2
     try:
+        tell_recovery(terminal.recovered)
         result = action(terminal, amount, currency)
     except RefundRefused as exc:  # refused before any tap: nothing was charged
         print(f"pitap: {args.command} refused: {exc}", file=sys.stderr)

@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any
 
-from firmware.commands import add_config_option, count, seconds
+from firmware.commands import add_config_option, count, seconds, tell_recovery
 from firmware.config import ConfigError, currency_exponent, load_config
 
 log = logging.getLogger(__name__)
@@ -192,12 +192,14 @@ def handler(args: argparse.Namespace) -> int:
     gpio = getattr(terminal.feedback, "gpio", None) or gpio_module(cfg.gpio.backend)
     keypad = open_keypad(cfg.keypad, gpio=gpio)
     try:
+        tell_recovery(terminal.recovered)
         if cfg.keypad.backend == "keyboard" and sys.stdin.isatty():
             print("pitap run: digits, Enter to pay, Backspace/c to clear, r refund, s settle, "
                   "Esc cancel, q quit", file=sys.stderr)
         elif cfg.keypad.backend == "keyboard":
-            log.warning("keypad.backend = keyboard without a terminal: keys come from standard "
-                        "input and the service stops when it ends (use matrix or buttons on a Pi)")
+            print("pitap run: keypad.backend = keyboard without a terminal: keys come from "
+                  "standard input and the service stops when it ends (use matrix or buttons on "
+                  "a Pi)", file=sys.stderr, flush=True)
         service = TerminalService(terminal, keypad, currency=cfg.terminal.currency.upper(),
                                   result_hold_s=args.hold, stop=stop)
         count = service.run(args.max_payments)

@@ -1,4 +1,7 @@
-"""`pitap settle [--json]`: close the day's batch with the acquirer and print the Z-report."""
+"""`pitap settle [--json]`: close the day's batch with the acquirer and print the Z-report.
+
+Only with the terminal's journal: where the configuration names none, nothing is sent (a 0500
+of zeros would close the host's batch with the real sales in it)."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import argparse
 import json
 import sys
 
-from firmware.commands import add_config_option
+from firmware.commands import add_config_option, existing_journal
 from firmware.config import load_config
 
 
@@ -38,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from firmware.recovery import open_journal_at_start
 
     cfg = load_config(args.config)
+    existing_journal(cfg)
     try:
         # Recovery first, as at every start: a payment a crash left waiting for its reply is
         # reversed before the batch closes, never after.

@@ -3,7 +3,8 @@
     pitap wallet --list
     pitap wallet --profile visa-online [--reader udp:127.0.0.1:54321] [--taps N] [--timeout S]
 
-Thin: parses, builds a simulators.wallet.phone.SimulatedPhone, serves, prints one line per tap.
+Thin: parses, builds a simulators.wallet.phone.SimulatedPhone, serves, prints one line per tap as
+it ends (flushed: a log file or a pipe sees each line at once).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     # pyemv still uses cryptography's TripleDES names; that is not the user's concern.
     warnings.filterwarnings("ignore", module=r"pyemv(\.|$)")
     require_simulators()
+    from simulators.wallet.isodep import TapResult
     from simulators.wallet.phone import ProfileError, SimulatedPhone
 
     if args.list:
@@ -73,12 +75,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"pitap wallet: {exc}", file=sys.stderr)
         return 2
     print(f"{args.profile}: waiting for {args.taps} tap(s) on {reader}", flush=True)
+
+    def tell(tap: TapResult) -> None:
+        print(f"tap {len(phone.taps)}: {tap.apdus} APDUs, ended by {tap.ended}", flush=True)
+
     try:
-        served = phone.serve(taps=args.taps, timeout=args.timeout)
+        served = phone.serve(taps=args.taps, timeout=args.timeout, on_tap=tell)
     except OSError as exc:
         print(f"pitap wallet: cannot use {reader}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    for i, tap in enumerate(phone.taps, 1):
-        print(f"tap {i}: {tap.apdus} APDUs, ended by {tap.ended}")
-    print(f"{args.profile}: {served} of {args.taps} tap(s) answered")
+    print(f"{args.profile}: {served} of {args.taps} tap(s) answered", flush=True)
     return 0 if served == args.taps else 1

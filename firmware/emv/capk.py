@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from firmware.config import ConfigError, read_text_file
+
 log = logging.getLogger(__name__)
 
 _TEST_WORD = re.compile(r"\btest\b", re.IGNORECASE)
@@ -148,11 +150,9 @@ def load_file(path: Path, store: CaKeyStore | None = None) -> CaKeyStore:
     """Load a capk.txt file into `store`; bad lines are refused (logged, listed), not fatal."""
     store = store if store is not None else CaKeyStore()
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CapkFileError(f"{path}: CA key file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CapkFileError(f"{path}: cannot read CA key file: {exc}") from None
+        text = read_text_file(path, "CA key file")
+    except ConfigError as exc:
+        raise CapkFileError(str(exc)) from None
     file_is_test = False
     header = True
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -185,9 +185,9 @@ def load_public_test_moduli(path: Path) -> set[bytes]:
 def load_revocation_list(path: Path, store: CaKeyStore) -> None:
     """`RID INDEX SERIAL` lines (hex) -> store.revoked; a bad line raises ValueError naming it."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CapkFileError(f"{path}: cannot read revocation list: {exc}") from None
+        text = read_text_file(path, "revocation list")
+    except ConfigError as exc:
+        raise CapkFileError(str(exc)) from None
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.partition("#")[0].strip()
         if not line:

@@ -15,9 +15,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-from firmware.config import Config, ConfigError
+from firmware.config import Config, ConfigError, read_data_file
 from firmware.emv.outcome import mask_pan
 from firmware.host import messages
 from firmware.host.acquirer import (
@@ -68,8 +67,8 @@ class Iso8583Acquirer:
             cert = cfg.data_path(h.client_cert) if h.client_cert else None
             key = cfg.data_path(h.client_key) if h.client_key else None
             for name, path in (("ca_file", ca), ("client_cert", cert), ("client_key", key)):
-                if path is not None and not Path(path).is_file():
-                    raise ConfigError(f"{cfg.source}: host.{name}: file {path} not found")
+                if path is not None:  # a regular file of at most 1 MiB, before OpenSSL reads it
+                    read_data_file(path, f"host.{name} (of {cfg.source})")
             try:
                 tls = client_tls_context(ca, cert, key)
             except (OSError, ValueError) as exc:

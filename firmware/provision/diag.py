@@ -4,8 +4,11 @@ Checks use the drivers and firmware modules the terminal itself uses (drivers.nf
 drivers.gpio, drivers.keypad, drivers.printer, firmware.host, firmware.journal), imported inside
 each check, so a module missing from this build or a part that raises is reported as a failed
 check with a hint, never a crash. Checks that need a person (is the light on? did it beep? press
-each key) ask only when `interactive`; otherwise they check what the machine can see (the pin
-could be driven, no key reads pressed while nobody touches it).
+each key) ask only when `interactive`, and only what the configured hardware lets a person answer:
+simulated GPIO has no light to see, tone to hear or key to press (the checks read the recorded
+pins instead and say what was driven), a PNG display is a file, and a keyboard keypad is tested
+with the keys a keyboard sends. Otherwise they check what the machine can see (the pin could be
+driven, no key reads pressed while nobody touches it).
 
 Reads nothing that holds card data: the field test only sees that a card answers; the journal
 check opens the journal (integrity check) without decrypting anything.
@@ -70,6 +73,17 @@ class DiagContext:
 
             self.gpio = gpio_module(self.cfg.gpio.backend)
         return self.gpio
+
+    @property
+    def gpio_simulated(self) -> bool:
+        """The pins are the recording fake: nothing a person could see, hear or press."""
+        return self.cfg.gpio.backend == "sim"
+
+
+def _recorded(gpio: Any, pin: int) -> list[Any] | None:
+    """The simulated pin's recorded events, or None when the module records nothing."""
+    history = getattr(gpio, "history", None)
+    return None if history is None else list(history(pin))
 
 
 def _reader_hint(path: str) -> str:
@@ -152,6 +166,8 @@ def check_display(ctx: DiagContext) -> list[CheckResult]:
 
     section = ctx.cfg.display
     name = "display"
+    if section.backend == "none":
+        return [CheckResult(name, True, "no display configured")]
     spi_hint = ("enable SPI (dtparam=spi=on in config.txt) and check the panel's SPI, DC, "
                 "RST and backlight wiring against [display] in the configuration")
     hint = {
@@ -170,7 +186,14 @@ def check_display(ctx: DiagContext) -> list[CheckResult]:
     except Exception as exc:  # noqa: BLE001 - any failure of the panel is the result
         return [CheckResult(name, False, f"{section.backend}: {exc}", hint)]
     shown = f"test pattern sent to the {section.backend} display ({section.width}x{section.height})"
-    if ctx.interactive and not ctx.ask("Do you see eight colour bars in a white frame?"):
+    visible = section.backend == "framebuffer" or (
+        section.backend in ("st7789", "ili9341") and not ctx.gpio_simulated)
+    if section.backend == "png":
+        shown = f"test pattern written to {getattr(display, 'last_path', '') or section.directory}"
+    elif not visible:
+        shown += " on simulated GPIO (nothing to see)"
+    question = "Do you see eight colour bars in a white frame?"
+    if visible and ctx.interactive and not ctx.ask(question):
         return [CheckResult(name, False, shown + ", but not seen",
                             "check the panel's power and backlight; " + hint)]
     return [CheckResult(name, True, shown)]
@@ -189,13 +212,14 @@ def check_status_lights(ctx: DiagContext) -> list[CheckResult]:
                             "install pitap[pi] on the Pi (rpi-lgpio on a Pi 5)")]
     on = gpio.HIGH if gpio_cfg.active_high else gpio.LOW
     off = gpio.LOW if gpio_cfg.active_high else gpio.HIGH
+    person = ctx.interactive and not ctx.gpio_simulated
     results = []
     for number, pin in enumerate(gpio_cfg.led_pins, start=1):
         name = f"status light {number}"
         try:
             gpio.setup(pin, gpio.OUT, initial=off)
             gpio.output(pin, on)
-            seen = ctx.ask(f"Is status light {number} on?") if ctx.interactive else True
+            seen = ctx.ask(f"Is status light {number} on?") if person else True
             gpio.output(pin, off)
         except Exception as exc:  # noqa: BLE001
             results.append(CheckResult(
@@ -203,11 +227,22 @@ def check_status_lights(ctx: DiagContext) -> list[CheckResult]:
                 f"GPIO {pin} is in use by something else (an overlay in config.txt, another "
                 "program) or the pin number in gpio.led_pins is wrong"))
             continue
-        if not seen:
+        events = _recorded(gpio, pin) if ctx.gpio_simulated else None
+        if events is not None:
+            levels = [e.value for e in events if e.kind == "output"][-2:]
+            if levels != [on, off]:
+                results.append(CheckResult(
+                    name, False, f"BCM {pin}: simulated pin recorded {levels}, not on then off",
+                    "the status light driver did not drive the pin: report this with "
+                    "`pitap -vv diag`"))
+            else:
+                results.append(CheckResult(
+                    name, True, f"BCM {pin}: driven on, then off (simulated GPIO, recorded)"))
+        elif not seen:
             results.append(CheckResult(name, False, f"BCM {pin} driven but the light stayed off",
                                        f"check the LED, its resistor and the wire to GPIO {pin}"))
         else:
-            how = "seen lit" if ctx.interactive else "pin driven (run interactively to see it)"
+            how = "seen lit" if person else "pin driven (run interactively to see it)"
             results.append(CheckResult(name, True, f"BCM {pin}: {how}"))
     return results
 
@@ -237,6 +272,7 @@ def check_tones(ctx: DiagContext) -> list[CheckResult]:
         return [CheckResult(f"tone {t}", False, f"buzzer on BCM {gpio_cfg.buzzer_pin}: {exc}",
                             "check gpio.buzzer_pin and that nothing else uses that pin")
                 for t in TONES]
+    pin = gpio_cfg.buzzer_pin
     results = []
     watcher = _BuzzerFailures()
     driver_log = logging.getLogger("drivers.gpio")
@@ -245,13 +281,18 @@ def check_tones(ctx: DiagContext) -> list[CheckResult]:
         for tone in TONES:
             name = f"tone {tone}"
             watcher.messages.clear()
+            before = _recorded(gpio, pin) if ctx.gpio_simulated else None
             buzzer.play(tone)
             finished = buzzer.wait(5.0)
             if not finished or watcher.messages:
                 why = watcher.messages[0] if watcher.messages else "did not finish in 5 s"
-                results.append(CheckResult(name, False, f"BCM {gpio_cfg.buzzer_pin}: {why}",
+                results.append(CheckResult(name, False, f"BCM {pin}: {why}",
                                            "check the buzzer pin and gpio.buzzer_pwm (passive "
                                            "buzzers need PWM, active ones must not get it)"))
+                continue
+            if before is not None:
+                results.append(_recorded_tone(name, gpio, pin, len(before), tone,
+                                              gpio_cfg.buzzer_pwm, buzzer.on_level))
                 continue
             heard = ctx.ask(f"Did you hear {descriptions.get(tone, tone)}?") \
                 if ctx.interactive else True
@@ -270,11 +311,40 @@ def check_tones(ctx: DiagContext) -> list[CheckResult]:
     return results
 
 
+def _recorded_tone(name: str, gpio: Any, pin: int, since: int, tone: str, pwm: bool,
+                   on_level: int) -> CheckResult:
+    """What the simulated buzzer pin recorded for one tone, against the tone's steps."""
+    from drivers.gpio import TONES
+
+    wanted = [frequency for frequency, _on, _off in TONES[tone]]
+    frequency = 0.0
+    played: list[float] = []
+    for i, event in enumerate(_recorded(gpio, pin) or []):
+        if event.kind == "pwm_frequency":
+            frequency = event.value  # a PWM keeps its frequency from one tone to the next
+        elif i >= since and (event.kind == "pwm_start" if pwm else
+                             event.kind == "output" and event.value == on_level):
+            played.append(frequency if pwm else 0.0)
+    if pwm:
+        what = ", ".join(f"{f:g} Hz" for f in played) or "nothing"
+        ok = played == wanted
+    else:
+        what = f"{len(played)} beep(s), no PWM"
+        ok = len(played) == len(wanted)
+    if not ok:
+        return CheckResult(name, False, f"BCM {pin}: simulated pin recorded {what}",
+                           "the buzzer driver did not play the tone: report this with "
+                           "`pitap -vv diag`")
+    return CheckResult(name, True, f"BCM {pin}: {what} (simulated GPIO, recorded)")
+
+
 def check_keypad(ctx: DiagContext) -> list[CheckResult]:
     section = ctx.cfg.keypad
     name = "keypad"
     if section.backend == "none":
         return [CheckResult(name, True, "no keypad configured")]
+    if section.backend == "keyboard":
+        return _check_keyboard(ctx)
     from drivers.keypad import open_keypad
     try:
         gpio = ctx.gpio_module() if section.backend in ("matrix", "buttons") else None
@@ -291,9 +361,11 @@ def check_keypad(ctx: DiagContext) -> list[CheckResult]:
                     name, False, f"key(s) {' '.join(stuck)} read pressed with nobody touching",
                     "a stuck key or a short between a row and a column wire: clean or replace "
                     "the keypad, check the ribbon cable")]
-        if not ctx.interactive:
+        if not ctx.interactive or ctx.gpio_simulated:
             what = "no key stuck" if scan is not None else f"{section.backend} keypad opened"
-            return [CheckResult(name, True, f"{what} (run interactively to press each key)")]
+            why = ("simulated GPIO: no key to press" if ctx.gpio_simulated
+                   else "run interactively to press each key")
+            return [CheckResult(name, True, f"{what} ({why})")]
         legends = [ch for row in section.layout for ch in row]
         if section.backend == "buttons":
             legends = list(section.button_keys)
@@ -320,6 +392,60 @@ def check_keypad(ctx: DiagContext) -> list[CheckResult]:
         return [CheckResult(name, True, f"all {len(wanted)} keys seen")]
     finally:
         keypad.close()
+
+
+# How a keyboard's keys are called on the keycaps (the rest are the characters themselves).
+KEYCAPS = {"\n": "Enter", "\x7f": "Backspace", "\x1b": "Esc"}
+
+
+def _keyboard_keys() -> dict[str, str]:
+    """Key name -> the keyboard key that sends it (the first of drivers.keypad.KEYBOARD's)."""
+    from drivers.keypad import KEYBOARD
+
+    keys: dict[str, str] = {}
+    for char, key in KEYBOARD.items():
+        if key != "quit":
+            keys.setdefault(key, KEYCAPS.get(char, char))
+    return keys
+
+
+def _keycaps(keys: dict[str, str], names: list[str]) -> str:
+    digits = sorted(int(n) for n in names if n.isdigit())
+    run = len(digits) > 2 and digits == list(range(digits[0], digits[-1] + 1))
+    shown = [f"{digits[0]}-{digits[-1]}"] if run else [str(d) for d in digits]
+    shown += [keys[n] if keys[n].lower() == n else f"{keys[n]} ({n})"
+              for n in names if not n.isdigit()]
+    return ", ".join(shown)
+
+
+def _check_keyboard(ctx: DiagContext) -> list[CheckResult]:
+    """A keyboard has no wires to test: ask for each key pitap uses, as the keyboard sends it."""
+    from drivers.keypad import open_keypad
+
+    name = "keypad"
+    if not ctx.interactive:
+        return [CheckResult(name, True, "keyboard (run interactively to press each key)")]
+    keys = _keyboard_keys()
+    ctx.ask(f"Press each key once ({_keycaps(keys, list(keys))}; q stops) within "
+            f"{ctx.keypad_timeout:g} s; press Enter to start")
+    keypad = open_keypad(ctx.cfg.keypad)  # after the answer: from here keys come one by one
+    seen: set[str] = set()
+    try:
+        deadline = time.monotonic() + ctx.keypad_timeout
+        while set(keys) - seen and time.monotonic() < deadline:
+            key = keypad.read_key(timeout=max(0.0, deadline - time.monotonic()))
+            if key == "quit":  # q, or the input ended
+                break
+            if key is not None:
+                seen.add(key)
+    finally:
+        keypad.close()
+    missing = [n for n in keys if n not in seen]
+    if missing:
+        return [CheckResult(name, False, f"no press seen for: {_keycaps(keys, missing)}",
+                            "press those keys again; if the keyboard sends nothing for one, "
+                            "check its layout and that the terminal window passes it on")]
+    return [CheckResult(name, True, f"all {len(keys)} keys seen from the keyboard")]
 
 
 def _key_names(legends: list[str]) -> list[str]:

@@ -22,6 +22,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from firmware.config import ConfigError, read_text_file
 from firmware.journal import JournalError, load_or_create_key
 from firmware.provision.site import (
     SITE_FILE_NAME,
@@ -106,12 +107,9 @@ def provision(root: Path, paths: TerminalPaths | None = None) -> FirstBootResult
             False, f"no provisioning file: put {SITE_FILE_NAME} on the boot partition"
         )
     try:
-        text = site_path.read_text(encoding="utf-8")
-        site = parse_site(text, SITE_FILE_NAME)
-    except SiteError as exc:
+        site = parse_site(read_text_file(site_path, "provisioning file"), SITE_FILE_NAME)
+    except (SiteError, ConfigError) as exc:
         return FirstBootResult(False, str(exc))
-    except (OSError, UnicodeDecodeError) as exc:
-        return FirstBootResult(False, f"{SITE_FILE_NAME}: cannot read: {exc}")
     except Exception as exc:  # noqa: BLE001 - the result must reach the technician, not a trace
         log.exception("checking %s failed", SITE_FILE_NAME)
         return FirstBootResult(False, f"{SITE_FILE_NAME}: could not be checked: {exc!r}")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from firmware.config import CURRENCIES, ConfigError, parse_config
+from firmware.config import CURRENCIES, ConfigError, parse_config, read_text_file
 
 SITE_FILE_NAME = "pitap-site.toml"  # the name on the boot partition
 
@@ -303,11 +303,9 @@ def parse_site(text: str, source: str = SITE_FILE_NAME) -> Site:
 
 def load_site(path: Path) -> Site:
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SiteError(f"{path}: provisioning file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SiteError(f"{path}: cannot read: {exc}") from None
+        text = read_text_file(path, "provisioning file")
+    except ConfigError as exc:
+        raise SiteError(str(exc)) from None
     return parse_site(text, str(path))
 
 

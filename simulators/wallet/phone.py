@@ -14,6 +14,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import nfc
@@ -108,11 +109,13 @@ class SimulatedPhone:
         self.ready = threading.Event()  # set once the phone listens the first time
 
     def serve(
-        self, taps: int = 1, timeout: float = 30.0, stop: threading.Event | None = None
+        self, taps: int = 1, timeout: float = 30.0, stop: threading.Event | None = None,
+        on_tap: Callable[[TapResult], None] | None = None,
     ) -> int:
         """Answer up to `taps` taps within `timeout` seconds (or until `stop` is set).
 
-        A tap counts once the phone answered at least one APDU. Returns the taps served.
+        A tap counts once the phone answered at least one APDU; `on_tap` hears of each tap as
+        it ends. Returns the taps served.
         """
         stop = stop or self.stop_event
         deadline = time.monotonic() + timeout
@@ -155,6 +158,8 @@ class SimulatedPhone:
                 result = card.run(rats)
                 self.last_tap = result
                 self.taps.append(result)
+                if on_tap is not None:
+                    on_tap(result)
                 log.debug("%s: tap ended (%s) after %d APDUs", self.profile.name,
                           result.ended, result.apdus)  # fmt: skip
                 if result.apdus:

@@ -33,12 +33,11 @@ def test_simulators_keep_their_test_secrets_in_their_own_data() -> None:
     assert PEM_PRIVATE_KEY.search((SIM_DATA / "test-pki.toml").read_text())
     keys = tomllib.loads((SIM_DATA / "test-issuers.toml").read_text())["issuer"]
     assert keys and all(len(k["imk_ac"]) == 32 for k in keys)
-    shipped = [p.relative_to(ROOT) for p in (ROOT / "config").rglob("*") if p.is_file()
-               and PEM_PRIVATE_KEY.search(p.read_text(errors="replace"))]
-    assert shipped == []
 
 
 def test_terminal_wheel_holds_no_simulator_and_no_test_secret(terminal_wheel: Path) -> None:
+    # built from this checkout as it is: whatever a test or a developer left under config/
+    # (a test host's TLS keys in config/var/, say) must not get in either
     imks = [k["imk_ac"].upper() for k in
             tomllib.loads((SIM_DATA / "test-issuers.toml").read_text())["issuer"]]
     with zipfile.ZipFile(terminal_wheel) as wheel:

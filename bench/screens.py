@@ -163,6 +163,14 @@ def gallery_screens(v: screens.View) -> list[screens.Screen]:
         screens.receipt_qr_screen(lit(v, lights=0), "Pitap Demo Shop", EUR,
                                   v.lang.t("printer_problem",
                                            problem=v.lang.t("printer_no_paper")), "approved"),
+        screens.present_card_screen(v, EUR, "refund"),
+        screens.processing_screen(lit(v, lights=2), EUR, "refund"),
+        screens.approved_screen(lit(v, lights=0), EUR, "123456", "476173******0010", "visa",
+                                "refund"),
+        screens.message_screen(v, "cancelled", txn_type="refund"),
+        screens.not_charged_screen(lit(v, lights=0), "host unavailable", EUR),
+        screens.approved_screen(lit(v, lights=0), EUR, "Y1", "476173******0017", "visa",
+                                offline=True),
     ]
 
 

@@ -6,7 +6,9 @@ machines only; a terminal does not carry it); everything above that call is the 
 Pi and on a desktop. Pins are BCM numbers from the configuration.
 
 Tones follow EMV Contactless Book A's audio indications: success = one ~1500 Hz tone of 500 ms;
-alert = two ~750 Hz tones of 200 ms with 200 ms between. A passive buzzer is driven with PWM at
+alert = two ~750 Hz tones of 200 ms with 200 ms between. One of our own, attention = three short
+~1000 Hz beeps (100 ms, 100 ms apart), marks "not charged" (the host never decided), which is
+neither a success nor a decline. A passive buzzer is driven with PWM at
 the tone's frequency (50 % duty); an active buzzer (`pwm=False`) is simply switched on and off.
 Tones play on a worker thread so the payment never waits for the buzzer.
 
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 TONES: dict[str, tuple[tuple[float, float, float], ...]] = {
     "success": ((1500.0, 0.5, 0.0),),
     "alert": ((750.0, 0.2, 0.2), (750.0, 0.2, 0.0)),
+    "attention": ((1000.0, 0.1, 0.1), (1000.0, 0.1, 0.1), (1000.0, 0.1, 0.0)),
 }
 
 
@@ -129,7 +132,7 @@ class Buzzer:
         self._worker.start()
 
     def play(self, tone: str) -> None:
-        """Queue `tone` ("success" or "alert"); returns at once."""
+        """Queue `tone` ("success", "alert" or "attention"); returns at once."""
         if tone not in TONES:
             raise ValueError(f"unknown tone {tone!r} (known: {', '.join(TONES)})")
         self._idle.clear()

@@ -1,5 +1,11 @@
 """Keys for amount entry: a 4x4 matrix keypad or separate buttons on GPIO (debounced), or the
-keyboard of a desktop. Every backend has `read_key(timeout) -> str | None` and `close()`.
+keyboard of a desktop. Every backend has `read_key(timeout) -> str | None`, `drain()` (forget
+keys pressed and not read yet, and a key still held), `live` and `close()`.
+
+`live` is True when keys come from a person as they press them (a matrix, buttons, a keyboard
+on a terminal): such a keypad can be watched from another thread with short timeouts while a
+payment runs. A keyboard on a pipe or file is a script (False): its keys are read in order,
+each when the loop asks for one, and never dropped.
 
 Keys come out as names: "0".."9", "enter", "clear" (delete the last digit), "cancel", "f1",
 "f2", and "quit" when a keyboard's input ends. Legends map to names by KEY_NAMES (on the usual
@@ -29,13 +35,19 @@ KEY_NAMES: dict[str, str] = {
 
 
 class Keypad(Protocol):
+    live: bool
+
     def read_key(self, timeout: float | None = None) -> str | None: ...
+
+    def drain(self) -> None: ...
 
     def close(self) -> None: ...
 
 
 class DebouncedKeys:
     """Polls `scan()` (the legends down now) and reports each debounced press once."""
+
+    live = True
 
     def __init__(self, debounce_ms: int = 30, poll_s: float = 0.005,
                  clock: Callable[[], float] = time.monotonic,
@@ -76,6 +88,14 @@ class DebouncedKeys:
             if deadline is not None and self.clock() >= deadline:
                 return None
             self.sleep(self.poll_s)
+
+    def drain(self) -> None:
+        """Keys down now count as already reported: one held across the end of a payment does
+        not fire afterwards (it counts again once released and pressed)."""
+        now = self.clock()
+        for legend in self.scan():
+            self.down_since.setdefault(legend, now)
+            self.reported.add(legend)
 
 
 class MatrixKeypad(DebouncedKeys):
@@ -146,18 +166,30 @@ class KeyboardKeypad:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream if stream is not None else sys.stdin
         self._saved: Any = None
-        self._fd: int | None = None
+        self._fd: int | None = None  # read with select (a timeout) when the stream has one
         try:
-            fd = self.stream.fileno()
+            self._fd = self.stream.fileno()
         except (AttributeError, OSError, ValueError):
-            fd = None
-        if fd is not None and os.isatty(fd):
+            self._fd = None
+        self._tty = self._fd is not None and os.isatty(self._fd)
+        if self._tty:
             import termios
             import tty
 
-            self._fd = fd
-            self._saved = termios.tcgetattr(fd)
-            tty.setcbreak(fd)
+            self._saved = termios.tcgetattr(self._fd)
+            tty.setcbreak(self._fd)
+
+    @property
+    def live(self) -> bool:
+        """True on a terminal (keys as typed); False for a script on a pipe or file."""
+        return self._tty
+
+    def drain(self) -> None:
+        """Drop what was typed and not read yet (on a terminal; a script is never dropped)."""
+        if self._tty:
+            import termios
+
+            termios.tcflush(self._fd, termios.TCIFLUSH)
 
     def read_key(self, timeout: float | None = None) -> str | None:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -186,6 +218,11 @@ class KeyboardKeypad:
 
 class NoKeypad:
     """No keys (amounts come from elsewhere)."""
+
+    live = True
+
+    def drain(self) -> None:
+        return None
 
     def read_key(self, timeout: float | None = None) -> str | None:
         if timeout:

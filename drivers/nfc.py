@@ -5,6 +5,15 @@ loopback), `tty:AMA0:pn532` / `tty:S0:pn532` (a PN532 on the Pi's UART), `usb:..
 work (RATS/ATS, frame waiting time, S(WTX), chaining) is nfcpy's Type4Tag; this module only
 polls, activates, exchanges APDUs, counts them and turns nfcpy's failures into exceptions.
 
+A card that stops answering (a phone pulled away mid-tap) is given up quickly: nfcpy's ISO-DEP
+initiator retries an unanswered block up to five times, one frame waiting time each, and waits
+as long as an S(WTX) asks. Here every block goes through `SilenceLimit`: at most two
+retransmissions (as EMV contactless readers do), all of them within `SILENCE_S` of sending the
+block that went unanswered, and no waiting-time extension past FWTmax (ISO/IEC 14443-4: FWI 14).
+
+Waiting for a card can be cut short: `wait_for_card(..., cancelled=callable)` asks the callable
+(nfcpy's `terminate` convention) before every poll, and returns None once it says True.
+
 Two cards at once (EMV: "Present one card only"): on a reader whose chip lists two targets (a
 PN532, e.g. `tty:AMA0:pn532`, or a PN531; nfcpy's `in_list_passive_target_max_target`) each
 sensed card is followed by one InListPassiveTarget with MaxTg 2 before activation; when the chip
@@ -16,8 +25,8 @@ the reader talks to the one that won anticollision. The module imports nothing f
 from __future__ import annotations
 
 import logging
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import nfc
@@ -29,6 +38,11 @@ log = logging.getLogger(__name__)
 
 # Reader faults in a row during activation before the reader is given up as broken.
 MAX_LINE_FAULTS = 3
+
+# A card silent this long after a block was sent to it has left the field (retries included).
+SILENCE_S = 1.0
+MAX_RETRANSMISSIONS = 2  # of one unanswered block (nfcpy's own default is up to 5)
+FWT_MAX_S = 4096 / 13.56e6 * 2**14  # ISO/IEC 14443-4 FWTmax (FWI 14): also caps an S(WTX) wait
 
 
 class ReaderFault(Exception):
@@ -52,6 +66,48 @@ IN_LIST_PASSIVE_TARGET = 0x4A
 LIST_TWO_AT_106A = bytes([2, 0x00])
 
 
+class SilenceLimit:
+    """The reader as nfcpy's ISO-DEP initiator sees it, giving up on a card that went quiet.
+
+    nfcpy sends every block of an APDU (I-blocks, R(NAK)/R(ACK) retries, S(WTX) replies) through
+    `exchange(data, timeout)`. Once a block went unanswered, the retries that follow share what is
+    left of `silence_s`, counted from when that block was sent; any answer starts afresh. A wait
+    longer than FWTmax (an S(WTX) asking for more) is cut to FWTmax.
+    """
+
+    def __init__(self, clf: nfc.ContactlessFrontend, silence_s: float = SILENCE_S) -> None:
+        self.clf = clf
+        self.silence_s = silence_s
+        self.quiet_since: float | None = None
+
+    def exchange(self, data: bytes | bytearray, timeout: float) -> bytearray:
+        sent_at = time.monotonic()
+        timeout = min(timeout, FWT_MAX_S)
+        if self.quiet_since is not None:
+            left = self.quiet_since + self.silence_s - sent_at
+            if left <= 0:
+                raise nfc.clf.TimeoutError(f"card silent for {self.silence_s:g} s")
+            timeout = min(timeout, left)
+        try:
+            answer = self.clf.exchange(data, timeout)
+        except nfc.clf.CommunicationError:
+            if self.quiet_since is None:
+                self.quiet_since = sent_at
+            raise
+        self.quiet_since = None
+        return answer
+
+
+def limit_silence(tag: nfc.tag.tt4.Type4Tag, silence_s: float = SILENCE_S) -> None:
+    """Put `SilenceLimit` between the tag's ISO-DEP initiator and the reader, and cap its
+    retries. nfcpy keeps the initiator in `tag._dep` (attributes clf, n_retry_nak, n_retry_ack);
+    nothing public reaches them."""
+    dep = tag._dep
+    dep.clf = SilenceLimit(dep.clf, silence_s)
+    dep.n_retry_nak = min(dep.n_retry_nak, MAX_RETRANSMISSIONS)
+    dep.n_retry_ack = min(dep.n_retry_ack, MAX_RETRANSMISSIONS)
+
+
 @dataclass
 class Card:
     """An activated ISO-DEP card or phone. The kernel only ever calls `transceive`."""
@@ -63,14 +119,17 @@ class Card:
     apdus: int = 0
     bytes_sent: int = 0
     bytes_received: int = 0
+    left_field: bool = False  # the card stopped answering (not a fault on the reader's line)
 
     def transceive(self, apdu: bytes) -> bytes:
         """Send one command APDU, return the response APDU (data || SW1 SW2)."""
         try:
             rapdu = self.tag.transceive(bytes(apdu))
         except nfc.tag.tt4.Type4TagCommandError as exc:
+            self.left_field = True
             raise CardRemoved(f"ISO-DEP exchange failed: {exc}") from None
         except nfc.clf.CommunicationError as exc:
+            self.left_field = True
             raise CardRemoved(f"link to card lost: {exc!r}") from None
         except (OSError, IndexError, TypeError) as exc:  # nfcpy on a malformed or missing frame
             raise CardRemoved(f"ISO-DEP frame unusable: {exc!r}") from None
@@ -137,10 +196,13 @@ class Reader:
         return f"{dev.vendor_name} {dev.product_name} ({dev.chipset_name})".strip()
 
     def wait_for_card(
-        self, timeout: float, cancel: threading.Event | None = None, poll_interval: float = 0.05
+        self, timeout: float, cancelled: Callable[[], bool] | None = None,
+        poll_interval: float = 0.05,
     ) -> Card | None:
-        """Poll for a Type 4A card or phone until `timeout` seconds pass; None if none came."""
+        """Poll for a Type 4A card or phone until `timeout` seconds pass or `cancelled()` says
+        True (asked before every poll); None if no card came."""
         deadline = time.monotonic() + timeout
+        stop = cancelled or (lambda: False)
         # After "more than one card" the field stays off one poll interval: the cards reset, and
         # a caller polling again at once does not spin on the same two cards.
         quiet = min(self._quiet_until, deadline) - time.monotonic()
@@ -149,7 +211,7 @@ class Reader:
         target = nfc.clf.RemoteTarget("106A")
         line_faults = 0
         while time.monotonic() < deadline:
-            if cancel is not None and cancel.is_set():
+            if stop():
                 return None
             polled_at = time.monotonic()
             try:
@@ -210,6 +272,7 @@ class Reader:
             if not isinstance(tag, nfc.tag.tt4.Type4Tag):
                 self.release()
                 raise UnsupportedCard("card in field is not a Type 4 (ISO-DEP) card")
+            limit_silence(tag)
             return Card(tag=tag, uid=bytes(found.sdd_res or b""), activated_at=activated_at)
         return None
 

@@ -4,15 +4,19 @@ display, the four contactless status lights and the buzzer's tones, receipts.
 `Feedback.from_config(cfg)` wires the display (drivers.display), lights and buzzer
 (drivers.gpio) and the printer (drivers.printer) from the configuration; the terminal loop calls
 one method a state: ready, amount_entry, present_card, processing, card_read, approved,
-declined, message, receipt, settlement, close. The light and tone sequence follows the shop
-terminals' (EMV Contactless Book A) convention:
+declined, not_charged, message, receipt, settlement, closed, close. The light and tone sequence
+follows the shop terminals' (EMV Contactless Book A) convention:
 
     ready / amount / present card   first light on              (ready to read)
     processing                      first two lights            (card in the field)
     card read                       all four lights + success   (card may leave)
     approved                        lights off (+ success tone when no card-read tone came)
     declined                        lights off + alert tone
+    not charged (host trouble)      middle two lights + attention tone (three short beeps)
     see phone / one card / again    first light + alert tone    (present again)
+
+A refund says so on every customer screen: `present_card(..., txn_type)` remembers the kind
+of the payment for the screens that follow it (until `ready`).
 
 A failing display, buzzer or printer is logged and never stops or changes a payment.
 Card numbers are shown by their last four digits only; nothing here logs card data.
@@ -38,6 +42,8 @@ from ui.money import Money
 log = logging.getLogger(__name__)
 
 ALERT_MESSAGES = {"see_phone", "one_card_only", "try_again"}
+# "Not charged": neither the first light (ready to read) nor all four (card read) nor none.
+NOT_CHARGED_LIGHTS = (False, True, True, False)
 
 
 class Feedback:
@@ -60,6 +66,7 @@ class Feedback:
         self.last_screen: screens.Screen | None = None
         self.recent: deque[screens.Screen] = deque(maxlen=32)  # the last screens shown
         self.last_money: Money | None = None
+        self.txn_type = "purchase"  # of the payment in progress: its screens name a refund
         self._tone_this_payment = False
         self.key_legends: dict[str, str] | None = None  # None: a desktop keyboard's
 
@@ -115,6 +122,14 @@ class Feedback:
         except Exception:
             log.exception("status lights failed")
 
+    def _light_pattern(self, lit: tuple[bool, ...]) -> None:
+        if self.lights is None:
+            return
+        try:
+            self.lights.pattern(lit)
+        except Exception:
+            log.exception("status lights failed")
+
     def _tone(self, tone: str) -> None:
         if self.buzzer is None:
             return
@@ -133,6 +148,7 @@ class Feedback:
     def ready(self) -> None:
         self._lights(1)
         self.last_money = None
+        self.txn_type = "purchase"
         self._show(screens.ready_screen)
 
     def amount_entry(self, amount: int, currency_alpha: str | None = None,
@@ -146,28 +162,31 @@ class Feedback:
                      txn_type: str = "purchase") -> None:
         self._lights(1)
         self._tone_this_payment = False
+        self.txn_type = txn_type
         money = self.last_money = self.money(amount, currency_alpha)
         self._show(lambda v: screens.present_card_screen(v, money, txn_type))
 
     def processing(self) -> None:
         self._lights(2)
-        money = self.last_money
-        self._show(lambda v: screens.processing_screen(v, money))
+        money, kind = self.last_money, self.txn_type
+        self._show(lambda v: screens.processing_screen(v, money, kind))
 
     def card_read(self) -> None:
         self._lights(4)
         self._tone("success")
         self._tone_this_payment = True
-        self._show(screens.card_read_screen)
+        kind = self.txn_type
+        self._show(lambda v: screens.card_read_screen(v, kind))
 
     def approved(self, amount: int, currency: str | int | None = None, auth_code: str = "",
-                 masked_pan: str = "", scheme: str = "") -> None:
+                 masked_pan: str = "", scheme: str = "", offline: bool = False) -> None:
         if not self._tone_this_payment:
             self._tone("success")
         self._tone_this_payment = False
         self._lights(0)
-        money = self.money(amount, currency)
-        self._show(lambda v: screens.approved_screen(v, money, auth_code, masked_pan, scheme))
+        money, kind = self.money(amount, currency), self.txn_type
+        self._show(lambda v: screens.approved_screen(v, money, auth_code, masked_pan, scheme,
+                                                     kind, offline))
 
     def declined(self, reason: str = "", amount: int | None = None,
                  currency: str | int | None = None) -> None:
@@ -175,11 +194,21 @@ class Feedback:
         self._tone_this_payment = False
         self._lights(0)
         money = self.money(amount, currency) if amount is not None else self.last_money
-        self._show(lambda v: screens.declined_screen(v, reason, money))
+        kind = self.txn_type
+        self._show(lambda v: screens.declined_screen(v, reason, money, kind))
+
+    def not_charged(self, reason: str = "") -> None:
+        """The host never decided (unreachable, or no reply and reversed): nothing charged,
+        try again or pay another way. Amber, not the red of a decline, with its own tone."""
+        self._tone("attention")
+        self._tone_this_payment = False
+        self._light_pattern(NOT_CHARGED_LIGHTS)
+        money, kind = self.last_money, self.txn_type
+        self._show(lambda v: screens.not_charged_screen(v, reason, money, kind))
 
     def message(self, kind: str, detail: str = "") -> None:
         """see_phone, one_card_only, try_again (present again), no_card, out_of_service,
-        cancelled."""
+        cancelled (closed: see `closed`)."""
         if kind not in screens.MESSAGES:
             log.warning("unknown message kind %r shown as try_again", kind)
             kind = "try_again"
@@ -188,7 +217,15 @@ class Feedback:
             self._lights(1)
         else:
             self._lights(0)
-        self._show(lambda v: screens.message_screen(v, kind, detail))
+        txn_type = self.txn_type
+        self._show(lambda v: screens.message_screen(v, kind, detail, txn_type))
+
+    def closed(self) -> None:
+        """The service stops: lights off and "Closed", so nobody taps a terminal that is not
+        listening (shown last, before `close`)."""
+        self._lights(0)
+        self.txn_type = "purchase"
+        self._show(lambda v: screens.message_screen(v, "closed"))
 
     def settlement(self, totals: Any, agreed: bool | None = None) -> None:
         """The end-of-day report: a ui SettlementSummary, or the host's SettlementTotals
@@ -204,9 +241,10 @@ class Feedback:
                 balanced=agreed, when=self.clock().strftime("%d/%m/%Y %H:%M"))
         self._show(lambda v: screens.settlement_screen(v, summary))
 
-    def receipt(self, payment: dict) -> str:
+    def receipt(self, payment: dict, qr: bool = True) -> str:
         """Print merchant and customer copies, or show a QR e-receipt when there is no printer
-        (or it fails: then its trouble is shown too). Returns "printed", "qr" or the problem.
+        (or it fails: then its trouble is shown too); with `qr` False (nothing was charged:
+        the screen says what to do) no QR. Returns "printed", "qr", "" or the problem.
         Never raises: a receipt never changes the payment."""
         builder = self.receipt_builder
         problem = ""
@@ -221,12 +259,16 @@ class Feedback:
                 problem = {"offline": self.lang.t("printer_offline"),
                            "no_paper": self.lang.t("printer_no_paper")}.get(kind, str(exc))
                 log.warning("receipt not printed: %s", exc)
+        if not qr:
+            return problem
         try:
             payload = receipt_qr_payload(builder, payment, self.lang)
             money = self.money(int(payment.get("amount", 0)), payment.get("currency"))
             note = self.lang.t("printer_problem", problem=problem) if problem else ""
             outcome = str(payment.get("outcome") or "")
-            self._show(lambda v: screens.receipt_qr_screen(v, payload, money, note, outcome))
+            kind = str(payment.get("txn_type") or "purchase")
+            self._show(lambda v: screens.receipt_qr_screen(v, payload, money, note, outcome,
+                                                           kind))
         except Exception:
             log.exception("e-receipt QR not shown")
         return problem or "qr"

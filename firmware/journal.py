@@ -57,6 +57,7 @@ STATES = (
     "declined",
     "no_card",
     "try_again",
+    "cancelled",
     "error",
     "reversal_queued",
     "reversed",
@@ -65,9 +66,10 @@ STATES = (
     "refunded",
 )
 # States that tell the customer something: they also set the payment's `outcome`.
-OUTCOME_STATES = ("approved", "declined", "no_card", "try_again", "error")
+OUTCOME_STATES = ("approved", "declined", "no_card", "try_again", "cancelled", "error")
 # After these, card data is no longer needed unless a queued reversal/advice still waits for it.
-_DONE_STATES = ("declined", "no_card", "try_again", "error", "reversed", "advised", "refunded")
+_DONE_STATES = ("declined", "no_card", "try_again", "cancelled", "error", "reversed", "advised",
+                "refunded")
 
 FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "scheme": (str,),
@@ -518,8 +520,8 @@ class Journal:
     def record(self, payment_id: int, state: str, **fields: object) -> None:
         """Record a state change (and its fields) durably, before the effect it announces.
 
-        An outcome state (approved, declined, no_card, try_again, error) also sets `outcome`.
-        Card data is deleted once the payment is done and nothing queued needs it."""
+        An outcome state (approved, declined, no_card, try_again, cancelled, error) also sets
+        `outcome`. Card data is deleted once the payment is done and nothing queued needs it."""
         if state not in STATES:
             raise ValueError(f"unknown payment state {state!r} (known: {', '.join(STATES)})")
         clean = _clean_fields(fields)

@@ -15,7 +15,7 @@ from drivers.printer import PrintLine
 from firmware.config import Config, currency_alpha, currency_exponent
 from ui.lang import Language
 from ui.money import number
-from ui.screens import card_ending, reason_text, scheme_name
+from ui.screens import HOST_TROUBLE, card_ending, reason_name, reason_text, scheme_name, txn_wording
 
 OUTCOME_KEYS = {"approved": "approved", "declined": "declined"}
 
@@ -69,9 +69,20 @@ def when_text(payment: dict) -> str:
     return when.strftime("%d/%m/%Y %H:%M:%S")
 
 
-def outcome_text(payment: dict, lang: Language) -> str:
+def outcome_key(payment: dict) -> str:
+    """'approved', 'declined', 'not_charged' (an error because the host never decided) or ''."""
     outcome = str(payment.get("outcome") or payment.get("state") or "")
-    return lang.t(OUTCOME_KEYS[outcome]) if outcome in OUTCOME_KEYS else outcome
+    if outcome == "error" and reason_name(str(payment.get("reason") or "")) in HOST_TROUBLE:
+        return "not_charged"
+    return OUTCOME_KEYS.get(outcome, "")
+
+
+def outcome_text(payment: dict, lang: Language) -> str:
+    """'Approved' / 'Declined' / 'Not charged' ('Refund approved' ... for a refund)."""
+    key = outcome_key(payment)
+    if not key:
+        return str(payment.get("outcome") or payment.get("state") or "")
+    return lang.t(txn_wording(str(payment.get("txn_type") or "purchase"), key, lang))
 
 
 def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,
@@ -104,7 +115,9 @@ def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,
         PrintLine(),
         builder.headline(outcome_text(payment, lang).upper()),
     ]
-    if approved and payment.get("auth_code"):
+    if approved and payment.get("offline"):
+        lines.append(PrintLine(t("approved_offline"), "center"))  # not its Y1 code
+    elif approved and payment.get("auth_code"):
         lines.append(builder.pair(t("auth_code"), str(payment["auth_code"])))
     if not approved and payment.get("reason"):
         lines.append(PrintLine(reason_text(lang, str(payment["reason"]))[: builder.columns],
@@ -136,7 +149,9 @@ def receipt_qr_payload(builder: ReceiptBuilder | None, payment: dict, lang: Lang
         parts += [builder.merchant_name, f"{lang.t('terminal')} {builder.terminal_id}"]
     parts += [when_text(payment), f"{lang.t('total')} {amount_text(payment, lang)}",
               outcome_text(payment, lang)]
-    if payment.get("auth_code"):
+    if payment.get("offline"):
+        parts.append(lang.t("approved_offline"))
+    elif payment.get("auth_code"):
         parts.append(f"{lang.t('auth_code')} {payment['auth_code']}")
     ending = card_ending(str(payment.get("masked_pan") or ""))
     if ending:

@@ -5,6 +5,11 @@ journal and the shopkeeper's feedback (screen, lights, tones, receipt). Every st
 journalled before the effect it announces: "awaiting_reply" before the request leaves, the
 outcome before it is shown. It never raises to its caller for anything a card, a reader or a host
 does; those end as a PaymentResult with an outcome and a reason.
+
+Cancelling: `pay(..., cancelled=callable)` (and `refund`) takes a callable the reader's polling
+loop asks before every poll (nfcpy's `terminate` convention, e.g. a threading.Event's `is_set`).
+Once it says True while the terminal waits for a card, the payment ends at once as "cancelled",
+nothing sent to the host. A card already being read is finished: cancelling stops the wait only.
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ import dataclasses
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from drivers.nfc import MoreThanOneCard, Reader, ReaderFault, UnsupportedCard
 from firmware.config import Config, currency_alpha, currency_numeric, format_amount
 from firmware.emv.kernel import Kernel
-from firmware.emv.outcome import Outcome, OutcomeKind, TerminalTransaction, TxnType
+from firmware.emv.outcome import Outcome, OutcomeKind, Prompt, TerminalTransaction, TxnType
 from firmware.feedback import Feedback
 from firmware.host import connect
 from firmware.host.acquirer import Acquirer, AuthRequest, HostUnavailable, NoReply
@@ -47,7 +53,7 @@ class PaymentResult:
     amount: int
     currency: str
     txn_type: str
-    outcome: str  # approved | declined | no_card | try_again | error
+    outcome: str  # approved | declined | no_card | try_again | cancelled | error
     reason: str
     scheme: str = ""
     auth_code: str = ""
@@ -126,8 +132,10 @@ class Terminal:
         presentment_timeout: float | None = None,
         refund_of: int | None = None,
         card_must_be: str = "",
+        cancelled: Callable[[], bool] | None = None,
     ) -> PaymentResult:
-        """One payment or refund of `amount` minor units: never raises for a card or host fault."""
+        """One payment or refund of `amount` minor units: never raises for a card or host fault.
+        `cancelled()` True while waiting for a card ends it as "cancelled"."""
         started = time.monotonic()
         alpha = (currency or self.cfg.terminal.currency).upper()
         numeric = currency_numeric(alpha)
@@ -140,7 +148,8 @@ class Terminal:
             id=pid, amount=amount, currency=alpha, txn_type=kind.value, outcome="error", reason=""
         )
         try:
-            self._take(result, kind, numeric, started + timeout, card_must_be)
+            self._take(result, kind, numeric, started + timeout, card_must_be,
+                       cancelled or (lambda: False))
         except Exception as exc:  # last line of defence: a clean error, never a traceback
             log.exception("payment %d failed unexpectedly", pid)
             result.outcome, result.reason = "error", f"terminal error: {type(exc).__name__}"
@@ -150,13 +159,15 @@ class Terminal:
         return result
 
     def refund(self, amount: int, of_payment: int | None = None, currency: str | None = None,
-               presentment_timeout: float | None = None) -> PaymentResult:
+               presentment_timeout: float | None = None,
+               cancelled: Callable[[], bool] | None = None) -> PaymentResult:
         """Refund `amount` to the card tapped now; with `of_payment`, at most what is left of it.
 
         A refund of a journal payment is refused (RefundRefused, nothing charged) when that payment
         was not an approved purchase or the refunds of it would exceed its amount."""
         if of_payment is None:
-            return self.pay(amount, "refund", currency, presentment_timeout)
+            return self.pay(amount, "refund", currency, presentment_timeout,
+                            cancelled=cancelled)
         try:
             original = self.journal.payment(of_payment)
         except UnknownPayment:
@@ -175,20 +186,22 @@ class Terminal:
         if currency is not None and currency.upper() != paid_in:
             raise RefundRefused(f"payment {of_payment} was paid in {paid_in}, not {currency}")
         result = self.pay(amount, "refund", paid_in, presentment_timeout, refund_of=of_payment,
-                          card_must_be=str(original.get("masked_pan") or ""))
+                          card_must_be=str(original.get("masked_pan") or ""),
+                          cancelled=cancelled)
         if result.outcome == "approved" and amount + refunded == paid:
             self.journal.record(of_payment, "refunded", reason=f"refunded in full (#{result.id})")
         return result
 
     def _take(self, result: PaymentResult, kind: TxnType, currency: int, deadline: float,
-              card_must_be: str = "") -> None:
+              card_must_be: str, cancelled: Callable[[], bool]) -> None:
         pid = result.id
-        self.feedback.present_card(result.amount, result.currency)
+        self.feedback.present_card(result.amount, result.currency, kind.value)
         outcome: Outcome | None = None
         two_cards = False  # the last poll found two cards: "Present one card only" is shown
         while time.monotonic() < deadline and result.taps < MAX_TAPS:
             try:
-                card = self.reader.wait_for_card(max(0.0, deadline - time.monotonic()))
+                card = self.reader.wait_for_card(max(0.0, deadline - time.monotonic()),
+                                                 cancelled)
             except UnsupportedCard as exc:
                 self.feedback.message("try_again", "Card not supported")
                 log.info("payment %d: %s", pid, exc)
@@ -204,6 +217,12 @@ class Terminal:
             except ReaderFault as exc:
                 self._end(result, "error", f"reader fault: {exc}")
                 self.feedback.message("out_of_service", "Reader fault")
+                return
+            if cancelled():  # before a card is read, or as one arrives: nothing is charged
+                if card is not None:
+                    self.reader.release()
+                self._end(result, "cancelled", "cancelled while waiting for a card")
+                self.feedback.message("cancelled")
                 return
             if card is None:
                 break
@@ -228,10 +247,12 @@ class Terminal:
             result.masked_pan = outcome.masked_pan or result.masked_pan
             log.info("payment %d tap %d: %s (%s)", pid, result.taps, outcome.kind.value,
                      outcome.reason)
-            if outcome.kind is not OutcomeKind.TRY_AGAIN:
+            if outcome.kind is not OutcomeKind.TRY_AGAIN or card.left_field:
+                # A card that went quiet mid-tap has left: the payment ends at once as "try
+                # again", nothing charged (`pitap run` then presents the same amount again).
                 break
             self.journal.record(pid, "try_again", reason=outcome.reason, scheme=result.scheme)
-            see_phone = "see phone" in outcome.ui_message.lower()
+            see_phone = outcome.prompt is Prompt.SEE_PHONE
             self.feedback.message("see_phone" if see_phone else "try_again")
         if outcome is None:
             reason = "no card presented before the timeout"
@@ -240,6 +261,7 @@ class Terminal:
             return
         if outcome.kind is OutcomeKind.TRY_AGAIN:
             self._end(result, "try_again", outcome.reason)
+            self.feedback.message("try_again")
             return
         self.journal.record(
             pid, "card_read", scheme=outcome.scheme, masked_pan=outcome.masked_pan,
@@ -253,13 +275,14 @@ class Terminal:
             self._end(result, "declined", f"not the card that paid ({card_must_be})")
             self._show(result)
             return
+        decided = True  # False: the host never decided (nothing charged), not a decline
         if outcome.kind is OutcomeKind.ONLINE_REQUEST:
-            self._go_online(result, outcome, kind)
+            decided = self._go_online(result, outcome, kind)
         elif outcome.kind is OutcomeKind.APPROVED:
             self._approve_offline(result, outcome, kind)
         else:
             self._end(result, "declined", outcome.reason)
-        self._show(result)
+        self._show(result, decided)
 
     def _request(self, result: PaymentResult, outcome: Outcome, kind: TxnType, stan: int,
                  offline: bool = False) -> AuthRequest:
@@ -279,7 +302,9 @@ class Terminal:
             offline_approved=offline,
         )
 
-    def _go_online(self, result: PaymentResult, outcome: Outcome, kind: TxnType) -> None:
+    def _go_online(self, result: PaymentResult, outcome: Outcome, kind: TxnType) -> bool:
+        """Authorize with the host; False when it never decided (unavailable, or no reply and
+        the request reversed): nothing is charged."""
         pid = result.id
         result.stan = self.journal.next_stan()
         request = self._request(result, outcome, kind, result.stan)
@@ -290,12 +315,12 @@ class Terminal:
             response = self.acquirer.authorize(request)
         except HostUnavailable as exc:  # nothing left: the "error" record deletes the card data
             self._end(result, "error", f"host unavailable: {exc}")
-            return
+            return False
         except NoReply as exc:  # queued (and journalled as such) before the outcome is recorded
             self.journal.enqueue("reversal", pid)
             self.saf.wake()
             self._end(result, "error", f"no reply from host ({exc}); reversal queued")
-            return
+            return False
         result.response_code, result.auth_code = response.response_code, response.auth_code
         fields = {"response_code": response.response_code, "auth_code": response.auth_code,
                   "rrn": response.rrn}
@@ -304,6 +329,7 @@ class Terminal:
         self._end(result, "approved" if response.approved else "declined", response.message,
                   **fields)
         self.journal.forget_card_data(pid)
+        return True
 
     def _approve_offline(self, result: PaymentResult, outcome: Outcome, kind: TxnType) -> None:
         pid = result.id
@@ -325,14 +351,16 @@ class Terminal:
             **fields,
         )
 
-    def _show(self, result: PaymentResult) -> None:
+    def _show(self, result: PaymentResult, decided: bool = True) -> None:
         if result.outcome == "approved":
             self.feedback.approved(result.amount, result.currency, result.auth_code,
-                                   result.masked_pan, result.scheme)
-        else:
+                                   result.masked_pan, result.scheme, result.offline)
+        elif decided:
             self.feedback.declined(result.reason)
+        else:
+            self.feedback.not_charged(result.reason)
         try:
-            self.feedback.receipt(self.journal.payment(result.id))
+            self.feedback.receipt(self.journal.payment(result.id), qr=decided)
         except Exception as exc:  # noqa: BLE001 - a printer never changes a payment
             log.warning("receipt for payment %d not printed: %r", result.id, exc)
 

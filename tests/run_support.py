@@ -24,10 +24,12 @@ def run_pitap(*args: str, cwd: Path | None = None, timeout: float = 240,
                           cwd=cwd, env=_env(env))
 
 
-def start_pitap(*args: str, cwd: Path | None = None, **env: str) -> subprocess.Popen[str]:
-    """`pitap ARGS` left running, stdout and stderr as text pipes; the caller ends it."""
-    return subprocess.Popen([*PITAP, *args], cwd=cwd, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=_env(env))
+def start_pitap(*args: str, cwd: Path | None = None, stdin: int | None = None,
+                **env: str) -> subprocess.Popen[str]:
+    """`pitap ARGS` left running, stdout and stderr as text pipes (standard input: `stdin`, a
+    file descriptor or subprocess.PIPE / DEVNULL; default inherited); the caller ends it."""
+    return subprocess.Popen([*PITAP, *args], cwd=cwd, text=True, stdin=stdin,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(env))
 
 
 def wait_until(check: Callable[[], object], seconds: float = 10.0, every: float = 0.1) -> bool:

@@ -72,15 +72,17 @@ def test_an_issuer_decline_over_the_emulated_pn532(emu, host_sim, config_on) -> 
     assert (result.outcome, result.response_code) == ("declined", "51")
 
 
-def test_a_phone_that_leaves_mid_flow_is_try_again_over_the_emulated_pn532(
+def test_a_phone_that_leaves_mid_flow_ends_the_payment_as_try_again_over_the_emulated_pn532(
     emu, host_sim, config_on
 ) -> None:
     cfg = config_on(emu, host_sim.port)
     cfg = dataclasses.replace(
-        cfg, terminal=dataclasses.replace(cfg.terminal, presentment_timeout_s=1.0)
+        cfg, terminal=dataclasses.replace(cfg.terminal, presentment_timeout_s=15.0)
     )
     _, result = pay_over_pn532(cfg, emu, "leaves-field", 1250)
     assert result.outcome == "try_again", result.reason
+    assert result.total_ms < 5000  # at once, not after the presentment timeout
+    assert host_sim.ledger.transactions() == []
 
 
 def test_a_slow_phone_gets_its_waiting_time_over_the_emulated_pn532(

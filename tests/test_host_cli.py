@@ -60,7 +60,11 @@ def test_port_in_use_and_missing_keys_are_one_line(tmp_path: Path) -> None:
 def test_tls_ca_path_is_absolute(tmp_path: Path) -> None:
     """The CA line is pasted into a configuration, which resolves a relative path against its
     own folder: it must name the file wherever the host was started from."""
-    proc = start_pitap("host", "--port", "0", "--tls", cwd=tmp_path, **NO_WARNINGS)  # var/...
+    site = tmp_path / "site" / "site.toml"  # state_dir "var" lives beside it, not in the cwd
+    site.parent.mkdir()
+    site.write_text('[terminal]\nstate_dir = "var"\n', encoding="utf-8")
+    proc = start_pitap("host", "--port", "0", "--tls", "--config", str(site), cwd=tmp_path,
+                       **NO_WARNINGS)
     try:
         assert proc.stdout is not None
         proc.stdout.readline()
@@ -70,5 +74,5 @@ def test_tls_ca_path_is_absolute(tmp_path: Path) -> None:
         proc.communicate(timeout=30)
     assert line.startswith('terminals pin the test CA: host.ca_file = "'), line
     ca = Path(line.split('"')[1])
-    assert ca.is_absolute() and ca == tmp_path.resolve() / "var" / "host-tls" / "test-ca.pem"
+    assert ca.is_absolute() and ca == site.parent.resolve() / "var" / "host-tls" / "test-ca.pem"
     assert ca.is_file()

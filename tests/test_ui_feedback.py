@@ -91,6 +91,20 @@ def test_declined_payment_lights_and_alert_tone(terminal) -> None:
     assert fb.last_screen is not None and fb.last_screen.shows("Insufficient funds")
 
 
+def test_not_charged_has_its_own_lights_tone_and_amber_screen(terminal) -> None:
+    fb, gpio, cfg = terminal
+    lights = run(fb, gpio, cfg.gpio.led_pins, ("ready",), ("present_card", 1250, "EUR"),
+                 ("processing",), ("not_charged", "host unavailable: connection refused"))
+    fb.wait()
+    assert lights[-1] == [0, 1, 1, 0]  # neither ready (first), card read (all) nor declined (off)
+    assert tones(gpio.history(cfg.gpio.buzzer_pin)) == [(1000.0, 0.1)] * 3
+    screen = fb.last_screen
+    assert screen is not None and screen.name == "not_charged"
+    assert screen.shows("Not charged") and screen.shows("Bank not reachable")
+    amber = fb._view().theme.warning
+    assert amber in {c for _n, c in screen.image.getcolors(maxcolors=1 << 20)}
+
+
 def test_approval_without_card_read_still_sounds_success_once(terminal) -> None:
     fb, gpio, cfg = terminal
     fb.present_card(100, "EUR")

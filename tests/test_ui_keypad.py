@@ -124,3 +124,35 @@ def test_amount_entry_refund_and_enter() -> None:
         entry.press(k)
     assert entry.press("f1") == "changed" and entry.txn_type == "refund"
     assert entry.press("enter") == "enter" and entry.minor == 500
+
+
+def test_matrix_drain_forgets_a_key_held_across_it() -> None:
+    pad, hands = matrix([(0.05, "press", "D"), (0.5, "release", "D"),
+                         (0.7, "press", "5"), (0.8, "release", "5")])
+    hands.sleep(0.06)  # D is down (not yet debounced) when the payment ends
+    pad.drain()
+    assert keys(pad) == ["5"]  # D never fires; the next press does
+
+
+def test_keyboard_on_a_terminal_drain_drops_what_was_typed_ahead() -> None:
+    import os
+
+    master, slave = os.openpty()
+    with os.fdopen(slave, "r") as stream:
+        pad = KeyboardKeypad(stream)
+        assert pad.live
+        os.write(master, b"99x")
+        assert pad.read_key(1.0) == "9"
+        pad.drain()
+        assert pad.read_key(0.2) is None
+        os.write(master, b"5")
+        assert pad.read_key(1.0) == "5"
+        pad.close()
+    os.close(master)
+
+
+def test_keyboard_script_is_not_live_and_never_drained() -> None:
+    pad = KeyboardKeypad(io.StringIO("12"))
+    assert not pad.live
+    pad.drain()
+    assert [pad.read_key(0), pad.read_key(0)] == ["1", "2"]

@@ -93,6 +93,31 @@ def test_declined_receipt_says_why_in_italian(tmp_path: Path) -> None:
     assert "COPIA CLIENTE" in text
 
 
+@pytest.mark.parametrize(("code", "word", "headline"), [
+    ("en", "REFUND", "REFUND APPROVED"), ("it", "STORNO", "STORNO APPROVATO")])
+def test_refund_receipt_and_qr_receipt_say_refund(code: str, word: str, headline: str) -> None:
+    refund = {**PAYMENT, "txn_type": "refund", "amount": 500}
+    texts = [line.text for line in receipt_lines(BUILDER, refund, "customer", load(code))]
+    assert word in texts and headline in texts
+    assert load(code).t("approved_refund") in receipt_qr_payload(BUILDER, refund, load(code))
+
+
+def test_host_trouble_receipt_says_not_charged_and_why() -> None:
+    failed = {**PAYMENT, "outcome": "error", "auth_code": "", "reason":
+              "no reply from host (timed out); reversal queued"}
+    texts = [line.text for line in receipt_lines(BUILDER, failed, "customer", load("en"))]
+    assert "NOT CHARGED" in texts and "No reply from bank" in texts
+    assert not any("DECLINED" in text or "ERROR" in text for text in texts)
+
+
+def test_offline_approval_receipt_says_approved_offline_not_y1() -> None:
+    offline = {**PAYMENT, "auth_code": "Y1", "offline": True}
+    texts = [line.text for line in receipt_lines(BUILDER, offline, "customer", load("en"))]
+    assert "Approved offline" in texts and not any("Y1" in text for text in texts)
+    payload = receipt_qr_payload(BUILDER, offline, load("en"))
+    assert "Approved offline" in payload and "Y1" not in payload
+
+
 def test_qr_payload_names_the_payment_or_the_configured_address() -> None:
     text = receipt_qr_payload(BUILDER, PAYMENT, load("en"))
     assert "EUR 12.50" in text and "A1B2C3" in text and "0010" in text

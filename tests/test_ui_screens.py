@@ -28,6 +28,9 @@ def all_screens(view: screens.View) -> list[screens.Screen]:
         screens.approved_screen(view, EUR, "123456", "476173******0010", "visa"),
         screens.declined_screen(view, "insufficient_funds", EUR),
         screens.declined_screen(view, "fDDA signature invalid on the card's data"),
+        screens.approved_screen(view, EUR, "Y1", "476173******0010", "visa", offline=True),
+        screens.not_charged_screen(view, "host unavailable: connection refused", EUR),
+        screens.not_charged_screen(view, "no reply from host (timeout); reversal queued"),
         *(screens.message_screen(view, kind) for kind in screens.MESSAGES),
         screens.settlement_screen(view, screens.SettlementSummary(
             7, "EUR", 2, 128, 1234567, 3, 4500, True, "27/11/2026 18:00")),
@@ -36,6 +39,23 @@ def all_screens(view: screens.View) -> list[screens.Screen]:
                                   view.lang.t("printer_problem", problem=view.lang.t(
                                       "printer_no_paper")), "approved"),
         screens.printer_problem_screen(view, view.lang.t("printer_no_paper")),
+        *refund_screens(view),
+    ]
+
+
+def refund_screens(view: screens.View) -> list[screens.Screen]:
+    """What the customer sees during a refund: every one of them must say it is a refund."""
+    refund = Money(500, "EUR", 2)
+    return [
+        screens.present_card_screen(view, refund, "refund"),
+        screens.processing_screen(view, refund, "refund"),
+        screens.card_read_screen(view, "refund"),
+        screens.approved_screen(view, refund, "123456", "476173******0010", "visa", "refund"),
+        screens.declined_screen(view, "insufficient_funds", refund, "refund"),
+        screens.not_charged_screen(view, "host unavailable", refund, "refund"),
+        *(screens.message_screen(view, kind, txn_type="refund") for kind in screens.MESSAGES),
+        screens.receipt_qr_screen(view, "PITAP001 000125", refund, outcome="approved",
+                                  txn_type="refund"),
     ]
 
 
@@ -176,3 +196,40 @@ def test_a_detail_that_repeats_the_title_gives_the_standard_hint() -> None:
     screen = screens.message_screen(screens.View(), "see_phone", "See phone")
     assert screen.strings.count("See phone") == 1
     assert screen.shows("Follow the instructions")
+
+
+@pytest.mark.parametrize("code", available())
+def test_every_refund_screen_says_refund_in_every_language(code: str) -> None:
+    lang = load(code)
+    view = screens.View(320, 240, lang)
+    word = lang.t("refund")
+    for screen in refund_screens(view):
+        assert any(word in text for text in screen.strings), (code, screen.name, screen.strings)
+    purchase = screens.approved_screen(view, EUR, "123456")
+    assert not any(word in text for text in purchase.strings)
+
+
+def test_refund_outcomes_and_hints_speak_of_refunding() -> None:
+    view = screens.View(320, 240, load("en"))
+    assert screens.approved_screen(view, EUR, txn_type="refund").shows("Refund approved")
+    assert screens.declined_screen(view, "", EUR, "refund").shows("Refund declined")
+    cancelled = screens.message_screen(view, "cancelled", txn_type="refund")
+    assert cancelled.shows("Nothing was refunded") and not cancelled.shows("charged")
+    assert screens.message_screen(view, "cancelled").shows("Nothing was charged")
+
+
+def test_host_trouble_is_amber_and_says_nothing_was_charged_not_declined() -> None:
+    view = screens.View(320, 240, load("en"))
+    screen = screens.not_charged_screen(view, "no reply from host (timeout); reversal queued", EUR)
+    assert screen.shows("Not charged") and screen.shows("Try again or use another payment")
+    assert screen.shows("No reply from bank") and not screen.shows("Declined")
+    found = colours(screen.image)
+    assert view.theme.warning in found and view.theme.failure not in found
+    refund = screens.not_charged_screen(view, "host unavailable", EUR, "refund")
+    assert refund.shows("Refund not made") and not refund.shows("charged")
+
+
+def test_an_offline_approval_shows_approved_offline_instead_of_y1() -> None:
+    view = screens.View(320, 240, load("en"))
+    screen = screens.approved_screen(view, EUR, "Y1", "476173******0010", "visa", offline=True)
+    assert screen.shows("Approved offline") and not screen.shows("Y1")

@@ -5,6 +5,10 @@ no payment logic. Card numbers arrive already masked; only the last four digits 
 Layout: a header bar (merchant name, the four contactless status lights), a body whose items are
 stacked and spaced evenly, and an optional footer with a hint. Sizes scale from 320x240; every
 layout in ui.theme.LAYOUTS is tested for texts that fit.
+
+A refund says so on every screen the customer sees during it (`txn_type="refund"`): a "Refund"
+label on present card, processing, card read and the messages, "Refund approved" / "Refund
+declined" as the outcome's title, and hints that speak of refunding rather than charging.
 """
 
 from __future__ import annotations
@@ -156,6 +160,34 @@ def _money_line(view: View, money: Money | None) -> str:
     return format_money(money, view.lang) if money is not None else ""
 
 
+def _txn_label(col: Column, view: View, txn_type: str) -> None:
+    """Anything but a purchase is named at the top, white on the accent colour ("Refund")."""
+    if txn_type == "purchase":
+        return
+    c = col.c
+    text = view.lang.t(txn_type)
+    size = c.px(15)
+    height = c.px(24)
+    # bold where the font has a bold face: a stroked script font smudges white on a dark pill
+    bold = not c._synthetic_bold(c._font_name(True, text=text))
+
+    def pill(cx: int, cy: int) -> None:
+        width = min(c.width - 2 * c.px(10),
+                    font(c._font_name(bold, text=text), size).getlength(text) + 2 * c.px(12))
+        c.draw.rounded_rectangle((cx - width / 2, cy - height / 2, cx + width / 2,
+                                  cy + height / 2), radius=height // 2, fill=view.theme.accent)
+        c.text(text, cx, cy, size, color=view.theme.header_text, bold=bold, anchor="mm",
+               max_width=round(width) - 2 * c.px(8))
+
+    col.shape(height, pill)
+
+
+def txn_wording(txn_type: str, key: str, lang: Language) -> str:
+    """`key`, or its refund wording (`key_refund`) during a refund when the language has one."""
+    special = f"{key}_{txn_type}"
+    return special if txn_type != "purchase" and special in lang.text else key
+
+
 def card_ending(masked_pan: str) -> str:
     """'476173******1234' -> '•••• 1234': screens show no more than the last four digits."""
     digits = "".join(ch for ch in masked_pan if ch.isdigit())
@@ -214,8 +246,7 @@ def present_card_screen(view: View, money: Money, txn_type: str = "purchase") ->
     th = view.theme
     c, top, bottom = _page(view)
     col = Column(c)
-    if txn_type != "purchase":
-        col.text(t.t(txn_type), 16, color=th.muted)
+    _txn_label(col, view, txn_type)
     col.text(format_money(money, t), 42, bold=True)
     col.shape(c.px(78), lambda x, y: c.contactless_symbol(x, y, c.px(78), th.accent))
     col.paragraph(t.t("present_card"), 20, bold=True, max_lines=2)
@@ -223,12 +254,14 @@ def present_card_screen(view: View, money: Money, txn_type: str = "purchase") ->
     return Screen("present_card", c.image, c.texts)
 
 
-def processing_screen(view: View, money: Money | None = None) -> Screen:
+def processing_screen(view: View, money: Money | None = None,
+                      txn_type: str = "purchase") -> Screen:
     """The card is being read / the bank asked: keep the card still."""
     t = view.lang
     th = view.theme
     c, top, bottom = _page(view, footer=t.t("do_not_remove"))
     col = Column(c)
+    _txn_label(col, view, txn_type)
     if money is not None:
         col.text(_money_line(view, money), 26, bold=True, color=th.muted)
     col.text(t.t("processing"), 28, bold=True)
@@ -238,12 +271,13 @@ def processing_screen(view: View, money: Money | None = None) -> Screen:
     return Screen("processing", c.image, c.texts)
 
 
-def card_read_screen(view: View) -> Screen:
+def card_read_screen(view: View, txn_type: str = "purchase") -> Screen:
     """All four lights lit: the card may leave the field."""
     t = view.lang
     th = view.theme
     c, top, bottom = _page(view)
     col = Column(c)
+    _txn_label(col, view, txn_type)
     r = c.px(30)
     col.shape(2 * r, lambda x, y: c.tick_badge(x, y, r, th.success))
     col.text(t.t("card_read"), 28, bold=True)
@@ -253,20 +287,23 @@ def card_read_screen(view: View) -> Screen:
 
 
 def approved_screen(view: View, money: Money, auth_code: str = "", masked_pan: str = "",
-                    scheme: str = "") -> Screen:
-    """Approved: tick, the word, the amount, the auth code and which card."""
+                    scheme: str = "", txn_type: str = "purchase", offline: bool = False) -> Screen:
+    """Approved: tick, the word ("Refund approved" for a refund), the amount, which card and the
+    auth code ("Approved offline" instead of an offline approval's Y1)."""
     t = view.lang
     th = view.theme
     c, top, bottom = _page(view)
     col = Column(c)
     r = c.px(27)
     col.shape(2 * r, lambda x, y: c.tick_badge(x, y, r, th.success))
-    col.text(t.t("approved"), 30, bold=True, color=th.success)
+    col.text(t.t(txn_wording(txn_type, "approved", t)), 30, bold=True, color=th.success)
     col.text(format_money(money, t), 24, bold=True)
     card = " ".join(p for p in (scheme_name(scheme), card_ending(masked_pan)) if p)
     if card:
         col.text(card, 15, color=th.muted)
-    if auth_code:
+    if offline:
+        col.text(t.t("approved_offline"), 15, color=th.muted)
+    elif auth_code:
         col.text(f"{t.t('auth_code')}: {auth_code}", 15, color=th.muted)
     col.layout(top, bottom)
     return Screen("approved", c.image, c.texts)
@@ -287,34 +324,64 @@ REASON_PATTERNS: tuple[tuple[str, str], ...] = (
 )
 
 
+# Reasons that mean the host never decided: nothing was charged (the "not charged" screen).
+HOST_TROUBLE = ("host_unavailable", "no_reply")
+
+
+def reason_name(reason: str) -> str:
+    """The reason key a reason is or names ('insufficient_funds'), or '' for none known."""
+    lowered = reason.lower()
+    if f"reason_{lowered}" in load_language("en").text:
+        return lowered
+    return next((name for pattern, name in REASON_PATTERNS if pattern in lowered), "")
+
+
 def reason_text(lang: Language, reason: str) -> str:
     """A decline reason in plain words: a reason key ('insufficient_funds') or a host message
     that names a known reason is translated; anything else is shown as given, capitalised."""
-    key = f"reason_{reason}"
-    if key in lang.text:
-        return lang.t(key)
-    lowered = reason.lower()
-    for pattern, name in REASON_PATTERNS:
-        if pattern in lowered:
-            return lang.t(f"reason_{name}")
+    name = reason_name(reason)
+    if name:
+        return lang.t(f"reason_{name}")
     return reason[:1].upper() + reason[1:]
 
 
-def declined_screen(view: View, reason: str = "", money: Money | None = None) -> Screen:
-    """Declined: cross, the word, the reason in plain words."""
+def declined_screen(view: View, reason: str = "", money: Money | None = None,
+                    txn_type: str = "purchase") -> Screen:
+    """Declined: cross, the word ("Refund declined" for a refund), the reason in plain words."""
     t = view.lang
     th = view.theme
     c, top, bottom = _page(view)
     col = Column(c)
     r = c.px(27)
     col.shape(2 * r, lambda x, y: c.cross_badge(x, y, r, th.failure))
-    col.text(t.t("declined"), 30, bold=True, color=th.failure)
+    col.text(t.t(txn_wording(txn_type, "declined", t)), 30, bold=True, color=th.failure)
     if money is not None:
         col.text(format_money(money, t), 22, bold=True)
     if reason:
         col.paragraph(reason_text(t, reason), 18, max_lines=2, color=th.text)
     col.layout(top, bottom)
     return Screen("declined", c.image, c.texts)
+
+
+def not_charged_screen(view: View, reason: str = "", money: Money | None = None,
+                       txn_type: str = "purchase") -> Screen:
+    """The host never decided (not reachable, no reply: reversed): not a decline. Amber, with
+    what happened to the money ("Not charged") and what to do, then why in small print."""
+    t = view.lang
+    th = view.theme
+    c, top, bottom = _page(view)
+    col = Column(c)
+    r = c.px(27)
+    col.shape(2 * r, lambda x, y: c.warning_badge(x, y, r, th.warning))
+    col.text(t.t(txn_wording(txn_type, "not_charged", t)), 28, bold=True, color=th.warning)
+    if money is not None:
+        col.text(format_money(money, t), 22, bold=True)
+    col.paragraph(t.t(txn_wording(txn_type, "not_charged_hint", t)), 17, max_lines=2,
+                  color=th.text)
+    if reason:
+        col.text(reason_text(t, reason), 14, color=th.muted)
+    col.layout(top, bottom)
+    return Screen("not_charged", c.image, c.texts)
 
 
 # kind -> (title key, hint key, icon)
@@ -324,13 +391,15 @@ MESSAGES: dict[str, tuple[str, str, str]] = {
     "try_again": ("try_again", "try_again_hint", "contactless"),
     "no_card": ("no_card", "no_card_hint", "warning"),
     "out_of_service": ("out_of_service", "out_of_service_hint", "no_entry"),
-    "cancelled": ("cancelled", "", "cross"),
+    "cancelled": ("cancelled", "cancelled_hint", "cross"),
+    "closed": ("closed", "closed_hint", "closed"),
 }
 
 
-def message_screen(view: View, kind: str, detail: str = "") -> Screen:
+def message_screen(view: View, kind: str, detail: str = "", txn_type: str = "purchase") -> Screen:
     """One of the interruption messages: see phone, one card only, try again, no card,
-    out of service, cancelled. `detail` replaces the standard hint when given."""
+    out of service, cancelled, closed (the service stopped). `detail` replaces the standard hint
+    when given."""
     if kind not in MESSAGES:
         raise ValueError(f"unknown message {kind!r} (known: {', '.join(MESSAGES)})")
     t = view.lang
@@ -338,6 +407,7 @@ def message_screen(view: View, kind: str, detail: str = "") -> Screen:
     title_key, hint_key, icon = MESSAGES[kind]
     c, top, bottom = _page(view)
     col = Column(c)
+    _txn_label(col, view, txn_type)
     size = c.px(64)
     r = size // 2
     draw_icon: dict[str, Callable[[int, int], None]] = {
@@ -346,12 +416,13 @@ def message_screen(view: View, kind: str, detail: str = "") -> Screen:
         "contactless": lambda x, y: c.contactless_symbol(x, y, size, th.warning),
         "no_entry": lambda x, y: c.no_entry_badge(x, y, r, th.failure),
         "cross": lambda x, y: c.cross_badge(x, y, r, th.neutral),
+        "closed": lambda x, y: c.no_entry_badge(x, y, r, th.neutral),
     }
     col.shape(size, draw_icon[icon])
     col.paragraph(t.t(title_key), 26, bold=True, max_lines=2)
     if detail.strip().lower() == t.t(title_key).lower():
         detail = ""  # the kernel's "See phone" says no more than the title
-    hint = detail or (t.t(hint_key) if hint_key else "")
+    hint = detail or (t.t(txn_wording(txn_type, hint_key, t)) if hint_key else "")
     if hint:
         col.paragraph(hint, 16, max_lines=2, color=th.muted)
     col.layout(top, bottom)
@@ -400,9 +471,10 @@ def settlement_screen(view: View, summary: SettlementSummary) -> Screen:
 
 
 def receipt_qr_screen(view: View, payload: str, money: Money | None = None,
-                      note: str = "", outcome: str = "") -> Screen:
+                      note: str = "", outcome: str = "", txn_type: str = "purchase") -> Screen:
     """No printer (or it failed: `note` says why): a QR code to scan for an e-receipt, under
-    the payment's outcome ("approved" / "declined") and amount."""
+    the payment's outcome ("approved" / "declined"; "Refund approved" for a refund) and
+    amount."""
     t = view.lang
     c, top, bottom = _page(view)
     qr = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
@@ -426,7 +498,7 @@ def receipt_qr_screen(view: View, payload: str, money: Money | None = None,
         headline = format_money(money, t)
         color = view.theme.text
         if outcome in ("approved", "declined"):
-            headline = f"{t.t(outcome)} · {headline}"
+            headline = f"{t.t(txn_wording(txn_type, outcome, t))} · {headline}"
             color = view.theme.success if outcome == "approved" else view.theme.failure
         drawn = c.text(headline, c.width // 2, y, c.px(18), bold=True, color=color)
         y = drawn.box[3] + c.px(3)

@@ -4,8 +4,13 @@ argument types (counts, seconds, amounts, currencies), `--config`, and the journ
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import re
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +19,8 @@ from firmware.config import CURRENCIES, currency_exponent, format_amount
 if TYPE_CHECKING:
     from firmware.config import Config
     from firmware.recovery import RecoveryReport
+
+log = logging.getLogger(__name__)
 
 # EMV 9F02 (Amount, Authorised) holds 12 digits of minor units: nothing larger can be paid.
 MAX_AMOUNT_DIGITS = 12
@@ -137,3 +144,26 @@ def existing_journal(cfg: Config) -> Path:
         raise UsageError(f"no journal at {path} (terminal.state_dir of {cfg.source}); "
                          "nothing done: is that the terminal's configuration?")
     return path
+
+
+@contextlib.contextmanager
+def stopped_by_signals(stop: threading.Event) -> Iterator[None]:
+    """Within: SIGTERM and a first Ctrl-C (SIGINT) set `stop` instead of ending the process, so
+    a command can end what it does cleanly (a second Ctrl-C interrupts as usual). The previous
+    handlers come back afterwards. Outside the main thread nothing is installed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    saved = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM,
+                                                                      signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)

@@ -3,6 +3,9 @@
 The amount and the currency are checked before anything opens: a malformed amount, one over the
 12 digits of EMV 9F02 or over every application's contactless limit (the AID table), or an
 unknown currency is one line and exit 2, with no payment journalled and no tap awaited.
+
+SIGTERM or Ctrl-C while it waits for a card cancels the payment (nothing charged); a card already
+being read is finished. Stopped either way, the display is left on "Closed".
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from collections.abc import Callable
 
 from drivers.nfc import ReaderFault
@@ -19,6 +23,7 @@ from firmware.commands import (
     existing_journal,
     parse_amount,
     parse_currency,
+    stopped_by_signals,
     tell_recovery,
 )
 from firmware.config import Config, ConfigError, currency_numeric, format_amount, load_config
@@ -64,31 +69,38 @@ def print_result(result: PaymentResult, as_json: bool) -> int:
     return 0 if result.outcome == "approved" else 1
 
 
-def take(args: argparse.Namespace, action: Callable[[Terminal, int, str], PaymentResult],
+def take(args: argparse.Namespace,
+         action: Callable[[Terminal, int, str, Callable[[], bool]], PaymentResult],
          needs_journal: bool = False) -> int:
-    """Check the amount, open the configured terminal, run one payment or refund, print it,
-    close. `needs_journal`: refuse (exit 2) when the configuration's journal does not exist."""
+    """Check the amount, open the configured terminal, run one payment or refund
+    (`action(terminal, amount, currency, cancelled)`), print it, close. `needs_journal`: refuse
+    (exit 2) when the configuration's journal does not exist."""
     cfg = load_config(args.config)
     currency = parse_currency(args.currency) if args.currency else cfg.terminal.currency.upper()
     amount = parse_amount(args.amount, currency)
     check_contactless_limit(cfg, amount, currency)
     if needs_journal:
         existing_journal(cfg)
-    try:
-        terminal = open_terminal(cfg)
-    except JournalBusy as exc:  # not a configuration mistake: another pitap is at work
-        print(f"pitap {args.command}: {exc}", file=sys.stderr)
-        return 2
-    try:
-        tell_recovery(terminal.recovered)
-        result = action(terminal, amount, currency)
-    except RefundRefused as exc:  # refused before any tap: nothing was charged
-        print(f"pitap: {args.command} refused: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        terminal.close()
+    stop = threading.Event()
+    with stopped_by_signals(stop):
+        try:
+            terminal = open_terminal(cfg)
+        except JournalBusy as exc:  # not a configuration mistake: another pitap is at work
+            print(f"pitap {args.command}: {exc}", file=sys.stderr)
+            return 2
+        try:
+            tell_recovery(terminal.recovered)
+            result = action(terminal, amount, currency, stop.is_set)
+        except RefundRefused as exc:  # refused before any tap: nothing was charged
+            print(f"pitap: {args.command} refused: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            if stop.is_set():
+                terminal.feedback.closed()
+            terminal.close()
     return print_result(result, args.json)
 
 
 def run(args: argparse.Namespace) -> int:
-    return take(args, lambda terminal, amount, currency: terminal.pay(amount, currency=currency))
+    return take(args, lambda terminal, amount, currency, cancelled: terminal.pay(
+        amount, currency=currency, cancelled=cancelled))

@@ -17,6 +17,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # With --of and no --currency, the refund is in the currency the payment was made in.
-    return take(args, lambda terminal, amount, currency: terminal.refund(
-        amount, of_payment=args.of, currency=currency if args.currency else None),
-        needs_journal=args.of is not None)
+    return take(args, lambda terminal, amount, currency, cancelled: terminal.refund(
+        amount, of_payment=args.of, currency=currency if args.currency else None,
+        cancelled=cancelled), needs_journal=args.of is not None)

@@ -5,6 +5,16 @@ lights, tones and printer the configuration names; on a desktop the same loop ru
 hardware with the keyboard as keypad. Payments go through firmware.terminal.Terminal, which
 journals them; this module only collects amounts and paces the screens.
 
+A card or phone that leaves mid-tap ends its payment as "try again" (nothing charged) and the same
+amount is presented again, so the customer just taps again.
+
+While a payment runs, a live keypad (matrix, buttons, a keyboard on a terminal) is read on a
+thread of its own: cancel (or quit) ends the wait for a card at once, as "Cancelled" with nothing
+charged, through the terminal's cancel hook (`Terminal.pay(cancelled=...)`); other keys are
+dropped, and the keypad is drained when the payment ends, so nothing pressed during it fires
+afterwards. A stop signal (SIGTERM, Ctrl-C) cancels the wait the same way; a card already being
+read is finished. Whenever the service stops, the display is left on "Closed", lights off.
+
 Keys: digits shift in from the right as on a till (1 2 5 0 -> 12.50), clear deletes the last
 digit (or leaves the entry when empty), enter takes the payment, cancel returns to ready, f1
 switches between purchase and refund, f2 on an empty entry settles the batch with the acquirer
@@ -15,18 +25,23 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import threading
 import time
 from typing import Any
 
-from firmware.commands import add_config_option, count, seconds, tell_recovery
+from firmware.commands import add_config_option, count, seconds, stopped_by_signals, tell_recovery
 from firmware.config import ConfigError, currency_exponent, load_config
 
 log = logging.getLogger(__name__)
 
 MAX_DIGITS = 9  # 9 999 999.99 in a two-decimal currency: above any contactless limit
+# A card that left mid-tap ends its payment as "try again"; the same amount is then presented
+# again (a new payment), up to ATTEMPTS in all, after "Try again" was up TRY_AGAIN_SHOWN_S.
+ATTEMPTS = 3
+TRY_AGAIN_SHOWN_S = 1.5
+CANCELLED_SHOWN_S = 1.5  # "Cancelled" stays this long (or until a key), then ready
+WATCH_POLL_S = 0.05  # how often the keypad is looked at during a payment
 
 
 class AmountEntry:
@@ -116,16 +131,61 @@ class TerminalService:
                 if wanted is None:
                     continue
                 amount, txn_type = wanted
-                if txn_type == "refund":
-                    result = self.terminal.refund(amount)
-                else:
-                    result = self.terminal.pay(amount, currency=self.currency)
-                self.results.append(result)
-                log.info("payment %s: %s %s", result.id, result.outcome, result.reason)
-                self.hold()
+                for attempt in range(1, ATTEMPTS + 1):
+                    result = self.take(amount, txn_type)
+                    if result.outcome != "try_again" or attempt == ATTEMPTS:
+                        break
+                    if self.hold(TRY_AGAIN_SHOWN_S):  # a key: no new attempt, back to ready
+                        break
+                self.hold(CANCELLED_SHOWN_S if result.outcome == "cancelled" else None)
         except StopService:
             pass
         return len(self.results)
+
+    def take(self, amount: int, txn_type: str) -> Any:
+        """One payment or refund of `amount`, cancellable from the keypad or by a stop signal
+        while it waits for a card; its result is kept in `results`."""
+        cancel = threading.Event()
+        done = threading.Event()
+        watcher = None
+        if self.keypad.live:
+            watcher = threading.Thread(target=self._watch_keys, args=(cancel, done),
+                                       name="cancel-key", daemon=True)
+            watcher.start()
+
+        def cancelled() -> bool:
+            return cancel.is_set() or self.stop.is_set()
+
+        try:
+            if txn_type == "refund":
+                result = self.terminal.refund(amount, cancelled=cancelled)
+            else:
+                result = self.terminal.pay(amount, currency=self.currency, cancelled=cancelled)
+        finally:
+            done.set()
+            if watcher is not None:
+                watcher.join()
+            self.keypad.drain()
+        self.results.append(result)
+        log.info("payment %s: %s %s", result.id, result.outcome, result.reason)
+        return result
+
+    def _watch_keys(self, cancel: threading.Event, done: threading.Event) -> None:
+        """During a payment: cancel (or quit, which also stops the service) sets `cancel`;
+        every other key is dropped."""
+        while not done.is_set():
+            try:
+                key = self.keypad.read_key(WATCH_POLL_S)
+            except Exception:  # a keypad fault must not end the payment; it goes on uncancellable
+                log.exception("keypad failed during a payment")
+                return
+            if key in ("cancel", "quit"):
+                log.info("%s key during the payment: cancelling the wait for a card", key)
+                cancel.set()
+                if key == "quit":
+                    self.stop.set()
+            elif key is not None:
+                log.debug("key %r dropped: a payment is running", key)
 
     def settle(self) -> None:
         """Close the batch with the acquirer (f2 on the ready screen) and show the report."""
@@ -150,15 +210,17 @@ class TerminalService:
                      "closed" if report.closed else "not agreed")
         self.hold()
 
-    def hold(self) -> None:
-        """Leave the outcome (and receipt QR) up for a while, or until a key is pressed."""
-        deadline = time.monotonic() + self.result_hold_s
+    def hold(self, seconds: float | None = None) -> bool:
+        """Leave the outcome (and receipt QR) up `seconds` (default: the result hold) or until a
+        key is pressed; True when a key ended it."""
+        deadline = time.monotonic() + (self.result_hold_s if seconds is None else seconds)
         while time.monotonic() < deadline and not self.stop.is_set():
             key = self.keypad.read_key(min(0.5, max(0.0, deadline - time.monotonic())))
             if key == "quit":
                 raise StopService
             if key is not None:
-                return
+                return True
+        return False
 
 
 class StopService(Exception):
@@ -175,20 +237,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    stop = threading.Event()
+    with stopped_by_signals(stop):
+        terminal = open_terminal_or_show_why(cfg)
+        if terminal is None:
+            return 1  # systemd restarts the service; the display says why meanwhile
+        try:
+            return serve(args, cfg, terminal, stop)
+        finally:
+            terminal.feedback.closed()  # nobody taps a terminal that no longer listens
+            terminal.close()
+
+
+def serve(args: argparse.Namespace, cfg: Any, terminal: Any, stop: threading.Event) -> int:
+    """The keypad and the service loop until quit, a signal or --max-payments."""
     from drivers.gpio import gpio_module
     from drivers.keypad import open_keypad
 
-    cfg = load_config(args.config)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        log.info("signal %d: stopping after the current payment", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    terminal = open_terminal_or_show_why(cfg)
-    if terminal is None:
-        return 1  # systemd restarts the service; the display says why meanwhile
     gpio = getattr(terminal.feedback, "gpio", None) or gpio_module(cfg.gpio.backend)
     keypad = open_keypad(cfg.keypad, gpio=gpio)
     try:
@@ -207,7 +273,6 @@ def handler(args: argparse.Namespace) -> int:
         return 0
     finally:
         keypad.close()
-        terminal.close()
 
 
 def open_terminal_or_show_why(cfg: Any) -> Any:

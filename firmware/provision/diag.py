@@ -263,7 +263,8 @@ def check_tones(ctx: DiagContext) -> list[CheckResult]:
     from drivers.gpio import TONES, Buzzer
 
     gpio_cfg = ctx.cfg.gpio
-    descriptions = {"success": "one high beep", "alert": "two low beeps"}
+    descriptions = {"success": "one high beep", "alert": "two low beeps",
+                    "attention": "three short beeps"}
     try:
         gpio = ctx.gpio_module()
         buzzer = Buzzer(gpio, gpio_cfg.buzzer_pin, gpio_cfg.active_high,

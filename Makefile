@@ -35,3 +35,13 @@ fuzz: $(STAMP)
 
 clean:
 	rm -rf $(VENV) out var config/var build *.egg-info
+
+# The field test (README, "Field provisioning"): a Raspberry Pi OS Lite-shaped base image made
+# here from Debian arm64 (cached in build/field/), our image built on it with `pitap image
+# build`, booted twice in qemu-system-aarch64 -M virt; needs root and the tools .ci/run installs.
+.PHONY: field-image field-test
+field-image: $(STAMP)
+	$(PY) tests/field/fieldtest.py --stage base
+
+field-test: $(STAMP)
+	$(PY) tests/field/fieldtest.py

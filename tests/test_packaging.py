@@ -62,6 +62,9 @@ def test_an_image_wheelhouse_with_the_simulators_is_refused(tmp_path: Path,
     (house / "pitap_sim-0.1.0-py3-none-any.whl").write_bytes(b"PK")
     with pytest.raises(ProvisionError, match="simulators"):
         from_directory(house)
+    # a test-mode site's field check runs the host simulator on the terminal: then, and only
+    # then, `pitap image build` lets the simulators in
+    assert len(from_directory(house, allow_simulators=True).wheels) == 2
 
 
 WITHOUT_SIMULATORS = """

@@ -342,7 +342,8 @@ def test_technician_answers_decide_lights_and_tones(terminal) -> None:
     assert set(bad) == {"status light 2", "tone alert"}
     assert "GPIO 6" in bad["status light 2"].hint  # BCM pin of light 2 in the default config
     assert asked == [f"Is status light {i} on?" for i in range(1, 5)] + [
-        "Did you hear one high beep?", "Did you hear two low beeps?"]  # a PNG is not looked at
+        "Did you hear one high beep?", "Did you hear two low beeps?",
+        "Did you hear three short beeps?"]  # a PNG is not looked at
 
 
 class DeadPinGPIO(BusyPinGPIO):

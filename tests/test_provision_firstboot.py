@@ -171,3 +171,40 @@ def test_unit_file_is_valid_for_systemd(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     problems = [line for line in done.stderr.splitlines() if "pitap-firstboot" in line]
     assert done.returncode == 0 and problems == [], done.stderr
+
+
+def test_field_check_is_turned_on_by_a_test_site_only_and_off_again(root: Path) -> None:
+    marker = root / "etc/pitap/field-check.toml"
+    extra = '[test]\nfield_check = true\nwallet = "visa-online"\namount = 1250\n'
+    drop_site(root, site_text(mode='mode = "test"') + extra)
+    assert provision(root).ok
+    assert 'wallet = "visa-online"' in marker.read_text() and "amount = 1250" in marker.read_text()
+    drop_site(root, site_text(mode='mode = "test"'))  # re-provisioned without the field check
+    assert provision(root).ok
+    assert not marker.exists()
+
+
+def test_field_check_of_a_production_site_is_refused_before_anything_is_applied(
+        root: Path) -> None:
+    extra = '[test]\nfield_check = true\n'
+    site = drop_site(root, site_text() + extra)
+    result = provision(root)
+    assert not result.ok and "'[test]' is only allowed with mode" in result.message
+    assert site.exists() and not (root / "etc/pitap").exists()
+
+
+@pytest.mark.parametrize("name", ["pitap-test-host.service", "pitap-field-check.service"])
+def test_field_test_units_are_valid_and_need_the_field_check_file(
+        tmp_path: Path, name: str) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze not installed")
+    unit = (Path(__file__).resolve().parents[1] / "config" / "systemd" / name).read_text()
+    # only a test-mode site file's [test] field_check makes this file (tests above)
+    assert "ConditionPathExists=/etc/pitap/field-check.toml\n" in unit
+    venv_bin = Path(sys.executable).parent
+    (tmp_path / name).write_text(unit.replace("/opt/pitap/venv/bin/", f"{venv_bin}/"))
+    done = subprocess.run([analyze, "verify", str(tmp_path / name)],
+                          capture_output=True, text=True, timeout=60)
+    problems = [line for line in done.stderr.splitlines() if name in line]
+    assert done.returncode == 0 and problems == [], done.stderr

@@ -301,3 +301,59 @@ def test_first_boot_provisions_what_the_image_carries(
     assert result.ok and result.terminal_id == "PITAP042"
     assert not (root / "boot" / "firmware" / "pitap-site.toml").exists()
     assert 'terminal_id = "PITAP042"' in (root / "etc" / "pitap" / "terminal.toml").read_text()
+
+
+def _no_wheelhouse_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail loudly if the build reaches the (slow, downloading) wheelhouse step."""
+    def too_early(*_a: object, **_k: object) -> None:
+        raise AssertionError("the wheelhouse was built before the inputs were checked")
+
+    monkeypatch.setattr("firmware.commands.image.build_for_target", too_early)
+
+
+def build_downloading(base: Path, site: Path, out: Path) -> int:
+    return main(["image", "build", "--base", str(base), "--site", str(site), "--out", str(out)])
+
+
+@pytest.mark.parametrize("case", ["junk", "truncated", "truncated-xz", "no-folder", "out-is-dir",
+                                  "not-ext4"])
+def test_every_input_is_checked_before_the_wheelhouse_is_built(
+    case: str, base: Path, base_xz: Path, site: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _no_wheelhouse_yet(monkeypatch)
+    out = tmp_path / "out.img"
+    image = base
+    expected = {
+        "junk": "no MBR partition table", "truncated": "ends past the end of the image",
+        "truncated-xz": "damaged or truncated .xz", "no-folder": "does not exist",
+        "out-is-dir": "is a directory", "not-ext4": "root partition is not ext4",
+    }[case]
+    if case == "junk":
+        image = tmp_path / "junk.img"
+        image.write_bytes(b"\x01" * MiB)
+    elif case == "truncated":
+        image = tmp_path / "short.img"
+        image.write_bytes(base.read_bytes()[: 8 * MiB])
+    elif case == "truncated-xz":
+        image = tmp_path / "short.img.xz"
+        image.write_bytes(base_xz.read_bytes()[:-100])
+    elif case == "no-folder":
+        out = tmp_path / "missing" / "out.img"
+    elif case == "out-is-dir":
+        out = tmp_path
+    elif case == "not-ext4":
+        image = tmp_path / "broken.img"
+        data = bytearray(base.read_bytes())
+        data[ROOT_START * 512 : ROOT_START * 512 + 2 * MiB] = bytes(2 * MiB)
+        image.write_bytes(bytes(data))
+    assert build_downloading(image, site, out) == 2
+    err = capsys.readouterr().err
+    assert "building the wheelhouse" not in err
+    assert expected in err.strip().splitlines()[-1]
+
+
+def test_xz_index_gives_the_uncompressed_size(base: Path, base_xz: Path) -> None:
+    from firmware.provision.image import xz_uncompressed_size
+
+    assert xz_uncompressed_size(base_xz) == base.stat().st_size

@@ -78,7 +78,7 @@ def site_text(**replace: str) -> str:
         "merchant_id": 'merchant_id = "000000000000042"',
         "currency": 'currency = "EUR"',
         "h_acquirer": "[acquirer]",
-        "host": 'host = "acquirer.example.net"',
+        "host": 'host = "acquirer.pitap-bank.it"',
         "port": "port = 8583",
         "tls": "tls = true",
         "ca_pem": f'ca_pem = """{CA_PEM}"""',
@@ -98,10 +98,54 @@ def site_text(**replace: str) -> str:
     return "\n".join(v for v in lines.values() if v) + "\n"
 
 
-def test_shipped_example_is_valid() -> None:
-    site = load_site(EXAMPLE)
+def test_shipped_example_is_valid_once_its_placeholders_are_replaced() -> None:
+    text = EXAMPLE.read_text()
+    site = parse_site(text.replace('mode = "production"', 'mode = "test"'))
     assert site.terminal["terminal_id"] == "PITAP042"
     assert site.config_txt_lines == ["dtparam=spi=on", "enable_uart=1"]
+    # production with the technician's own host, CA and live key: accepted
+    real = (site_text().split("[kernel]")[1]).split('"""')[1]
+    ours = text.replace("acquirer.example.net", "acquirer.pitap-bank.it")
+    ours = ours.replace(ours.split('ca_pem = """')[1].split('"""')[0], CA_PEM)
+    ours = ours.replace(ours.split('capk = """')[1].split('"""')[0], real)
+    assert parse_site(ours).mode == "production"
+
+
+def test_unedited_example_is_refused_in_production_naming_each_placeholder() -> None:
+    text = EXAMPLE.read_text()
+    with pytest.raises(SiteError, match="'acquirer.host' is the example's placeholder"):
+        load_site(EXAMPLE)
+    text = text.replace('host = "acquirer.example.net"', 'host = "acquirer.pitap-bank.it"')
+    with pytest.raises(SiteError, match="'acquirer.server_name' is the example's placeholder"):
+        parse_site(text)
+    text = text.replace('server_name = "acquirer.example.net"', "")
+    with pytest.raises(SiteError, match="'acquirer.ca_pem' is the example CA"):
+        parse_site(text)
+    text = text.replace(text.split('ca_pem = """')[1].split('"""')[0], CA_PEM)
+    with pytest.raises(SiteError, match="'kernel.capk' line 1: the example's made-up key"):
+        parse_site(text)
+
+
+@pytest.mark.parametrize("host", ["example.com", "acq.example.org", "pay.test", "x.invalid"])
+def test_reserved_example_host_names_are_refused_in_production(host: str) -> None:
+    with pytest.raises(SiteError, match="'acquirer.host' is the example's placeholder"):
+        parse_site(site_text(host=f'host = "{host}"'))
+    test_mode = parse_site(site_text(mode='mode = "test"', host=f'host = "{host}"'))
+    assert test_mode.acquirer["host"] == host
+
+
+def test_field_check_section_only_in_test_mode() -> None:
+    extra = '[test]\nfield_check = true\nwallet = "mastercard-online"\namount = 2399\n'
+    with pytest.raises(SiteError, match=r"'\[test\]' is only allowed with mode = \"test\""):
+        parse_site(site_text() + extra)
+    site = parse_site(site_text(mode='mode = "test"') + extra)
+    assert site.field_check is not None
+    assert (site.field_check.wallet, site.field_check.amount) == ("mastercard-online", 2399)
+    assert parse_site(site_text(mode='mode = "test"')).field_check is None
+    with pytest.raises(SiteError, match="'test.amount' must be 1..999999999"):
+        parse_site(site_text(mode='mode = "test"') + extra.replace("2399", "0"))
+    with pytest.raises(SiteError, match="unknown key 'test.wallets'"):
+        parse_site(site_text(mode='mode = "test"') + "[test]\nwallets = 1\n")
 
 
 def test_valid_site_gives_a_terminal_config_the_firmware_loads() -> None:
@@ -165,7 +209,7 @@ def test_each_mistake_is_named(change: dict[str, str], fragment: str) -> None:
 
 
 def test_acquirer_host_may_be_an_address() -> None:
-    for host in ("192.0.2.10", "2001:db8::10", "acq-1.example.net"):
+    for host in ("192.0.2.10", "2001:db8::10", "acq-1.pitap-bank.it"):
         assert parse_site(site_text(host=f'host = "{host}"')).acquirer["host"] == host
 
 

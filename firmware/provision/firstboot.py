@@ -25,9 +25,11 @@ from pathlib import Path
 from firmware.config import ConfigError, read_text_file
 from firmware.journal import JournalError, load_or_create_key
 from firmware.provision.site import (
+    FIELD_CHECK_FILE,
     SITE_FILE_NAME,
     SiteError,
     TerminalPaths,
+    field_check_toml,
     parse_site,
     public_files,
     secret_files,
@@ -127,6 +129,13 @@ def provision(root: Path, paths: TerminalPaths | None = None) -> FirstBootResult
             _write_private(_under(root, paths.config_dir) / name, data, 0o644)
         # the journal's start-up check wants the configuration private to the service user
         _write_private(config_file, terminal_toml(site, paths).encode(), 0o600)
+        # a test-mode site's field check (tests/field/) turns its units on; any other site off
+        field_check = _under(root, paths.config_dir) / FIELD_CHECK_FILE
+        check_text = field_check_toml(site)
+        if check_text is None:
+            field_check.unlink(missing_ok=True)
+        else:
+            _write_private(field_check, check_text.encode(), 0o644)
         shred_and_delete(site_path)
     except (OSError, JournalError) as exc:
         return FirstBootResult(False, f"cannot write the terminal configuration: {exc}")

@@ -157,18 +157,101 @@ def customise_boot(boot: BootPartition, site: Site, site_text: bytes) -> list[st
     return lines
 
 
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    """An xz multibyte integer at `pos`: (value, next position)."""
+    value = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise ValueError("bad xz index")
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos, shift = pos + 1, shift + 7
+        if not byte & 0x80:
+            return value, pos
+
+
+def xz_uncompressed_size(path: Path) -> int | None:
+    """The uncompressed size an .xz file's index records (one stream), None when unreadable."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        end = f.tell()
+        if end < 24:
+            return None
+        f.seek(end - 12)
+        footer = f.read(12)
+        if footer[10:12] != b"YZ":
+            return None
+        index_size = (int.from_bytes(footer[4:8], "little") + 1) * 4
+        if index_size + 12 > end:
+            return None
+        f.seek(end - 12 - index_size)
+        index = f.read(index_size)
+    try:
+        if index[0] != 0:
+            return None
+        count, pos = _varint(index, 1)
+        total = 0
+        for _ in range(count):
+            _unpadded, pos = _varint(index, pos)
+            size, pos = _varint(index, pos)
+            total += size
+    except (ValueError, IndexError):
+        return None
+    return total
+
+
+def check_base(base: Path) -> None:
+    """The base image's layout, read without copying it: an MBR with a FAT boot and a Linux root
+    partition that fit in the image, and (for an uncompressed image) a FAT boot filesystem and
+    an ext4 root. BadImage (one line) otherwise; a damaged .xz body shows when it is unpacked."""
+    with open(base, "rb") as f:
+        xz = f.read(6) == XZ_MAGIC
+        f.seek(0)
+        try:
+            if xz:
+                with lzma.open(f) as unpacked:
+                    sector0 = unpacked.read(SECTOR)
+            else:
+                sector0 = f.read(SECTOR)
+        except (lzma.LZMAError, EOFError) as exc:
+            raise BadImage(f"{base.name}: damaged .xz file ({exc})") from None
+    size = xz_uncompressed_size(base) if xz else base.stat().st_size
+    if xz and size is None:
+        raise BadImage(f"{base.name}: damaged or truncated .xz file (no index at its end)")
+    if size < SECTOR:
+        raise BadImage(f"{base}: too small to be a disk image ({size} bytes)")
+    boot_part, root_part = boot_and_root(read_partitions(sector0, size, base.name), base.name)
+    if not xz:
+        BootPartition(base, boot_part.offset, DEFAULT_EPOCH, base.name).check()
+        RootPartition(base, root_part.offset, DEFAULT_EPOCH, base.name).check()
+
+
+def check_output(out: Path, base: Path) -> None:
+    """The output can be written: not the base, not a directory, in a writable folder."""
+    if out.resolve() == base.resolve():
+        raise ProvisionError("--out must differ from --base")
+    if out.is_dir():
+        raise ProvisionError(f"--out {out}: is a directory; give the image's file name")
+    folder = out.resolve().parent
+    if not folder.is_dir():
+        raise ProvisionError(f"--out {out}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ProvisionError(f"--out {out}: folder {folder} is not writable")
+
+
 def check_inputs(base: Path, site_file: Path, out: Path) -> Site:
-    """The quick checks of a build's inputs (tools, base, site file, output), so that a mistake
+    """Every check of a build's inputs (tools, base image, site file, output), so that a mistake
     is told before the slow wheelhouse step. ProvisionError (one line)."""
     require("mcopy", "mdir", "debugfs")
     if not base.is_file():
         raise ProvisionError(f"base image {base}: no such file")
-    if out.resolve() == base.resolve():
-        raise ProvisionError("--out must differ from --base")
+    check_output(out, base)
     try:
-        return load_site(site_file)
+        site = load_site(site_file)
     except SiteError as exc:
         raise ProvisionError(str(exc)) from None
+    check_base(base)
+    return site
 
 
 def build_image(

@@ -5,12 +5,16 @@ acquirer endpoint and dialect, the TLS material and keys, and the hardware fitte
 returns a `Site` or raises `SiteError` with one line naming the file, the key and what is wrong.
 `terminal_toml(site, paths)` renders the terminal.toml the firmware loads (secrets by path only);
 `secret_files(site)` the secret material that first boot moves into the root-only directory.
-Pure: no files written, nothing outside the given text read.
+In production mode the placeholders of the shipped example (config/site.example.toml: its CA,
+its made-up CA public key, reserved example host names) are refused. A `[test]` section (test
+mode only) turns on the field check that tests/field/ boots an image with. Pure: no files
+written, nothing read but the given text and the shipped example and test keys.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import ipaddress
 import json
 import re
@@ -42,6 +46,16 @@ class Hardware:
 
 
 @dataclass(frozen=True)
+class FieldCheck:
+    """`[test]` of a test-mode site file: after boot the terminal runs the host simulator on its
+    loopback, takes one payment from a simulated phone, runs `pitap diag`, records the results
+    and powers off (firmware.provision.fieldcheck; what `make field-test` boots)."""
+
+    wallet: str = "visa-online"
+    amount: int = 1250  # minor units
+
+
+@dataclass(frozen=True)
 class Site:
     source: str
     mode: str
@@ -51,6 +65,7 @@ class Site:
     key_block: str | None = None
     capk: str | None = None  # the live CA public keys, kernel capk file format
     hardware: Hardware = field(default_factory=Hardware)
+    field_check: FieldCheck | None = None
 
     @property
     def config_txt_lines(self) -> list[str]:
@@ -98,12 +113,18 @@ _HARDWARE_KEYS: dict[str, tuple[type, bool]] = {
     "printer": (str, False),
     "printer_port": (str, False),
 }
+_TEST_KEYS: dict[str, tuple[type, bool]] = {
+    "field_check": (bool, False),
+    "wallet": (str, False),
+    "amount": (int, False),
+}
 _SECTIONS = {
     "terminal": _TERMINAL_KEYS,
     "acquirer": _ACQUIRER_KEYS,
     "keys": _KEYS_KEYS,
     "kernel": _KERNEL_KEYS,
     "hardware": _HARDWARE_KEYS,
+    "test": _TEST_KEYS,
 }
 _CONFIG_TO_SITE_KEYS = {
     "display.backend": "'hardware.display'",
@@ -118,6 +139,9 @@ _UART_READERS = ("tty:AMA0", "tty:S0", "tty:serial0", "tty:AMA10")
 _SPI_DISPLAYS = ("st7789", "ili9341")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _DIALECT = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# Names reserved for examples and tests (RFC 2606, RFC 6761): never a live acquirer.
+_RESERVED_DOMAINS = ("example", "example.com", "example.net", "example.org", "test", "invalid")
+EXAMPLE_SITE_FILE = "site.example.toml"  # in the shipped config/
 
 
 def _section(data: dict, name: str, file: str) -> dict[str, Any]:
@@ -174,6 +198,78 @@ def _check_capk(text: str, mode: str, where: str) -> None:
         raise SiteError(f"{where}: no CA key lines (RID INDEX EXPIRY rsa EXP MODULUS sha1 SUM)")
 
 
+def _example_placeholders() -> tuple[bytes | None, set[str]]:
+    """The shipped example's CA certificate (DER) and CA public key moduli (hex), which a
+    production file must have replaced."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from firmware.config import shipped_config_dir
+    from firmware.emv import capk
+
+    try:
+        example = tomllib.loads((shipped_config_dir() / EXAMPLE_SITE_FILE).read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return None, set()
+    ca_der = None
+    with contextlib.suppress(KeyError, ValueError):
+        ca_der = x509.load_pem_x509_certificate(
+            example["acquirer"]["ca_pem"].encode()).public_bytes(Encoding.DER)
+    moduli = set()
+    for line in example.get("kernel", {}).get("capk", "").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            try:
+                moduli.add(capk.parse_line(line.strip(), "example").modulus.hex())
+            except ValueError:
+                continue
+    return ca_der, moduli
+
+
+def _refuse_placeholders(acquirer: dict[str, Any], capk_text: str | None, file: str) -> None:
+    """Production mode: the example's CA, CA public key and host names are not a terminal's."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from firmware.emv import capk
+
+    for key in ("host", "server_name"):
+        name = str(acquirer.get(key, "")).lower().rstrip(".")
+        if any(name == d or name.endswith("." + d) for d in _RESERVED_DOMAINS):
+            raise SiteError(f"{file}: 'acquirer.{key}' is the example's placeholder {name!r}: "
+                            "put the acquirer's real host name (production mode)")
+    example_ca, example_moduli = _example_placeholders()
+    if example_ca and "ca_pem" in acquirer:
+        der = x509.load_pem_x509_certificate(acquirer["ca_pem"].encode()).public_bytes(
+            Encoding.DER)
+        if der == example_ca:
+            raise SiteError(f"{file}: 'acquirer.ca_pem' is the example CA from "
+                            f"{EXAMPLE_SITE_FILE}: put the acquirer's CA certificate")
+    for number, raw in enumerate((capk_text or "").splitlines(), start=1):
+        line = raw.strip()
+        if line and not line.startswith("#") and \
+                capk.parse_line(line, f"line {number}").modulus.hex() in example_moduli:
+            raise SiteError(f"{file}: 'kernel.capk' line {number}: the example's made-up key "
+                            f"from {EXAMPLE_SITE_FILE}: put the schemes' live keys")
+
+
+def _field_check(raw: dict[str, Any], mode: str, file: str) -> FieldCheck | None:
+    if not raw:
+        return None
+    if mode != "test":
+        raise SiteError(f"{file}: '[test]' is only allowed with mode = \"test\" (never on a "
+                        "production terminal)")
+    if not raw.get("field_check", False):
+        return None
+    check = FieldCheck(**{k: v for k, v in raw.items() if k != "field_check"})
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", check.wallet):  # `pitap wallet --list` names
+        raise SiteError(f"{file}: 'test.wallet' must be a wallet profile name like "
+                        f"'visa-online', got {check.wallet!r}")
+    if not 0 < check.amount < 10**9:
+        raise SiteError(f"{file}: 'test.amount' must be 1..999999999 minor units, "
+                        f"got {check.amount}")
+    return check
+
+
 def _check_pem_certificate(text: str, where: str) -> None:
     from cryptography import x509
 
@@ -220,6 +316,7 @@ def parse_site(text: str, source: str = SITE_FILE_NAME) -> Site:
     keys = _section(data, "keys", file)
     kernel = _section(data, "kernel", file)
     hw_raw = _section(data, "hardware", file)
+    field_check = _field_check(_section(data, "test", file), mode, file)
 
     tid, mid = terminal["terminal_id"], terminal["merchant_id"]
     if not re.fullmatch(r"[A-Za-z0-9]{8}", tid):
@@ -267,6 +364,8 @@ def parse_site(text: str, source: str = SITE_FILE_NAME) -> Site:
     elif mode == "production":
         raise SiteError(f"{file}: 'kernel.capk' is missing: production mode needs the payment "
                         "schemes' live CA public keys (from the acquirer)")
+    if mode == "production":
+        _refuse_placeholders(acquirer, capk_text, file)
 
     hardware = Hardware(**hw_raw)
     if hardware.reader.startswith(_UART_READERS) and not hardware.uart:
@@ -288,6 +387,7 @@ def parse_site(text: str, source: str = SITE_FILE_NAME) -> Site:
         key_block=key_block.strip() if key_block else None,
         capk=capk_text,
         hardware=hardware,
+        field_check=field_check,
     )
     # The firmware's own loader has the last word on every setting we pass through; its
     # message is given with the site file's key names.
@@ -349,6 +449,19 @@ def public_files(site: Site) -> dict[str, bytes]:
     if site.capk:
         out["capk.txt"] = site.capk.strip().encode() + b"\n"
     return out
+
+
+FIELD_CHECK_FILE = "field-check.toml"  # in the config directory: turns the field-test units on
+
+
+def field_check_toml(site: Site) -> str | None:
+    """The settings pitap-field-check.service reads, or None when the site has no field check."""
+    check = site.field_check
+    if check is None:
+        return None
+    return ("# Written by pitap first boot: this TEST terminal checks itself after boot and\n"
+            "# powers off (pitap-test-host.service, pitap-field-check.service).\n"
+            f"wallet = {_q(check.wallet)}\namount = {check.amount}\n")
 
 
 def terminal_toml(site: Site, paths: TerminalPaths) -> str:

@@ -1,6 +1,7 @@
 # pitap: the two commands a newcomer needs are `make demo` and `make test`.
+# Another interpreter in a venv of its own: `make test PYTHON=python3.13 VENV=.venv-3.13`.
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 

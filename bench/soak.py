@@ -3,13 +3,21 @@
 Runs the host simulator (a real TCP server on 127.0.0.1, with its ledger file) in this process,
 and the terminal in a child process (`soak.py --worker`: recovery at start, then `pitap pay`
 style payments, each with a simulated phone on nfcpy's udp: link). The child is killed with
-SIGKILL at random moments: at a random time, or just after the journal shows "awaiting_reply"
-(between the 0100 leaving and the 0110 coming back). It is restarted each time. At the end the
-journal's queues are drained (reversals and advices sent) and the ledger is reconciled: the
-simulator's approved-minus-reversed payments equal the journal's approved ones, STAN by STAN and
-to the unit, with no duplicate and nothing pending. Then end of day: the settlement is killed
-just after it began (once or twice), restarted, and every batch the host closed must match the
-journal's totals for it, with nothing left unsettled.
+SIGKILL and restarted, run after run:
+
+- "awaiting_reply": by the host, when the run's k-th authorization request arrives: the host
+  books it, kills the terminal and only then lets its answer go (to nobody). The kill is
+  triggered by the state it aims at, never by a clock: the terminal has sent the 0100, so its
+  journal must say "awaiting_reply" (checked after every such kill);
+- "random": at a random moment, wherever that falls;
+- "none": the run ends by itself.
+
+At the end the journal's queues are drained (reversals and advices sent) and the ledger is
+reconciled: the simulator's approved-minus-reversed payments equal the journal's approved ones,
+STAN by STAN and to the unit, with no duplicate and nothing pending. Then end of day: the
+settlement is killed by the host as its totals (0500) arrive, once or twice (the request lost
+with the terminal's connection, or booked and the answer lost), restarted, and every batch the
+host closed must match the journal's totals for it, with nothing left unsettled.
 
     python bench/soak.py [--payments 100] [--seed N] [--state DIR] [--scan-tokens] [--json]
 
@@ -20,6 +28,7 @@ tests/test_journal_crash.py with a small --payments.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -39,6 +48,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from firmware.config import Config, load_config  # noqa: E402
+from firmware.host.dialect import MessageError  # noqa: E402
+from simulators.host.simulator import HostSimulator  # noqa: E402
 
 # (profile, amount suffix): what the simulated customers do. The host simulator's test amounts:
 # ...05 do not honour, ...96 never answers, ...97 drops the connection; others approve.
@@ -52,6 +63,7 @@ MIX = [
     ("visa-offline", 0),
 ]
 OFFLINE_AMOUNT = 400  # visa-offline is approved offline under the floor limit only
+AUTHORIZATION_MTIS = ("0100", "0200")
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -61,14 +73,17 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 
 
 def soak_config(state: Path, reader_port: int, host_port: int) -> Config:
-    """The shipped config on this run's ports and state directory, with short timeouts."""
+    """The shipped config on this run's ports and state directory. The phone is always there:
+    the presentment timeout only has to outlast a slow machine; the host's test amount ...96
+    costs one response timeout."""
     cfg = load_config()
     return dataclasses.replace(
         cfg,
-        terminal=dataclasses.replace(cfg.terminal, state_dir=str(state), presentment_timeout_s=3.0),
+        terminal=dataclasses.replace(cfg.terminal, state_dir=str(state),
+                                     presentment_timeout_s=30.0),
         reader=dataclasses.replace(cfg.reader, path=f"udp:127.0.0.1:{reader_port}"),
         host=dataclasses.replace(
-            cfg.host, host="127.0.0.1", port=host_port, tls=False, response_timeout_s=1.0
+            cfg.host, host="127.0.0.1", port=host_port, tls=False, response_timeout_s=2.0
         ),
         display=dataclasses.replace(cfg.display, backend="none"),
         printer=dataclasses.replace(cfg.printer, backend="none"),
@@ -118,7 +133,7 @@ def worker(args: argparse.Namespace) -> int:
             phone = SimulatedPhone(profile, cfg.reader.path)
             t = threading.Thread(
                 target=phone.serve,
-                kwargs={"taps": 1, "timeout": 10.0, "stop": stop},
+                kwargs={"taps": 1, "timeout": 120.0, "stop": stop},
                 daemon=True,
             )
             t.start()
@@ -131,6 +146,60 @@ def worker(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- the host that pulls the plug -------------------------------------------------------------
+
+
+class Tripwire:
+    """Fires `trip` once, on the `nth` request (1-based) of one of `mtis` that reaches the host."""
+
+    def __init__(self, mtis: tuple[str, ...], nth: int, trip, drop_request: bool) -> None:  # noqa: ANN001
+        self.mtis, self.nth, self.trip, self.drop_request = mtis, nth, trip, drop_request
+        self.seen = 0
+        self.fired = False
+        self._lock = threading.Lock()
+
+    def hit(self, mti: str) -> bool:
+        with self._lock:
+            if self.fired or mti not in self.mtis:
+                return False
+            self.seen += 1
+            self.fired = self.seen == self.nth
+            return self.fired
+
+
+class TrippingHost(HostSimulator):
+    """The host simulator with a tripwire: when it fires, the request is either dropped
+    (`drop_request`: lost with the terminal) or booked, and in both cases the terminal is killed
+    before any answer leaves."""
+
+    wire: Tripwire | None = None
+
+    def handle_message(self, raw: bytes) -> bytes | None:
+        wire = self.wire
+        if wire is None:
+            return super().handle_message(raw)
+        try:
+            mti = self.dialect.decode(raw).get("t", "")
+        except MessageError:
+            mti = ""
+        if not wire.hit(mti):
+            return super().handle_message(raw)
+        if wire.drop_request:
+            wire.trip()
+            return None
+        try:
+            return super().handle_message(raw)  # booked, as a host whose answer gets lost
+        finally:
+            wire.trip()  # the terminal dies before the answer goes out
+
+
+def kill_and_reap(proc: subprocess.Popen) -> None:
+    """SIGKILL, and wait until the process is gone (so that nothing reaches it any more)."""
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
 # ---- the soak ---------------------------------------------------------------------------------
 
 
@@ -139,7 +208,8 @@ class Soak:
     payments_started: int = 0
     payments_finished: int = 0
     kills: int = 0
-    kills_awaiting_reply: int = 0
+    aimed_awaiting_reply: int = 0  # runs armed to be killed at an authorization request
+    kills_awaiting_reply: int = 0  # ...killed there, with the journal saying "awaiting_reply"
     runs: int = 0
     outcomes: dict[str, int] = dataclasses.field(default_factory=dict)
     mismatches: list[str] = dataclasses.field(default_factory=list)
@@ -187,13 +257,11 @@ def token_scanner():  # noqa: ANN201
 
 
 def run_soak(payments: int, seed: int, state: Path, log=print, scan=None) -> Soak:
-    from simulators.host.simulator import HostSimulator
-
     rng = random.Random(seed)
     soak = Soak()
     started = time.monotonic()
     ledger = state / "host-ledger.sqlite"
-    sim = HostSimulator(
+    sim = TrippingHost(
         host="127.0.0.1",
         port=0,
         ledger_file=ledger,
@@ -208,10 +276,10 @@ def run_soak(payments: int, seed: int, state: Path, log=print, scan=None) -> Soa
             plan = _plan(rng, n, soak.payments_started)
             soak.payments_started += n
             soak.runs += 1
-            _one_run(soak, rng, plan, state, reader_port, sim.port, journal_file, log, scan)
+            _one_run(soak, rng, plan, state, sim, reader_port, journal_file, log, scan)
         soak.drained = _drain(cfg, log)
         _reconcile(soak, cfg, ledger, sim)
-        _settle_with_kills(soak, rng, state, reader_port, sim.port, cfg, ledger, log)
+        _settle_with_kills(soak, rng, state, reader_port, sim, cfg, ledger, log)
         if scan:
             soak.mismatches += [f"at the end: clear card data: {leak}" for leak in scan(state)]
     finally:
@@ -225,8 +293,8 @@ def _one_run(
     rng: random.Random,
     plan: list[tuple[str, int]],
     state: Path,
+    sim: TrippingHost,
     reader_port: int,
-    host_port: int,
     journal_file: Path,
     log,
     scan=None,
@@ -234,49 +302,64 @@ def _one_run(
     cmd = [
         sys.executable, str(Path(__file__).resolve()), "--worker",
         "--state", str(state), "--reader-port", str(reader_port),
-        "--host-port", str(host_port), "--plan", json.dumps(plan),
+        "--host-port", str(sim.port), "--plan", json.dumps(plan),
     ]  # fmt: skip
+    # Every random choice of the run is drawn here, whatever happens later: a seed gives the
+    # same plan, the same kills aimed at the same requests, on a fast machine or a loaded one.
+    how = rng.choice(["awaiting_reply", "awaiting_reply", "random", "none"])
+    online = sum(1 for profile, _amount in plan if profile != "visa-offline")
+    target = rng.randrange(max(online, 1)) + 1  # awaiting_reply: the k-th authorization request
+    kill_after = rng.uniform(0.3, 2.0 + 1.5 * len(plan))  # random: this long after the start
+    if how == "awaiting_reply" and not online:
+        how = "none"  # offline approvals only: no request to kill it at
     before = _journal_states(journal_file)
     out = open(state / "worker.out", "w+")  # noqa: SIM115 - closed below
     errors = open(state / "worker.stderr", "a+")  # noqa: SIM115 - closed below
     errors.seek(0, os.SEEK_END)
     errors_from = errors.tell()
     proc = subprocess.Popen(cmd, stdout=out, stderr=errors, text=True)
-    how = rng.choice(["awaiting_reply", "awaiting_reply", "random", "none"])
-    target = rng.randrange(len(plan))  # awaiting_reply: kill at this payment's 0100
-    seen: set[int] = set()
-    deadline = time.monotonic() + 30.0 + 6.0 * len(plan)
-    kill_at = time.monotonic() + rng.uniform(0.3, 2.0 + 1.5 * len(plan))
-    killed = False
-    while proc.poll() is None and time.monotonic() < deadline:
-        if how == "random" and time.monotonic() >= kill_at:
+    wire = None
+    if how == "awaiting_reply":
+        wire = Tripwire(AUTHORIZATION_MTIS, target, lambda: kill_and_reap(proc), False)
+        soak.aimed_awaiting_reply += 1
+    sim.wire = wire
+    # A bound for a hung terminal only, not a speed check: generous for a loaded machine.
+    deadline = time.monotonic() + 120.0 + 20.0 * len(plan)
+    killed = hung = False
+    try:
+        proc.wait(timeout=kill_after if how == "random" else deadline - time.monotonic())
+    except subprocess.TimeoutExpired:
+        if how == "random":
             killed = True
-        elif how == "awaiting_reply":
-            states = _journal_states(journal_file)
-            seen |= {
-                pid for pid, st in states.items() if st == "awaiting_reply" and pid not in before
-            }
-            if len(seen) > target and states.get(max(seen)) == "awaiting_reply":
-                time.sleep(rng.uniform(0.0, 0.03))
-                killed = True
-                soak.kills_awaiting_reply += 1
-        if killed:
-            proc.send_signal(signal.SIGKILL)
-            soak.kills += 1
-            break
-        time.sleep(0.003)
-    if proc.poll() is None and not killed:
-        proc.send_signal(signal.SIGKILL)  # hung: counts as a kill too
+        else:
+            hung = True
+        kill_and_reap(proc)
+    finally:
+        sim.wire = None
+    if wire is not None and wire.fired:
+        killed = True
+        hung = False
+        new = {pid: st for pid, st in _journal_states(journal_file).items() if pid not in before}
+        last = new[max(new)] if new else None
+        if last == "awaiting_reply":
+            soak.kills_awaiting_reply += 1
+        else:
+            soak.mismatches.append(f"run {soak.runs}: killed as authorization request {target} "
+                                   f"reached the host, but the journal says {last!r}")
+    elif wire is not None and not hung:
+        soak.mismatches.append(f"run {soak.runs}: ended before its authorization request "
+                               f"{target} ({wire.seen} reached the host)")
+    if killed or hung:
         soak.kills += 1
+    if hung:
         soak.mismatches.append(f"run {soak.runs}: terminal hung, killed after the deadline")
-    proc.wait()
     out.seek(0)
     lines = [line for line in out.read().splitlines() if line.startswith("{")]
     out.close()
     errors.seek(errors_from)
     err = errors.read()
     errors.close()
-    if not killed and proc.returncode != 0:
+    if not killed and not hung and proc.returncode != 0:
         soak.mismatches.append(f"run {soak.runs}: exit {proc.returncode}: {err.strip()[-300:]}")
     finished = 0
     for line in lines:
@@ -310,40 +393,42 @@ def _settle_with_kills(
     rng: random.Random,
     state: Path,
     reader_port: int,
-    host_port: int,
+    sim: TrippingHost,
     cfg: Config,
     ledger_file: Path,
     log,
 ) -> None:
-    """End of day, pulling the plug mid-settlement (once the 0500 is on its way) a few times,
-    then letting it finish; the host must hold the batch closed once, with the journal's totals."""
+    """End of day, pulling the plug mid-settlement (as the 0500 reaches the host: the request
+    lost, or booked and its answer lost) a few times, then letting it finish; the host must hold
+    the batch closed once, with the journal's totals."""
     from firmware.journal import Journal
 
     journal_file = cfg.state_path(cfg.journal.file)
     cmd = [
         sys.executable, str(Path(__file__).resolve()), "--worker", "--settle",
         "--state", str(state), "--reader-port", str(reader_port),
-        "--host-port", str(host_port),
+        "--host-port", str(sim.port),
     ]  # fmt: skip
     for attempt in range(rng.randint(1, 2)):
-        before = len(_settlement_states(journal_file))
+        lost = rng.choice([True, False])  # the 0500 lost with the terminal, or its answer
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30.0
-        while proc.poll() is None and time.monotonic() < deadline:
-            states = _settlement_states(journal_file)
-            if len(states) > before:  # the settlement began: kill within the next few ms
-                time.sleep(rng.uniform(0.0, 0.004))
-                break
-            time.sleep(0.002)
-        killed = proc.poll() is None
-        if killed:
-            proc.send_signal(signal.SIGKILL)
+        wire = Tripwire(("0500",), 1, lambda proc=proc: kill_and_reap(proc), lost)
+        sim.wire = wire
+        try:
+            proc.wait(timeout=300.0)  # a hung settlement only: the host kills it at its 0500
+        except subprocess.TimeoutExpired:
+            kill_and_reap(proc)
+            soak.mismatches.append(f"settlement attempt {attempt + 1}: hung")
+        finally:
+            sim.wire = None
+        if wire.fired:
             soak.settlement_kills += 1
-        proc.wait()
-        if killed:
-            log(f"settlement attempt {attempt + 1}: SIGKILL, journal settlement states "
+            log(f"settlement attempt {attempt + 1}: SIGKILL as the 0500 arrived "
+                f"({'request' if lost else 'answer'} lost), journal settlement states "
                 f"{_settlement_states(journal_file)}")  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        else:
+            soak.mismatches.append(f"settlement attempt {attempt + 1} ended before its 0500")
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     if out.returncode != 0 or not out.stdout.strip():
         soak.mismatches.append(f"settlement did not finish: {out.stderr.strip()[-300:]}")
         return

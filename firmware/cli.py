@@ -14,7 +14,6 @@ import warnings
 
 from firmware import __version__
 from firmware.commands import UsageError
-from firmware.config import ConfigError
 
 # Subcommand modules in the order `pitap --help` lists them.
 COMMANDS = (
@@ -66,8 +65,16 @@ def setup_logging(verbosity: int) -> None:
     logging.captureWarnings(True)
     # pyemv drives 3DES through cryptography's deprecated path; the warning is not the user's.
     warnings.filterwarnings("ignore", message=".*TripleDES.*", module=r"pyemv(\.|$)")
-    # nfcpy's debug output carries APDUs, card data among them: never below INFO.
-    logging.getLogger("nfc").setLevel(max(level, logging.INFO))
+    # nfcpy's debug output carries APDUs, card data among them: never below INFO. Filtered at
+    # the handler too: importing nfc (when a command runs, after this) sets its logger to INFO.
+    nfc_floor = max(level, logging.INFO)
+    logging.getLogger("nfc").setLevel(nfc_floor)
+
+    def nfc_at_floor(record: logging.LogRecord) -> bool:
+        return record.levelno >= nfc_floor or record.name.partition(".")[0] != "nfc"
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(nfc_at_floor)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     setup_logging(args.verbose)
+    from firmware.config import ConfigError  # not before: `pitap --help` stays quick
+
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

@@ -42,9 +42,11 @@ def host_sim(tmp_path: Path, shipped_config: Config) -> Iterator[object]:
 
 @pytest.fixture
 def make_config(tmp_path: Path, shipped_config: Config) -> Callable[..., Config]:
-    """A terminal config on a fresh UDP reader port, with state in tmp_path."""
+    """A terminal config on a fresh UDP reader port, with state in tmp_path. The presentment
+    timeout is the shipped one: a test's phone taps at once, however loaded the machine, and a
+    test that wants "nobody taps" sets a short one."""
 
-    def make(host_port: int, presentment_timeout_s: float = 4.0, **host: object) -> Config:
+    def make(host_port: int, presentment_timeout_s: float = 15.0, **host: object) -> Config:
         from simulators.demo import demo_config
 
         cfg = demo_config(shipped_config, tmp_path / "state", tmp_path / "screens",
@@ -86,7 +88,7 @@ def phone() -> Iterator[Callable[..., threading.Thread]]:
 
     def start(profile: str, reader_path: str, taps: int = 1) -> threading.Thread:
         phone = SimulatedPhone(profile, reader_path)
-        thread = phone.start(taps=taps, timeout=20.0)
+        thread = phone.start(taps=taps, timeout=60.0)
         started.append((phone, thread))
         return thread
 

@@ -17,6 +17,11 @@ SELECT_PPSE = bytes.fromhex("00A404000E325041592E5359532E444446303100")
 PPSE_FCI = bytes.fromhex(
     "6F23840E325041592E5359532E4444463031A511BF0C0E610C4F07A00000000310108701019000"
 )
+# Waiting, on a shared and maybe loaded machine: for a phone that is in the field (the wait ends
+# as soon as it is read), and the bound on a fault's clean end (a hang, not a speed check: how
+# fast nfcpy recovers is bench/emul_hardware.py's business).
+TAP_S = 30.0
+NO_HANG_S = 15.0
 
 
 class TinyApplet:

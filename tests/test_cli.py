@@ -46,6 +46,7 @@ def test_demo_json_takes_the_scripted_payments(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in run.stdout.splitlines()]
     payments, summary = lines[:-1], lines[-1]["summary"]
     assert run.returncode == 0, run.stdout + run.stderr
+    assert "INFO" not in run.stderr  # without -v: warnings only (nfcpy's INFO lines too)
     for p in payments:
         assert {"id", "amount", "currency", "scheme", "outcome", "reason", "auth_code",
                 "card_in_field_ms", "total_ms"} <= p.keys()
@@ -87,3 +88,85 @@ def test_negative_counts_are_usage_errors(args: tuple[str, ...]) -> None:
     run = run_pitap(*args)
     assert run.returncode == 2
     assert "negative" in run.stderr and "Traceback" not in run.stderr
+
+
+# What `pitap --help` costs is measured in bench/cli_start.py; what it imports is checked here.
+HEAVY = ("PIL", "escpos", "nfc", "serial", "cryptography", "pyemv", "iso8583", "qrcode", "ssl",
+         "sqlite3", "firmware.terminal", "firmware.journal", "firmware.host", "firmware.emv",
+         "firmware.provision", "drivers", "ui", "simulators")
+IMPORTED_BY = """
+import contextlib, io, json, sys
+from firmware.cli import main
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    code = main(sys.argv[1:])
+print(json.dumps({"code": code, "help": out.getvalue(), "modules": sorted(sys.modules)}))
+"""
+HELP_ARGS = [("--help",), ("pay", "--help"), ("refund", "--help"), ("demo", "--help"),
+             ("run", "--help"), ("journal", "--help"), ("settle", "--help"), ("wallet", "--help"),
+             ("host", "--help"), ("sim", "pn532", "--help"), ("image", "build", "--help"),
+             ("flash", "--help"), ("diag", "--help")]
+
+
+@pytest.mark.parametrize("args", HELP_ARGS, ids=" ".join)
+def test_help_imports_none_of_the_terminal(args: tuple[str, ...]) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", IMPORTED_BY, *args], capture_output=True,
+                          text=True, timeout=120, check=True)
+    report = json.loads(done.stdout)
+    assert report["code"] == 0 and "usage: pitap" in report["help"]
+    # `pitap diag --help` lists the check names: it reads them from the (light) checks module
+    allowed = {"firmware.provision", "firmware.provision.diag", "ssl"} if "diag" in args else set()
+    heavy = [m for m in report["modules"] if m not in allowed
+             and any(m == h or m.startswith(h + ".") for h in HEAVY)]
+    assert heavy == [], f"pitap {' '.join(args)} imports {heavy}"
+    if args == ("--help",):
+        for command in ("demo", "pay", "refund", "run", "journal", "settle", "wallet", "host",
+                        "sim", "image", "flash", "diag"):
+            assert re.search(rf"^    {command}\s", report["help"], re.M), command
+    if args == ("diag", "--help"):  # the check names are there, read when the help is printed
+        assert "nfc-reader" in report["help"] and "journal" in report["help"]
+
+
+def _commands(parser, path: tuple[str, ...] = ()):  # noqa: ANN001, ANN202
+    """(path, parser) of every command that takes options, walking the subcommands."""
+    import argparse
+
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, parser
+    for sub in subs:
+        for name, child in sub.choices.items():
+            yield from _commands(child, (*path, name))
+
+
+def test_the_readme_command_table_names_every_option() -> None:
+    """Each command's row in the README's table shows all of what `pitap COMMAND --help` takes."""
+    import argparse
+
+    from firmware.cli import build_parser
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| command | what it does | exit code |"):]
+    table = table[: table.index("\n\n")]
+    rows: dict[tuple[str, ...], str] = {}
+    for line in table.splitlines()[2:]:
+        synopsis = re.match(r"\| `([^`]*)`", line)
+        assert synopsis, line
+        words = synopsis.group(1).split()
+        path = tuple(w for w in words[1:] if re.fullmatch(r"[a-z0-9]+", w))
+        rows[path] = synopsis.group(1)
+    parser = build_parser()
+    commands = dict(_commands(parser))
+    assert set(rows) == set(commands) - {()}, "one row a command"
+    for path, sub in commands.items():
+        if not path:
+            continue
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
+                continue
+            name = (action.option_strings[-1] if action.option_strings
+                    else action.metavar or action.dest.upper())
+            assert name and name in rows[path], f"pitap {' '.join(path)}: {name} not in README"
+    assert "--verbose" in readme and "--version" in readme

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from emul_support import TAP_S
 from run_support import start_pitap, wait_until
 
 from drivers.nfc import Reader
@@ -18,7 +19,7 @@ needs_dev = pytest.mark.skipif(
 @needs_dev
 def test_the_printed_path_opens_as_an_nfcpy_reader() -> None:
     link = f"/dev/ttyPITAPcli{os.getpid()}"  # its own name: other test runs may be polling
-    proc = start_pitap("sim", "pn532", "--link", link, "--seconds", "20")
+    proc = start_pitap("sim", "pn532", "--link", link, "--seconds", "300")
     try:
         assert proc.stdout is not None
         path = proc.stdout.readline().strip()
@@ -31,8 +32,8 @@ def test_the_printed_path_opens_as_an_nfcpy_reader() -> None:
             reader.close()
     finally:
         proc.terminate()
-        proc.wait(timeout=5)
-    wait_until(lambda: not os.path.lexists(link), seconds=2, every=0.05)
+        proc.wait(timeout=60)
+    wait_until(lambda: not os.path.lexists(link), seconds=30, every=0.05)
     assert not os.path.lexists(link)  # the emulator cleaned up after itself
 
 
@@ -40,23 +41,23 @@ def test_the_printed_path_opens_as_an_nfcpy_reader() -> None:
 def test_a_wallet_profile_taps_and_the_command_ends_when_its_taps_are_done() -> None:
     link = f"/dev/ttyPITAPcli{os.getpid()}"
     proc = start_pitap("sim", "pn532", "--link", link, "--profile", "visa-online", "--taps", "1",
-                       "--seconds", "20")
+                       "--seconds", "300")
     try:
         assert proc.stdout is not None
         reader = Reader(proc.stdout.readline().strip())
         try:
-            card = reader.wait_for_card(5.0)
+            card = reader.wait_for_card(TAP_S)
             assert card is not None
             fci = card.transceive(bytes.fromhex("00A404000E325041592E5359532E444446303100"))
             assert fci[-2:] == b"\x90\x00" and b"2PAY.SYS.DDF01" in fci
             reader.release()  # the tap is over: the phone goes, the command ends
-            assert proc.wait(timeout=5) == 0
+            assert proc.wait(timeout=60) == 0
         finally:
             reader.close()
     finally:
         if proc.poll() is None:
             proc.terminate()
-            proc.wait(timeout=5)
+            proc.wait(timeout=60)
 
 
 def test_an_unknown_profile_is_refused_in_one_line(capsys) -> None:

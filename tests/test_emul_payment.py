@@ -31,7 +31,7 @@ def config_on(make_config):
     """A terminal config whose reader is the emulated PN532."""
 
     def make(emu, host_port: int, **host: object):
-        cfg = make_config(host_port, presentment_timeout_s=4.0, **host)
+        cfg = make_config(host_port, **host)
         return dataclasses.replace(cfg, reader=dataclasses.replace(cfg.reader, path=emu.nfcpy_path))
 
     return make

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from emul_support import PPSE_FCI, SELECT_PPSE, TinyApplet
+from emul_support import NO_HANG_S, PPSE_FCI, SELECT_PPSE, TAP_S, TinyApplet
 
 from drivers.nfc import CardRemoved, Reader, ReaderFault
 from simulators.pn532.emulator import LineFault
@@ -32,13 +32,13 @@ def emu(emu):
 def works_again(reader: Reader) -> bool:
     """After a fault: a fresh tap reads the PPSE again."""
     reader.release()
-    card = reader.wait_for_card(2.0)
+    card = reader.wait_for_card(TAP_S)
     return card is not None and card.transceive(SELECT_PPSE) == PPSE_FCI
 
 
 @pytest.mark.parametrize("fault", GLITCHES, ids=lambda f: f.name)
 def test_a_line_fault_during_an_apdu_recovers_or_ends_as_card_removed(emu, reader, fault) -> None:
-    card = reader.wait_for_card(2.0)
+    card = reader.wait_for_card(TAP_S)
     assert card is not None
     emu.inject(fault, command=IN_COMMUNICATE_THRU)
     started = time.monotonic()
@@ -47,7 +47,7 @@ def test_a_line_fault_during_an_apdu_recovers_or_ends_as_card_removed(emu, reade
     except CardRemoved:
         response = None  # the kernel turns this into "try again"
     assert response in (PPSE_FCI, None)
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < NO_HANG_S
     assert works_again(reader)
 
 
@@ -61,18 +61,18 @@ def test_a_line_fault_while_polling_finds_the_card_or_is_a_reader_fault(
     emu.inject(fault, command=command)
     started = time.monotonic()
     try:
-        card = reader.wait_for_card(2.0)
+        card = reader.wait_for_card(TAP_S)
         assert card is not None and card.transceive(SELECT_PPSE) == PPSE_FCI
     except ReaderFault as exc:
         assert "failed while polling" in str(exc)
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < NO_HANG_S
     assert works_again(reader)
 
 
 @pytest.mark.parametrize("command", [READ_REGISTER, WRITE_REGISTER], ids=["Read", "Write"])
 def test_a_line_fault_during_activation_is_retried(emu, reader, command) -> None:
     emu.inject(LineFault.BAD_RESPONSE_CHECKSUM, command=command)
-    card = reader.wait_for_card(2.0)
+    card = reader.wait_for_card(TAP_S)
     assert card is not None and card.transceive(SELECT_PPSE) == PPSE_FCI
 
 
@@ -89,21 +89,21 @@ def test_a_line_fault_while_opening_the_reader_opens_it_or_is_a_reader_fault(
         assert "cannot open NFC reader" in str(exc)
     else:
         try:
-            card = reader.wait_for_card(2.0)
+            card = reader.wait_for_card(TAP_S)
             assert card is not None and card.transceive(SELECT_PPSE) == PPSE_FCI
         finally:
             reader.close()
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < NO_HANG_S
 
 
 def test_a_chip_that_goes_silent_mid_payment_ends_as_card_removed(emu, reader) -> None:
-    card = reader.wait_for_card(2.0)
+    card = reader.wait_for_card(TAP_S)
     assert card is not None
     emu.go_silent()
     started = time.monotonic()
     with pytest.raises(CardRemoved):
         card.transceive(SELECT_PPSE)
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < NO_HANG_S
     with pytest.raises(ReaderFault):
         reader.wait_for_card(1.0)
     emu.go_silent(False)
@@ -115,18 +115,18 @@ def test_a_silent_chip_cannot_be_opened(emu) -> None:
     started = time.monotonic()
     with pytest.raises(ReaderFault, match="cannot open NFC reader"):
         Reader(emu.nfcpy_path)
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < NO_HANG_S
 
 
 def test_a_phone_taken_away_mid_exchange_ends_as_card_removed(emu, reader) -> None:
-    card = reader.wait_for_card(2.0)
+    card = reader.wait_for_card(TAP_S)
     assert card is not None
     assert card.transceive(SELECT_PPSE) == PPSE_FCI
     emu.remove_phone()
     started = time.monotonic()
     with pytest.raises(CardRemoved):
         card.transceive(SELECT_PPSE)
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < NO_HANG_S
     assert reader.wait_for_card(0.2) is None
 
 

@@ -25,8 +25,11 @@ from simulators.pn532.frame import (
     response_frame,
 )
 
+WAIT_S = 10.0  # how long an answer that must come may take on a loaded machine (ends when it does)
+QUIET_S = 0.05  # how long "nothing comes" is listened for
 
-def eventually(condition, timeout: float = 2.0) -> bool:
+
+def eventually(condition, timeout: float = WAIT_S) -> bool:
     """True once `condition()` holds (the emulator works in its own thread), False at timeout."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -40,7 +43,7 @@ class Host:
     """A minimal PN532 host on the emulator's tty."""
 
     def __init__(self, emu: Pn532Emulator) -> None:
-        self.port = serial.Serial(emu.tty_path, 115200, timeout=0.05)
+        self.port = serial.Serial(emu.tty_path, 115200, timeout=QUIET_S)
         self.parser = FrameParser(stale_after=1.0)
         self.raw = bytearray()
 
@@ -55,7 +58,15 @@ class Host:
         self.send(encode_frame(bytes([0xD4, code]) + params))
         return self.read_until_frame()
 
-    def read_until_frame(self, timeout: float = 1.0) -> bytes:
+    def read(self, n: int, timeout: float = WAIT_S) -> bytes:
+        """`n` bytes, or fewer when `timeout` passes first."""
+        self.port.timeout = timeout
+        try:
+            return self.port.read(n)
+        finally:
+            self.port.timeout = QUIET_S
+
+    def read_until_frame(self, timeout: float = WAIT_S) -> bytes:
         """Raw bytes received until one frame after the ACK (or `timeout`)."""
         deadline = time.monotonic() + timeout
         got = bytearray()
@@ -92,14 +103,14 @@ def test_get_firmware_version_byte_for_byte(host) -> None:
 def test_a_nack_makes_the_chip_send_its_last_response_again(host) -> None:
     first = host.command(0x02)
     host.send(NACK)
-    assert host.read_until_frame(0.5) == first[len(ACK) :]
+    assert host.read_until_frame() == first[len(ACK) :]
 
 
 def test_a_frame_with_a_bad_checksum_gets_no_ack_and_the_next_one_works(emu, host) -> None:
     frame = bytearray(encode_frame(b"\xd4\x02"))
     frame[-2] ^= 0xFF
     host.send(bytes(frame))
-    assert host.port.read(6) == b""  # 50 ms: nothing
+    assert host.read(6, QUIET_S) == b""  # nothing
     assert eventually(lambda: emu.stats.bad_frames) and "DCS" in emu.stats.bad_frames[0]
     assert host.data(0x02) == bytes([0x32, 1, 6, 7])
 
@@ -150,7 +161,7 @@ def test_the_chip_grants_waiting_time_to_a_slow_phone(emu, host) -> None:
     emu.place_phone(TinyApplet(delay=0.2))
     host.data(0x4A, b"\x01\x00")
     host.send(encode_frame(b"\xd4\x40\x01" + SELECT_PPSE))
-    answer = host.read_until_frame(2.0)
+    answer = host.read_until_frame()
     assert answer == ACK + response_frame(0x40, b"\x00" + PPSE_FCI)
 
 
@@ -177,20 +188,20 @@ def test_a_phone_that_leaves_during_in_data_exchange_is_a_timeout(emu, host) -> 
 
 def test_polling_waits_for_a_phone_and_an_ack_aborts_it(emu, host) -> None:
     host.send(encode_frame(b"\xd4\x4a\x01\x00"))  # endless retries after reset
-    assert host.port.read(6) == ACK
-    assert host.port.read(16) == b""  # nobody there: no answer yet
+    assert host.read(6) == ACK
+    assert host.read(16, QUIET_S) == b""  # nobody there: no answer yet
     threading.Timer(0.1, emu.place_phone, args=(TinyApplet(),)).start()
-    answer = host.read_until_frame(2.0)
+    answer = host.read_until_frame()
     assert answer[5:7] == b"\xd5\x4b" and answer[7] == 1
     emu.remove_phone()
     host.send(encode_frame(b"\xd4\x4a\x01\x00"))
-    assert host.port.read(6) == ACK
+    assert host.read(6) == ACK
     host.send(ACK)  # abort
-    assert host.port.read(16) == b""
+    assert host.read(16, QUIET_S) == b""
     assert eventually(lambda: emu.stats.aborts == 1)
     assert host.data(0x02) == bytes([0x32, 1, 6, 7])
     host.send(encode_frame(b"\xd4\x4a\x01\x00"))
-    assert host.port.read(6) == ACK
+    assert host.read(6) == ACK
     assert host.data(0x02) == bytes([0x32, 1, 6, 7])  # a new command aborts the polling
     assert eventually(lambda: emu.stats.aborts == 2)
 
@@ -209,7 +220,7 @@ def test_set_serial_baud_rate_takes_effect_after_the_host_ack(emu, host) -> None
     host.send(ACK)
     assert eventually(lambda: emu.baud == 460800)
     host.send(encode_frame(b"\xd4\x02"))  # still at 115200: the chip hears noise
-    assert host.port.read(6) == b""
+    assert host.read(6, QUIET_S) == b""
     host.port.baudrate = 460800
     assert host.data(0x02) == bytes([0x32, 1, 6, 7])
 

@@ -12,7 +12,7 @@ import socket
 import threading
 
 import pytest
-from emul_support import PPSE_FCI, SELECT_PPSE, TinyApplet
+from emul_support import PPSE_FCI, SELECT_PPSE, TAP_S, TinyApplet
 
 from drivers.nfc import LIST_TWO_AT_106A, MoreThanOneCard, Reader
 from firmware.journal import Journal
@@ -26,7 +26,7 @@ IN_LIST_PASSIVE_TARGET = 0x4A
 def list_targets(reader, max_tg: int) -> bytearray:
     """InListPassiveTarget at 106A straight through nfcpy's chipset, as drivers.nfc sends it."""
     chipset = reader.clf.device.chipset
-    return chipset.command(IN_LIST_PASSIVE_TARGET, bytearray([max_tg, 0x00]), 1.0)
+    return chipset.command(IN_LIST_PASSIVE_TARGET, bytearray([max_tg, 0x00]), TAP_S)
 
 
 def test_the_chip_answers_as_many_targets_as_asked_for_and_present(emu, reader) -> None:
@@ -47,7 +47,7 @@ def test_two_phones_in_the_field_are_refused_and_neither_is_activated(emu, reade
     phones = (emu.place_phone(applets[0]), emu.add_phone(applets[1]))
     assert reader.counts_cards
     with pytest.raises(MoreThanOneCard):
-        reader.wait_for_card(1.0)
+        reader.wait_for_card(TAP_S)
     assert not emu.field.carrier  # the reader switched its field off
     assert all(phone.state == "off" for phone in phones)  # no RATS reached either phone
     assert all(applet.apdus == [] for applet in applets)
@@ -59,9 +59,9 @@ def test_once_one_phone_is_taken_away_the_other_is_read(emu, reader) -> None:
     phone = emu.place_phone(applet)
     other = emu.add_phone(TinyApplet())
     with pytest.raises(MoreThanOneCard):
-        reader.wait_for_card(1.0)
+        reader.wait_for_card(TAP_S)
     emu.remove_phone(other)
-    card = reader.wait_for_card(1.0)
+    card = reader.wait_for_card(TAP_S)
     assert card is not None and card.uid == phone.uid
     assert card.transceive(SELECT_PPSE) == PPSE_FCI
     assert applet.apdus == [SELECT_PPSE]
@@ -70,7 +70,7 @@ def test_once_one_phone_is_taken_away_the_other_is_read(emu, reader) -> None:
 def test_one_phone_costs_one_extra_command_before_activation(emu, reader) -> None:
     emu.place_phone(TinyApplet())
     listed_before = emu.chip.commands_seen.get("InListPassiveTarget", 0)
-    card = reader.wait_for_card(1.0)
+    card = reader.wait_for_card(TAP_S)
     assert card is not None
     # nfcpy's sense (MaxTg 1) and the count (MaxTg 2): the phone was there at the first poll
     assert emu.chip.commands_seen["InListPassiveTarget"] - listed_before == 2
@@ -137,7 +137,7 @@ def test_when_one_of_two_phones_is_taken_away_the_payment_goes_through(
 ) -> None:
     emu.place_phone(CardApplet("visa-online"))
     second = emu.add_phone(CardApplet("mastercard-online"))
-    terminal = terminal_on(emu, host_sim.port, presentment_timeout_s=4.0)
+    terminal = terminal_on(emu, host_sim.port, presentment_timeout_s=15.0)
     shown = threading.Event()
     message = terminal.feedback.message
 

@@ -53,8 +53,8 @@ def link(request: pytest.FixtureRequest) -> Iterator[tuple[SimulatedPhone, Reade
     taps = len(EXPECTED[profile][2])
     path = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
     phone = SimulatedPhone(profile, path)
-    thread = phone.start(taps=taps, timeout=20.0)
-    assert phone.ready.wait(5.0)
+    thread = phone.start(taps=taps, timeout=60.0)
+    assert phone.ready.wait(30.0)
     time.sleep(0.05)  # polling before the phone has bound its port costs nfcpy a 1 s timeout
     reader = Reader(path)
     try:
@@ -69,7 +69,7 @@ def tap_once(
     kernel: Kernel, phone: SimulatedPhone, reader: Reader, txn: TerminalTransaction
 ) -> Outcome:
     served = phone.served
-    card = reader.wait_for_card(timeout=5.0)
+    card = reader.wait_for_card(timeout=30.0)  # the phone is there: ends when it is read
     assert card is not None, "no phone in the field"
     try:
         return kernel.process(card, txn)

@@ -1,11 +1,16 @@
 """A host that misbehaves: every kind of bad reply ends as NoReply (reverse) or HostUnavailable
-(nothing sent), within the configured timeout, never a traceback or a hang."""
+(nothing sent), within the configured timeout, never a traceback or a hang.
+
+The rogue host keeps a bad connection open until the terminal hangs up (at most HOLD_S), so a
+terminal without its own deadline would wait that long; the bound the tests check, the timeout
+plus NO_HANG_S, leaves a loaded machine plenty of room and still tells the two apart."""
 
 from __future__ import annotations
 
 import dataclasses
 import socket
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +26,10 @@ from simulators.host.testpki import make_test_pki
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*TripleDES.*")
 
-TIMEOUT = 0.3
+TIMEOUT = 0.3  # the terminal's response (and TLS handshake) timeout under test
+NO_HANG_S = 10.0  # room on top of TIMEOUT for a slow machine: a bound, not a speed check
+HOLD_S = 60.0  # how long a rogue host keeps a connection the terminal does not hang up
+LATE_S = TIMEOUT + 2.0  # a "late" reply comes this long after the request: late on any machine
 DIALECT = load_dialect("pitap-default", load_config().source.parent)
 
 
@@ -48,7 +56,7 @@ class RogueHost(LoopbackServer):
 
     def serve(self, conn: socket.socket) -> None:
         with conn:
-            conn.settimeout(5)
+            conn.settimeout(HOLD_S)
             try:
                 head = conn.recv(2)
                 length = int.from_bytes(head, "big")
@@ -74,13 +82,17 @@ def rogue() -> Iterator[Callable[[Behaviour], RogueHost]]:
 
 
 def cfg_for(port: int, **host: object) -> Config:
+    """The response timeout under test; connecting (not under test here) gets generous time."""
     cfg = load_config()
-    fields = {"port": port, "response_timeout_s": TIMEOUT, "connect_timeout_s": TIMEOUT, **host}
+    fields = {"port": port, "response_timeout_s": TIMEOUT, "connect_timeout_s": NO_HANG_S, **host}
     return dataclasses.replace(cfg, host=dataclasses.replace(cfg.host, **fields))
 
 
 def hold(conn: socket.socket) -> None:
-    time.sleep(TIMEOUT * 3)
+    """Keep the connection open until the terminal hangs up (or HOLD_S pass)."""
+    deadline = time.monotonic() + HOLD_S
+    while time.monotonic() < deadline and conn.recv(4096):
+        pass
 
 
 def truncated_then_close(conn: socket.socket, req: dict[str, str]) -> None:
@@ -136,10 +148,10 @@ def garbage(conn: socket.socket, req: dict[str, str]) -> None:
 
 
 def endless_stream(conn: socket.socket, req: dict[str, str]) -> None:
-    conn.sendall(b"\x0f\xa0")  # says 4000 bytes, then trickles for ever
-    end = time.monotonic() + TIMEOUT * 3
+    conn.sendall(b"\x0f\xa0")  # says 4000 bytes, then trickles until the terminal hangs up
+    end = time.monotonic() + HOLD_S
     while time.monotonic() < end:
-        conn.sendall(b"0")
+        conn.sendall(b"0")  # OSError once the terminal has closed: the end
         time.sleep(0.01)
 
 
@@ -155,9 +167,14 @@ def silent(conn: socket.socket, req: dict[str, str]) -> None:
     hold(conn)
 
 
-def late_then_right(conn: socket.socket, req: dict[str, str]) -> None:
-    time.sleep(TIMEOUT * 1.5)
-    conn.sendall(framed(DIALECT.encode(reply_doc(req))))
+def late_then_right(conn: socket.socket, req: dict[str, str],
+                    sent: threading.Event | None = None) -> None:
+    time.sleep(LATE_S)
+    try:
+        conn.sendall(framed(DIALECT.encode(reply_doc(req))))
+    finally:
+        if sent is not None:
+            sent.set()
     hold(conn)
 
 
@@ -175,24 +192,26 @@ def test_bad_reply_is_no_reply_within_the_timeout(rogue: Callable[[Behaviour], R
     started = time.monotonic()
     with pytest.raises(NoReply):
         acq.authorize(auth_request(TestCard(), 1000, stan=123))
-    assert time.monotonic() - started < TIMEOUT + 2.0  # bounded: no hang
+    assert time.monotonic() - started < TIMEOUT + NO_HANG_S  # its own deadline, not the host's
     acq.close()
 
 
 def test_good_reply_from_the_same_rogue_host_is_accepted(
         rogue: Callable[[Behaviour], RogueHost]) -> None:
     host = rogue(lambda conn, req: conn.sendall(framed(DIALECT.encode(reply_doc(req)))))
-    reply = connect(cfg_for(host.port)).authorize(auth_request(TestCard(), 1000, stan=5))
+    patient = cfg_for(host.port, response_timeout_s=NO_HANG_S)  # a good reply is never late
+    reply = connect(patient).authorize(auth_request(TestCard(), 1000, stan=5))
     assert reply.approved and reply.auth_code == "123456"
 
 
 def test_late_reply_is_never_taken_for_the_next_request(
         rogue: Callable[[Behaviour], RogueHost]) -> None:
-    host = rogue(late_then_right)
+    late_sent = threading.Event()
+    host = rogue(lambda conn, req: late_then_right(conn, req, late_sent))
     acq = connect(cfg_for(host.port))
     with pytest.raises(NoReply):
         acq.authorize(auth_request(TestCard(), 1000, stan=1))
-    time.sleep(TIMEOUT)  # the late 0110 for STAN 1 arrives now on the old connection
+    assert late_sent.wait(HOLD_S)  # the late 0110 for STAN 1 has gone out on the old connection
     with pytest.raises(NoReply):  # the new request gets a new connection; this host is slow again
         acq.authorize(auth_request(TestCard(), 1000, stan=2))
 
@@ -204,11 +223,12 @@ def test_tls_host_that_never_finishes_the_handshake_is_unavailable(
     mute.bind(("127.0.0.1", 0))
     mute.listen(1)  # accepts the TCP connection (kernel backlog), never speaks TLS
     try:
-        cfg = cfg_for(mute.getsockname()[1], tls=True, ca_file=str(pki.ca_cert))
+        cfg = cfg_for(mute.getsockname()[1], tls=True, ca_file=str(pki.ca_cert),
+                      connect_timeout_s=TIMEOUT)  # the handshake timeout is under test here
         started = time.monotonic()
         with pytest.raises(HostUnavailable, match="TLS"):
             connect(cfg).authorize(auth_request(TestCard(), 1000))
-        assert time.monotonic() - started < TIMEOUT + 2.0  # bounded: no hang
+        assert time.monotonic() - started < TIMEOUT + NO_HANG_S  # its own deadline
     finally:
         mute.close()
 
@@ -218,5 +238,5 @@ def test_plain_tcp_host_behind_a_tls_terminal_is_unavailable(
     pki = make_test_pki(tmp_path)
     host = rogue(silent)
     with pytest.raises(HostUnavailable):
-        connect(cfg_for(host.port, tls=True, ca_file=str(pki.ca_cert))).authorize(
-            auth_request(TestCard(), 1000))
+        connect(cfg_for(host.port, tls=True, ca_file=str(pki.ca_cert),
+                        connect_timeout_s=TIMEOUT)).authorize(auth_request(TestCard(), 1000))

@@ -27,13 +27,13 @@ def test_pitap_host_serves_until_interrupted(tmp_path: Path, stop: signal.Signal
         assert line.startswith("host simulator listening on 127.0.0.1:") and "TLS" in line
         assert "host.ca_file" in proc.stdout.readline()
         port = int(line.split("127.0.0.1:")[1].split()[0])
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        socket.create_connection(("127.0.0.1", port), timeout=30).close()
         assert (tmp_path / "tls" / "test-ca.pem").is_file()
         assert (tmp_path / "tls" / "server.key").stat().st_mode & 0o077 == 0
     finally:
         proc.send_signal(stop)
         try:
-            _, err = proc.communicate(timeout=30)
+            _, err = proc.communicate(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()  # never leave a host running after the test
             proc.communicate()
@@ -49,11 +49,11 @@ def test_port_in_use_and_missing_keys_are_one_line(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         proc = start_pitap("host", "--port", str(port), "--keys", str(keys), cwd=tmp_path,
                            **NO_WARNINGS)
-        _, err = proc.communicate(timeout=20)
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1 and err.count("\n") == 1 and "cannot listen" in err
     proc = start_pitap("host", "--port", "0", "--keys", str(tmp_path / "nope.toml"),
                        cwd=tmp_path, **NO_WARNINGS)
-    _, err = proc.communicate(timeout=20)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2 and err.count("\n") == 1 and "nope.toml" in err
 
 

@@ -103,7 +103,7 @@ def test_frame_reader_never_hangs_or_crashes(header: str, stream: bytes) -> None
                 got.append(reader.read(time.monotonic() + 0.2))
         except FrameError:
             pass
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 10.0  # it ends: a bound, not a speed check
         assert all(0 < len(m) <= 256 for m in got)
     finally:
         a.close()

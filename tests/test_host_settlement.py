@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,13 +30,15 @@ from simulators.host.simulator import HostSimulator
 pytestmark = pytest.mark.filterwarnings("ignore:.*TripleDES.*")
 
 
-def terminal_config(tmp_path: Path, port: int) -> Config:
+def terminal_config(tmp_path: Path, port: int, response_timeout_s: float = 10.0) -> Config:
+    """Room for a loaded machine: the simulator answers at once, or (test amount ...96) never,
+    and a test with such an amount waits out the (then shorter) response timeout."""
     cfg = load_config()
     return dataclasses.replace(
         cfg,
         terminal=dataclasses.replace(cfg.terminal, state_dir=str(tmp_path / "state")),
-        host=dataclasses.replace(cfg.host, port=port, response_timeout_s=0.4,
-                                 connect_timeout_s=0.4),
+        host=dataclasses.replace(cfg.host, port=port, response_timeout_s=response_timeout_s,
+                                 connect_timeout_s=10.0),
     )
 
 
@@ -90,7 +93,7 @@ def test_a_mixed_day_settles_in_agreement_with_the_ledger(tmp_path: Path, keys: 
     ledger = tmp_path / "ledger.sqlite"
     sim = HostSimulator(port=0, keys_file=keys, ledger_file=ledger).start()
     port = sim.port
-    cfg = terminal_config(tmp_path, port)
+    cfg = terminal_config(tmp_path, port, response_timeout_s=3.0)  # 1296 is never answered
     acquirer = connect(cfg, stan_source=journal.next_stan)
     visa, mc = TestCard(), TestCard(MC_PAN)
     outcomes = [pay(journal, acquirer, visa, 1000), pay(journal, acquirer, mc, 2550),
@@ -253,10 +256,12 @@ def test_other_currency_payments_are_listed_not_settled(tmp_path: Path, keys: Pa
 
 
 class SlowReversalHost(LoopbackServer):
-    """Answers authorizations at once and reversals only after `delay` seconds."""
+    """Answers authorizations at once and a reversal only once `release` is set; `holding` is
+    set while a reversal waits for it."""
 
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
+    def __init__(self) -> None:
+        self.holding = threading.Event()
+        self.release = threading.Event()
         self.dialect = load_dialect("pitap-default", load_config().source.parent)
         super().__init__(backlog=4)
 
@@ -265,20 +270,21 @@ class SlowReversalHost(LoopbackServer):
         with conn:
             while True:
                 try:
-                    req = self.dialect.decode(reader.read(time.monotonic() + 10))
+                    req = self.dialect.decode(reader.read(time.monotonic() + 60))
                 except FrameError:
                     return
                 if req["t"].startswith("04"):
-                    time.sleep(self.delay)
+                    self.holding.set()
+                    self.release.wait(60)
                 reply = {"t": messages.reply_mti(req["t"]), "11": req["11"], "41": req["41"],
                          "39": "00", "38": "654321"}
                 conn.sendall(frame(self.dialect.encode(reply), "binary2"))
 
 
 def test_a_slow_reversal_never_holds_up_a_payment(tmp_path: Path, journal: Journal) -> None:
-    host = SlowReversalHost(delay=4.0)
+    host = SlowReversalHost()
     cfg = terminal_config(tmp_path, host.port)
-    cfg = dataclasses.replace(cfg, host=dataclasses.replace(cfg.host, response_timeout_s=6.0))
+    cfg = dataclasses.replace(cfg, host=dataclasses.replace(cfg.host, response_timeout_s=60.0))
     acquirer = connect(cfg, stan_source=journal.next_stan)
     card = TestCard()
     pid = journal.new_payment("purchase", 900, 978, "PITAP001")
@@ -289,12 +295,16 @@ def test_a_slow_reversal_never_holds_up_a_payment(tmp_path: Path, journal: Journ
     saf = StoreAndForward(journal, acquirer)
     saf.start(interval_s=0.05)
     try:
-        time.sleep(0.3)  # the reversal is now waiting for its slow answer
-        started = time.monotonic()
+        assert host.holding.wait(60)  # the reversal reached the host, which keeps it waiting
         assert pay(journal, acquirer, card, 1000) == "approved"
-        assert time.monotonic() - started < 2.5  # well before the reversal's 4 s answer
-        wait_until(lambda: not journal.queue(), seconds=8, every=0.05)
-        assert journal.queue() == [] and journal.payment(pid)["state"] == "reversed"
+        # ...while the reversal is still waiting for its answer: not one attempt counted yet
+        # (a payment queued behind it would have come only after the reversal timed out)
+        (item,) = journal.queue()
+        assert item.kind == "reversal" and item.attempts == 0 and not item.last_error
+        host.release.set()
+        assert wait_until(lambda: not journal.queue(), seconds=60, every=0.05)
+        assert journal.payment(pid)["state"] == "reversed"
     finally:
+        host.release.set()
         saf.stop()
         acquirer.close()

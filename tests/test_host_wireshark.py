@@ -94,7 +94,7 @@ def test_wireshark_decodes_the_default_dialect(tmp_path: Path) -> None:
         relay = RecordingRelay(sim.port)
         cfg = load_config()
         cfg = dataclasses.replace(cfg, host=dataclasses.replace(
-            cfg.host, port=relay.port, response_timeout_s=2.0))
+            cfg.host, port=relay.port, response_timeout_s=10.0))
         acq = connect(cfg)
         visa, mc = TestCard(), TestCard(MC_PAN)
         assert acq.authorize(auth_request(visa, 1500, stan=11)).approved

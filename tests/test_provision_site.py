@@ -4,14 +4,10 @@ message naming the key at fault (and never echoing a secret)."""
 from __future__ import annotations
 
 import base64
-import datetime
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from firmware.config import parse_config
 from firmware.provision.site import (
@@ -22,21 +18,15 @@ from firmware.provision.site import (
     secret_files,
     terminal_toml,
 )
+from simulators.host import testpki
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "site.example.toml"
 
 
-def make_cert(cn: str) -> tuple[str, str]:
-    """A self-signed certificate and its private key, both PEM."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
+def make_cert(cn: str, ca: bool = False) -> tuple[str, str]:
+    """A self-signed certificate (the test PKI's issuer) and its private key, both PEM."""
+    key = testpki.new_key()
+    cert = testpki.issue(cn, key, ca=ca, client=not ca)
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
@@ -44,7 +34,7 @@ def make_cert(cn: str) -> tuple[str, str]:
     return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
 
 
-CA_PEM, _ = make_cert("Test Acquirer CA")
+CA_PEM, _ = make_cert("Test Acquirer CA", ca=True)
 CLIENT_PEM, CLIENT_KEY = make_cert("PITAP042")
 _, OTHER_KEY = make_cert("someone else")
 JOURNAL_KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"

@@ -131,7 +131,7 @@ def test_phone_leaving_mid_flow_ends_the_payment_as_try_again_at_once(
 @pytest.mark.parametrize("profile", ["malformed-tlv", "unknown-aid", "wrong-sw"])
 def test_phone_answering_garbage_is_declined_cleanly(host_sim, terminal_for, phone,
                                                      profile: str) -> None:
-    term = terminal_for(host_sim.port, presentment_timeout_s=3.0)
+    term = terminal_for(host_sim.port)
     phone(profile, term.cfg.reader.path)
     result = term.pay(1250)
     assert result.outcome == "declined", (profile, result.reason)

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from run_support import wait_until
 
 from drivers.printer import FilePrinter, PrinterProblem, SerialPrinter
 from firmware.config import load_config
@@ -169,7 +170,7 @@ def test_serial_printer_checks_status_before_printing(online: bool, paper: bool,
                                                       kind: str) -> None:
     far_end = PtyPrinter(online, paper)
     try:
-        printer = SerialPrinter(far_end.path, timeout=0.5)
+        printer = SerialPrinter(far_end.path, timeout=10.0)  # it answers: the wait ends then
         lines = receipt_lines(BUILDER, PAYMENT, "customer", load("en"))
         if kind:
             with pytest.raises(PrinterProblem) as problem:
@@ -178,12 +179,8 @@ def test_serial_printer_checks_status_before_printing(online: bool, paper: bool,
             assert b"CUSTOMER COPY" not in far_end.received  # nothing half-printed
         else:
             printer.print_document(lines)
-            deadline = threading.Event()
-            for _ in range(40):
-                if b"CUSTOMER COPY" in far_end.received:
-                    break
-                deadline.wait(0.05)
-            assert b"CUSTOMER COPY" in far_end.received
+            assert wait_until(lambda: b"CUSTOMER COPY" in far_end.received, seconds=30,
+                              every=0.01)
     finally:
         far_end.close()
 
@@ -204,7 +201,7 @@ def feedback_with_printer(tmp_path: Path, **printer: object) -> Feedback:
 
 def test_out_of_paper_shows_why_and_a_qr_receipt_and_does_not_raise(tmp_path: Path) -> None:
     far_end = PtyPrinter(online=True, paper=False)
-    fb = feedback_with_printer(tmp_path, backend="serial", port=far_end.path, timeout_s=0.5)
+    fb = feedback_with_printer(tmp_path, backend="serial", port=far_end.path, timeout_s=10.0)
     try:
         assert fb.receipt(PAYMENT) == "out of paper"
         assert fb.last_screen is not None and fb.last_screen.name == "receipt_qr"

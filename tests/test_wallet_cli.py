@@ -65,18 +65,18 @@ def test_usage_errors_are_one_line_and_exit_2(argv, capsys):
 def test_wallet_command_answers_a_tap(capsys):
     path = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
     result: list[int] = []
-    argv = ["wallet", "--profile", "visa-online", "--reader", path, "--timeout", "10"]
+    argv = ["wallet", "--profile", "visa-online", "--reader", path, "--timeout", "60"]
     thread = threading.Thread(target=lambda: result.append(main(argv)))
     thread.start()
     reader = Reader(path)
     try:
-        card = reader.wait_for_card(8)
+        card = reader.wait_for_card(30)
         assert card is not None
         assert card.transceive(PPSE)[-2:] == b"\x90\x00"
     finally:
         reader.release()
         reader.close()
-        thread.join(10)
+        thread.join(60)
     assert result == [0]
     assert "1 of 1 tap(s) answered" in capsys.readouterr().out
 

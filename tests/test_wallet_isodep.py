@@ -31,8 +31,8 @@ def phone_at():
     ) -> tuple[SimulatedPhone, nfc.ContactlessFrontend]:
         path = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
         phone = SimulatedPhone(profile, path, **kwargs)
-        thread = phone.start(taps=taps, timeout=20)
-        assert phone.ready.wait(5)
+        thread = phone.start(taps=taps, timeout=60)
+        assert phone.ready.wait(30)
         clf = nfc.ContactlessFrontend(path)
         started.append((phone, thread, clf))
         return phone, clf
@@ -105,7 +105,7 @@ def test_tap_ends_when_the_reader_switches_the_field_off(phone_at):
     tag.transceive(PPSE)
     clf.device.mute()  # RFOFF
     phone.stop()
-    wait_until(lambda: phone.last_tap is not None, seconds=5, every=0.02)
+    wait_until(lambda: phone.last_tap is not None, seconds=30, every=0.02)
     assert phone.last_tap.ended == "rf-off"
     assert phone.last_tap.apdus == 1
 

@@ -1,5 +1,11 @@
 """One module a `pitap` subcommand, each with `register(subparsers)`; and what they share: the
-argument types (counts, seconds, amounts, currencies), `--config`, and the journal check."""
+argument types (counts, seconds, amounts, currencies), `--config`, and the journal check.
+
+A command module imports only argparse, the standard library and firmware.config at the top; the
+terminal, the kernel, nfcpy, Pillow and the rest are imported inside the function that runs the
+command, so that `pitap --help` stays quick (tests/test_cli.py checks what it imports,
+bench/cli_start.py measures it).
+"""
 
 from __future__ import annotations
 

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from firmware.commands import add_config_option, count, require_simulators
-from firmware.config import load_config
-from firmware.terminal import PaymentResult, describe
+
+if TYPE_CHECKING:
+    from firmware.terminal import PaymentResult
+    from simulators.demo import ScriptedPayment
 
 if TYPE_CHECKING:
     from simulators.demo import ScriptedPayment
@@ -32,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     require_simulators()
+    from firmware.config import load_config
+    from firmware.terminal import describe
     from simulators.demo import load_script, run_demo
 
     cfg = load_config(args.config)

@@ -12,18 +12,32 @@ import sys
 from pathlib import Path
 
 from firmware.commands import add_config_option, seconds
-from firmware.config import load_config
-from firmware.provision.diag import CHECKS, DiagContext, report_json, report_text, run_checks
 
 TERMINAL_CONFIG = Path("/etc/pitap/terminal.toml")  # written by first boot
+
+
+class _CheckNames:
+    """The check names, read from firmware.provision.diag only when argparse needs them
+    (`pitap diag --help`, `--only NAME`), so that `pitap --help` does not import the checks."""
+
+    def _names(self) -> list[str]:
+        from firmware.provision.diag import CHECKS
+
+        return list(CHECKS)
+
+    def __iter__(self):  # noqa: ANN204
+        return iter(self._names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("diag", help="self-test every part of the terminal")
     add_config_option(p, default=f"{TERMINAL_CONFIG} when present, else the shipped one")
     p.add_argument("--json", action="store_true", help="one JSON document with every check")
-    p.add_argument("--only", metavar="CHECK", action="append", choices=sorted(CHECKS),
-                   help=f"run only this check (repeatable): {', '.join(CHECKS)}")
+    p.add_argument("--only", metavar="CHECK", action="append", choices=_CheckNames(),
+                   help="run only this check (repeatable): %(choices)s")
     p.add_argument("--field-timeout", type=seconds, default=10.0, metavar="S",
                    help="how long the field test waits for a card or phone (default 10)")
     p.add_argument("--no-ask", action="store_true",
@@ -46,6 +60,9 @@ def _terminal_service_running() -> bool:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from firmware.config import load_config
+    from firmware.provision.diag import DiagContext, report_json, report_text, run_checks
+
     if _terminal_service_running():
         print("pitap: note: pitap.service is running and holds the reader and the display; "
               "for a full test stop it first: sudo systemctl stop pitap", file=sys.stderr)

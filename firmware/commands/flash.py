@@ -6,8 +6,10 @@ import argparse
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from firmware.provision.flash import FlashFailed, FlashRefused, Target, flash
+if TYPE_CHECKING:
+    from firmware.provision.flash import Target
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _confirm(yes: bool):  # noqa: ANN202
+    from firmware.provision.flash import FlashRefused
+
     def confirm(target: Target, size: int | None) -> bool:
         if yes or (target.kind == "file" and not target.exists):
             return True
@@ -35,6 +39,8 @@ def _confirm(yes: bool):  # noqa: ANN202
 
 
 def handle(args: argparse.Namespace) -> int:
+    from firmware.provision.flash import FlashFailed, FlashRefused, flash
+
     # A file-size limit (ulimit -f) must end as a reported failed write, not a killed process.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:

@@ -9,7 +9,6 @@ import threading
 from pathlib import Path
 
 from firmware.commands import add_config_option, require_simulators
-from firmware.config import ConfigError, load_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     require_simulators()
+    from firmware.config import ConfigError, load_config
     from simulators.host.simulator import HostSimulator
     from simulators.host.testpki import make_test_pki
 

@@ -7,10 +7,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from firmware.provision import ProvisionError
-from firmware.provision.image import build_epoch, build_image, check_inputs
-from firmware.provision.wheelhouse import build_for_target, from_directory
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("image", help="build a terminal SD card image")
@@ -29,6 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle_build(args: argparse.Namespace) -> int:
+    from firmware.provision import ProvisionError
+    from firmware.provision.image import build_epoch, build_image, check_inputs
+    from firmware.provision.wheelhouse import build_for_target, from_directory
+
     try:
         site = check_inputs(args.base, args.site, args.out)
         # the simulators (TEST keys) only for a test-mode site's field check, never otherwise

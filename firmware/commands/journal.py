@@ -14,11 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from firmware.commands import add_config_option, count, existing_journal
-from firmware.config import Config, format_amount, load_config
-from firmware.journal import Journal, JournalError, QueueItem
-from firmware.private_files import problems
+
+if TYPE_CHECKING:
+    from firmware.config import Config
+    from firmware.journal import Journal, QueueItem
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def payment_line(p: dict) -> str:
+    from firmware.config import format_amount
+
     parts = [
         f"#{p['id']:<5}",
         p["created_at"][:19].replace("T", " "),
@@ -57,6 +61,9 @@ def payment_line(p: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from firmware.config import load_config
+    from firmware.journal import Journal, JournalError
+
     cfg = load_config(args.config)
     existing_journal(cfg)
     try:
@@ -108,6 +115,8 @@ def _print_queue(items: list[QueueItem], as_json: bool) -> None:
 
 def _check(cfg: Config, journal: Journal, as_json: bool) -> int:
     """The journal opened (integrity check passed, schema migrated, key usable): report."""
+    from firmware.private_files import problems
+
     found = problems(cfg)
     report = {
         "journal": str(journal.path),

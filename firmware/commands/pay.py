@@ -15,8 +15,8 @@ import json
 import sys
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from drivers.nfc import ReaderFault
 from firmware.commands import (
     UsageError,
     add_config_option,
@@ -26,9 +26,11 @@ from firmware.commands import (
     stopped_by_signals,
     tell_recovery,
 )
-from firmware.config import Config, ConfigError, currency_numeric, format_amount, load_config
-from firmware.journal import JournalBusy
-from firmware.terminal import PaymentResult, RefundRefused, Terminal, describe
+from firmware.config import ConfigError, currency_numeric, format_amount, load_config
+
+if TYPE_CHECKING:  # the terminal (nfcpy, Pillow, python-escpos) is imported when a command runs
+    from firmware.config import Config
+    from firmware.terminal import PaymentResult, Terminal
 
 
 def check_contactless_limit(cfg: Config, amount: int, currency: str) -> None:
@@ -58,6 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def open_terminal(cfg: Config) -> Terminal:
+    from drivers.nfc import ReaderFault
+    from firmware.terminal import Terminal
+
     try:
         return Terminal.from_config(cfg)
     except ReaderFault as exc:
@@ -65,6 +70,8 @@ def open_terminal(cfg: Config) -> Terminal:
 
 
 def print_result(result: PaymentResult, as_json: bool) -> int:
+    from firmware.terminal import describe
+
     print(json.dumps(result.as_dict()) if as_json else describe(result), flush=True)
     return 0 if result.outcome == "approved" else 1
 
@@ -75,6 +82,9 @@ def take(args: argparse.Namespace,
     """Check the amount, open the configured terminal, run one payment or refund
     (`action(terminal, amount, currency, cancelled)`), print it, close. `needs_journal`: refuse
     (exit 2) when the configuration's journal does not exist."""
+    from firmware.journal import JournalBusy
+    from firmware.terminal import RefundRefused
+
     cfg = load_config(args.config)
     currency = parse_currency(args.currency) if args.currency else cfg.terminal.currency.upper()
     amount = parse_amount(args.amount, currency)

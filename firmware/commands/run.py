@@ -87,6 +87,7 @@ class TerminalService:
 
     def __init__(self, terminal: Any, keypad: Any, *, currency: str,
                  result_hold_s: float = 5.0, stop: threading.Event | None = None) -> None:
+
         self.terminal = terminal
         self.feedback = terminal.feedback
         self.keypad = keypad

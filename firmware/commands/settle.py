@@ -10,7 +10,6 @@ import json
 import sys
 
 from firmware.commands import add_config_option, existing_journal
-from firmware.config import load_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +33,7 @@ def _not_closed(why: str, as_json: bool, later: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from firmware.config import load_config
     from firmware.host import connect
     from firmware.host.acquirer import HostUnavailable, NoReply
     from firmware.host.settlement import BatchNotClosed, format_z_report, settle_day

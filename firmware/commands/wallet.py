@@ -14,8 +14,6 @@ import sys
 import warnings
 
 from firmware.commands import add_config_option, require_simulators
-from firmware.config import load_config
-from firmware.emv.outcome import mask_pan
 
 DEFAULT_TIMEOUT_S = 300.0
 
@@ -43,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _list() -> int:
+    from firmware.emv.outcome import mask_pan
     from simulators.wallet.phone import get_profile, profile_names
 
     for name in profile_names():
@@ -57,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     # pyemv still uses cryptography's TripleDES names; that is not the user's concern.
     warnings.filterwarnings("ignore", module=r"pyemv(\.|$)")
     require_simulators()
+    from firmware.config import load_config
     from simulators.wallet.isodep import TapResult
     from simulators.wallet.phone import ProfileError, SimulatedPhone
 

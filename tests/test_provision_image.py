@@ -308,7 +308,7 @@ def _no_wheelhouse_yet(monkeypatch: pytest.MonkeyPatch) -> None:
     def too_early(*_a: object, **_k: object) -> None:
         raise AssertionError("the wheelhouse was built before the inputs were checked")
 
-    monkeypatch.setattr("firmware.commands.image.build_for_target", too_early)
+    monkeypatch.setattr("firmware.provision.wheelhouse.build_for_target", too_early)
 
 
 def build_downloading(base: Path, site: Path, out: Path) -> int:

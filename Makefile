@@ -7,10 +7,12 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: demo test lint bench fuzz clean install
 
-# (Re)create the venv and install the project when missing or when its packaging changed.
-$(STAMP): setup.py pyproject.toml
+# (Re)create the venv and install the project when missing or when its packaging changed:
+# the terminal (pitap, setup.py) and, for the demo and the tests, the simulators (pitap-sim,
+# simulators/setup.py), a distribution of its own so that a terminal never carries them.
+$(STAMP): setup.py pyproject.toml simulators/setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' -e simulators
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -29,7 +31,7 @@ bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 fuzz: $(STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,fuzz]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,fuzz]' -e simulators
 	@for f in tests/fuzz/fuzz_*.py; do echo "== $$f"; $(PY) $$f -max_total_time=$${FUZZ_SECONDS:-60} || exit 1; done
 
 clean:

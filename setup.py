@@ -7,12 +7,17 @@ from setuptools import find_packages, setup
 HERE = Path(__file__).parent
 
 
+# What config/ ships: data files by kind, never whatever else lies there (a development run's
+# state, e.g. config/var/ with a test host's TLS keys, beside a configuration it was started with).
+SHIPPED_CONFIG = ("*.toml", "capk/*.txt", "dialects/*.toml", "systemd/*")
+
+
 def shipped_config() -> list[tuple[str, list[str]]]:
-    """The config/ tree, installed under share/pitap/config for non-editable installs."""
+    """The config/ data files, installed under share/pitap/config for non-editable installs."""
     out: dict[str, list[str]] = {}
-    for path in sorted((HERE / "config").rglob("*")):
-        # config/var/ is the shipped configuration's state (journal, test TLS keys): never shipped.
-        if path.is_file() and "var" not in path.relative_to(HERE / "config").parts:
+    found = {p for pattern in SHIPPED_CONFIG for p in (HERE / "config").glob(pattern)}
+    for path in sorted(found):
+        if path.is_file():
             rel = path.relative_to(HERE)
             out.setdefault(str(Path("share/pitap") / rel.parent), []).append(str(rel))
     return sorted(out.items())
@@ -27,7 +32,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.11",
     packages=find_packages(include=["firmware*", "drivers*", "ui*"]),
-    package_data={"ui": ["fonts/*"], "drivers.sim": ["profiles.toml", "data/*.toml"]},
+    package_data={"ui": ["fonts/*"]},
     data_files=shipped_config(),
     install_requires=[
         "nfcpy>=1.0.4",

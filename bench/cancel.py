@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from emul_support import emulator  # noqa: E402
 
 from drivers.nfc import Reader  # noqa: E402
-from firmware.demo import free_port  # noqa: E402
+from simulators.demo import free_port  # noqa: E402
 
 
 def latencies(reader: Reader, runs: int) -> list[float]:

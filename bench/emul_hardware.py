@@ -56,8 +56,8 @@ def spi_panel() -> None:
         from PIL import Image  # noqa: F401
 
         from drivers.display import SpiPanel
-        from drivers.sim import gpio_fake
-        from drivers.sim.spi_panel import SpiPanelEmulator
+        from simulators import gpio_fake
+        from simulators.spi_panel import SpiPanelEmulator
         from ui import screens
         from ui.lang import load
         from ui.money import Money
@@ -101,11 +101,11 @@ def payments(line_timing: bool) -> None:
     import logging
     import tempfile
 
-    from drivers.sim.wallet import CardApplet
     from firmware.config import load_config
-    from firmware.demo import demo_config
-    from firmware.host.simulator import HostSimulator
     from firmware.terminal import Terminal
+    from simulators.demo import demo_config
+    from simulators.host.simulator import HostSimulator
+    from simulators.wallet.phone import CardApplet
 
     logging.disable(logging.WARNING)
     tmp = Path(tempfile.mkdtemp(prefix="pitap-bench-"))
@@ -113,7 +113,6 @@ def payments(line_timing: bool) -> None:
     host = HostSimulator(
         host="127.0.0.1",
         port=0,
-        keys_file=shipped.data_path("keys/test-issuers.toml"),
         ledger_file=tmp / "ledger.sqlite",
     )
     host.start()

@@ -32,9 +32,9 @@ from wallet_helpers import PPSE, generate_ac, select, terminal_values  # noqa: E
 
 import drivers.nfc  # noqa: E402
 from drivers.nfc import CardRemoved, Reader  # noqa: E402
-from drivers.sim.isodep import frame_waiting_time  # noqa: E402
-from drivers.sim.wallet import CardApplet, SimulatedPhone  # noqa: E402
-from firmware.demo import free_port  # noqa: E402
+from simulators.demo import free_port  # noqa: E402
+from simulators.wallet.isodep import frame_waiting_time  # noqa: E402
+from simulators.wallet.phone import CardApplet, SimulatedPhone  # noqa: E402
 
 GPO = bytes.fromhex("80A8000002830000")
 
@@ -101,14 +101,13 @@ def whole_payment() -> float:
     import dataclasses
 
     from firmware.config import load_config
-    from firmware.demo import demo_config
-    from firmware.host.simulator import HostSimulator
     from firmware.terminal import Terminal
+    from simulators.demo import demo_config
+    from simulators.host.simulator import HostSimulator
 
     tmp = Path(tempfile.mkdtemp())
     shipped = load_config()
-    sim = HostSimulator(host="127.0.0.1", port=0, ledger_file=tmp / "ledger.sqlite",
-                        keys_file=shipped.data_path("keys/test-issuers.toml"))
+    sim = HostSimulator(host="127.0.0.1", port=0, ledger_file=tmp / "ledger.sqlite")
     sim.start()
     cfg = demo_config(shipped, tmp / "state", tmp / "screens", free_port(socket.SOCK_DGRAM),
                       sim.port)

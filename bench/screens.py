@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from drivers.display import SpiPanel
-from drivers.sim.gpio_fake import FakeGPIO
+from simulators.gpio_fake import FakeGPIO
 from ui import screens
 from ui.lang import load
 from ui.money import Money

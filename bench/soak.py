@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from firmware.config import Config, load_config  # noqa: E402
 from firmware.host.dialect import MessageError  # noqa: E402
-from firmware.host.simulator import HostSimulator  # noqa: E402
+from simulators.host.simulator import HostSimulator  # noqa: E402
 
 # (profile, amount suffix): what the simulated customers do. The host simulator's test amounts:
 # ...05 do not honour, ...96 never answers, ...97 drops the connection; others approve.
@@ -115,8 +115,8 @@ def settle_worker(args: argparse.Namespace) -> int:
 def worker(args: argparse.Namespace) -> int:
     """The terminal (recovery at start), then one payment per (profile, amount) in args.plan;
     one JSON line each."""
-    from drivers.sim.wallet import SimulatedPhone
     from firmware.terminal import Terminal
+    from simulators.wallet.phone import SimulatedPhone
 
     cfg = soak_config(Path(args.state), args.reader_port, args.host_port)
     # Log as a terminal would, verbosely, to a file the card-data scan reads afterwards.
@@ -260,12 +260,10 @@ def run_soak(payments: int, seed: int, state: Path, log=print, scan=None) -> Soa
     rng = random.Random(seed)
     soak = Soak()
     started = time.monotonic()
-    shipped = load_config()
     ledger = state / "host-ledger.sqlite"
     sim = TrippingHost(
         host="127.0.0.1",
         port=0,
-        keys_file=shipped.data_path("keys/test-issuers.toml"),
         ledger_file=ledger,
     )
     sim.start()

@@ -20,11 +20,11 @@ import time
 import warnings
 
 from drivers.nfc import Reader
-from drivers.sim.wallet import SimulatedPhone, profile_names
 from firmware.config import load_config
-from firmware.demo import free_port
 from firmware.emv.kernel import Kernel
 from firmware.emv.outcome import TerminalTransaction
+from simulators.demo import free_port
+from simulators.wallet.phone import SimulatedPhone, profile_names
 
 SLOW_BY_DESIGN = {"slow-wtx", "leaves-field"}  # each tap costs a timeout or a 0.2 s answer
 AMOUNTS = {  # profile -> (amount in minor units, ISO 4217 numeric)

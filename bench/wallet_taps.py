@@ -16,8 +16,8 @@ import time
 import warnings
 
 from drivers.nfc import Reader
-from drivers.sim.wallet import SimulatedPhone
-from firmware.demo import free_port
+from simulators.demo import free_port
+from simulators.wallet.phone import SimulatedPhone
 
 warnings.filterwarnings("ignore", module=r"pyemv(\.|$)")
 

@@ -1,8 +1,9 @@
 """The terminal's four contactless status lights and its buzzer, on the RPi.GPIO API.
 
 `gpio_module(backend)` picks the real `RPi.GPIO` (on a Pi 5 the rpi-lgpio package provides the
-same module) or the recording fake in drivers/sim/gpio_fake.py; everything above that call is
-the same code on a Pi and on a desktop. Pins are BCM numbers from the configuration.
+same module) or the recording fake, loaded by name from the simulators package (development
+machines only; a terminal does not carry it); everything above that call is the same code on a
+Pi and on a desktop. Pins are BCM numbers from the configuration.
 
 Tones follow EMV Contactless Book A's audio indications: success = one ~1500 Hz tone of 500 ms;
 alert = two ~750 Hz tones of 200 ms with 200 ms between. One of our own, attention = three short
@@ -35,6 +36,9 @@ TONES: dict[str, tuple[tuple[float, float, float], ...]] = {
 }
 
 
+SIM_MODULE = "simulators.gpio_fake"  # gpio.backend = "sim": loaded by name, never imported
+
+
 class GpioUnavailable(RuntimeError):
     """The configured GPIO backend cannot be used on this machine."""
 
@@ -44,9 +48,15 @@ def gpio_module(backend: str) -> Any:
 
     Returns a fresh fake for "sim", so each terminal gets its own recorded history."""
     if backend == "sim":
-        from drivers.sim.gpio_fake import FakeGPIO
-
-        return FakeGPIO()
+        try:
+            fake = importlib.import_module(SIM_MODULE)
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("simulators", SIM_MODULE):
+                raise
+            raise GpioUnavailable(
+                'backend "sim" needs the simulators, which are not installed here (a terminal '
+                'does not carry them): set gpio.backend = "rpi" on a Pi') from None
+        return fake.FakeGPIO()
     if backend == "rpi":
         try:
             module: ModuleType = importlib.import_module("RPi.GPIO")

@@ -14,7 +14,7 @@ membrane keypad: # enter, * and C clear, D cancel, A f1, B f2).
 The matrix is scanned the usual way: rows are outputs held high, each row in turn is driven low
 and the columns (inputs with pull-ups) that read low are the keys down in it. A key counts once
 it has read down for `debounce_ms` without a break, and again only after it has been released.
-GPIO through an RPi.GPIO-compatible module (the real one or drivers/sim/gpio_fake.py).
+GPIO through an RPi.GPIO-compatible module (the real one or simulators/gpio_fake.py).
 """
 
 from __future__ import annotations

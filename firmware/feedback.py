@@ -32,7 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from drivers.display import Display, open_display
-from drivers.gpio import Buzzer, StatusLights, gpio_module
+from drivers.gpio import Buzzer, GpioUnavailable, StatusLights, gpio_module
 from firmware.config import Config, ConfigError, currency_alpha, currency_exponent
 from firmware.receipt import ReceiptBuilder, receipt_qr_payload, render_receipt
 from ui import screens
@@ -77,7 +77,10 @@ class Feedback:
         `gpio` / `spi` put a simulator below the drivers (tests, the panel emulator); `sleep`
         times the tones (tests pass a simulated clock's)."""
         if gpio is None:
-            gpio = gpio_module(cfg.gpio.backend)
+            try:
+                gpio = gpio_module(cfg.gpio.backend)
+            except GpioUnavailable as exc:
+                raise ConfigError(f"{cfg.source}: gpio: {exc}") from None
         display = open_display(cfg.display, cfg.state_dir, gpio=gpio, spi=spi)
         lights = StatusLights(gpio, cfg.gpio.led_pins, cfg.gpio.active_high)
         buzzer = Buzzer(gpio, cfg.gpio.buzzer_pin, cfg.gpio.active_high,

@@ -49,7 +49,7 @@ def leaks_in_files(paths: list[Path], pans: list[str]) -> list[str]:
 def wallet_tokens() -> list[str]:
     """Every test token (476173.../541333.../608326...) in the simulated wallets' data."""
     found: set[str] = set()
-    for path in (ROOT / "drivers" / "sim").rglob("*"):
+    for path in (ROOT / "simulators").rglob("*"):
         if path.is_file() and path.suffix in (".toml", ".json", ".py"):
             text = path.read_text(errors="replace")
             found.update(TOKEN.findall(text))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from firmware.config import Config, load_config
-from firmware.demo import free_port
+from simulators.demo import free_port
 
 
 @pytest.fixture
@@ -28,12 +28,11 @@ def shipped_config() -> Config:
 @pytest.fixture
 def host_sim(tmp_path: Path, shipped_config: Config) -> Iterator[object]:
     """The host simulator, a real TCP server on 127.0.0.1, in this process."""
-    from firmware.host.simulator import HostSimulator
+    from simulators.host.simulator import HostSimulator
 
     sim = HostSimulator(
         host="127.0.0.1",
         port=0,
-        keys_file=shipped_config.data_path("keys/test-issuers.toml"),
         ledger_file=tmp_path / "ledger.sqlite",
     )
     sim.start()
@@ -48,7 +47,7 @@ def make_config(tmp_path: Path, shipped_config: Config) -> Callable[..., Config]
     test that wants "nobody taps" sets a short one."""
 
     def make(host_port: int, presentment_timeout_s: float = 15.0, **host: object) -> Config:
-        from firmware.demo import demo_config
+        from simulators.demo import demo_config
 
         cfg = demo_config(shipped_config, tmp_path / "state", tmp_path / "screens",
                           free_port(socket.SOCK_DGRAM), host_port)
@@ -83,7 +82,7 @@ def reader(emu) -> Iterator[object]:
 @pytest.fixture
 def phone() -> Iterator[Callable[..., threading.Thread]]:
     """Start a simulated phone wallet on the udp: link; stopped at the end of the test."""
-    from drivers.sim.wallet import SimulatedPhone
+    from simulators.wallet.phone import SimulatedPhone
 
     started: list[tuple[SimulatedPhone, threading.Thread]] = []
 

@@ -1,6 +1,6 @@
 """Test support: an EMV-correct phone built from our own test keys, to drive the kernel by APDUs.
 
-Written from EMV Books 2/3 and the contactless kernel notes, independently of drivers/sim (the
+Written from EMV Books 2/3 and the contactless kernel notes, independently of simulators/wallet (the
 wallets): the kernel and the simulated wallets must not hide each other's mistakes. Keys are
 generated with `cryptography` once per test session; certificates are raw RSA (m^d mod n).
 `TestPhone.transceive` answers like a phone; `faults` lets a test replace or drop any answer.

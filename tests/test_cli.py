@@ -93,7 +93,7 @@ def test_negative_counts_are_usage_errors(args: tuple[str, ...]) -> None:
 # What `pitap --help` costs is measured in bench/cli_start.py; what it imports is checked here.
 HEAVY = ("PIL", "escpos", "nfc", "serial", "cryptography", "pyemv", "iso8583", "qrcode", "ssl",
          "sqlite3", "firmware.terminal", "firmware.journal", "firmware.host", "firmware.emv",
-         "firmware.provision", "drivers", "ui")
+         "firmware.provision", "drivers", "ui", "simulators")
 IMPORTED_BY = """
 import contextlib, io, json, sys
 from firmware.cli import main

@@ -13,8 +13,8 @@ from journal_support import auth_request
 from run_support import run_pitap, wait_until
 
 from firmware.config import load_config
-from firmware.demo import free_port
 from firmware.journal import Journal
+from simulators.demo import free_port
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (DEBUG|INFO|WARNING|ERROR) ", re.M)
 
@@ -47,7 +47,7 @@ def test_missing_reader_is_one_line(tmp_path: Path, command: tuple[str, ...], co
 def leaving_phone() -> Iterator[Callable[[], str]]:
     """Start a phone that answers a few APDUs, then leaves the field mid-tap; returns its reader
     path once it listens (on a fresh port again if another program took the first one)."""
-    from drivers.sim.wallet import SimulatedPhone
+    from simulators.wallet.phone import SimulatedPhone
 
     phones: list[SimulatedPhone] = []
 

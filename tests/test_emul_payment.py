@@ -1,7 +1,7 @@
 """Whole payments on the Raspberry Pi code path, with only the chips emulated at the wire.
 
 The terminal is configured with the emulated PN532's `tty:...:pn532` path, so nfcpy's pn532 driver
-on pyserial reads a simulated wallet (drivers.sim.wallet.CardApplet) through a pty; the kernel,
+on pyserial reads a simulated wallet (simulators.wallet.phone.CardApplet) through a pty; the kernel,
 the host simulator on loopback (a real TCP server) and the journal are the real ones. In the full
 stack test the screens go through the SPI display driver into the emulated ST7789 and the lights
 and tones through the RPi.GPIO API into the recording fake.
@@ -15,15 +15,15 @@ import pytest
 from PIL import Image, ImageChops
 
 from drivers.nfc import Reader
-from drivers.sim.gpio_fake import FakeGPIO
-from drivers.sim.pn532 import LineFault
-from drivers.sim.spi_panel import SpiPanelEmulator
-from drivers.sim.wallet import CardApplet
 from firmware.emv.kernel import Kernel
 from firmware.feedback import Feedback
 from firmware.host import connect
 from firmware.journal import Journal
 from firmware.terminal import Terminal
+from simulators.gpio_fake import FakeGPIO
+from simulators.pn532.emulator import LineFault
+from simulators.spi_panel import SpiPanelEmulator
+from simulators.wallet.phone import CardApplet
 
 
 @pytest.fixture

@@ -122,7 +122,7 @@ def test_the_reader_can_be_closed_and_opened_again(emu) -> None:
 def test_without_root_a_com_link_in_the_working_directory_opens_as_well(
     tmp_path: Path, monkeypatch
 ) -> None:
-    from drivers.sim.pn532 import Pn532Emulator
+    from simulators.pn532.emulator import Pn532Emulator
 
     monkeypatch.chdir(tmp_path)  # nfcpy opens com:COM7 as the relative path COM7
     with Pn532Emulator(link=tmp_path / "COM7") as emu:

@@ -12,7 +12,7 @@ import pytest
 from emul_support import NO_HANG_S, PPSE_FCI, SELECT_PPSE, TAP_S, TinyApplet
 
 from drivers.nfc import CardRemoved, Reader, ReaderFault
-from drivers.sim.pn532 import LineFault
+from simulators.pn532.emulator import LineFault
 
 GLITCHES = [f for f in LineFault if f is not LineFault.SILENCE]  # one-off: the line works again
 IN_COMMUNICATE_THRU = 0x42

@@ -1,8 +1,8 @@
-"""The PN532 host frame codec and parser (drivers.sim.pn532_frame): pure, no line."""
+"""The PN532 host frame codec and parser (simulators.pn532.frame): pure, no line."""
 
 from __future__ import annotations
 
-from drivers.sim.pn532_frame import (
+from simulators.pn532.frame import (
     ACK,
     NACK,
     Ack,

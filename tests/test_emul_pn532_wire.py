@@ -14,8 +14,8 @@ import pytest
 import serial
 from emul_support import PPSE_FCI, SELECT_PPSE, TinyApplet, long_echo
 
-from drivers.sim.pn532 import Pn532Emulator
-from drivers.sim.pn532_frame import (
+from simulators.pn532.emulator import Pn532Emulator
+from simulators.pn532.frame import (
     ACK,
     ERROR_FRAME,
     NACK,

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image, ImageChops
 
 from drivers import display
-from drivers.sim import gpio_fake
-from drivers.sim.spi_panel import CASET, RAMWR, RASET, SpiPanelEmulator
+from simulators import gpio_fake
+from simulators.spi_panel import CASET, RAMWR, RASET, SpiPanelEmulator
 from ui import screens
 from ui.lang import load
 from ui.money import Money

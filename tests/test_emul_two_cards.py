@@ -15,10 +15,10 @@ import pytest
 from emul_support import PPSE_FCI, SELECT_PPSE, TAP_S, TinyApplet
 
 from drivers.nfc import LIST_TWO_AT_106A, MoreThanOneCard, Reader
-from drivers.sim.wallet import CardApplet
-from firmware.demo import free_port
 from firmware.journal import Journal
 from firmware.terminal import Terminal
+from simulators.demo import free_port
+from simulators.wallet.phone import CardApplet
 
 IN_LIST_PASSIVE_TARGET = 0x4A
 

@@ -1,6 +1,6 @@
 """The kernel against every simulated wallet profile, over nfcpy's `udp:` driver end to end.
 
-The phones (drivers/sim, written separately from the kernel) listen as ISO-DEP cards on a free
+The phones (simulators/wallet, written separately from the kernel) listen as ISO-DEP cards on a free
 UDP port on 127.0.0.1; the kernel reads them through drivers.nfc.Reader exactly as the terminal
 does. Each profile must end the way EMV says, for the right reason.
 """
@@ -15,11 +15,11 @@ import pytest
 from run_support import wait_until
 
 from drivers.nfc import Reader
-from drivers.sim.wallet import SimulatedPhone, profile_names
 from firmware.config import load_config
-from firmware.demo import free_port
 from firmware.emv.kernel import Kernel
 from firmware.emv.outcome import Outcome, OutcomeKind, TerminalTransaction
+from simulators.demo import free_port
+from simulators.wallet.phone import SimulatedPhone, profile_names
 
 EUR, INR = 978, 356
 

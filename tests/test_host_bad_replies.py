@@ -22,7 +22,7 @@ from firmware.config import Config, load_config
 from firmware.host import connect
 from firmware.host.acquirer import HostUnavailable, NoReply
 from firmware.host.dialect import load_dialect
-from firmware.host.testpki import make_test_pki
+from simulators.host.testpki import make_test_pki
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*TripleDES.*")
 

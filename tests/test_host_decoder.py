@@ -17,7 +17,7 @@ from firmware.config import load_config
 from firmware.host import messages
 from firmware.host.dialect import MessageError, load_dialect
 from firmware.host.link import FrameError, FrameReader, frame
-from firmware.host.simulator import HostSimulator
+from simulators.host.simulator import HostSimulator
 
 CONFIG_DIR = load_config().source.parent
 DIALECTS = {name: load_dialect(name, CONFIG_DIR)

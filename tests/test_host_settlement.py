@@ -24,8 +24,8 @@ from firmware.host.dialect import load_dialect
 from firmware.host.link import FrameError, FrameReader, frame
 from firmware.host.saf import StoreAndForward
 from firmware.host.settlement import BatchNotClosed, format_z_report, settle_day
-from firmware.host.simulator import HostSimulator
 from firmware.journal import Journal
+from simulators.host.simulator import HostSimulator
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*TripleDES.*")
 

@@ -13,13 +13,13 @@ from host_support import MC_PAN, VISA18_PAN, VISA_PAN, TestCard, auth_request, w
 from pyemv import tlv
 
 from firmware.config import Config, ConfigError, load_config
-from firmware.demo import free_port
 from firmware.host import connect
 from firmware.host.acquirer import HostUnavailable, NoReply
 from firmware.host.iso8583_acquirer import Iso8583Acquirer
-from firmware.host.issuer import parse_icc
-from firmware.host.simulator import HostSimulator
-from firmware.host.testpki import make_test_pki
+from simulators.demo import free_port
+from simulators.host.issuer import parse_icc
+from simulators.host.simulator import HostSimulator
+from simulators.host.testpki import make_test_pki
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*TripleDES.*")
 

@@ -10,7 +10,7 @@ import ssl
 import threading
 from pathlib import Path
 
-from firmware.host.testpki import make_test_pki
+from simulators.host.testpki import make_test_pki
 
 
 def test_strict_verification_accepts_the_test_pki_both_ways(tmp_path: Path) -> None:

@@ -19,14 +19,14 @@ import pytest
 from host_support import TestCard, auth_request, write_keys
 from run_support import run_pitap, start_pitap
 
-from drivers.sim.wallet import SimulatedPhone
 from firmware.config import Config, load_config
-from firmware.demo import free_port
 from firmware.host import connect
 from firmware.host.acquirer import HostUnavailable, NoReply
-from firmware.host.simulator import HostSimulator
-from firmware.host.testpki import TestPki, make_test_pki
 from firmware.journal import Journal
+from simulators.demo import free_port
+from simulators.host.simulator import HostSimulator
+from simulators.host.testpki import TestPki, make_test_pki
+from simulators.wallet.phone import SimulatedPhone
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*TripleDES.*")
 

@@ -21,7 +21,7 @@ from host_support import MC_PAN, LoopbackServer, TestCard, auth_request, write_k
 from firmware.config import load_config
 from firmware.host import connect
 from firmware.host.acquirer import SettlementTotals
-from firmware.host.simulator import HostSimulator
+from simulators.host.simulator import HostSimulator
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:.*TripleDES.*"),

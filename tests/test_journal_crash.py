@@ -45,5 +45,5 @@ def test_kill_restart_drain_reconcile(tmp_path: Path) -> None:
     assert summary["settlement"]["batches"] >= 1  # end of day ran, killed and resumed
 
     tokens = wallet_tokens()
-    assert tokens, "no wallet tokens found in drivers/sim"
+    assert tokens, "no wallet tokens found in simulators/wallet"
     assert leaks_in_files(sorted(state.iterdir()), tokens) == []

@@ -19,19 +19,18 @@ from pathlib import Path
 import pytest
 from run_support import run_pitap, start_pitap, wait_until
 
-from drivers.sim.wallet import SimulatedPhone
 from firmware.config import load_config
-from firmware.demo import free_port
-from firmware.host.simulator import HostSimulator
 from firmware.journal import Journal
+from simulators.demo import free_port
+from simulators.host.simulator import HostSimulator
+from simulators.wallet.phone import SimulatedPhone
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*TripleDES.*")
 
 
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[HostSimulator]:
-    keys = load_config().data_path("keys/test-issuers.toml")
-    with HostSimulator(port=0, keys_file=keys, ledger_file=tmp_path / "ledger.sqlite") as s:
+    with HostSimulator(port=0, ledger_file=tmp_path / "ledger.sqlite") as s:
         yield s
 
 

@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives import serialization
 from drivers.gpio import TONES
 from firmware.cli import main
 from firmware.config import Config, parse_config, shipped_config_dir
-from firmware.demo import free_port
-from firmware.host import testpki
 from firmware.provision.diag import CheckResult, DiagContext, run_checks
+from simulators.demo import free_port
+from simulators.host import testpki
 
 
 def failed(results: list[CheckResult]) -> dict[str, CheckResult]:
@@ -167,9 +167,10 @@ def test_tls_with_the_wrong_ca_fails(tmp_path: Path, tls_server: tuple[int, Path
 @pytest.fixture
 def terminal(tmp_path: Path) -> Iterator[Callable[..., tuple[DiagContext, object]]]:
     """Build a working simulated terminal; the test breaks one part, then runs diag."""
-    from drivers.sim import gpio_fake, wallet
     from firmware import journal as journal_mod
-    from firmware.host import simulator
+    from simulators import gpio_fake
+    from simulators.host import simulator
+    from simulators.wallet import phone as wallet
 
     keypad = "matrix"
 
@@ -436,8 +437,8 @@ def test_pn532_reader_chip_and_field_through_nfcpy(tmp_path: Path) -> None:
 
 def test_display_pattern_reaches_an_spi_panel(tmp_path: Path) -> None:
     """ST7789 driver -> emulated panel on the SPI bus: the bars are what a person would see."""
-    from drivers.sim.gpio_fake import FakeGPIO
-    from drivers.sim.spi_panel import SpiPanelEmulator
+    from simulators.gpio_fake import FakeGPIO
+    from simulators.spi_panel import SpiPanelEmulator
 
     cfg = config(tmp_path, '[display]\nbackend = "st7789"\n[gpio]\nbackend = "sim"\n')
     gpio = FakeGPIO()
@@ -459,8 +460,8 @@ def test_display_pattern_reaches_an_spi_panel(tmp_path: Path) -> None:
 
 
 def test_panel_on_real_pins_is_looked_at(tmp_path: Path) -> None:
-    from drivers.sim.gpio_fake import FakeGPIO
-    from drivers.sim.spi_panel import SpiPanelEmulator
+    from simulators.gpio_fake import FakeGPIO
+    from simulators.spi_panel import SpiPanelEmulator
 
     cfg = config(tmp_path, '[display]\nbackend = "st7789"\n[gpio]\nbackend = "rpi"\n')
     gpio = FakeGPIO()

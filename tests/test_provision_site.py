@@ -10,7 +10,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from firmware.config import parse_config
-from firmware.host import testpki
 from firmware.provision.site import (
     SiteError,
     TerminalPaths,
@@ -19,6 +18,7 @@ from firmware.provision.site import (
     secret_files,
     terminal_toml,
 )
+from simulators.host import testpki
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "site.example.toml"
 

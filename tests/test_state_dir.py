@@ -15,9 +15,9 @@ import pytest
 from run_support import run_pitap
 
 from firmware.config import load_config, shipped_config_dir
-from firmware.demo import free_port
 from firmware.journal import Journal
 from firmware.private_files import make_private_dir
+from simulators.demo import free_port
 
 
 @pytest.fixture

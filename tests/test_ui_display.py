@@ -19,7 +19,7 @@ from drivers.display import (
     changed_regions,
     rgb565,
 )
-from drivers.sim.gpio_fake import FakeGPIO
+from simulators.gpio_fake import FakeGPIO
 from ui import screens
 from ui.lang import load
 from ui.money import Money

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from drivers.sim.gpio_fake import FakeGPIO, PinEvent
 from firmware.config import load_config
 from firmware.feedback import Feedback
+from simulators.gpio_fake import FakeGPIO, PinEvent
 
 
 class SimClock:

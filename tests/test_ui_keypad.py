@@ -8,8 +8,8 @@ import io
 import pytest
 
 from drivers.keypad import ButtonKeypad, KeyboardKeypad, MatrixKeypad
-from drivers.sim.gpio_fake import FakeGPIO
 from firmware.commands.run import AmountEntry
+from simulators.gpio_fake import FakeGPIO
 
 ROWS, COLS = [4, 17, 27, 22], [23, 16, 20, 21]
 LAYOUT = ["123A", "456B", "789C", "*0#D"]

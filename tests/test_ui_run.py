@@ -19,10 +19,10 @@ import pytest
 from run_support import start_pitap, wait_until
 
 from drivers.keypad import KeyboardKeypad
-from drivers.sim.wallet import SimulatedPhone
 from firmware.cli import main
 from firmware.commands.run import TerminalService
 from firmware.terminal import Terminal
+from simulators.wallet.phone import SimulatedPhone
 
 
 @pytest.fixture
@@ -233,7 +233,7 @@ def test_the_cancel_key_of_a_matrix_keypad_cancels_the_wait(make_config, host_si
 def site_config(tmp_path: Path, host_port: int) -> Path:
     """A terminal configuration file for a `pitap` subprocess: udp: reader with nobody tapping,
     the host simulator of the test, screens as PNG, the keyboard as keypad."""
-    from firmware.demo import free_port
+    from simulators.demo import free_port
 
     config = tmp_path / "terminal.toml"
     config.write_text(

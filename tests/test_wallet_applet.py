@@ -22,8 +22,8 @@ from wallet_helpers import (
     visa_gpo,
 )
 
-from drivers.sim.applet import CardApplet, PhoneLeftField
-from drivers.sim.wallet import profile_names
+from simulators.wallet.applet import CardApplet, PhoneLeftField
+from simulators.wallet.phone import profile_names
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::cryptography.utils.CryptographyDeprecationWarning"
@@ -271,7 +271,7 @@ def test_gpo_with_pdol_data_of_the_wrong_length_is_refused():
 
 
 def test_shipped_capk_file_holds_the_wallets_current_test_ca_keys():
-    from drivers.sim import pki
+    from simulators.wallet import pki
 
     assert CAPK_FILE.read_text() == pki.capk_text(pki.load_pki())
 
@@ -293,7 +293,7 @@ def test_visa_phone_refuses_a_reader_without_qvsdc():
 
 
 def test_pki_tool_generates_a_fresh_consistent_test_pki(tmp_path):
-    from drivers.sim import pki
+    from simulators.wallet import pki
 
     assert pki.main(["generate", "--pki", str(tmp_path / "pki.toml"),
                      "--capk", str(tmp_path / "capk.txt")]) == 0  # fmt: skip

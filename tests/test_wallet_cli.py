@@ -11,10 +11,10 @@ from run_support import start_pitap
 from wallet_helpers import PPSE
 
 from drivers.nfc import Reader
-from drivers.sim.wallet import get_profile, profile_names
 from firmware.cli import main
-from firmware.demo import free_port
 from firmware.emv.outcome import mask_pan
+from simulators.demo import free_port
+from simulators.wallet.phone import get_profile, profile_names
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::cryptography.utils.CryptographyDeprecationWarning"

@@ -13,9 +13,9 @@ import pytest
 from run_support import wait_until
 from wallet_helpers import PPSE, select, terminal_values, tlvs, visa_gpo
 
-from drivers.sim.isodep import frame_waiting_time
-from drivers.sim.wallet import SimulatedPhone
-from firmware.demo import free_port
+from simulators.demo import free_port
+from simulators.wallet.isodep import frame_waiting_time
+from simulators.wallet.phone import SimulatedPhone
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::cryptography.utils.CryptographyDeprecationWarning"

@@ -18,8 +18,8 @@ from wallet_helpers import (
 )
 
 from drivers.nfc import Card, CardRemoved, Reader
-from drivers.sim.wallet import SimulatedPhone, profile_names
-from firmware.demo import free_port
+from simulators.demo import free_port
+from simulators.wallet.phone import SimulatedPhone, profile_names
 
 pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from pyemv import cvn
 
 ROOT = Path(__file__).resolve().parents[1]
-ISSUER_KEYS = ROOT / "config" / "keys" / "test-issuers.toml"
+ISSUER_KEYS = ROOT / "simulators" / "data" / "test-issuers.toml"
 CAPK_FILE = ROOT / "config" / "capk" / "test.txt"
 
 PPSE = bytes.fromhex("00A404000E325041592E5359532E444446303100")

@@ -37,6 +37,19 @@ class UsageError(ValueError):
     """A bad argument: `pitap` prints it in one line and exits 2."""
 
 
+def require_simulators() -> None:
+    """UsageError (one line, exit 2) unless the simulators (the pitap-sim distribution) are
+    installed: the development commands need them, a terminal never carries them."""
+    try:
+        import simulators  # noqa: F401
+    except ModuleNotFoundError as exc:
+        if exc.name != "simulators":
+            raise
+        raise UsageError("needs the simulators, which are not installed here (a terminal does "
+                         "not carry them): in a pitap checkout, make install "
+                         "(pip install -e . -e simulators)") from None
+
+
 def count(text: str) -> int:
     """argparse type: a whole number >= 0."""
     try:

@@ -1,4 +1,4 @@
-"""`pitap demo`: scripted payments on simulated hardware (see firmware/demo.py)."""
+"""`pitap demo`: scripted payments on simulated hardware (see simulators/demo.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from firmware.commands import add_config_option, count
+from firmware.commands import add_config_option, count, require_simulators
 
 if TYPE_CHECKING:
-    from firmware.demo import ScriptedPayment
     from firmware.terminal import PaymentResult
+    from simulators.demo import ScriptedPayment
+
+if TYPE_CHECKING:
+    from simulators.demo import ScriptedPayment
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,9 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_simulators()
     from firmware.config import load_config
-    from firmware.demo import load_script, run_demo
     from firmware.terminal import describe
+    from simulators.demo import load_script, run_demo
 
     cfg = load_config(args.config)
     script = load_script(args.script or cfg.data_path("demo.toml"))

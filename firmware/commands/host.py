@@ -8,7 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
-from firmware.commands import add_config_option
+from firmware.commands import add_config_option, require_simulators
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="where the test CA and certificates live (default: STATE_DIR/host-tls)")
     p.add_argument("--client-certs", action="store_true",
                    help="with --tls: require a client certificate from the test CA")
-    p.add_argument("--keys", metavar="FILE", help="issuer keys (default: keys/test-issuers.toml)")
+    p.add_argument("--keys", metavar="FILE",
+                   help="issuer keys (default: simulators/data/test-issuers.toml)")
     p.add_argument("--ledger", metavar="FILE",
                    help="ledger SQLite file (default: STATE_DIR/host-ledger.sqlite)")
     p.add_argument("--dialect", metavar="NAME", help="ISO 8583 dialect (default: host.dialect)")
@@ -32,15 +33,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_simulators()
     from firmware.config import ConfigError, load_config
-    from firmware.host.simulator import HostSimulator
-    from firmware.host.testpki import make_test_pki
+    from simulators.host.simulator import HostSimulator
+    from simulators.host.testpki import make_test_pki
 
     cfg = load_config(args.config)
     port = cfg.host.port if args.port is None else args.port
     if not 0 <= port < 65536:
         raise ConfigError(f"--port: 0..65535, not {port}")
-    keys = Path(args.keys) if args.keys else cfg.data_path("keys/test-issuers.toml")
+    keys = Path(args.keys) if args.keys else None
     ledger = Path(args.ledger) if args.ledger else cfg.state_path("host-ledger.sqlite")
     tls = None
     if args.tls:

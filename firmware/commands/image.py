@@ -30,14 +30,16 @@ def handle_build(args: argparse.Namespace) -> int:
     from firmware.provision.wheelhouse import build_for_target, from_directory
 
     try:
-        check_inputs(args.base, args.site, args.out)
+        site = check_inputs(args.base, args.site, args.out)
+        # the simulators (TEST keys) only for a test-mode site's field check, never otherwise
+        simulators = site.field_check is not None
         epoch = build_epoch()
         with tempfile.TemporaryDirectory(prefix="pitap-wheels-") as tmp:
             if args.wheelhouse is not None:
-                house = from_directory(args.wheelhouse)
+                house = from_directory(args.wheelhouse, allow_simulators=simulators)
             else:
                 print("pitap: building the wheelhouse for the Pi (aarch64)...", file=sys.stderr)
-                house = build_for_target(Path(tmp), epoch)
+                house = build_for_target(Path(tmp), epoch, simulators=simulators)
             result = build_image(args.base, args.site, args.out, house, epoch=epoch)
     except ProvisionError as exc:  # bad input or a missing tool: the user's to fix
         print(f"pitap: image build: {exc}", file=sys.stderr)

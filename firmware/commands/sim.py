@@ -2,8 +2,7 @@
 
 Prints the nfcpy reader path to configure (`[reader] path = "tty:ttyPITAP0:pn532"`) on the first
 line of stdout, then answers the reader until interrupted, `--seconds` pass or the phone made its
-`--taps`. Thin: the chip is
-drivers.sim.pn532, the phone drivers.sim.wallet's CardApplet.
+`--taps`. Thin: the chip is simulators.pn532.emulator, the phone simulators.wallet's CardApplet.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from firmware.commands import count, seconds
+from firmware.commands import count, require_simulators, seconds
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,12 +46,9 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def _applet(profile: str) -> Any:
     """The wallet helper's APDU-level phone for `profile`; EmulatorError (one line) if unusable."""
-    from drivers.sim.pn532 import EmulatorError
+    from simulators.pn532.emulator import EmulatorError
+    from simulators.wallet import phone as wallet
 
-    try:
-        from drivers.sim import wallet
-    except ImportError:
-        raise EmulatorError("simulated wallets are not part of this build") from None
     names = wallet.profile_names()
     if profile not in names:
         raise EmulatorError(f"unknown wallet profile {profile!r} (one of: {', '.join(names)})")
@@ -63,7 +59,8 @@ def _applet(profile: str) -> Any:
 
 
 def run_pn532(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
-    from drivers.sim.pn532 import EmulatorError, Pn532Emulator
+    require_simulators()
+    from simulators.pn532.emulator import EmulatorError, Pn532Emulator
 
     emulator = Pn532Emulator(link=args.link, line_timing=args.line_timing)
     try:

@@ -3,8 +3,8 @@
     pitap wallet --list
     pitap wallet --profile visa-online [--reader udp:127.0.0.1:54321] [--taps N] [--timeout S]
 
-Thin: parses, builds a drivers.sim.wallet.SimulatedPhone, serves, prints one line per tap as it
-ends (flushed: a log file or a pipe sees each line at once).
+Thin: parses, builds a simulators.wallet.phone.SimulatedPhone, serves, prints one line per tap as
+it ends (flushed: a log file or a pipe sees each line at once).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import argparse
 import sys
 import warnings
 
-from firmware.commands import add_config_option
+from firmware.commands import add_config_option, require_simulators
 
 DEFAULT_TIMEOUT_S = 300.0
 
@@ -41,8 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _list() -> int:
-    from drivers.sim.wallet import get_profile, profile_names
     from firmware.emv.outcome import mask_pan
+    from simulators.wallet.phone import get_profile, profile_names
 
     for name in profile_names():
         p = get_profile(name)
@@ -55,9 +55,10 @@ def _list() -> int:
 def run(args: argparse.Namespace) -> int:
     # pyemv still uses cryptography's TripleDES names; that is not the user's concern.
     warnings.filterwarnings("ignore", module=r"pyemv(\.|$)")
-    from drivers.sim.isodep import TapResult
-    from drivers.sim.wallet import ProfileError, SimulatedPhone
+    require_simulators()
     from firmware.config import load_config
+    from simulators.wallet.isodep import TapResult
+    from simulators.wallet.phone import ProfileError, SimulatedPhone
 
     if args.list:
         return _list()

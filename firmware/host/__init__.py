@@ -1,5 +1,6 @@
-"""The acquirer side: ISO 8583 dialects, the TCP/TLS link, store-and-forward, settlement and
-the host simulator. Payments reach it only as data.
+"""The terminal's side of the acquirer link: ISO 8583 dialects, the TCP/TLS link,
+store-and-forward, settlement (the host simulator is simulators.host). Payments reach it only as
+data.
 
 `connect(cfg)` returns the configured Acquirer: the class named `cfg.host.acquirer` in the
 `pitap.acquirers` entry point group, built with the configuration.

@@ -24,6 +24,8 @@ from firmware.provision.progress import Progress
 
 log = logging.getLogger(__name__)
 
+# The simulators' distribution (simulators/setup.py): TEST private keys, never on a terminal.
+SIMULATORS_WHEEL = "pitap_sim-"
 # Raspberry Pi OS Bookworm (Debian 12) has glibc 2.36: a wheel for any manylinux glibc up to
 # that runs there (lgpio, and with it the Pi 5's rpi-lgpio, publishes only manylinux_2_34).
 TARGET_GLIBC = (2, 36)
@@ -52,7 +54,9 @@ class Wheelhouse:
         raise ProvisionError("the wheelhouse has no pitap-*.whl wheel")
 
 
-def from_directory(directory: Path) -> Wheelhouse:
+def from_directory(directory: Path, allow_simulators: bool = False) -> Wheelhouse:
+    """The wheels of `directory`; the simulators' wheel only when `allow_simulators` (a test-mode
+    site's field check, which runs the host simulator and a phone on the terminal itself)."""
     if not directory.is_dir():
         raise ProvisionError(f"{directory}: wheelhouse directory not found")
     wheels = sorted(p for p in directory.iterdir() if p.suffix == ".whl" and p.is_file())
@@ -60,6 +64,10 @@ def from_directory(directory: Path) -> Wheelhouse:
     missing = missing_file.read_text().splitlines() if missing_file.is_file() else []
     house = Wheelhouse(wheels, missing)
     house.pitap_wheel()
+    sim = [w.name for w in wheels if w.name.lower().startswith(SIMULATORS_WHEEL)]
+    if sim and not allow_simulators:
+        raise ProvisionError(f"{directory}: {sim[0]} is the simulators, with TEST keys: only "
+                             "on a field-test image (a test-mode site with [test] field_check)")
     return house
 
 
@@ -80,6 +88,18 @@ def build_pitap_wheel(dest: Path, epoch: int) -> Path:
         last = (done.stderr.strip().splitlines() or ["?"])[-1]
         raise ProvisionError(f"building the pitap wheel failed: {last}")
     return next(dest.glob("pitap-*.whl"))
+
+
+def build_simulators_wheel(dest: Path, epoch: int) -> Path:
+    """The simulators' wheel (pitap-sim, simulators/setup.py), for a field-test image only."""
+    env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch)}
+    args = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+            "-w", str(dest), str(project_dir() / "simulators")]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["?"])[-1]
+        raise ProvisionError(f"building the simulators' wheel failed: {last}")
+    return next(dest.glob(f"{SIMULATORS_WHEEL}*.whl"))
 
 
 def target_requirements(extras: tuple[str, ...] = ("pi",)) -> list[str]:
@@ -148,12 +168,15 @@ def pure_wheels_built_here(dest: Path, requirements: list[str]) -> list[str]:
     return still_missing
 
 
-def build_for_target(dest: Path, epoch: int) -> Wheelhouse:
+def build_for_target(dest: Path, epoch: int, simulators: bool = False) -> Wheelhouse:
+    """pitap's wheelhouse for the Pi; with the simulators' wheel too when `simulators`."""
     dest.mkdir(parents=True, exist_ok=True)
     build_pitap_wheel(dest, epoch)
+    if simulators:
+        build_simulators_wheel(dest, epoch)
     missing = download_for_target(dest, target_requirements())
     if missing:
         missing = pure_wheels_built_here(dest, missing)
     if missing:
         (dest / "MISSING.txt").write_text("\n".join(missing) + "\n")
-    return from_directory(dest)
+    return from_directory(dest, allow_simulators=simulators)

@@ -203,6 +203,8 @@ def stage_image(report: Report) -> bool:
                      f"{len(wheels)} wheels, missing: {manifest.get('missing_wheels') or 'none'}")
         report.check("lgpio (manylinux_2_34) in the wheelhouse",
                      any(w.startswith("lgpio-") for w in wheels))
+        report.check("the simulators' wheel (this site's field check runs the host on the Pi)",
+                     any(w.startswith("pitap_sim-") for w in wheels))
         files = fat_files(IMAGE, boot)
         return report.check("site file on the boot partition", "pitap-site.toml" in files)
 

@@ -1,6 +1,6 @@
 """Fuzz target: the contactless kernel against a phone whose answers the fuzzer bends.
 
-The phone is a real simulated wallet (drivers.sim's CardApplet: real records, real ARQC, real
+The phone is a real simulated wallet (simulators.wallet's CardApplet: real records, real ARQC, real
 fDDA/CDA signatures); the fuzz input decides, answer by answer, whether it is passed on
 unchanged, cut short, has a byte changed, is replaced by other bytes, or the phone leaves the
 field. `Kernel.process` must return an Outcome with a reason every time, without falling into
@@ -18,10 +18,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from drivers.nfc import CardRemoved  # noqa: E402
-from drivers.sim.applet import CardApplet, PhoneLeftField  # noqa: E402
 from firmware.config import load_config  # noqa: E402
 from firmware.emv.kernel import Kernel  # noqa: E402
 from firmware.emv.outcome import Outcome, TerminalTransaction  # noqa: E402
+from simulators.wallet.applet import CardApplet, PhoneLeftField  # noqa: E402
 
 PROFILES = ["visa-online", "visa-offline", "mastercard-online", "mastercard-see-phone",
             "rupay-online"]  # fmt: skip

@@ -1,10 +1,10 @@
 """An emulated PN532 on a pseudo-terminal, for nfcpy's own `tty:...:pn532` driver.
 
 Holds the serial side of the emulated chip: a pty whose slave end nfcpy opens through a link
-(drivers.sim.pty_link: `/dev/ttyPITAP0` -> `/dev/pts/N`, opened as `tty:ttyPITAP0:pn532`), a
-thread that reads host frames (drivers.sim.pn532_frame) at the line speed the host set, ACKs them,
-runs them on the chip (drivers.sim.pn532_chip) with the RF field and the phone in it
-(drivers.sim.pn532_field), and writes the responses; NACK re-sends, a host ACK or a new command
+(simulators.pn532.pty_link: `/dev/ttyPITAP0` -> `/dev/pts/N`, opened as `tty:ttyPITAP0:pn532`), a
+thread that reads host frames (simulators.pn532.frame) at the line speed the host set, ACKs them,
+runs them on the chip (simulators.pn532.chip) with the RF field and the phone in it
+(simulators.pn532.field), and writes the responses; NACK re-sends, a host ACK or a new command
 aborts a waiting one, an ACK completes a baud-rate change. Faults can be injected on the line (a
 dropped byte, a bad checksum, a NACK for an ACK, no ACK, no response, a silent chip).
 It must not touch the code above nfcpy: the terminal reaches it only through its path string.
@@ -26,9 +26,9 @@ import tty
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from drivers.sim.pn532_chip import Pn532Chip, Reply
-from drivers.sim.pn532_field import Applet, PhoneInField, RfField
-from drivers.sim.pn532_frame import (
+from simulators.pn532.chip import Pn532Chip, Reply
+from simulators.pn532.field import Applet, PhoneInField, RfField
+from simulators.pn532.frame import (
     ACK,
     ERROR_FRAME,
     NACK,
@@ -41,7 +41,7 @@ from drivers.sim.pn532_frame import (
     Nack,
     response_frame,
 )
-from drivers.sim.pty_link import LinkError, make_link, nfcpy_path_for, remove_link
+from simulators.pn532.pty_link import LinkError, make_link, nfcpy_path_for, remove_link
 
 log = logging.getLogger(__name__)
 

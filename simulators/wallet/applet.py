@@ -4,10 +4,11 @@ Behaves as an EMV payment application on a phone does: SELECT PPSE with one dire
 SELECT AID with an FCI (and PDOL for Visa), GET PROCESSING OPTIONS, READ RECORD only for the records
 its AFL names, GENERATE AC for Mastercard-style and generic flows, and error status words for
 anything else. Cryptograms are real (pyemv.cvn with the ICC master key derived from the TEST issuer
-keys); offline data authentication uses the test PKI of drivers.sim.pki.
+keys); offline data authentication uses the test PKI of simulators.wallet.pki.
 
-Transport-free: the ISO-DEP card side (drivers.sim.isodep) or an emulated PN532 puts it in a field.
-Never imports firmware (the kernel is written separately on purpose).
+Transport-free: the ISO-DEP card side (simulators.wallet.isodep) or an emulated PN532 puts it in a
+field. Never imports the kernel (firmware.emv): its TLV and signing are written separately on
+purpose, so that each checks the other.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from pathlib import Path
 
 from pyemv import cvn as pyemv_cvn
 
-from drivers.sim import pki, tlv
-from drivers.sim.profiles import Profile, ProfileError, get_profile, issuer_for
+from simulators.wallet import pki, tlv
+from simulators.wallet.profiles import Profile, ProfileError, get_profile, issuer_for
 
 log = logging.getLogger(__name__)
 

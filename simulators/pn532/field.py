@@ -3,7 +3,7 @@
 Holds the card side below the PN532: ISO/IEC 14443-3 Type A identity (SENS_RES, UID, SEL_RES),
 activation states (idle, active, protocol, halted) and the ISO/IEC 14443-4 PICC rules (RATS/ATS,
 I-blocks with block numbers and chaining, R(ACK)/R(NAK), S(DESELECT), S(WTX)) around an APDU-level
-applet (`respond(apdu) -> rapdu`, `reset()`), e.g. `drivers.sim.wallet.CardApplet`. Frames here
+applet (`respond(apdu) -> rapdu`, `reset()`), e.g. `simulators.wallet.phone.CardApplet`. Frames here
 are without CRC: the PN532 adds and checks CRC_A itself. No serial line, no PN532 commands.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from drivers.sim.isodep import FS_TABLE, frame_waiting_time
+from simulators.wallet.isodep import FS_TABLE, frame_waiting_time
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ FSDI_TO_FSD = FS_TABLE  # FSDI/FSCI -> frame size, as ISO-DEP's card side uses i
 
 
 class Applet(Protocol):
-    """The APDU-level phone: what `drivers.sim.wallet.CardApplet` provides."""
+    """The APDU-level phone: what `simulators.wallet.phone.CardApplet` provides."""
 
     def respond(self, apdu: bytes) -> bytes: ...
 

@@ -1,6 +1,6 @@
 """The issuer's side of a cryptogram, for the host simulator: test keys, ARQC check, ARPC.
 
-Issuer master keys come from a keys file (config/keys/test-issuers.toml: PAN/token prefixes ->
+Issuer master keys come from a keys file (simulators/data/test-issuers.toml: PAN/token prefixes ->
 scheme, CVN, IMK-AC). The ICC master key is derived with EMV option A and the ARQC regenerated
 with pyemv's CVN classes (there is no "verify": regenerate and compare in constant time). The
 ARPC goes back in tag 91. TEST KEYS ONLY: this module is for the simulator, never a real issuer.
@@ -17,23 +17,14 @@ from typing import Any
 from pyemv import cvn as pyemv_cvn
 from pyemv import tlv as pyemv_tlv
 
-from firmware.config import ConfigError, read_toml
+from simulators.keys import TEST_ISSUERS_FILE, IssuerKey, key_for, load_issuer_keys
 
 # pyemv drives two-key 3DES through cryptography, which warns that it is deprecated; EMV still
 # mandates it, and the warning would only drown the simulator's own messages.
 warnings.filterwarnings("ignore", message=".*TripleDES.*", module="pyemv")
 
-SUPPORTED_CVNS = {("visa", 10), ("visa", 18), ("mastercard", 16), ("rupay", 10), ("rupay", 18)}
 CSU_APPROVED = bytes.fromhex("00800000")  # CVN 18 card status update: issuer approved
 CSU_DECLINED = bytes.fromhex("00000000")
-
-
-@dataclass(frozen=True)
-class IssuerKey:
-    scheme: str
-    pan_prefixes: tuple[str, ...]
-    cvn: int
-    imk_ac: bytes
 
 
 @dataclass(frozen=True)
@@ -43,30 +34,6 @@ class CryptogramCheck:
     key: IssuerKey | None = None
     arqc: bytes = b""
     atc: bytes = b""
-
-
-def load_issuer_keys(path: Path) -> list[IssuerKey]:
-    data = read_toml(path, "issuer keys file")
-    keys = []
-    for i, entry in enumerate(data.get("issuer", [])):
-        where = f"{path}: issuer[{i}]"
-        try:
-            scheme = str(entry["scheme"]).lower()
-            prefixes = tuple(str(p) for p in entry["pan_prefixes"])
-            cvn = int(entry["cvn"])
-            imk = bytes.fromhex(str(entry["imk_ac"]))
-        except KeyError as exc:
-            raise ConfigError(f"{where}: missing key {exc}") from None
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{where}: bad value: {exc}") from None
-        if len(imk) != 16:
-            raise ConfigError(f"{where}.imk_ac: 32 hex digits (double-length 3DES key)")
-        if (scheme, cvn) not in SUPPORTED_CVNS:
-            raise ConfigError(f"{where}: {scheme} CVN {cvn} is not supported")
-        keys.append(IssuerKey(scheme, prefixes, cvn, imk))
-    if not keys:
-        raise ConfigError(f"{path}: no [[issuer]] entries")
-    return keys
 
 
 def _cvn_object(key: IssuerKey, pan: str, psn: str) -> Any:
@@ -92,21 +59,15 @@ def parse_icc(icc: bytes) -> dict[str, bytes]:
 class Issuer:
     """The test issuers the simulator answers for."""
 
-    def __init__(self, keys: list[IssuerKey]) -> None:
+    def __init__(self, keys: tuple[IssuerKey, ...]) -> None:
         self.keys = keys
 
     @classmethod
-    def from_file(cls, path: Path) -> Issuer:
+    def from_file(cls, path: Path = TEST_ISSUERS_FILE) -> Issuer:
         return cls(load_issuer_keys(path))
 
     def key_for(self, pan: str) -> IssuerKey | None:
-        best: IssuerKey | None = None
-        best_len = 0
-        for key in self.keys:
-            for prefix in key.pan_prefixes:
-                if pan.startswith(prefix) and len(prefix) > best_len:
-                    best, best_len = key, len(prefix)
-        return best
+        return key_for(self.keys, pan)
 
     def check_arqc(self, pan: str, psn: int | None, icc: dict[str, bytes]) -> CryptogramCheck:
         key = self.key_for(pan)

@@ -1,7 +1,7 @@
 """The PN532 host frame protocol (HSU/UART), as the chip sees it: frames in, frames out.
 
-Holds the byte-level codec the emulated PN532 (drivers/sim/pn532.py) speaks on its serial line:
-normal and extended information frames (preamble, start code, LEN/LCS, TFI, data, DCS,
+Holds the byte-level codec the emulated PN532 (simulators/pn532/emulator.py) speaks on its serial
+line: normal and extended information frames (preamble, start code, LEN/LCS, TFI, data, DCS,
 postamble), ACK and NACK frames, the application-level error frame, and an incremental parser that
 turns a byte stream with noise, wake-up bytes and broken frames into events. Pure: no I/O, no
 threads, no clock of its own (the caller passes the time).

@@ -31,9 +31,10 @@ from firmware.config import shipped_config_dir
 from firmware.emv.outcome import mask_pan
 from firmware.host import messages
 from firmware.host.dialect import Dialect, MessageError, load_dialect
-from firmware.host.issuer import Issuer, parse_icc
-from firmware.host.ledger import Ledger, Totals
 from firmware.host.link import FrameError, FrameReader, FrameTimeout, frame
+from simulators.host.issuer import Issuer, parse_icc
+from simulators.host.ledger import Ledger, Totals
+from simulators.keys import TEST_ISSUERS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,6 @@ NEVER_ANSWERS, DROPS_CONNECTION, ANSWERS_GARBAGE = 96, 97, 98
 # TVR byte 1: SDA failed (0x40), DDA/fDDA failed (0x08), CDA failed (0x04). The card signed the
 # TVR, so an issuer can trust it says the terminal could not authenticate the card: decline.
 TVR_ODA_FAILED = 0x40 | 0x08 | 0x04
-
-
-def default_keys_file() -> Path:
-    return shipped_config_dir() / "keys" / "test-issuers.toml"
 
 
 class _Drop(Exception):
@@ -68,7 +65,7 @@ class HostSimulator:
     ) -> None:
         cdir = config_dir or shipped_config_dir()
         self.dialect = dialect if isinstance(dialect, Dialect) else load_dialect(dialect, cdir)
-        self.issuer = Issuer.from_file(Path(keys_file) if keys_file else default_keys_file())
+        self.issuer = Issuer.from_file(Path(keys_file) if keys_file else TEST_ISSUERS_FILE)
         self.ledger = Ledger(ledger_file or ":memory:")
         self.tls = tls
         self._rrn = itertools.count(1)

@@ -2,7 +2,7 @@
 
 Holds the controller model below drivers/display.py's SPI driver: an object with spidev's API
 (`writebytes`, `writebytes2`, `xfer*`, `max_speed_hz`, `mode`, ...) that reads the DC line and
-watches RST on an RPi.GPIO-compatible object (drivers.sim.gpio_fake.FakeGPIO), and decodes what it
+watches RST on an RPi.GPIO-compatible object (simulators.gpio_fake.FakeGPIO), and decodes what it
 is sent as the controller would: hardware and software reset, sleep and display on/off, COLMOD
 (16- or 18-bit pixels), MADCTL (row/column exchange, mirrors, BGR), inversion, CASET/RASET
 windows and RAMWR/RAMWRC pixel writes into the panel's own frame memory. `image()` is what a

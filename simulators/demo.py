@@ -21,6 +21,7 @@ from pathlib import Path
 from firmware.config import Config, ConfigError, read_toml
 from firmware.private_files import make_private_dir
 from firmware.terminal import PaymentResult, Terminal
+from simulators.wallet.phone import SimulatedPhone
 
 OUTCOMES = ("approved", "declined", "no_card", "try_again", "error")
 
@@ -69,7 +70,7 @@ def host_simulator(cfg: Config, port: int, ledger: Path) -> Iterator[subprocess.
     """Run `pitap host` in its own process and wait until it accepts connections."""
     cmd = [
         sys.executable, "-m", "firmware", "host", "--port", str(port),
-        "--keys", str(cfg.data_path("keys/test-issuers.toml")), "--ledger", str(ledger),
+        "--ledger", str(ledger),
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -128,7 +129,6 @@ def run_demo(
     report: Callable[[PaymentResult, ScriptedPayment], None],
 ) -> DemoSummary:
     """Take `count` payments from the script (cycling it) and report each as it ends."""
-    from drivers.sim.wallet import SimulatedPhone  # simulated hardware only in the demo
 
     shutil.rmtree(state_dir, ignore_errors=True)
     shutil.rmtree(screens, ignore_errors=True)

@@ -10,7 +10,7 @@ ties it to another pin (a pressed key of a matrix keypad joins a row and a colum
 it reads that pin's output level; `set_input()` forces a level (a button to ground, say).
 Listeners (`add_listener`) see every event as it happens (the SPI panel emulator watches DC).
 
-Use it as a module (`from drivers.sim import gpio_fake as GPIO`: module-level functions act on a
+Use it as a module (`from simulators import gpio_fake as GPIO`: module-level functions act on a
 shared default instance) or make a private `FakeGPIO()` per test.
 """
 

@@ -1,19 +1,19 @@
-"""Wallet profiles (drivers/sim/profiles.toml) and the TEST issuer keys the phones compute with.
+"""Wallet profiles (simulators/wallet/profiles.toml) and the TEST issuer key a phone computes with.
 
 A profile is data: token, expiry, AID, flow, behaviour and fault. This module turns the TOML into
 `Profile` objects and finds, for a token, its issuer's master key in
-`config/keys/test-issuers.toml` (the same file the host simulator reads). No I/O beyond reading
+`simulators/data/test-issuers.toml` (the same file the host simulator reads). No I/O beyond reading
 those two files; nothing here talks NFC.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 import tomllib
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
+
+from simulators.keys import TEST_ISSUERS_FILE, IssuerKey, key_for, load_issuer_keys
 
 PROFILES_FILE = Path(__file__).resolve().parent / "profiles.toml"
 
@@ -60,16 +60,6 @@ class Profile:
     @property
     def aid_bytes(self) -> bytes:
         return bytes.fromhex(self.aid)
-
-
-@dataclass(frozen=True)
-class IssuerKey:
-    """One [[issuer]] entry of test-issuers.toml."""
-
-    scheme: str
-    pan_prefixes: tuple[str, ...]
-    cvn: int
-    imk_ac: bytes
 
 
 def _resolve(name: str, raw: dict[str, dict], seen: tuple[str, ...] = ()) -> dict:
@@ -120,50 +110,10 @@ def get_profile(name: str) -> Profile:
     return profiles[name]
 
 
-def default_issuer_keys_file() -> Path:
-    """config/keys/test-issuers.toml: $PITAP_CONFIG_DIR, the checkout, or installed share/."""
-    env = os.environ.get("PITAP_CONFIG_DIR")
-    if env:
-        return Path(env) / "keys" / "test-issuers.toml"
-    checkout = Path(__file__).resolve().parents[2] / "config" / "keys" / "test-issuers.toml"
-    if checkout.is_file():
-        return checkout
-    return Path(sys.prefix) / "share" / "pitap" / "config" / "keys" / "test-issuers.toml"
-
-
-@lru_cache(maxsize=4)
-def load_issuer_keys(path: Path) -> tuple[IssuerKey, ...]:
-    try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-    except OSError as exc:
-        raise ProfileError(f"cannot read issuer keys {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{path}: {exc}") from None
-    keys = []
-    for i, entry in enumerate(raw.get("issuer", [])):
-        try:
-            keys.append(
-                IssuerKey(
-                    scheme=str(entry["scheme"]),
-                    pan_prefixes=tuple(str(p) for p in entry["pan_prefixes"]),
-                    cvn=int(entry["cvn"]),
-                    imk_ac=bytes.fromhex(entry["imk_ac"]),
-                )
-            )
-        except (KeyError, ValueError, TypeError) as exc:
-            raise ProfileError(f"{path}: issuer[{i}]: bad or missing key ({exc})") from None
-    return tuple(keys)
-
-
 def issuer_for(token: str, path: Path | None = None) -> IssuerKey:
-    """The issuer key with the longest prefix of `token`."""
-    path = path or default_issuer_keys_file()
-    best: tuple[int, IssuerKey] | None = None
-    for key in load_issuer_keys(path):
-        for prefix in key.pan_prefixes:
-            if token.startswith(prefix) and (best is None or len(prefix) > best[0]):
-                best = (len(prefix), key)
-    if best is None:
+    """The test issuer key with the longest prefix of `token` (ConfigError: unusable keys file)."""
+    path = path or TEST_ISSUERS_FILE
+    key = key_for(load_issuer_keys(path), token)
+    if key is None:
         raise ProfileError(f"{path}: no issuer serves token range {token[:6]}…")
-    return best[1]
+    return key

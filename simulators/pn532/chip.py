@@ -3,7 +3,7 @@
 Holds the command set nfcpy's pn532 driver (and other PN532 host software) uses, with the chip's
 state: SAM mode, SetParameters flags, RF configuration items, CIU registers, the serial speed,
 power-down, the listed target and the chip-side ISO-DEP used by InDataExchange. The RF side is
-`drivers.sim.pn532_field.RfField`; the serial line and its frames are `drivers.sim.pn532`.
+`simulators.pn532.field.RfField`; the serial line and its frames are `simulators.pn532.emulator`.
 No I/O and no sleeping here: a reply says how long the chip would take, the line waits.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from drivers.sim.isodep import frame_waiting_time
-from drivers.sim.pn532_field import FSDI_TO_FSD, PhoneInField, RfField
+from simulators.pn532.field import FSDI_TO_FSD, PhoneInField, RfField
+from simulators.wallet.isodep import frame_waiting_time
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,10 @@
 """Simulated phone wallets on nfcpy's `udp:` driver: the phone a terminal taps in tests and demos.
 
 `SimulatedPhone(profile, "udp:127.0.0.1:PORT").serve(taps)` becomes a Type A ISO-DEP target through
-nfcpy's own `clf.listen`, answers the reader's RATS and block protocol (drivers.sim.isodep), and
-hands the APDUs to a `CardApplet` (drivers.sim.applet) that behaves like the named wallet profile
-(drivers/sim/profiles.toml). `CardApplet` is also what an emulated PN532 puts in its field.
-Never imports firmware.
+nfcpy's own `clf.listen`, answers the reader's RATS and block protocol (simulators.wallet.isodep),
+and hands the APDUs to a `CardApplet` (simulators.wallet.applet) that behaves like the named wallet
+profile (simulators/wallet/profiles.toml). `CardApplet` is also what an emulated PN532 puts in its
+field. Never imports the kernel (firmware.emv).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from pathlib import Path
 import nfc
 import nfc.clf
 
-from drivers.sim.applet import CardApplet, PhoneLeftField
-from drivers.sim.isodep import DEFAULT_FWI, IsoDepCard, TapResult
-from drivers.sim.profiles import Profile, ProfileError, get_profile, profile_names
+from simulators.wallet.applet import CardApplet, PhoneLeftField
+from simulators.wallet.isodep import DEFAULT_FWI, IsoDepCard, TapResult
+from simulators.wallet.profiles import Profile, ProfileError, get_profile, profile_names
 
 __all__ = [
     "CardApplet",

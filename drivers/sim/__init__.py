@@ -1,1 +1,0 @@
-"""Simulated hardware: phone wallets on nfcpy's udp: driver, emulated chips, recorded pins."""

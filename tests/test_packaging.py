@@ -115,3 +115,22 @@ def test_the_phones_never_import_the_kernel() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=120, cwd=ROOT)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_wheel_is_built_from_the_sources_not_from_what_an_earlier_build_left(
+        tmp_path: Path) -> None:
+    # setuptools reuses build/lib as it finds it: a module deleted since (as drivers/sim/ was when
+    # the simulators moved out) would otherwise still reach the wheel and the SD image
+    from firmware.provision.wheelhouse import _build_wheel
+
+    src = tmp_path / "proj"
+    (src / "pkg").mkdir(parents=True)
+    (src / "pkg" / "__init__.py").write_text("")
+    (src / "setup.py").write_text("from setuptools import setup\n"
+                                  "setup(name='proj', version='1', packages=['pkg'])\n")
+    (src / "build" / "lib" / "pkg").mkdir(parents=True)
+    (src / "build" / "lib" / "pkg" / "stale.py").write_text("LEFT = 'by an earlier build'\n")
+    wheel = _build_wheel(src, tmp_path / "out", 1735689600, "the test wheel")
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+    assert "pkg/__init__.py" in names and "pkg/stale.py" not in names

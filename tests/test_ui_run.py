@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -206,20 +205,23 @@ def test_the_cancel_key_of_a_matrix_keypad_cancels_the_wait(make_config, host_si
     gpio = terminal.feedback.gpio
     keypad = MatrixKeypad(gpio, ROWS, COLS, LAYOUT, debounce_ms=20)
 
-    def press(legend: str) -> None:
+    def press(legend: str, release_seen: bool = True) -> None:
+        # held until the keypad has taken the press, released until it has seen the release:
+        # a busy machine may poll late, never too early
         row = next(i for i, keys in enumerate(LAYOUT) if legend in keys)
         pins = ROWS[row], COLS[LAYOUT[row].index(legend)]
         gpio.connect(*pins)
-        time.sleep(0.15)  # held like a finger, well past the debounce
+        assert wait_until(lambda: legend in keypad.reported, seconds=10)
         gpio.disconnect(*pins)
-        time.sleep(0.15)
+        if release_seen:
+            assert wait_until(lambda: legend not in keypad.down_since, seconds=10)
 
     try:
         service, runner = start_service(terminal, keypad, max_payments=1)
         for legend in "500#":
             press(legend)
         assert wait_until(lambda: showing(terminal, "present_card"), seconds=10)
-        press("D")
+        press("D", release_seen=False)  # nothing polls the keypad once the wait has ended
         runner.join(10)
         assert not runner.is_alive()
     finally:

@@ -78,28 +78,38 @@ def project_dir() -> Path:
     return here
 
 
+# Left in a source tree by development runs and earlier builds, never part of a wheel: setuptools
+# reuses build/lib as it finds it, so a module deleted since (or moved to the simulators) would
+# otherwise still reach the image.
+_NOT_SOURCE = shutil.ignore_patterns(".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__",
+                                     "out", "var", ".pytest_cache", ".mypy_cache", ".ruff_cache")
+
+
+def _build_wheel(source: Path, dest: Path, epoch: int, what: str) -> Path:
+    """The wheel of the distribution at `source`, built from a clean copy of it into `dest`."""
+    env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch)}
+    with tempfile.TemporaryDirectory(prefix="pitap-wheel-") as tmp:
+        clean, out = Path(tmp) / source.name, Path(tmp) / "out"
+        shutil.copytree(source, clean, ignore=_NOT_SOURCE)
+        args = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out),
+                str(clean)]
+        done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["?"])[-1]
+            raise ProvisionError(f"building {what} failed: {last}")
+        (wheel,) = out.glob("*.whl")
+        dest.mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copy2(wheel, dest / wheel.name))
+
+
 def build_pitap_wheel(dest: Path, epoch: int) -> Path:
     """pitap's wheel from the source tree (zip times from SOURCE_DATE_EPOCH)."""
-    env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch)}
-    args = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-            "-w", str(dest), str(project_dir())]
-    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["?"])[-1]
-        raise ProvisionError(f"building the pitap wheel failed: {last}")
-    return next(dest.glob("pitap-*.whl"))
+    return _build_wheel(project_dir(), dest, epoch, "the pitap wheel")
 
 
 def build_simulators_wheel(dest: Path, epoch: int) -> Path:
     """The simulators' wheel (pitap-sim, simulators/setup.py), for a field-test image only."""
-    env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch)}
-    args = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-            "-w", str(dest), str(project_dir() / "simulators")]
-    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["?"])[-1]
-        raise ProvisionError(f"building the simulators' wheel failed: {last}")
-    return next(dest.glob(f"{SIMULATORS_WHEEL}*.whl"))
+    return _build_wheel(project_dir() / "simulators", dest, epoch, "the simulators' wheel")
 
 
 def target_requirements(extras: tuple[str, ...] = ("pi",)) -> list[str]:

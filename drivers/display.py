@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from PIL import Image, ImageChops
 
+from drivers.errors import PitapError
 from drivers.gpio import prepare
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 Box = tuple[int, int, int, int]  # left, top, right, bottom (exclusive)
 
 
-class DisplayError(RuntimeError):
+class DisplayError(PitapError, RuntimeError):
     """The configured display cannot be opened or written."""
 
 

@@ -26,6 +26,8 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
+from drivers.errors import PitapError
+
 log = logging.getLogger(__name__)
 
 # (frequency Hz, on seconds, off seconds after) for each tone
@@ -39,7 +41,7 @@ TONES: dict[str, tuple[tuple[float, float, float], ...]] = {
 SIM_MODULE = "simulators.gpio_fake"  # gpio.backend = "sim": loaded by name, never imported
 
 
-class GpioUnavailable(RuntimeError):
+class GpioUnavailable(PitapError, RuntimeError):
     """The configured GPIO backend cannot be used on this machine."""
 
 

@@ -34,6 +34,8 @@ import nfc.clf
 import nfc.tag
 import nfc.tag.tt4
 
+from drivers.errors import PitapError
+
 log = logging.getLogger(__name__)
 
 # Reader faults in a row (polling or activating) before the reader is given up as broken.
@@ -45,19 +47,19 @@ MAX_RETRANSMISSIONS = 2  # of one unanswered block (nfcpy's own default is up to
 FWT_MAX_S = 4096 / 13.56e6 * 2**14  # ISO/IEC 14443-4 FWTmax (FWI 14): also caps an S(WTX) wait
 
 
-class ReaderFault(Exception):
+class ReaderFault(PitapError):
     """The reader itself cannot be opened or stopped answering."""
 
 
-class CardRemoved(Exception):
+class CardRemoved(PitapError):
     """The card or phone left the field (or the link to it broke) during an exchange."""
 
 
-class UnsupportedCard(Exception):
+class UnsupportedCard(PitapError):
     """Something answered in the field that is not an ISO-DEP (Type 4A) payment card."""
 
 
-class MoreThanOneCard(Exception):
+class MoreThanOneCard(PitapError):
     """Two cards or phones answered in the field at once; none was activated, the field is off."""
 
 

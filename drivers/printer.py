@@ -18,10 +18,12 @@ from typing import Any
 from escpos.constants import RT_MASK_NOPAPER, RT_MASK_ONLINE, RT_STATUS_ONLINE, RT_STATUS_PAPER
 from escpos.printer import Dummy
 
+from drivers.errors import PitapError
+
 log = logging.getLogger(__name__)
 
 
-class PrinterProblem(RuntimeError):
+class PrinterProblem(PitapError, RuntimeError):
     """The printer cannot print now; `kind` is "offline", "no_paper" or "error"."""
 
     def __init__(self, kind: str, message: str) -> None:

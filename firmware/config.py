@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import ClassVar
 
 import firmware
+from firmware.errors import PitapError
 
 
-class ConfigError(ValueError):
+class ConfigError(PitapError, ValueError):
     """A configuration problem, with a message that names the file and the key."""
 
 

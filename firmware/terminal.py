@@ -26,6 +26,7 @@ from drivers.nfc import MoreThanOneCard, Reader, ReaderFault, UnsupportedCard
 from firmware.config import Config, currency_alpha, currency_numeric, format_amount
 from firmware.emv.kernel import Kernel
 from firmware.emv.outcome import Outcome, OutcomeKind, Prompt, TerminalTransaction, TxnType
+from firmware.errors import PitapError
 from firmware.feedback import Feedback
 from firmware.host import connect
 from firmware.host.acquirer import Acquirer, AuthRequest, HostUnavailable, NoReply
@@ -41,7 +42,7 @@ MAX_TAPS = 3
 TWO_CARDS = "more than one card in the field"
 
 
-class RefundRefused(ValueError):
+class RefundRefused(PitapError, ValueError):
     """A refund refused before any tap (nothing charged): unknown, unpaid or used-up payment."""
 
 

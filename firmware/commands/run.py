@@ -32,6 +32,7 @@ from typing import Any
 
 from firmware.commands import add_config_option, count, seconds, stopped_by_signals, tell_recovery
 from firmware.config import ConfigError, currency_exponent, load_config
+from firmware.errors import PitapError
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,7 @@ class TerminalService:
         return False
 
 
-class StopService(Exception):
+class StopService(PitapError):
     """Raised inside the loop to end the service cleanly."""
 
 

@@ -10,12 +10,14 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from firmware.errors import PitapError
 
-class HostUnavailable(Exception):
+
+class HostUnavailable(PitapError):
     """The request never left: refused, unreachable, TLS failure. Nothing to reverse."""
 
 
-class NoReply(Exception):
+class NoReply(PitapError):
     """The request may have reached the host but no usable reply came: outcome unknown.
 
     The caller must queue a reversal."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from firmware.errors import PitapError
 from firmware.host.acquirer import AuthRequest, AuthResponse, SettlementTotals
 from firmware.host.dialect import Dialect
 
@@ -72,7 +73,7 @@ class Expectation:
     terminal_id: str
 
 
-class ReplyMismatch(ValueError):
+class ReplyMismatch(PitapError, ValueError):
     """A reply that is not the answer to the request in flight."""
 
 

@@ -193,7 +193,7 @@ DATASHEET_SPI_HZ = {"st7789": 40_000_000, "ili9341": 10_000_000}
 def open_spidev(port: int, device: int, speed_hz: int) -> Any:
     """A spidev.SpiDev on /dev/spidevPORT.DEVICE, mode 0 at `speed_hz`."""
     try:
-        import spidev  # type: ignore[import-not-found]
+        import spidev
     except ImportError:
         raise DisplayError(
             "spidev is not installed: install pitap[pi] on the Pi, or use display.backend = "

@@ -35,7 +35,12 @@ KEY_NAMES: dict[str, str] = {
 
 
 class Keypad(Protocol):
-    live: bool
+    """What the service needs of a keypad (the backends below)."""
+
+    @property
+    def live(self) -> bool:
+        """True when keys come from a person as they press them: read during a payment."""
+        ...
 
     def read_key(self, timeout: float | None = None) -> str | None: ...
 
@@ -172,7 +177,7 @@ class KeyboardKeypad:
         except (AttributeError, OSError, ValueError):
             self._fd = None
         self._tty = self._fd is not None and os.isatty(self._fd)
-        if self._tty:
+        if self._fd is not None and self._tty:
             import termios
             import tty
 
@@ -186,7 +191,7 @@ class KeyboardKeypad:
 
     def drain(self) -> None:
         """Drop what was typed and not read yet (on a terminal; a script is never dropped)."""
-        if self._tty:
+        if self._fd is not None and self._tty:
             import termios
 
             termios.tcflush(self._fd, termios.TCIFLUSH)

@@ -99,8 +99,8 @@ def setup_logging(verbosity: int) -> None:
     def nfc_at_floor(record: logging.LogRecord) -> bool:
         return record.levelno >= nfc_floor or record.name.partition(".")[0] != "nfc"
 
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(nfc_at_floor)
+    for root_handler in logging.getLogger().handlers:
+        root_handler.addFilter(nfc_at_floor)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -913,7 +913,7 @@ def _clean_fields(fields: dict[str, object]) -> dict[str, object]:
         allowed = FIELD_TYPES[name]
         if not isinstance(value, allowed) or (bool not in allowed and isinstance(value, bool)):
             raise ValueError(f"journal field {name!r} must be {allowed[0].__name__}")
-        if name == "masked_pan":
+        if name == "masked_pan" and isinstance(value, str):
             value = mask_pan(value) if re.fullmatch(r"[\d ]+", value) else scrub(value)
         elif isinstance(value, str):
             value = scrub(value)

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from PIL import Image, ImageChops
 
 from drivers.errors import PitapError
-from drivers.gpio import prepare
+from drivers.gpio import Gpio, prepare
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ def open_spidev(port: int, device: int, speed_hz: int) -> Any:
 class SpiPanel:
     """An ST7789 or ILI9341 panel on SPI, with DC / RST / backlight on GPIO (BCM numbers)."""
 
-    def __init__(self, spi: Any, gpio: Any, controller: str, width: int, height: int, *,
+    def __init__(self, spi: Any, gpio: Gpio, controller: str, width: int, height: int, *,
                  dc: int, rst: int, backlight: int | None = None, rotate: int = 0,
                  x_offset: int = 0, y_offset: int = 0, chunk: int = 4096,
                  sleep: Callable[[float], None] = time.sleep) -> None:
@@ -359,7 +359,7 @@ class FramebufferDisplay:
 
 
 # ---- choice by configuration ---------------------------------------------------------------
-def open_display(section: Any, state_dir: str | os.PathLike[str] = ".", gpio: Any = None,
+def open_display(section: Any, state_dir: str | os.PathLike[str] = ".", gpio: Gpio | None = None,
                  spi: Any = None) -> Display:
     """The display a [display] section names (backend png | st7789 | ili9341 | framebuffer |
     none). `gpio` (an RPi.GPIO-compatible module) and `spi` (a spidev-like object) may be given

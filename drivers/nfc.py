@@ -28,6 +28,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import nfc
 import nfc.clf
@@ -148,6 +149,18 @@ class Card:
         """Card-in-field time: activation to the last APDU answered."""
         end = self.last_exchange_at or self.activated_at
         return (end - self.activated_at) * 1000.0
+
+
+class CardReader(Protocol):
+    """What a payment needs of a contactless reader (Reader, on nfcpy, is the real one): wait for
+    one card (UnsupportedCard, MoreThanOneCard, ReaderFault), let it go, close."""
+
+    def wait_for_card(self, timeout: float, cancelled: Callable[[], bool] | None = None,
+                      poll_interval: float = 0.05) -> Card | None: ...
+
+    def release(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Reader:

@@ -13,7 +13,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from escpos.constants import RT_MASK_NOPAPER, RT_MASK_ONLINE, RT_STATUS_ONLINE, RT_STATUS_PAPER
 from escpos.printer import Dummy
@@ -29,6 +29,15 @@ class PrinterProblem(PitapError, RuntimeError):
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
+
+
+class Printer(Protocol):
+    """A receipt printer: prints one document (lines, then an optional QR), returns the bytes
+    sent; PrinterProblem (kind: paper, cover, offline, ...) when it cannot."""
+
+    def print_document(self, lines: list[PrintLine], qr: str = "") -> int: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -140,7 +149,7 @@ class SerialPrinter:
         return None
 
 
-def open_printer(section: Any, state_dir: str | os.PathLike[str] = ".") -> Any:
+def open_printer(section: Any, state_dir: str | os.PathLike[str] = ".") -> Printer | None:
     """The printer a [printer] section names (serial | file); None for "none"."""
     if section.backend == "none":
         return None

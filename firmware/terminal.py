@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from drivers.nfc import MoreThanOneCard, Reader, ReaderFault, UnsupportedCard
+from drivers.nfc import CardReader, MoreThanOneCard, Reader, ReaderFault, UnsupportedCard
 from firmware.config import Config, currency_alpha, currency_numeric, format_amount
 from firmware.emv.kernel import Kernel
 from firmware.emv.outcome import Outcome, OutcomeKind, Prompt, TerminalTransaction, TxnType
@@ -88,7 +88,7 @@ class Terminal:
     def __init__(
         self,
         cfg: Config,
-        reader: Reader,
+        reader: CardReader,
         kernel: Kernel,
         acquirer: Acquirer,
         journal: Journal,

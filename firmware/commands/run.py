@@ -58,7 +58,7 @@ def serve(args: argparse.Namespace, cfg: Config, terminal: Terminal,
     from drivers.keypad import open_keypad
     from firmware.service import TerminalService
 
-    gpio = getattr(terminal.feedback, "gpio", None) or gpio_module(cfg.gpio.backend)
+    gpio = terminal.feedback.gpio or gpio_module(cfg.gpio.backend)
     keypad = open_keypad(cfg.keypad, gpio=gpio)
     try:
         tell_recovery(terminal.recovered)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from firmware.errors import PitapError
 
@@ -92,3 +92,12 @@ class Acquirer(Protocol):
     def echo(self) -> bool: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class OwnConnections(Protocol):
+    """An optional capability of an acquirer: the same acquirer on a connection of its own
+    (store-and-forward takes one, so that a queued reversal waiting for its answer never holds
+    up a customer's authorization). An acquirer without it shares its one connection."""
+
+    def companion(self) -> Acquirer: ...

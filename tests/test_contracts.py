@@ -64,6 +64,6 @@ def test_no_capability_is_probed_by_name() -> None:
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                     and node.func.id in ("getattr", "hasattr") and len(node.args) >= 2
                     and isinstance(node.args[1], ast.Constant)
-                    and node.args[1].value in ("companion", "gpio")):
+                    and node.args[1].value in ("companion", "gpio", "writebytes2", "close")):
                 probes.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert probes == []

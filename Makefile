@@ -20,12 +20,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/pitap demo
 
+# mypy's configuration is in pyproject.toml ([tool.mypy]); its cache lives in the venv, so that
+# the 3.11 and 3.13 venvs never share one.
 test: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m mypy --cache-dir $(VENV)/.mypy_cache
 	$(PY) -m pytest
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m mypy --cache-dir $(VENV)/.mypy_cache
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

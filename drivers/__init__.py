@@ -2,3 +2,6 @@
 
 Drivers know nothing of payments: nothing here imports `firmware`.
 """
+
+# What the terminal may import from here (one module a kind of hardware; errors: the error root).
+__all__ = ["display", "errors", "gpio", "keypad", "nfc", "printer"]

@@ -21,18 +21,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image, ImageChops
 
-from drivers.gpio import prepare
+from drivers.errors import PitapError
+from drivers.gpio import Gpio, prepare
 
 log = logging.getLogger(__name__)
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom (exclusive)
 
 
-class DisplayError(RuntimeError):
+class DisplayError(PitapError, RuntimeError):
     """The configured display cannot be opened or written."""
 
 
@@ -189,10 +190,34 @@ INIT_SEQUENCES: dict[str, tuple[tuple[int, bytes, int], ...]] = {
 DATASHEET_SPI_HZ = {"st7789": 40_000_000, "ili9341": 10_000_000}
 
 
-def open_spidev(port: int, device: int, speed_hz: int) -> Any:
+class Spi(Protocol):
+    """An SPI bus as py-spidev's SpiDev offers it (or a panel emulator below the driver)."""
+
+    max_speed_hz: int
+    mode: int
+
+    def writebytes(self, data: list[int]) -> None: ...
+
+
+@runtime_checkable
+class BulkSpi(Protocol):
+    """An optional capability of an Spi: one write of any length (spidev >= 3.4's writebytes2),
+    instead of chunks of a list."""
+
+    def writebytes2(self, data: bytes) -> None: ...
+
+
+@runtime_checkable
+class ClosableSpi(Protocol):
+    """An optional capability of an Spi: close() (a real SpiDev has it)."""
+
+    def close(self) -> None: ...
+
+
+def open_spidev(port: int, device: int, speed_hz: int) -> Spi:
     """A spidev.SpiDev on /dev/spidevPORT.DEVICE, mode 0 at `speed_hz`."""
     try:
-        import spidev  # type: ignore[import-not-found]
+        import spidev
     except ImportError:
         raise DisplayError(
             "spidev is not installed: install pitap[pi] on the Pi, or use display.backend = "
@@ -205,19 +230,21 @@ def open_spidev(port: int, device: int, speed_hz: int) -> Any:
                            "(enable SPI: dtparam=spi=on)") from None
     spi.max_speed_hz = speed_hz
     spi.mode = 0
-    return spi
+    opened: Spi = spi
+    return opened
 
 
 class SpiPanel:
     """An ST7789 or ILI9341 panel on SPI, with DC / RST / backlight on GPIO (BCM numbers)."""
 
-    def __init__(self, spi: Any, gpio: Any, controller: str, width: int, height: int, *,
+    def __init__(self, spi: Spi, gpio: Gpio, controller: str, width: int, height: int, *,
                  dc: int, rst: int, backlight: int | None = None, rotate: int = 0,
                  x_offset: int = 0, y_offset: int = 0, chunk: int = 4096,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if controller not in INIT_SEQUENCES:
             raise DisplayError(f"unknown panel controller {controller!r} (st7789 or ili9341)")
         self.spi = spi
+        self._bulk = spi if isinstance(spi, BulkSpi) else None  # asked once, not every write
         self.gpio = gpio
         self.controller = controller
         self.width = width
@@ -245,8 +272,8 @@ class SpiPanel:
 
     # ---- bus -------------------------------------------------------------------------
     def _write(self, data: bytes) -> None:
-        if hasattr(self.spi, "writebytes2"):
-            self.spi.writebytes2(data)
+        if self._bulk is not None:
+            self._bulk.writebytes2(data)
         else:
             for i in range(0, len(data), self.chunk):
                 self.spi.writebytes(list(data[i:i + self.chunk]))
@@ -300,9 +327,8 @@ class SpiPanel:
     def close(self) -> None:
         if self.backlight is not None:
             self.gpio.output(self.backlight, self.gpio.LOW)
-        close = getattr(self.spi, "close", None)
-        if close is not None:
-            close()
+        if isinstance(self.spi, ClosableSpi):
+            self.spi.close()
 
 
 # ---- Linux framebuffer -------------------------------------------------------------------
@@ -358,8 +384,8 @@ class FramebufferDisplay:
 
 
 # ---- choice by configuration ---------------------------------------------------------------
-def open_display(section: Any, state_dir: str | os.PathLike[str] = ".", gpio: Any = None,
-                 spi: Any = None) -> Display:
+def open_display(section: Any, state_dir: str | os.PathLike[str] = ".", gpio: Gpio | None = None,
+                 spi: Spi | None = None) -> Display:
     """The display a [display] section names (backend png | st7789 | ili9341 | framebuffer |
     none). `gpio` (an RPi.GPIO-compatible module) and `spi` (a spidev-like object) may be given
     to put a simulator below an SPI panel; otherwise the real ones are opened."""

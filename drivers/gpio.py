@@ -23,8 +23,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
+
+from drivers.errors import PitapError
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +40,50 @@ TONES: dict[str, tuple[tuple[float, float, float], ...]] = {
 SIM_MODULE = "simulators.gpio_fake"  # gpio.backend = "sim": loaded by name, never imported
 
 
-class GpioUnavailable(RuntimeError):
+class GpioUnavailable(PitapError, RuntimeError):
     """The configured GPIO backend cannot be used on this machine."""
 
 
-def gpio_module(backend: str) -> Any:
+class Pwm(Protocol):
+    """A PWM channel as RPi.GPIO's `GPIO.PWM(pin, frequency)` returns it."""
+
+    def start(self, duty_cycle: float) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def ChangeFrequency(self, frequency: float) -> None: ...  # noqa: N802 (RPi.GPIO's name)
+
+
+class Gpio(Protocol):
+    """The part of the RPi.GPIO API the drivers use: RPi.GPIO itself (rpi-lgpio on a Pi 5) or
+    the simulators' recording fake satisfy it. Pins are BCM numbers."""
+
+    BCM: int
+    OUT: int
+    IN: int
+    LOW: int
+    HIGH: int
+    PUD_UP: int
+
+    def setwarnings(self, flag: bool) -> None: ...
+
+    def setmode(self, mode: int) -> None: ...
+
+    def getmode(self) -> int | None: ...
+
+    def setup(self, channel: int | Sequence[int], direction: int, pull_up_down: int = ...,
+              initial: int = ...) -> None: ...
+
+    def output(self, channel: int | Sequence[int], value: int | bool | Sequence[int]) -> None: ...
+
+    def input(self, channel: int) -> int: ...
+
+    def cleanup(self, channel: int | Sequence[int] | None = ...) -> None: ...
+
+    def PWM(self, channel: int, frequency: float) -> Pwm: ...  # noqa: N802 (RPi.GPIO's name)
+
+
+def gpio_module(backend: str) -> Gpio:
     """The RPi.GPIO-compatible module for `backend`: "rpi" (the real one) or "sim" (the fake).
 
     Returns a fresh fake for "sim", so each terminal gets its own recorded history."""
@@ -56,10 +96,11 @@ def gpio_module(backend: str) -> Any:
             raise GpioUnavailable(
                 'backend "sim" needs the simulators, which are not installed here (a terminal '
                 'does not carry them): set gpio.backend = "rpi" on a Pi') from None
-        return fake.FakeGPIO()
+        gpio: Gpio = fake.FakeGPIO()
+        return gpio
     if backend == "rpi":
         try:
-            module: ModuleType = importlib.import_module("RPi.GPIO")
+            module: Any = importlib.import_module("RPi.GPIO")
         except (ImportError, RuntimeError) as exc:
             raise GpioUnavailable(
                 f"RPi.GPIO is not usable here ({exc}); install pitap[pi] on the Pi "
@@ -68,7 +109,7 @@ def gpio_module(backend: str) -> Any:
     raise GpioUnavailable(f"unknown gpio backend {backend!r} (rpi or sim)")
 
 
-def prepare(gpio: Any) -> None:
+def prepare(gpio: Gpio) -> None:
     """BCM numbering, once (a second setmode with the same mode is fine on RPi.GPIO)."""
     gpio.setwarnings(False)
     if gpio.getmode() is None:
@@ -78,7 +119,7 @@ def prepare(gpio: Any) -> None:
 class StatusLights:
     """Four status lights in a row; `show(n)` lights the first n, `pattern()` any mix."""
 
-    def __init__(self, gpio: Any, pins: Sequence[int], active_high: bool = True) -> None:
+    def __init__(self, gpio: Gpio, pins: Sequence[int], active_high: bool = True) -> None:
         if len(pins) != 4:
             raise ValueError("four status light pins are needed")
         self.gpio = gpio
@@ -113,7 +154,7 @@ class StatusLights:
 class Buzzer:
     """A buzzer on one pin playing the success and alert tones without blocking the caller."""
 
-    def __init__(self, gpio: Any, pin: int, active_high: bool = True, pwm: bool = True,
+    def __init__(self, gpio: Gpio, pin: int, active_high: bool = True, pwm: bool = True,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.gpio = gpio
         self.pin = pin
@@ -123,7 +164,7 @@ class Buzzer:
         self.sleep = sleep
         prepare(gpio)
         gpio.setup(pin, gpio.OUT, initial=self.off_level)
-        self._pwm: Any = None
+        self._pwm: Pwm | None = None
         self._pwm_frequency = 0.0
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._idle = threading.Event()

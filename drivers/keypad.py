@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TextIO
 
-from drivers.gpio import prepare
+from drivers.gpio import Gpio, prepare
 
 KEY_NAMES: dict[str, str] = {
     "#": "enter", "*": "clear", "C": "clear", "D": "cancel", "A": "f1", "B": "f2",
@@ -35,7 +35,12 @@ KEY_NAMES: dict[str, str] = {
 
 
 class Keypad(Protocol):
-    live: bool
+    """What the service needs of a keypad (the backends below)."""
+
+    @property
+    def live(self) -> bool:
+        """True when keys come from a person as they press them: read during a payment."""
+        ...
 
     def read_key(self, timeout: float | None = None) -> str | None: ...
 
@@ -101,7 +106,7 @@ class DebouncedKeys:
 class MatrixKeypad(DebouncedKeys):
     """A row x column membrane keypad (4x4 or 3x4) on GPIO pins (BCM)."""
 
-    def __init__(self, gpio: Any, row_pins: Sequence[int], col_pins: Sequence[int],
+    def __init__(self, gpio: Gpio, row_pins: Sequence[int], col_pins: Sequence[int],
                  layout: Sequence[str], **timing: Any) -> None:
         super().__init__(**timing)
         if len(layout) != len(row_pins) or any(len(r) != len(col_pins) for r in layout):
@@ -131,7 +136,7 @@ class MatrixKeypad(DebouncedKeys):
 class ButtonKeypad(DebouncedKeys):
     """Separate push buttons, each from its pin to ground (pull-up: pressed reads low)."""
 
-    def __init__(self, gpio: Any, pins: Sequence[int], legends: Sequence[str],
+    def __init__(self, gpio: Gpio, pins: Sequence[int], legends: Sequence[str],
                  **timing: Any) -> None:
         super().__init__(**timing)
         if len(pins) != len(legends):
@@ -172,7 +177,7 @@ class KeyboardKeypad:
         except (AttributeError, OSError, ValueError):
             self._fd = None
         self._tty = self._fd is not None and os.isatty(self._fd)
-        if self._tty:
+        if self._fd is not None and self._tty:
             import termios
             import tty
 
@@ -186,7 +191,7 @@ class KeyboardKeypad:
 
     def drain(self) -> None:
         """Drop what was typed and not read yet (on a terminal; a script is never dropped)."""
-        if self._tty:
+        if self._fd is not None and self._tty:
             import termios
 
             termios.tcflush(self._fd, termios.TCIFLUSH)
@@ -233,7 +238,7 @@ class NoKeypad:
         return None
 
 
-def open_keypad(section: Any, gpio: Any = None, stream: TextIO | None = None) -> Keypad:
+def open_keypad(section: Any, gpio: Gpio | None = None, stream: TextIO | None = None) -> Keypad:
     """The keypad a [keypad] section names (keyboard | matrix | buttons | none)."""
     backend = section.backend
     if backend == "keyboard":

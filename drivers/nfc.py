@@ -28,11 +28,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import nfc
 import nfc.clf
 import nfc.tag
 import nfc.tag.tt4
+
+from drivers.errors import PitapError
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +48,19 @@ MAX_RETRANSMISSIONS = 2  # of one unanswered block (nfcpy's own default is up to
 FWT_MAX_S = 4096 / 13.56e6 * 2**14  # ISO/IEC 14443-4 FWTmax (FWI 14): also caps an S(WTX) wait
 
 
-class ReaderFault(Exception):
+class ReaderFault(PitapError):
     """The reader itself cannot be opened or stopped answering."""
 
 
-class CardRemoved(Exception):
+class CardRemoved(PitapError):
     """The card or phone left the field (or the link to it broke) during an exchange."""
 
 
-class UnsupportedCard(Exception):
+class UnsupportedCard(PitapError):
     """Something answered in the field that is not an ISO-DEP (Type 4A) payment card."""
 
 
-class MoreThanOneCard(Exception):
+class MoreThanOneCard(PitapError):
     """Two cards or phones answered in the field at once; none was activated, the field is off."""
 
 
@@ -146,6 +149,18 @@ class Card:
         """Card-in-field time: activation to the last APDU answered."""
         end = self.last_exchange_at or self.activated_at
         return (end - self.activated_at) * 1000.0
+
+
+class CardReader(Protocol):
+    """What a payment needs of a contactless reader (Reader, on nfcpy, is the real one): wait for
+    one card (UnsupportedCard, MoreThanOneCard, ReaderFault), let it go, close."""
+
+    def wait_for_card(self, timeout: float, cancelled: Callable[[], bool] | None = None,
+                      poll_interval: float = 0.05) -> Card | None: ...
+
+    def release(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Reader:

@@ -13,20 +13,31 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from escpos.constants import RT_MASK_NOPAPER, RT_MASK_ONLINE, RT_STATUS_ONLINE, RT_STATUS_PAPER
 from escpos.printer import Dummy
 
+from drivers.errors import PitapError
+
 log = logging.getLogger(__name__)
 
 
-class PrinterProblem(RuntimeError):
+class PrinterProblem(PitapError, RuntimeError):
     """The printer cannot print now; `kind` is "offline", "no_paper" or "error"."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
+
+
+class Printer(Protocol):
+    """A receipt printer: prints one document (lines, then an optional QR), returns the bytes
+    sent; PrinterProblem (kind: paper, cover, offline, ...) when it cannot."""
+
+    def print_document(self, lines: list[PrintLine], qr: str = "") -> int: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -138,7 +149,7 @@ class SerialPrinter:
         return None
 
 
-def open_printer(section: Any, state_dir: str | os.PathLike[str] = ".") -> Any:
+def open_printer(section: Any, state_dir: str | os.PathLike[str] = ".") -> Printer | None:
     """The printer a [printer] section names (serial | file); None for "none"."""
     if section.backend == "none":
         return None

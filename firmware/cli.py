@@ -1,7 +1,9 @@
 """The `pitap` command: parses arguments, calls into the firmware, prints. Nothing else.
 
 Each subcommand lives in `firmware/commands/<name>.py` with `register(subparsers)`; the parser
-sets `func(args) -> int`. A ConfigError or a usage error ends with one line and exit code 2.
+sets `func(args) -> int`. An error a command lets through ends as EXIT_CODES says: one line on
+stderr and an exit code, never a traceback (every pitap error derives from
+firmware.errors.PitapError; the most specific class in the table wins).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import sys
 import warnings
 
 from firmware import __version__
-from firmware.commands import UsageError
 
 # Subcommand modules in the order `pitap --help` lists them.
 COMMANDS = (
@@ -30,6 +31,31 @@ COMMANDS = (
     "flash",
     "diag",
 )
+
+
+# Error class (by module and name: nothing is imported for it, `pitap --help` stays quick) ->
+# exit code and the one line printed, with {command} (the subcommand) and {error} (its message).
+# The first class of an error's MRO found here decides; PitapError catches the rest.
+EXIT_CODES: dict[str, tuple[int, str]] = {
+    "firmware.commands.UsageError": (2, "pitap {command}: {error}"),
+    "firmware.journal.JournalError": (2, "pitap {command}: {error}"),  # busy, corrupt, unknown
+    "firmware.config.ConfigError": (2, "pitap: configuration error: {error}"),
+    "firmware.terminal.RefundRefused": (2, "pitap: {command} refused: {error}"),  # nothing charged
+    "firmware.provision.flash.FlashRefused": (2, "pitap: flash refused: {error}"),
+    "firmware.provision.flash.FlashFailed": (1, "pitap: flash FAILED: {error}"),
+    "firmware.provision.ProvisionError": (2, "pitap {command}: {error}"),  # bad input, tool missing
+    "drivers.errors.PitapError": (1, "pitap {command}: {error}"),
+}
+
+
+def exit_for(exc: BaseException, command: str) -> tuple[int, str] | None:
+    """(exit code, one line) for an error EXIT_CODES knows, or None."""
+    for cls in type(exc).__mro__:
+        found = EXIT_CODES.get(f"{cls.__module__}.{cls.__qualname__}")
+        if found is not None:
+            code, line = found
+            return code, line.format(command=command, error=str(exc) or type(exc).__name__)
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,8 +99,8 @@ def setup_logging(verbosity: int) -> None:
     def nfc_at_floor(record: logging.LogRecord) -> bool:
         return record.levelno >= nfc_floor or record.name.partition(".")[0] != "nfc"
 
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(nfc_at_floor)
+    for root_handler in logging.getLogger().handlers:
+        root_handler.addFilter(nfc_at_floor)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,16 +113,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     setup_logging(args.verbose)
-    from firmware.config import ConfigError  # not before: `pitap --help` stays quick
+    from firmware.errors import PitapError  # not before: `pitap --help` stays quick
 
     try:
         return int(args.func(args) or 0)
-    except ConfigError as exc:
-        print(f"pitap: configuration error: {exc}", file=sys.stderr)
-        return 2
-    except UsageError as exc:
-        print(f"pitap {args.command}: {exc}", file=sys.stderr)
-        return 2
+    except PitapError as exc:
+        code, line = exit_for(exc, args.command) or (1, f"pitap {args.command}: {exc}")
+        print(line, file=sys.stderr)
+        return code
     except BrokenPipeError:  # `pitap journal | head`: the reader left, nothing more to say
         sys.stderr.close()
         return 0

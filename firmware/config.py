@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import ClassVar
 
 import firmware
+from firmware.errors import PitapError
 
 
-class ConfigError(ValueError):
+class ConfigError(PitapError, ValueError):
     """A configuration problem, with a message that names the file and the key."""
 
 
@@ -482,7 +483,7 @@ def _build(cls: type, data: dict, where: str, file: str) -> object:
             known = ", ".join(sorted(fields))
             raise ConfigError(f"{file}: unknown key '{dotted}' (known here: {known})")
         hint = hints[key]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             if not isinstance(value, dict):
                 raise ConfigError(f"{file}: '{dotted}' must be a table [{dotted}]")
             kwargs[key] = _build(hint, value, f"{dotted}.", file)

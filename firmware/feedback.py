@@ -31,8 +31,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from drivers.display import Display, open_display
-from drivers.gpio import Buzzer, GpioUnavailable, StatusLights, gpio_module
+from drivers.display import Display, Spi, open_display
+from drivers.gpio import Buzzer, Gpio, GpioUnavailable, StatusLights, gpio_module
 from firmware.config import Config, ConfigError, currency_alpha, currency_exponent
 from firmware.receipt import ReceiptBuilder, receipt_qr_payload, render_receipt
 from ui import screens
@@ -52,7 +52,7 @@ class Feedback:
     def __init__(self, display: Display, lights: StatusLights | None, buzzer: Buzzer | None,
                  *, language: str = "en", merchant: str = "", currency: str = "EUR",
                  printer: Any = None, receipt_builder: Any = None,
-                 clock: Callable[[], dt.datetime] | None = None, gpio: Any = None) -> None:
+                 clock: Callable[[], dt.datetime] | None = None, gpio: Gpio | None = None) -> None:
         self.display = display
         self.lights = lights
         self.buzzer = buzzer
@@ -71,7 +71,7 @@ class Feedback:
         self.key_legends: dict[str, str] | None = None  # None: a desktop keyboard's
 
     @classmethod
-    def from_config(cls, cfg: Config, gpio: Any = None, spi: Any = None,
+    def from_config(cls, cfg: Config, gpio: Gpio | None = None, spi: Spi | None = None,
                     sleep: Callable[[float], None] | None = None) -> Feedback:
         """Display, lights, buzzer and printer as [display], [gpio] and [printer] say.
         `gpio` / `spi` put a simulator below the drivers (tests, the panel emulator); `sleep`

@@ -222,7 +222,12 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def _now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+    return _iso(dt.datetime.now(dt.UTC))
+
+
+def _iso(when: dt.datetime) -> str:
+    """A moment as the journal keeps it: UTC, ISO 8601 to the millisecond (naive: local)."""
+    return when.astimezone(dt.UTC).isoformat(timespec="milliseconds")
 
 
 # ---- card data serialization ----------------------------------------------------------------
@@ -489,14 +494,16 @@ class Journal:
         currency: int,
         terminal_id: str,
         refund_of: int | None = None,
+        created_at: dt.datetime | None = None,
     ) -> int:
         """Start a payment (state "started"); returns its id. A refund may name the payment
-        it refunds (`refund_of`)."""
+        it refunds (`refund_of`). `created_at`: the payment's moment (default now)."""
         if txn_type not in ("purchase", "refund"):
             raise ValueError(f"txn_type must be 'purchase' or 'refund', not {txn_type!r}")
         if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
             raise ValueError(f"amount must be a non-negative int in minor units, not {amount!r}")
         now = _now_iso()
+        created = now if created_at is None else _iso(created_at)
         with self._write() as c:
             if refund_of is not None:
                 _require_payment(c, refund_of)
@@ -505,7 +512,8 @@ class Journal:
                 "INSERT INTO payments (created_at, updated_at, txn_type, amount, currency,"
                 " terminal_id, batch, state, refund_of)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, 'started', ?)",
-                (now, now, txn_type, amount, int(currency), scrub(terminal_id), batch, refund_of),
+                (created, now, txn_type, amount, int(currency), scrub(terminal_id), batch,
+                 refund_of),
             )
             pid = int(cur.lastrowid or 0)
             started: dict[str, object] = {"amount": amount, "currency": int(currency)}
@@ -905,7 +913,7 @@ def _clean_fields(fields: dict[str, object]) -> dict[str, object]:
         allowed = FIELD_TYPES[name]
         if not isinstance(value, allowed) or (bool not in allowed and isinstance(value, bool)):
             raise ValueError(f"journal field {name!r} must be {allowed[0].__name__}")
-        if name == "masked_pan":
+        if name == "masked_pan" and isinstance(value, str):
             value = mask_pan(value) if re.fullmatch(r"[\d ]+", value) else scrub(value)
         elif isinstance(value, str):
             value = scrub(value)

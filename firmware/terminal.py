@@ -10,6 +10,10 @@ Cancelling: `pay(..., cancelled=callable)` (and `refund`) takes a callable the r
 loop asks before every poll (nfcpy's `terminate` convention, e.g. a threading.Event's `is_set`).
 Once it says True while the terminal waits for a card, the payment ends at once as "cancelled",
 nothing sent to the host. A card already being read is finished: cancelling stops the wait only.
+
+One clock per payment: the time is taken once, when the payment starts (`Terminal.clock`, local
+time with its UTC offset), and that one moment is the journal's created_at, EMV 9A/9F21 and
+ISO 8583 fields 7, 12 and 13, so they cannot disagree (across midnight, say).
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from drivers.nfc import MoreThanOneCard, Reader, ReaderFault, UnsupportedCard
+from drivers.nfc import CardReader, MoreThanOneCard, Reader, ReaderFault, UnsupportedCard
 from firmware.config import Config, currency_alpha, currency_numeric, format_amount
 from firmware.emv.kernel import Kernel
 from firmware.emv.outcome import Outcome, OutcomeKind, Prompt, TerminalTransaction, TxnType
+from firmware.errors import PitapError
 from firmware.feedback import Feedback
 from firmware.host import connect
 from firmware.host.acquirer import Acquirer, AuthRequest, HostUnavailable, NoReply
@@ -41,7 +46,12 @@ MAX_TAPS = 3
 TWO_CARDS = "more than one card in the field"
 
 
-class RefundRefused(ValueError):
+def local_now() -> dt.datetime:
+    """Now in local time, with its UTC offset: the terminal's clock for a payment."""
+    return dt.datetime.now().astimezone()
+
+
+class RefundRefused(PitapError, ValueError):
     """A refund refused before any tap (nothing charged): unknown, unpaid or used-up payment."""
 
 
@@ -78,14 +88,16 @@ class Terminal:
     def __init__(
         self,
         cfg: Config,
-        reader: Reader,
+        reader: CardReader,
         kernel: Kernel,
         acquirer: Acquirer,
         journal: Journal,
         feedback: Feedback,
         recovered: RecoveryReport | None = None,
+        clock: Callable[[], dt.datetime] = local_now,
     ) -> None:
         self.cfg = cfg
+        self.clock = clock  # read once a payment (aware datetimes)
         self.reader = reader
         self.kernel = kernel
         self.acquirer = acquirer
@@ -141,14 +153,16 @@ class Terminal:
         numeric = currency_numeric(alpha)
         kind = TxnType(txn_type)
         timeout = presentment_timeout or self.cfg.terminal.presentment_timeout_s
+        when = self.clock()  # the payment's one moment: journal, 9A/9F21, fields 7/12/13
         pid = self.journal.new_payment(
-            kind.value, amount, numeric, self.cfg.terminal.terminal_id, refund_of=refund_of
+            kind.value, amount, numeric, self.cfg.terminal.terminal_id, refund_of=refund_of,
+            created_at=when,
         )
         result = PaymentResult(
             id=pid, amount=amount, currency=alpha, txn_type=kind.value, outcome="error", reason=""
         )
         try:
-            self._take(result, kind, numeric, started + timeout, card_must_be,
+            self._take(result, kind, numeric, when, started + timeout, card_must_be,
                        cancelled or (lambda: False))
         except Exception as exc:  # last line of defence: a clean error, never a traceback
             log.exception("payment %d failed unexpectedly", pid)
@@ -192,8 +206,8 @@ class Terminal:
             self.journal.record(of_payment, "refunded", reason=f"refunded in full (#{result.id})")
         return result
 
-    def _take(self, result: PaymentResult, kind: TxnType, currency: int, deadline: float,
-              card_must_be: str, cancelled: Callable[[], bool]) -> None:
+    def _take(self, result: PaymentResult, kind: TxnType, currency: int, when: dt.datetime,
+              deadline: float, card_must_be: str, cancelled: Callable[[], bool]) -> None:
         pid = result.id
         self.feedback.present_card(result.amount, result.currency, kind.value)
         outcome: Outcome | None = None
@@ -234,7 +248,7 @@ class Terminal:
                 currency=currency,
                 country=self.cfg.terminal.country,
                 txn_type=kind,
-                when=dt.datetime.now(),
+                when=when,
                 terminal_id=self.cfg.terminal.terminal_id,
                 merchant_name=self.cfg.terminal.merchant_name,
             )
@@ -277,15 +291,15 @@ class Terminal:
             return
         decided = True  # False: the host never decided (nothing charged), not a decline
         if outcome.kind is OutcomeKind.ONLINE_REQUEST:
-            decided = self._go_online(result, outcome, kind)
+            decided = self._go_online(result, outcome, kind, when)
         elif outcome.kind is OutcomeKind.APPROVED:
-            self._approve_offline(result, outcome, kind)
+            self._approve_offline(result, outcome, kind, when)
         else:
             self._end(result, "declined", outcome.reason)
         self._show(result, decided)
 
     def _request(self, result: PaymentResult, outcome: Outcome, kind: TxnType, stan: int,
-                 offline: bool = False) -> AuthRequest:
+                 when: dt.datetime, offline: bool = False) -> AuthRequest:
         return AuthRequest(
             stan=stan,
             amount=result.amount,
@@ -298,16 +312,17 @@ class Terminal:
             icc_data=outcome.icc_data,
             terminal_id=self.cfg.terminal.terminal_id,
             merchant_id=self.cfg.terminal.merchant_id,
-            when=dt.datetime.now(),
+            when=when,
             offline_approved=offline,
         )
 
-    def _go_online(self, result: PaymentResult, outcome: Outcome, kind: TxnType) -> bool:
+    def _go_online(self, result: PaymentResult, outcome: Outcome, kind: TxnType,
+                   when: dt.datetime) -> bool:
         """Authorize with the host; False when it never decided (unavailable, or no reply and
         the request reversed): nothing is charged."""
         pid = result.id
         result.stan = self.journal.next_stan()
-        request = self._request(result, outcome, kind, result.stan)
+        request = self._request(result, outcome, kind, result.stan, when)
         # Journal first: a crash from here on leaves "awaiting_reply", which recovery reverses.
         self.journal.keep_card_data(pid, request)
         self.journal.record(pid, "awaiting_reply", stan=result.stan)
@@ -331,12 +346,14 @@ class Terminal:
         self.journal.forget_card_data(pid)
         return True
 
-    def _approve_offline(self, result: PaymentResult, outcome: Outcome, kind: TxnType) -> None:
+    def _approve_offline(self, result: PaymentResult, outcome: Outcome, kind: TxnType,
+                         when: dt.datetime) -> None:
         pid = result.id
         result.stan = self.journal.next_stan()
         result.offline = True
         result.auth_code = "Y1"  # EMV: offline approved
-        self.journal.keep_card_data(pid, self._request(result, outcome, kind, result.stan, True))
+        self.journal.keep_card_data(pid, self._request(result, outcome, kind, result.stan, when,
+                                                       offline=True))
         self._end(result, "approved", outcome.reason or "approved offline", offline=True,
                   auth_code=result.auth_code)
         self.journal.enqueue("advice", pid)

@@ -8,7 +8,7 @@ import io
 import pytest
 
 from drivers.keypad import ButtonKeypad, KeyboardKeypad, MatrixKeypad
-from firmware.commands.run import AmountEntry
+from firmware.service import AmountEntry
 from simulators.gpio_fake import FakeGPIO
 
 ROWS, COLS = [4, 17, 27, 22], [23, 16, 20, 21]

@@ -115,7 +115,7 @@ class Column:
 
     def __init__(self, canvas: Canvas) -> None:
         self.c = canvas
-        self.items: list[tuple[int, Callable[[int], None]]] = []
+        self.items: list[tuple[int, Callable[[int], object]]] = []
 
     def text(self, text: str, size: float, *, bold: bool = False, color: Color | None = None,
              mono: bool = False) -> None:

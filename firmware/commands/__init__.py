@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from firmware.config import CURRENCIES, currency_exponent, format_amount
+from firmware.errors import PitapError
 
 if TYPE_CHECKING:
     from firmware.config import Config
@@ -33,7 +34,7 @@ MAX_AMOUNT_DIGITS = 12
 _AMOUNT = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
 
 
-class UsageError(ValueError):
+class UsageError(PitapError, ValueError):
     """A bad argument: `pitap` prints it in one line and exits 2."""
 
 

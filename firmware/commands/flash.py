@@ -39,18 +39,12 @@ def _confirm(yes: bool):  # noqa: ANN202
 
 
 def handle(args: argparse.Namespace) -> int:
-    from firmware.provision.flash import FlashFailed, FlashRefused, flash
+    from firmware.provision.flash import flash
 
     # A file-size limit (ulimit -f) must end as a reported failed write, not a killed process.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    try:
-        result = flash(args.image, args.device, _confirm(args.yes))
-    except FlashRefused as exc:
-        print(f"pitap: flash refused: {exc}", file=sys.stderr)
-        return 2
-    except FlashFailed as exc:
-        print(f"pitap: flash FAILED: {exc}", file=sys.stderr)
-        return 1
+    # FlashRefused (exit 2) and FlashFailed (exit 1) end as firmware.cli.EXIT_CODES says
+    result = flash(args.image, args.device, _confirm(args.yes))
     mib = 2**20
     rate = result.image_bytes / mib / max(result.seconds, 1e-6)
     print(

@@ -25,7 +25,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle_build(args: argparse.Namespace) -> int:
-    from firmware.provision import ProvisionError
     from firmware.provision.image import build_epoch, build_image, check_inputs
     from firmware.provision.wheelhouse import build_for_target, from_directory
 
@@ -41,9 +40,7 @@ def handle_build(args: argparse.Namespace) -> int:
                 print("pitap: building the wheelhouse for the Pi (aarch64)...", file=sys.stderr)
                 house = build_for_target(Path(tmp), epoch, simulators=simulators)
             result = build_image(args.base, args.site, args.out, house, epoch=epoch)
-    except ProvisionError as exc:  # bad input or a missing tool: the user's to fix
-        print(f"pitap: image build: {exc}", file=sys.stderr)
-        return 2
+    # a ProvisionError (bad input or a missing tool: the user's to fix) ends as EXIT_CODES says
     except OSError as exc:  # disk full, permissions...
         print(f"pitap: image build failed: {exc}", file=sys.stderr)
         return 1

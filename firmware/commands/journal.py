@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import TYPE_CHECKING
 
 from firmware.commands import add_config_option, count, existing_journal
@@ -62,15 +61,11 @@ def payment_line(p: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from firmware.config import load_config
-    from firmware.journal import Journal, JournalError
+    from firmware.journal import Journal
 
     cfg = load_config(args.config)
     existing_journal(cfg)
-    try:
-        journal = Journal.from_config(cfg)
-    except JournalError as exc:
-        print(f"pitap: journal: {exc}", file=sys.stderr)
-        return 2
+    journal = Journal.from_config(cfg)  # a JournalError ends as firmware.cli.EXIT_CODES says
     try:
         if args.check:
             return _check(cfg, journal, args.json)

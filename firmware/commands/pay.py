@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -82,9 +81,6 @@ def take(args: argparse.Namespace,
     """Check the amount, open the configured terminal, run one payment or refund
     (`action(terminal, amount, currency, cancelled)`), print it, close. `needs_journal`: refuse
     (exit 2) when the configuration's journal does not exist."""
-    from firmware.journal import JournalBusy
-    from firmware.terminal import RefundRefused
-
     cfg = load_config(args.config)
     currency = parse_currency(args.currency) if args.currency else cfg.terminal.currency.upper()
     amount = parse_amount(args.amount, currency)
@@ -93,17 +89,12 @@ def take(args: argparse.Namespace,
         existing_journal(cfg)
     stop = threading.Event()
     with stopped_by_signals(stop):
-        try:
-            terminal = open_terminal(cfg)
-        except JournalBusy as exc:  # not a configuration mistake: another pitap is at work
-            print(f"pitap {args.command}: {exc}", file=sys.stderr)
-            return 2
+        # JournalBusy (another pitap is at work) and RefundRefused (refused before any tap:
+        # nothing charged) end as firmware.cli.EXIT_CODES says
+        terminal = open_terminal(cfg)
         try:
             tell_recovery(terminal.recovered)
             result = action(terminal, amount, currency, stop.is_set)
-        except RefundRefused as exc:  # refused before any tap: nothing was charged
-            print(f"pitap: {args.command} refused: {exc}", file=sys.stderr)
-            return 2
         finally:
             if stop.is_set():
                 terminal.feedback.closed()

@@ -37,18 +37,13 @@ def run(args: argparse.Namespace) -> int:
     from firmware.host import connect
     from firmware.host.acquirer import HostUnavailable, NoReply
     from firmware.host.settlement import BatchNotClosed, format_z_report, settle_day
-    from firmware.journal import JournalError
     from firmware.recovery import open_journal_at_start
 
     cfg = load_config(args.config)
     existing_journal(cfg)
-    try:
-        # Recovery first, as at every start: a payment a crash left waiting for its reply is
-        # reversed before the batch closes, never after.
-        journal, _recovered = open_journal_at_start(cfg)  # recovery logs what it did
-    except JournalError as exc:
-        print(f"pitap settle: {exc}", file=sys.stderr)
-        return 2
+    # Recovery first, as at every start: a payment a crash left waiting for its reply is
+    # reversed before the batch closes, never after. (A JournalError: as EXIT_CODES says.)
+    journal, _recovered = open_journal_at_start(cfg)  # recovery logs what it did
     try:
         acquirer = connect(cfg, stan_source=journal.next_stan)
     except BaseException:

@@ -24,3 +24,7 @@ It sees a card only as `transceive(bytes) -> bytes` and never touches the networ
     card_action       what the card's cryptogram means: the Verdict
     oda               the cryptography of ODA (pure functions over bytes)
 """
+
+# What the rest of the terminal may import: the kernel, its public types and its configuration
+# data. Everything else here is the kernel's own (tests reach in; the terminal does not).
+__all__ = ["aids", "capk", "kernel", "outcome"]

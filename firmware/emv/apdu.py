@@ -11,6 +11,8 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
+from firmware.errors import PitapError
+
 log = logging.getLogger(__name__)
 
 PPSE = b"2PAY.SYS.DDF01"
@@ -22,7 +24,7 @@ class CardLink(Protocol):
     def transceive(self, apdu: bytes) -> bytes: ...
 
 
-class CardError(Exception):
+class CardError(PitapError):
     """The card answered, but not in a way the kernel can use."""
 
 

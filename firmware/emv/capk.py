@@ -25,13 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from firmware.config import ConfigError, read_text_file
+from firmware.errors import PitapError
 
 log = logging.getLogger(__name__)
 
 _TEST_WORD = re.compile(r"\btest\b", re.IGNORECASE)
 
 
-class CapkFileError(ValueError):
+class CapkFileError(PitapError, ValueError):
     """The key file cannot be read at all (missing, unreadable)."""
 
 

@@ -18,6 +18,7 @@ from firmware.emv.aids import AidConfig, AidTable
 from firmware.emv.flags import Ttq
 from firmware.emv.outcome import TerminalTransaction
 from firmware.emv.tags import Tag
+from firmware.errors import PitapError
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class Skipped:
         return self.text
 
 
-class PpseError(ValueError):
+class PpseError(PitapError, ValueError):
     """The PPSE answer is not a usable directory."""
 
 

@@ -13,9 +13,10 @@ import hmac
 from dataclasses import dataclass, field
 
 from firmware.emv.capk import CaKeyStore, CaPublicKey
+from firmware.errors import PitapError
 
 
-class OdaError(Exception):
+class OdaError(PitapError):
     """Offline data authentication failed; str() is the human reason."""
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from firmware.errors import PitapError
+
 MAX_VALUE_LEN = 0xFFFF  # nothing a phone sends in one APDU (<= 65 kB extended) is larger
 MAX_DEPTH = 8
 
 
-class TlvError(ValueError):
+class TlvError(PitapError, ValueError):
     """Malformed BER-TLV; the message names the tag and offset where decoding stopped."""
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from firmware.emv.outcome import OutcomeKind, Prompt
+from firmware.errors import PitapError
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,7 @@ class Verdict:
     prompt: Prompt | None = None  # None: the kind's usual prompt (outcome.DEFAULT_PROMPT)
 
 
-class FlowEnd(Exception):  # noqa: N818 - control flow inside the kernel, never escapes it
+class FlowEnd(PitapError):  # noqa: N818 - control flow inside the kernel, never escapes it
     """Ends the tap with this verdict."""
 
     def __init__(self, kind: OutcomeKind, reason: str, prompt: Prompt | None = None) -> None:

@@ -17,6 +17,12 @@ from firmware.config import Config, ConfigError
 if TYPE_CHECKING:
     from firmware.host.acquirer import Acquirer
 
+# What the rest of the terminal may import: connect() and the acquirer contract, store-and-
+# forward and settlement; iso8583_acquirer is the default plug-in (loaded by entry point name).
+# dialect, link and messages are the ISO 8583 acquirer's own.
+__all__ = ["ENTRY_POINT_GROUP", "acquirer", "acquirer_names", "connect", "iso8583_acquirer", "saf",
+           "settlement"]
+
 ENTRY_POINT_GROUP = "pitap.acquirers"
 
 

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+from firmware.errors import PitapError
 
 
-class HostUnavailable(Exception):
+class HostUnavailable(PitapError):
     """The request never left: refused, unreachable, TLS failure. Nothing to reverse."""
 
 
-class NoReply(Exception):
+class NoReply(PitapError):
     """The request may have reached the host but no usable reply came: outcome unknown.
 
     The caller must queue a reversal."""
@@ -90,3 +92,12 @@ class Acquirer(Protocol):
     def echo(self) -> bool: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class OwnConnections(Protocol):
+    """An optional capability of an acquirer: the same acquirer on a connection of its own
+    (store-and-forward takes one, so that a queued reversal waiting for its answer never holds
+    up a customer's authorization). An acquirer without it shares its one connection."""
+
+    def companion(self) -> Acquirer: ...

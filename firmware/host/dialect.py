@@ -17,6 +17,7 @@ from iso8583.decoder import DecodeError
 from iso8583.encoder import EncodeError
 
 from firmware.config import ConfigError, find_data_file, read_toml
+from firmware.errors import PitapError
 
 LENGTH_HEADERS = ("binary2", "ascii4", "none")
 _SPEC_KEYS = {"data_enc", "len_enc", "len_type", "max_len", "desc", "len_count", "left_pad",
@@ -27,7 +28,7 @@ _TOP_KEYS = {
 }
 
 
-class MessageError(ValueError):
+class MessageError(PitapError, ValueError):
     """A message could not be encoded or decoded with this dialect (names the field)."""
 
 

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from firmware.errors import PitapError
 from firmware.host.acquirer import HostUnavailable
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 RECV_CHUNK = 4096
 
 
-class FrameError(Exception):
+class FrameError(PitapError):
     """What came back is not a frame: a lying length header, garbage, an endless stream."""
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from firmware.errors import PitapError
 from firmware.host.acquirer import AuthRequest, AuthResponse, SettlementTotals
 from firmware.host.dialect import Dialect
 
@@ -72,7 +73,7 @@ class Expectation:
     terminal_id: str
 
 
-class ReplyMismatch(ValueError):
+class ReplyMismatch(PitapError, ValueError):
     """A reply that is not the answer to the request in flight."""
 
 
@@ -170,8 +171,9 @@ def transaction_fields(req: AuthRequest) -> dict[str, str]:
 
 
 def authorization(req: AuthRequest, mti: str, dialect: Dialect) -> dict[str, str]:
-    """0100 (authorization) or 0200 (financial) for a sale or refund."""
-    doc = _common(mti, req.stan, req.terminal_id, req.merchant_id, dialect)
+    """0100 (authorization) or 0200 (financial) for a sale or refund. Field 7 is the payment's
+    moment (`req.when`, in UTC), as 12/13 and field 55's 9A/9F21: one clock per payment."""
+    doc = _common(mti, req.stan, req.terminal_id, req.merchant_id, dialect, now=req.when)
     doc.update(transaction_fields(req))
     doc.update(card_fields(req, dialect))
     if req.rrn:

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from firmware.host.acquirer import Acquirer, AuthRequest, HostUnavailable, NoReply
+from firmware.host.acquirer import Acquirer, AuthRequest, HostUnavailable, NoReply, OwnConnections
 
 if TYPE_CHECKING:
     from firmware.journal import Journal, QueueItem
@@ -121,11 +121,10 @@ class StoreAndForward:
         """Drain now and then every `interval_s` (and on `wake()`) until `stop()`."""
         self._stop.clear()
         # In the background, its own connection when the acquirer offers one
-        # (Iso8583Acquirer.companion): a reversal waiting for its answer must not hold up a
+        # (the OwnConnections capability): a reversal waiting for its answer must not hold up a
         # customer's authorization. A one-off drain() in the foreground uses the shared one.
-        companion = getattr(self._shared_acquirer, "companion", None)
-        if callable(companion):
-            self.acquirer = companion()
+        if isinstance(self._shared_acquirer, OwnConnections):
+            self.acquirer = self._shared_acquirer.companion()
 
         def run() -> None:
             while not self._stop.is_set():

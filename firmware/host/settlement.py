@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from firmware.config import Config, ConfigError
+from firmware.errors import PitapError
 from firmware.host.acquirer import (
     Acquirer,
     AuthRequest,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class BatchNotClosed(Exception):
+class BatchNotClosed(PitapError):
     """Settlement did not start: a payment still waits for its reply, or a reversal or advice
     could not be sent. Nothing went to the host for the batch; settle again later."""
 

@@ -4,6 +4,8 @@ Everything here runs on a technician's machine (image build, flash) or once on t
 (first boot, diag). It never takes part in a payment and never reads card data.
 """
 
+from firmware.errors import PitapError
 
-class ProvisionError(Exception):
+
+class ProvisionError(PitapError):
     """A provisioning step cannot go on; the message is one line a technician acts on."""

@@ -572,7 +572,8 @@ def check_tls(ctx: DiagContext) -> list[CheckResult]:
     except (ssl.SSLError, OSError) as exc:
         return [CheckResult(name, False, f"{server_name}: TLS handshake failed: {exc}",
                             "check host.port (a TLS port), the client certificate and key")]
-    expires = ssl.cert_time_to_seconds(cert["notAfter"]) if "notAfter" in cert else None
+    not_after = cert.get("notAfter")
+    expires = ssl.cert_time_to_seconds(not_after) if isinstance(not_after, str) else None
     days = (expires - ctx.clock()) / 86400 if expires else None
     detail = f"{version} to {server_name}, certificate valid"
     if days is not None:

@@ -216,7 +216,7 @@ def check_base(base: Path) -> None:
         except (lzma.LZMAError, EOFError) as exc:
             raise BadImage(f"{base.name}: damaged .xz file ({exc})") from None
     size = xz_uncompressed_size(base) if xz else base.stat().st_size
-    if xz and size is None:
+    if size is None:
         raise BadImage(f"{base.name}: damaged or truncated .xz file (no index at its end)")
     if size < SECTOR:
         raise BadImage(f"{base}: too small to be a disk image ({size} bytes)")

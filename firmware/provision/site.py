@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from firmware.config import CURRENCIES, ConfigError, parse_config, read_text_file
+from firmware.errors import PitapError
 
 SITE_FILE_NAME = "pitap-site.toml"  # the name on the boot partition
 
 
-class SiteError(ValueError):
+class SiteError(PitapError, ValueError):
     """A mistake in the provisioning file; the message names the file and the key."""
 
 

@@ -1,0 +1,256 @@
+"""The running terminal (`pitap run`): amount entry, keypad, one payment at a time.
+
+keypad -> amount -> tap -> outcome -> receipt -> ready, again and again. Payments go through
+firmware.terminal.Terminal, which journals them; this module only collects amounts and paces the
+screens. `firmware/commands/run.py` parses the arguments and wires the parts to it.
+
+A card or phone that leaves mid-tap ends its payment as "try again" (nothing charged) and the same
+amount is presented again, so the customer just taps again.
+
+While a payment runs, a live keypad (matrix, buttons, a keyboard on a terminal) is read on a
+thread of its own: cancel (or quit) ends the wait for a card at once, as "Cancelled" with nothing
+charged, through the terminal's cancel hook (`Terminal.pay(cancelled=...)`); other keys are
+dropped, and the keypad is drained when the payment ends, so nothing pressed during it fires
+afterwards. A stop (the `stop` event: SIGTERM, Ctrl-C) cancels the wait the same way; a card
+already being read is finished.
+
+Keys: digits shift in from the right as on a till (1 2 5 0 -> 12.50), clear deletes the last
+digit (or leaves the entry when empty), enter takes the payment, cancel returns to ready, f1
+switches between purchase and refund, f2 on an empty entry settles the batch with the acquirer
+and shows the report, quit (end of keyboard input) stops the service.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from firmware.config import currency_exponent
+from firmware.errors import PitapError
+
+if TYPE_CHECKING:
+    from drivers.keypad import Keypad
+    from firmware.terminal import PaymentResult, Terminal
+
+__all__ = ["Action", "AmountEntry", "EntryState", "StopService", "TerminalService"]
+
+log = logging.getLogger(__name__)
+
+MAX_DIGITS = 9  # 9 999 999.99 in a two-decimal currency: above any contactless limit
+# A card that left mid-tap ends its payment as "try again"; the same amount is then presented
+# again (a new payment), up to ATTEMPTS in all, after "Try again" was up TRY_AGAIN_SHOWN_S.
+ATTEMPTS = 3
+TRY_AGAIN_SHOWN_S = 1.5
+CANCELLED_SHOWN_S = 1.5  # "Cancelled" stays this long (or until a key), then ready
+WATCH_POLL_S = 0.05  # how often the keypad is looked at during a payment
+
+
+class EntryState(enum.Enum):
+    """Where the amount entry is: nothing keyed yet, or some digits keyed."""
+
+    EMPTY = "empty"
+    KEYING = "keying"
+
+
+class Action(enum.StrEnum):
+    """What one key did to the amount entry."""
+
+    CHANGED = "changed"  # the amount or the transaction type changed: redraw
+    ENTER = "enter"  # a positive amount is ready: take the payment
+    CANCEL = "cancel"  # leave the entry, back to ready
+    QUIT = "quit"  # stop the service
+    SETTLE = "settle"  # close the batch (f2 on an empty entry)
+    IGNORED = "ignored"  # nothing happened
+
+
+class AmountEntry:
+    """The amount being keyed, in minor units, and whether it is a purchase or a refund: a small
+    state machine (EntryState) over the keypad's key names."""
+
+    def __init__(self, exponent: int = 2, max_digits: int = MAX_DIGITS) -> None:
+        self.exponent = exponent
+        self.max_digits = max_digits
+        self.digits = ""
+        self.txn_type = "purchase"
+
+    @property
+    def state(self) -> EntryState:
+        return EntryState.KEYING if self.digits else EntryState.EMPTY
+
+    @property
+    def minor(self) -> int:
+        return int(self.digits or "0")
+
+    def press(self, key: str) -> Action:
+        """Apply one key; returns what it did."""
+        empty = self.state is EntryState.EMPTY
+        if key.isdigit() and len(key) == 1:
+            if len(self.digits) >= self.max_digits or (key == "0" and empty):
+                return Action.IGNORED
+            self.digits += key
+            return Action.CHANGED
+        if key == "clear":
+            if empty:
+                return Action.CANCEL
+            self.digits = self.digits[:-1]
+            return Action.CHANGED
+        if key == "f1":
+            self.txn_type = "refund" if self.txn_type == "purchase" else "purchase"
+            return Action.CHANGED
+        if key == "f2":
+            return Action.SETTLE if empty else Action.IGNORED
+        if key == "enter":
+            return Action.ENTER if self.minor > 0 else Action.IGNORED
+        if key == "cancel":
+            return Action.CANCEL
+        if key == "quit":
+            return Action.QUIT
+        return Action.IGNORED
+
+
+class StopService(PitapError):
+    """Raised inside the loop to end the service cleanly; never leaves `TerminalService.run`."""
+
+
+class TerminalService:
+    """The service loop around one Terminal and one keypad."""
+
+    def __init__(self, terminal: Terminal, keypad: Keypad, *, currency: str,
+                 result_hold_s: float = 5.0, stop: threading.Event | None = None) -> None:
+        self.terminal = terminal
+        self.feedback = terminal.feedback
+        self.keypad = keypad
+        self.currency = currency
+        self.exponent = currency_exponent(currency)
+        self.result_hold_s = result_hold_s
+        self.stop = stop or threading.Event()
+        self.results: list[PaymentResult] = []
+
+    def key(self, timeout: float = 0.5) -> str | None:
+        """The next key, or None when `timeout` passed; "quit" when the service is stopping."""
+        if self.stop.is_set():
+            return "quit"
+        return self.keypad.read_key(timeout)
+
+    def key_amount(self) -> tuple[int, str] | None:
+        """Keys until enter (amount, txn type), or None when cancelled; raises StopService."""
+        entry = AmountEntry(self.exponent)
+        while True:
+            key = self.key()
+            if key is None:
+                continue
+            action = entry.press(key)
+            if action is Action.QUIT:
+                raise StopService
+            if action is Action.CANCEL:
+                return None
+            if action is Action.SETTLE:
+                self.settle()
+                return None
+            if action is Action.ENTER:
+                return entry.minor, entry.txn_type
+            if action is Action.CHANGED:
+                self.feedback.amount_entry(entry.minor, self.currency, entry.txn_type)
+
+    def run(self, max_payments: int | None = None) -> int:
+        """Serve until quit, a stop, or `max_payments` payments; returns the count."""
+        try:
+            while max_payments is None or len(self.results) < max_payments:
+                self.feedback.ready()
+                wanted = self.key_amount()
+                if wanted is None:
+                    continue
+                amount, txn_type = wanted
+                for attempt in range(1, ATTEMPTS + 1):
+                    result = self.take(amount, txn_type)
+                    if result.outcome != "try_again" or attempt == ATTEMPTS:
+                        break
+                    if self.hold(TRY_AGAIN_SHOWN_S):  # a key: no new attempt, back to ready
+                        break
+                self.hold(CANCELLED_SHOWN_S if result.outcome == "cancelled" else None)
+        except StopService:
+            pass
+        return len(self.results)
+
+    def take(self, amount: int, txn_type: str) -> PaymentResult:
+        """One payment or refund of `amount`, cancellable from the keypad or by a stop while it
+        waits for a card; its result is kept in `results`."""
+        cancel = threading.Event()
+        done = threading.Event()
+        watcher = None
+        if self.keypad.live:
+            watcher = threading.Thread(target=self._watch_keys, args=(cancel, done),
+                                       name="cancel-key", daemon=True)
+            watcher.start()
+
+        def cancelled() -> bool:
+            return cancel.is_set() or self.stop.is_set()
+
+        try:
+            if txn_type == "refund":
+                result = self.terminal.refund(amount, cancelled=cancelled)
+            else:
+                result = self.terminal.pay(amount, currency=self.currency, cancelled=cancelled)
+        finally:
+            done.set()
+            if watcher is not None:
+                watcher.join()
+            self.keypad.drain()
+        self.results.append(result)
+        log.info("payment %s: %s %s", result.id, result.outcome, result.reason)
+        return result
+
+    def _watch_keys(self, cancel: threading.Event, done: threading.Event) -> None:
+        """During a payment: cancel (or quit, which also stops the service) sets `cancel`;
+        every other key is dropped."""
+        while not done.is_set():
+            try:
+                key = self.keypad.read_key(WATCH_POLL_S)
+            except Exception:  # a keypad fault must not end the payment; it goes on uncancellable
+                log.exception("keypad failed during a payment")
+                return
+            if key in ("cancel", "quit"):
+                log.info("%s key during the payment: cancelling the wait for a card", key)
+                cancel.set()
+                if key == "quit":
+                    self.stop.set()
+            elif key is not None:
+                log.debug("key %r dropped: a payment is running", key)
+
+    def settle(self) -> None:
+        """Close the batch with the acquirer (f2 on the ready screen) and show the report."""
+        from firmware.host.acquirer import HostUnavailable, NoReply, SettlementTotals
+        from firmware.host.settlement import BatchNotClosed, settle_day
+
+        try:
+            report = settle_day(self.terminal.journal, self.terminal.acquirer, self.terminal.cfg)
+        except (BatchNotClosed, HostUnavailable, NoReply) as exc:  # queue unsent: host away
+            log.warning("settlement not done: %s", exc)
+            self.feedback.message("out_of_service", self.feedback.lang.t(
+                "reason_host_unavailable"))
+        except Exception:
+            log.exception("settlement failed")
+            self.feedback.message("out_of_service", self.feedback.lang.t("reason_error"))
+        else:
+            t = report.totals
+            self.feedback.settlement(SettlementTotals(
+                t["sales_count"], t["sales_amount"], t["refunds_count"], t["refunds_amount"],
+                report.currency, report.batch), agreed=report.closed)
+            log.info("settlement of batch %d: %s", report.batch,
+                     "closed" if report.closed else "not agreed")
+        self.hold()
+
+    def hold(self, seconds: float | None = None) -> bool:
+        """Leave the outcome (and receipt QR) up `seconds` (default: the result hold) or until a
+        key is pressed; True when a key ended it."""
+        deadline = time.monotonic() + (self.result_hold_s if seconds is None else seconds)
+        while time.monotonic() < deadline and not self.stop.is_set():
+            key = self.keypad.read_key(min(0.5, max(0.0, deadline - time.monotonic())))
+            if key == "quit":
+                raise StopService
+            if key is not None:
+                return True
+        return False

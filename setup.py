@@ -61,6 +61,7 @@ setup(
     entry_points={
         "console_scripts": ["pitap = firmware.cli:main"],
         "pitap.acquirers": ["iso8583 = firmware.host.iso8583_acquirer:Iso8583Acquirer"],
+        "pitap.upi": ["http = firmware.upi.http_psp:HttpPsp"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -41,7 +41,7 @@ def test_a_shop_that_takes_upi() -> None:
         ("[upi]\nmcc = '54111'\n", "'upi.mcc'"),
         ("[upi]\npayee_vpa = 'shop@okaxis'\nmcc = '5411'\npayee_name = '" + "n" * 51 + "'\n",
          "'upi.payee_name'"),
-        ("[upi]\nqr_form = 'bharatqr'\n", "upi.qr_form"),
+        ("[upi]\nqr_form = 'emv'\n", "upi.qr_form"),
         ("[upi]\npsp_url = 'ftp://x'\n", "upi.psp_url"),
         ("[upi]\npsp_url = 'http://a b'\n", "upi.psp_url"),
         ("[upi]\nrequest_expiry_s = 5\n", "'upi.request_expiry_s'"),

@@ -28,7 +28,7 @@ class UpiSection:
     payee_vpa: str = ""  # pa; "" = this terminal takes no UPI
     payee_name: str = ""  # pn; "" = terminal.merchant_name
     mcc: str = ""  # mc: ISO 18245 merchant category code, 4 digits; required with payee_vpa
-    qr_form: str = "upi"  # upi (upi://pay link); bharatqr is not implemented yet
+    qr_form: str = "upi"  # upi (upi://pay link) | bharatqr (EMVCo merchant-presented QR)
     psp: str = "http"  # entry point in the pitap.upi group
     psp_url: str = "http://127.0.0.1:8600"  # the http plug-in's PSP endpoint
     request_expiry_s: int = 120  # the PSP ends an unpaid request as expired after this
@@ -67,8 +67,8 @@ class UpiSection:
                                   f"5411), required with payee_vpa")
         elif self.mcc and not MCC.fullmatch(self.mcc):
             raise ConfigError(f"{where}.mcc: 4 digits")
-        if self.qr_form != "upi":
-            raise ConfigError(f"{where}.qr_form: upi (bharatqr is not implemented yet)")
+        if self.qr_form not in ("upi", "bharatqr"):
+            raise ConfigError(f"{where}.qr_form: upi or bharatqr")
         if not PSP_URL.fullmatch(self.psp_url):
             raise ConfigError(f"{where}.psp_url: http://host[:port][/path] or https://...")
 

@@ -223,3 +223,15 @@ def test_a_garbled_answer_is_no_reply_never_a_success(code: int, body: bytes) ->
                                              ("abc@ybl", "a***@ybl"), ("x@ybl", "x***@ybl")])
 def test_payer_vpas_are_masked(vpa: str, masked: str) -> None:
     assert mask_vpa(vpa) == masked
+
+
+def test_the_simulator_command_on_a_taken_port_is_one_line(capsys: pytest.CaptureFixture[str]
+                                                           ) -> None:
+    from simulators.upi.psp import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["--port", str(taken.getsockname()[1])]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("PSP simulator: cannot listen on 127.0.0.1:") and out.count("\n") == 1

@@ -235,3 +235,36 @@ def test_the_simulator_command_on_a_taken_port_is_one_line(capsys: pytest.Captur
         assert main(["--port", str(taken.getsockname()[1])]) == 2
     out = capsys.readouterr().out
     assert out.startswith("PSP simulator: cannot listen on 127.0.0.1:") and out.count("\n") == 1
+
+
+class Dripper(http.server.BaseHTTPRequestHandler):
+    """A valid SUCCESS reply, a byte at a time, far slower than the client's reply limit."""
+
+    def do_GET(self) -> None:
+        body = b'{"reference": "R1", "status": "SUCCESS", "amount": "1.00"}'
+        head = (b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(body)).encode() +
+                b"\r\n\r\n")
+        try:
+            for byte in head + body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.1)  # 50+ bytes: 5 s or more, against a 0.5 s limit
+        except OSError:
+            pass  # the client gave up on us, as it should
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_reply_dripping_in_is_cut_off_as_no_reply() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Dripper)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = connect_psp(settings(f"http://127.0.0.1:{server.server_address[1]}",
+                                      response_timeout_s=0.5))
+        with pytest.raises(PspNoReply):
+            client.status("R1")
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -18,10 +18,13 @@ payment -> PspNoReply; another 4xx -> PspRejected (404 -> UnknownRequest).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
+import socket
 import ssl
+import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -101,11 +104,26 @@ class HttpPsp:
                 conn.request(method, self.prefix + path, body=data, headers=headers)
             except OSError as exc:  # refused, unreachable, TLS failed, or not sent whole
                 raise PspUnavailable(f"{where}: PSP unavailable ({exc})") from None
+            # the whole reply within response_timeout_s: a PSP dripping bytes is cut off too
+            sock, cut = conn.sock, threading.Event()
+
+            def cut_off() -> None:
+                cut.set()
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+            watchdog = threading.Timer(self.response_timeout_s, cut_off)
+            watchdog.daemon = True
+            watchdog.start()
             try:
                 reply = conn.getresponse()
                 raw = reply.read(MAX_REPLY + 1)
             except (OSError, http.client.HTTPException) as exc:  # timeout, dropped, garbled
                 raise PspNoReply(f"{where}: no reply ({exc or type(exc).__name__})") from None
+            finally:
+                watchdog.cancel()
+            if cut.is_set():
+                raise PspNoReply(f"{where}: no reply within {self.response_timeout_s:g} s")
         finally:
             conn.close()
         return self._payment(where, reply.status, raw)

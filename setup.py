@@ -53,13 +53,16 @@ setup(
             "rpi-lgpio>=0.6; platform_machine == 'aarch64'",
             "spidev>=3.6; platform_machine in 'armv6l armv7l aarch64'",
         ],
-        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "mypy>=1.10"],
+        # pyzbar: the tests decode the UPI QR from the screen's PNG (needs libzbar0, apt)
+        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "mypy>=1.10",
+                "pyzbar>=0.1.9"],
         # coverage-guided fuzzing of tests/fuzz/ (`make fuzz`)
         "fuzz": ["atheris>=2.3"],
     },
     entry_points={
         "console_scripts": ["pitap = firmware.cli:main"],
         "pitap.acquirers": ["iso8583 = firmware.host.iso8583_acquirer:Iso8583Acquirer"],
+        "pitap.upi": ["http = firmware.upi.http_psp:HttpPsp"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -388,6 +388,8 @@ class Config:
     gpio: GpioSection = field(default_factory=GpioSection)
     keypad: KeypadSection = field(default_factory=KeypadSection)
     printer: PrinterSection = field(default_factory=PrinterSection)
+    upi: dict = field(default_factory=dict)  # checked by firmware.upi.config
+    voice: dict = field(default_factory=dict)  # checked by firmware.upi.config
     # Where the file was read from; data paths are relative to its directory.
     source: Path = field(default=Path("terminal.toml"), compare=False)
 

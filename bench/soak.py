@@ -438,15 +438,15 @@ def _settle_with_kills(
     try:
         runs = journal.settlements()
         mine = {
-            r["batch"]: journal.batch_totals(r["batch"], cfg.currency_numeric)
+            r.batch: journal.batch_totals(r.batch, cfg.currency_numeric).as_dict()
             for r in runs
-            if r["state"] == "done"
+            if r.state == "done"
         }
     finally:
         journal.close()
     for r in runs:
-        if r["state"] != "done":
-            soak.mismatches.append(f"settlement of batch {r['batch']} left {r['state']}")
+        if r.state != "done":
+            soak.mismatches.append(f"settlement of batch {r.batch} left {r.state.value}")
     if not z["closed"]:
         soak.mismatches.append(f"settlement not closed: {z['response_code']} {z['message']}")
     conn = sqlite3.connect(f"file:{ledger_file}?mode=ro", uri=True)
@@ -517,8 +517,8 @@ def _reconcile(soak: Soak, cfg: Config, ledger_file: Path, sim: object) -> None:
     for item in pending:
         soak.mismatches.append(f"still queued: {item.kind} of payment {item.payment_id}")
     for p in stuck:
-        soak.mismatches.append(f"payment {p['id']} left in state {p['state']}")
-    stans = [p["stan"] for p in all_payments if p["stan"] is not None]
+        soak.mismatches.append(f"payment {p.id} left in state {p.state.value}")
+    stans = [p.stan for p in all_payments if p.stan is not None]
     if len(stans) != len(set(stans)):
         soak.mismatches.append("the journal used a STAN twice")
 
@@ -538,7 +538,7 @@ def _reconcile(soak: Soak, cfg: Config, ledger_file: Path, sim: object) -> None:
             sign = -1 if r["kind"] == "refund" else 1
             host[stan] = host.get(stan, 0) + sign * int(r["amount"])
     mine = {
-        int(p["stan"]): (-1 if p["txn_type"] == "refund" else 1) * int(p["amount"]) for p in charged
+        int(p.stan or 0): (-1 if p.txn_type == "refund" else 1) * p.amount for p in charged
     }
     for stan in sorted(set(host) | set(mine)):
         if host.get(stan) != mine.get(stan):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from firmware.config import Config
 from firmware.journal import Journal, JournalError
+from firmware.payment import PaymentState, QueueKind
 from firmware.private_files import check_private_files, no_core_dumps
 
 log = logging.getLogger(__name__)
@@ -78,33 +79,35 @@ def recover(journal: Journal) -> RecoveryReport:
 
     Safe to run any number of times: a second run finds nothing more to do."""
     report = RecoveryReport()
-    for p in journal.payments_in_state("awaiting_reply", "reversal_queued"):
-        pid = p["id"]
+    for p in journal.payments_in_state(PaymentState.AWAITING_REPLY, PaymentState.REVERSAL_QUEUED):
+        pid = p.id
         try:
-            journal.enqueue("reversal", pid)  # returns the pending one if already queued
+            journal.enqueue(QueueKind.REVERSAL, pid)  # returns the pending one if already queued
         except JournalError as exc:
             # Only when no STAN was ever recorded, i.e. no request can have left.
             msg = f"payment {pid}: outcome unknown and cannot be reversed ({exc})"
             log.error(msg)
             report.problems.append(msg)
-            journal.record(pid, "error", reason="outcome unknown after restart; not reversible")
+            journal.record(pid, PaymentState.ERROR,
+                           reason="outcome unknown after restart; not reversible")
             continue
-        if not p["outcome"]:
-            journal.record(pid, "error", reason="interrupted while waiting for the host; reversing")
-        if p["state"] == "awaiting_reply":
+        if p.outcome is None:
+            journal.record(pid, PaymentState.ERROR,
+                           reason="interrupted while waiting for the host; reversing")
+        if p.state is PaymentState.AWAITING_REPLY:
             report.reversals_queued.append(pid)
 
-    for p in journal.payments_in_state("started", "card_read"):
-        journal.record(p["id"], "error", reason="interrupted before anything was sent")
-        report.interrupted.append(p["id"])
+    for p in journal.payments_in_state(PaymentState.STARTED, PaymentState.CARD_READ):
+        journal.record(p.id, PaymentState.ERROR, reason="interrupted before anything was sent")
+        report.interrupted.append(p.id)
 
-    queued_advices = {q.payment_id for q in journal.queue("advice")}
-    for p in journal.payments_in_state("approved", "advice_queued"):
-        pid = p["id"]
-        if not p["offline"] or pid in queued_advices:
+    queued_advices = {q.payment_id for q in journal.queue(QueueKind.ADVICE)}
+    for p in journal.payments_in_state(PaymentState.APPROVED, PaymentState.ADVICE_QUEUED):
+        pid = p.id
+        if not p.offline or pid in queued_advices:
             continue
         try:
-            journal.enqueue("advice", pid)
+            journal.enqueue(QueueKind.ADVICE, pid)
         except JournalError as exc:
             msg = f"payment {pid}: offline approval cannot be advised ({exc})"
             log.error(msg)
@@ -112,7 +115,7 @@ def recover(journal: Journal) -> RecoveryReport:
             continue
         report.advices_queued.append(pid)
 
-    report.settlements_to_resume = [s["id"] for s in journal.unfinished_settlements()]
+    report.settlements_to_resume = [s.id for s in journal.unfinished_settlements()]
     if report.anything:
         log.warning(report.summary())
     return report

@@ -29,13 +29,14 @@ from dataclasses import dataclass
 from drivers.nfc import CardReader, MoreThanOneCard, Reader, ReaderFault, UnsupportedCard
 from firmware.config import Config, currency_alpha, currency_numeric, format_amount
 from firmware.emv.kernel import Kernel
-from firmware.emv.outcome import Outcome, OutcomeKind, Prompt, TerminalTransaction, TxnType
+from firmware.emv.outcome import Outcome, OutcomeKind, Prompt, TerminalTransaction
 from firmware.errors import PitapError
 from firmware.feedback import Feedback
 from firmware.host import connect
 from firmware.host.acquirer import Acquirer, AuthRequest, HostUnavailable, NoReply
 from firmware.host.saf import StoreAndForward
 from firmware.journal import Journal, UnknownPayment
+from firmware.payment import PaymentOutcome, PaymentState, QueueKind, TxnType, is_legal
 from firmware.private_files import prepare_state_dir
 from firmware.recovery import RecoveryReport, open_journal_at_start
 
@@ -62,8 +63,8 @@ class PaymentResult:
     id: int
     amount: int
     currency: str
-    txn_type: str
-    outcome: str  # approved | declined | no_card | try_again | cancelled | error
+    txn_type: TxnType
+    outcome: PaymentOutcome
     reason: str
     scheme: str = ""
     auth_code: str = ""
@@ -105,13 +106,22 @@ class Terminal:
         self.feedback = feedback
         # what start-up recovery found and did (the commands tell their user)
         self.recovered = recovered if recovered is not None else RecoveryReport()
-        # Reversals and advices go out in order, at start and in the background.
+        # Reversals and advices go out in order, in the background once `start()` ran.
         self.saf = StoreAndForward(journal, acquirer, cfg.terminal.merchant_id)
-        self.saf.start(cfg.host.saf_interval_s)
+        self._started = False
+
+    def start(self) -> Terminal:
+        """Start store-and-forward in the background (what recovery queued goes out first).
+        `from_config` returns a started terminal; one built by hand starts here."""
+        if not self._started:
+            self.saf.start(self.cfg.host.saf_interval_s)
+            self._started = True
+        return self
 
     @classmethod
     def from_config(cls, cfg: Config) -> Terminal:
-        """Open everything the configuration names. ConfigError/ReaderFault for what is wrong."""
+        """Open everything the configuration names and `start()`. ConfigError/ReaderFault for
+        what is wrong."""
         prepare_state_dir(cfg)  # private (0700) whatever the umask, and writable
         kernel = Kernel.from_config(cfg)
         # Recovery first: whatever a power cut left half-way is queued before any new payment.
@@ -122,12 +132,14 @@ class Terminal:
             opened.callback(feedback.close)
             reader = Reader(cfg.reader.path)
             opened.callback(reader.close)
+            # One STAN counter: the journal's, for the acquirer's own messages too.
             acquirer = connect(cfg, stan_source=journal.next_stan)
             opened.pop_all()
-        return cls(cfg, reader, kernel, acquirer, journal, feedback, recovered)
+        return cls(cfg, reader, kernel, acquirer, journal, feedback, recovered).start()
 
     def close(self) -> None:
         self.saf.stop()
+        self._started = False
         parts = (self.reader, self.acquirer, self.feedback, self.journal)
         for closer in (part.close for part in parts):
             try:
@@ -139,7 +151,7 @@ class Terminal:
     def pay(
         self,
         amount: int,
-        txn_type: str = "purchase",
+        txn_type: TxnType | str = TxnType.PURCHASE,
         currency: str | None = None,
         presentment_timeout: float | None = None,
         refund_of: int | None = None,
@@ -158,17 +170,18 @@ class Terminal:
             kind.value, amount, numeric, self.cfg.terminal.terminal_id, refund_of=refund_of,
             created_at=when,
         )
-        result = PaymentResult(
-            id=pid, amount=amount, currency=alpha, txn_type=kind.value, outcome="error", reason=""
-        )
+        result = PaymentResult(id=pid, amount=amount, currency=alpha, txn_type=kind,
+                               outcome=PaymentOutcome.ERROR, reason="")
         try:
             self._take(result, kind, numeric, when, started + timeout, card_must_be,
                        cancelled or (lambda: False))
         except Exception as exc:  # last line of defence: a clean error, never a traceback
             log.exception("payment %d failed unexpectedly", pid)
-            result.outcome, result.reason = "error", f"terminal error: {type(exc).__name__}"
-            self.journal.record(pid, "error", outcome="error", reason=result.reason)
-            self.feedback.message("out_of_service", result.reason)
+            reason = f"terminal error: {type(exc).__name__}"
+            # An outcome already journalled (a charge, a queued reversal) stands.
+            if is_legal(self.journal.payment(pid).state, PaymentState.ERROR):
+                self._end(result, PaymentOutcome.ERROR, reason)
+            self.feedback.message("out_of_service", reason)
         result.total_ms = (time.monotonic() - started) * 1000.0
         return result
 
@@ -180,30 +193,28 @@ class Terminal:
         A refund of a journal payment is refused (RefundRefused, nothing charged) when that payment
         was not an approved purchase or the refunds of it would exceed its amount."""
         if of_payment is None:
-            return self.pay(amount, "refund", currency, presentment_timeout,
+            return self.pay(amount, TxnType.REFUND, currency, presentment_timeout,
                             cancelled=cancelled)
         try:
             original = self.journal.payment(of_payment)
         except UnknownPayment:
             raise RefundRefused(f"no payment {of_payment} in the journal") from None
-        if original.get("txn_type") != "purchase" or original.get("outcome") != "approved":
+        if original.txn_type is not TxnType.PURCHASE or not original.charged:
             raise RefundRefused(f"payment {of_payment} is not an approved purchase")
-        paid = int(original["amount"])
-        refunded = sum(
-            int(p["amount"]) for p in self.journal.payments()
-            if p.get("refund_of") == of_payment and p.get("outcome") == "approved"
-        )
+        paid = original.amount
+        refunded = self.journal.refunded_amount(of_payment)
         if amount + refunded > paid:
             raise RefundRefused(f"payment {of_payment} has only {paid - refunded} minor units left "
                              "to refund")
-        paid_in = currency_alpha(int(original["currency"]))
+        paid_in = currency_alpha(original.currency)
         if currency is not None and currency.upper() != paid_in:
             raise RefundRefused(f"payment {of_payment} was paid in {paid_in}, not {currency}")
-        result = self.pay(amount, "refund", paid_in, presentment_timeout, refund_of=of_payment,
-                          card_must_be=str(original.get("masked_pan") or ""),
+        result = self.pay(amount, TxnType.REFUND, paid_in, presentment_timeout,
+                          refund_of=of_payment, card_must_be=original.masked_pan,
                           cancelled=cancelled)
-        if result.outcome == "approved" and amount + refunded == paid:
-            self.journal.record(of_payment, "refunded", reason=f"refunded in full (#{result.id})")
+        if result.outcome is PaymentOutcome.APPROVED and amount + refunded == paid:
+            self.journal.record(of_payment, PaymentState.REFUNDED,
+                                reason=f"refunded in full (#{result.id})")
         return result
 
     def _take(self, result: PaymentResult, kind: TxnType, currency: int, when: dt.datetime,
@@ -224,18 +235,18 @@ class Terminal:
                 # EMV: no card is read while two are in the field; wait for one to go.
                 if not two_cards:
                     self.feedback.message("one_card_only")
-                    self.journal.record(pid, "try_again", reason=TWO_CARDS)
+                    self.journal.record(pid, PaymentState.TRY_AGAIN, reason=TWO_CARDS)
                     log.info("payment %d: %s", pid, exc)
                 two_cards = True
                 continue
             except ReaderFault as exc:
-                self._end(result, "error", f"reader fault: {exc}")
+                self._end(result, PaymentOutcome.ERROR, f"reader fault: {exc}")
                 self.feedback.message("out_of_service", "Reader fault")
                 return
             if cancelled():  # before a card is read, or as one arrives: nothing is charged
                 if card is not None:
                     self.reader.release()
-                self._end(result, "cancelled", "cancelled while waiting for a card")
+                self._end(result, PaymentOutcome.CANCELLED, "cancelled while waiting for a card")
                 self.feedback.message("cancelled")
                 return
             if card is None:
@@ -265,28 +276,31 @@ class Terminal:
                 # A card that went quiet mid-tap has left: the payment ends at once as "try
                 # again", nothing charged (`pitap run` then presents the same amount again).
                 break
-            self.journal.record(pid, "try_again", reason=outcome.reason, scheme=result.scheme)
+            self.journal.record(pid, PaymentState.TRY_AGAIN, reason=outcome.reason,
+                                scheme=result.scheme)
             see_phone = outcome.prompt is Prompt.SEE_PHONE
             self.feedback.message("see_phone" if see_phone else "try_again")
         if outcome is None:
             reason = "no card presented before the timeout"
-            self._end(result, "no_card", f"{TWO_CARDS} until the timeout" if two_cards else reason)
+            self._end(result, PaymentOutcome.NO_CARD,
+                      f"{TWO_CARDS} until the timeout" if two_cards else reason)
             self.feedback.message("no_card")
             return
         if outcome.kind is OutcomeKind.TRY_AGAIN:
-            self._end(result, "try_again", outcome.reason)
+            self._end(result, PaymentOutcome.TRY_AGAIN, outcome.reason)
             self.feedback.message("try_again")
             return
         self.journal.record(
-            pid, "card_read", scheme=outcome.scheme, masked_pan=outcome.masked_pan,
+            pid, PaymentState.CARD_READ, scheme=outcome.scheme, masked_pan=outcome.masked_pan,
             card_in_field_ms=round(result.card_in_field_ms, 1),
+            application_label=outcome.application_label, aid=outcome.aid.hex().upper(),
         )
         self.feedback.card_read()
         if card_must_be and outcome.masked_pan != card_must_be and outcome.kind in (
             OutcomeKind.ONLINE_REQUEST, OutcomeKind.APPROVED
         ):
             # A refund of a payment goes back to the card (token) that paid, never another.
-            self._end(result, "declined", f"not the card that paid ({card_must_be})")
+            self._end(result, PaymentOutcome.DECLINED, f"not the card that paid ({card_must_be})")
             self._show(result)
             return
         decided = True  # False: the host never decided (nothing charged), not a decline
@@ -295,7 +309,7 @@ class Terminal:
         elif outcome.kind is OutcomeKind.APPROVED:
             self._approve_offline(result, outcome, kind, when)
         else:
-            self._end(result, "declined", outcome.reason)
+            self._end(result, PaymentOutcome.DECLINED, outcome.reason)
         self._show(result, decided)
 
     def _request(self, result: PaymentResult, outcome: Outcome, kind: TxnType, stan: int,
@@ -304,7 +318,7 @@ class Terminal:
             stan=stan,
             amount=result.amount,
             currency=currency_numeric(result.currency),
-            txn_type=kind.value,
+            txn_type=kind,
             pan=outcome.pan,
             pan_sequence=outcome.pan_sequence,
             expiry=outcome.expiry,
@@ -325,25 +339,23 @@ class Terminal:
         request = self._request(result, outcome, kind, result.stan, when)
         # Journal first: a crash from here on leaves "awaiting_reply", which recovery reverses.
         self.journal.keep_card_data(pid, request)
-        self.journal.record(pid, "awaiting_reply", stan=result.stan)
+        self.journal.record(pid, PaymentState.AWAITING_REPLY, stan=result.stan)
         try:
             response = self.acquirer.authorize(request)
         except HostUnavailable as exc:  # nothing left: the "error" record deletes the card data
-            self._end(result, "error", f"host unavailable: {exc}")
+            self._end(result, PaymentOutcome.ERROR, f"host unavailable: {exc}")
             return False
         except NoReply as exc:  # queued (and journalled as such) before the outcome is recorded
-            self.journal.enqueue("reversal", pid)
+            self.journal.enqueue(QueueKind.REVERSAL, pid)
             self.saf.wake()
-            self._end(result, "error", f"no reply from host ({exc}); reversal queued")
+            self._end(result, PaymentOutcome.ERROR, f"no reply from host ({exc}); reversal queued")
             return False
         result.response_code, result.auth_code = response.response_code, response.auth_code
         fields = {"response_code": response.response_code, "auth_code": response.auth_code,
                   "rrn": response.rrn}
-        # The outcome first, then the card data goes: a power cut between the two leaves an
-        # outcome the journal knows, never an "awaiting_reply" with nothing to reverse it with.
-        self._end(result, "approved" if response.approved else "declined", response.message,
-                  **fields)
-        self.journal.forget_card_data(pid)
+        # The outcome and the end of the card data in one transaction: the journal records it.
+        self._end(result, PaymentOutcome.APPROVED if response.approved else PaymentOutcome.DECLINED,
+                  response.message, **fields)
         return True
 
     def _approve_offline(self, result: PaymentResult, outcome: Outcome, kind: TxnType,
@@ -354,22 +366,23 @@ class Terminal:
         result.auth_code = "Y1"  # EMV: offline approved
         self.journal.keep_card_data(pid, self._request(result, outcome, kind, result.stan, when,
                                                        offline=True))
-        self._end(result, "approved", outcome.reason or "approved offline", offline=True,
-                  auth_code=result.auth_code)
-        self.journal.enqueue("advice", pid)
+        self._end(result, PaymentOutcome.APPROVED, outcome.reason or "approved offline",
+                  offline=True, auth_code=result.auth_code)
+        self.journal.enqueue(QueueKind.ADVICE, pid)
         self.saf.wake()
 
-    def _end(self, result: PaymentResult, outcome: str, reason: str, **fields: object) -> None:
+    def _end(self, result: PaymentResult, outcome: PaymentOutcome, reason: str,
+             **fields: object) -> None:
         result.outcome, result.reason = outcome, reason
         self.journal.record(
-            result.id, outcome, outcome=outcome, reason=reason, stan=result.stan or None,
+            result.id, outcome.state, reason=reason, stan=result.stan or None,
             scheme=result.scheme or None, masked_pan=result.masked_pan or None,
             card_in_field_ms=round(result.card_in_field_ms, 1) if result.taps else None,
             **fields,
         )
 
     def _show(self, result: PaymentResult, decided: bool = True) -> None:
-        if result.outcome == "approved":
+        if result.outcome is PaymentOutcome.APPROVED:
             self.feedback.approved(result.amount, result.currency, result.auth_code,
                                    result.masked_pan, result.scheme, result.offline)
         elif decided:
@@ -377,7 +390,7 @@ class Terminal:
         else:
             self.feedback.not_charged(result.reason)
         try:
-            self.feedback.receipt(self.journal.payment(result.id), qr=decided)
+            self.feedback.receipt(self.journal.payment(result.id).as_dict(), qr=decided)
         except Exception as exc:  # noqa: BLE001 - a printer never changes a payment
             log.warning("receipt for payment %d not printed: %r", result.id, exc)
 

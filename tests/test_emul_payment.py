@@ -61,7 +61,7 @@ def test_a_phone_on_the_emulated_pn532_is_approved_online(
     assert emu.field.taps_done == 1  # the terminal switched the field off once done
     journal = Journal.open(cfg.state_path(cfg.journal.file), cfg.state_path(cfg.journal.key_file))
     try:
-        assert journal.payment(result.id)["outcome"] == "approved"
+        assert journal.payment(result.id).outcome == "approved"
     finally:
         journal.close()
 
@@ -172,7 +172,7 @@ def test_a_line_fault_mid_payment_ends_in_one_approved_payment(
     assert result.taps in (1, 2)
     journal = Journal.open(cfg.state_path(cfg.journal.file), cfg.state_path(cfg.journal.key_file))
     try:
-        assert [p["outcome"] for p in journal.payments()] == ["approved"]
+        assert [p.outcome for p in journal.payments()] == ["approved"]
     finally:
         journal.close()
 

@@ -124,8 +124,8 @@ def test_two_phones_until_the_timeout_show_one_card_only_and_charge_nothing(
     assert all(phone.apdus == 0 for phone in phones)  # not one APDU reached a phone
     journal = journal_of(terminal)
     try:
-        assert [p["outcome"] for p in journal.payments()] == ["no_card"]
-        states = [h["state"] for h in journal.history(result.id)]
+        assert [p.outcome for p in journal.payments()] == ["no_card"]
+        states = [h.state for h in journal.history(result.id)]
         assert "try_again" in states and "awaiting_reply" not in states
         assert journal.queue() == []
     finally:
@@ -156,6 +156,6 @@ def test_when_one_of_two_phones_is_taken_away_the_payment_goes_through(
     assert names.index("one_card_only") < names.index("processing") < names.index("approved")
     journal = journal_of(terminal)
     try:
-        assert [p["outcome"] for p in journal.payments()] == ["approved"]
+        assert [p.outcome for p in journal.payments()] == ["approved"]
     finally:
         journal.close()

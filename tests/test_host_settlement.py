@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from host_support import MC_PAN, LoopbackServer, TestCard, auth_request, write_keys
+from journal_support import walk_to
 from run_support import wait_until
 
 from firmware.config import Config, load_config
@@ -62,16 +63,16 @@ def pay(journal: Journal, acquirer: Acquirer, card: TestCard, amount: int,
     stan = journal.next_stan()
     req = auth_request(card, amount, stan=stan, txn_type=txn_type)
     journal.keep_card_data(pid, req)
-    journal.record(pid, "awaiting_reply", stan=stan, scheme="visa" if card.cvn != 16
-                   else "mastercard", masked_pan=card.pan[:6] + "******" + card.pan[-4:])
+    walk_to(journal, pid, "awaiting_reply", stan=stan, scheme="visa" if card.cvn != 16
+            else "mastercard", masked_pan=card.pan[:6] + "******" + card.pan[-4:])
     try:
         reply = acquirer.authorize(req)
     except HostUnavailable as exc:
-        journal.record(pid, "error", reason=str(exc))
+        walk_to(journal, pid, "error", reason=str(exc))
         return "error"
     except NoReply as exc:
         journal.enqueue("reversal", pid)  # before the outcome: the reversal needs the card data
-        journal.record(pid, "error", reason=str(exc))
+        walk_to(journal, pid, "error", reason=str(exc))
         return "reversal_queued"
     state = "approved" if reply.approved else "declined"
     journal.record(pid, state, response_code=reply.response_code, auth_code=reply.auth_code,
@@ -84,8 +85,8 @@ def offline_approval(journal: Journal, card: TestCard, amount: int) -> None:
     stan = journal.next_stan()
     req = dataclasses.replace(auth_request(card, amount, stan=stan), offline_approved=True)
     journal.keep_card_data(pid, req)
+    walk_to(journal, pid, "approved", stan=stan, offline=True, scheme="visa")
     journal.enqueue("advice", pid)
-    journal.record(pid, "approved", stan=stan, offline=True, scheme="visa")
 
 
 def test_a_mixed_day_settles_in_agreement_with_the_ledger(tmp_path: Path, keys: Path,
@@ -168,7 +169,7 @@ def test_host_away_at_settlement_resumes_the_same_batch(tmp_path: Path, keys: Pa
                      currency=978, response_code="00", approved=True)  # what the first host knew
     with sim2:
         z = settle_day(journal, acquirer, cfg)
-    assert z.closed and z.batch == unfinished[0]["batch"] and z.totals["sales_amount"] == 2000
+    assert z.closed and z.batch == unfinished[0].batch and z.totals["sales_amount"] == 2000
 
 
 def test_pitap_settle_json(tmp_path: Path, keys: Path, journal: Journal,
@@ -228,7 +229,7 @@ def test_a_payment_waiting_for_its_reply_keeps_the_batch_open(tmp_path: Path, ke
         cfg = terminal_config(tmp_path, sim.port)
         acquirer = connect(cfg, stan_source=journal.next_stan)
         pid = journal.new_payment("purchase", 500, 978, "PITAP001")  # its 0100 is on its way
-        journal.record(pid, "awaiting_reply", stan=journal.next_stan())
+        walk_to(journal, pid, "awaiting_reply", stan=journal.next_stan())
         with pytest.raises(BatchNotClosed, match=f"payment #{pid} is still waiting"):
             settle_day(journal, acquirer, cfg)
         assert sim.ledger.batches() == [] and journal.settlements() == []
@@ -245,9 +246,9 @@ def test_other_currency_payments_are_listed_not_settled(tmp_path: Path, keys: Pa
         pid = journal.new_payment("purchase", 75000, 356, "PITAP001")  # an INR payment
         stan = journal.next_stan()
         req = dataclasses.replace(auth_request(card, 75000, stan=stan), currency=356)
-        journal.record(pid, "awaiting_reply", stan=stan)
+        walk_to(journal, pid, "awaiting_reply", stan=stan)
         reply = acquirer.authorize(req)
-        journal.record(pid, "approved", auth_code=reply.auth_code, rrn=reply.rrn)
+        walk_to(journal, pid, "approved", auth_code=reply.auth_code, rrn=reply.rrn)
         z = settle_day(journal, acquirer, cfg)
         assert z.closed and z.agreed_first_time and z.totals["sales_amount"] == 1000
         assert z.other_currencies == {356: [1, 75000]}
@@ -290,7 +291,7 @@ def test_a_slow_reversal_never_holds_up_a_payment(tmp_path: Path, journal: Journ
     pid = journal.new_payment("purchase", 900, 978, "PITAP001")
     stan = journal.next_stan()
     journal.keep_card_data(pid, auth_request(card, 900, stan=stan))
-    journal.record(pid, "awaiting_reply", stan=stan)
+    walk_to(journal, pid, "awaiting_reply", stan=stan)
     journal.enqueue("reversal", pid)
     saf = StoreAndForward(journal, acquirer)
     saf.start(interval_s=0.05)
@@ -303,7 +304,7 @@ def test_a_slow_reversal_never_holds_up_a_payment(tmp_path: Path, journal: Journ
         assert item.kind == "reversal" and item.attempts == 0 and not item.last_error
         host.release.set()
         assert wait_until(lambda: not journal.queue(), seconds=60, every=0.05)
-        assert journal.payment(pid)["state"] == "reversed"
+        assert journal.payment(pid).state == "reversed"
     finally:
         host.release.set()
         saf.stop()

@@ -84,10 +84,10 @@ def test_pay_without_a_client_certificate_is_host_unavailable(
 
     with Journal.from_config(load_config(site)) as journal:
         (payment,) = journal.payments()
-        assert payment["state"] == "error" and journal.queue() == []
-        states = [h["state"] for h in journal.history(payment["id"])]
+        assert payment.state == "error" and journal.queue() == []
+        states = [h.state for h in journal.history(payment.id)]
         assert "awaiting_reply" in states and "reversal_queued" not in states
-        assert journal.card_data(payment["id"]) is None
+        assert journal.card_data(payment.id) is None
     ledger = sqlite3.connect(f"file:{tmp_path / 'ledger.sqlite'}?mode=ro", uri=True)
     try:
         assert ledger.execute("SELECT COUNT(*) FROM txn").fetchone()[0] == 0  # never processed

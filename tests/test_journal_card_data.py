@@ -6,9 +6,10 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from journal_support import VISA_TOKEN, auth_request
+from journal_support import VISA_TOKEN, auth_request, walk_to
 
-from firmware.journal import Journal, JournalError, auth_request_from_json, auth_request_to_json
+from firmware.host.acquirer import AuthRequest
+from firmware.journal import Journal, JournalError
 
 
 @pytest.fixture()
@@ -22,15 +23,15 @@ def test_card_data_round_trips_every_field(journal: Journal) -> None:
     pid = journal.new_payment("purchase", 1250, 978, "PITAP001")
     req = auth_request(stan=42, auth_code="A1B2C3", offline_approved=True)
     journal.keep_card_data(pid, req)
-    assert journal.card_data(pid) == req
-    assert journal.payment(pid)["card_data_kept"] is True
+    assert AuthRequest.from_bytes(journal.card_data(pid) or b"") == req
+    assert journal.payment(pid).card_data_kept is True
 
 
 def test_serialization_is_json_with_hex_bytes() -> None:
     req = auth_request()
-    raw = auth_request_to_json(req)
+    raw = bytes(req)
     assert req.track2.hex().encode() in raw
-    assert auth_request_from_json(raw) == req
+    assert AuthRequest.from_bytes(raw) == req
     assert {f.name for f in dataclasses.fields(req)} <= set(__import__("json").loads(raw))
 
 
@@ -76,32 +77,32 @@ def test_another_terminals_key_cannot_read_it(tmp_path: Path) -> None:
 def test_forgotten_when_the_payment_ends(journal: Journal, final: str) -> None:
     pid = journal.new_payment("purchase", 1, 978, "PITAP001")
     journal.keep_card_data(pid, auth_request())
-    journal.record(pid, final)
+    walk_to(journal, pid, final)
     assert journal.card_data(pid) is None
 
 
 def test_online_approval_forgets_offline_approval_keeps_for_the_advice(journal: Journal) -> None:
     online = journal.new_payment("purchase", 1, 978, "PITAP001")
     journal.keep_card_data(online, auth_request())
-    journal.record(online, "approved", auth_code="123456")
+    walk_to(journal, online, "approved", auth_code="123456")
     assert journal.card_data(online) is None
 
     offline = journal.new_payment("purchase", 2, 978, "PITAP001")
     journal.keep_card_data(offline, auth_request(offline_approved=True))
-    journal.record(offline, "approved", offline=True)
+    walk_to(journal, offline, "approved", offline=True)
     assert journal.card_data(offline) is not None
     item = journal.enqueue("advice", offline)
     journal.queue_done(item)
     assert journal.card_data(offline) is None
-    assert journal.payment(offline)["state"] == "advised"
+    assert journal.payment(offline).state == "advised"
 
 
 def test_kept_while_a_reversal_waits(journal: Journal) -> None:
     pid = journal.new_payment("purchase", 1, 978, "PITAP001")
     journal.keep_card_data(pid, auth_request())
-    journal.record(pid, "awaiting_reply", stan=1)
+    walk_to(journal, pid, "awaiting_reply", stan=1)
     item = journal.enqueue("reversal", pid)
-    journal.record(pid, "error", reason="no reply from the host")
+    walk_to(journal, pid, "error", reason="no reply from the host")
     assert journal.card_data(pid) is not None  # the reversal still needs it
     journal.queue_done(item)
     assert journal.card_data(pid) is None
@@ -112,4 +113,4 @@ def test_forget_explicitly(journal: Journal) -> None:
     journal.keep_card_data(pid, auth_request())
     journal.forget_card_data(pid)
     assert journal.card_data(pid) is None
-    assert journal.payment(pid)["card_data_kept"] is False
+    assert journal.payment(pid).card_data_kept is False

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from journal_support import VISA_TOKEN, auth_request
+from journal_support import VISA_TOKEN, auth_request, walk_to
 
 from firmware.cli import main
 from firmware.journal import Journal
@@ -42,8 +42,8 @@ def test_lists_payments_and_history(config: Path, capsys: pytest.CaptureFixture[
     j = Journal.open(state / "journal.sqlite", state / "journal.key")
     pid = j.new_payment("purchase", 1250, 978, "PITAP001")
     j.keep_card_data(pid, auth_request())
-    j.record(pid, "card_read", scheme="visa", masked_pan=VISA_TOKEN)
-    j.record(pid, "awaiting_reply", stan=7)
+    walk_to(j, pid, "card_read", scheme="visa", masked_pan=VISA_TOKEN)
+    walk_to(j, pid, "awaiting_reply", stan=7)
     j.enqueue("reversal", pid)
     j.close()
 
@@ -75,6 +75,7 @@ def test_queue_and_check(config: Path, capsys: pytest.CaptureFixture[str]) -> No
     j = Journal.open(state / "journal.sqlite", state / "journal.key")
     pid = j.new_payment("purchase", 1250, 978, "PITAP001")
     j.keep_card_data(pid, auth_request())
+    walk_to(j, pid, "awaiting_reply", stan=1)
     item = j.enqueue("reversal", pid)
     j.queue_retry_later(item, "connection refused")
     j.close()
@@ -105,8 +106,8 @@ def test_last_n(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     state = config.parent / "state"
     j = Journal.open(state / "journal.sqlite", state / "journal.key")
     ids = [j.new_payment("purchase", 100 * n, 978, "PITAP001") for n in range(1, 6)]
-    assert [p["id"] for p in j.payments(last=2)] == ids[-2:]
-    assert [p["id"] for p in j.payments()] == ids
+    assert [p.id for p in j.payments(last=2)] == ids[-2:]
+    assert [p.id for p in j.payments()] == ids
     j.close()
     assert main(["journal", "--last", "3", "--json", "--config", str(config)]) == 0
     assert [json.loads(x)["id"] for x in capsys.readouterr().out.splitlines()] == ids[-3:]

@@ -26,6 +26,7 @@ j = Journal.open(Path(sys.argv[1]), Path(sys.argv[2]))
 while True:
     pid = j.new_payment("purchase", 100, 978, "PITAP001")
     stan = j.next_stan()
+    j.record(pid, "card_read")
     j.record(pid, "awaiting_reply", stan=stan)
     j.record(pid, "approved", auth_code="123456")
     print(pid, stan, flush=True)
@@ -59,9 +60,9 @@ def test_killed_writers_lose_nothing_acknowledged(tmp_path: Path) -> None:
     try:
         for pid, stan in acknowledged.items():
             p = j.payment(pid)
-            assert (p["state"], p["stan"]) == ("approved", stan)
+            assert (p.state, p.stan) == ("approved", stan)
         assert j.next_stan() > max(acknowledged.values())
-        stans = [p["stan"] for p in j.payments() if p["stan"] is not None]
+        stans = [p.stan for p in j.payments() if p.stan is not None]
         assert len(stans) == len(set(stans))
     finally:
         j.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from journal_support import auth_request
+from journal_support import auth_request, walk_to
 
 from firmware.journal import Journal, JournalError, backoff_seconds
 
@@ -21,14 +21,21 @@ class Clock:
 def _payment(j: Journal, amount: int = 100) -> int:
     pid = j.new_payment("purchase", amount, 978, "PITAP001")
     j.keep_card_data(pid, auth_request(amount=amount))
-    j.record(pid, "awaiting_reply", stan=pid)
+    walk_to(j, pid, "awaiting_reply", stan=pid)
+    return pid
+
+
+def _offline_approval(j: Journal, amount: int = 100) -> int:
+    pid = j.new_payment("purchase", amount, 978, "PITAP001")
+    j.keep_card_data(pid, auth_request(amount=amount, offline_approved=True))
+    walk_to(j, pid, "approved", offline=True, stan=pid)
     return pid
 
 
 def test_queue_keeps_order_across_restart(tmp_path: Path) -> None:
     paths = (tmp_path / "j.sqlite", tmp_path / "j.key")
     j = Journal.open(*paths)
-    a, b, c = (_payment(j, n) for n in (1, 2, 3))
+    a, b, c = _payment(j, 1), _offline_approval(j, 2), _payment(j, 3)
     ia = j.enqueue("reversal", a)
     ib = j.enqueue("advice", b)
     ic = j.enqueue("reversal", c)
@@ -40,7 +47,7 @@ def test_queue_keeps_order_across_restart(tmp_path: Path) -> None:
         (ic, "reversal", c),
     ]
     assert [q.payment_id for q in j.queue("reversal")] == [a, c]
-    assert j.payment(a)["state"] == "reversal_queued"
+    assert j.payment(a).state == "reversal_queued"
     j.close()
 
 
@@ -77,8 +84,8 @@ def test_retry_backs_off_and_done_records_the_state(tmp_path: Path) -> None:
     j.queue_done(item)
     j.queue_done(item)  # a repeat changes nothing
     assert j.queue() == []
-    states = [h["state"] for h in j.history(pid)]
-    assert states == ["started", "awaiting_reply", "reversal_queued", "reversed"]
+    states = [h.state for h in j.history(pid)]
+    assert states == ["started", "card_read", "awaiting_reply", "reversal_queued", "reversed"]
     j.close()
 
 

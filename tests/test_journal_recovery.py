@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from journal_support import auth_request
+from journal_support import auth_request, walk_to
 
 from firmware.journal import Journal
 from firmware.recovery import recover
@@ -19,9 +19,9 @@ def paths(tmp_path: Path) -> tuple[Path, Path]:
 def _sent(j: Journal, amount: int) -> int:
     """A payment whose 0100 left, then the power went."""
     pid = j.new_payment("purchase", amount, 978, "PITAP001")
-    j.record(pid, "card_read", scheme="visa", masked_pan="476173******0010")
+    walk_to(j, pid, "card_read", scheme="visa", masked_pan="476173******0010")
     j.keep_card_data(pid, auth_request(amount=amount))
-    j.record(pid, "awaiting_reply", stan=j.next_stan())
+    walk_to(j, pid, "awaiting_reply", stan=j.next_stan())
     return pid
 
 
@@ -29,12 +29,12 @@ def test_after_a_power_cut(paths: tuple[Path, Path]) -> None:
     j = Journal.open(*paths)
     waiting = _sent(j, 1000)
     reading = j.new_payment("purchase", 200, 978, "PITAP001")
-    j.record(reading, "card_read")
+    walk_to(j, reading, "card_read")
     offline = j.new_payment("purchase", 300, 978, "PITAP001")
     j.keep_card_data(offline, auth_request(amount=300, offline_approved=True))
-    j.record(offline, "approved", offline=True)
+    walk_to(j, offline, "approved", offline=True)
     done = _sent(j, 400)
-    j.record(done, "approved", auth_code="123456")
+    walk_to(j, done, "approved", auth_code="123456")
     j._conn.close()  # no clean close: as after SIGKILL
 
     j = Journal.open(*paths)
@@ -46,10 +46,10 @@ def test_after_a_power_cut(paths: tuple[Path, Path]) -> None:
         ("reversal", waiting),
         ("advice", offline),
     ]
-    assert j.payment(waiting)["outcome"] == "error"
+    assert j.payment(waiting).outcome == "error"
     assert j.card_data(waiting) is not None  # the reversal needs it
-    assert j.payment(reading)["outcome"] == "error"
-    assert j.payment(done)["state"] == "approved"
+    assert j.payment(reading).outcome == "error"
+    assert j.payment(done).state == "approved"
 
     again = recover(j)  # a second start finds nothing new
     assert not again.reversals_queued and not again.advices_queued and not again.interrupted
@@ -65,7 +65,7 @@ def test_a_reversal_queued_before_the_cut_is_not_doubled(paths: tuple[Path, Path
     j = Journal.open(*paths)
     recover(j)
     assert [(q.kind, q.payment_id) for q in j.queue()] == [("reversal", pid)]
-    assert j.payment(pid)["outcome"] == "error"
+    assert j.payment(pid).outcome == "error"
     j.close()
 
 
@@ -86,24 +86,24 @@ def test_killed_after_the_card_data_was_forgotten_still_reverses(paths) -> None:
 def test_awaiting_reply_without_a_stan_is_reported(paths: tuple[Path, Path]) -> None:
     j = Journal.open(*paths)
     pid = j.new_payment("purchase", 500, 978, "PITAP001")
-    j.record(pid, "awaiting_reply")
+    walk_to(j, pid, "awaiting_reply")
     report = recover(j)
     assert report.problems and str(pid) in report.problems[0]
-    assert j.payment(pid)["outcome"] == "error"
+    assert j.payment(pid).outcome == "error"
     j.close()
 
 
 def test_half_finished_settlement_is_reported(paths: tuple[Path, Path]) -> None:
     j = Journal.open(*paths)
     a = j.new_payment("purchase", 1500, 978, "PITAP001")
-    j.record(a, "approved")
+    walk_to(j, a, "approved")
     s = j.begin_settlement(currency=978)
-    j.record_settlement(s["id"], "sent")
+    j.record_settlement(s.id, "sent")
     j._conn.close()
     j = Journal.open(*paths)
-    assert recover(j).settlements_to_resume == [s["id"]]
+    assert recover(j).settlements_to_resume == [s.id]
     (again,) = j.unfinished_settlements()
-    assert again["batch"] == s["batch"] and again["totals"]["sales_amount"] == 1500
+    assert again.batch == s.batch and again.totals.sales_amount == 1500
     j.close()
 
 

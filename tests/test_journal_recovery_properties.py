@@ -40,7 +40,7 @@ class PowerCuts(RuleBasedStateMachine):
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def _open(self, state: str) -> list[int]:
-        return [p["id"] for p in self.j.payments_in_state(state)]
+        return [p.id for p in self.j.payments_in_state(state)]
 
     @rule(amount=st.integers(1, 10**6))
     def start(self, amount: int) -> None:
@@ -103,12 +103,12 @@ class PowerCuts(RuleBasedStateMachine):
         for state in MIDFLIGHT:
             assert self._open(state) == []
         for p in self.j.payments():
-            pending = [q for q in self.j.queue() if q.payment_id == p["id"]]
-            if p["id"] in self.sent and p["id"] not in self.answered:
-                reversed_ = any(h["state"] == "reversed" for h in self.j.history(p["id"]))
+            pending = [q for q in self.j.queue() if q.payment_id == p.id]
+            if p.id in self.sent and p.id not in self.answered:
+                reversed_ = any(h.state == "reversed" for h in self.j.history(p.id))
                 assert reversed_ or [q.kind for q in pending] == ["reversal"], p
-            if p["offline"] and p["outcome"] == "approved":
-                advised = any(h["state"] == "advised" for h in self.j.history(p["id"]))
+            if p.offline and p.outcome == "approved":
+                advised = any(h.state == "advised" for h in self.j.history(p.id))
                 assert advised or [q.kind for q in pending] == ["advice"], p
 
     @invariant()
@@ -124,9 +124,9 @@ class PowerCuts(RuleBasedStateMachine):
             return
         pending = {q.payment_id for q in self.j.queue()}
         for p in self.j.payments():
-            if p["card_data_kept"]:
-                assert p["id"] in pending or p["state"] in MIDFLIGHT or (
-                    p["offline"] and p["state"] == "approved"
+            if p.card_data_kept:
+                assert p.id in pending or p.state in MIDFLIGHT or (
+                    p.offline and p.state == "approved"
                 ), p
 
     @invariant()

@@ -101,6 +101,6 @@ def test_settle_after_a_payment_killed_waiting_for_its_reply(tmp_path: Path,
     cfg = load_config(site)
     with Journal.from_config(cfg) as journal:
         (payment,) = journal.payments()
-        assert (payment["state"], payment["outcome"]) == ("reversed", "error")
-        assert journal.queue() == [] and journal.card_data(payment["id"]) is None
-        assert [s["state"] for s in journal.settlements()] == ["done"]
+        assert (payment.state, payment.outcome) == ("reversed", "error")
+        assert journal.queue() == [] and journal.card_data(payment.id) is None
+        assert [s.state for s in journal.settlements()] == ["done"]

@@ -37,7 +37,7 @@ def test_visa_phone_is_approved_online(host_sim, terminal_for, phone, tmp_path: 
     assert result.scheme == "visa"
     assert len(result.auth_code) == 6
     assert 0 < result.card_in_field_ms < result.total_ms
-    assert term.journal.payment(result.id)["outcome"] == "approved"
+    assert term.journal.payment(result.id).outcome == "approved"
     # The customer never sees the full token: first 6 / last 4 at most.
     assert "*" in result.masked_pan and len(result.masked_pan.replace("*", "")) <= 10
     assert any(Path(term.cfg.display.directory).glob("*.png"))
@@ -75,7 +75,7 @@ def test_host_not_listening_is_a_clean_error_with_nothing_to_reverse(
     assert result.outcome == "error"
     assert "host unavailable" in result.reason
     assert term.journal.queue("reversal") == []
-    assert term.journal.payment(result.id)["card_data_kept"] is False
+    assert term.journal.payment(result.id).card_data_kept is False
     assert_not_charged_shown(term, "Bank not reachable")
 
 
@@ -92,7 +92,7 @@ def assert_not_charged_shown(term: Terminal, why: str) -> None:
 def assert_reversed(term: Terminal, host_sim, payment_id: int, stan: int) -> None:
     """Store-and-forward delivers the reversal: the journal says reversed, the host's ledger
     no longer counts the charge, and nothing is left in the queue."""
-    states = lambda: [h["state"] for h in term.journal.history(payment_id)]  # noqa: E731
+    states = lambda: [h.state for h in term.journal.history(payment_id)]  # noqa: E731
     assert wait_until(lambda: "reversed" in states())
     rows = [r for r in host_sim.ledger.transactions() if int(str(r["stan"])) == stan]
     assert rows and all(r["reversed"] for r in rows if r["approved"])
@@ -121,7 +121,7 @@ def test_phone_leaving_mid_flow_ends_the_payment_as_try_again_at_once(
     # ended when the phone went quiet, not after the 15 s presentment timeout (the measured
     # figure is in bench/tap.py; the bound here leaves room for a loaded machine)
     assert result.total_ms < 5000
-    assert term.journal.payment(result.id)["outcome"] == "try_again"
+    assert term.journal.payment(result.id).outcome == "try_again"
     assert host_sim.ledger.transactions() == []  # nothing went to the host
     # nfcpy retried the unanswered block at most twice (its own default is five times)
     retries = [r for r in caplog.records if r.name == "nfc.tag.tt4" and "(#" in r.getMessage()]
@@ -152,7 +152,7 @@ def test_host_dying_between_payments_ends_cleanly(host_sim, terminal_for, phone)
     else:
         assert "host unavailable" in result.reason
         assert term.journal.queue("reversal") == []
-    assert term.journal.payment(result.id)["outcome"] == "error"
+    assert term.journal.payment(result.id).outcome == "error"
 
 
 def test_connection_dropped_mid_authorization_is_reversed(host_sim, terminal_for, phone) -> None:
@@ -171,10 +171,10 @@ def test_refund_of_a_payment_goes_to_the_same_card(host_sim, terminal_for, phone
     refund = term.refund(1500, of_payment=sale.id)
     assert refund.outcome == "approved", refund.reason
     assert refund.txn_type == "refund"
-    assert term.journal.payment(refund.id)["refund_of"] == sale.id
+    assert term.journal.payment(refund.id).refund_of == sale.id
     kinds = [r["kind"] for r in host_sim.ledger.transactions() if r["approved"]]
     assert kinds == ["sale", "refund"]
-    assert term.journal.payment(sale.id)["state"] != "refunded"  # 5.00 of it is still paid
+    assert term.journal.payment(sale.id).state != "refunded"  # 5.00 of it is still paid
 
 
 def test_refund_to_another_card_is_declined_and_not_sent(host_sim, terminal_for, phone) -> None:
@@ -210,7 +210,7 @@ def test_cancel_while_waiting_for_a_card_ends_the_payment_at_once(host_sim, term
     assert result.outcome == "cancelled", result.reason
     # within a poll (one second on the udp: driver), not after the 15 s presentment timeout
     assert result.total_ms < 5000
-    assert term.journal.payment(result.id)["outcome"] == "cancelled"
+    assert term.journal.payment(result.id).outcome == "cancelled"
     assert host_sim.ledger.transactions() == []
     assert term.journal.queue("reversal") == [] and term.journal.queue("advice") == []
     assert term.feedback.last_screen.name == "cancelled"
@@ -251,3 +251,27 @@ def test_an_offline_approval_says_approved_offline_not_its_y1_code(host_sim, ter
     receipt = next(s for s in term.feedback.recent if s.name == "receipt_qr")
     shown = approved.strings + receipt.strings
     assert not any("Y1" in text for text in shown)
+
+
+def test_the_receipt_names_the_card_by_its_own_label(host_sim, make_config, phone,
+                                                     tmp_path: Path) -> None:
+    """The journal keeps the application label and AID the card sent; the receipt prints the
+    label ("MASTERCARD", as the phone names itself), not the scheme's name ("Mastercard")."""
+    import dataclasses
+
+    from test_ui_receipt import decode_escpos
+
+    cfg = make_config(host_sim.port)
+    cfg = dataclasses.replace(cfg, printer=dataclasses.replace(cfg.printer, backend="file"))
+    term = Terminal.from_config(cfg)
+    try:
+        phone("mastercard-online", cfg.reader.path)
+        result = term.pay(2399)
+        payment = term.journal.payment(result.id)
+    finally:
+        term.close()
+    assert result.outcome == "approved", result.reason
+    assert (payment.application_label, payment.aid) == ("MASTERCARD", "A0000000041010")
+    lines, _, _ = decode_escpos(cfg.state_path("receipts.bin").read_bytes())
+    application = [line for line in lines if line.startswith("Application")]
+    assert application and all(line.split()[-1] == "MASTERCARD" for line in application)

@@ -186,7 +186,7 @@ def test_esc_on_present_card_cancels_at_once_and_keys_pressed_meanwhile_are_drop
         journal = terminal.journal.payment(result.id)
     finally:
         terminal.close()
-    assert journal["outcome"] == "cancelled"
+    assert journal.outcome == "cancelled"
     assert host_sim.ledger.transactions() == []
     shown = screens_shown(cfg)
     after = shown[shown.index("cancelled"):]
@@ -257,7 +257,7 @@ def journal_outcomes(tmp_path: Path) -> list[str]:
     state = tmp_path / "state"
     journal = Journal.open(state / "journal.sqlite", state / "journal.key")
     try:
-        return [str(p["outcome"]) for p in journal.payments()]
+        return [str(p.outcome) for p in journal.payments()]
     finally:
         journal.close()
 

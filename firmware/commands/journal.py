@@ -19,7 +19,7 @@ from firmware.commands import add_config_option, count, existing_journal
 
 if TYPE_CHECKING:
     from firmware.config import Config
-    from firmware.journal import Journal, QueueItem
+    from firmware.journal import Journal, Payment, QueueItem
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,35 +33,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def payment_line(p: dict) -> str:
+def payment_line(p: Payment) -> str:
     from firmware.config import format_amount
 
     parts = [
-        f"#{p['id']:<5}",
-        p["created_at"][:19].replace("T", " "),
-        f"{p['txn_type']:<8}",
-        f"{format_amount(p['amount'], p['currency']):>14}",
-        f"{p['outcome'] or '-':<9}",
-        f"state={p['state']}",
+        f"#{p.id:<5}",
+        p.created_at[:19].replace("T", " "),
+        f"{p.txn_type.value:<8}",
+        f"{format_amount(p.amount, p.currency):>14}",
+        f"{p.outcome.value if p.outcome else '-':<9}",
+        f"state={p.state.value}",
     ]
-    if p["scheme"]:
-        parts.append(p["scheme"])
-    if p["masked_pan"]:
-        parts.append(p["masked_pan"])
-    if p["auth_code"]:
-        parts.append(f"auth={p['auth_code']}")
-    if p["stan"] is not None:
-        parts.append(f"stan={p['stan']:06d}")
-    if p["offline"]:
+    if p.scheme:
+        parts.append(p.scheme)
+    if p.masked_pan:
+        parts.append(p.masked_pan)
+    if p.auth_code:
+        parts.append(f"auth={p.auth_code}")
+    if p.stan is not None:
+        parts.append(f"stan={p.stan:06d}")
+    if p.offline:
         parts.append("offline")
-    if p["reason"]:
-        parts.append(f"({p['reason']})")
+    if p.reason:
+        parts.append(f"({p.reason})")
     return " ".join(parts)
 
 
 def run(args: argparse.Namespace) -> int:
     from firmware.config import load_config
     from firmware.journal import Journal
+    from firmware.payment import QueueKind
 
     cfg = load_config(args.config)
     existing_journal(cfg)
@@ -75,9 +76,8 @@ def run(args: argparse.Namespace) -> int:
         payments = journal.payments(last=args.last)
         if args.json:
             for p in payments:
-                p = dict(p)
-                p["history"] = journal.history(p["id"])
-                print(json.dumps(p, sort_keys=True))
+                entry = p.as_dict() | {"history": [h.as_dict() for h in journal.history(p.id)]}
+                print(json.dumps(entry, sort_keys=True))
         else:
             for p in payments:
                 print(payment_line(p))
@@ -86,9 +86,9 @@ def run(args: argparse.Namespace) -> int:
             pending = journal.queue()
             if pending:
                 kinds = ", ".join(
-                    f"{sum(1 for q in pending if q.kind == k)} {k}(s)"
-                    for k in ("reversal", "advice")
-                    if any(q.kind == k for q in pending)
+                    f"{sum(1 for q in pending if q.kind is k)} {k.value}(s)"
+                    for k in QueueKind
+                    if any(q.kind is k for q in pending)
                 )
                 print(f"queued for the host: {kinds}")
     finally:
@@ -99,11 +99,12 @@ def run(args: argparse.Namespace) -> int:
 def _print_queue(items: list[QueueItem], as_json: bool) -> None:
     for q in items:
         if as_json:
-            print(json.dumps(q.__dict__ | {"due": q.due()}, sort_keys=True))
+            print(json.dumps(q.as_dict() | {"due": q.due()}, sort_keys=True))
         else:
             due = "due now" if q.due() else "retry later"
             err = f" last error: {q.last_error}" if q.last_error else ""
-            print(f"{q.id:>5} {q.kind:<8} payment #{q.payment_id} attempts={q.attempts} {due}{err}")
+            print(f"{q.id:>5} {q.kind.value:<8} payment #{q.payment_id} "
+                  f"attempts={q.attempts} {due}{err}")
     if not items and not as_json:
         print("nothing queued for the host")
 

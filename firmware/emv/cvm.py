@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from firmware.emv.flags import Aip, CryptogramType, Ctq, TerminalCapabilities, Tsi, Ttq, Tvr
-from firmware.emv.outcome import CvmMethod, OutcomeKind, Prompt
+from firmware.emv.outcome import CVM_RESULTS, CvmMethod, OutcomeKind, Prompt
 from firmware.emv.tags import Tag
 from firmware.emv.verdict import FlowEnd
 
@@ -18,14 +18,6 @@ if TYPE_CHECKING:
     from firmware.emv.session import Session
 
 # 9F34 CVM results for the methods a phone terminal uses (None: none decided yet).
-CVM_RESULTS: dict[CvmMethod | None, bytes] = {
-    CvmMethod.CDCVM: bytes.fromhex("010002"),
-    CvmMethod.NO_CVM: bytes.fromhex("1F0002"),
-    CvmMethod.SIGNATURE: bytes.fromhex("1E0300"),
-    CvmMethod.ONLINE_PIN: bytes.fromhex("420300"),
-    CvmMethod.FAILED: bytes.fromhex("3F0001"),
-    None: bytes.fromhex("3F0000"),
-}
 
 
 def record(s: Session, method: CvmMethod) -> None:

@@ -2,7 +2,7 @@
 
 These are the kernel's public types and vocabularies (outcome kinds, prompts, cardholder
 verification and offline authentication methods); the terminal loop, the host and the screens
-read them.
+read them. `TxnType` is the payment vocabulary's (firmware.payment), named here for the kernel.
 """
 
 from __future__ import annotations
@@ -12,15 +12,7 @@ import secrets
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 
-
-class TxnType(Enum):
-    PURCHASE = "purchase"
-    REFUND = "refund"
-
-    @property
-    def emv_code(self) -> int:
-        """9C transaction type: 00 purchase, 20 refund."""
-        return 0x20 if self is TxnType.REFUND else 0x00
+from firmware.payment import TxnType
 
 
 @dataclass(frozen=True)
@@ -99,6 +91,17 @@ class CvmMethod(StrEnum):
     SIGNATURE = "signature"
     ONLINE_PIN = "online_pin"
     FAILED = "failed"
+
+
+# 9F34 CVM results of each method (None: no CVM performed).
+CVM_RESULTS: dict[CvmMethod | None, bytes] = {
+    CvmMethod.CDCVM: bytes.fromhex("010002"),
+    CvmMethod.NO_CVM: bytes.fromhex("1F0002"),
+    CvmMethod.SIGNATURE: bytes.fromhex("1E0300"),
+    CvmMethod.ONLINE_PIN: bytes.fromhex("420300"),
+    CvmMethod.FAILED: bytes.fromhex("3F0001"),
+    None: bytes.fromhex("3F0000"),
+}
 
 
 class OdaMethod(StrEnum):

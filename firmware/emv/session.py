@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from firmware.emv import dol, tlv
-from firmware.emv.cvm import CVM_RESULTS
 from firmware.emv.entry_point import Candidate
 from firmware.emv.flags import Tsi, Tvr
 from firmware.emv.outcome import (
+    CVM_RESULTS,
     DEFAULT_PROMPT,
     CvmMethod,
     OdaMethod,

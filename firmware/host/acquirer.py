@@ -6,11 +6,16 @@ implementation. Payments cross as plain dataclasses; the acquirer decides the wi
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
+import typing
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from firmware.errors import PitapError
+
+from firmware.payment import TxnType
 
 
 class HostUnavailable(PitapError):
@@ -25,12 +30,15 @@ class NoReply(PitapError):
 
 @dataclass(frozen=True)
 class AuthRequest:
-    """One authorization (or financial) request for a sale or a refund."""
+    """One authorization (or financial) request for a purchase or a refund.
+
+    `bytes(request)` is what the journal's card vault keeps (encrypted); `from_bytes` reads it
+    back; `from_payment` rebuilds one, without card data, from a journalled payment."""
 
     stan: int  # field 11, 1..999999
     amount: int  # minor units
     currency: int  # ISO 4217 numeric
-    txn_type: str  # "purchase" | "refund"
+    txn_type: TxnType
     pan: str = field(repr=False)  # token / PAN (field 2): sensitive
     pan_sequence: int | None
     expiry: str  # YYMM
@@ -42,6 +50,81 @@ class AuthRequest:
     offline_approved: bool = False  # for advices: the card approved offline (TC)
     auth_code: str = ""  # for advices/reversals: the original approval code
     rrn: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "txn_type", TxnType(self.txn_type))
+
+    def __bytes__(self) -> bytes:
+        """JSON: bytes as hex, datetimes as ISO 8601 (what the card vault keeps, encrypted)."""
+        out: dict[str, object] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bytes):
+                value = value.hex()
+            elif isinstance(value, dt.datetime):
+                value = value.isoformat()
+            elif isinstance(value, TxnType):
+                value = value.value
+            out[f.name] = value
+        return json.dumps(out, sort_keys=True).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> AuthRequest:
+        """The inverse of `bytes(request)`; fields unknown to this version are ignored."""
+        raw = json.loads(data)
+        hints = typing.get_type_hints(cls)
+        kwargs: dict[str, object] = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in raw:
+                continue
+            value = raw[f.name]
+            hint = hints[f.name]
+            if hint is bytes:
+                value = bytes.fromhex(value)
+            elif hint is dt.datetime:
+                value = dt.datetime.fromisoformat(value)
+            kwargs[f.name] = value
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_payment(cls, payment: PaymentData, merchant_id: str = "") -> AuthRequest:
+        """What a reversal, an advice or a batch upload sends when the card data is gone: the
+        journalled payment's original data elements (STAN, amount, terminal, time, codes).
+        A payment journalled without a STAN (none left the terminal) is numbered 1."""
+        try:
+            when = dt.datetime.fromisoformat(payment.created_at)
+        except ValueError:
+            when = dt.datetime.now(dt.UTC)
+        return cls(
+            stan=payment.stan or 1, amount=payment.amount, currency=payment.currency,
+            txn_type=TxnType(payment.txn_type), pan="", pan_sequence=None, expiry="",
+            track2=b"", icc_data=b"", terminal_id=payment.terminal_id, merchant_id=merchant_id,
+            when=when, offline_approved=payment.offline, auth_code=payment.auth_code,
+            rrn=payment.rrn,
+        )
+
+
+class PaymentData(Protocol):
+    """What the acquirer link reads of a journalled payment (firmware.journal.Payment is one)."""
+
+    @property
+    def stan(self) -> int | None: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def currency(self) -> int: ...
+    @property
+    def txn_type(self) -> str: ...
+    @property
+    def terminal_id(self) -> str: ...
+    @property
+    def created_at(self) -> str: ...
+    @property
+    def offline(self) -> bool: ...
+    @property
+    def auth_code(self) -> str: ...
+    @property
+    def rrn(self) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -9,19 +9,48 @@ Nothing here logs card data.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
-from firmware.host.acquirer import Acquirer, AuthRequest, HostUnavailable, NoReply, OwnConnections
-
-if TYPE_CHECKING:
-    from firmware.journal import Journal, QueueItem
+from firmware.host.acquirer import (
+    Acquirer,
+    AuthRequest,
+    HostUnavailable,
+    NoReply,
+    OwnConnections,
+    PaymentData,
+)
+from firmware.payment import QueueKind
 
 log = logging.getLogger(__name__)
+
+
+class QueuedItem(Protocol):
+    """One queued reversal or advice, as store-and-forward reads it (a journal QueueItem)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def kind(self) -> QueueKind: ...
+    @property
+    def payment_id(self) -> int: ...
+    @property
+    def attempts(self) -> int: ...
+    def due(self, now: float | None = None) -> bool: ...
+
+
+class Outbox(Protocol):
+    """What store-and-forward needs of the journal (firmware.journal.Journal is one)."""
+
+    def queue(self) -> Sequence[QueuedItem]: ...
+    def card_data(self, payment_id: int) -> bytes | None: ...
+    def payment(self, payment_id: int) -> PaymentData: ...
+    def queue_done(self, item_id: int) -> None: ...
+    def queue_retry_later(self, item_id: int, error: str) -> None: ...
 
 
 @dataclass
@@ -35,28 +64,11 @@ class DrainReport:
         return self.remaining == 0
 
 
-def request_from_payment(payment: dict[str, Any], merchant_id: str = "") -> AuthRequest:
-    """What a reversal needs when the card data is gone: the journal row (no card data)."""
-    when = payment.get("created_at") or ""
-    try:
-        moment = dt.datetime.fromisoformat(when)
-    except ValueError:
-        moment = dt.datetime.now(dt.UTC)
-    return AuthRequest(
-        stan=int(payment.get("stan") or 0), amount=int(payment["amount"]),
-        currency=int(payment["currency"]), txn_type=str(payment.get("txn_type", "purchase")),
-        pan="", pan_sequence=None, expiry="", track2=b"", icc_data=b"",
-        terminal_id=str(payment.get("terminal_id", "")), merchant_id=merchant_id,
-        when=moment, offline_approved=bool(payment.get("offline")),
-        auth_code=str(payment.get("auth_code") or ""), rrn=str(payment.get("rrn") or ""),
-    )
-
-
 class StoreAndForward:
     """Drains `journal`'s queue through `acquirer`. `drain()` once, or `start()` a thread."""
 
-    def __init__(self, journal: Journal, acquirer: Acquirer, merchant_id: str = "",
-                 clock: Any = time.time) -> None:
+    def __init__(self, journal: Outbox, acquirer: Acquirer, merchant_id: str = "",
+                 clock: Callable[[], float] = time.time) -> None:
         self.journal = journal
         self.acquirer = acquirer  # the background thread swaps in a connection of its own
         self._shared_acquirer = acquirer
@@ -67,21 +79,21 @@ class StoreAndForward:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def _request(self, item: QueueItem) -> AuthRequest | None:
-        req = self.journal.card_data(item.payment_id)
-        if req is not None:
-            return req
+    def _request(self, item: QueuedItem) -> AuthRequest | None:
+        kept = self.journal.card_data(item.payment_id)
+        if kept is not None:
+            return AuthRequest.from_bytes(kept)
         try:
             payment = self.journal.payment(item.payment_id)
         except Exception:  # an unknown payment: nothing we can send
             return None
-        if not payment.get("stan"):
+        if not payment.stan:
             return None
-        return request_from_payment(payment, self.merchant_id)
+        return AuthRequest.from_payment(payment, self.merchant_id)
 
-    def _send(self, item: QueueItem, req: AuthRequest) -> bool:
+    def _send(self, item: QueuedItem, req: AuthRequest) -> bool:
         repeat = item.attempts > 0
-        if item.kind == "reversal":
+        if item.kind is QueueKind.REVERSAL:
             return bool(self.acquirer.reverse(req, "outcome unknown", repeat=repeat))
         return bool(self.acquirer.advise(req, repeat=repeat))
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from firmware.config import Config, ConfigError
 from firmware.errors import PitapError
@@ -24,17 +25,59 @@ from firmware.host.acquirer import (
     AuthRequest,
     HostUnavailable,
     NoReply,
+    PaymentData,
     SettlementResult,
     SettlementTotals,
 )
-from firmware.host.saf import StoreAndForward
+from firmware.host.saf import Outbox, StoreAndForward
+from firmware.payment import PaymentState, SettlementState
 from firmware.receipt import money_text
 from ui.lang import load as load_language
 
-if TYPE_CHECKING:
-    from firmware.journal import Journal
-
 log = logging.getLogger(__name__)
+
+
+class Totals(Protocol):
+    """A batch's counts and amounts (the journal's BatchTotals and SchemeTotals are ones)."""
+
+    @property
+    def sales_count(self) -> int: ...
+    @property
+    def sales_amount(self) -> int: ...
+    @property
+    def refunds_count(self) -> int: ...
+    @property
+    def refunds_amount(self) -> int: ...
+
+
+class SettlementRun(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def batch(self) -> int: ...
+    @property
+    def totals(self) -> Totals: ...
+
+
+class PaymentRef(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+class Batches(Outbox, Protocol):
+    """What settlement needs of the journal (firmware.journal.Journal is one)."""
+
+    def charged_payments(self, batch: int | None = None) -> Sequence[PaymentData]: ...
+    def payments_in_state(self, *states: PaymentState) -> Sequence[PaymentRef]: ...
+    def unfinished_settlements(self) -> Sequence[SettlementRun]: ...
+    def begin_settlement(self, totals: None = None,
+                         currency: int | None = None) -> SettlementRun: ...
+    def record_settlement(self, settlement_id: int, state: SettlementState,
+                          response_code: str = "", message: str = "") -> None: ...
+    def scheme_totals(self, batch: int, currency: int) -> Mapping[str, Totals]: ...
+    def outcome_counts(self, batch: int) -> dict[str, int]: ...
+    def count_in_state(self, batch: int, state: PaymentState) -> int: ...
+    def other_currencies(self, batch: int, currency: int) -> dict[int, list[int]]: ...
 
 
 class BatchNotClosed(PitapError):
@@ -76,59 +119,26 @@ def _money(amount: int, currency: int) -> str:
         return f"{amount} (minor units, currency {currency})"
 
 
-def batch_items(journal: Journal, batch: int, merchant_id: str) -> list[AuthRequest]:
+def batch_items(journal: Batches, batch: int, merchant_id: str) -> list[AuthRequest]:
     """The batch's charged payments as upload items (no card data: amounts and references)."""
-    items = []
-    for p in journal.charged_payments(batch=batch):
-        try:
-            when = dt.datetime.fromisoformat(p.get("created_at") or "")
-        except ValueError:
-            when = dt.datetime.now(dt.UTC)
-        items.append(AuthRequest(
-            stan=int(p.get("stan") or 0) or 1, amount=int(p["amount"]),
-            currency=int(p["currency"]), txn_type=str(p["txn_type"]), pan="",
-            pan_sequence=None, expiry="", track2=b"", icc_data=b"",
-            terminal_id=str(p["terminal_id"]), merchant_id=merchant_id, when=when,
-            offline_approved=bool(p.get("offline")), auth_code=str(p.get("auth_code") or ""),
-            rrn=str(p.get("rrn") or ""),
-        ))
-    return items
+    return [AuthRequest.from_payment(p, merchant_id) for p in journal.charged_payments(batch)]
 
 
-def _totals(t: dict[str, int], batch: int, currency: int) -> SettlementTotals:
+_TOTAL_FIELDS = ("sales_count", "sales_amount", "refunds_count", "refunds_amount")
+
+
+def _totals(t: Totals, batch: int, currency: int) -> SettlementTotals:
     return SettlementTotals(
-        sales_count=int(t["sales_count"]), sales_amount=int(t["sales_amount"]),
-        refunds_count=int(t["refunds_count"]), refunds_amount=int(t["refunds_amount"]),
-        currency=currency, batch_number=batch,
+        sales_count=t.sales_count, sales_amount=t.sales_amount, refunds_count=t.refunds_count,
+        refunds_amount=t.refunds_amount, currency=currency, batch_number=batch,
     )
 
 
-SchemeTotals = dict[str, dict[str, int]]
+def _as_dict(t: Totals) -> dict[str, int]:
+    return {k: int(getattr(t, k)) for k in _TOTAL_FIELDS}
 
 
-def _summary(journal: Journal, batch: int, currency: int) -> tuple[SchemeTotals, dict[str, int],
-                                                                   int]:
-    by_scheme: dict[str, dict[str, int]] = {}
-    outcomes: Counter[str] = Counter()
-    charged_ids = {p["id"] for p in journal.charged_payments(batch=batch)}
-    reversed_count = 0
-    for p in journal.payments():
-        if p.get("batch") != batch:
-            continue
-        outcomes[p.get("outcome") or p.get("state") or "unknown"] += 1
-        if p.get("state") == "reversed":
-            reversed_count += 1
-        if p["id"] in charged_ids and int(p["currency"]) == currency:
-            scheme = p.get("scheme") or "unknown"
-            row = by_scheme.setdefault(scheme, {"sales_count": 0, "sales_amount": 0,
-                                                "refunds_count": 0, "refunds_amount": 0})
-            kind = "refunds" if p["txn_type"] == "refund" else "sales"
-            row[f"{kind}_count"] += 1
-            row[f"{kind}_amount"] += int(p["amount"])
-    return by_scheme, dict(outcomes), reversed_count
-
-
-def settle_day(journal: Journal, acquirer: Acquirer, cfg: Config) -> ZReport:
+def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
     """Drain the queue, close the batch with the host, return the Z-report.
 
     Raises BatchNotClosed, before anything of the batch is sent, while a payment is
@@ -145,52 +155,44 @@ def settle_day(journal: Journal, acquirer: Acquirer, cfg: Config) -> ZReport:
     unfinished = journal.unfinished_settlements()
     # A run a power cut interrupted goes first: same batch, same totals.
     s = unfinished[0] if unfinished else journal.begin_settlement(currency=currency)
-    batch = int(s["batch"])
-    totals = _totals(s["totals"], batch, currency)
+    batch = s.batch
+    totals = _totals(s.totals, batch, currency)
     items = batch_items(journal, batch, cfg.terminal.merchant_id)
-    journal.record_settlement(s["id"], "sent")
+    journal.record_settlement(s.id, SettlementState.SENT)
     try:
         result: SettlementResult = acquirer.settle(totals, items)
     except (HostUnavailable, NoReply) as exc:
-        journal.record_settlement(s["id"], "started", message=str(exc))
+        journal.record_settlement(s.id, SettlementState.STARTED, message=str(exc))
         raise
-    journal.record_settlement(s["id"], "done" if result.agreed else "failed",
-                              result.response_code, result.message)
-    by_scheme, outcomes, reversed_count = _summary(journal, batch, currency)
-    others: dict[int, list[int]] = {}
-    for p in journal.charged_payments(batch=batch):
-        if int(p["currency"]) != currency:
-            entry = others.setdefault(int(p["currency"]), [0, 0])
-            entry[0] += 1
-            entry[1] += int(p["amount"]) * (-1 if p["txn_type"] == "refund" else 1)
+    journal.record_settlement(s.id, SettlementState.DONE if result.agreed
+                              else SettlementState.FAILED, result.response_code, result.message)
+    by_scheme = {name: _as_dict(t) for name, t in journal.scheme_totals(batch, currency).items()}
     host = result.host_totals
     return ZReport(
         terminal_id=cfg.terminal.terminal_id, merchant_id=cfg.terminal.merchant_id,
         merchant_name=cfg.terminal.merchant_name, batch=batch, currency=currency,
         closed_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        totals={k: getattr(totals, k) for k in ("sales_count", "sales_amount",
-                                                 "refunds_count", "refunds_amount")},
-        host_totals=None if host is None else {
-            k: getattr(host, k) for k in ("sales_count", "sales_amount", "refunds_count",
-                                          "refunds_amount")},
+        totals=_as_dict(totals), host_totals=None if host is None else _as_dict(host),
         closed=result.agreed, agreed_first_time=result.agreed and "first_response" not in
         result.extra, response_code=result.response_code, message=result.message,
         uploaded=int(result.extra.get("uploaded", "0") or 0), by_scheme=by_scheme,
-        outcomes=outcomes, reversed=reversed_count, queue_pending=len(journal.queue()),
-        other_currencies=others,
+        outcomes=journal.outcome_counts(batch),
+        reversed=journal.count_in_state(batch, PaymentState.REVERSED),
+        queue_pending=len(journal.queue()),
+        other_currencies=journal.other_currencies(batch, currency),
     )
 
 
-def _refuse_while_open(journal: Journal, why_not_sent: str) -> None:
+def _refuse_while_open(journal: Batches, why_not_sent: str) -> None:
     """BatchNotClosed when a payment's outcome is still open: waiting for its reply (another
     thread's payment; a crashed one recovery has turned into a queued reversal) or queued."""
-    waiting = journal.payments_in_state("awaiting_reply")
+    waiting = journal.payments_in_state(PaymentState.AWAITING_REPLY)
     if waiting:
-        ids = ", ".join(f"#{p['id']}" for p in waiting)
+        ids = ", ".join(f"#{p.id}" for p in waiting)
         raise BatchNotClosed(f"payment {ids} is still waiting for the host's reply")
     pending = journal.queue()
     if pending:
-        kinds = Counter(q.kind for q in pending)
+        kinds = Counter(q.kind.value for q in pending)
         what = " and ".join(f"{n} {kind}(s)" for kind, n in sorted(kinds.items(), reverse=True))
         raise BatchNotClosed(f"{what} not acknowledged by the host"
                              + (f" ({why_not_sent})" if why_not_sent else ""))

@@ -1,0 +1,300 @@
+"""Payments and their history: every state change, in order, written before the effect it
+announces, and only along firmware.payment.LEGAL_TRANSITIONS. Also the questions asked of the
+payments as a whole (a batch's totals, what is left to refund), answered by SQL.
+
+Clear card data never reaches a column or the history: string fields are scrubbed of anything
+that looks like a card number (first 6 / last 4 only), the masked PAN is masked again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sqlite3
+from collections.abc import Mapping
+
+from firmware.emv.outcome import mask_pan
+from firmware.journal.counters import Counters
+from firmware.journal.errors import IllegalTransition, UnknownPayment
+from firmware.journal.records import BatchTotals, HistoryEntry, Payment, SchemeTotals
+from firmware.journal.store import Store, iso, now_iso, scrub
+from firmware.journal.vault import CardVault
+from firmware.payment import PaymentOutcome, PaymentState, TxnType, transition_problem
+
+__all__ = ["FIELD_TYPES", "PaymentStore"]
+
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "scheme": (str,),
+    "masked_pan": (str,),
+    "stan": (int,),
+    "rrn": (str,),
+    "auth_code": (str,),
+    "response_code": (str,),
+    "reason": (str,),
+    "outcome": (str,),  # a PaymentOutcome value
+    "card_in_field_ms": (int, float),
+    "offline": (bool,),
+    "refund_of": (int,),  # a refund: the id of the payment it refunds
+    "application_label": (str,),  # the card's label (50 / 9F12)
+    "aid": (str,),  # the application identifier, hex
+}
+
+S = PaymentState
+# After these, card data is no longer needed unless a queued reversal/advice still waits for it
+# (an offline approval keeps it for its advice).
+_CARD_DATA_DONE = frozenset({S.DECLINED, S.NO_CARD, S.TRY_AGAIN, S.CANCELLED, S.ERROR,
+                             S.REVERSED, S.ADVISED, S.REFUNDED})
+del S
+
+# A payment stands as charged when approved and never reversed since.
+_CHARGED = (
+    "p.outcome = 'approved' AND NOT EXISTS (SELECT 1 FROM history h"
+    " WHERE h.payment_id = p.id AND h.state = 'reversed')"
+)
+_WITH_VAULT = (
+    "SELECT p.*, EXISTS (SELECT 1 FROM card_data d WHERE d.payment_id = p.id) AS card_data_kept"
+    " FROM payments p"
+)
+
+
+class PaymentStore:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    # ---- writing --------------------------------------------------------------------------
+    def new(self, txn_type: TxnType | str, amount: int, currency: int, terminal_id: str,
+            refund_of: int | None = None, created_at: dt.datetime | None = None) -> int:
+        """Start a payment (state "started"); returns its id. `created_at`: the payment's
+        moment (default now)."""
+        try:
+            kind = TxnType(txn_type)
+        except ValueError:
+            raise ValueError(f"txn_type must be 'purchase' or 'refund', not {txn_type!r}") from None
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+            raise ValueError(f"amount must be a non-negative int in minor units, not {amount!r}")
+        now = now_iso()
+        created = now if created_at is None else iso(created_at)
+        with self._store.write() as c:
+            if refund_of is not None:
+                require(c, refund_of)
+            cur = c.execute(
+                "INSERT INTO payments (created_at, updated_at, txn_type, amount, currency,"
+                " terminal_id, batch, state, refund_of)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'started', ?)",
+                (created, now, kind.value, amount, int(currency), scrub(terminal_id),
+                 Counters.batch(c), refund_of),
+            )
+            pid = int(cur.lastrowid or 0)
+            started: dict[str, object] = {"amount": amount, "currency": int(currency)}
+            if refund_of is not None:
+                started["refund_of"] = refund_of
+            c.execute(
+                "INSERT INTO history (payment_id, at, state, fields) VALUES (?, ?, 'started', ?)",
+                (pid, now, json.dumps(started)),
+            )
+        return pid
+
+    def record(self, payment_id: int, state: PaymentState | str, **fields: object) -> None:
+        """Record a state change (and its fields) durably, before the effect it announces.
+
+        IllegalTransition (nothing written) for a change the lifecycle does not allow. An
+        outcome state also sets `outcome`. The card data goes, in the same transaction, once
+        the payment is done and nothing queued needs it."""
+        new = _state(state)
+        clean = clean_fields(fields)
+        if new.outcome is not None and "outcome" not in clean:
+            clean["outcome"] = new.outcome.value
+        with self._store.write() as c:
+            row = c.execute(
+                "SELECT state, offline FROM payments WHERE id = ?", (payment_id,)
+            ).fetchone()
+            if row is None:
+                raise UnknownPayment(f"no payment {payment_id}")
+            if row["state"] == new.value and not fields:
+                return  # an exact repeat (e.g. enqueue already recorded it)
+            if "refund_of" in clean:
+                require(c, int(clean["refund_of"]))  # type: ignore[call-overload]
+            self.transition(c, payment_id, new, clean, current=PaymentState(row["state"]))
+            offline = bool(clean.get("offline", row["offline"]))
+            if new in _CARD_DATA_DONE or (new is PaymentState.APPROVED and not offline):
+                CardVault.forget_if_unneeded(c, payment_id)
+
+    @staticmethod
+    def transition(c: sqlite3.Connection, payment_id: int, new: PaymentState,
+                   clean: Mapping[str, object], current: PaymentState | None = None) -> None:
+        """Move the payment to `new` inside the caller's transaction, with its history entry.
+        IllegalTransition when the lifecycle does not allow it."""
+        if current is None:
+            row = c.execute("SELECT state FROM payments WHERE id = ?", (payment_id,)).fetchone()
+            if row is None:
+                raise UnknownPayment(f"no payment {payment_id}")
+            current = PaymentState(row["state"])
+        problem = transition_problem(current, new)
+        if problem:
+            raise IllegalTransition(f"payment {payment_id}: {problem}")
+        now = now_iso()
+        sets = ["state = ?", "updated_at = ?"]
+        values: list[object] = [new.value, now]
+        for name, value in clean.items():
+            sets.append(f"{name} = ?")
+            values.append(int(value) if isinstance(value, bool) else value)
+        c.execute(f"UPDATE payments SET {', '.join(sets)} WHERE id = ?", (*values, payment_id))
+        c.execute(
+            "INSERT INTO history (payment_id, at, state, fields) VALUES (?, ?, ?, ?)",
+            (payment_id, now, new.value, json.dumps(dict(clean), sort_keys=True)),
+        )
+
+    # ---- reading --------------------------------------------------------------------------
+    def all(self, last: int | None = None) -> list[Payment]:
+        """Every payment (or the `last` n), oldest first."""
+        rows = self._store.read(
+            f"SELECT * FROM ({_WITH_VAULT} ORDER BY p.id DESC LIMIT ?) ORDER BY id",
+            (-1 if last is None else max(0, last),),
+        )
+        return [Payment.from_row(r) for r in rows]
+
+    def get(self, payment_id: int) -> Payment:
+        """One payment; UnknownPayment when there is none."""
+        row = self._store.read_one(f"{_WITH_VAULT} WHERE p.id = ?", (payment_id,))
+        if row is None:
+            raise UnknownPayment(f"no payment {payment_id}")
+        return Payment.from_row(row)
+
+    def history(self, payment_id: int) -> list[HistoryEntry]:
+        """A payment's state changes, oldest first."""
+        rows = self._store.read(
+            "SELECT at, state, fields FROM history WHERE payment_id = ? ORDER BY id",
+            (payment_id,),
+        )
+        return [HistoryEntry.from_row(r) for r in rows]
+
+    def in_state(self, *states: PaymentState | str) -> list[Payment]:
+        """Payments whose current state is one of `states`, oldest first."""
+        values = tuple(_state(s).value for s in states)
+        marks = ", ".join("?" for _ in values)
+        rows = self._store.read(
+            f"{_WITH_VAULT} WHERE p.state IN ({marks}) ORDER BY p.id", values
+        )
+        return [Payment.from_row(r) for r in rows]
+
+    def charged(self, batch: int | None = None) -> list[Payment]:
+        """Payments that stand as charged: outcome approved and never reversed."""
+        rows = self._store.read(
+            f"SELECT p.*, 0 AS card_data_kept FROM payments p WHERE {_CHARGED}"
+            " AND (? IS NULL OR p.batch = ?) ORDER BY p.id",
+            (batch, batch),
+        )
+        return [Payment.from_row(r) for r in rows]
+
+    def refunded_amount(self, payment_id: int) -> int:
+        """What approved refunds of the payment add up to so far (minor units)."""
+        row = self._store.read_one(
+            "SELECT COALESCE(SUM(amount), 0) FROM payments"
+            " WHERE refund_of = ? AND outcome = 'approved'",
+            (payment_id,),
+        )
+        return int(row[0]) if row is not None else 0
+
+    def batch_totals(self, batch: int, currency: int | None = None) -> BatchTotals:
+        """Count and sum of the batch's charged purchases and refunds (in `currency` if given)."""
+        with self._store.lock:
+            return batch_totals(self._store.conn, batch, currency)
+
+    def scheme_totals(self, batch: int, currency: int) -> dict[str, SchemeTotals]:
+        """The batch's charged payments in `currency`, by scheme ("unknown" when none)."""
+        rows = self._store.read(
+            "SELECT COALESCE(NULLIF(p.scheme, ''), 'unknown') AS scheme, p.txn_type,"
+            " COUNT(*) AS n, COALESCE(SUM(p.amount), 0) AS total FROM payments p"
+            f" WHERE p.batch = ? AND p.currency = ? AND {_CHARGED}"
+            " GROUP BY 1, 2 ORDER BY 1, 2",
+            (batch, currency),
+        )
+        out: dict[str, dict[str, int]] = {}
+        for r in rows:
+            kind = "refunds" if r["txn_type"] == TxnType.REFUND.value else "sales"
+            row = out.setdefault(r["scheme"], {})
+            row[f"{kind}_count"], row[f"{kind}_amount"] = int(r["n"]), int(r["total"])
+        return {scheme: SchemeTotals(**row) for scheme, row in out.items()}
+
+    def outcome_counts(self, batch: int) -> dict[str, int]:
+        """How many of the batch's payments ended how (their state where no outcome)."""
+        rows = self._store.read(
+            "SELECT COALESCE(NULLIF(outcome, ''), NULLIF(state, ''), 'unknown') AS o,"
+            " COUNT(*) AS n FROM payments WHERE batch = ? GROUP BY 1",
+            (batch,),
+        )
+        return {r["o"]: int(r["n"]) for r in rows}
+
+    def count_in_state(self, batch: int, state: PaymentState) -> int:
+        row = self._store.read_one(
+            "SELECT COUNT(*) FROM payments WHERE batch = ? AND state = ?", (batch, state.value)
+        )
+        return int(row[0]) if row is not None else 0
+
+    def other_currencies(self, batch: int, currency: int) -> dict[int, list[int]]:
+        """The batch's charged payments not in `currency`: {currency: [count, net amount]}."""
+        rows = self._store.read(
+            "SELECT p.currency, COUNT(*) AS n, COALESCE(SUM(CASE p.txn_type WHEN 'refund'"
+            " THEN -p.amount ELSE p.amount END), 0) AS net FROM payments p"
+            f" WHERE p.batch = ? AND p.currency != ? AND {_CHARGED} GROUP BY 1",
+            (batch, currency),
+        )
+        return {int(r["currency"]): [int(r["n"]), int(r["net"])] for r in rows}
+
+
+def batch_totals(c: sqlite3.Connection, batch: int, currency: int | None) -> BatchTotals:
+    rows = c.execute(
+        "SELECT txn_type, COUNT(*) AS n, COALESCE(SUM(amount), 0) AS total FROM payments p"
+        f" WHERE p.batch = ? AND (? IS NULL OR p.currency = ?) AND {_CHARGED} GROUP BY txn_type",
+        (batch, currency, currency),
+    ).fetchall()
+    sums: dict[str, int] = {}
+    for r in rows:
+        kind = "sales" if r["txn_type"] == TxnType.PURCHASE.value else "refunds"
+        sums[f"{kind}_count"], sums[f"{kind}_amount"] = int(r["n"]), int(r["total"])
+    return BatchTotals(currency=currency or 0, batch_number=batch, **sums)
+
+
+def require(c: sqlite3.Connection, payment_id: int) -> None:
+    if c.execute("SELECT 1 FROM payments WHERE id = ?", (payment_id,)).fetchone() is None:
+        raise UnknownPayment(f"no payment {payment_id}")
+
+
+def _state(state: PaymentState | str) -> PaymentState:
+    try:
+        return PaymentState(state)
+    except ValueError:
+        known = ", ".join(s.value for s in PaymentState)
+        raise ValueError(f"unknown payment state {state!r} (known: {known})") from None
+
+
+def clean_fields(fields: Mapping[str, object]) -> dict[str, object]:
+    """The fields of a state change, checked and scrubbed (ValueError for a wrong one)."""
+    clean: dict[str, object] = {}
+    for name, value in fields.items():
+        if name not in FIELD_TYPES:
+            raise ValueError(f"unknown journal field {name!r} (known: {', '.join(FIELD_TYPES)})")
+        if value is None:
+            continue
+        allowed = FIELD_TYPES[name]
+        if not isinstance(value, allowed) or (bool not in allowed and isinstance(value, bool)):
+            raise ValueError(f"journal field {name!r} must be {allowed[0].__name__}")
+        if name == "outcome":
+            try:
+                value = PaymentOutcome(str(value)).value
+            except ValueError:
+                known = ", ".join(o.value for o in PaymentOutcome)
+                raise ValueError(f"unknown outcome {value!r} (known: {known})") from None
+        elif name == "aid":
+            assert isinstance(value, str)
+            if not re.fullmatch(r"(?:[0-9A-Fa-f]{2}){0,16}", value):
+                raise ValueError(f"journal field 'aid' must be hex (up to 16 bytes), not {value!r}")
+            value = value.upper()  # an AID is no card number: kept as it is
+        elif name == "masked_pan":
+            assert isinstance(value, str)
+            value = mask_pan(value) if re.fullmatch(r"[\d ]+", value) else scrub(value)
+        elif isinstance(value, str):
+            value = scrub(value)
+        clean[name] = value
+    return clean

@@ -13,15 +13,15 @@ import time
 from pathlib import Path
 
 from drivers.display import SpiPanel
+from firmware.money import Money
 from simulators.gpio_fake import FakeGPIO
 from ui import screens
 from ui.lang import load
-from ui.money import Money
 from ui.theme import LAYOUTS
 
 SPI_HZ = 40_000_000
 REPEATS = 9
-EUR = Money(1250, "EUR", 2)
+EUR = Money.of(1250, "EUR")
 
 
 class CountingBus:
@@ -46,7 +46,7 @@ def payment_screens(w: int, h: int) -> list[tuple[str, screens.Screen]]:
     out = [("ready", screens.ready_screen(view(w, h)))]
     for minor in (1, 12, 125, 1250):
         out.append((f"amount {minor}", screens.amount_entry_screen(view(w, h),
-                                                                   Money(minor, "EUR", 2))))
+                                                                   Money.of(minor, "EUR"))))
     out += [
         ("present_card", screens.present_card_screen(view(w, h), EUR)),
         ("processing", screens.processing_screen(view(w, h, 2), EUR)),
@@ -62,10 +62,11 @@ def payment_screens(w: int, h: int) -> list[tuple[str, screens.Screen]]:
 
 def all_renderers(w: int, h: int) -> dict[str, object]:
     v = view(w, h)
-    summary = screens.SettlementSummary(7, "EUR", 2, 128, 1234567, 3, 4500, True)
+    summary = screens.SettlementSummary(
+        7, 128, Money.of(1234567, "EUR"), 3, Money.of(4500, "EUR"), True)
     return {
         "ready": lambda: screens.ready_screen(v),
-        "amount_entry": lambda: screens.amount_entry_screen(v, Money(123456, "EUR", 2)),
+        "amount_entry": lambda: screens.amount_entry_screen(v, Money.of(123456, "EUR")),
         "present_card": lambda: screens.present_card_screen(v, EUR),
         "processing": lambda: screens.processing_screen(v, EUR),
         "card_read": lambda: screens.card_read_screen(v),
@@ -145,12 +146,13 @@ def screen_change_latency() -> None:
 
 def gallery_screens(v: screens.View) -> list[screens.Screen]:
     """Every screen once, for looking at them side by side."""
-    summary = screens.SettlementSummary(7, "EUR", 2, 128, 1234567, 3, 4500, True,
+    summary = screens.SettlementSummary(
+        7, 128, Money.of(1234567, "EUR"), 3, Money.of(4500, "EUR"), True,
                                         "27/11/2026 18:00")
     lit = dataclasses.replace
     return [
         screens.ready_screen(v),
-        screens.amount_entry_screen(v, Money(123456, "EUR", 2)),
+        screens.amount_entry_screen(v, Money.of(123456, "EUR")),
         screens.present_card_screen(v, EUR),
         screens.processing_screen(lit(v, lights=2), EUR),
         screens.card_read_screen(lit(v, lights=4)),

@@ -33,11 +33,11 @@ from typing import Any
 
 from drivers.display import Display, open_display
 from drivers.gpio import Buzzer, GpioUnavailable, StatusLights, gpio_module
-from firmware.config import Config, ConfigError, currency_alpha, currency_exponent
+from firmware.config import Config, ConfigError
+from firmware.money import Money
 from firmware.receipt import ReceiptBuilder, receipt_qr_payload, render_receipt
 from ui import screens
 from ui.lang import load as load_language
-from ui.money import Money
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class Feedback:
     """Screens, lights, tones and receipts for one terminal."""
 
     def __init__(self, display: Display, lights: StatusLights | None, buzzer: Buzzer | None,
-                 *, language: str = "en", merchant: str = "", currency: str = "EUR",
+                 *, language: str = "en", merchant: str = "",
                  printer: Any = None, receipt_builder: Any = None,
                  clock: Callable[[], dt.datetime] | None = None, gpio: Any = None) -> None:
         self.display = display
@@ -61,7 +61,6 @@ class Feedback:
         self.gpio = gpio  # the RPi.GPIO-like module the lights and buzzer use (tests read it)
         self.lang = load_language(language)
         self.merchant = merchant
-        self.currency = currency
         self.clock = clock or dt.datetime.now
         self.last_screen: screens.Screen | None = None
         self.recent: deque[screens.Screen] = deque(maxlen=32)  # the last screens shown
@@ -91,7 +90,7 @@ class Feedback:
             raise ConfigError(f"{cfg.source}: terminal.language: {exc}") from None
         printer, builder = _printer_from_config(cfg)
         feedback = cls(display, lights, buzzer, language=cfg.terminal.language,
-                       merchant=cfg.terminal.merchant_name, currency=cfg.terminal.currency,
+                       merchant=cfg.terminal.merchant_name,
                        printer=printer, receipt_builder=builder, gpio=gpio)
         feedback.key_legends = key_legends(cfg.keypad)
         return feedback
@@ -138,12 +137,6 @@ class Feedback:
         except Exception:
             log.exception("buzzer failed")
 
-    def money(self, amount: int, currency: str | int | None = None) -> Money:
-        """Minor units + alpha or numeric ISO 4217 code -> Money with the right exponent."""
-        code = currency if currency is not None else self.currency
-        alpha = currency_alpha(code) if isinstance(code, int) else code.upper()
-        return Money(amount, alpha, currency_exponent(alpha))
-
     # ---- the states ------------------------------------------------------------------
     def ready(self) -> None:
         self._lights(1)
@@ -151,19 +144,16 @@ class Feedback:
         self.txn_type = "purchase"
         self._show(screens.ready_screen)
 
-    def amount_entry(self, amount: int, currency_alpha: str | None = None,
-                     txn_type: str = "purchase") -> None:
+    def amount_entry(self, money: Money, txn_type: str = "purchase") -> None:
         self._lights(1)
-        money = self.money(amount, currency_alpha)
         keys = self.key_legends
         self._show(lambda v: screens.amount_entry_screen(v, money, txn_type, keys))
 
-    def present_card(self, amount: int, currency_alpha: str | None = None,
-                     txn_type: str = "purchase") -> None:
+    def present_card(self, money: Money, txn_type: str = "purchase") -> None:
         self._lights(1)
         self._tone_this_payment = False
         self.txn_type = txn_type
-        money = self.last_money = self.money(amount, currency_alpha)
+        self.last_money = money
         self._show(lambda v: screens.present_card_screen(v, money, txn_type))
 
     def processing(self) -> None:
@@ -178,22 +168,21 @@ class Feedback:
         kind = self.txn_type
         self._show(lambda v: screens.card_read_screen(v, kind))
 
-    def approved(self, amount: int, currency: str | int | None = None, auth_code: str = "",
-                 masked_pan: str = "", scheme: str = "", offline: bool = False) -> None:
+    def approved(self, money: Money, auth_code: str = "", masked_pan: str = "", scheme: str = "",
+                 offline: bool = False) -> None:
         if not self._tone_this_payment:
             self._tone("success")
         self._tone_this_payment = False
         self._lights(0)
-        money, kind = self.money(amount, currency), self.txn_type
+        kind = self.txn_type
         self._show(lambda v: screens.approved_screen(v, money, auth_code, masked_pan, scheme,
                                                      kind, offline))
 
-    def declined(self, reason: str = "", amount: int | None = None,
-                 currency: str | int | None = None) -> None:
+    def declined(self, reason: str = "", money: Money | None = None) -> None:
         self._tone("alert")
         self._tone_this_payment = False
         self._lights(0)
-        money = self.money(amount, currency) if amount is not None else self.last_money
+        money = money if money is not None else self.last_money
         kind = self.txn_type
         self._show(lambda v: screens.declined_screen(v, reason, money, kind))
 
@@ -233,11 +222,12 @@ class Feedback:
         if isinstance(totals, screens.SettlementSummary):
             summary = totals
         else:
-            money = self.money(0, totals.currency)
             summary = screens.SettlementSummary(
-                batch=totals.batch_number, currency=money.currency, exponent=money.exponent,
-                sales_count=totals.sales_count, sales_minor=totals.sales_amount,
-                refunds_count=totals.refunds_count, refunds_minor=totals.refunds_amount,
+                batch=totals.batch_number,
+                sales_count=totals.sales_count,
+                sales=Money.of(totals.sales_amount, totals.currency),
+                refunds_count=totals.refunds_count,
+                refunds=Money.of(totals.refunds_amount, totals.currency),
                 balanced=agreed, when=self.clock().strftime("%d/%m/%Y %H:%M"))
         self._show(lambda v: screens.settlement_screen(v, summary))
 
@@ -263,7 +253,7 @@ class Feedback:
             return problem
         try:
             payload = receipt_qr_payload(builder, payment, self.lang)
-            money = self.money(int(payment.get("amount", 0)), payment.get("currency"))
+            money = Money.of(int(payment.get("amount", 0)), int(payment.get("currency", 0)))
             note = self.lang.t("printer_problem", problem=problem) if problem else ""
             outcome = str(payment.get("outcome") or "")
             kind = str(payment.get("txn_type") or "purchase")

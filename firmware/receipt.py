@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from drivers.printer import PrintLine
-from firmware.config import Config, currency_alpha, currency_exponent
+from firmware.config import Config
+from firmware.money import Money
 from ui.lang import Language
-from ui.money import number
+from ui.money import Style, format_money
 from ui.screens import HOST_TROUBLE, card_ending, reason_name, reason_text, scheme_name, txn_wording
 
 OUTCOME_KEYS = {"approved": "approved", "declined": "declined"}
@@ -48,14 +49,10 @@ class ReceiptBuilder:
         return PrintLine(f"{left}{' ' * space}{right}"[: max(self.columns, len(right) + 1)])
 
 
-def money_text(amount: int, currency: int, lang: Language) -> str:
-    """Minor units as printed: 123456 in 978 -> 'EUR 1,234.56' (en) / 'EUR 1.234,56' (it)."""
-    alpha = currency_alpha(currency)
-    return f"{alpha} {number(amount, currency_exponent(alpha), lang)}"
-
-
 def amount_text(payment: dict, lang: Language) -> str:
-    return money_text(int(payment.get("amount", 0)), int(payment.get("currency", 978)), lang)
+    """The payment's amount as printed: 'EUR 1,234.56' (en) / 'EUR 1.234,56' (it)."""
+    money = Money.of(int(payment.get("amount", 0)), int(payment.get("currency", 978)))
+    return format_money(money, lang, Style.PAPER)
 
 
 def when_text(payment: dict) -> str:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from drivers.nfc import MoreThanOneCard, Reader, ReaderFault, UnsupportedCard
-from firmware.config import Config, currency_alpha, currency_numeric, format_amount
+from firmware.config import Config
 from firmware.emv.kernel import Kernel
 from firmware.emv.outcome import Outcome, OutcomeKind, Prompt, TerminalTransaction, TxnType
 from firmware.feedback import Feedback
@@ -31,8 +31,11 @@ from firmware.host import connect
 from firmware.host.acquirer import Acquirer, AuthRequest, HostUnavailable, NoReply
 from firmware.host.saf import StoreAndForward
 from firmware.journal import Journal, UnknownPayment
+from firmware.money import Currency, Money
+from firmware.money import currency as currency_of
 from firmware.private_files import prepare_state_dir
 from firmware.recovery import RecoveryReport, open_journal_at_start
+from ui.money import operator_text
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,7 @@ class PaymentResult:
 
     id: int
     amount: int
-    currency: str
+    currency: Currency
     txn_type: str
     outcome: str  # approved | declined | no_card | try_again | cancelled | error
     reason: str
@@ -67,9 +70,14 @@ class PaymentResult:
 
     def as_dict(self) -> dict[str, object]:
         d = dataclasses.asdict(self)
+        d["currency"] = self.currency.alpha
         d["card_in_field_ms"] = round(self.card_in_field_ms, 1)
         d["total_ms"] = round(self.total_ms, 1)
         return d
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency)
 
 
 class Terminal:
@@ -128,7 +136,7 @@ class Terminal:
         self,
         amount: int,
         txn_type: str = "purchase",
-        currency: str | None = None,
+        currency: Currency | None = None,
         presentment_timeout: float | None = None,
         refund_of: int | None = None,
         card_must_be: str = "",
@@ -137,18 +145,17 @@ class Terminal:
         """One payment or refund of `amount` minor units: never raises for a card or host fault.
         `cancelled()` True while waiting for a card ends it as "cancelled"."""
         started = time.monotonic()
-        alpha = (currency or self.cfg.terminal.currency).upper()
-        numeric = currency_numeric(alpha)
+        paid_in = currency or self.cfg.currency
         kind = TxnType(txn_type)
         timeout = presentment_timeout or self.cfg.terminal.presentment_timeout_s
         pid = self.journal.new_payment(
-            kind.value, amount, numeric, self.cfg.terminal.terminal_id, refund_of=refund_of
+            kind.value, amount, paid_in.numeric, self.cfg.terminal.terminal_id, refund_of=refund_of
         )
         result = PaymentResult(
-            id=pid, amount=amount, currency=alpha, txn_type=kind.value, outcome="error", reason=""
+            id=pid, amount=amount, currency=paid_in, txn_type=kind.value, outcome="error", reason=""
         )
         try:
-            self._take(result, kind, numeric, started + timeout, card_must_be,
+            self._take(result, kind, started + timeout, card_must_be,
                        cancelled or (lambda: False))
         except Exception as exc:  # last line of defence: a clean error, never a traceback
             log.exception("payment %d failed unexpectedly", pid)
@@ -158,7 +165,7 @@ class Terminal:
         result.total_ms = (time.monotonic() - started) * 1000.0
         return result
 
-    def refund(self, amount: int, of_payment: int | None = None, currency: str | None = None,
+    def refund(self, amount: int, of_payment: int | None = None, currency: Currency | None = None,
                presentment_timeout: float | None = None,
                cancelled: Callable[[], bool] | None = None) -> PaymentResult:
         """Refund `amount` to the card tapped now; with `of_payment`, at most what is left of it.
@@ -182,8 +189,8 @@ class Terminal:
         if amount + refunded > paid:
             raise RefundRefused(f"payment {of_payment} has only {paid - refunded} minor units left "
                              "to refund")
-        paid_in = currency_alpha(int(original["currency"]))
-        if currency is not None and currency.upper() != paid_in:
+        paid_in = currency_of(int(original["currency"]))
+        if currency is not None and currency != paid_in:
             raise RefundRefused(f"payment {of_payment} was paid in {paid_in}, not {currency}")
         result = self.pay(amount, "refund", paid_in, presentment_timeout, refund_of=of_payment,
                           card_must_be=str(original.get("masked_pan") or ""),
@@ -192,10 +199,10 @@ class Terminal:
             self.journal.record(of_payment, "refunded", reason=f"refunded in full (#{result.id})")
         return result
 
-    def _take(self, result: PaymentResult, kind: TxnType, currency: int, deadline: float,
+    def _take(self, result: PaymentResult, kind: TxnType, deadline: float,
               card_must_be: str, cancelled: Callable[[], bool]) -> None:
         pid = result.id
-        self.feedback.present_card(result.amount, result.currency, kind.value)
+        self.feedback.present_card(result.money, kind.value)
         outcome: Outcome | None = None
         two_cards = False  # the last poll found two cards: "Present one card only" is shown
         while time.monotonic() < deadline and result.taps < MAX_TAPS:
@@ -231,7 +238,7 @@ class Terminal:
             self.feedback.processing()
             txn = TerminalTransaction(
                 amount=result.amount,
-                currency=currency,
+                currency=result.currency.numeric,
                 country=self.cfg.terminal.country,
                 txn_type=kind,
                 when=dt.datetime.now(),
@@ -289,7 +296,7 @@ class Terminal:
         return AuthRequest(
             stan=stan,
             amount=result.amount,
-            currency=currency_numeric(result.currency),
+            currency=result.currency.numeric,
             txn_type=kind.value,
             pan=outcome.pan,
             pan_sequence=outcome.pan_sequence,
@@ -353,7 +360,7 @@ class Terminal:
 
     def _show(self, result: PaymentResult, decided: bool = True) -> None:
         if result.outcome == "approved":
-            self.feedback.approved(result.amount, result.currency, result.auth_code,
+            self.feedback.approved(result.money, result.auth_code,
                                    result.masked_pan, result.scheme, result.offline)
         elif decided:
             self.feedback.declined(result.reason)
@@ -367,7 +374,7 @@ class Terminal:
 
 def describe(result: PaymentResult) -> str:
     """One line for people."""
-    money = format_amount(result.amount, result.currency)
+    money = operator_text(result.money)
     bits = [f"#{result.id}", f"{result.txn_type:<8}", f"{money:>12}", f"{result.outcome:<9}"]
     if result.scheme:
         bits.append(result.scheme)

@@ -8,19 +8,20 @@ import re
 import pytest
 from PIL import Image
 
+from firmware.money import Money
 from ui import screens
 from ui.lang import available, load
-from ui.money import Money, format_money
+from ui.money import format_money
 from ui.theme import LAYOUTS, has_glyph
 
-EUR = Money(1250, "EUR", 2)
+EUR = Money.of(1250, "EUR")
 
 
 def all_screens(view: screens.View) -> list[screens.Screen]:
     return [
         screens.ready_screen(view),
-        screens.amount_entry_screen(view, Money(123456, "EUR", 2)),
-        screens.amount_entry_screen(view, Money(500, "EUR", 2), "refund"),
+        screens.amount_entry_screen(view, Money.of(123456, "EUR")),
+        screens.amount_entry_screen(view, Money.of(500, "EUR"), "refund"),
         screens.present_card_screen(view, EUR),
         screens.present_card_screen(view, EUR, "refund"),
         screens.processing_screen(view, EUR),
@@ -33,9 +34,9 @@ def all_screens(view: screens.View) -> list[screens.Screen]:
         screens.not_charged_screen(view, "no reply from host (timeout); reversal queued"),
         *(screens.message_screen(view, kind) for kind in screens.MESSAGES),
         screens.settlement_screen(view, screens.SettlementSummary(
-            7, "EUR", 2, 128, 1234567, 3, 4500, True, "27/11/2026 18:00")),
+        7, 128, Money.of(1234567, "EUR"), 3, Money.of(4500, "EUR"), True, "27/11/2026 18:00")),
         screens.receipt_qr_screen(view, "PITAP001 000123 EUR 12.50 APPROVED 123456", EUR),
-        screens.receipt_qr_screen(view, "PITAP001 000124", Money(99999999, "EUR", 2),
+        screens.receipt_qr_screen(view, "PITAP001 000124", Money.of(99999999, "EUR"),
                                   view.lang.t("printer_problem", problem=view.lang.t(
                                       "printer_no_paper")), "approved"),
         screens.printer_problem_screen(view, view.lang.t("printer_no_paper")),
@@ -45,7 +46,7 @@ def all_screens(view: screens.View) -> list[screens.Screen]:
 
 def refund_screens(view: screens.View) -> list[screens.Screen]:
     """What the customer sees during a refund: every one of them must say it is a refund."""
-    refund = Money(500, "EUR", 2)
+    refund = Money.of(500, "EUR")
     return [
         screens.present_card_screen(view, refund, "refund"),
         screens.processing_screen(view, refund, "refund"),
@@ -106,7 +107,7 @@ def test_screens_say_what_a_customer_needs(size: tuple[int, int]) -> None:
 
 def test_hindi_screens_are_in_devanagari_with_indian_amounts() -> None:
     view = screens.View(320, 240, load("hi"))
-    approved = screens.approved_screen(view, Money(12345600, "INR", 2), "123456")
+    approved = screens.approved_screen(view, Money.of(12345600, "INR"), "123456")
     assert approved.shows("स्वीकृत") and approved.shows("₹1,23,456.00")
     fonts = {t.text: t.font for t in approved.texts}
     assert fonts["स्वीकृत"] == "Lohit-Devanagari.ttf"
@@ -115,7 +116,7 @@ def test_hindi_screens_are_in_devanagari_with_indian_amounts() -> None:
 
 def test_italian_screens_are_in_italian() -> None:
     view = screens.View(320, 240, load("it"))
-    approved = screens.approved_screen(view, Money(123456, "EUR", 2), "123456")
+    approved = screens.approved_screen(view, Money.of(123456, "EUR"), "123456")
     assert approved.shows("Approvata") and approved.shows("1.234,56 €")
     assert screens.declined_screen(view, "insufficient_funds").shows("Fondi insufficienti")
     assert screens.message_screen(view, "see_phone").shows("Guardare il telefono")
@@ -149,16 +150,16 @@ def test_header_lights_mirror_the_status_lights() -> None:
 @pytest.mark.parametrize(
     ("money", "code", "text"),
     [
-        (Money(1250, "EUR", 2), "en", "€12.50"),
-        (Money(1250, "EUR", 2), "it", "12,50 €"),
-        (Money(123456789, "EUR", 2), "en", "€1,234,567.89"),
-        (Money(123456789, "EUR", 2), "it", "1.234.567,89 €"),
-        (Money(5, "USD", 2), "en", "$0.05"),
-        (Money(1200, "JPY", 0), "en", "¥1,200"),
-        (Money(1250, "KWD", 3), "en", "KWD 1.250"),
-        (Money(1250, "CHF", 2), "it", "12,50 CHF"),
-        (Money(-1250, "GBP", 2), "en", "-£12.50"),
-        (Money(99900, "INR", 2), "en", "₹999.00"),
+        (Money.of(1250, "EUR"), "en", "€12.50"),
+        (Money.of(1250, "EUR"), "it", "12,50 €"),
+        (Money.of(123456789, "EUR"), "en", "€1,234,567.89"),
+        (Money.of(123456789, "EUR"), "it", "1.234.567,89 €"),
+        (Money.of(5, "USD"), "en", "$0.05"),
+        (Money.of(1200, "JPY"), "en", "¥1,200"),
+        (Money.of(1250, "KWD"), "en", "KWD 1.250"),
+        (Money.of(1250, "CHF"), "it", "12,50 CHF"),
+        (Money.of(-1250, "GBP"), "en", "-£12.50"),
+        (Money.of(99900, "INR"), "en", "₹999.00"),
     ],
 )
 def test_amounts_follow_the_currency_exponent_and_the_language(
@@ -173,7 +174,7 @@ def test_indian_grouping_for_a_language_that_asks_for_it() -> None:
 
     assert group("123456789", ",", (3, 2)) == "12,34,56,789"
     indian = replace(load("en"), grouping=(3, 2))
-    assert format_money(Money(1234567800, "INR", 2), indian) == "₹1,23,45,678.00"
+    assert format_money(Money.of(1234567800, "INR"), indian) == "₹1,23,45,678.00"
 
 
 def test_every_language_has_every_text_with_the_same_placeholders() -> None:

@@ -22,7 +22,7 @@ from PIL import Image
 from ui.canvas import Canvas, DrawnText
 from ui.lang import Language
 from ui.lang import load as load_language
-from ui.money import Money, format_money
+from ui.money import MoneyLike, format_money
 from ui.theme import DEFAULT_THEME, Color, Theme, font
 
 SCHEME_NAMES = {"visa": "VISA", "mastercard": "Mastercard", "rupay": "RuPay", "amex": "AMEX",
@@ -65,12 +65,10 @@ class SettlementSummary:
     """Totals of a batch, as the settlement report screen shows them."""
 
     batch: int
-    currency: str
-    exponent: int
     sales_count: int
-    sales_minor: int
+    sales: MoneyLike
     refunds_count: int
-    refunds_minor: int
+    refunds: MoneyLike
     balanced: bool | None = None  # None: not yet compared with the host
     when: str = ""
 
@@ -156,7 +154,7 @@ class Column:
             y += height + gap
 
 
-def _money_line(view: View, money: Money | None) -> str:
+def _money_line(view: View, money: MoneyLike | None) -> str:
     return format_money(money, view.lang) if money is not None else ""
 
 
@@ -215,7 +213,7 @@ def ready_screen(view: View) -> Screen:
 KEYBOARD_LEGENDS = {"enter": "Enter", "clear": "C", "cancel": "Esc"}
 
 
-def amount_entry_screen(view: View, money: Money, txn_type: str = "purchase",
+def amount_entry_screen(view: View, money: MoneyLike, txn_type: str = "purchase",
                         keys: dict[str, str] | None = None) -> Screen:
     """The shopkeeper keys the amount: label, the amount in a field, and below which key is
     OK / clear / cancel (`keys`: legends by meaning, e.g. {"enter": "#", ...})."""
@@ -240,7 +238,7 @@ def amount_entry_screen(view: View, money: Money, txn_type: str = "purchase",
     return Screen("amount_entry", c.image, c.texts)
 
 
-def present_card_screen(view: View, money: Money, txn_type: str = "purchase") -> Screen:
+def present_card_screen(view: View, money: MoneyLike, txn_type: str = "purchase") -> Screen:
     """Time to tap: the amount, the contactless symbol, 'Present card or phone'."""
     t = view.lang
     th = view.theme
@@ -254,7 +252,7 @@ def present_card_screen(view: View, money: Money, txn_type: str = "purchase") ->
     return Screen("present_card", c.image, c.texts)
 
 
-def processing_screen(view: View, money: Money | None = None,
+def processing_screen(view: View, money: MoneyLike | None = None,
                       txn_type: str = "purchase") -> Screen:
     """The card is being read / the bank asked: keep the card still."""
     t = view.lang
@@ -286,7 +284,7 @@ def card_read_screen(view: View, txn_type: str = "purchase") -> Screen:
     return Screen("card_read", c.image, c.texts)
 
 
-def approved_screen(view: View, money: Money, auth_code: str = "", masked_pan: str = "",
+def approved_screen(view: View, money: MoneyLike, auth_code: str = "", masked_pan: str = "",
                     scheme: str = "", txn_type: str = "purchase", offline: bool = False) -> Screen:
     """Approved: tick, the word ("Refund approved" for a refund), the amount, which card and the
     auth code ("Approved offline" instead of an offline approval's Y1)."""
@@ -345,7 +343,7 @@ def reason_text(lang: Language, reason: str) -> str:
     return reason[:1].upper() + reason[1:]
 
 
-def declined_screen(view: View, reason: str = "", money: Money | None = None,
+def declined_screen(view: View, reason: str = "", money: MoneyLike | None = None,
                     txn_type: str = "purchase") -> Screen:
     """Declined: cross, the word ("Refund declined" for a refund), the reason in plain words."""
     t = view.lang
@@ -363,7 +361,7 @@ def declined_screen(view: View, reason: str = "", money: Money | None = None,
     return Screen("declined", c.image, c.texts)
 
 
-def not_charged_screen(view: View, reason: str = "", money: Money | None = None,
+def not_charged_screen(view: View, reason: str = "", money: MoneyLike | None = None,
                        txn_type: str = "purchase") -> Screen:
     """The host never decided (not reachable, no reply: reversed): not a decline. Amber, with
     what happened to the money ("Not charged") and what to do, then why in small print."""
@@ -439,13 +437,10 @@ def settlement_screen(view: View, summary: SettlementSummary) -> Screen:
     title = f"{t.t('settlement')} · {t.t('batch')} {summary.batch}"
     c.text(title, c.width // 2, top + c.px(10), c.px(18), bold=True)
 
-    def money(minor: int) -> str:
-        return format_money(Money(minor, summary.currency, summary.exponent), t)
-
     rows = [
-        (t.t("sales"), str(summary.sales_count), money(summary.sales_minor)),
-        (t.t("refunds"), str(summary.refunds_count), money(-summary.refunds_minor)),
-        (t.t("net"), "", money(summary.sales_minor - summary.refunds_minor)),
+        (t.t("sales"), str(summary.sales_count), format_money(summary.sales, t)),
+        (t.t("refunds"), str(summary.refunds_count), format_money(-summary.refunds, t)),
+        (t.t("net"), "", format_money(summary.sales - summary.refunds, t)),
     ]
     margin = c.px(14)
     table_top = top + c.px(42)
@@ -470,7 +465,7 @@ def settlement_screen(view: View, summary: SettlementSummary) -> Screen:
     return Screen("settlement", c.image, c.texts)
 
 
-def receipt_qr_screen(view: View, payload: str, money: Money | None = None,
+def receipt_qr_screen(view: View, payload: str, money: MoneyLike | None = None,
                       note: str = "", outcome: str = "", txn_type: str = "purchase") -> Screen:
     """No printer (or it failed: `note` says why): a QR code to scan for an e-receipt, under
     the payment's outcome ("approved" / "declined"; "Refund approved" for a refund) and

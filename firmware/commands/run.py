@@ -31,7 +31,8 @@ import time
 from typing import Any
 
 from firmware.commands import add_config_option, count, seconds, stopped_by_signals, tell_recovery
-from firmware.config import ConfigError, currency_exponent, load_config
+from firmware.config import ConfigError, load_config
+from firmware.money import Currency, Money
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +86,14 @@ class AmountEntry:
 class TerminalService:
     """The service loop around one Terminal and one keypad."""
 
-    def __init__(self, terminal: Any, keypad: Any, *, currency: str,
+    def __init__(self, terminal: Any, keypad: Any, *, currency: Currency,
                  result_hold_s: float = 5.0, stop: threading.Event | None = None) -> None:
 
         self.terminal = terminal
         self.feedback = terminal.feedback
         self.keypad = keypad
         self.currency = currency
-        self.exponent = currency_exponent(currency)
+        self.exponent = currency.exponent
         self.result_hold_s = result_hold_s
         self.stop = stop or threading.Event()
         self.results: list[Any] = []
@@ -121,7 +122,7 @@ class TerminalService:
             if action == "enter":
                 return entry.minor, entry.txn_type
             if action == "changed":
-                self.feedback.amount_entry(entry.minor, self.currency, entry.txn_type)
+                self.feedback.amount_entry(Money(entry.minor, self.currency), entry.txn_type)
 
     def run(self, max_payments: int | None = None) -> int:
         """Serve until quit, a stop signal, or `max_payments` payments; returns the count."""
@@ -267,7 +268,7 @@ def serve(args: argparse.Namespace, cfg: Any, terminal: Any, stop: threading.Eve
             print("pitap run: keypad.backend = keyboard without a terminal: keys come from "
                   "standard input and the service stops when it ends (use matrix or buttons on "
                   "a Pi)", file=sys.stderr, flush=True)
-        service = TerminalService(terminal, keypad, currency=cfg.terminal.currency.upper(),
+        service = TerminalService(terminal, keypad, currency=cfg.currency,
                                   result_hold_s=args.hold, stop=stop)
         count = service.run(args.max_payments)
         log.info("pitap run: %d payments", count)

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from firmware.config import Config, ConfigError
+from firmware.config import Config
 from firmware.host.acquirer import (
     Acquirer,
     AuthRequest,
@@ -27,8 +27,9 @@ from firmware.host.acquirer import (
     SettlementTotals,
 )
 from firmware.host.saf import StoreAndForward
-from firmware.receipt import money_text
+from firmware.money import Money, UnknownCurrency
 from ui.lang import load as load_language
+from ui.money import Style, format_money
 
 if TYPE_CHECKING:
     from firmware.journal import Journal
@@ -70,8 +71,8 @@ class ZReport:
 
 def _money(amount: int, currency: int) -> str:
     try:
-        return money_text(amount, currency, load_language("en"))
-    except ConfigError:
+        return format_money(Money.of(amount, currency), load_language("en"), Style.PAPER)
+    except UnknownCurrency:
         return f"{amount} (minor units, currency {currency})"
 
 
@@ -134,7 +135,7 @@ def settle_day(journal: Journal, acquirer: Acquirer, cfg: Config) -> ZReport:
     "awaiting_reply" or the queue does not drain completely. Raises HostUnavailable / NoReply
     when the host cannot be reached for the totals; the settlement then stays recorded as
     unfinished in the journal and the next run resumes it with the same batch."""
-    currency = cfg.currency_numeric
+    currency = cfg.currency.numeric
     saf = StoreAndForward(journal, acquirer, cfg.terminal.merchant_id)
     try:
         drained = saf.drain(include_not_due=True)

@@ -170,7 +170,7 @@ def gallery_screens(v: screens.View) -> list[screens.Screen]:
         screens.approved_screen(lit(v, lights=0), EUR, "123456", "476173******0010", "visa",
                                 "refund"),
         screens.message_screen(v, "cancelled", txn_type="refund"),
-        screens.not_charged_screen(lit(v, lights=0), "host unavailable", EUR),
+        screens.not_charged_screen(lit(v, lights=0), "host_unavailable", EUR),
         screens.approved_screen(lit(v, lights=0), EUR, "Y1", "476173******0017", "visa",
                                 offline=True),
     ]

@@ -35,6 +35,7 @@ from drivers.display import Display, open_display
 from drivers.gpio import Buzzer, GpioUnavailable, StatusLights, gpio_module
 from firmware.config import Config, ConfigError
 from firmware.money import Money
+from firmware.reasons import Reason
 from firmware.receipt import ReceiptBuilder, receipt_qr_payload, render_receipt
 from ui import screens
 from ui.lang import load as load_language
@@ -178,22 +179,25 @@ class Feedback:
         self._show(lambda v: screens.approved_screen(v, money, auth_code, masked_pan, scheme,
                                                      kind, offline))
 
-    def declined(self, reason: str = "", money: Money | None = None) -> None:
+    def declined(self, reason: Reason | None = None, money: Money | None = None,
+                 detail: str = "") -> None:
+        """`reason` the code the screen translates; `detail` the free text it shows for a
+        reason it has no words for."""
         self._tone("alert")
         self._tone_this_payment = False
         self._lights(0)
         money = money if money is not None else self.last_money
         kind = self.txn_type
-        self._show(lambda v: screens.declined_screen(v, reason, money, kind))
+        self._show(lambda v: screens.declined_screen(v, reason or "", money, kind, detail))
 
-    def not_charged(self, reason: str = "") -> None:
+    def not_charged(self, reason: Reason | None = None, detail: str = "") -> None:
         """The host never decided (unreachable, or no reply and reversed): nothing charged,
         try again or pay another way. Amber, not the red of a decline, with its own tone."""
         self._tone("attention")
         self._tone_this_payment = False
         self._light_pattern(NOT_CHARGED_LIGHTS)
         money, kind = self.last_money, self.txn_type
-        self._show(lambda v: screens.not_charged_screen(v, reason, money, kind))
+        self._show(lambda v: screens.not_charged_screen(v, reason or "", money, kind, detail))
 
     def message(self, kind: str, detail: str = "") -> None:
         """see_phone, one_card_only, try_again (present again), no_card, out_of_service,
@@ -231,10 +235,11 @@ class Feedback:
                 balanced=agreed, when=self.clock().strftime("%d/%m/%Y %H:%M"))
         self._show(lambda v: screens.settlement_screen(v, summary))
 
-    def receipt(self, payment: dict, qr: bool = True) -> str:
+    def receipt(self, payment: dict, qr: bool = True, reason: Reason | None = None) -> str:
         """Print merchant and customer copies, or show a QR e-receipt when there is no printer
         (or it fails: then its trouble is shown too); with `qr` False (nothing was charged:
-        the screen says what to do) no QR. Returns "printed", "qr", "" or the problem.
+        the screen says what to do) no QR; `reason` why it was not approved (a code).
+        Returns "printed", "qr", "" or the problem.
         Never raises: a receipt never changes the payment."""
         builder = self.receipt_builder
         problem = ""
@@ -242,7 +247,7 @@ class Feedback:
             try:
                 paper_lang = self.lang if self.lang.printable else load_language("en")
                 for copy in ("merchant", "customer"):
-                    render_receipt(self.printer, builder, payment, copy, paper_lang)
+                    render_receipt(self.printer, builder, payment, copy, paper_lang, reason)
                 return "printed"
             except Exception as exc:  # printer offline, out of paper, cable...
                 kind = getattr(exc, "kind", "")
@@ -252,7 +257,7 @@ class Feedback:
         if not qr:
             return problem
         try:
-            payload = receipt_qr_payload(builder, payment, self.lang)
+            payload = receipt_qr_payload(builder, payment, self.lang, reason)
             money = Money.of(int(payment.get("amount", 0)), int(payment.get("currency", 0)))
             note = self.lang.t("printer_problem", problem=problem) if problem else ""
             outcome = str(payment.get("outcome") or "")

@@ -29,11 +29,13 @@ from firmware.emv.outcome import Outcome, OutcomeKind, Prompt, TerminalTransacti
 from firmware.feedback import Feedback
 from firmware.host import connect
 from firmware.host.acquirer import Acquirer, AuthRequest, HostUnavailable, NoReply
+from firmware.host.response_codes import ResponseCode
 from firmware.host.saf import StoreAndForward
 from firmware.journal import Journal, UnknownPayment
 from firmware.money import Currency, Money
 from firmware.money import currency as currency_of
 from firmware.private_files import prepare_state_dir
+from firmware.reasons import Reason
 from firmware.recovery import RecoveryReport, open_journal_at_start
 from ui.money import operator_text
 
@@ -42,6 +44,12 @@ log = logging.getLogger(__name__)
 # How many taps one payment accepts: a "See phone" answer needs a second tap.
 MAX_TAPS = 3
 TWO_CARDS = "more than one card in the field"
+# What the customer is told when the kernel ends a tap unapproved: its prompt says why.
+PROMPT_REASONS = {
+    Prompt.AMOUNT_TOO_HIGH: Reason.LIMIT,
+    Prompt.CARD_NOT_SUPPORTED: Reason.NOT_SUPPORTED,
+    Prompt.CARD_EXPIRED: Reason.EXPIRED,
+}
 
 
 class RefundRefused(ValueError):
@@ -67,9 +75,11 @@ class PaymentResult:
     taps: int = 0
     card_in_field_ms: float = 0.0
     total_ms: float = 0.0
+    decline: Reason | None = None  # why not approved, as the customer is told (a code)
 
     def as_dict(self) -> dict[str, object]:
         d = dataclasses.asdict(self)
+        del d["decline"]
         d["currency"] = self.currency.alpha
         d["card_in_field_ms"] = round(self.card_in_field_ms, 1)
         d["total_ms"] = round(self.total_ms, 1)
@@ -289,6 +299,7 @@ class Terminal:
             self._approve_offline(result, outcome, kind)
         else:
             self._end(result, "declined", outcome.reason)
+            result.decline = PROMPT_REASONS.get(outcome.prompt) if outcome.prompt else None
         self._show(result, decided)
 
     def _request(self, result: PaymentResult, outcome: Outcome, kind: TxnType, stan: int,
@@ -322,11 +333,13 @@ class Terminal:
             response = self.acquirer.authorize(request)
         except HostUnavailable as exc:  # nothing left: the "error" record deletes the card data
             self._end(result, "error", f"host unavailable: {exc}")
+            result.decline = Reason.HOST_UNAVAILABLE
             return False
         except NoReply as exc:  # queued (and journalled as such) before the outcome is recorded
             self.journal.enqueue("reversal", pid)
             self.saf.wake()
             self._end(result, "error", f"no reply from host ({exc}); reversal queued")
+            result.decline = Reason.NO_REPLY
             return False
         result.response_code, result.auth_code = response.response_code, response.auth_code
         fields = {"response_code": response.response_code, "auth_code": response.auth_code,
@@ -336,6 +349,9 @@ class Terminal:
         self._end(result, "approved" if response.approved else "declined", response.message,
                   **fields)
         self.journal.forget_card_data(pid)
+        code = ResponseCode.of(response.response_code)
+        if not response.approved:
+            result.decline = code.category.reason if code is not None else None
         return True
 
     def _approve_offline(self, result: PaymentResult, outcome: Outcome, kind: TxnType) -> None:
@@ -363,11 +379,12 @@ class Terminal:
             self.feedback.approved(result.money, result.auth_code,
                                    result.masked_pan, result.scheme, result.offline)
         elif decided:
-            self.feedback.declined(result.reason)
+            self.feedback.declined(result.decline, detail=result.reason)
         else:
-            self.feedback.not_charged(result.reason)
+            self.feedback.not_charged(result.decline, detail=result.reason)
         try:
-            self.feedback.receipt(self.journal.payment(result.id), qr=decided)
+            self.feedback.receipt(self.journal.payment(result.id), qr=decided,
+                                  reason=result.decline)
         except Exception as exc:  # noqa: BLE001 - a printer never changes a payment
             log.warning("receipt for payment %d not printed: %r", result.id, exc)
 

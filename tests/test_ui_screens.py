@@ -28,10 +28,10 @@ def all_screens(view: screens.View) -> list[screens.Screen]:
         screens.card_read_screen(view),
         screens.approved_screen(view, EUR, "123456", "476173******0010", "visa"),
         screens.declined_screen(view, "insufficient_funds", EUR),
-        screens.declined_screen(view, "fDDA signature invalid on the card's data"),
+        screens.declined_screen(view, detail="fDDA signature invalid on the card's data"),
         screens.approved_screen(view, EUR, "Y1", "476173******0010", "visa", offline=True),
-        screens.not_charged_screen(view, "host unavailable: connection refused", EUR),
-        screens.not_charged_screen(view, "no reply from host (timeout); reversal queued"),
+        screens.not_charged_screen(view, "host_unavailable", EUR),
+        screens.not_charged_screen(view, "no_reply"),
         *(screens.message_screen(view, kind) for kind in screens.MESSAGES),
         screens.settlement_screen(view, screens.SettlementSummary(
         7, 128, Money.of(1234567, "EUR"), 3, Money.of(4500, "EUR"), True, "27/11/2026 18:00")),
@@ -53,7 +53,7 @@ def refund_screens(view: screens.View) -> list[screens.Screen]:
         screens.card_read_screen(view, "refund"),
         screens.approved_screen(view, refund, "123456", "476173******0010", "visa", "refund"),
         screens.declined_screen(view, "insufficient_funds", refund, "refund"),
-        screens.not_charged_screen(view, "host unavailable", refund, "refund"),
+        screens.not_charged_screen(view, "host_unavailable", refund, "refund"),
         *(screens.message_screen(view, kind, txn_type="refund") for kind in screens.MESSAGES),
         screens.receipt_qr_screen(view, "PITAP001 000125", refund, outcome="approved",
                                   txn_type="refund"),
@@ -193,10 +193,26 @@ def test_unknown_language_and_message_are_refused_by_name() -> None:
         screens.message_screen(screens.View(), "hello")
 
 
-def test_a_detail_that_repeats_the_title_gives_the_standard_hint() -> None:
-    screen = screens.message_screen(screens.View(), "see_phone", "See phone")
+def test_see_phone_without_detail_gives_the_standard_hint() -> None:
+    screen = screens.message_screen(screens.View(), "see_phone")
     assert screen.strings.count("See phone") == 1
     assert screen.shows("Follow the instructions")
+
+
+@pytest.mark.parametrize("code", available())
+def test_a_reason_is_a_code_and_free_text_is_never_read_for_one(code: str) -> None:
+    """The host's or kernel's words are shown as given, never mistaken for a reason: only the
+    code picks a translation."""
+    lang = load(code)
+    view = screens.View(320, 240, lang)
+    for reason in ("insufficient_funds", "expired", "host_unavailable"):
+        assert screens.declined_screen(view, reason).shows(lang.t(f"reason_{reason}"))
+    words = "issuer says: not expired, funds not insufficient"
+    shown = screens.declined_screen(view, detail=words)
+    assert shown.shows("Issuer says: not expired")
+    assert not any(shown.shows(lang.t(f"reason_{r}")) for r in ("expired", "insufficient_funds"))
+    assert screens.not_charged_screen(view, detail="host unavailable: refused").shows(
+        "Host unavailable: refused")
 
 
 @pytest.mark.parametrize("code", available())
@@ -221,12 +237,12 @@ def test_refund_outcomes_and_hints_speak_of_refunding() -> None:
 
 def test_host_trouble_is_amber_and_says_nothing_was_charged_not_declined() -> None:
     view = screens.View(320, 240, load("en"))
-    screen = screens.not_charged_screen(view, "no reply from host (timeout); reversal queued", EUR)
+    screen = screens.not_charged_screen(view, "no_reply", EUR)
     assert screen.shows("Not charged") and screen.shows("Try again or use another payment")
     assert screen.shows("No reply from bank") and not screen.shows("Declined")
     found = colours(screen.image)
     assert view.theme.warning in found and view.theme.failure not in found
-    refund = screens.not_charged_screen(view, "host unavailable", EUR, "refund")
+    refund = screens.not_charged_screen(view, "host_unavailable", EUR, "refund")
     assert refund.shows("Refund not made") and not refund.shows("charged")
 
 

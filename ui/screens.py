@@ -307,45 +307,20 @@ def approved_screen(view: View, money: MoneyLike, auth_code: str = "", masked_pa
     return Screen("approved", c.image, c.texts)
 
 
-# Words in a host's or kernel's reason -> the reason key shown in the customer's language.
-REASON_PATTERNS: tuple[tuple[str, str], ...] = (
-    ("insufficient", "insufficient_funds"),
-    ("not sufficient", "insufficient_funds"),
-    ("do not hono", "do_not_honour"),
-    ("issuer unavailable", "issuer_unavailable"),
-    ("issuer or switch", "issuer_unavailable"),
-    ("no reply", "no_reply"),
-    ("host unavailable", "host_unavailable"),
-    ("not supported", "not_supported"),
-    ("expired", "expired"),
-    ("limit", "limit"),
-)
-
-
-# Reasons that mean the host never decided: nothing was charged (the "not charged" screen).
-HOST_TROUBLE = ("host_unavailable", "no_reply")
-
-
-def reason_name(reason: str) -> str:
-    """The reason key a reason is or names ('insufficient_funds'), or '' for none known."""
-    lowered = reason.lower()
-    if f"reason_{lowered}" in load_language("en").text:
-        return lowered
-    return next((name for pattern, name in REASON_PATTERNS if pattern in lowered), "")
-
-
-def reason_text(lang: Language, reason: str) -> str:
-    """A decline reason in plain words: a reason key ('insufficient_funds') or a host message
-    that names a known reason is translated; anything else is shown as given, capitalised."""
-    name = reason_name(reason)
-    if name:
-        return lang.t(f"reason_{name}")
-    return reason[:1].upper() + reason[1:]
+def reason_text(lang: Language, reason: str, detail: str = "") -> str:
+    """Why, in plain words: a reason code (firmware.reasons.Reason: 'insufficient_funds') in the
+    customer's language; a code the language has no words for (or none) shows `detail`, the
+    free text it came with, capitalised."""
+    key = f"reason_{reason}"
+    if reason and key in lang.text:
+        return lang.t(key)
+    return detail[:1].upper() + detail[1:]
 
 
 def declined_screen(view: View, reason: str = "", money: MoneyLike | None = None,
-                    txn_type: str = "purchase") -> Screen:
-    """Declined: cross, the word ("Refund declined" for a refund), the reason in plain words."""
+                    txn_type: str = "purchase", detail: str = "") -> Screen:
+    """Declined: cross, the word ("Refund declined" for a refund), the reason in plain words
+    (`reason` a code, `detail` the free text shown when the language has no words for it)."""
     t = view.lang
     th = view.theme
     c, top, bottom = _page(view)
@@ -355,14 +330,15 @@ def declined_screen(view: View, reason: str = "", money: MoneyLike | None = None
     col.text(t.t(txn_wording(txn_type, "declined", t)), 30, bold=True, color=th.failure)
     if money is not None:
         col.text(format_money(money, t), 22, bold=True)
-    if reason:
-        col.paragraph(reason_text(t, reason), 18, max_lines=2, color=th.text)
+    why = reason_text(t, reason, detail)
+    if why:
+        col.paragraph(why, 18, max_lines=2, color=th.text)
     col.layout(top, bottom)
     return Screen("declined", c.image, c.texts)
 
 
 def not_charged_screen(view: View, reason: str = "", money: MoneyLike | None = None,
-                       txn_type: str = "purchase") -> Screen:
+                       txn_type: str = "purchase", detail: str = "") -> Screen:
     """The host never decided (not reachable, no reply: reversed): not a decline. Amber, with
     what happened to the money ("Not charged") and what to do, then why in small print."""
     t = view.lang
@@ -376,8 +352,9 @@ def not_charged_screen(view: View, reason: str = "", money: MoneyLike | None = N
         col.text(format_money(money, t), 22, bold=True)
     col.paragraph(t.t(txn_wording(txn_type, "not_charged_hint", t)), 17, max_lines=2,
                   color=th.text)
-    if reason:
-        col.text(reason_text(t, reason), 14, color=th.muted)
+    why = reason_text(t, reason, detail)
+    if why:
+        col.text(why, 14, color=th.muted)
     col.layout(top, bottom)
     return Screen("not_charged", c.image, c.texts)
 
@@ -418,8 +395,6 @@ def message_screen(view: View, kind: str, detail: str = "", txn_type: str = "pur
     }
     col.shape(size, draw_icon[icon])
     col.paragraph(t.t(title_key), 26, bold=True, max_lines=2)
-    if detail.strip().lower() == t.t(title_key).lower():
-        detail = ""  # the kernel's "See phone" says no more than the title
     hint = detail or (t.t(txn_wording(txn_type, hint_key, t)) if hint_key else "")
     if hint:
         col.paragraph(hint, 16, max_lines=2, color=th.muted)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from drivers.display import SpiPanel
-from firmware.money import Money
+from firmware.money import CURRENCIES, BatchTotals, Money
 from simulators.gpio_fake import FakeGPIO
 from ui import screens
 from ui.lang import load
@@ -62,8 +62,7 @@ def payment_screens(w: int, h: int) -> list[tuple[str, screens.Screen]]:
 
 def all_renderers(w: int, h: int) -> dict[str, object]:
     v = view(w, h)
-    summary = screens.SettlementSummary(
-        7, 128, Money.of(1234567, "EUR"), 3, Money.of(4500, "EUR"), True)
+    summary = BatchTotals(7, CURRENCIES["EUR"], 128, 1234567, 3, 4500)
     return {
         "ready": lambda: screens.ready_screen(v),
         "amount_entry": lambda: screens.amount_entry_screen(v, Money.of(123456, "EUR")),
@@ -76,7 +75,7 @@ def all_renderers(w: int, h: int) -> dict[str, object]:
         "one_card_only": lambda: screens.message_screen(v, "one_card_only"),
         "try_again": lambda: screens.message_screen(v, "try_again"),
         "out_of_service": lambda: screens.message_screen(v, "out_of_service"),
-        "settlement": lambda: screens.settlement_screen(v, summary),
+        "settlement": lambda: screens.settlement_screen(v, summary, True),
         "receipt_qr": lambda: screens.receipt_qr_screen(v, "PITAP001 12 EUR 12.50", EUR),
     }
 
@@ -146,9 +145,7 @@ def screen_change_latency() -> None:
 
 def gallery_screens(v: screens.View) -> list[screens.Screen]:
     """Every screen once, for looking at them side by side."""
-    summary = screens.SettlementSummary(
-        7, 128, Money.of(1234567, "EUR"), 3, Money.of(4500, "EUR"), True,
-                                        "27/11/2026 18:00")
+    summary = BatchTotals(7, CURRENCIES["EUR"], 128, 1234567, 3, 4500)
     lit = dataclasses.replace
     return [
         screens.ready_screen(v),
@@ -159,7 +156,7 @@ def gallery_screens(v: screens.View) -> list[screens.Screen]:
         screens.approved_screen(lit(v, lights=0), EUR, "123456", "476173******0010", "visa"),
         screens.declined_screen(lit(v, lights=0), "insufficient_funds", EUR),
         *(screens.message_screen(v, kind) for kind in screens.MESSAGES),
-        screens.settlement_screen(v, summary),
+        screens.settlement_screen(v, summary, True, "27/11/2026 18:00"),
         screens.receipt_qr_screen(lit(v, lights=0), "Pitap Demo Shop\nTotal EUR 12.50\nApproved",
                                   EUR, outcome="approved"),
         screens.receipt_qr_screen(lit(v, lights=0), "Pitap Demo Shop", EUR,

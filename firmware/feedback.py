@@ -34,7 +34,7 @@ from typing import Any
 from drivers.display import Display, open_display
 from drivers.gpio import Buzzer, GpioUnavailable, StatusLights, gpio_module
 from firmware.config import Config, ConfigError
-from firmware.money import Money
+from firmware.money import BatchTotals, Money
 from firmware.reasons import Reason
 from firmware.receipt import ReceiptBuilder, receipt_qr_payload, render_receipt
 from ui import screens
@@ -220,20 +220,10 @@ class Feedback:
         self.txn_type = "purchase"
         self._show(lambda v: screens.message_screen(v, "closed"))
 
-    def settlement(self, totals: Any, agreed: bool | None = None) -> None:
-        """The end-of-day report: a ui SettlementSummary, or the host's SettlementTotals
-        (firmware.host.acquirer) with `agreed` = whether the host's totals matched."""
-        if isinstance(totals, screens.SettlementSummary):
-            summary = totals
-        else:
-            summary = screens.SettlementSummary(
-                batch=totals.batch_number,
-                sales_count=totals.sales_count,
-                sales=Money.of(totals.sales_amount, totals.currency),
-                refunds_count=totals.refunds_count,
-                refunds=Money.of(totals.refunds_amount, totals.currency),
-                balanced=agreed, when=self.clock().strftime("%d/%m/%Y %H:%M"))
-        self._show(lambda v: screens.settlement_screen(v, summary))
+    def settlement(self, totals: BatchTotals, agreed: bool | None = None) -> None:
+        """The end-of-day report of a batch's totals; `agreed`: whether the host's matched."""
+        when = self.clock().strftime("%d/%m/%Y %H:%M")
+        self._show(lambda v: screens.settlement_screen(v, totals, agreed, when))
 
     def receipt(self, payment: dict, qr: bool = True, reason: Reason | None = None) -> str:
         """Print merchant and customer copies, or show a QR e-receipt when there is no printer

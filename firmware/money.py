@@ -9,9 +9,11 @@ How an amount reads (screen, paper, operator line) is ui.money's one formatter.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
-__all__ = ["CURRENCIES", "Currency", "Money", "UnknownCurrency", "currency"]
+__all__ = ["CURRENCIES", "BatchTotals", "Currency", "Money", "UnknownCurrency", "currency"]
 
 
 class UnknownCurrency(ValueError):
@@ -87,3 +89,57 @@ class Money:
 
     def __neg__(self) -> Money:
         return Money(-self.minor, self.currency)
+
+
+@dataclass(frozen=True)
+class BatchTotals:
+    """Count and sum of one batch's charged sales and refunds, in one currency: what the
+    terminal sends in its settlement (0500, field 63), what the host counted back, the
+    Z-report's and the settlement screen's figures, and each scheme's share."""
+
+    batch: int
+    currency: Currency
+    sales_count: int = 0
+    sales_amount: int = 0  # minor units
+    refunds_count: int = 0
+    refunds_amount: int = 0
+
+    COUNTS: ClassVar[tuple[str, ...]] = (
+        "sales_count", "sales_amount", "refunds_count", "refunds_amount")
+
+    @property
+    def sales(self) -> Money:
+        return Money(self.sales_amount, self.currency)
+
+    @property
+    def refunds(self) -> Money:
+        return Money(self.refunds_amount, self.currency)
+
+    @property
+    def net(self) -> Money:
+        return self.sales - self.refunds
+
+    def counts(self) -> dict[str, int]:
+        """The four figures by name: the journal's and `pitap settle --json`'s shape."""
+        return {name: int(getattr(self, name)) for name in self.COUNTS}
+
+    @classmethod
+    def from_counts(cls, batch: int, currency: Currency,
+                    counts: Mapping[str, object]) -> BatchTotals:
+        """From the four figures by name (other keys ignored); ValueError when one is missing
+        or not a whole number >= 0."""
+        values: dict[str, int] = {}
+        for name in cls.COUNTS:
+            value = counts.get(name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"batch totals: {name} must be a whole number >= 0")
+            values[name] = value
+        return cls(batch, currency, **values)
+
+    def plus(self, amount: int, refund: bool) -> BatchTotals:
+        """These totals with one more charged sale (or refund) of `amount` minor units."""
+        if refund:
+            return replace(self, refunds_count=self.refunds_count + 1,
+                           refunds_amount=self.refunds_amount + amount)
+        return replace(self, sales_count=self.sales_count + 1,
+                       sales_amount=self.sales_amount + amount)

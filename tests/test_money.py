@@ -74,3 +74,29 @@ def test_no_layer_converts_currency_codes_or_formats_amounts_of_its_own() -> Non
             if name in CONVERTERS:
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno} {name}")
     assert found == []
+
+
+def test_batch_totals_are_one_type_from_the_journal_to_the_wire_and_the_screen() -> None:
+    from firmware.host.messages import parse_totals, totals_text
+    from firmware.money import BatchTotals
+
+    eur = CURRENCIES["EUR"]
+    counts = {"batch_number": 7, "sales_count": 2, "sales_amount": 1777, "refunds_count": 1,
+              "refunds_amount": 450}
+    totals = BatchTotals.from_counts(7, eur, counts)  # the journal's row: extra keys ignored
+    assert totals.counts() == {k: v for k, v in counts.items() if k != "batch_number"}
+    assert (totals.sales, totals.refunds, totals.net) == (
+        Money(1777, eur), Money(450, eur), Money(1327, eur))
+    assert parse_totals(totals_text(totals), eur, 7) == totals
+    assert BatchTotals(7, eur).plus(500, refund=False).plus(200, refund=True) == BatchTotals(
+        7, eur, 1, 500, 1, 200)
+
+
+@pytest.mark.parametrize("bad", [{}, {"sales_count": -1}, {"sales_count": "2"},
+                                 {"sales_count": True}])
+def test_batch_totals_refuse_figures_that_are_not_counts(bad: dict) -> None:
+    from firmware.money import BatchTotals
+
+    counts = {"sales_count": 0, "sales_amount": 0, "refunds_count": 0, "refunds_amount": 0}
+    with pytest.raises(ValueError, match="batch totals"):
+        BatchTotals.from_counts(1, CURRENCIES["EUR"], {**counts, **bad} if bad else {})

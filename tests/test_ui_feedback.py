@@ -11,7 +11,7 @@ import pytest
 
 from firmware.config import load_config
 from firmware.feedback import Feedback
-from firmware.money import Money
+from firmware.money import CURRENCIES, BatchTotals, Money
 from simulators.gpio_fake import FakeGPIO, PinEvent
 
 
@@ -157,10 +157,8 @@ def test_a_broken_display_does_not_stop_the_payment(terminal) -> None:
 
 
 def test_settlement_report_from_the_host_totals(terminal) -> None:
-    from firmware.host.acquirer import SettlementTotals
-
     fb, _gpio, _cfg = terminal
-    fb.settlement(SettlementTotals(12, 45678, 1, 1250, 978, 7), agreed=False)
+    fb.settlement(BatchTotals(7, CURRENCIES["EUR"], 12, 45678, 1, 1250), agreed=False)
     screen = fb.last_screen
     assert screen is not None and screen.name == "settlement"
     for text in ("Batch 7", "12", "€456.78", "-€12.50", "€444.28", "Totals differ"):

@@ -8,7 +8,7 @@ import re
 import pytest
 from PIL import Image
 
-from firmware.money import Money
+from firmware.money import CURRENCIES, BatchTotals, Money
 from ui import screens
 from ui.lang import available, load
 from ui.money import format_money
@@ -33,8 +33,8 @@ def all_screens(view: screens.View) -> list[screens.Screen]:
         screens.not_charged_screen(view, "host_unavailable", EUR),
         screens.not_charged_screen(view, "no_reply"),
         *(screens.message_screen(view, kind) for kind in screens.MESSAGES),
-        screens.settlement_screen(view, screens.SettlementSummary(
-        7, 128, Money.of(1234567, "EUR"), 3, Money.of(4500, "EUR"), True, "27/11/2026 18:00")),
+        screens.settlement_screen(view, BatchTotals(7, CURRENCIES["EUR"], 128, 1234567, 3, 4500),
+                                  True, "27/11/2026 18:00"),
         screens.receipt_qr_screen(view, "PITAP001 000123 EUR 12.50 APPROVED 123456", EUR),
         screens.receipt_qr_screen(view, "PITAP001 000124", Money.of(99999999, "EUR"),
                                   view.lang.t("printer_problem", problem=view.lang.t(

@@ -45,8 +45,6 @@ class MoneyLike(Protocol):
 
     def __neg__(self) -> Self: ...
 
-    def __sub__(self, other: Self, /) -> Self: ...
-
 
 class Style(enum.Enum):
     SCREEN = "screen"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import qrcode
 from PIL import Image
@@ -60,17 +61,26 @@ class Screen:
         return any(text in s for s in self.strings) or text in joined
 
 
-@dataclass(frozen=True)
-class SettlementSummary:
-    """Totals of a batch, as the settlement report screen shows them."""
+class TotalsLike(Protocol):
+    """What the settlement screen reads of a batch's totals (firmware.money.BatchTotals)."""
 
-    batch: int
-    sales_count: int
-    sales: MoneyLike
-    refunds_count: int
-    refunds: MoneyLike
-    balanced: bool | None = None  # None: not yet compared with the host
-    when: str = ""
+    @property
+    def batch(self) -> int: ...
+
+    @property
+    def sales_count(self) -> int: ...
+
+    @property
+    def refunds_count(self) -> int: ...
+
+    @property
+    def sales(self) -> MoneyLike: ...
+
+    @property
+    def refunds(self) -> MoneyLike: ...
+
+    @property
+    def net(self) -> MoneyLike: ...
 
 
 # ---- page furniture ------------------------------------------------------------------------
@@ -402,20 +412,21 @@ def message_screen(view: View, kind: str, detail: str = "", txn_type: str = "pur
     return Screen(kind, c.image, c.texts)
 
 
-def settlement_screen(view: View, summary: SettlementSummary) -> Screen:
-    """End of day: the batch's sales, refunds and net, and whether the host agreed."""
+def settlement_screen(view: View, totals: TotalsLike, balanced: bool | None = None,
+                      when: str = "") -> Screen:
+    """End of day: the batch's sales, refunds and net, and whether the host agreed (`balanced`
+    None: not compared with the host yet)."""
     t = view.lang
     th = view.theme
-    status = "" if summary.balanced is None else t.t(
-        "balanced" if summary.balanced else "unbalanced")
-    c, top, bottom = _page(view, footer=status or summary.when)
-    title = f"{t.t('settlement')} · {t.t('batch')} {summary.batch}"
+    status = "" if balanced is None else t.t("balanced" if balanced else "unbalanced")
+    c, top, bottom = _page(view, footer=status or when)
+    title = f"{t.t('settlement')} · {t.t('batch')} {totals.batch}"
     c.text(title, c.width // 2, top + c.px(10), c.px(18), bold=True)
 
     rows = [
-        (t.t("sales"), str(summary.sales_count), format_money(summary.sales, t)),
-        (t.t("refunds"), str(summary.refunds_count), format_money(-summary.refunds, t)),
-        (t.t("net"), "", format_money(summary.sales - summary.refunds, t)),
+        (t.t("sales"), str(totals.sales_count), format_money(totals.sales, t)),
+        (t.t("refunds"), str(totals.refunds_count), format_money(-totals.refunds, t)),
+        (t.t("net"), "", format_money(totals.net, t)),
     ]
     margin = c.px(14)
     table_top = top + c.px(42)
@@ -435,7 +446,7 @@ def settlement_screen(view: View, summary: SettlementSummary) -> Screen:
         c.text(amount, c.width - margin, mid, size, bold=bold, anchor="rm",
                max_width=c.width - 2 * margin - label_w - c.px(28))
     if status:
-        color = th.success if summary.balanced else th.failure
+        color = th.success if balanced else th.failure
         c.draw.rectangle((0, bottom, c.px(6), c.height), fill=color)
     return Screen("settlement", c.image, c.texts)
 

@@ -191,7 +191,7 @@ class TerminalService:
 
     def settle(self) -> None:
         """Close the batch with the acquirer (f2 on the ready screen) and show the report."""
-        from firmware.host.acquirer import HostUnavailable, NoReply, SettlementTotals
+        from firmware.host.acquirer import HostUnavailable, NoReply
         from firmware.host.settlement import BatchNotClosed, settle_day
 
         try:
@@ -204,10 +204,7 @@ class TerminalService:
             log.exception("settlement failed")
             self.feedback.message("out_of_service", self.feedback.lang.t("reason_error"))
         else:
-            t = report.totals
-            self.feedback.settlement(SettlementTotals(
-                t["sales_count"], t["sales_amount"], t["refunds_count"], t["refunds_amount"],
-                report.currency, report.batch), agreed=report.closed)
+            self.feedback.settlement(report.totals, agreed=report.closed)
             log.info("settlement of batch %d: %s", report.batch,
                      "closed" if report.closed else "not agreed")
         self.hold()

@@ -12,9 +12,10 @@ import datetime as dt
 from dataclasses import dataclass
 
 from firmware.host import response_codes
-from firmware.host.acquirer import AuthRequest, AuthResponse, SettlementTotals
+from firmware.host.acquirer import AuthRequest, AuthResponse
 from firmware.host.dialect import Dialect
 from firmware.host.response_codes import ResponseCode
+from firmware.money import BatchTotals, Currency
 
 # POS entry mode (22): 07 = contactless chip (EMV), 1 = terminal can accept a PIN.
 POS_ENTRY_CONTACTLESS = "071"
@@ -187,28 +188,28 @@ def reversal(req: AuthRequest, dialect: Dialect, original_mti: str = "0100",
     return doc
 
 
-def totals_text(t: SettlementTotals) -> str:
+def totals_text(t: BatchTotals) -> str:
     """Field 63: sales count (3) + amount (12), refunds count (3) + amount (12)."""
     return (f"{t.sales_count:03d}{t.sales_amount:012d}"
             f"{t.refunds_count:03d}{t.refunds_amount:012d}")
 
 
-def parse_totals(text: str, currency: int, batch_number: int) -> SettlementTotals:
+def parse_totals(text: str, currency: Currency, batch: int) -> BatchTotals:
     if len(text) != 30 or not text.isdigit():
         raise ValueError(f"settlement totals must be 30 digits, got {len(text)} characters")
-    return SettlementTotals(
+    return BatchTotals(
+        batch, currency,
         sales_count=int(text[0:3]), sales_amount=int(text[3:15]),
         refunds_count=int(text[15:18]), refunds_amount=int(text[18:30]),
-        currency=currency, batch_number=batch_number,
     )
 
 
-def settlement(totals: SettlementTotals, stan: int, terminal_id: str, merchant_id: str,
+def settlement(totals: BatchTotals, stan: int, terminal_id: str, merchant_id: str,
                dialect: Dialect, after_upload: bool = False) -> dict[str, str]:
     doc = _common("0500", stan, terminal_id, merchant_id, dialect)
     doc["3"] = SETTLEMENT_AFTER_UPLOAD_CODE if after_upload else SETTLEMENT_CODE
-    doc["49"] = f"{totals.currency:03d}"
-    doc["60"] = f"{totals.batch_number:06d}"
+    doc["49"] = f"{totals.currency.numeric:03d}"
+    doc["60"] = f"{totals.batch:06d}"
     doc["63"] = totals_text(totals)
     return doc
 

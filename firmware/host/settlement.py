@@ -24,10 +24,9 @@ from firmware.host.acquirer import (
     HostUnavailable,
     NoReply,
     SettlementResult,
-    SettlementTotals,
 )
 from firmware.host.saf import StoreAndForward
-from firmware.money import Money, UnknownCurrency
+from firmware.money import BatchTotals, Currency, Money, UnknownCurrency
 from ui.lang import load as load_language
 from ui.money import Style, format_money
 
@@ -48,16 +47,16 @@ class ZReport:
     merchant_id: str
     merchant_name: str
     batch: int
-    currency: int
+    currency: Currency
     closed_at: str
-    totals: dict[str, int]
-    host_totals: dict[str, int] | None
+    totals: BatchTotals
+    host_totals: BatchTotals | None
     closed: bool  # the host accepted the batch (agreed, or after the upload)
     agreed_first_time: bool
     response_code: str
     message: str
     uploaded: int = 0
-    by_scheme: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_scheme: dict[str, BatchTotals] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
     reversed: int = 0
     queue_pending: int = 0
@@ -66,12 +65,22 @@ class ZReport:
     other_currencies: dict[int, list[int]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain data (`pitap settle --json`): the currency by its number, totals by figure."""
+        d = asdict(self)
+        d["currency"] = self.currency.numeric
+        d["totals"] = self.totals.counts()
+        d["host_totals"] = None if self.host_totals is None else self.host_totals.counts()
+        d["by_scheme"] = {name: t.counts() for name, t in self.by_scheme.items()}
+        return d
 
 
-def _money(amount: int, currency: int) -> str:
+def _money(money: Money) -> str:
+    return format_money(money, load_language("en"), Style.PAPER)
+
+
+def _other_money(amount: int, currency: int) -> str:
     try:
-        return format_money(Money.of(amount, currency), load_language("en"), Style.PAPER)
+        return _money(Money.of(amount, currency))
     except UnknownCurrency:
         return f"{amount} (minor units, currency {currency})"
 
@@ -95,20 +104,12 @@ def batch_items(journal: Journal, batch: int, merchant_id: str) -> list[AuthRequ
     return items
 
 
-def _totals(t: dict[str, int], batch: int, currency: int) -> SettlementTotals:
-    return SettlementTotals(
-        sales_count=int(t["sales_count"]), sales_amount=int(t["sales_amount"]),
-        refunds_count=int(t["refunds_count"]), refunds_amount=int(t["refunds_amount"]),
-        currency=currency, batch_number=batch,
-    )
+SchemeTotals = dict[str, BatchTotals]
 
 
-SchemeTotals = dict[str, dict[str, int]]
-
-
-def _summary(journal: Journal, batch: int, currency: int) -> tuple[SchemeTotals, dict[str, int],
-                                                                   int]:
-    by_scheme: dict[str, dict[str, int]] = {}
+def _summary(journal: Journal, batch: int, currency: Currency) -> tuple[SchemeTotals,
+                                                                        dict[str, int], int]:
+    by_scheme: SchemeTotals = {}
     outcomes: Counter[str] = Counter()
     charged_ids = {p["id"] for p in journal.charged_payments(batch=batch)}
     reversed_count = 0
@@ -118,13 +119,10 @@ def _summary(journal: Journal, batch: int, currency: int) -> tuple[SchemeTotals,
         outcomes[p.get("outcome") or p.get("state") or "unknown"] += 1
         if p.get("state") == "reversed":
             reversed_count += 1
-        if p["id"] in charged_ids and int(p["currency"]) == currency:
+        if p["id"] in charged_ids and int(p["currency"]) == currency.numeric:
             scheme = p.get("scheme") or "unknown"
-            row = by_scheme.setdefault(scheme, {"sales_count": 0, "sales_amount": 0,
-                                                "refunds_count": 0, "refunds_amount": 0})
-            kind = "refunds" if p["txn_type"] == "refund" else "sales"
-            row[f"{kind}_count"] += 1
-            row[f"{kind}_amount"] += int(p["amount"])
+            row = by_scheme.get(scheme) or BatchTotals(batch, currency)
+            by_scheme[scheme] = row.plus(int(p["amount"]), refund=p["txn_type"] == "refund")
     return by_scheme, dict(outcomes), reversed_count
 
 
@@ -135,7 +133,7 @@ def settle_day(journal: Journal, acquirer: Acquirer, cfg: Config) -> ZReport:
     "awaiting_reply" or the queue does not drain completely. Raises HostUnavailable / NoReply
     when the host cannot be reached for the totals; the settlement then stays recorded as
     unfinished in the journal and the next run resumes it with the same batch."""
-    currency = cfg.currency.numeric
+    currency = cfg.currency
     saf = StoreAndForward(journal, acquirer, cfg.terminal.merchant_id)
     try:
         drained = saf.drain(include_not_due=True)
@@ -144,9 +142,9 @@ def settle_day(journal: Journal, acquirer: Acquirer, cfg: Config) -> ZReport:
     _refuse_while_open(journal, drained.failed)
     unfinished = journal.unfinished_settlements()
     # A run a power cut interrupted goes first: same batch, same totals.
-    s = unfinished[0] if unfinished else journal.begin_settlement(currency=currency)
+    s = unfinished[0] if unfinished else journal.begin_settlement(currency=currency.numeric)
     batch = int(s["batch"])
-    totals = _totals(s["totals"], batch, currency)
+    totals = BatchTotals.from_counts(batch, currency, s["totals"])
     items = batch_items(journal, batch, cfg.terminal.merchant_id)
     journal.record_settlement(s["id"], "sent")
     try:
@@ -159,20 +157,15 @@ def settle_day(journal: Journal, acquirer: Acquirer, cfg: Config) -> ZReport:
     by_scheme, outcomes, reversed_count = _summary(journal, batch, currency)
     others: dict[int, list[int]] = {}
     for p in journal.charged_payments(batch=batch):
-        if int(p["currency"]) != currency:
+        if int(p["currency"]) != currency.numeric:
             entry = others.setdefault(int(p["currency"]), [0, 0])
             entry[0] += 1
             entry[1] += int(p["amount"]) * (-1 if p["txn_type"] == "refund" else 1)
-    host = result.host_totals
     return ZReport(
         terminal_id=cfg.terminal.terminal_id, merchant_id=cfg.terminal.merchant_id,
         merchant_name=cfg.terminal.merchant_name, batch=batch, currency=currency,
         closed_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        totals={k: getattr(totals, k) for k in ("sales_count", "sales_amount",
-                                                 "refunds_count", "refunds_amount")},
-        host_totals=None if host is None else {
-            k: getattr(host, k) for k in ("sales_count", "sales_amount", "refunds_count",
-                                          "refunds_amount")},
+        totals=totals, host_totals=result.host_totals,
         closed=result.agreed, agreed_first_time=result.agreed and "first_response" not in
         result.extra, response_code=result.response_code, message=result.message,
         uploaded=int(result.extra.get("uploaded", "0") or 0), by_scheme=by_scheme,
@@ -198,7 +191,6 @@ def _refuse_while_open(journal: Journal, why_not_sent: str) -> None:
 
 def format_z_report(z: ZReport) -> str:
     """The end-of-day report as plain text, 40 columns (fits a receipt printer)."""
-    cur = z.currency
     t = z.totals
     lines = [
         "Z-REPORT".center(40),
@@ -206,16 +198,15 @@ def format_z_report(z: ZReport) -> str:
         f"Terminal {z.terminal_id}  Merchant {z.merchant_id}",
         f"Batch {z.batch:06d}   {z.closed_at}",
         "-" * 40,
-        f"{'Sales':<12}{t['sales_count']:>6}  {_money(t['sales_amount'], cur):>20}",
-        f"{'Refunds':<12}{t['refunds_count']:>6}  {_money(t['refunds_amount'], cur):>20}",
-        f"{'Net':<20}{_money(t['sales_amount'] - t['refunds_amount'], cur):>20}",
+        f"{'Sales':<12}{t.sales_count:>6}  {_money(t.sales):>20}",
+        f"{'Refunds':<12}{t.refunds_count:>6}  {_money(t.refunds):>20}",
+        f"{'Net':<20}{_money(t.net):>20}",
         "-" * 40,
     ]
     for scheme, row in sorted(z.by_scheme.items()):
-        lines.append(f"{scheme:<12}{row['sales_count']:>6}  {_money(row['sales_amount'], cur):>20}")
-        if row["refunds_count"]:
-            lines.append(f"{'  refunds':<12}{row['refunds_count']:>6}  "
-                         f"{_money(row['refunds_amount'], cur):>20}")
+        lines.append(f"{scheme:<12}{row.sales_count:>6}  {_money(row.sales):>20}")
+        if row.refunds_count:
+            lines.append(f"{'  refunds':<12}{row.refunds_count:>6}  {_money(row.refunds):>20}")
     if z.outcomes:
         lines.append("Not charged: " + ", ".join(
             f"{name} {n}" for name, n in sorted(z.outcomes.items()) if name != "approved")
@@ -229,12 +220,12 @@ def format_z_report(z: ZReport) -> str:
         lines.append(f"Host: totals disagreed; batch uploaded ({z.uploaded}) and closed")
     else:
         lines.append(f"Host: batch NOT closed ({z.response_code} {z.message})")
-    if z.host_totals and z.host_totals != z.totals:
+    if z.host_totals and z.host_totals.counts() != z.totals.counts():
         h = z.host_totals
-        lines.append(f"Host counted sales {h['sales_count']} {_money(h['sales_amount'], cur)},"
-                     f" refunds {h['refunds_count']} {_money(h['refunds_amount'], cur)}")
+        lines.append(f"Host counted sales {h.sales_count} {_money(h.sales)},"
+                     f" refunds {h.refunds_count} {_money(h.refunds)}")
     for cur_other, (count, net) in sorted(z.other_currencies.items()):
-        lines.append(f"Not settled here: {count} in {_money(net, cur_other)} (net)")
+        lines.append(f"Not settled here: {count} in {_other_money(net, cur_other)} (net)")
     if z.queue_pending:
         lines.append(f"Still queued for the host: {z.queue_pending}")
     return "\n".join(lines)

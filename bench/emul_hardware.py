@@ -56,11 +56,11 @@ def spi_panel() -> None:
         from PIL import Image  # noqa: F401
 
         from drivers.display import SpiPanel
+        from firmware.money import Money
         from simulators import gpio_fake
         from simulators.spi_panel import SpiPanelEmulator
         from ui import screens
         from ui.lang import load
-        from ui.money import Money
     except ImportError as exc:
         print(f"SPI panel: skipped ({exc})")
         return
@@ -69,7 +69,7 @@ def spi_panel() -> None:
     driver = SpiPanel(panel, gpio, "st7789", 320, 240, dc=24, rst=25, sleep=lambda s: None)
     init = panel.take_counts()
     print(f"SPI panel ST7789 320x240, 16-bit; init sequence {init.bytes_total} B")
-    money = Money(1250, "EUR", 2)
+    money = Money.of(1250, "EUR")
 
     def view(lights: int) -> screens.View:
         return screens.View(320, 240, load("en"), merchant="Pitap Shop", lights=lights)

@@ -13,15 +13,15 @@ import time
 from pathlib import Path
 
 from drivers.display import SpiPanel
+from firmware.money import CURRENCIES, BatchTotals, Money
 from simulators.gpio_fake import FakeGPIO
 from ui import screens
 from ui.lang import load
-from ui.money import Money
 from ui.theme import LAYOUTS
 
 SPI_HZ = 40_000_000
 REPEATS = 9
-EUR = Money(1250, "EUR", 2)
+EUR = Money.of(1250, "EUR")
 
 
 class CountingBus:
@@ -46,7 +46,7 @@ def payment_screens(w: int, h: int) -> list[tuple[str, screens.Screen]]:
     out = [("ready", screens.ready_screen(view(w, h)))]
     for minor in (1, 12, 125, 1250):
         out.append((f"amount {minor}", screens.amount_entry_screen(view(w, h),
-                                                                   Money(minor, "EUR", 2))))
+                                                                   Money.of(minor, "EUR"))))
     out += [
         ("present_card", screens.present_card_screen(view(w, h), EUR)),
         ("processing", screens.processing_screen(view(w, h, 2), EUR)),
@@ -62,10 +62,10 @@ def payment_screens(w: int, h: int) -> list[tuple[str, screens.Screen]]:
 
 def all_renderers(w: int, h: int) -> dict[str, object]:
     v = view(w, h)
-    summary = screens.SettlementSummary(7, "EUR", 2, 128, 1234567, 3, 4500, True)
+    summary = BatchTotals(7, CURRENCIES["EUR"], 128, 1234567, 3, 4500)
     return {
         "ready": lambda: screens.ready_screen(v),
-        "amount_entry": lambda: screens.amount_entry_screen(v, Money(123456, "EUR", 2)),
+        "amount_entry": lambda: screens.amount_entry_screen(v, Money.of(123456, "EUR")),
         "present_card": lambda: screens.present_card_screen(v, EUR),
         "processing": lambda: screens.processing_screen(v, EUR),
         "card_read": lambda: screens.card_read_screen(v),
@@ -75,7 +75,7 @@ def all_renderers(w: int, h: int) -> dict[str, object]:
         "one_card_only": lambda: screens.message_screen(v, "one_card_only"),
         "try_again": lambda: screens.message_screen(v, "try_again"),
         "out_of_service": lambda: screens.message_screen(v, "out_of_service"),
-        "settlement": lambda: screens.settlement_screen(v, summary),
+        "settlement": lambda: screens.settlement_screen(v, summary, True),
         "receipt_qr": lambda: screens.receipt_qr_screen(v, "PITAP001 12 EUR 12.50", EUR),
     }
 
@@ -145,19 +145,18 @@ def screen_change_latency() -> None:
 
 def gallery_screens(v: screens.View) -> list[screens.Screen]:
     """Every screen once, for looking at them side by side."""
-    summary = screens.SettlementSummary(7, "EUR", 2, 128, 1234567, 3, 4500, True,
-                                        "27/11/2026 18:00")
+    summary = BatchTotals(7, CURRENCIES["EUR"], 128, 1234567, 3, 4500)
     lit = dataclasses.replace
     return [
         screens.ready_screen(v),
-        screens.amount_entry_screen(v, Money(123456, "EUR", 2)),
+        screens.amount_entry_screen(v, Money.of(123456, "EUR")),
         screens.present_card_screen(v, EUR),
         screens.processing_screen(lit(v, lights=2), EUR),
         screens.card_read_screen(lit(v, lights=4)),
         screens.approved_screen(lit(v, lights=0), EUR, "123456", "476173******0010", "visa"),
         screens.declined_screen(lit(v, lights=0), "insufficient_funds", EUR),
         *(screens.message_screen(v, kind) for kind in screens.MESSAGES),
-        screens.settlement_screen(v, summary),
+        screens.settlement_screen(v, summary, True, "27/11/2026 18:00"),
         screens.receipt_qr_screen(lit(v, lights=0), "Pitap Demo Shop\nTotal EUR 12.50\nApproved",
                                   EUR, outcome="approved"),
         screens.receipt_qr_screen(lit(v, lights=0), "Pitap Demo Shop", EUR,
@@ -168,7 +167,7 @@ def gallery_screens(v: screens.View) -> list[screens.Screen]:
         screens.approved_screen(lit(v, lights=0), EUR, "123456", "476173******0010", "visa",
                                 "refund"),
         screens.message_screen(v, "cancelled", txn_type="refund"),
-        screens.not_charged_screen(lit(v, lights=0), "host unavailable", EUR),
+        screens.not_charged_screen(lit(v, lights=0), "host_unavailable", EUR),
         screens.approved_screen(lit(v, lights=0), EUR, "Y1", "476173******0017", "visa",
                                 offline=True),
     ]

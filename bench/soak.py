@@ -438,7 +438,7 @@ def _settle_with_kills(
     try:
         runs = journal.settlements()
         mine = {
-            r.batch: journal.batch_totals(r.batch, cfg.currency_numeric).as_dict()
+            r.batch: journal.batch_totals(r.batch, cfg.currency.numeric).as_dict()
             for r in runs
             if r.state == "done"
         }

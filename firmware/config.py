@@ -30,6 +30,7 @@ from typing import ClassVar
 
 import firmware
 from firmware.errors import PitapError
+from firmware.money import CURRENCIES, Currency, currency
 
 
 class ConfigError(PitapError, ValueError):
@@ -70,55 +71,6 @@ def default_config_path() -> Path:
     return shipped_config_dir() / "terminal.toml"
 
 
-# Currencies the terminal knows: alpha code -> (ISO 4217 numeric, minor-unit exponent).
-CURRENCIES: dict[str, tuple[int, int]] = {
-    "EUR": (978, 2),
-    "USD": (840, 2),
-    "GBP": (826, 2),
-    "INR": (356, 2),
-    "CHF": (756, 2),
-    "JPY": (392, 0),
-    "SEK": (752, 2),
-    "PLN": (985, 2),
-    "KWD": (414, 3),
-}
-
-
-def currency_numeric(code: str) -> int:
-    try:
-        return CURRENCIES[code.upper()][0]
-    except KeyError:
-        raise ConfigError(f"unknown currency {code!r} (known: {', '.join(CURRENCIES)})") from None
-
-
-def currency_exponent(code: str) -> int:
-    try:
-        return CURRENCIES[code.upper()][1]
-    except KeyError:
-        raise ConfigError(f"unknown currency {code!r} (known: {', '.join(CURRENCIES)})") from None
-
-
-def currency_alpha(numeric: int) -> str:
-    for alpha, (num, _exp) in CURRENCIES.items():
-        if num == numeric:
-            return alpha
-    raise ConfigError(f"unknown currency number {numeric}")
-
-
-def format_amount(amount: int, currency: int | str) -> str:
-    """Minor units as an operator's line shows them: 1250 in 978 or "EUR" -> '12.50 EUR'; an
-    unknown currency shows the raw minor units: '1250 (999)'."""
-    try:
-        alpha = currency_alpha(currency) if isinstance(currency, int) else currency.upper()
-        exp = currency_exponent(alpha)
-    except ConfigError:
-        return f"{amount} ({currency})"
-    sign, amount = ("-" if amount < 0 else ""), abs(amount)
-    if exp == 0:
-        return f"{sign}{amount} {alpha}"
-    return f"{sign}{amount // 10**exp}.{amount % 10**exp:0{exp}d} {alpha}"
-
-
 @dataclass(frozen=True)
 class TerminalSection:
     terminal_id: str = "PITAP001"
@@ -126,7 +78,7 @@ class TerminalSection:
     merchant_name: str = "Pitap Demo Shop"
     merchant_city: str = "Milano"
     country: int = 380  # ISO 3166 numeric
-    currency: str = "EUR"  # ISO 4217 alpha; numeric and exponent from CURRENCIES
+    currency: str = "EUR"  # ISO 4217 alpha; Config.currency is its firmware.money.Currency
     language: str = "en"
     presentment_timeout_s: float = 15.0
     state_dir: str = "var"  # relative: to the configuration file's directory
@@ -415,12 +367,9 @@ class Config:
         return p if p.is_absolute() else self.state_dir / p
 
     @property
-    def currency_numeric(self) -> int:
-        return currency_numeric(self.terminal.currency)
-
-    @property
-    def currency_exponent(self) -> int:
-        return currency_exponent(self.terminal.currency)
+    def currency(self) -> Currency:
+        """The terminal's currency (`terminal.currency`, checked when the file was read)."""
+        return currency(self.terminal.currency)
 
 
 def _type_ok(value: object, hint: object) -> bool:

@@ -33,11 +33,12 @@ from typing import Any
 
 from drivers.display import Display, Spi, open_display
 from drivers.gpio import Buzzer, Gpio, GpioUnavailable, StatusLights, gpio_module
-from firmware.config import Config, ConfigError, currency_alpha, currency_exponent
+from firmware.config import Config, ConfigError
+from firmware.money import BatchTotals, Money
+from firmware.reasons import Reason
 from firmware.receipt import ReceiptBuilder, receipt_qr_payload, render_receipt
 from ui import screens
 from ui.lang import load as load_language
-from ui.money import Money
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class Feedback:
     """Screens, lights, tones and receipts for one terminal."""
 
     def __init__(self, display: Display, lights: StatusLights | None, buzzer: Buzzer | None,
-                 *, language: str = "en", merchant: str = "", currency: str = "EUR",
+                 *, language: str = "en", merchant: str = "",
                  printer: Any = None, receipt_builder: Any = None,
                  clock: Callable[[], dt.datetime] | None = None, gpio: Gpio | None = None) -> None:
         self.display = display
@@ -61,7 +62,6 @@ class Feedback:
         self.gpio = gpio  # the RPi.GPIO-like module the lights and buzzer use (tests read it)
         self.lang = load_language(language)
         self.merchant = merchant
-        self.currency = currency
         self.clock = clock or dt.datetime.now
         self.last_screen: screens.Screen | None = None
         self.recent: deque[screens.Screen] = deque(maxlen=32)  # the last screens shown
@@ -91,7 +91,7 @@ class Feedback:
             raise ConfigError(f"{cfg.source}: terminal.language: {exc}") from None
         printer, builder = _printer_from_config(cfg)
         feedback = cls(display, lights, buzzer, language=cfg.terminal.language,
-                       merchant=cfg.terminal.merchant_name, currency=cfg.terminal.currency,
+                       merchant=cfg.terminal.merchant_name,
                        printer=printer, receipt_builder=builder, gpio=gpio)
         feedback.key_legends = key_legends(cfg.keypad)
         return feedback
@@ -138,12 +138,6 @@ class Feedback:
         except Exception:
             log.exception("buzzer failed")
 
-    def money(self, amount: int, currency: str | int | None = None) -> Money:
-        """Minor units + alpha or numeric ISO 4217 code -> Money with the right exponent."""
-        code = currency if currency is not None else self.currency
-        alpha = currency_alpha(code) if isinstance(code, int) else code.upper()
-        return Money(amount, alpha, currency_exponent(alpha))
-
     # ---- the states ------------------------------------------------------------------
     def ready(self) -> None:
         self._lights(1)
@@ -151,19 +145,16 @@ class Feedback:
         self.txn_type = "purchase"
         self._show(screens.ready_screen)
 
-    def amount_entry(self, amount: int, currency_alpha: str | None = None,
-                     txn_type: str = "purchase") -> None:
+    def amount_entry(self, money: Money, txn_type: str = "purchase") -> None:
         self._lights(1)
-        money = self.money(amount, currency_alpha)
         keys = self.key_legends
         self._show(lambda v: screens.amount_entry_screen(v, money, txn_type, keys))
 
-    def present_card(self, amount: int, currency_alpha: str | None = None,
-                     txn_type: str = "purchase") -> None:
+    def present_card(self, money: Money, txn_type: str = "purchase") -> None:
         self._lights(1)
         self._tone_this_payment = False
         self.txn_type = txn_type
-        money = self.last_money = self.money(amount, currency_alpha)
+        self.last_money = money
         self._show(lambda v: screens.present_card_screen(v, money, txn_type))
 
     def processing(self) -> None:
@@ -178,33 +169,35 @@ class Feedback:
         kind = self.txn_type
         self._show(lambda v: screens.card_read_screen(v, kind))
 
-    def approved(self, amount: int, currency: str | int | None = None, auth_code: str = "",
-                 masked_pan: str = "", scheme: str = "", offline: bool = False) -> None:
+    def approved(self, money: Money, auth_code: str = "", masked_pan: str = "", scheme: str = "",
+                 offline: bool = False) -> None:
         if not self._tone_this_payment:
             self._tone("success")
         self._tone_this_payment = False
         self._lights(0)
-        money, kind = self.money(amount, currency), self.txn_type
+        kind = self.txn_type
         self._show(lambda v: screens.approved_screen(v, money, auth_code, masked_pan, scheme,
                                                      kind, offline))
 
-    def declined(self, reason: str = "", amount: int | None = None,
-                 currency: str | int | None = None) -> None:
+    def declined(self, reason: Reason | None = None, money: Money | None = None,
+                 detail: str = "") -> None:
+        """`reason` the code the screen translates; `detail` the free text it shows for a
+        reason it has no words for."""
         self._tone("alert")
         self._tone_this_payment = False
         self._lights(0)
-        money = self.money(amount, currency) if amount is not None else self.last_money
+        money = money if money is not None else self.last_money
         kind = self.txn_type
-        self._show(lambda v: screens.declined_screen(v, reason, money, kind))
+        self._show(lambda v: screens.declined_screen(v, reason or "", money, kind, detail))
 
-    def not_charged(self, reason: str = "") -> None:
+    def not_charged(self, reason: Reason | None = None, detail: str = "") -> None:
         """The host never decided (unreachable, or no reply and reversed): nothing charged,
         try again or pay another way. Amber, not the red of a decline, with its own tone."""
         self._tone("attention")
         self._tone_this_payment = False
         self._light_pattern(NOT_CHARGED_LIGHTS)
         money, kind = self.last_money, self.txn_type
-        self._show(lambda v: screens.not_charged_screen(v, reason, money, kind))
+        self._show(lambda v: screens.not_charged_screen(v, reason or "", money, kind, detail))
 
     def message(self, kind: str, detail: str = "") -> None:
         """see_phone, one_card_only, try_again (present again), no_card, out_of_service,
@@ -227,24 +220,16 @@ class Feedback:
         self.txn_type = "purchase"
         self._show(lambda v: screens.message_screen(v, "closed"))
 
-    def settlement(self, totals: Any, agreed: bool | None = None) -> None:
-        """The end-of-day report: a ui SettlementSummary, or the host's SettlementTotals
-        (firmware.host.acquirer) with `agreed` = whether the host's totals matched."""
-        if isinstance(totals, screens.SettlementSummary):
-            summary = totals
-        else:
-            money = self.money(0, totals.currency)
-            summary = screens.SettlementSummary(
-                batch=totals.batch_number, currency=money.currency, exponent=money.exponent,
-                sales_count=totals.sales_count, sales_minor=totals.sales_amount,
-                refunds_count=totals.refunds_count, refunds_minor=totals.refunds_amount,
-                balanced=agreed, when=self.clock().strftime("%d/%m/%Y %H:%M"))
-        self._show(lambda v: screens.settlement_screen(v, summary))
+    def settlement(self, totals: BatchTotals, agreed: bool | None = None) -> None:
+        """The end-of-day report of a batch's totals; `agreed`: whether the host's matched."""
+        when = self.clock().strftime("%d/%m/%Y %H:%M")
+        self._show(lambda v: screens.settlement_screen(v, totals, agreed, when))
 
-    def receipt(self, payment: dict, qr: bool = True) -> str:
+    def receipt(self, payment: dict, qr: bool = True, reason: Reason | None = None) -> str:
         """Print merchant and customer copies, or show a QR e-receipt when there is no printer
         (or it fails: then its trouble is shown too); with `qr` False (nothing was charged:
-        the screen says what to do) no QR. Returns "printed", "qr", "" or the problem.
+        the screen says what to do) no QR; `reason` why it was not approved (a code).
+        Returns "printed", "qr", "" or the problem.
         Never raises: a receipt never changes the payment."""
         builder = self.receipt_builder
         problem = ""
@@ -252,7 +237,7 @@ class Feedback:
             try:
                 paper_lang = self.lang if self.lang.printable else load_language("en")
                 for copy in ("merchant", "customer"):
-                    render_receipt(self.printer, builder, payment, copy, paper_lang)
+                    render_receipt(self.printer, builder, payment, copy, paper_lang, reason)
                 return "printed"
             except Exception as exc:  # printer offline, out of paper, cable...
                 kind = getattr(exc, "kind", "")
@@ -262,8 +247,8 @@ class Feedback:
         if not qr:
             return problem
         try:
-            payload = receipt_qr_payload(builder, payment, self.lang)
-            money = self.money(int(payment.get("amount", 0)), payment.get("currency"))
+            payload = receipt_qr_payload(builder, payment, self.lang, reason)
+            money = Money.of(int(payment.get("amount", 0)), int(payment.get("currency", 0)))
             note = self.lang.t("printer_problem", problem=problem) if problem else ""
             outcome = str(payment.get("outcome") or "")
             kind = str(payment.get("txn_type") or "purchase")

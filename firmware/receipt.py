@@ -1,6 +1,9 @@
 """Receipts of a payment: merchant and customer copies for an ESC/POS printer, and the e-receipt
 a QR code carries when there is no printer. Built from the journal's payment dict and the
-[terminal]/[printer] configuration; the card shows as its last four digits only.
+[terminal]/[printer] configuration; the card shows as its last four digits only. Why a payment
+was not approved comes as a firmware.reasons.Reason code (from the terminal, or the host's
+response code the journal kept); the journal's free-text reason is printed only when the language
+has no words for the code.
 
 Nothing here prints by itself: `render_receipt` hands lines to a drivers.printer printer.
 """
@@ -12,10 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from drivers.printer import PrintLine
-from firmware.config import Config, currency_alpha, currency_exponent
+from firmware.config import Config
+from firmware.host.response_codes import ResponseCode
+from firmware.money import Money
+from firmware.reasons import Reason
 from ui.lang import Language
-from ui.money import number
-from ui.screens import HOST_TROUBLE, card_ending, reason_name, reason_text, scheme_name, txn_wording
+from ui.money import Style, format_money
+from ui.screens import card_ending, reason_text, scheme_name, txn_wording
 
 OUTCOME_KEYS = {"approved": "approved", "declined": "declined"}
 
@@ -48,14 +54,10 @@ class ReceiptBuilder:
         return PrintLine(f"{left}{' ' * space}{right}"[: max(self.columns, len(right) + 1)])
 
 
-def money_text(amount: int, currency: int, lang: Language) -> str:
-    """Minor units as printed: 123456 in 978 -> 'EUR 1,234.56' (en) / 'EUR 1.234,56' (it)."""
-    alpha = currency_alpha(currency)
-    return f"{alpha} {number(amount, currency_exponent(alpha), lang)}"
-
-
 def amount_text(payment: dict, lang: Language) -> str:
-    return money_text(int(payment.get("amount", 0)), int(payment.get("currency", 978)), lang)
+    """The payment's amount as printed: 'EUR 1,234.56' (en) / 'EUR 1.234,56' (it)."""
+    money = Money.of(int(payment.get("amount", 0)), int(payment.get("currency", 978)))
+    return format_money(money, lang, Style.PAPER)
 
 
 def when_text(payment: dict) -> str:
@@ -69,26 +71,36 @@ def when_text(payment: dict) -> str:
     return when.strftime("%d/%m/%Y %H:%M:%S")
 
 
-def outcome_key(payment: dict) -> str:
+def decline_reason(payment: dict, reason: Reason | None = None) -> Reason | None:
+    """`reason` when given, else the one the host's response code (39) names, else None."""
+    if reason is not None:
+        return reason
+    code = ResponseCode.of(str(payment.get("response_code") or ""))
+    return code.category.reason if code is not None else None
+
+
+def outcome_key(payment: dict, reason: Reason | None = None) -> str:
     """'approved', 'declined', 'not_charged' (an error because the host never decided) or ''."""
     outcome = str(payment.get("outcome") or payment.get("state") or "")
-    if outcome == "error" and reason_name(str(payment.get("reason") or "")) in HOST_TROUBLE:
+    if outcome == "error" and reason is not None and reason.not_charged:
         return "not_charged"
     return OUTCOME_KEYS.get(outcome, "")
 
 
-def outcome_text(payment: dict, lang: Language) -> str:
+def outcome_text(payment: dict, lang: Language, reason: Reason | None = None) -> str:
     """'Approved' / 'Declined' / 'Not charged' ('Refund approved' ... for a refund)."""
-    key = outcome_key(payment)
+    key = outcome_key(payment, reason)
     if not key:
         return str(payment.get("outcome") or payment.get("state") or "")
     return lang.t(txn_wording(str(payment.get("txn_type") or "purchase"), key, lang))
 
 
 def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,
-                  lang: Language) -> list[PrintLine]:
-    """One copy ("merchant" or "customer") of a payment's receipt."""
+                  lang: Language, reason: Reason | None = None) -> list[PrintLine]:
+    """One copy ("merchant" or "customer") of a payment's receipt; `reason` why it was not
+    approved (default: what the host's response code says)."""
     t = lang.t
+    reason = decline_reason(payment, reason)
     approved = payment.get("outcome") == "approved"
     rule = PrintLine("-" * builder.columns)
     lines = [
@@ -113,15 +125,15 @@ def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,
         PrintLine(),
         builder.headline(f"{t('total')} {amount_text(payment, lang)}"),
         PrintLine(),
-        builder.headline(outcome_text(payment, lang).upper()),
+        builder.headline(outcome_text(payment, lang, reason).upper()),
     ]
     if approved and payment.get("offline"):
         lines.append(PrintLine(t("approved_offline"), "center"))  # not its Y1 code
     elif approved and payment.get("auth_code"):
         lines.append(builder.pair(t("auth_code"), str(payment["auth_code"])))
-    if not approved and payment.get("reason"):
-        lines.append(PrintLine(reason_text(lang, str(payment["reason"]))[: builder.columns],
-                               "center"))
+    why = "" if approved else reason_text(lang, reason or "", str(payment.get("reason") or ""))
+    if why:
+        lines.append(PrintLine(why[: builder.columns], "center"))
     lines += [
         rule,
         PrintLine(t("merchant_copy" if copy == "merchant" else "customer_copy"), "center",
@@ -133,12 +145,13 @@ def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,
 
 
 def render_receipt(printer: Any, builder: ReceiptBuilder, payment: dict, copy: str,
-                   lang: Language) -> int:
+                   lang: Language, reason: Reason | None = None) -> int:
     """Print one copy; drivers.printer.PrinterProblem when the printer cannot."""
-    return printer.print_document(receipt_lines(builder, payment, copy, lang))
+    return printer.print_document(receipt_lines(builder, payment, copy, lang, reason))
 
 
-def receipt_qr_payload(builder: ReceiptBuilder | None, payment: dict, lang: Language) -> str:
+def receipt_qr_payload(builder: ReceiptBuilder | None, payment: dict, lang: Language,
+                       reason: Reason | None = None) -> str:
     """What the on-screen QR code carries: the e-receipt address when one is configured,
     otherwise the receipt's essentials as text a phone's camera shows."""
     if builder is not None and builder.url:
@@ -148,7 +161,7 @@ def receipt_qr_payload(builder: ReceiptBuilder | None, payment: dict, lang: Lang
     if builder is not None:
         parts += [builder.merchant_name, f"{lang.t('terminal')} {builder.terminal_id}"]
     parts += [when_text(payment), f"{lang.t('total')} {amount_text(payment, lang)}",
-              outcome_text(payment, lang)]
+              outcome_text(payment, lang, decline_reason(payment, reason))]
     if payment.get("offline"):
         parts.append(lang.t("approved_offline"))
     elif payment.get("auth_code"):

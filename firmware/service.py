@@ -28,7 +28,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from firmware.config import currency_exponent
+from firmware.money import Currency, Money
 from firmware.errors import PitapError
 
 if TYPE_CHECKING:
@@ -118,13 +118,13 @@ class StopService(PitapError):
 class TerminalService:
     """The service loop around one Terminal and one keypad."""
 
-    def __init__(self, terminal: Terminal, keypad: Keypad, *, currency: str,
+    def __init__(self, terminal: Terminal, keypad: Keypad, *, currency: Currency,
                  result_hold_s: float = 5.0, stop: threading.Event | None = None) -> None:
         self.terminal = terminal
         self.feedback = terminal.feedback
         self.keypad = keypad
         self.currency = currency
-        self.exponent = currency_exponent(currency)
+        self.exponent = currency.exponent
         self.result_hold_s = result_hold_s
         self.stop = stop or threading.Event()
         self.results: list[PaymentResult] = []
@@ -153,7 +153,7 @@ class TerminalService:
             if action is Action.ENTER:
                 return entry.minor, entry.txn_type
             if action is Action.CHANGED:
-                self.feedback.amount_entry(entry.minor, self.currency, entry.txn_type)
+                self.feedback.amount_entry(Money(entry.minor, self.currency), entry.txn_type)
 
     def run(self, max_payments: int | None = None) -> int:
         """Serve until quit, a stop, or `max_payments` payments; returns the count."""
@@ -222,7 +222,7 @@ class TerminalService:
 
     def settle(self) -> None:
         """Close the batch with the acquirer (f2 on the ready screen) and show the report."""
-        from firmware.host.acquirer import HostUnavailable, NoReply, SettlementTotals
+        from firmware.host.acquirer import HostUnavailable, NoReply
         from firmware.host.settlement import BatchNotClosed, settle_day
 
         try:
@@ -235,10 +235,7 @@ class TerminalService:
             log.exception("settlement failed")
             self.feedback.message("out_of_service", self.feedback.lang.t("reason_error"))
         else:
-            t = report.totals
-            self.feedback.settlement(SettlementTotals(
-                t["sales_count"], t["sales_amount"], t["refunds_count"], t["refunds_amount"],
-                report.currency, report.batch), agreed=report.closed)
+            self.feedback.settlement(report.totals, agreed=report.closed)
             log.info("settlement of batch %d: %s", report.batch,
                      "closed" if report.closed else "not agreed")
         self.hold()

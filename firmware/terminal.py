@@ -27,24 +27,35 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from drivers.nfc import CardReader, MoreThanOneCard, Reader, ReaderFault, UnsupportedCard
-from firmware.config import Config, currency_alpha, currency_numeric, format_amount
+from firmware.config import Config
 from firmware.emv.kernel import Kernel
 from firmware.emv.outcome import Outcome, OutcomeKind, Prompt, TerminalTransaction
 from firmware.errors import PitapError
 from firmware.feedback import Feedback
 from firmware.host import connect
 from firmware.host.acquirer import Acquirer, AuthRequest, HostUnavailable, NoReply
+from firmware.host.response_codes import ResponseCode
 from firmware.host.saf import StoreAndForward
 from firmware.journal import Journal, UnknownPayment
+from firmware.money import Currency, Money
+from firmware.money import currency as currency_of
 from firmware.payment import PaymentOutcome, PaymentState, QueueKind, TxnType, is_legal
 from firmware.private_files import prepare_state_dir
+from firmware.reasons import Reason
 from firmware.recovery import RecoveryReport, open_journal_at_start
+from ui.money import operator_text
 
 log = logging.getLogger(__name__)
 
 # How many taps one payment accepts: a "See phone" answer needs a second tap.
 MAX_TAPS = 3
 TWO_CARDS = "more than one card in the field"
+# What the customer is told when the kernel ends a tap unapproved: its prompt says why.
+PROMPT_REASONS = {
+    Prompt.AMOUNT_TOO_HIGH: Reason.LIMIT,
+    Prompt.CARD_NOT_SUPPORTED: Reason.NOT_SUPPORTED,
+    Prompt.CARD_EXPIRED: Reason.EXPIRED,
+}
 
 
 def local_now() -> dt.datetime:
@@ -62,7 +73,7 @@ class PaymentResult:
 
     id: int
     amount: int
-    currency: str
+    currency: Currency
     txn_type: TxnType
     outcome: PaymentOutcome
     reason: str
@@ -75,12 +86,19 @@ class PaymentResult:
     taps: int = 0
     card_in_field_ms: float = 0.0
     total_ms: float = 0.0
+    decline: Reason | None = None  # why not approved, as the customer is told (a code)
 
     def as_dict(self) -> dict[str, object]:
         d = dataclasses.asdict(self)
+        del d["decline"]
+        d["currency"] = self.currency.alpha
         d["card_in_field_ms"] = round(self.card_in_field_ms, 1)
         d["total_ms"] = round(self.total_ms, 1)
         return d
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency)
 
 
 class Terminal:
@@ -152,7 +170,7 @@ class Terminal:
         self,
         amount: int,
         txn_type: TxnType | str = TxnType.PURCHASE,
-        currency: str | None = None,
+        currency: Currency | None = None,
         presentment_timeout: float | None = None,
         refund_of: int | None = None,
         card_must_be: str = "",
@@ -161,19 +179,18 @@ class Terminal:
         """One payment or refund of `amount` minor units: never raises for a card or host fault.
         `cancelled()` True while waiting for a card ends it as "cancelled"."""
         started = time.monotonic()
-        alpha = (currency or self.cfg.terminal.currency).upper()
-        numeric = currency_numeric(alpha)
+        paid_in = currency or self.cfg.currency
         kind = TxnType(txn_type)
         timeout = presentment_timeout or self.cfg.terminal.presentment_timeout_s
         when = self.clock()  # the payment's one moment: journal, 9A/9F21, fields 7/12/13
         pid = self.journal.new_payment(
-            kind.value, amount, numeric, self.cfg.terminal.terminal_id, refund_of=refund_of,
+            kind.value, amount, paid_in.numeric, self.cfg.terminal.terminal_id, refund_of=refund_of,
             created_at=when,
         )
-        result = PaymentResult(id=pid, amount=amount, currency=alpha, txn_type=kind,
+        result = PaymentResult(id=pid, amount=amount, currency=paid_in, txn_type=kind,
                                outcome=PaymentOutcome.ERROR, reason="")
         try:
-            self._take(result, kind, numeric, when, started + timeout, card_must_be,
+            self._take(result, kind, when, started + timeout, card_must_be,
                        cancelled or (lambda: False))
         except Exception as exc:  # last line of defence: a clean error, never a traceback
             log.exception("payment %d failed unexpectedly", pid)
@@ -185,7 +202,7 @@ class Terminal:
         result.total_ms = (time.monotonic() - started) * 1000.0
         return result
 
-    def refund(self, amount: int, of_payment: int | None = None, currency: str | None = None,
+    def refund(self, amount: int, of_payment: int | None = None, currency: Currency | None = None,
                presentment_timeout: float | None = None,
                cancelled: Callable[[], bool] | None = None) -> PaymentResult:
         """Refund `amount` to the card tapped now; with `of_payment`, at most what is left of it.
@@ -206,8 +223,8 @@ class Terminal:
         if amount + refunded > paid:
             raise RefundRefused(f"payment {of_payment} has only {paid - refunded} minor units left "
                              "to refund")
-        paid_in = currency_alpha(original.currency)
-        if currency is not None and currency.upper() != paid_in:
+        paid_in = currency_of(original.currency)
+        if currency is not None and currency != paid_in:
             raise RefundRefused(f"payment {of_payment} was paid in {paid_in}, not {currency}")
         result = self.pay(amount, TxnType.REFUND, paid_in, presentment_timeout,
                           refund_of=of_payment, card_must_be=original.masked_pan,
@@ -217,10 +234,10 @@ class Terminal:
                                 reason=f"refunded in full (#{result.id})")
         return result
 
-    def _take(self, result: PaymentResult, kind: TxnType, currency: int, when: dt.datetime,
-              deadline: float, card_must_be: str, cancelled: Callable[[], bool]) -> None:
+    def _take(self, result: PaymentResult, kind: TxnType, when: dt.datetime, deadline: float,
+              card_must_be: str, cancelled: Callable[[], bool]) -> None:
         pid = result.id
-        self.feedback.present_card(result.amount, result.currency, kind.value)
+        self.feedback.present_card(result.money, kind.value)
         outcome: Outcome | None = None
         two_cards = False  # the last poll found two cards: "Present one card only" is shown
         while time.monotonic() < deadline and result.taps < MAX_TAPS:
@@ -256,7 +273,7 @@ class Terminal:
             self.feedback.processing()
             txn = TerminalTransaction(
                 amount=result.amount,
-                currency=currency,
+                currency=result.currency.numeric,
                 country=self.cfg.terminal.country,
                 txn_type=kind,
                 when=when,
@@ -310,6 +327,7 @@ class Terminal:
             self._approve_offline(result, outcome, kind, when)
         else:
             self._end(result, PaymentOutcome.DECLINED, outcome.reason)
+            result.decline = PROMPT_REASONS.get(outcome.prompt) if outcome.prompt else None
         self._show(result, decided)
 
     def _request(self, result: PaymentResult, outcome: Outcome, kind: TxnType, stan: int,
@@ -317,7 +335,7 @@ class Terminal:
         return AuthRequest(
             stan=stan,
             amount=result.amount,
-            currency=currency_numeric(result.currency),
+            currency=result.currency.numeric,
             txn_type=kind,
             pan=outcome.pan,
             pan_sequence=outcome.pan_sequence,
@@ -344,11 +362,13 @@ class Terminal:
             response = self.acquirer.authorize(request)
         except HostUnavailable as exc:  # nothing left: the "error" record deletes the card data
             self._end(result, PaymentOutcome.ERROR, f"host unavailable: {exc}")
+            result.decline = Reason.HOST_UNAVAILABLE
             return False
         except NoReply as exc:  # queued (and journalled as such) before the outcome is recorded
             self.journal.enqueue(QueueKind.REVERSAL, pid)
             self.saf.wake()
             self._end(result, PaymentOutcome.ERROR, f"no reply from host ({exc}); reversal queued")
+            result.decline = Reason.NO_REPLY
             return False
         result.response_code, result.auth_code = response.response_code, response.auth_code
         fields = {"response_code": response.response_code, "auth_code": response.auth_code,
@@ -356,6 +376,9 @@ class Terminal:
         # The outcome and the end of the card data in one transaction: the journal records it.
         self._end(result, PaymentOutcome.APPROVED if response.approved else PaymentOutcome.DECLINED,
                   response.message, **fields)
+        code = ResponseCode.of(response.response_code)
+        if not response.approved:
+            result.decline = code.category.reason if code is not None else None
         return True
 
     def _approve_offline(self, result: PaymentResult, outcome: Outcome, kind: TxnType,
@@ -383,21 +406,22 @@ class Terminal:
 
     def _show(self, result: PaymentResult, decided: bool = True) -> None:
         if result.outcome is PaymentOutcome.APPROVED:
-            self.feedback.approved(result.amount, result.currency, result.auth_code,
+            self.feedback.approved(result.money, result.auth_code,
                                    result.masked_pan, result.scheme, result.offline)
         elif decided:
-            self.feedback.declined(result.reason)
+            self.feedback.declined(result.decline, detail=result.reason)
         else:
-            self.feedback.not_charged(result.reason)
+            self.feedback.not_charged(result.decline, detail=result.reason)
         try:
-            self.feedback.receipt(self.journal.payment(result.id).as_dict(), qr=decided)
+            self.feedback.receipt(self.journal.payment(result.id).as_dict(), qr=decided,
+                                  reason=result.decline)
         except Exception as exc:  # noqa: BLE001 - a printer never changes a payment
             log.warning("receipt for payment %d not printed: %r", result.id, exc)
 
 
 def describe(result: PaymentResult) -> str:
     """One line for people."""
-    money = format_amount(result.amount, result.currency)
+    money = operator_text(result.money)
     bits = [f"#{result.id}", f"{result.txn_type:<8}", f"{money:>12}", f"{result.outcome:<9}"]
     if result.scheme:
         bits.append(result.scheme)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firmware.config import Config, ConfigError, read_toml
+from firmware.money import CURRENCIES, Currency
 from firmware.private_files import make_private_dir
 from firmware.terminal import PaymentResult, Terminal
 from simulators.wallet.phone import SimulatedPhone
@@ -34,6 +35,11 @@ class ScriptedPayment:
     currency: str | None = None
     taps: int = 1
     presentment_timeout_s: float | None = None
+
+    @property
+    def money_currency(self) -> Currency | None:
+        """The payment's currency, None for the terminal's own."""
+        return None if self.currency is None else CURRENCIES[self.currency.upper()]
 
 
 def load_script(path: Path) -> list[ScriptedPayment]:
@@ -53,6 +59,9 @@ def load_script(path: Path) -> list[ScriptedPayment]:
             raise ConfigError(f"{path}: payment {i}: 'expect' must be one of {', '.join(OUTCOMES)}")
         if not isinstance(item.amount, int) or item.amount < 0:
             raise ConfigError(f"{path}: payment {i}: 'amount' must be minor units >= 0")
+        if item.currency is not None and (not isinstance(item.currency, str)
+                                          or item.currency.upper() not in CURRENCIES):
+            raise ConfigError(f"{path}: payment {i}: 'currency' must be a known ISO 4217 code")
         script.append(item)
     if not script:
         raise ConfigError(f"{path}: no [[payment]] entries")
@@ -145,7 +154,7 @@ def run_demo(
                 item = script[n % len(script)]
                 phone = SimulatedPhone(item.wallet, cfg.reader.path) if item.wallet else None
                 phone_thread = phone.start(taps=item.taps, timeout=30.0) if phone else None
-                result = terminal.pay(item.amount, currency=item.currency,
+                result = terminal.pay(item.amount, currency=item.money_currency,
                                       presentment_timeout=item.presentment_timeout_s)
                 if phone is not None and phone_thread is not None:
                     phone.stop()

@@ -13,6 +13,7 @@ from firmware.cli import main
 from firmware.commands import UsageError, parse_amount
 from firmware.commands.pay import check_contactless_limit
 from firmware.config import load_config
+from firmware.money import CURRENCIES
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def site(tmp_path: Path) -> Path:
      ("999999999999", "JPY", 999_999_999_999)],
 )
 def test_plain_amounts_in_minor_units(text: str, currency: str, minor: int) -> None:
-    assert parse_amount(text, currency) == minor
+    assert parse_amount(text, CURRENCIES[currency]) == minor
 
 
 @pytest.mark.parametrize(
@@ -78,10 +79,10 @@ def test_the_real_command_says_it_in_one_line() -> None:
 
 def test_up_to_the_highest_contactless_limit_goes_to_the_tap() -> None:
     cfg = load_config()  # shipped AID table: Visa and Mastercard 50000.00 EUR, 5000.00 INR
-    check_contactless_limit(cfg, 5_000_000, "EUR")
-    check_contactless_limit(cfg, 500_000, "INR")
+    check_contactless_limit(cfg, 5_000_000, CURRENCIES["EUR"])
+    check_contactless_limit(cfg, 500_000, CURRENCIES["INR"])
     with pytest.raises(UsageError, match="contactless limit"):
-        check_contactless_limit(cfg, 5_000_001, "EUR")
+        check_contactless_limit(cfg, 5_000_001, CURRENCIES["EUR"])
 
 
 def test_a_site_aid_table_raises_the_limit(tmp_path: Path) -> None:
@@ -89,4 +90,4 @@ def test_a_site_aid_table_raises_the_limit(tmp_path: Path) -> None:
     (tmp_path / "aids.toml").write_text(shipped.replace("contactless_txn_limit = 5000000",
                                                         "contactless_txn_limit = 9000000", 1))
     (tmp_path / "site.toml").write_text("")
-    check_contactless_limit(load_config(tmp_path / "site.toml"), 9_000_000, "EUR")
+    check_contactless_limit(load_config(tmp_path / "site.toml"), 9_000_000, CURRENCIES["EUR"])

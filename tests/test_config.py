@@ -11,7 +11,7 @@ def test_shipped_default_loads() -> None:
     cfg = load_config()
     assert cfg.mode == "test"
     assert cfg.reader.path.startswith("udp:")
-    assert cfg.currency_numeric == 978
+    assert cfg.currency.numeric == 978
     assert cfg.data_path(cfg.kernel.aid_table).parent == cfg.source.parent
 
 

@@ -11,11 +11,11 @@ import pytest
 from PIL import Image, ImageChops
 
 from drivers import display
+from firmware.money import Money
 from simulators import gpio_fake
 from simulators.spi_panel import CASET, RAMWR, RASET, SpiPanelEmulator
 from ui import screens
 from ui.lang import load
-from ui.money import Money
 
 DC, RST, BL = 24, 25, 18
 
@@ -57,7 +57,7 @@ def view(lights: int = 1, width: int = 320, height: int = 240):
 
 
 def payment_screens(width: int = 320, height: int = 240) -> list:
-    money = Money(1250, "EUR", 2)
+    money = Money.of(1250, "EUR")
     return [
         screens.ready_screen(view(0, width, height)),
         screens.present_card_screen(view(1, width, height), money),

@@ -17,6 +17,7 @@ from firmware.config import load_config
 from firmware.host import messages
 from firmware.host.dialect import MessageError, load_dialect
 from firmware.host.link import FrameError, FrameReader, frame
+from firmware.host.response_codes import ResponseCode
 from simulators.host.simulator import HostSimulator
 
 CONFIG_DIR = load_config().source.parent
@@ -26,7 +27,7 @@ EXPECT = messages.Expectation("0110", "000042", "PITAP001")
 
 digits = st.text(alphabet="0123456789", min_size=1, max_size=1)
 stans = st.integers(min_value=1, max_value=999999).map(lambda n: f"{n:06d}")
-codes = st.sampled_from(sorted(messages.RESPONSE_MESSAGES) + ["Z3", "N7", "99"])
+codes = st.sampled_from(sorted(c.value for c in ResponseCode) + ["Z3", "N7", "99"])
 alnum6 = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ0123456789", min_size=6, max_size=6)
 rrns = st.text(alphabet="0123456789", min_size=12, max_size=12)
 icc = st.binary(min_size=0, max_size=120)

@@ -20,7 +20,7 @@ from host_support import MC_PAN, LoopbackServer, TestCard, auth_request, write_k
 
 from firmware.config import load_config
 from firmware.host import connect
-from firmware.host.acquirer import SettlementTotals
+from firmware.money import CURRENCIES, BatchTotals
 from simulators.host.simulator import HostSimulator
 
 pytestmark = [
@@ -106,7 +106,7 @@ def test_wireshark_decodes_the_default_dialect(tmp_path: Path) -> None:
                                      auth_code="Y1")
         assert acq.advise(advice)
         assert acq.echo()
-        wrong = SettlementTotals(1, 999, 0, 0, 978, 7)  # the host booked 1500 + 800: 95
+        wrong = BatchTotals(7, CURRENCIES["EUR"], 1, 999, 0, 0)  # the host booked 1500 + 800: 95
         result = acq.settle(wrong, [dataclasses.replace(advice, amount=999)])
         assert result.agreed and result.extra["first_response"] == "95"
         acq.close()

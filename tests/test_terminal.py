@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from run_support import wait_until
 
+from firmware.reasons import Reason
 from firmware.terminal import Terminal
 
 
@@ -57,6 +58,10 @@ def test_issuer_decline_shows_the_reason(host_sim, terminal_for, phone) -> None:
     assert result.outcome == "declined"
     assert result.response_code == "51"
     assert "insufficient" in result.reason.lower()
+    assert result.decline is Reason.INSUFFICIENT_FUNDS  # the code decides, not the words
+    assert term.feedback.last_screen is not None
+    assert any(s.name == "declined" and s.shows("Insufficient funds")
+               for s in term.feedback.recent)
 
 
 def test_no_phone_ends_as_no_card(host_sim, terminal_for) -> None:
@@ -74,6 +79,7 @@ def test_host_not_listening_is_a_clean_error_with_nothing_to_reverse(
     result = term.pay(1250)
     assert result.outcome == "error"
     assert "host unavailable" in result.reason
+    assert result.decline is Reason.HOST_UNAVAILABLE
     assert term.journal.queue("reversal") == []
     assert term.journal.payment(result.id).card_data_kept is False
     assert_not_charged_shown(term, "Bank not reachable")
@@ -105,6 +111,7 @@ def test_host_that_never_answers_gets_reversed(host_sim, terminal_for, phone) ->
     result = term.pay(1296)  # ...96: the simulator never answers
     assert result.outcome == "error"
     assert "reversal" in result.reason
+    assert result.decline is Reason.NO_REPLY
     assert_reversed(term, host_sim, result.id, result.stan)
     screen = term.feedback.last_screen
     assert screen.name == "not_charged" and screen.shows("No reply from bank")

@@ -19,10 +19,10 @@ from drivers.display import (
     changed_regions,
     rgb565,
 )
+from firmware.money import Money
 from simulators.gpio_fake import FakeGPIO
 from ui import screens
 from ui.lang import load
-from ui.money import Money
 
 DC, RST, BL = 24, 25, 18
 
@@ -85,10 +85,10 @@ def panel(controller: str = "st7789", width: int = 320, height: int = 240):
 
 def frames(width: int = 320, height: int = 240) -> tuple[Image.Image, Image.Image]:
     view = screens.View(width, height, load("en"), merchant="Shop", lights=1)
-    present = screens.present_card_screen(view, Money(1250, "EUR", 2)).image
+    present = screens.present_card_screen(view, Money.of(1250, "EUR")).image
     processing = screens.processing_screen(
         screens.View(width, height, load("en"), merchant="Shop", lights=2),
-        Money(1250, "EUR", 2)).image
+        Money.of(1250, "EUR")).image
     return present, processing
 
 

@@ -15,6 +15,7 @@ from run_support import wait_until
 from drivers.printer import FilePrinter, PrinterProblem, SerialPrinter
 from firmware.config import load_config
 from firmware.feedback import Feedback
+from firmware.reasons import Reason
 from firmware.receipt import ReceiptBuilder, receipt_lines, receipt_qr_payload
 from ui.lang import load
 
@@ -84,8 +85,8 @@ def test_every_line_fits_the_paper_even_for_long_names_and_amounts(columns: int)
 
 
 def test_declined_receipt_says_why_in_italian(tmp_path: Path) -> None:
-    declined = {**PAYMENT, "outcome": "declined", "auth_code": "",
-                "reason": "insufficient funds"}
+    declined = {**PAYMENT, "outcome": "declined", "auth_code": "", "response_code": "51",
+                "reason": "Insufficient funds"}
     FilePrinter(tmp_path / "r.bin").print_document(
         receipt_lines(BUILDER, declined, "customer", load("it")))
     lines, _, _ = decode_escpos((tmp_path / "r.bin").read_bytes())
@@ -106,9 +107,24 @@ def test_refund_receipt_and_qr_receipt_say_refund(code: str, word: str, headline
 def test_host_trouble_receipt_says_not_charged_and_why() -> None:
     failed = {**PAYMENT, "outcome": "error", "auth_code": "", "reason":
               "no reply from host (timed out); reversal queued"}
-    texts = [line.text for line in receipt_lines(BUILDER, failed, "customer", load("en"))]
+    texts = [line.text for line in receipt_lines(BUILDER, failed, "customer", load("en"),
+                                                 Reason.NO_REPLY)]
     assert "NOT CHARGED" in texts and "No reply from bank" in texts
     assert not any("DECLINED" in text or "ERROR" in text for text in texts)
+
+
+def test_the_host_free_text_decides_nothing_on_paper() -> None:
+    """A reason is a code: a host text that merely mentions 'expired' or 'insufficient' is
+    printed as it is, never taken for that reason (nor a terminal error for host trouble)."""
+    declined = {**PAYMENT, "outcome": "declined", "auth_code": "", "response_code": "05",
+                "reason": "Declined by card issuer (funds insufficient? card expired?)"}
+    texts = [line.text for line in receipt_lines(BUILDER, declined, "customer", load("it"))]
+    assert load("it").t("reason_do_not_honour") in texts
+    assert not any(load("it").t(key) in texts
+                   for key in ("reason_insufficient_funds", "reason_expired"))
+    error = {**PAYMENT, "outcome": "error", "auth_code": "", "reason": "no reply from host"}
+    texts = [line.text for line in receipt_lines(BUILDER, error, "customer", load("en"))]
+    assert "NOT CHARGED" not in texts
 
 
 def test_offline_approval_receipt_says_approved_offline_not_y1() -> None:

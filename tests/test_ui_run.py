@@ -20,6 +20,7 @@ from run_support import start_pitap, wait_until
 from drivers.keypad import KeyboardKeypad
 from firmware.cli import main
 from firmware.service import TerminalService
+from firmware.money import CURRENCIES
 from firmware.terminal import Terminal
 from simulators.wallet.phone import SimulatedPhone
 
@@ -50,7 +51,7 @@ def test_keyed_amount_is_paid_shown_lit_sounded_and_printed(make_config, host_si
     terminal = Terminal.from_config(cfg)
     try:
         service = TerminalService(terminal, KeyboardKeypad(io.StringIO("1250\n")),
-                                  currency="EUR", result_hold_s=0)
+                                  currency=CURRENCIES["EUR"], result_hold_s=0)
         assert service.run(max_payments=1) == 1
         terminal.feedback.wait()
         gpio = terminal.feedback.gpio
@@ -87,7 +88,7 @@ def test_cancel_and_quit_take_no_payment(make_config, host_sim) -> None:
     terminal = Terminal.from_config(cfg)
     try:
         service = TerminalService(terminal, KeyboardKeypad(io.StringIO("99x5cc")),
-                                  currency="EUR", result_hold_s=0)
+                                  currency=CURRENCIES["EUR"], result_hold_s=0)
         assert service.run() == 0  # keys end: quit
     finally:
         terminal.close()
@@ -115,7 +116,7 @@ def test_f2_settles_the_batch_and_shows_the_report(make_config, host_sim, phone)
     terminal = Terminal.from_config(cfg)
     try:
         service = TerminalService(terminal, KeyboardKeypad(io.StringIO("1250\ns")),
-                                  currency="EUR", result_hold_s=0)
+                                  currency=CURRENCIES["EUR"], result_hold_s=0)
         assert service.run() == 1
         report = next(s for s in terminal.feedback.recent if s.name == "settlement")
     finally:
@@ -131,7 +132,7 @@ def test_a_phone_that_left_mid_tap_is_asked_for_the_same_amount_again(
     leaving = SimulatedPhone("leaves-field", cfg.reader.path)
     left = leaving.start(taps=1, timeout=30.0)
     terminal = Terminal.from_config(cfg)
-    service = TerminalService(terminal, keypad, currency="EUR", result_hold_s=0)
+    service = TerminalService(terminal, keypad, currency=CURRENCIES["EUR"], result_hold_s=0)
     runner = threading.Thread(target=service.run, kwargs={"max_payments": 2}, daemon=True)
     staying = SimulatedPhone("visa-online", cfg.reader.path)
     try:
@@ -154,7 +155,7 @@ def test_a_phone_that_left_mid_tap_is_asked_for_the_same_amount_again(
 
 
 def start_service(terminal, keypad, **run: object) -> tuple[TerminalService, threading.Thread]:
-    service = TerminalService(terminal, keypad, currency="EUR", result_hold_s=0)
+    service = TerminalService(terminal, keypad, currency=CURRENCIES["EUR"], result_hold_s=0)
     runner = threading.Thread(target=service.run, kwargs=run, daemon=True)
     runner.start()
     return service, runner

@@ -8,34 +8,35 @@ import re
 import pytest
 from PIL import Image
 
+from firmware.money import CURRENCIES, BatchTotals, Money
 from ui import screens
 from ui.lang import available, load
-from ui.money import Money, format_money
+from ui.money import format_money
 from ui.theme import LAYOUTS, has_glyph
 
-EUR = Money(1250, "EUR", 2)
+EUR = Money.of(1250, "EUR")
 
 
 def all_screens(view: screens.View) -> list[screens.Screen]:
     return [
         screens.ready_screen(view),
-        screens.amount_entry_screen(view, Money(123456, "EUR", 2)),
-        screens.amount_entry_screen(view, Money(500, "EUR", 2), "refund"),
+        screens.amount_entry_screen(view, Money.of(123456, "EUR")),
+        screens.amount_entry_screen(view, Money.of(500, "EUR"), "refund"),
         screens.present_card_screen(view, EUR),
         screens.present_card_screen(view, EUR, "refund"),
         screens.processing_screen(view, EUR),
         screens.card_read_screen(view),
         screens.approved_screen(view, EUR, "123456", "476173******0010", "visa"),
         screens.declined_screen(view, "insufficient_funds", EUR),
-        screens.declined_screen(view, "fDDA signature invalid on the card's data"),
+        screens.declined_screen(view, detail="fDDA signature invalid on the card's data"),
         screens.approved_screen(view, EUR, "Y1", "476173******0010", "visa", offline=True),
-        screens.not_charged_screen(view, "host unavailable: connection refused", EUR),
-        screens.not_charged_screen(view, "no reply from host (timeout); reversal queued"),
+        screens.not_charged_screen(view, "host_unavailable", EUR),
+        screens.not_charged_screen(view, "no_reply"),
         *(screens.message_screen(view, kind) for kind in screens.MESSAGES),
-        screens.settlement_screen(view, screens.SettlementSummary(
-            7, "EUR", 2, 128, 1234567, 3, 4500, True, "27/11/2026 18:00")),
+        screens.settlement_screen(view, BatchTotals(7, CURRENCIES["EUR"], 128, 1234567, 3, 4500),
+                                  True, "27/11/2026 18:00"),
         screens.receipt_qr_screen(view, "PITAP001 000123 EUR 12.50 APPROVED 123456", EUR),
-        screens.receipt_qr_screen(view, "PITAP001 000124", Money(99999999, "EUR", 2),
+        screens.receipt_qr_screen(view, "PITAP001 000124", Money.of(99999999, "EUR"),
                                   view.lang.t("printer_problem", problem=view.lang.t(
                                       "printer_no_paper")), "approved"),
         screens.printer_problem_screen(view, view.lang.t("printer_no_paper")),
@@ -45,14 +46,14 @@ def all_screens(view: screens.View) -> list[screens.Screen]:
 
 def refund_screens(view: screens.View) -> list[screens.Screen]:
     """What the customer sees during a refund: every one of them must say it is a refund."""
-    refund = Money(500, "EUR", 2)
+    refund = Money.of(500, "EUR")
     return [
         screens.present_card_screen(view, refund, "refund"),
         screens.processing_screen(view, refund, "refund"),
         screens.card_read_screen(view, "refund"),
         screens.approved_screen(view, refund, "123456", "476173******0010", "visa", "refund"),
         screens.declined_screen(view, "insufficient_funds", refund, "refund"),
-        screens.not_charged_screen(view, "host unavailable", refund, "refund"),
+        screens.not_charged_screen(view, "host_unavailable", refund, "refund"),
         *(screens.message_screen(view, kind, txn_type="refund") for kind in screens.MESSAGES),
         screens.receipt_qr_screen(view, "PITAP001 000125", refund, outcome="approved",
                                   txn_type="refund"),
@@ -106,7 +107,7 @@ def test_screens_say_what_a_customer_needs(size: tuple[int, int]) -> None:
 
 def test_hindi_screens_are_in_devanagari_with_indian_amounts() -> None:
     view = screens.View(320, 240, load("hi"))
-    approved = screens.approved_screen(view, Money(12345600, "INR", 2), "123456")
+    approved = screens.approved_screen(view, Money.of(12345600, "INR"), "123456")
     assert approved.shows("स्वीकृत") and approved.shows("₹1,23,456.00")
     fonts = {t.text: t.font for t in approved.texts}
     assert fonts["स्वीकृत"] == "Lohit-Devanagari.ttf"
@@ -115,7 +116,7 @@ def test_hindi_screens_are_in_devanagari_with_indian_amounts() -> None:
 
 def test_italian_screens_are_in_italian() -> None:
     view = screens.View(320, 240, load("it"))
-    approved = screens.approved_screen(view, Money(123456, "EUR", 2), "123456")
+    approved = screens.approved_screen(view, Money.of(123456, "EUR"), "123456")
     assert approved.shows("Approvata") and approved.shows("1.234,56 €")
     assert screens.declined_screen(view, "insufficient_funds").shows("Fondi insufficienti")
     assert screens.message_screen(view, "see_phone").shows("Guardare il telefono")
@@ -149,16 +150,16 @@ def test_header_lights_mirror_the_status_lights() -> None:
 @pytest.mark.parametrize(
     ("money", "code", "text"),
     [
-        (Money(1250, "EUR", 2), "en", "€12.50"),
-        (Money(1250, "EUR", 2), "it", "12,50 €"),
-        (Money(123456789, "EUR", 2), "en", "€1,234,567.89"),
-        (Money(123456789, "EUR", 2), "it", "1.234.567,89 €"),
-        (Money(5, "USD", 2), "en", "$0.05"),
-        (Money(1200, "JPY", 0), "en", "¥1,200"),
-        (Money(1250, "KWD", 3), "en", "KWD 1.250"),
-        (Money(1250, "CHF", 2), "it", "12,50 CHF"),
-        (Money(-1250, "GBP", 2), "en", "-£12.50"),
-        (Money(99900, "INR", 2), "en", "₹999.00"),
+        (Money.of(1250, "EUR"), "en", "€12.50"),
+        (Money.of(1250, "EUR"), "it", "12,50 €"),
+        (Money.of(123456789, "EUR"), "en", "€1,234,567.89"),
+        (Money.of(123456789, "EUR"), "it", "1.234.567,89 €"),
+        (Money.of(5, "USD"), "en", "$0.05"),
+        (Money.of(1200, "JPY"), "en", "¥1,200"),
+        (Money.of(1250, "KWD"), "en", "KWD 1.250"),
+        (Money.of(1250, "CHF"), "it", "12,50 CHF"),
+        (Money.of(-1250, "GBP"), "en", "-£12.50"),
+        (Money.of(99900, "INR"), "en", "₹999.00"),
     ],
 )
 def test_amounts_follow_the_currency_exponent_and_the_language(
@@ -173,7 +174,7 @@ def test_indian_grouping_for_a_language_that_asks_for_it() -> None:
 
     assert group("123456789", ",", (3, 2)) == "12,34,56,789"
     indian = replace(load("en"), grouping=(3, 2))
-    assert format_money(Money(1234567800, "INR", 2), indian) == "₹1,23,45,678.00"
+    assert format_money(Money.of(1234567800, "INR"), indian) == "₹1,23,45,678.00"
 
 
 def test_every_language_has_every_text_with_the_same_placeholders() -> None:
@@ -192,10 +193,26 @@ def test_unknown_language_and_message_are_refused_by_name() -> None:
         screens.message_screen(screens.View(), "hello")
 
 
-def test_a_detail_that_repeats_the_title_gives_the_standard_hint() -> None:
-    screen = screens.message_screen(screens.View(), "see_phone", "See phone")
+def test_see_phone_without_detail_gives_the_standard_hint() -> None:
+    screen = screens.message_screen(screens.View(), "see_phone")
     assert screen.strings.count("See phone") == 1
     assert screen.shows("Follow the instructions")
+
+
+@pytest.mark.parametrize("code", available())
+def test_a_reason_is_a_code_and_free_text_is_never_read_for_one(code: str) -> None:
+    """The host's or kernel's words are shown as given, never mistaken for a reason: only the
+    code picks a translation."""
+    lang = load(code)
+    view = screens.View(320, 240, lang)
+    for reason in ("insufficient_funds", "expired", "host_unavailable"):
+        assert screens.declined_screen(view, reason).shows(lang.t(f"reason_{reason}"))
+    words = "issuer says: not expired, funds not insufficient"
+    shown = screens.declined_screen(view, detail=words)
+    assert shown.shows("Issuer says: not expired")
+    assert not any(shown.shows(lang.t(f"reason_{r}")) for r in ("expired", "insufficient_funds"))
+    assert screens.not_charged_screen(view, detail="host unavailable: refused").shows(
+        "Host unavailable: refused")
 
 
 @pytest.mark.parametrize("code", available())
@@ -220,12 +237,12 @@ def test_refund_outcomes_and_hints_speak_of_refunding() -> None:
 
 def test_host_trouble_is_amber_and_says_nothing_was_charged_not_declined() -> None:
     view = screens.View(320, 240, load("en"))
-    screen = screens.not_charged_screen(view, "no reply from host (timeout); reversal queued", EUR)
+    screen = screens.not_charged_screen(view, "no_reply", EUR)
     assert screen.shows("Not charged") and screen.shows("Try again or use another payment")
     assert screen.shows("No reply from bank") and not screen.shows("Declined")
     found = colours(screen.image)
     assert view.theme.warning in found and view.theme.failure not in found
-    refund = screens.not_charged_screen(view, "host unavailable", EUR, "refund")
+    refund = screens.not_charged_screen(view, "host_unavailable", EUR, "refund")
     assert refund.shows("Refund not made") and not refund.shows("charged")
 
 

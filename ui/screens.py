@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import qrcode
 from PIL import Image
@@ -22,7 +23,7 @@ from PIL import Image
 from ui.canvas import Canvas, DrawnText
 from ui.lang import Language
 from ui.lang import load as load_language
-from ui.money import Money, format_money
+from ui.money import MoneyLike, format_money
 from ui.theme import DEFAULT_THEME, Color, Theme, font
 
 SCHEME_NAMES = {"visa": "VISA", "mastercard": "Mastercard", "rupay": "RuPay", "amex": "AMEX",
@@ -60,19 +61,26 @@ class Screen:
         return any(text in s for s in self.strings) or text in joined
 
 
-@dataclass(frozen=True)
-class SettlementSummary:
-    """Totals of a batch, as the settlement report screen shows them."""
+class TotalsLike(Protocol):
+    """What the settlement screen reads of a batch's totals (firmware.money.BatchTotals)."""
 
-    batch: int
-    currency: str
-    exponent: int
-    sales_count: int
-    sales_minor: int
-    refunds_count: int
-    refunds_minor: int
-    balanced: bool | None = None  # None: not yet compared with the host
-    when: str = ""
+    @property
+    def batch(self) -> int: ...
+
+    @property
+    def sales_count(self) -> int: ...
+
+    @property
+    def refunds_count(self) -> int: ...
+
+    @property
+    def sales(self) -> MoneyLike: ...
+
+    @property
+    def refunds(self) -> MoneyLike: ...
+
+    @property
+    def net(self) -> MoneyLike: ...
 
 
 # ---- page furniture ------------------------------------------------------------------------
@@ -156,7 +164,7 @@ class Column:
             y += height + gap
 
 
-def _money_line(view: View, money: Money | None) -> str:
+def _money_line(view: View, money: MoneyLike | None) -> str:
     return format_money(money, view.lang) if money is not None else ""
 
 
@@ -215,7 +223,7 @@ def ready_screen(view: View) -> Screen:
 KEYBOARD_LEGENDS = {"enter": "Enter", "clear": "C", "cancel": "Esc"}
 
 
-def amount_entry_screen(view: View, money: Money, txn_type: str = "purchase",
+def amount_entry_screen(view: View, money: MoneyLike, txn_type: str = "purchase",
                         keys: dict[str, str] | None = None) -> Screen:
     """The shopkeeper keys the amount: label, the amount in a field, and below which key is
     OK / clear / cancel (`keys`: legends by meaning, e.g. {"enter": "#", ...})."""
@@ -240,7 +248,7 @@ def amount_entry_screen(view: View, money: Money, txn_type: str = "purchase",
     return Screen("amount_entry", c.image, c.texts)
 
 
-def present_card_screen(view: View, money: Money, txn_type: str = "purchase") -> Screen:
+def present_card_screen(view: View, money: MoneyLike, txn_type: str = "purchase") -> Screen:
     """Time to tap: the amount, the contactless symbol, 'Present card or phone'."""
     t = view.lang
     th = view.theme
@@ -254,7 +262,7 @@ def present_card_screen(view: View, money: Money, txn_type: str = "purchase") ->
     return Screen("present_card", c.image, c.texts)
 
 
-def processing_screen(view: View, money: Money | None = None,
+def processing_screen(view: View, money: MoneyLike | None = None,
                       txn_type: str = "purchase") -> Screen:
     """The card is being read / the bank asked: keep the card still."""
     t = view.lang
@@ -286,7 +294,7 @@ def card_read_screen(view: View, txn_type: str = "purchase") -> Screen:
     return Screen("card_read", c.image, c.texts)
 
 
-def approved_screen(view: View, money: Money, auth_code: str = "", masked_pan: str = "",
+def approved_screen(view: View, money: MoneyLike, auth_code: str = "", masked_pan: str = "",
                     scheme: str = "", txn_type: str = "purchase", offline: bool = False) -> Screen:
     """Approved: tick, the word ("Refund approved" for a refund), the amount, which card and the
     auth code ("Approved offline" instead of an offline approval's Y1)."""
@@ -309,45 +317,20 @@ def approved_screen(view: View, money: Money, auth_code: str = "", masked_pan: s
     return Screen("approved", c.image, c.texts)
 
 
-# Words in a host's or kernel's reason -> the reason key shown in the customer's language.
-REASON_PATTERNS: tuple[tuple[str, str], ...] = (
-    ("insufficient", "insufficient_funds"),
-    ("not sufficient", "insufficient_funds"),
-    ("do not hono", "do_not_honour"),
-    ("issuer unavailable", "issuer_unavailable"),
-    ("issuer or switch", "issuer_unavailable"),
-    ("no reply", "no_reply"),
-    ("host unavailable", "host_unavailable"),
-    ("not supported", "not_supported"),
-    ("expired", "expired"),
-    ("limit", "limit"),
-)
+def reason_text(lang: Language, reason: str, detail: str = "") -> str:
+    """Why, in plain words: a reason code (firmware.reasons.Reason: 'insufficient_funds') in the
+    customer's language; a code the language has no words for (or none) shows `detail`, the
+    free text it came with, capitalised."""
+    key = f"reason_{reason}"
+    if reason and key in lang.text:
+        return lang.t(key)
+    return detail[:1].upper() + detail[1:]
 
 
-# Reasons that mean the host never decided: nothing was charged (the "not charged" screen).
-HOST_TROUBLE = ("host_unavailable", "no_reply")
-
-
-def reason_name(reason: str) -> str:
-    """The reason key a reason is or names ('insufficient_funds'), or '' for none known."""
-    lowered = reason.lower()
-    if f"reason_{lowered}" in load_language("en").text:
-        return lowered
-    return next((name for pattern, name in REASON_PATTERNS if pattern in lowered), "")
-
-
-def reason_text(lang: Language, reason: str) -> str:
-    """A decline reason in plain words: a reason key ('insufficient_funds') or a host message
-    that names a known reason is translated; anything else is shown as given, capitalised."""
-    name = reason_name(reason)
-    if name:
-        return lang.t(f"reason_{name}")
-    return reason[:1].upper() + reason[1:]
-
-
-def declined_screen(view: View, reason: str = "", money: Money | None = None,
-                    txn_type: str = "purchase") -> Screen:
-    """Declined: cross, the word ("Refund declined" for a refund), the reason in plain words."""
+def declined_screen(view: View, reason: str = "", money: MoneyLike | None = None,
+                    txn_type: str = "purchase", detail: str = "") -> Screen:
+    """Declined: cross, the word ("Refund declined" for a refund), the reason in plain words
+    (`reason` a code, `detail` the free text shown when the language has no words for it)."""
     t = view.lang
     th = view.theme
     c, top, bottom = _page(view)
@@ -357,14 +340,15 @@ def declined_screen(view: View, reason: str = "", money: Money | None = None,
     col.text(t.t(txn_wording(txn_type, "declined", t)), 30, bold=True, color=th.failure)
     if money is not None:
         col.text(format_money(money, t), 22, bold=True)
-    if reason:
-        col.paragraph(reason_text(t, reason), 18, max_lines=2, color=th.text)
+    why = reason_text(t, reason, detail)
+    if why:
+        col.paragraph(why, 18, max_lines=2, color=th.text)
     col.layout(top, bottom)
     return Screen("declined", c.image, c.texts)
 
 
-def not_charged_screen(view: View, reason: str = "", money: Money | None = None,
-                       txn_type: str = "purchase") -> Screen:
+def not_charged_screen(view: View, reason: str = "", money: MoneyLike | None = None,
+                       txn_type: str = "purchase", detail: str = "") -> Screen:
     """The host never decided (not reachable, no reply: reversed): not a decline. Amber, with
     what happened to the money ("Not charged") and what to do, then why in small print."""
     t = view.lang
@@ -378,8 +362,9 @@ def not_charged_screen(view: View, reason: str = "", money: Money | None = None,
         col.text(format_money(money, t), 22, bold=True)
     col.paragraph(t.t(txn_wording(txn_type, "not_charged_hint", t)), 17, max_lines=2,
                   color=th.text)
-    if reason:
-        col.text(reason_text(t, reason), 14, color=th.muted)
+    why = reason_text(t, reason, detail)
+    if why:
+        col.text(why, 14, color=th.muted)
     col.layout(top, bottom)
     return Screen("not_charged", c.image, c.texts)
 
@@ -420,8 +405,6 @@ def message_screen(view: View, kind: str, detail: str = "", txn_type: str = "pur
     }
     col.shape(size, draw_icon[icon])
     col.paragraph(t.t(title_key), 26, bold=True, max_lines=2)
-    if detail.strip().lower() == t.t(title_key).lower():
-        detail = ""  # the kernel's "See phone" says no more than the title
     hint = detail or (t.t(txn_wording(txn_type, hint_key, t)) if hint_key else "")
     if hint:
         col.paragraph(hint, 16, max_lines=2, color=th.muted)
@@ -429,23 +412,21 @@ def message_screen(view: View, kind: str, detail: str = "", txn_type: str = "pur
     return Screen(kind, c.image, c.texts)
 
 
-def settlement_screen(view: View, summary: SettlementSummary) -> Screen:
-    """End of day: the batch's sales, refunds and net, and whether the host agreed."""
+def settlement_screen(view: View, totals: TotalsLike, balanced: bool | None = None,
+                      when: str = "") -> Screen:
+    """End of day: the batch's sales, refunds and net, and whether the host agreed (`balanced`
+    None: not compared with the host yet)."""
     t = view.lang
     th = view.theme
-    status = "" if summary.balanced is None else t.t(
-        "balanced" if summary.balanced else "unbalanced")
-    c, top, bottom = _page(view, footer=status or summary.when)
-    title = f"{t.t('settlement')} · {t.t('batch')} {summary.batch}"
+    status = "" if balanced is None else t.t("balanced" if balanced else "unbalanced")
+    c, top, bottom = _page(view, footer=status or when)
+    title = f"{t.t('settlement')} · {t.t('batch')} {totals.batch}"
     c.text(title, c.width // 2, top + c.px(10), c.px(18), bold=True)
 
-    def money(minor: int) -> str:
-        return format_money(Money(minor, summary.currency, summary.exponent), t)
-
     rows = [
-        (t.t("sales"), str(summary.sales_count), money(summary.sales_minor)),
-        (t.t("refunds"), str(summary.refunds_count), money(-summary.refunds_minor)),
-        (t.t("net"), "", money(summary.sales_minor - summary.refunds_minor)),
+        (t.t("sales"), str(totals.sales_count), format_money(totals.sales, t)),
+        (t.t("refunds"), str(totals.refunds_count), format_money(-totals.refunds, t)),
+        (t.t("net"), "", format_money(totals.net, t)),
     ]
     margin = c.px(14)
     table_top = top + c.px(42)
@@ -465,12 +446,12 @@ def settlement_screen(view: View, summary: SettlementSummary) -> Screen:
         c.text(amount, c.width - margin, mid, size, bold=bold, anchor="rm",
                max_width=c.width - 2 * margin - label_w - c.px(28))
     if status:
-        color = th.success if summary.balanced else th.failure
+        color = th.success if balanced else th.failure
         c.draw.rectangle((0, bottom, c.px(6), c.height), fill=color)
     return Screen("settlement", c.image, c.texts)
 
 
-def receipt_qr_screen(view: View, payload: str, money: Money | None = None,
+def receipt_qr_screen(view: View, payload: str, money: MoneyLike | None = None,
                       note: str = "", outcome: str = "", txn_type: str = "purchase") -> Screen:
     """No printer (or it failed: `note` says why): a QR code to scan for an e-receipt, under
     the payment's outcome ("approved" / "declined"; "Refund approved" for a refund) and

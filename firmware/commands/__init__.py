@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from firmware.config import CURRENCIES, currency_exponent, format_amount
 from firmware.errors import PitapError
+from firmware.money import CURRENCIES, Currency, Money
 
 if TYPE_CHECKING:
     from firmware.config import Config
@@ -107,22 +107,22 @@ def _shown(text: str) -> str:
     return repr(text if len(text) <= 24 else text[:24] + "...")
 
 
-def parse_currency(text: str, option: str = "--currency") -> str:
-    """An ISO 4217 alpha code the terminal knows, upper case; UsageError naming `option`."""
-    code = text.upper()
-    if code not in CURRENCIES:
+def parse_currency(text: str, option: str = "--currency") -> Currency:
+    """An ISO 4217 alpha code the terminal knows (any case); UsageError naming `option`."""
+    found = CURRENCIES.get(text.upper())
+    if found is None:
         raise UsageError(f"{option} {_shown(text)}: unknown currency "
                          f"(known: {', '.join(CURRENCIES)})")
-    return code
+    return found
 
 
-def parse_amount(text: str, currency: str) -> int:
+def parse_amount(text: str, currency: Currency) -> int:
     """'12.50' in EUR -> 1250 minor units, for every command that takes an amount.
 
     Only ASCII digits with an optional decimal point and at most the currency's decimals; more
     than zero and at most 12 digits of minor units (EMV 9F02). UsageError (one line) otherwise:
     no exponents, signs, inf or nan, and no arithmetic on a number nobody typed."""
-    exp = currency_exponent(currency)
+    exp = currency.exponent
     match = _AMOUNT.fullmatch(text)
     if match is None:
         example = "1250" if exp == 0 else "12." + "50".ljust(exp, "0")
@@ -137,7 +137,9 @@ def parse_amount(text: str, currency: str) -> int:
     if not digits:
         raise UsageError(f"amount {_shown(text)}: must be more than zero")
     if len(digits) > MAX_AMOUNT_DIGITS:
-        most = format_amount(10**MAX_AMOUNT_DIGITS - 1, currency)
+        from ui.money import operator_text
+
+        most = operator_text(Money(10**MAX_AMOUNT_DIGITS - 1, currency))
         raise UsageError(f"amount {_shown(text)}: at most {most} "
                          f"({MAX_AMOUNT_DIGITS} digits of minor units)")
     return int(digits)

@@ -34,13 +34,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def payment_line(p: Payment) -> str:
-    from firmware.config import format_amount
+    from firmware.money import Money, UnknownCurrency, currency
+    from ui.money import operator_text
 
+    try:
+        amount = operator_text(Money(p.amount, currency(p.currency)))
+    except UnknownCurrency:  # not one this terminal knows (an older configuration's)
+        amount = f"{p.amount} ({p.currency})"
     parts = [
         f"#{p.id:<5}",
         p.created_at[:19].replace("T", " "),
         f"{p.txn_type.value:<8}",
-        f"{format_amount(p.amount, p.currency):>14}",
+        f"{amount:>14}",
         f"{p.outcome.value if p.outcome else '-':<9}",
         f"state={p.state.value}",
     ]

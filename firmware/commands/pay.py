@@ -25,24 +25,28 @@ from firmware.commands import (
     stopped_by_signals,
     tell_recovery,
 )
-from firmware.config import ConfigError, currency_numeric, format_amount, load_config
+from firmware.config import ConfigError, load_config
+from firmware.money import Currency, Money
 
 if TYPE_CHECKING:  # the terminal (nfcpy, Pillow, python-escpos) is imported when a command runs
     from firmware.config import Config
     from firmware.terminal import PaymentResult, Terminal
 
 
-def check_contactless_limit(cfg: Config, amount: int, currency: str) -> None:
+def check_contactless_limit(cfg: Config, amount: int, currency: Currency) -> None:
     """UsageError when `amount` is over the contactless limit of every application in the AID
     table: no card could take it, so no tap is awaited."""
     from firmware.emv.aids import load_aid_table
 
     path = cfg.data_path(cfg.kernel.aid_table)
-    numeric = currency_numeric(currency)
-    highest = max(e.limits_for(numeric).contactless_txn_limit for e in load_aid_table(path).entries)
+    from ui.money import operator_text
+
+    highest = max(e.limits_for(currency.numeric).contactless_txn_limit
+                  for e in load_aid_table(path).entries)
     if amount > highest:
-        raise UsageError(f"amount {format_amount(amount, currency)} is over the contactless limit "
-                         f"of every application ({format_amount(highest, currency)}, {path})")
+        raise UsageError(f"amount {operator_text(Money(amount, currency))} is over the "
+                         "contactless limit of every application "
+                         f"({operator_text(Money(highest, currency))}, {path})")
 
 
 def add_payment_args(p: argparse.ArgumentParser) -> None:
@@ -76,13 +80,13 @@ def print_result(result: PaymentResult, as_json: bool) -> int:
 
 
 def take(args: argparse.Namespace,
-         action: Callable[[Terminal, int, str, Callable[[], bool]], PaymentResult],
+         action: Callable[[Terminal, int, Currency, Callable[[], bool]], PaymentResult],
          needs_journal: bool = False) -> int:
     """Check the amount, open the configured terminal, run one payment or refund
     (`action(terminal, amount, currency, cancelled)`), print it, close. `needs_journal`: refuse
     (exit 2) when the configuration's journal does not exist."""
     cfg = load_config(args.config)
-    currency = parse_currency(args.currency) if args.currency else cfg.terminal.currency.upper()
+    currency = parse_currency(args.currency) if args.currency else cfg.currency
     amount = parse_amount(args.amount, currency)
     check_contactless_limit(cfg, amount, currency)
     if needs_journal:

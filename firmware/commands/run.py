@@ -69,7 +69,7 @@ def serve(args: argparse.Namespace, cfg: Config, terminal: Terminal,
             print("pitap run: keypad.backend = keyboard without a terminal: keys come from "
                   "standard input and the service stops when it ends (use matrix or buttons on "
                   "a Pi)", file=sys.stderr, flush=True)
-        service = TerminalService(terminal, keypad, currency=cfg.terminal.currency.upper(),
+        service = TerminalService(terminal, keypad, currency=cfg.currency,
                                   result_hold_s=args.hold, stop=stop)
         count = service.run(args.max_payments)
         log.info("pitap run: %d payments", count)

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from firmware.config import CURRENCIES, ConfigError, read_toml
+from firmware.config import ConfigError, read_toml
+from firmware.money import CURRENCIES
 
 KERNELS = {0: "generic EMV", 2: "Mastercard-style M/Chip", 3: "Visa-style qVSDC"}
 
@@ -128,7 +129,7 @@ def _currency_limits(table: dict[str, Any], where: str, base: Limits) -> dict[in
         unknown = set(lim) - {"currency", *_LIMIT_FIELDS}
         if unknown:
             raise ConfigError(f"{lwhere}: unknown key '{sorted(unknown)[0]}'")
-        per_currency[CURRENCIES[code.upper()][0]] = _limits(lim, lwhere, base)
+        per_currency[CURRENCIES[code.upper()].numeric] = _limits(lim, lwhere, base)
     return per_currency
 
 

@@ -52,25 +52,25 @@ def after_gpo(keys: capk.CaKeyStore, s: Session) -> Verdict:
     return _offline_approval_fdda(keys, s)
 
 
-def _offline_refusal(s: Session) -> str:
-    """Why the terminal will not take the phone's offline approval ("" when it will)."""
+def _offline_refusal(s: Session) -> Verdict | None:
+    """The decline when the terminal will not take the phone's offline approval (None: it will)."""
     if s.candidate.online_required:
-        return "phone approved offline when online was required"
+        return Verdict(OutcomeKind.DECLINED, "phone approved offline when online was required")
     if s.cvm is CvmMethod.FAILED:
-        return "cardholder verification required"
+        return Verdict(OutcomeKind.DECLINED, "cardholder verification required")
     if restrictions.application_expired(s):
         s.tvr |= Tvr.APPLICATION_EXPIRED
-        return "application expired"
+        return Verdict(OutcomeKind.DECLINED, "application expired", Prompt.CARD_EXPIRED)
     if not Aip.of(s.card[Tag.AIP]) & Aip.DDA_SUPPORTED:
-        return "offline approval without fDDA support refused"
-    return ""
+        return Verdict(OutcomeKind.DECLINED, "offline approval without fDDA support refused")
+    return None
 
 
 def _offline_approval_fdda(keys: capk.CaKeyStore, s: Session) -> Verdict:
     """A TC: the terminal must agree and fDDA must pass."""
     refusal = _offline_refusal(s)
-    if refusal:
-        return Verdict(OutcomeKind.DECLINED, refusal)
+    if refusal is not None:
+        return refusal
     try:
         data_authentication.fdda(keys, s)
     except oda.OdaError as exc:

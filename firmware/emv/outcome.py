@@ -52,6 +52,7 @@ class Prompt(Enum):
     CARD_ERROR = "card_error"
     USE_ANOTHER_CARD = "use_another_card"
     AMOUNT_TOO_HIGH = "amount_too_high"
+    CARD_EXPIRED = "card_expired"
 
     @property
     def text(self) -> str:
@@ -69,6 +70,7 @@ _PROMPT_TEXT = {
     Prompt.CARD_ERROR: "Card error",
     Prompt.USE_ANOTHER_CARD: "Use another card",
     Prompt.AMOUNT_TOO_HIGH: "Amount too high",
+    Prompt.CARD_EXPIRED: "Card expired",
 }
 
 # The prompt of an outcome kind when the step that decided it named none.

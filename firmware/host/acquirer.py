@@ -17,6 +17,8 @@ from firmware.errors import PitapError
 
 from firmware.payment import TxnType
 
+from firmware.money import BatchTotals
+
 
 class HostUnavailable(PitapError):
     """The request never left: refused, unreachable, TLS failure. Nothing to reverse."""
@@ -138,21 +140,11 @@ class AuthResponse:
 
 
 @dataclass(frozen=True)
-class SettlementTotals:
-    sales_count: int
-    sales_amount: int
-    refunds_count: int
-    refunds_amount: int
-    currency: int
-    batch_number: int
-
-
-@dataclass(frozen=True)
 class SettlementResult:
     agreed: bool
     response_code: str
     message: str
-    host_totals: SettlementTotals | None = None
+    host_totals: BatchTotals | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -170,7 +162,7 @@ class Acquirer(Protocol):
         """Send an advice of an offline approval; True once acknowledged (`repeat`: 0221)."""
         ...
 
-    def settle(self, totals: SettlementTotals, batch: list[AuthRequest]) -> SettlementResult: ...
+    def settle(self, totals: BatchTotals, batch: list[AuthRequest]) -> SettlementResult: ...
 
     def echo(self) -> bool: ...
 

@@ -25,10 +25,10 @@ from firmware.host.acquirer import (
     HostUnavailable,
     NoReply,
     SettlementResult,
-    SettlementTotals,
 )
 from firmware.host.dialect import Dialect, MessageError, load_dialect
 from firmware.host.link import FrameError, FrameTimeout, HostLink, client_tls_context
+from firmware.money import BatchTotals
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class Iso8583Acquirer:
         reply = self._exchange(doc)
         return reply["39"] in ("00", "94")
 
-    def settle(self, totals: SettlementTotals, batch: list[AuthRequest]) -> SettlementResult:
+    def settle(self, totals: BatchTotals, batch: list[AuthRequest]) -> SettlementResult:
         """0500 with our totals; on 95 upload the batch (0320 each) and close it (0500 again)."""
         doc = messages.settlement(totals, self.next_stan(), self.terminal_id, self.merchant_id,
                                   self.dialect)
@@ -156,7 +156,7 @@ class Iso8583Acquirer:
         if code != "95":
             return SettlementResult(False, code, messages.response_message(code), host_totals)
         for item in batch:
-            up = messages.batch_upload(item, self.next_stan(), totals.batch_number, self.dialect,
+            up = messages.batch_upload(item, self.next_stan(), totals.batch, self.dialect,
                                        self.sale_mti)
             ack = self._exchange(up)
             if ack["39"] != "00":
@@ -172,9 +172,9 @@ class Iso8583Acquirer:
                                 {"first_response": code, "uploaded": str(len(batch))})
 
     @staticmethod
-    def _host_totals(reply: dict[str, str], ours: SettlementTotals) -> SettlementTotals | None:
+    def _host_totals(reply: dict[str, str], ours: BatchTotals) -> BatchTotals | None:
         try:
-            return messages.parse_totals(reply.get("63", ""), ours.currency, ours.batch_number)
+            return messages.parse_totals(reply.get("63", ""), ours.currency, ours.batch)
         except ValueError:
             return None
 

@@ -2,8 +2,8 @@
 
 Builds request dicts (0100/0200 sale or refund, 0220 advice, 0400/0401 reversal, 0500 settlement,
 0320 batch upload, 0800 echo / sign-on) from the acquirer contract's dataclasses, checks that a
-reply belongs to its request (MTI, STAN, terminal id) and maps the response code (field 39) to
-what a shopkeeper reads. Card data only passes through: nothing here logs it.
+reply belongs to its request (MTI, STAN, terminal id); the response code (field 39) is a
+firmware.host.response_codes.ResponseCode. Card data only passes through: nothing here logs it.
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ import datetime as dt
 from dataclasses import dataclass
 
 from firmware.errors import PitapError
-from firmware.host.acquirer import AuthRequest, AuthResponse, SettlementTotals
+from firmware.host import response_codes
+from firmware.host.acquirer import AuthRequest, AuthResponse
 from firmware.host.dialect import Dialect
+from firmware.host.response_codes import ResponseCode
+from firmware.money import BatchTotals, Currency
 
 # POS entry mode (22): 07 = contactless chip (EMV), 1 = terminal can accept a PIN.
 POS_ENTRY_CONTACTLESS = "071"
@@ -23,45 +26,10 @@ SETTLEMENT_AFTER_UPLOAD_CODE = "960000"  # settlement trailer after a batch uplo
 NETWORK_ECHO = "301"
 NETWORK_SIGN_ON = "001"
 
-APPROVED_CODES = frozenset({"00", "08", "11"})
-
-# Response code (39) -> what the shopkeeper sees. Kept short: it goes on a 320x240 screen.
-RESPONSE_MESSAGES: dict[str, str] = {
-    "00": "Approved",
-    "01": "Refer to card issuer",
-    "03": "Invalid merchant",
-    "04": "Card not accepted (pick up)",
-    "05": "Declined by card issuer",
-    "08": "Approved (with identification)",
-    "11": "Approved",
-    "12": "Invalid transaction",
-    "13": "Invalid amount",
-    "14": "Card number not recognised",
-    "15": "Unknown card issuer",
-    "19": "Please try again",
-    "30": "Message format error",
-    "41": "Card reported lost",
-    "43": "Card reported stolen",
-    "51": "Insufficient funds",
-    "54": "Card expired",
-    "55": "Incorrect PIN",
-    "57": "Not allowed for this card",
-    "58": "Not allowed on this terminal",
-    "61": "Over the card's amount limit",
-    "62": "Restricted card",
-    "65": "Please insert card or use PIN",
-    "1A": "Please insert card or use PIN",
-    "75": "PIN tries exceeded",
-    "91": "Card issuer unavailable, try later",
-    "92": "Card issuer unknown to the network",
-    "94": "Duplicate transaction",
-    "95": "Totals do not agree",
-    "96": "Acquirer system error",
-}
-
 
 def response_message(code: str) -> str:
-    return RESPONSE_MESSAGES.get(code, f"Declined (code {code})")
+    """Field 39 -> what the shopkeeper reads (firmware.host.response_codes)."""
+    return response_codes.message(code)
 
 
 @dataclass(frozen=True)
@@ -222,28 +190,28 @@ def reversal(req: AuthRequest, dialect: Dialect, original_mti: str = "0100",
     return doc
 
 
-def totals_text(t: SettlementTotals) -> str:
+def totals_text(t: BatchTotals) -> str:
     """Field 63: sales count (3) + amount (12), refunds count (3) + amount (12)."""
     return (f"{t.sales_count:03d}{t.sales_amount:012d}"
             f"{t.refunds_count:03d}{t.refunds_amount:012d}")
 
 
-def parse_totals(text: str, currency: int, batch_number: int) -> SettlementTotals:
+def parse_totals(text: str, currency: Currency, batch: int) -> BatchTotals:
     if len(text) != 30 or not text.isdigit():
         raise ValueError(f"settlement totals must be 30 digits, got {len(text)} characters")
-    return SettlementTotals(
+    return BatchTotals(
+        batch, currency,
         sales_count=int(text[0:3]), sales_amount=int(text[3:15]),
         refunds_count=int(text[15:18]), refunds_amount=int(text[18:30]),
-        currency=currency, batch_number=batch_number,
     )
 
 
-def settlement(totals: SettlementTotals, stan: int, terminal_id: str, merchant_id: str,
+def settlement(totals: BatchTotals, stan: int, terminal_id: str, merchant_id: str,
                dialect: Dialect, after_upload: bool = False) -> dict[str, str]:
     doc = _common("0500", stan, terminal_id, merchant_id, dialect)
     doc["3"] = SETTLEMENT_AFTER_UPLOAD_CODE if after_upload else SETTLEMENT_CODE
-    doc["49"] = f"{totals.currency:03d}"
-    doc["60"] = f"{totals.batch_number:06d}"
+    doc["49"] = f"{totals.currency.numeric:03d}"
+    doc["60"] = f"{totals.batch:06d}"
     doc["63"] = totals_text(totals)
     return doc
 
@@ -272,6 +240,7 @@ def network(code: str, stan: int, terminal_id: str, merchant_id: str,
 def auth_response(doc: dict[str, str], dialect: Dialect) -> AuthResponse:
     """A matched 0110/0210 reply -> AuthResponse (issuer data from field 55, hex or binary)."""
     code = doc["39"]
+    known = ResponseCode.of(code)
     issuer = b""
     if doc.get("55"):
         try:
@@ -279,7 +248,7 @@ def auth_response(doc: dict[str, str], dialect: Dialect) -> AuthResponse:
         except ValueError:
             issuer = b""
     return AuthResponse(
-        approved=code in APPROVED_CODES,
+        approved=known is not None and known.approved,
         response_code=code,
         message=response_message(code),
         auth_code=doc.get("38", "").strip(),

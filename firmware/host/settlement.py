@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from firmware.config import Config, ConfigError
+from firmware.config import Config
 from firmware.errors import PitapError
 from firmware.host.acquirer import (
     Acquirer,
@@ -27,12 +27,12 @@ from firmware.host.acquirer import (
     NoReply,
     PaymentData,
     SettlementResult,
-    SettlementTotals,
 )
 from firmware.host.saf import Outbox, StoreAndForward
+from firmware.money import BatchTotals, Currency, Money, UnknownCurrency
 from firmware.payment import PaymentState, SettlementState
-from firmware.receipt import money_text
 from ui.lang import load as load_language
+from ui.money import Style, format_money
 
 log = logging.getLogger(__name__)
 
@@ -91,16 +91,16 @@ class ZReport:
     merchant_id: str
     merchant_name: str
     batch: int
-    currency: int
+    currency: Currency
     closed_at: str
-    totals: dict[str, int]
-    host_totals: dict[str, int] | None
+    totals: BatchTotals
+    host_totals: BatchTotals | None
     closed: bool  # the host accepted the batch (agreed, or after the upload)
     agreed_first_time: bool
     response_code: str
     message: str
     uploaded: int = 0
-    by_scheme: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_scheme: dict[str, BatchTotals] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
     reversed: int = 0
     queue_pending: int = 0
@@ -109,13 +109,23 @@ class ZReport:
     other_currencies: dict[int, list[int]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain data (`pitap settle --json`): the currency by its number, totals by figure."""
+        d = asdict(self)
+        d["currency"] = self.currency.numeric
+        d["totals"] = self.totals.counts()
+        d["host_totals"] = None if self.host_totals is None else self.host_totals.counts()
+        d["by_scheme"] = {name: t.counts() for name, t in self.by_scheme.items()}
+        return d
 
 
-def _money(amount: int, currency: int) -> str:
+def _money(money: Money) -> str:
+    return format_money(money, load_language("en"), Style.PAPER)
+
+
+def _other_money(amount: int, currency: int) -> str:
     try:
-        return money_text(amount, currency, load_language("en"))
-    except ConfigError:
+        return _money(Money.of(amount, currency))
+    except UnknownCurrency:
         return f"{amount} (minor units, currency {currency})"
 
 
@@ -124,18 +134,10 @@ def batch_items(journal: Batches, batch: int, merchant_id: str) -> list[AuthRequ
     return [AuthRequest.from_payment(p, merchant_id) for p in journal.charged_payments(batch)]
 
 
-_TOTAL_FIELDS = ("sales_count", "sales_amount", "refunds_count", "refunds_amount")
-
-
-def _totals(t: Totals, batch: int, currency: int) -> SettlementTotals:
-    return SettlementTotals(
-        sales_count=t.sales_count, sales_amount=t.sales_amount, refunds_count=t.refunds_count,
-        refunds_amount=t.refunds_amount, currency=currency, batch_number=batch,
-    )
-
-
-def _as_dict(t: Totals) -> dict[str, int]:
-    return {k: int(getattr(t, k)) for k in _TOTAL_FIELDS}
+def _batch_totals(t: Totals, batch: int, currency: Currency) -> BatchTotals:
+    """The journal's counts as the one batch-totals type."""
+    return BatchTotals(batch, currency, sales_count=t.sales_count, sales_amount=t.sales_amount,
+                       refunds_count=t.refunds_count, refunds_amount=t.refunds_amount)
 
 
 def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
@@ -145,7 +147,7 @@ def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
     "awaiting_reply" or the queue does not drain completely. Raises HostUnavailable / NoReply
     when the host cannot be reached for the totals; the settlement then stays recorded as
     unfinished in the journal and the next run resumes it with the same batch."""
-    currency = cfg.currency_numeric
+    currency = cfg.currency
     saf = StoreAndForward(journal, acquirer, cfg.terminal.merchant_id)
     try:
         drained = saf.drain(include_not_due=True)
@@ -154,9 +156,9 @@ def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
     _refuse_while_open(journal, drained.failed)
     unfinished = journal.unfinished_settlements()
     # A run a power cut interrupted goes first: same batch, same totals.
-    s = unfinished[0] if unfinished else journal.begin_settlement(currency=currency)
+    s = unfinished[0] if unfinished else journal.begin_settlement(currency=currency.numeric)
     batch = s.batch
-    totals = _totals(s.totals, batch, currency)
+    totals = _batch_totals(s.totals, batch, currency)
     items = batch_items(journal, batch, cfg.terminal.merchant_id)
     journal.record_settlement(s.id, SettlementState.SENT)
     try:
@@ -166,20 +168,20 @@ def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
         raise
     journal.record_settlement(s.id, SettlementState.DONE if result.agreed
                               else SettlementState.FAILED, result.response_code, result.message)
-    by_scheme = {name: _as_dict(t) for name, t in journal.scheme_totals(batch, currency).items()}
-    host = result.host_totals
+    by_scheme = {name: _batch_totals(t, batch, currency)
+                 for name, t in journal.scheme_totals(batch, currency.numeric).items()}
     return ZReport(
         terminal_id=cfg.terminal.terminal_id, merchant_id=cfg.terminal.merchant_id,
         merchant_name=cfg.terminal.merchant_name, batch=batch, currency=currency,
         closed_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        totals=_as_dict(totals), host_totals=None if host is None else _as_dict(host),
+        totals=totals, host_totals=result.host_totals,
         closed=result.agreed, agreed_first_time=result.agreed and "first_response" not in
         result.extra, response_code=result.response_code, message=result.message,
         uploaded=int(result.extra.get("uploaded", "0") or 0), by_scheme=by_scheme,
         outcomes=journal.outcome_counts(batch),
         reversed=journal.count_in_state(batch, PaymentState.REVERSED),
         queue_pending=len(journal.queue()),
-        other_currencies=journal.other_currencies(batch, currency),
+        other_currencies=journal.other_currencies(batch, currency.numeric),
     )
 
 
@@ -200,7 +202,6 @@ def _refuse_while_open(journal: Batches, why_not_sent: str) -> None:
 
 def format_z_report(z: ZReport) -> str:
     """The end-of-day report as plain text, 40 columns (fits a receipt printer)."""
-    cur = z.currency
     t = z.totals
     lines = [
         "Z-REPORT".center(40),
@@ -208,16 +209,15 @@ def format_z_report(z: ZReport) -> str:
         f"Terminal {z.terminal_id}  Merchant {z.merchant_id}",
         f"Batch {z.batch:06d}   {z.closed_at}",
         "-" * 40,
-        f"{'Sales':<12}{t['sales_count']:>6}  {_money(t['sales_amount'], cur):>20}",
-        f"{'Refunds':<12}{t['refunds_count']:>6}  {_money(t['refunds_amount'], cur):>20}",
-        f"{'Net':<20}{_money(t['sales_amount'] - t['refunds_amount'], cur):>20}",
+        f"{'Sales':<12}{t.sales_count:>6}  {_money(t.sales):>20}",
+        f"{'Refunds':<12}{t.refunds_count:>6}  {_money(t.refunds):>20}",
+        f"{'Net':<20}{_money(t.net):>20}",
         "-" * 40,
     ]
     for scheme, row in sorted(z.by_scheme.items()):
-        lines.append(f"{scheme:<12}{row['sales_count']:>6}  {_money(row['sales_amount'], cur):>20}")
-        if row["refunds_count"]:
-            lines.append(f"{'  refunds':<12}{row['refunds_count']:>6}  "
-                         f"{_money(row['refunds_amount'], cur):>20}")
+        lines.append(f"{scheme:<12}{row.sales_count:>6}  {_money(row.sales):>20}")
+        if row.refunds_count:
+            lines.append(f"{'  refunds':<12}{row.refunds_count:>6}  {_money(row.refunds):>20}")
     if z.outcomes:
         lines.append("Not charged: " + ", ".join(
             f"{name} {n}" for name, n in sorted(z.outcomes.items()) if name != "approved")
@@ -231,12 +231,12 @@ def format_z_report(z: ZReport) -> str:
         lines.append(f"Host: totals disagreed; batch uploaded ({z.uploaded}) and closed")
     else:
         lines.append(f"Host: batch NOT closed ({z.response_code} {z.message})")
-    if z.host_totals and z.host_totals != z.totals:
+    if z.host_totals and z.host_totals.counts() != z.totals.counts():
         h = z.host_totals
-        lines.append(f"Host counted sales {h['sales_count']} {_money(h['sales_amount'], cur)},"
-                     f" refunds {h['refunds_count']} {_money(h['refunds_amount'], cur)}")
+        lines.append(f"Host counted sales {h.sales_count} {_money(h.sales)},"
+                     f" refunds {h.refunds_count} {_money(h.refunds)}")
     for cur_other, (count, net) in sorted(z.other_currencies.items()):
-        lines.append(f"Not settled here: {count} in {_money(net, cur_other)} (net)")
+        lines.append(f"Not settled here: {count} in {_other_money(net, cur_other)} (net)")
     if z.queue_pending:
         lines.append(f"Still queued for the host: {z.queue_pending}")
     return "\n".join(lines)

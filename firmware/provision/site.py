@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from firmware.config import CURRENCIES, ConfigError, parse_config, read_text_file
+from firmware.config import ConfigError, parse_config, read_text_file
 from firmware.errors import PitapError
+from firmware.money import CURRENCIES
 
 SITE_FILE_NAME = "pitap-site.toml"  # the name on the boot partition
 

@@ -295,9 +295,7 @@ class HostSimulator:
         tid = req["41"].strip()
         currency = int(req.get("49", "0") or 0)
         batch = int(req.get("60", "0") or 0)
-        theirs = messages.parse_totals(req["63"], currency, batch)
-        terminal = Totals(theirs.sales_count, theirs.sales_amount, theirs.refunds_count,
-                          theirs.refunds_amount)
+        terminal = _parse_totals_field(req["63"])
         ours = self.ledger.open_totals(tid, currency)
         after_upload = req.get("3") == messages.SETTLEMENT_AFTER_UPLOAD_CODE
         if after_upload:
@@ -326,6 +324,13 @@ class HostSimulator:
 
     def _network(self, req: dict[str, str]) -> bytes:
         return self._reply(req, "00", **({"70": req["70"]} if "70" in req else {}))
+
+
+def _parse_totals_field(text: str) -> Totals:
+    """Field 63 of a 0500: sales count (3) + amount (12), refunds count (3) + amount (12)."""
+    if len(text) != 30 or not text.isdigit():
+        raise ValueError(f"settlement totals must be 30 digits, got {len(text)} characters")
+    return Totals(int(text[0:3]), int(text[3:15]), int(text[15:18]), int(text[18:30]))
 
 
 def _totals_field(t: Totals) -> str:

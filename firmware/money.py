@@ -13,10 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
+from firmware.errors import PitapError
+
 __all__ = ["CURRENCIES", "BatchTotals", "Currency", "Money", "UnknownCurrency", "currency"]
 
 
-class UnknownCurrency(ValueError):
+class UnknownCurrency(PitapError, ValueError):
     """A currency code (alpha or numeric) the terminal does not know."""
 
 

@@ -28,8 +28,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from firmware.money import Currency, Money
 from firmware.errors import PitapError
+from firmware.money import Currency, Money
 
 if TYPE_CHECKING:
     from drivers.keypad import Keypad

@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from firmware.errors import PitapError
+
 if TYPE_CHECKING:
     from firmware.upi.config import VoiceSection
 
@@ -34,7 +36,7 @@ class Phrase(enum.Enum):
     FAILED = "failed"  # the payment did not arrive (failed, expired, cancelled)
 
 
-class VoiceError(Exception):
+class VoiceError(PitapError):
     """Speech could not be rendered or played; one line saying why."""
 
 

@@ -53,6 +53,8 @@ def test_every_table_entry_names_a_pitap_error() -> None:
         module, _, name = dotted.rpartition(".")
         cls = getattr(importlib.import_module(module), name)
         assert issubclass(cls, PitapError), dotted
+        # named where it is defined: exit_for() matches the class's own module, not a re-export
+        assert f"{cls.__module__}.{cls.__qualname__}" == dotted
 
 
 @pytest.mark.parametrize(("module", "name", "code", "line"), [

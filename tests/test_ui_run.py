@@ -19,8 +19,8 @@ from run_support import start_pitap, wait_until
 
 from drivers.keypad import KeyboardKeypad
 from firmware.cli import main
-from firmware.service import TerminalService
 from firmware.money import CURRENCIES
+from firmware.service import TerminalService
 from firmware.terminal import Terminal
 from simulators.wallet.phone import SimulatedPhone
 

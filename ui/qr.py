@@ -11,11 +11,13 @@ import qrcode
 import qrcode.constants
 from PIL import Image
 
+from drivers.errors import PitapError
+
 QUIET_ZONE = 4  # modules of white around the symbol (ISO/IEC 18004)
 MIN_MODULE_PX = 3  # below this a phone camera misreads a small SPI panel's QR
 
 
-class QrDoesNotFit(ValueError):
+class QrDoesNotFit(PitapError, ValueError):
     """The text's QR needs more pixels than the space given: a clear error, never a blur."""
 
 

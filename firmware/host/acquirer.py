@@ -14,10 +14,8 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from firmware.errors import PitapError
-
-from firmware.payment import TxnType
-
 from firmware.money import BatchTotals
+from firmware.payment import TxnType
 
 
 class HostUnavailable(PitapError):

@@ -17,6 +17,8 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from firmware.errors import PitapError
+
 # A VPA: handle@provider. The handle: letters, digits, '.', '-', '_' (NPCI allows these);
 # the provider: a PSP's handle (okaxis, ybl, paytm, ...) or a bank's ifsc.npci form.
 VPA = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}@[A-Za-z][A-Za-z0-9.-]{1,63}")
@@ -28,7 +30,7 @@ MIN_AMOUNT = 1  # paise
 MAX_AMOUNT = 10_000_000  # paise: Rs 1,00,000, UPI's per-payment limit for most merchants
 
 
-class UpiLinkError(ValueError):
+class UpiLinkError(PitapError, ValueError):
     """A field that cannot go into a UPI link; the message names the field (pa, pn, am...)."""
 
     def __init__(self, field: str, problem: str) -> None:

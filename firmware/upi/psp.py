@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Protocol
 
+from firmware.errors import PitapError
+
 if TYPE_CHECKING:
     from firmware.upi.config import UpiSection
 
@@ -38,7 +40,7 @@ class UpiStatus(enum.StrEnum):
         return self is not UpiStatus.PENDING
 
 
-class PspError(Exception):
+class PspError(PitapError):
     """A PSP problem, with a one-line message for the shopkeeper's log."""
 
 

@@ -38,7 +38,8 @@ COMMANDS = (
 # The first class of an error's MRO found here decides; PitapError catches the rest.
 EXIT_CODES: dict[str, tuple[int, str]] = {
     "firmware.commands.UsageError": (2, "pitap {command}: {error}"),
-    "firmware.journal.errors.JournalError": (2, "pitap {command}: {error}"),  # busy, corrupt, unknown
+    # the journal busy, corrupt, an unknown payment or an illegal state change
+    "firmware.journal.errors.JournalError": (2, "pitap {command}: {error}"),
     "firmware.config.ConfigError": (2, "pitap: configuration error: {error}"),
     "firmware.terminal.RefundRefused": (2, "pitap: {command} refused: {error}"),  # nothing charged
     "firmware.provision.flash.FlashRefused": (2, "pitap: flash refused: {error}"),

@@ -41,7 +41,7 @@ def test_a_payment_at_midnight_has_one_time_everywhere(host_sim, make_config, ph
         phone("visa-online", term.cfg.reader.path)
         result = term.pay(1250)
         assert result.outcome == "approved", result.reason
-        created = term.journal.payment(result.id)["created_at"]
+        created = term.journal.payment(result.id).created_at
     finally:
         term.close()
 

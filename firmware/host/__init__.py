@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 # What the rest of the terminal may import: connect() and the acquirer contract, store-and-
 # forward and settlement; iso8583_acquirer is the default plug-in (loaded by entry point name).
 # dialect, link and messages are the ISO 8583 acquirer's own.
-__all__ = ["ENTRY_POINT_GROUP", "acquirer", "acquirer_names", "connect", "iso8583_acquirer", "saf",
-           "settlement"]
+__all__ = ["ENTRY_POINT_GROUP", "acquirer", "acquirer_names", "connect", "iso8583_acquirer",
+           "response_codes", "saf", "settlement"]
 
 ENTRY_POINT_GROUP = "pitap.acquirers"
 

@@ -35,6 +35,7 @@ from drivers.display import Display, Spi, open_display
 from drivers.gpio import Buzzer, Gpio, GpioUnavailable, StatusLights, gpio_module
 from firmware.config import Config, ConfigError
 from firmware.money import BatchTotals, Money
+from firmware.payment import TxnType
 from firmware.reasons import Reason
 from firmware.receipt import ReceiptBuilder, receipt_qr_payload, render_receipt
 from ui import screens
@@ -66,7 +67,8 @@ class Feedback:
         self.last_screen: screens.Screen | None = None
         self.recent: deque[screens.Screen] = deque(maxlen=32)  # the last screens shown
         self.last_money: Money | None = None
-        self.txn_type = "purchase"  # of the payment in progress: its screens name a refund
+        # of the payment in progress: its screens name a refund
+        self.txn_type: TxnType = TxnType.PURCHASE
         self._tone_this_payment = False
         self.key_legends: dict[str, str] | None = None  # None: a desktop keyboard's
 
@@ -142,15 +144,15 @@ class Feedback:
     def ready(self) -> None:
         self._lights(1)
         self.last_money = None
-        self.txn_type = "purchase"
+        self.txn_type = TxnType.PURCHASE
         self._show(screens.ready_screen)
 
-    def amount_entry(self, money: Money, txn_type: str = "purchase") -> None:
+    def amount_entry(self, money: Money, txn_type: TxnType = TxnType.PURCHASE) -> None:
         self._lights(1)
         keys = self.key_legends
         self._show(lambda v: screens.amount_entry_screen(v, money, txn_type, keys))
 
-    def present_card(self, money: Money, txn_type: str = "purchase") -> None:
+    def present_card(self, money: Money, txn_type: TxnType = TxnType.PURCHASE) -> None:
         self._lights(1)
         self._tone_this_payment = False
         self.txn_type = txn_type
@@ -217,7 +219,7 @@ class Feedback:
         """The service stops: lights off and "Closed", so nobody taps a terminal that is not
         listening (shown last, before `close`)."""
         self._lights(0)
-        self.txn_type = "purchase"
+        self.txn_type = TxnType.PURCHASE
         self._show(lambda v: screens.message_screen(v, "closed"))
 
     def settlement(self, totals: BatchTotals, agreed: bool | None = None) -> None:
@@ -251,7 +253,7 @@ class Feedback:
             money = Money.of(int(payment.get("amount", 0)), int(payment.get("currency", 0)))
             note = self.lang.t("printer_problem", problem=problem) if problem else ""
             outcome = str(payment.get("outcome") or "")
-            kind = str(payment.get("txn_type") or "purchase")
+            kind = TxnType(payment.get("txn_type") or TxnType.PURCHASE)
             self._show(lambda v: screens.receipt_qr_screen(v, payload, money, note, outcome,
                                                            kind))
         except Exception:

@@ -18,6 +18,7 @@ from drivers.printer import PrintLine
 from firmware.config import Config
 from firmware.host.response_codes import ResponseCode
 from firmware.money import Money
+from firmware.payment import TxnType
 from firmware.reasons import Reason
 from ui.lang import Language
 from ui.money import Style, format_money
@@ -92,7 +93,7 @@ def outcome_text(payment: dict, lang: Language, reason: Reason | None = None) ->
     key = outcome_key(payment, reason)
     if not key:
         return str(payment.get("outcome") or payment.get("state") or "")
-    return lang.t(txn_wording(str(payment.get("txn_type") or "purchase"), key, lang))
+    return lang.t(txn_wording(TxnType(payment.get("txn_type") or TxnType.PURCHASE), key, lang))
 
 
 def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,
@@ -111,7 +112,8 @@ def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,
         builder.pair(t("terminal"), str(payment.get("terminal_id") or builder.terminal_id)),
         builder.pair(t("date"), when_text(payment)),
         rule,
-        PrintLine(t(str(payment.get("txn_type") or "purchase")).upper(), "center", bold=True),
+        PrintLine(t(TxnType(payment.get("txn_type") or TxnType.PURCHASE)).upper(), "center",
+                  bold=True),
     ]
     scheme = scheme_name(str(payment.get("scheme") or ""))
     label = str(payment.get("application_label") or scheme)

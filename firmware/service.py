@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from firmware.errors import PitapError
 from firmware.money import Currency, Money
+from firmware.payment import TxnType
 
 if TYPE_CHECKING:
     from drivers.keypad import Keypad
@@ -74,7 +75,7 @@ class AmountEntry:
         self.exponent = exponent
         self.max_digits = max_digits
         self.digits = ""
-        self.txn_type = "purchase"
+        self.txn_type = TxnType.PURCHASE
 
     @property
     def state(self) -> EntryState:
@@ -98,7 +99,8 @@ class AmountEntry:
             self.digits = self.digits[:-1]
             return Action.CHANGED
         if key == "f1":
-            self.txn_type = "refund" if self.txn_type == "purchase" else "purchase"
+            self.txn_type = (TxnType.REFUND if self.txn_type is TxnType.PURCHASE
+                             else TxnType.PURCHASE)
             return Action.CHANGED
         if key == "f2":
             return Action.SETTLE if empty else Action.IGNORED
@@ -135,7 +137,7 @@ class TerminalService:
             return "quit"
         return self.keypad.read_key(timeout)
 
-    def key_amount(self) -> tuple[int, str] | None:
+    def key_amount(self) -> tuple[int, TxnType] | None:
         """Keys until enter (amount, txn type), or None when cancelled; raises StopService."""
         entry = AmountEntry(self.exponent)
         while True:
@@ -175,7 +177,7 @@ class TerminalService:
             pass
         return len(self.results)
 
-    def take(self, amount: int, txn_type: str) -> PaymentResult:
+    def take(self, amount: int, txn_type: TxnType) -> PaymentResult:
         """One payment or refund of `amount`, cancellable from the keypad or by a stop while it
         waits for a card; its result is kept in `results`."""
         cancel = threading.Event()
@@ -190,7 +192,7 @@ class TerminalService:
             return cancel.is_set() or self.stop.is_set()
 
         try:
-            if txn_type == "refund":
+            if txn_type is TxnType.REFUND:
                 result = self.terminal.refund(amount, cancelled=cancelled)
             else:
                 result = self.terminal.pay(amount, currency=self.currency, cancelled=cancelled)

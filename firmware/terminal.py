@@ -237,7 +237,7 @@ class Terminal:
     def _take(self, result: PaymentResult, kind: TxnType, when: dt.datetime, deadline: float,
               card_must_be: str, cancelled: Callable[[], bool]) -> None:
         pid = result.id
-        self.feedback.present_card(result.money, kind.value)
+        self.feedback.present_card(result.money, kind)
         outcome: Outcome | None = None
         two_cards = False  # the last poll found two cards: "Present one card only" is shown
         while time.monotonic() < deadline and result.taps < MAX_TAPS:

@@ -17,10 +17,11 @@ from firmware.host.acquirer import AuthRequest, AuthResponse
 from firmware.host.dialect import Dialect
 from firmware.host.response_codes import ResponseCode
 from firmware.money import BatchTotals, Currency
+from firmware.payment import TxnType
 
 # POS entry mode (22): 07 = contactless chip (EMV), 1 = terminal can accept a PIN.
 POS_ENTRY_CONTACTLESS = "071"
-PROCESSING_CODES = {"purchase": "000000", "refund": "200000"}
+PROCESSING_CODES = {TxnType.PURCHASE: "000000", TxnType.REFUND: "200000"}
 SETTLEMENT_CODE = "920000"  # settlement request
 SETTLEMENT_AFTER_UPLOAD_CODE = "960000"  # settlement trailer after a batch upload
 NETWORK_ECHO = "301"

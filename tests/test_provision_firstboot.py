@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from test_provision_site import CLIENT_KEY, JOURNAL_KEY, MISTAKES, site_text
+from test_provision_wheelhouse import make_wheel
 
 from firmware.config import load_config
 from firmware.emv import capk
@@ -143,6 +144,24 @@ def test_the_unit_script_applies_the_file_once_pitap_is_installed(root: Path) ->
     assert done.returncode == 0, done.stderr
     assert "OK: terminal PITAP042 provisioned" in done.stdout
     assert not site.exists() and (root / "etc" / "pitap" / "terminal.toml").is_file()
+
+
+def test_the_unit_script_says_failed_when_the_offline_install_stops(root: Path) -> None:
+    """A wheel needing what the wheelhouse lacks: pip stops, and the console says so in one line
+    (before this, the field test's emulated machine waited 45 minutes for a power-off)."""
+    wheels = root / "opt" / "pitap" / "wheelhouse"
+    wheels.mkdir(parents=True)
+    make_wheel(wheels, "pitap", "any", requires=["pitap-test-absent-dependency>=1"])
+    drop_site(root, site_text())
+    script = Path(__file__).resolve().parents[1] / "config" / "systemd" / "pitap-firstboot"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env.update(PITAP_ROOT=str(root), PIP_CONFIG_FILE=os.devnull)
+    done = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    said = done.stdout.splitlines()
+    assert said[-1].startswith("pitap-firstboot: FAILED: the offline install stopped"), said[-3:]
+    assert "pitap-test-absent-dependency" in done.stderr
+    assert not (root / "etc" / "pitap" / "terminal.toml").exists()  # nothing provisioned
 
 
 @pytest.mark.parametrize("good", [True, False])

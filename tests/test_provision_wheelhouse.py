@@ -14,17 +14,22 @@ from firmware.provision.wheelhouse import (
     TARGET_GLIBC,
     download_for_target,
     target_platforms,
+    unmet_requirements,
+    wheel_requirements,
 )
 
 
-def make_wheel(folder: Path, name: str, tag: str) -> Path:
-    """A minimal valid wheel (METADATA, WHEEL, RECORD) with the platform tag `tag`."""
+def make_wheel(folder: Path, name: str, tag: str, requires: list[str] | None = None) -> Path:
+    """A minimal valid wheel (METADATA, WHEEL, RECORD) with the platform tag `tag` (CPython
+    3.11), or pure Python for "any"."""
     dist = f"{name}-1.0"
-    path = folder / f"{name}-1.0-cp311-cp311-{tag}.whl"
+    tag = "py3-none-any" if tag == "any" else f"cp311-cp311-{tag}"
+    path = folder / f"{name}-1.0-{tag}.whl"
+    needs = "".join(f"Requires-Dist: {r}\n" for r in requires or [])
     files = {
-        f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+        f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n{needs}",
         f"{dist}.dist-info/WHEEL": (
-            f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\nTag: cp311-cp311-{tag}\n"
+            f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\nTag: {tag}\n"
         ),
         f"{name}/__init__.py": "",
     }
@@ -68,3 +73,20 @@ def test_pip_takes_manylinux_2_34_and_refuses_a_newer_glibc(
     got = sorted(p.name.split("-")[0] for p in dest.glob("*.whl"))
     assert got == ["lgpiolike", "oldglibc"]
     assert "tooonew" in missing and "wrongarch" in missing
+
+
+def test_a_requirement_no_wheel_provides_is_named_with_who_needs_it(tmp_path: Path) -> None:
+    # pitap-sim needs aiohttp (the UPI PSP simulator): a field-test wheelhouse without it made
+    # an image whose first boot stopped at "No matching distribution found for aiohttp"
+    sim = make_wheel(tmp_path, "pitap_sim", "any", requires=["pitap==0.1.0", "aiohttp>=3.9"])
+    pitap = make_wheel(tmp_path, "pitap", "any", requires=[
+        "six", "RPi.GPIO; extra == 'pi'", "pywin32; sys_platform == 'win32'"])
+    six = make_wheel(tmp_path, "six", "any")
+    assert wheel_requirements(sim) == ["aiohttp>=3.9", "pitap==0.1.0"]
+    assert wheel_requirements(pitap) == ["six"]  # no extra, no Windows-only requirement
+    assert unmet_requirements([sim, pitap, six], []) == ["aiohttp>=3.9 (needed by pitap-sim)"]
+    aiohttp = make_wheel(tmp_path, "aiohttp", "manylinux_2_17_aarch64")
+    assert unmet_requirements([sim, pitap, six, aiohttp], []) == []
+    # what the wheelhouse already lists as missing (MISSING.txt) is reported there, not here
+    assert unmet_requirements([sim, pitap, six],
+                              ["aiohttp>=3.9 (C extension aiohttp, no aarch64 wheel)"]) == []

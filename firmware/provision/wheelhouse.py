@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,25 +113,59 @@ def build_simulators_wheel(dest: Path, epoch: int) -> Path:
     return _build_wheel(project_dir() / "simulators", dest, epoch, "the simulators' wheel")
 
 
-def target_requirements(extras: tuple[str, ...] = ("pi",)) -> list[str]:
-    """pitap's requirements that apply on a 64-bit Raspberry Pi OS (markers for aarch64)."""
-    from importlib.metadata import requires
+# pip's environment markers as they evaluate on 64-bit Raspberry Pi OS Bookworm.
+_TARGET_MARKERS = {"platform_machine": "aarch64", "sys_platform": "linux",
+                   "platform_system": "Linux", "python_version": "3.11"}
 
+
+def _for_target(texts: list[str], extras: tuple[str, ...] = ()) -> list[str]:
+    """The requirements among `texts` (Requires-Dist lines) that apply on the Pi, markers
+    dropped; those of `extras` too."""
     from packaging.requirements import Requirement
 
-    target = {"platform_machine": "aarch64", "sys_platform": "linux",
-              "platform_system": "Linux", "python_version": "3.11"}
     out = []
-    for text in requires("pitap") or []:
+    for text in texts:
         req = Requirement(text)
         keep = any(
-            req.marker is None or req.marker.evaluate({**target, "extra": extra})
+            req.marker is None or req.marker.evaluate({**_TARGET_MARKERS, "extra": extra})
             for extra in ("", *extras)
         )
         if keep:
             req.marker = None
             out.append(str(req))
     return sorted(out)
+
+
+def target_requirements(extras: tuple[str, ...] = ("pi",)) -> list[str]:
+    """pitap's requirements that apply on a 64-bit Raspberry Pi OS (markers for aarch64)."""
+    from importlib.metadata import requires
+
+    return _for_target(requires("pitap") or [], extras)
+
+
+def wheel_requirements(wheel: Path) -> list[str]:
+    """What `wheel` needs on the Pi: its METADATA's Requires-Dist (no extras), markers dropped."""
+    from email.parser import HeaderParser
+
+    with zipfile.ZipFile(wheel) as z:
+        name = next((n for n in z.namelist() if n.endswith(".dist-info/METADATA")), None)
+        if name is None:
+            raise ProvisionError(f"{wheel.name}: not a wheel (no METADATA)")
+        meta = HeaderParser().parsestr(z.read(name).decode("utf-8", errors="replace"))
+    return _for_target(meta.get_all("Requires-Dist") or [])
+
+
+def unmet_requirements(wheels: list[Path], missing: list[str]) -> list[str]:
+    """Each requirement of a wheel in `wheels` that no wheel there provides and `missing` does
+    not already name, as "<project> (needed by <wheel's project>)"."""
+    have = {_project(w.name) for w in wheels}
+    named = {_name(m.split(" (")[0]) for m in missing}
+    unmet = []
+    for wheel in wheels:
+        for text in wheel_requirements(wheel):
+            if _name(text) not in have | named:
+                unmet.append(f"{text} (needed by {_project(wheel.name)})")
+    return unmet
 
 
 def download_for_target(dest: Path, requirements: list[str], python: str = "3.11") -> list[str]:
@@ -149,6 +184,14 @@ def download_for_target(dest: Path, requirements: list[str], python: str = "3.11
                 missing.append(req)
             bar.advance(1)
     return missing
+
+
+def _name(requirement: str) -> str:
+    """The project a requirement names, normalized as `_project` normalizes a wheel's."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    return canonicalize_name(Requirement(requirement).name)
 
 
 def _project(wheel_name: str) -> str:
@@ -179,14 +222,22 @@ def pure_wheels_built_here(dest: Path, requirements: list[str]) -> list[str]:
 
 
 def build_for_target(dest: Path, epoch: int, simulators: bool = False) -> Wheelhouse:
-    """pitap's wheelhouse for the Pi; with the simulators' wheel too when `simulators`."""
+    """pitap's wheelhouse for the Pi; with the simulators' wheel and what it needs too when
+    `simulators`. Refused when a wheel in it needs something it neither holds nor names as
+    missing: first boot installs offline, so that would fail only at the shop."""
     dest.mkdir(parents=True, exist_ok=True)
     build_pitap_wheel(dest, epoch)
+    requirements = target_requirements()
     if simulators:
-        build_simulators_wheel(dest, epoch)
-    missing = download_for_target(dest, target_requirements())
+        sim = build_simulators_wheel(dest, epoch)
+        requirements += [r for r in wheel_requirements(sim) if _name(r) != "pitap"]
+    missing = download_for_target(dest, sorted(set(requirements)))
     if missing:
         missing = pure_wheels_built_here(dest, missing)
     if missing:
         (dest / "MISSING.txt").write_text("\n".join(missing) + "\n")
-    return from_directory(dest, allow_simulators=simulators)
+    house = from_directory(dest, allow_simulators=simulators)
+    unmet = unmet_requirements(house.wheels, house.missing)
+    if unmet:
+        raise ProvisionError(f"the wheelhouse for the Pi lacks {', '.join(unmet)}")
+    return house

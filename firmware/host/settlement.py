@@ -16,7 +16,7 @@ import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from firmware.config import Config
 from firmware.errors import PitapError
@@ -94,7 +94,7 @@ class ZReport:
     # settles one currency (the terminal's), these are listed, not sent
     other_currencies: dict[int, list[int]] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         """Plain data (`pitap settle --json`): the currency by its number, totals by figure."""
         d = asdict(self)
         d["currency"] = self.currency.numeric

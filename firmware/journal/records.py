@@ -1,4 +1,6 @@
 """What the journal hands out: frozen records, never its rows. No clear card data in any of them.
+A batch's totals are firmware.money's BatchTotals, the one type from the journal to the wire and
+the screen; a settlement run keeps them as JSON (`totals_as_dict`).
 
 `as_dict()` gives the plain JSON-ready shape (`pitap journal --json`, the receipt, the API):
 enums as their strings, no outcome as "".
@@ -17,7 +19,9 @@ from types import MappingProxyType
 from firmware.money import BatchTotals, currency
 from firmware.payment import PaymentOutcome, PaymentState, QueueKind, SettlementState, TxnType
 
-__all__ = ["HistoryEntry", "Payment", "QueueItem", "Settlement"]
+__all__ = [
+    "HistoryEntry", "Payment", "QueueItem", "Settlement", "totals_as_dict", "totals_from_json",
+]
 
 
 @dataclass(frozen=True)

@@ -438,7 +438,7 @@ def _settle_with_kills(
     try:
         runs = journal.settlements()
         mine = {
-            r.batch: journal.batch_totals(r.batch, cfg.currency.numeric).as_dict()
+            r.batch: journal.batch_totals(r.batch, cfg.currency).counts()
             for r in runs
             if r.state == "done"
         }

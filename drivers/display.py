@@ -1,9 +1,9 @@
 """Displays fed PIL images: ST7789 / ILI9341 SPI panels, a Linux framebuffer, a PNG sink.
 
 Every backend has `show(image, name) -> FrameStats` and `close()`; `open_display(section)`
-picks one from the [display] configuration (any object with its attributes: drivers never
-import firmware). Only the regions that changed since the previous frame are sent to a panel
-or written to a framebuffer.
+picks one from the [display] configuration (any `DisplaySettings`, firmware.config's section
+among them: drivers never import firmware). Only the regions that changed since the previous
+frame are sent to a panel or written to a framebuffer.
 
 The SPI driver is our own on the spidev API rather than luma.lcd's: luma's st7789 sends every
 frame whole in 18-bit colour (3 bytes a pixel); here frames go as 16-bit RGB565 and only the
@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from PIL import Image, ImageChops
 
@@ -384,8 +384,41 @@ class FramebufferDisplay:
 
 
 # ---- choice by configuration ---------------------------------------------------------------
-def open_display(section: Any, state_dir: str | os.PathLike[str] = ".", gpio: Gpio | None = None,
-                 spi: Spi | None = None) -> Display:
+class DisplaySettings(Protocol):
+    """What `open_display` reads of a [display] section (firmware.config.DisplaySection)."""
+
+    @property
+    def backend(self) -> str: ...  # png | st7789 | ili9341 | framebuffer | none
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def directory(self) -> str: ...  # png: relative to state_dir
+    @property
+    def framebuffer(self) -> str: ...
+    @property
+    def spi_port(self) -> int: ...
+    @property
+    def spi_device(self) -> int: ...
+    @property
+    def spi_speed_hz(self) -> int: ...  # 0: the datasheet rate
+    @property
+    def gpio_dc(self) -> int: ...
+    @property
+    def gpio_rst(self) -> int: ...
+    @property
+    def gpio_backlight(self) -> int: ...  # -1: wired on
+    @property
+    def rotate(self) -> int: ...
+    @property
+    def x_offset(self) -> int: ...
+    @property
+    def y_offset(self) -> int: ...
+
+
+def open_display(section: DisplaySettings, state_dir: str | os.PathLike[str] = ".",
+                 gpio: Gpio | None = None, spi: Spi | None = None) -> Display:
     """The display a [display] section names (backend png | st7789 | ili9341 | framebuffer |
     none). `gpio` (an RPi.GPIO-compatible module) and `spi` (a spidev-like object) may be given
     to put a simulator below an SPI panel; otherwise the real ones are opened."""

@@ -24,7 +24,7 @@ import select
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol, TextIO, TypedDict, Unpack
 
 from drivers.gpio import Gpio, prepare
 
@@ -47,6 +47,15 @@ class Keypad(Protocol):
     def drain(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+class Timing(TypedDict, total=False):
+    """DebouncedKeys' timing, as keyword arguments of the matrix and button keypads."""
+
+    debounce_ms: int
+    poll_s: float
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
 
 
 class DebouncedKeys:
@@ -107,7 +116,7 @@ class MatrixKeypad(DebouncedKeys):
     """A row x column membrane keypad (4x4 or 3x4) on GPIO pins (BCM)."""
 
     def __init__(self, gpio: Gpio, row_pins: Sequence[int], col_pins: Sequence[int],
-                 layout: Sequence[str], **timing: Any) -> None:
+                 layout: Sequence[str], **timing: Unpack[Timing]) -> None:
         super().__init__(**timing)
         if len(layout) != len(row_pins) or any(len(r) != len(col_pins) for r in layout):
             raise ValueError("keypad layout must have one legend a row and column")
@@ -137,7 +146,7 @@ class ButtonKeypad(DebouncedKeys):
     """Separate push buttons, each from its pin to ground (pull-up: pressed reads low)."""
 
     def __init__(self, gpio: Gpio, pins: Sequence[int], legends: Sequence[str],
-                 **timing: Any) -> None:
+                 **timing: Unpack[Timing]) -> None:
         super().__init__(**timing)
         if len(pins) != len(legends):
             raise ValueError("one legend for each button pin")
@@ -238,7 +247,27 @@ class NoKeypad:
         return None
 
 
-def open_keypad(section: Any, gpio: Gpio | None = None, stream: TextIO | None = None) -> Keypad:
+class KeypadSettings(Protocol):
+    """What `open_keypad` reads of a [keypad] section (firmware.config.KeypadSection)."""
+
+    @property
+    def backend(self) -> str: ...  # keyboard | matrix | buttons | none
+    @property
+    def row_pins(self) -> Sequence[int]: ...
+    @property
+    def col_pins(self) -> Sequence[int]: ...
+    @property
+    def layout(self) -> Sequence[str]: ...  # the legends, one string a row
+    @property
+    def button_pins(self) -> Sequence[int]: ...
+    @property
+    def button_keys(self) -> Sequence[str]: ...
+    @property
+    def debounce_ms(self) -> int: ...
+
+
+def open_keypad(section: KeypadSettings, gpio: Gpio | None = None,
+                stream: TextIO | None = None) -> Keypad:
     """The keypad a [keypad] section names (keyboard | matrix | buttons | none)."""
     backend = section.backend
     if backend == "keyboard":

@@ -13,12 +13,15 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from escpos.constants import RT_MASK_NOPAPER, RT_MASK_ONLINE, RT_STATUS_ONLINE, RT_STATUS_PAPER
 from escpos.printer import Dummy
 
 from drivers.errors import PitapError
+
+if TYPE_CHECKING:
+    from escpos.printer import Serial
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +101,7 @@ class SerialPrinter:
         self.timeout = timeout
         self.check_status = check_status
 
-    def _open(self) -> Any:
+    def _open(self) -> Serial:
         from escpos.exceptions import DeviceNotFoundError
         from escpos.printer import Serial
 
@@ -110,7 +113,7 @@ class SerialPrinter:
         return printer
 
     @staticmethod
-    def _query(printer: Any, query: bytes) -> int | None:
+    def _query(printer: Serial, query: bytes) -> int | None:
         """One real-time status byte (DLE EOT n), or None when the printer does not answer.
         Reads one byte, so an answering printer costs no timeout."""
         printer.device.reset_input_buffer()
@@ -118,7 +121,7 @@ class SerialPrinter:
         answer = printer.device.read(1)
         return answer[0] if answer else None
 
-    def status(self, printer: Any) -> None:
+    def status(self, printer: Serial) -> None:
         """Raise PrinterProblem when the printer is silent, offline or out of paper."""
         online = self._query(printer, RT_STATUS_ONLINE)
         if online is None or online & RT_MASK_ONLINE:
@@ -149,7 +152,25 @@ class SerialPrinter:
         return None
 
 
-def open_printer(section: Any, state_dir: str | os.PathLike[str] = ".") -> Printer | None:
+class PrinterSettings(Protocol):
+    """What `open_printer` reads of a [printer] section (firmware.config.PrinterSection)."""
+
+    @property
+    def backend(self) -> str: ...  # none | serial | file
+    @property
+    def path(self) -> str: ...  # file: relative to state_dir
+    @property
+    def port(self) -> str: ...
+    @property
+    def baudrate(self) -> int: ...
+    @property
+    def timeout_s(self) -> float: ...
+    @property
+    def check_status(self) -> bool: ...
+
+
+def open_printer(section: PrinterSettings,
+                 state_dir: str | os.PathLike[str] = ".") -> Printer | None:
     """The printer a [printer] section names (serial | file); None for "none"."""
     if section.backend == "none":
         return None

@@ -29,10 +29,11 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 from drivers.display import Display, Spi, open_display
 from drivers.gpio import Buzzer, Gpio, GpioUnavailable, StatusLights, gpio_module
+from drivers.keypad import KEY_NAMES, KeypadSettings
+from drivers.printer import Printer, PrinterProblem, open_printer
 from firmware.config import Config, ConfigError
 from firmware.money import BatchTotals, Money
 from firmware.payment import TxnType
@@ -53,7 +54,7 @@ class Feedback:
 
     def __init__(self, display: Display, lights: StatusLights | None, buzzer: Buzzer | None,
                  *, language: str = "en", merchant: str = "",
-                 printer: Any = None, receipt_builder: Any = None,
+                 printer: Printer | None = None, receipt_builder: ReceiptBuilder | None = None,
                  clock: Callable[[], dt.datetime] | None = None, gpio: Gpio | None = None) -> None:
         self.display = display
         self.lights = lights
@@ -242,7 +243,7 @@ class Feedback:
                     render_receipt(self.printer, builder, payment, copy, paper_lang, reason)
                 return "printed"
             except Exception as exc:  # printer offline, out of paper, cable...
-                kind = getattr(exc, "kind", "")
+                kind = exc.kind if isinstance(exc, PrinterProblem) else ""
                 problem = {"offline": self.lang.t("printer_offline"),
                            "no_paper": self.lang.t("printer_no_paper")}.get(kind, str(exc))
                 log.warning("receipt not printed: %s", exc)
@@ -275,10 +276,8 @@ class Feedback:
                 log.exception("closing %s failed", type(part).__name__)
 
 
-def key_legends(keypad: Any) -> dict[str, str] | None:
+def key_legends(keypad: KeypadSettings) -> dict[str, str] | None:
     """Which legend is OK / clear / cancel on the configured keypad (None for a keyboard)."""
-    from drivers.keypad import KEY_NAMES
-
     if keypad.backend == "matrix":
         legends = [ch for row in keypad.layout for ch in row]
     elif keypad.backend == "buttons":
@@ -293,11 +292,7 @@ def key_legends(keypad: Any) -> dict[str, str] | None:
     return found
 
 
-def _printer_from_config(cfg: Config) -> tuple[Any, ReceiptBuilder]:
+def _printer_from_config(cfg: Config) -> tuple[Printer | None, ReceiptBuilder]:
     """(printer, receipt builder) from [printer]; (None, builder) when there is no printer."""
     builder = ReceiptBuilder.from_config(cfg)
-    if cfg.printer.backend == "none":
-        return None, builder
-    from drivers.printer import open_printer
-
     return open_printer(cfg.printer, cfg.state_dir), builder

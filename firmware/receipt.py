@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
-from drivers.printer import PrintLine
+from drivers.printer import Printer, PrintLine
 from firmware.config import Config
 from firmware.host.response_codes import ResponseCode
 from firmware.money import Money
@@ -146,7 +145,7 @@ def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,
     return lines
 
 
-def render_receipt(printer: Any, builder: ReceiptBuilder, payment: dict, copy: str,
+def render_receipt(printer: Printer, builder: ReceiptBuilder, payment: dict, copy: str,
                    lang: Language, reason: Reason | None = None) -> int:
     """Print one copy; drivers.printer.PrinterProblem when the printer cannot."""
     return printer.print_document(receipt_lines(builder, payment, copy, lang, reason))

@@ -165,7 +165,7 @@ class FakeGPIO:
         self._check_mode()
         channels = [channel] if isinstance(channel, int) else list(channel)
         values = ([value] * len(channels) if isinstance(value, int | bool)
-                  else list(value))  # type: ignore[arg-type]
+                  else list(value))
         for pin, val in zip(channels, values, strict=True):
             state = self.pins.get(pin)
             if state is None or state.direction != OUT:

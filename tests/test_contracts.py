@@ -4,6 +4,7 @@ backends have what their contract names; nothing probes for a capability by name
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,22 @@ def test_no_capability_is_probed_by_name() -> None:
                     and node.args[1].value in ("companion", "gpio", "writebytes2", "close")):
                 probes.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert probes == []
+
+
+def test_no_public_signature_of_the_terminal_takes_or_returns_any() -> None:
+    # a parsed TOML table (dict[str, Any]) is the one exception: its values are what the file has
+    found = []
+    terminal = ("firmware", "drivers", "ui")
+    for path in sorted(p for top in terminal for p in (ROOT / top).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) or (
+                    node.name.startswith("_") and node.name != "__init__"):
+                continue
+            a = node.args
+            params = [*a.posonlyargs, *a.args, *a.kwonlyargs, *filter(None, (a.vararg, a.kwarg))]
+            annotations = [p.annotation for p in params if p.annotation] + [node.returns]
+            for annotation in filter(None, annotations):
+                text = re.sub(r"dict\[str, (typing\.)?Any\]", "", ast.unparse(annotation))
+                if re.search(r"\bAny\b", text):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert found == []

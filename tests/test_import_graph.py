@@ -1,6 +1,8 @@
-"""The terminal's packages import one way: no cycle in the import graph of firmware/, counting
-every import (module level, inside functions, and under `if TYPE_CHECKING:`), read with ast.
-And the payment vocabulary (firmware.payment) imports nothing of the terminal."""
+"""The terminal's packages import one way: no cycle in the import graph of firmware/, drivers/
+and ui/, counting every import (module level, inside functions, and under `if TYPE_CHECKING:`),
+read with ast; the arrows run firmware -> ui and firmware -> drivers, never back nor between
+ui and drivers (but for the one error root, drivers.errors). And the payment vocabulary
+(firmware.payment) imports nothing of the terminal."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from pathlib import Path
 import firmware
 
 ROOT = Path(firmware.__file__).parent
+# the terminal's packages: what `pip install .` installs (setup.py), the SD image carries
+TERMINAL = tuple(ROOT.parent / name for name in ("firmware", "drivers", "ui"))
 
 
 def _module_name(path: Path, root: Path) -> str:
@@ -17,9 +21,10 @@ def _module_name(path: Path, root: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _graph(root: Path = ROOT) -> dict[str, set[str]]:
-    """module -> the modules of `root`'s package it imports, anywhere in its source."""
-    modules = {_module_name(p, root): p for p in root.rglob("*.py")}
+def _graph(*roots: Path) -> dict[str, set[str]]:
+    """module -> the modules of the `roots`' packages (default: the terminal's) it imports,
+    anywhere in its source."""
+    modules = {_module_name(p, root): p for root in roots or TERMINAL for p in root.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         is_package = path.name == "__init__.py"
@@ -81,9 +86,21 @@ def test_the_payment_vocabulary_imports_nothing_of_the_terminal() -> None:
     assert _graph()["firmware.payment"] == set()
 
 
-def test_no_import_cycle_in_firmware() -> None:
-    cycle = _cycle(_graph())
+def test_no_import_cycle_in_the_terminal() -> None:
+    graph = _graph()
+    assert {m.partition(".")[0] for m in graph} == {"firmware", "drivers", "ui"}
+    cycle = _cycle(graph)
     assert cycle == [], " -> ".join(cycle)
+
+
+def test_the_arrows_run_from_firmware_to_ui_and_drivers_only() -> None:
+    # ui and drivers import nothing of each other or of firmware, but the one error root
+    # (drivers.errors, at the lowest layer so that every package can derive from it)
+    below = {"firmware": {"ui", "drivers"}, "ui": set(), "drivers": set()}
+    against = sorted(f"{a} -> {b}" for a, targets in _graph().items() for b in targets
+                     if (top := b.partition(".")[0]) != a.partition(".")[0]
+                     and top not in below[a.partition(".")[0]] and b != "drivers.errors")
+    assert against == []
 
 
 def test_the_checker_finds_cycles_through_functions_and_type_checking(tmp_path: Path) -> None:

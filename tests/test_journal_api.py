@@ -19,6 +19,7 @@ from firmware.journal import (
     JournalCorrupt,
     JournalError,
 )
+from firmware.money import CURRENCIES, BatchTotals
 from firmware.payment import PaymentState
 
 
@@ -168,16 +169,10 @@ def test_settlement_totals_count_only_charged_payments(paths: tuple[Path, Path])
     walk_to(j, b, "declined")
     c = j.new_payment("refund", 300, 978, "T")
     walk_to(j, c, "approved")
-    s = j.begin_settlement()
+    s = j.begin_settlement(CURRENCIES["EUR"])
     assert s.state == "started" and s.batch == 1
-    assert s.totals.as_dict() == {
-        "currency": 0,
-        "batch_number": 1,
-        "sales_count": 1,
-        "sales_amount": 1000,
-        "refunds_count": 1,
-        "refunds_amount": 300,
-    }
+    assert s.totals == BatchTotals(1, CURRENCIES["EUR"], sales_count=1, sales_amount=1000,
+                                   refunds_count=1, refunds_amount=300)
     d = j.new_payment("purchase", 700, 978, "T")
     assert j.payment(d).batch == 2
     assert [x.id for x in j.unfinished_settlements()] == [s.id]
@@ -318,9 +313,9 @@ def test_batch_totals_and_refunded_so_far_are_queries_over_the_charged_payments(
             key = "sales" if kind == "purchase" else "refunds"
             expected[f"{key}_count"] += 1
             expected[f"{key}_amount"] += amount
-    totals = j.batch_totals(1, 978)
-    assert {k: getattr(totals, k) for k in expected} == expected
-    assert j.begin_settlement(currency=978).totals == totals
+    totals = j.batch_totals(1, CURRENCIES["EUR"])
+    assert totals.counts() == expected
+    assert j.begin_settlement(CURRENCIES["EUR"]).totals == totals
     assert j.refunded_amount(sale) == 300  # the refund that failed does not count
-    assert j.other_currencies(1, 978) == {840: [1, 700]}
+    assert j.other_currencies(1, CURRENCIES["EUR"]) == {840: [1, 700]}
     j.close()

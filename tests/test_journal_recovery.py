@@ -8,6 +8,7 @@ import pytest
 from journal_support import auth_request, walk_to
 
 from firmware.journal import Journal
+from firmware.money import CURRENCIES
 from firmware.recovery import recover
 
 
@@ -97,7 +98,7 @@ def test_half_finished_settlement_is_reported(paths: tuple[Path, Path]) -> None:
     j = Journal.open(*paths)
     a = j.new_payment("purchase", 1500, 978, "PITAP001")
     walk_to(j, a, "approved")
-    s = j.begin_settlement(currency=978)
+    s = j.begin_settlement(CURRENCIES["EUR"])
     j.record_settlement(s.id, "sent")
     j._conn.close()
     j = Journal.open(*paths)

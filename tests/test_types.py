@@ -1,5 +1,5 @@
-"""The contracts are checked: `make test` runs mypy over the terminal's packages, strict on the
-kernel and the acquirer link, and mypy finds nothing there."""
+"""The contracts are checked: `make test` runs mypy over the terminal's packages and the
+simulators, strict on the kernel and the acquirer link, and mypy finds nothing there."""
 
 from __future__ import annotations
 
@@ -24,9 +24,10 @@ def test_make_test_runs_mypy_before_pytest() -> None:
     assert mypy and pytest_ and mypy[0] < pytest_[0]
 
 
-def test_mypy_covers_the_terminal_and_is_strict_on_kernel_and_link() -> None:
+def test_mypy_covers_the_terminal_and_the_simulators_strict_on_kernel_and_link() -> None:
     cfg = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mypy"]
-    assert set(cfg["files"]) == {"firmware", "drivers", "ui"}
+    assert set(cfg["files"]) == {"firmware", "drivers", "ui", "simulators"}
+    assert not [o for o in cfg["overrides"] if o.get("follow_imports") == "skip"]
     strict = [o for o in cfg["overrides"] if o.get("disallow_untyped_defs")]
     modules = {m for o in strict for m in o["module"]}
     assert {"firmware.emv.*", "firmware.host.link"} <= modules

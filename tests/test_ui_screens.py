@@ -250,3 +250,24 @@ def test_an_offline_approval_shows_approved_offline_instead_of_y1() -> None:
     view = screens.View(320, 240, load("en"))
     screen = screens.approved_screen(view, EUR, "Y1", "476173******0010", "visa", offline=True)
     assert screen.shows("Approved offline") and not screen.shows("Y1")
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_the_receipt_qr_decodes_to_the_receipt(layout: tuple[int, int]) -> None:
+    from pyzbar import pyzbar
+
+    receipt = "Pitap Demo Shop\nTerminal PITAP001\n02/12/2026 07:05\nTotal EUR 12.50\nApproved"
+    view = screens.View(*layout, load("en"), merchant="Pitap Demo Shop")
+    screen = screens.receipt_qr_screen(view, receipt, EUR, "Printer: out of paper", "approved")
+    (found,) = pyzbar.decode(screen.image)
+    assert found.data.decode() == receipt
+
+
+def test_only_ui_qr_makes_qr_codes() -> None:
+    from pathlib import Path
+
+    root = Path(screens.__file__).resolve().parents[1]
+    makers = sorted(str(p.relative_to(root)) for top in ("firmware", "drivers", "ui")
+                    for p in (root / top).rglob("*.py")
+                    if re.search(r"^\s*(import|from) qrcode\b", p.read_text(), re.MULTILINE))
+    assert makers == ["ui/qr.py"]

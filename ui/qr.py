@@ -1,8 +1,9 @@
 """A QR code as a Pillow image that a phone camera reads off the terminal's screen: whole
 pixels a module, the 4-module quiet zone of ISO/IEC 18004 inside the image (white on any
 theme), error correction M, or L when only L fits (a lit screen has no stains or creases to
-correct for). The UPI payment QR is drawn with it (the link text comes from
-firmware.upi.link; this module knows nothing of payments). No I/O.
+correct for). The one place that makes QR codes for screens: the UPI payment QR (the link text
+comes from firmware.upi.link) and the e-receipt QR (ui.screens.receipt_qr_screen) are drawn
+with it; this module knows nothing of payments. No I/O.
 """
 
 from __future__ import annotations
@@ -30,19 +31,22 @@ def qr_side(width: int, height: int) -> int:
     return width * 9 // 10
 
 
-def qr_image(text: str, max_side: int) -> Image.Image:
+def qr_image(text: str, max_side: int, quiet_zone: int = QUIET_ZONE,
+             min_module_px: int = MIN_MODULE_PX) -> Image.Image:
     """`text` as a black-on-white RGB QR code of at most `max_side` pixels square, as many whole
-    pixels a module as fit. QrDoesNotFit when a module would be under MIN_MODULE_PX."""
+    pixels a module as fit. QrDoesNotFit when a module would be under `min_module_px`.
+    `quiet_zone`: the white modules around the symbol inside the image; a code placed on a
+    white page may take fewer and let the page make up the rest."""
     for level in (qrcode.constants.ERROR_CORRECT_M, qrcode.constants.ERROR_CORRECT_L):
-        qr = qrcode.QRCode(error_correction=level, border=QUIET_ZONE)
+        qr = qrcode.QRCode(error_correction=level, border=quiet_zone)
         qr.add_data(text.encode("utf-8"))
         qr.make(fit=True)
-        modules = qr.modules_count + 2 * QUIET_ZONE
+        modules = qr.modules_count + 2 * quiet_zone
         module_px = max_side // modules
-        if module_px >= MIN_MODULE_PX:
+        if module_px >= min_module_px:
             break
     else:
-        raise QrDoesNotFit(f"a QR of {modules} modules needs {modules * MIN_MODULE_PX} px, "
+        raise QrDoesNotFit(f"a QR of {modules} modules needs {modules * min_module_px} px, "
                            f"the screen gives {max_side} px")
     qr.box_size = module_px
     image = qr.make_image(fill_color="black", back_color="white").get_image()

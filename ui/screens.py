@@ -17,13 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import qrcode
 from PIL import Image
 
 from ui.canvas import Canvas, DrawnText
 from ui.lang import Language
 from ui.lang import load as load_language
 from ui.money import MoneyLike, format_money
+from ui.qr import qr_image
 from ui.theme import DEFAULT_THEME, Color, Theme, font
 
 SCHEME_NAMES = {"visa": "VISA", "mastercard": "Mastercard", "rupay": "RuPay", "amex": "AMEX",
@@ -458,23 +458,14 @@ def receipt_qr_screen(view: View, payload: str, money: MoneyLike | None = None,
     amount."""
     t = view.lang
     c, top, bottom = _page(view)
-    qr = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
-    qr.add_data(payload)
-    qr.make(fit=True)
-    matrix = qr.get_matrix()
     caption_h = c.px(28 + (22 if money is not None else 0) + (18 if note else 0))
-    side = min(bottom - top - caption_h - c.px(12), c.width - c.px(20))
-    module = max(1, side // len(matrix))
-    side = module * len(matrix)
-    left = (c.width - side) // 2
+    # the page is white: two modules of quiet zone in the code, the page's margin the rest;
+    # modules down to 1 px, as this screen always drew them (a long receipt on a small panel)
+    code = qr_image(payload, min(bottom - top - caption_h - c.px(12), c.width - c.px(20)),
+                    quiet_zone=2, min_module_px=1)
     qtop = top + c.px(6)
-    for y, row in enumerate(matrix):
-        for x, dark in enumerate(row):
-            if dark:
-                c.draw.rectangle((left + x * module, qtop + y * module,
-                                  left + (x + 1) * module - 1, qtop + (y + 1) * module - 1),
-                                 fill=(0, 0, 0))
-    y = qtop + side + c.px(4)
+    c.image.paste(code, ((c.width - code.width) // 2, qtop))
+    y = qtop + code.height + c.px(4)
     if money is not None:
         headline = format_money(money, t)
         color = view.theme.text

@@ -12,9 +12,12 @@ import signal
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from firmware.commands import count, require_simulators, seconds
+
+if TYPE_CHECKING:  # the simulators are a distribution of their own, imported when run
+    from simulators.pn532.field import Applet
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,7 +47,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _applet(profile: str) -> Any:
+def _applet(profile: str) -> Applet:
     """The wallet helper's APDU-level phone for `profile`; EmulatorError (one line) if unusable."""
     from simulators.pn532.emulator import EmulatorError
     from simulators.wallet import phone as wallet

@@ -16,7 +16,7 @@ import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from firmware.config import Config
 from firmware.errors import PitapError
@@ -37,26 +37,13 @@ from ui.money import Style, format_money
 log = logging.getLogger(__name__)
 
 
-class Totals(Protocol):
-    """A batch's counts and amounts (the journal's BatchTotals and SchemeTotals are ones)."""
-
-    @property
-    def sales_count(self) -> int: ...
-    @property
-    def sales_amount(self) -> int: ...
-    @property
-    def refunds_count(self) -> int: ...
-    @property
-    def refunds_amount(self) -> int: ...
-
-
 class SettlementRun(Protocol):
     @property
     def id(self) -> int: ...
     @property
     def batch(self) -> int: ...
     @property
-    def totals(self) -> Totals: ...
+    def totals(self) -> BatchTotals: ...
 
 
 class PaymentRef(Protocol):
@@ -70,14 +57,13 @@ class Batches(Outbox, Protocol):
     def charged_payments(self, batch: int | None = None) -> Sequence[PaymentData]: ...
     def payments_in_state(self, *states: PaymentState) -> Sequence[PaymentRef]: ...
     def unfinished_settlements(self) -> Sequence[SettlementRun]: ...
-    def begin_settlement(self, totals: None = None,
-                         currency: int | None = None) -> SettlementRun: ...
+    def begin_settlement(self, currency: Currency) -> SettlementRun: ...
     def record_settlement(self, settlement_id: int, state: SettlementState,
                           response_code: str = "", message: str = "") -> None: ...
-    def scheme_totals(self, batch: int, currency: int) -> Mapping[str, Totals]: ...
+    def scheme_totals(self, batch: int, currency: Currency) -> Mapping[str, BatchTotals]: ...
     def outcome_counts(self, batch: int) -> dict[str, int]: ...
     def count_in_state(self, batch: int, state: PaymentState) -> int: ...
-    def other_currencies(self, batch: int, currency: int) -> dict[int, list[int]]: ...
+    def other_currencies(self, batch: int, currency: Currency) -> dict[int, list[int]]: ...
 
 
 class BatchNotClosed(PitapError):
@@ -108,7 +94,7 @@ class ZReport:
     # settles one currency (the terminal's), these are listed, not sent
     other_currencies: dict[int, list[int]] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         """Plain data (`pitap settle --json`): the currency by its number, totals by figure."""
         d = asdict(self)
         d["currency"] = self.currency.numeric
@@ -134,12 +120,6 @@ def batch_items(journal: Batches, batch: int, merchant_id: str) -> list[AuthRequ
     return [AuthRequest.from_payment(p, merchant_id) for p in journal.charged_payments(batch)]
 
 
-def _batch_totals(t: Totals, batch: int, currency: Currency) -> BatchTotals:
-    """The journal's counts as the one batch-totals type."""
-    return BatchTotals(batch, currency, sales_count=t.sales_count, sales_amount=t.sales_amount,
-                       refunds_count=t.refunds_count, refunds_amount=t.refunds_amount)
-
-
 def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
     """Drain the queue, close the batch with the host, return the Z-report.
 
@@ -147,7 +127,6 @@ def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
     "awaiting_reply" or the queue does not drain completely. Raises HostUnavailable / NoReply
     when the host cannot be reached for the totals; the settlement then stays recorded as
     unfinished in the journal and the next run resumes it with the same batch."""
-    currency = cfg.currency
     saf = StoreAndForward(journal, acquirer, cfg.terminal.merchant_id)
     try:
         drained = saf.drain(include_not_due=True)
@@ -156,9 +135,8 @@ def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
     _refuse_while_open(journal, drained.failed)
     unfinished = journal.unfinished_settlements()
     # A run a power cut interrupted goes first: same batch, same totals.
-    s = unfinished[0] if unfinished else journal.begin_settlement(currency=currency.numeric)
-    batch = s.batch
-    totals = _batch_totals(s.totals, batch, currency)
+    s = unfinished[0] if unfinished else journal.begin_settlement(cfg.currency)
+    batch, totals = s.batch, s.totals
     items = batch_items(journal, batch, cfg.terminal.merchant_id)
     journal.record_settlement(s.id, SettlementState.SENT)
     try:
@@ -168,11 +146,10 @@ def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
         raise
     journal.record_settlement(s.id, SettlementState.DONE if result.agreed
                               else SettlementState.FAILED, result.response_code, result.message)
-    by_scheme = {name: _batch_totals(t, batch, currency)
-                 for name, t in journal.scheme_totals(batch, currency.numeric).items()}
+    by_scheme = dict(journal.scheme_totals(batch, totals.currency))
     return ZReport(
         terminal_id=cfg.terminal.terminal_id, merchant_id=cfg.terminal.merchant_id,
-        merchant_name=cfg.terminal.merchant_name, batch=batch, currency=currency,
+        merchant_name=cfg.terminal.merchant_name, batch=batch, currency=totals.currency,
         closed_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         totals=totals, host_totals=result.host_totals,
         closed=result.agreed, agreed_first_time=result.agreed and "first_response" not in
@@ -181,7 +158,7 @@ def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
         outcomes=journal.outcome_counts(batch),
         reversed=journal.count_in_state(batch, PaymentState.REVERSED),
         queue_pending=len(journal.queue()),
-        other_currencies=journal.other_currencies(batch, currency.numeric),
+        other_currencies=journal.other_currencies(batch, totals.currency),
     )
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import SupportsBytes
 
@@ -40,23 +40,17 @@ from firmware.journal.errors import (
 from firmware.journal.keys import load_or_create_key
 from firmware.journal.outbox import BACKOFF_FIRST_S, BACKOFF_MAX_S, Outbox, backoff_seconds
 from firmware.journal.payments import FIELD_TYPES, PaymentStore
-from firmware.journal.records import (
-    BatchTotals,
-    HistoryEntry,
-    Payment,
-    QueueItem,
-    SchemeTotals,
-    Settlement,
-)
+from firmware.journal.records import HistoryEntry, Payment, QueueItem, Settlement
 from firmware.journal.settlements import Settlements
 from firmware.journal.store import MIGRATIONS, SCHEMA_VERSION, Store, scrub
 from firmware.journal.vault import CardVault
+from firmware.money import BatchTotals, Currency
 from firmware.payment import PaymentState, QueueKind, SettlementState, TxnType
 
 __all__ = [
-    "FIELD_TYPES", "MIGRATIONS", "SCHEMA_VERSION", "STAN_MAX", "BatchTotals", "HistoryEntry",
+    "FIELD_TYPES", "MIGRATIONS", "SCHEMA_VERSION", "STAN_MAX", "HistoryEntry",
     "IllegalTransition", "Journal", "JournalBusy", "JournalCorrupt", "JournalError", "Payment",
-    "QueueItem", "SchemeTotals", "Settlement", "UnknownPayment", "backoff_seconds",
+    "QueueItem", "Settlement", "UnknownPayment", "backoff_seconds",
     "load_or_create_key", "scrub",
 ]
 
@@ -170,11 +164,11 @@ class Journal:
         """What approved refunds of the payment add up to so far (minor units)."""
         return self.payments_store.refunded_amount(payment_id)
 
-    def batch_totals(self, batch: int, currency: int | None = None) -> BatchTotals:
-        """Count and sum of the batch's charged sales and refunds."""
+    def batch_totals(self, batch: int, currency: Currency) -> BatchTotals:
+        """Count and sum of the batch's charged sales and refunds in `currency`."""
         return self.payments_store.batch_totals(batch, currency)
 
-    def scheme_totals(self, batch: int, currency: int) -> dict[str, SchemeTotals]:
+    def scheme_totals(self, batch: int, currency: Currency) -> dict[str, BatchTotals]:
         """The batch's charged payments in `currency`, by scheme."""
         return self.payments_store.scheme_totals(batch, currency)
 
@@ -185,7 +179,7 @@ class Journal:
     def count_in_state(self, batch: int, state: PaymentState) -> int:
         return self.payments_store.count_in_state(batch, state)
 
-    def other_currencies(self, batch: int, currency: int) -> dict[int, list[int]]:
+    def other_currencies(self, batch: int, currency: Currency) -> dict[int, list[int]]:
         """The batch's charged payments not in `currency`: {currency: [count, net amount]}."""
         return self.payments_store.other_currencies(batch, currency)
 
@@ -222,9 +216,9 @@ class Journal:
         self.outbox.retry_later(item_id, error)
 
     # ---- settlement -------------------------------------------------------------------------
-    def begin_settlement(self, totals: BatchTotals | Mapping[str, int] | None = None,
-                         currency: int | None = None) -> Settlement:
-        return self.settlement_runs.begin(totals, currency)
+    def begin_settlement(self, currency: Currency) -> Settlement:
+        """Close the batch and record a settlement run of its totals in `currency`."""
+        return self.settlement_runs.begin(currency)
 
     def record_settlement(self, settlement_id: int, state: SettlementState | str,
                           response_code: str = "", message: str = "") -> None:

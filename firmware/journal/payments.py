@@ -13,13 +13,15 @@ import json
 import re
 import sqlite3
 from collections.abc import Mapping
+from dataclasses import replace
 
 from firmware.emv.outcome import mask_pan
 from firmware.journal.counters import Counters
 from firmware.journal.errors import IllegalTransition, UnknownPayment
-from firmware.journal.records import BatchTotals, HistoryEntry, Payment, SchemeTotals
+from firmware.journal.records import HistoryEntry, Payment
 from firmware.journal.store import Store, iso, now_iso, scrub
 from firmware.journal.vault import CardVault
+from firmware.money import BatchTotals, Currency
 from firmware.payment import PaymentOutcome, PaymentState, TxnType, transition_problem
 
 __all__ = ["FIELD_TYPES", "PaymentStore"]
@@ -196,26 +198,24 @@ class PaymentStore:
         )
         return int(row[0]) if row is not None else 0
 
-    def batch_totals(self, batch: int, currency: int | None = None) -> BatchTotals:
-        """Count and sum of the batch's charged purchases and refunds (in `currency` if given)."""
+    def batch_totals(self, batch: int, currency: Currency) -> BatchTotals:
+        """Count and sum of the batch's charged purchases and refunds in `currency`."""
         with self._store.lock:
             return batch_totals(self._store.conn, batch, currency)
 
-    def scheme_totals(self, batch: int, currency: int) -> dict[str, SchemeTotals]:
+    def scheme_totals(self, batch: int, currency: Currency) -> dict[str, BatchTotals]:
         """The batch's charged payments in `currency`, by scheme ("unknown" when none)."""
         rows = self._store.read(
             "SELECT COALESCE(NULLIF(p.scheme, ''), 'unknown') AS scheme, p.txn_type,"
             " COUNT(*) AS n, COALESCE(SUM(p.amount), 0) AS total FROM payments p"
             f" WHERE p.batch = ? AND p.currency = ? AND {_CHARGED}"
             " GROUP BY 1, 2 ORDER BY 1, 2",
-            (batch, currency),
+            (batch, currency.numeric),
         )
-        out: dict[str, dict[str, int]] = {}
+        out: dict[str, BatchTotals] = {}
         for r in rows:
-            kind = "refunds" if r["txn_type"] == TxnType.REFUND.value else "sales"
-            row = out.setdefault(r["scheme"], {})
-            row[f"{kind}_count"], row[f"{kind}_amount"] = int(r["n"]), int(r["total"])
-        return {scheme: SchemeTotals(**row) for scheme, row in out.items()}
+            out[r["scheme"]] = _add(out.get(r["scheme"], BatchTotals(batch, currency)), r)
+        return out
 
     def outcome_counts(self, batch: int) -> dict[str, int]:
         """How many of the batch's payments ended how (their state where no outcome)."""
@@ -232,28 +232,37 @@ class PaymentStore:
         )
         return int(row[0]) if row is not None else 0
 
-    def other_currencies(self, batch: int, currency: int) -> dict[int, list[int]]:
+    def other_currencies(self, batch: int, currency: Currency) -> dict[int, list[int]]:
         """The batch's charged payments not in `currency`: {currency: [count, net amount]}."""
         rows = self._store.read(
             "SELECT p.currency, COUNT(*) AS n, COALESCE(SUM(CASE p.txn_type WHEN 'refund'"
             " THEN -p.amount ELSE p.amount END), 0) AS net FROM payments p"
             f" WHERE p.batch = ? AND p.currency != ? AND {_CHARGED} GROUP BY 1",
-            (batch, currency),
+            (batch, currency.numeric),
         )
         return {int(r["currency"]): [int(r["n"]), int(r["net"])] for r in rows}
 
 
-def batch_totals(c: sqlite3.Connection, batch: int, currency: int | None) -> BatchTotals:
+def batch_totals(c: sqlite3.Connection, batch: int, currency: Currency) -> BatchTotals:
+    """The batch's charged purchases and refunds in `currency`, counted and summed."""
     rows = c.execute(
         "SELECT txn_type, COUNT(*) AS n, COALESCE(SUM(amount), 0) AS total FROM payments p"
-        f" WHERE p.batch = ? AND (? IS NULL OR p.currency = ?) AND {_CHARGED} GROUP BY txn_type",
-        (batch, currency, currency),
+        f" WHERE p.batch = ? AND p.currency = ? AND {_CHARGED} GROUP BY txn_type",
+        (batch, currency.numeric),
     ).fetchall()
-    sums: dict[str, int] = {}
+    totals = BatchTotals(batch, currency)
     for r in rows:
-        kind = "sales" if r["txn_type"] == TxnType.PURCHASE.value else "refunds"
-        sums[f"{kind}_count"], sums[f"{kind}_amount"] = int(r["n"]), int(r["total"])
-    return BatchTotals(currency=currency or 0, batch_number=batch, **sums)
+        totals = _add(totals, r)
+    return totals
+
+
+def _add(totals: BatchTotals, row: sqlite3.Row) -> BatchTotals:
+    """`totals` with a row of (txn_type, n, total) added: its purchases or its refunds."""
+    if row["txn_type"] == TxnType.REFUND.value:
+        return replace(totals, refunds_count=totals.refunds_count + int(row["n"]),
+                       refunds_amount=totals.refunds_amount + int(row["total"]))
+    return replace(totals, sales_count=totals.sales_count + int(row["n"]),
+                   sales_amount=totals.sales_amount + int(row["total"]))
 
 
 def require(c: sqlite3.Connection, payment_id: int) -> None:

@@ -1,4 +1,6 @@
 """What the journal hands out: frozen records, never its rows. No clear card data in any of them.
+A batch's totals are firmware.money's BatchTotals, the one type from the journal to the wire and
+the screen; a settlement run keeps them as JSON (`totals_as_dict`).
 
 `as_dict()` gives the plain JSON-ready shape (`pitap journal --json`, the receipt, the API):
 enums as their strings, no outcome as "".
@@ -14,9 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from firmware.money import BatchTotals, currency
 from firmware.payment import PaymentOutcome, PaymentState, QueueKind, SettlementState, TxnType
 
-__all__ = ["BatchTotals", "HistoryEntry", "Payment", "QueueItem", "SchemeTotals", "Settlement"]
+__all__ = [
+    "HistoryEntry", "Payment", "QueueItem", "Settlement", "totals_as_dict", "totals_from_json",
+]
 
 
 @dataclass(frozen=True)
@@ -124,38 +129,6 @@ class QueueItem:
 
 
 @dataclass(frozen=True)
-class BatchTotals:
-    """Count and sum of a batch's charged purchases ("sales") and refunds, in one currency."""
-
-    currency: int
-    batch_number: int
-    sales_count: int = 0
-    sales_amount: int = 0
-    refunds_count: int = 0
-    refunds_amount: int = 0
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, int]) -> BatchTotals:
-        return cls(**{f.name: int(d.get(f.name, 0)) for f in dataclasses.fields(cls)})
-
-    def as_dict(self) -> dict[str, int]:
-        return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
-class SchemeTotals:
-    """A batch's charged payments of one scheme (the Z-report's lines)."""
-
-    sales_count: int = 0
-    sales_amount: int = 0
-    refunds_count: int = 0
-    refunds_amount: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
 class Settlement:
     """One settlement run of a batch (resumed with the same totals after a power cut)."""
 
@@ -170,14 +143,28 @@ class Settlement:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Settlement:
+        batch = int(row["batch"])
         return cls(
-            id=int(row["id"]), batch=int(row["batch"]), state=SettlementState(row["state"]),
-            totals=BatchTotals.from_dict(json.loads(row["totals"])),
+            id=int(row["id"]), batch=batch, state=SettlementState(row["state"]),
+            totals=totals_from_json(batch, row["totals"]),
             started_at=row["started_at"], finished_at=row["finished_at"],
             response_code=row["response_code"], message=row["message"],
         )
 
     def as_dict(self) -> dict[str, object]:
         d = dataclasses.asdict(self)
-        d["state"] = self.state.value
+        d["state"], d["totals"] = self.state.value, totals_as_dict(self.totals)
         return d
+
+
+def totals_as_dict(totals: BatchTotals) -> dict[str, int]:
+    """A batch's totals as the journal keeps them (the settlements table's JSON): the
+    currency by its number, the batch, the four figures."""
+    return {"currency": totals.currency.numeric, "batch_number": totals.batch,
+            **totals.counts()}
+
+
+def totals_from_json(batch: int, text: str) -> BatchTotals:
+    """The totals a settlement run recorded (totals_as_dict's shape, as JSON)."""
+    d = json.loads(text)
+    return BatchTotals.from_counts(batch, currency(int(d["currency"])), d)

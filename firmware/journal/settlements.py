@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 
 from firmware.journal.counters import Counters
 from firmware.journal.errors import UnknownPayment
 from firmware.journal.payments import batch_totals
-from firmware.journal.records import BatchTotals, Settlement
+from firmware.journal.records import Settlement, totals_as_dict
 from firmware.journal.store import Store, now_iso, scrub
+from firmware.money import Currency
 from firmware.payment import SettlementState
 
 __all__ = ["Settlements"]
@@ -19,21 +19,17 @@ class Settlements:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def begin(self, totals: BatchTotals | Mapping[str, int] | None = None,
-              currency: int | None = None) -> Settlement:
+    def begin(self, currency: Currency) -> Settlement:
         """Close the open batch (new payments go to the next one) and record a settlement run
-        in state "started". `totals` default to the batch's charged payments (in `currency`
-        when given)."""
+        in state "started", with the batch's totals: its charged payments in `currency` (the
+        terminal's; a batch settles one currency, the others are listed, not sent)."""
         with self._store.write() as c:
             batch = Counters.close_batch(c)
-            if totals is None:
-                totals = batch_totals(c, batch, currency)
-            elif not isinstance(totals, BatchTotals):
-                totals = BatchTotals.from_dict(totals)
+            totals = batch_totals(c, batch, currency)
             cur = c.execute(
                 "INSERT INTO settlements (batch, state, totals, started_at) VALUES (?, ?, ?, ?)",
                 (batch, SettlementState.STARTED.value,
-                 json.dumps(totals.as_dict(), sort_keys=True), now_iso()),
+                 json.dumps(totals_as_dict(totals), sort_keys=True), now_iso()),
             )
             sid = int(cur.lastrowid or 0)
         return self.get(sid)

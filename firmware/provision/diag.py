@@ -28,9 +28,16 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from firmware.config import Config
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from drivers.display import Spi
+    from drivers.gpio import Gpio
+    from drivers.nfc import Reader
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +66,15 @@ class DiagContext:
     field_timeout: float = 10.0
     keypad_timeout: float = 30.0
     min_free_bytes: int = 100 * MiB
-    gpio: Any = None
-    spi: Any = None
+    gpio: Gpio | None = None
+    spi: Spi | None = None
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep  # times the tones (tests: a simulated clock)
     manifest: Path = Path(MANIFEST)
-    reader: Any = None  # opened by the reader check, used by the field check
+    reader: Reader | None = None  # opened by the reader check, used by the field check
     notes: dict[str, str] = field(default_factory=dict)
 
-    def gpio_module(self) -> Any:
+    def gpio_module(self) -> Gpio:
         if self.gpio is None:
             from drivers.gpio import gpio_module
 
@@ -80,7 +87,7 @@ class DiagContext:
         return self.cfg.gpio.backend == "sim"
 
 
-def _recorded(gpio: Any, pin: int) -> list[Any] | None:
+def _recorded(gpio: Gpio | None, pin: int) -> list[Any] | None:
     """The simulated pin's recorded events, or None when the module records nothing."""
     history = getattr(gpio, "history", None)
     return None if history is None else list(history(pin))
@@ -145,7 +152,7 @@ def check_nfc_field(ctx: DiagContext) -> list[CheckResult]:
 # ---- display, lights, tones, keypad ---------------------------------------------------------
 
 
-def display_test_pattern(width: int, height: int) -> Any:
+def display_test_pattern(width: int, height: int) -> Image.Image:
     """Eight vertical colour bars, a white frame and a label: every pixel path shows."""
     from PIL import Image, ImageDraw
 
@@ -312,7 +319,7 @@ def check_tones(ctx: DiagContext) -> list[CheckResult]:
     return results
 
 
-def _recorded_tone(name: str, gpio: Any, pin: int, since: int, tone: str, pwm: bool,
+def _recorded_tone(name: str, gpio: Gpio | None, pin: int, since: int, tone: str, pwm: bool,
                    on_level: int) -> CheckResult:
     """What the simulated buzzer pin recorded for one tone, against the tone's steps."""
     from drivers.gpio import TONES

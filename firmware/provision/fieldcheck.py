@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,8 @@ def unit_log(unit: str, lines: int = 15) -> str:
     return " | ".join(done.stdout.strip().splitlines()[-lines:])
 
 
-def wait_for(what: str, predicate: Any, timeout: float, every: float = 2.0) -> bool:
+def wait_for(what: str, predicate: Callable[[], object], timeout: float,
+             every: float = 2.0) -> bool:
     deadline = time.monotonic() + timeout
     while True:
         if predicate():
@@ -257,7 +259,7 @@ def run_diag(config: Path, field: dict[str, Any], reader: str) -> list[Check]:
     return [*checks, summary]
 
 
-def check_journal(config: Path, payment_id: Any | None) -> Check:
+def check_journal(config: Path, payment_id: int | None) -> Check:
     done = _run([PITAP, "journal", "--json", "--config", str(config)])
     try:
         payments = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]

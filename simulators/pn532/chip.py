@@ -9,8 +9,9 @@ No I/O and no sleeping here: a reply says how long the chip would take, the line
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from simulators.pn532.field import FSDI_TO_FSD, PhoneInField, RfField
 from simulators.wallet.isodep import frame_waiting_time
@@ -103,18 +104,19 @@ class Pn532Chip:
     """The PN532 seen from its host interface."""
 
     field: RfField
-    registers: dict[int, int] = field(default_factory=dict)
+    registers: dict[int, int] = dataclasses.field(default_factory=dict)
     sam_mode: int = 1
     parameters: int = F_AUTOMATIC_RATS  # after reset the chip does RATS itself
     baud: int = 115200
     rf_timeout_index: int = 11  # RFConfiguration item 2 default: ~102 ms
     max_retries_passive: int = 0xFF  # RFConfiguration item 5: MxRtyPassiveActivation
-    analog: dict[int, bytes] = field(default_factory=dict)
-    gpio: dict[str, int] = field(default_factory=lambda: {"P3": 0xFF, "P7": 0x07, "I0I1": 0x00})
+    analog: dict[int, bytes] = dataclasses.field(default_factory=dict)
+    gpio: dict[str, int] = dataclasses.field(
+        default_factory=lambda: {"P3": 0xFF, "P7": 0x07, "I0I1": 0x00})
     target: ListedTarget | None = None  # Tg 1, the one the chip talks to
     second_target: ListedTarget | None = None  # Tg 2 of an InListPassiveTarget with MaxTg 2
     last_error: int = 0
-    commands_seen: dict[str, int] = field(default_factory=dict)
+    commands_seen: dict[str, int] = dataclasses.field(default_factory=dict)
     air_timing: bool = False  # frames take their air time (else only timeouts and waits do)
 
     def __post_init__(self) -> None:
@@ -304,7 +306,7 @@ class Pn532Chip:
         answer = None
         if self.field.carrier and phone is not None and self.field.in_range(phone):
             answer = phone.air_exchange(bytes(params))
-        if answer is None:
+        if answer is None or phone is None:
             self.last_error = TIMEOUT
             return Reply(bytes([TIMEOUT]), busy_for=self._rf_timeout())
         self.last_error = 0

@@ -334,9 +334,10 @@ class Pn532Emulator:
             self._write(ACK)
         reply = self.chip.execute(code, params)
         if reply.wait_for_phone:
-            reply = self._wait_for_phone(code, params)
-            if reply is None:
+            waited = self._wait_for_phone(code, params)
+            if waited is None:
                 return  # the host aborted with an ACK
+            reply = waited
         if reply.busy_for and self._wait(reply.busy_for):
             return
         if self._take_fault(LineFault.NO_RESPONSE, frame.data):

@@ -27,6 +27,9 @@ from simulators.wallet.profiles import Profile, ProfileError, get_profile, issue
 
 log = logging.getLogger(__name__)
 
+# the issuer's cryptogram versions a wallet can use (pyemv: one class each)
+Cvn = pyemv_cvn.VisaCVN10 | pyemv_cvn.VisaCVN18 | pyemv_cvn.MasterCardCVN16
+
 PPSE_NAME = b"2PAY.SYS.DDF01"
 
 SW_OK = b"\x90\x00"
@@ -128,13 +131,14 @@ class CardApplet:
         self.issuer = issuer_for(p.token, issuer_keys)
         if self.issuer.cvn not in (10, 16, 18):
             raise ProfileError(f"issuer of {p.name}: cvn {self.issuer.cvn} not supported")
-        cvn_class = {
+        classes: dict[int, type[Cvn]] = {
             10: pyemv_cvn.VisaCVN10,
             18: pyemv_cvn.VisaCVN18,
             16: pyemv_cvn.MasterCardCVN16,
-        }[self.issuer.cvn]
+        }
+        cvn_class = classes[self.issuer.cvn]
         imk = self.issuer.imk_ac
-        self._cvn = cvn_class(imk, imk, imk, p.token, p.psn)
+        self._cvn: Cvn = cvn_class(imk, imk, imk, p.token, p.psn)
         self._atc = atc_start if atc_start is not None else 0x0100 + secrets.randbelow(0x4000)
         self._unlocked = not p.see_phone
         self._unlock_after_tap = False

@@ -39,7 +39,7 @@ from firmware.journal.errors import (
 )
 from firmware.journal.keys import load_or_create_key
 from firmware.journal.outbox import BACKOFF_FIRST_S, BACKOFF_MAX_S, Outbox, backoff_seconds
-from firmware.journal.payments import FIELD_TYPES, PaymentStore
+from firmware.journal.payments import FIELD_TYPES, PaymentStore, clean_fields
 from firmware.journal.records import (
     BatchTotals,
     HistoryEntry,
@@ -47,6 +47,7 @@ from firmware.journal.records import (
     QueueItem,
     SchemeTotals,
     Settlement,
+    StoredTotals,
 )
 from firmware.journal.settlements import Settlements
 from firmware.journal.store import MIGRATIONS, SCHEMA_VERSION, Store, scrub
@@ -56,7 +57,7 @@ from firmware.payment import PaymentState, QueueKind, SettlementState, TxnType
 __all__ = [
     "FIELD_TYPES", "MIGRATIONS", "SCHEMA_VERSION", "STAN_MAX", "BatchTotals", "HistoryEntry",
     "IllegalTransition", "Journal", "JournalBusy", "JournalCorrupt", "JournalError", "Payment",
-    "QueueItem", "SchemeTotals", "Settlement", "UnknownPayment", "backoff_seconds",
+    "QueueItem", "SchemeTotals", "Settlement", "StoredTotals", "UnknownPayment", "backoff_seconds",
     "load_or_create_key", "scrub",
 ]
 
@@ -220,6 +221,38 @@ class Journal:
 
     def queue_retry_later(self, item_id: int, error: str) -> None:
         self.outbox.retry_later(item_id, error)
+
+    # ---- payments stored while the acquirer was unreachable ([offline]) ----------------------
+    def store_for_forwarding(self, payment_id: int, reason: str) -> int:
+        """Accept a payment "awaiting_reply" whose request never left (the host unavailable) as
+        stored: outcome approved, state "stored", its deferred authorization queued, the run of
+        stored payments one longer; one transaction. The card data stays in the vault until
+        the host answers. Returns the queue item id."""
+        fields = clean_fields({"outcome": "approved", "reason": reason})
+        with self._store.write() as c:
+            item = Outbox.enqueue_in(c, QueueKind.DEFERRED, payment_id, fields)
+            Counters.bump_offline_run(c)
+            return item
+
+    def deferred_answered(self, item_id: int, approved: bool, **fields: object) -> None:
+        """The host answered a stored payment's deferred authorization: "forwarded" (approved)
+        or "declined_late" (outcome declined: declined after the fact, never retried), with the
+        host's `fields` (response_code, auth_code, rrn, reason); the card data goes."""
+        if not approved:
+            fields["outcome"] = "declined"
+        clean = clean_fields(fields)
+        state = PaymentState.FORWARDED if approved else PaymentState.DECLINED_LATE
+        self.outbox.done(item_id, state, clean)
+
+    def stored_totals(self, currency: int) -> StoredTotals:
+        """What is stored for forwarding in `currency`, and the run of consecutive stored
+        payments (both survive restarts)."""
+        return self.payments_store.stored(currency, self.counters.offline_run())
+
+    def host_answered(self) -> None:
+        """The host answered an authorization: the run of consecutive stored payments ends."""
+        if self.counters.offline_run():
+            self.counters.reset_offline_run()
 
     # ---- settlement -------------------------------------------------------------------------
     def begin_settlement(self, totals: BatchTotals | Mapping[str, int] | None = None,

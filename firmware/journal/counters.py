@@ -1,4 +1,5 @@
-"""The journal's counters: the STAN (1..999999, wrapping) and the open settlement batch."""
+"""The journal's counters: the STAN (1..999999, wrapping), the open settlement batch, and the
+run of consecutive payments stored while the acquirer was unreachable ([offline])."""
 
 from __future__ import annotations
 
@@ -23,6 +24,22 @@ class Counters:
         with self._store.write() as c:
             c.execute("UPDATE counters SET value = value % ? + 1 WHERE name = 'stan'", (STAN_MAX,))
             return value(c, "stan")
+
+    def offline_run(self) -> int:
+        """Payments stored offline since the host last answered an authorization."""
+        with self._store.lock:
+            return value(self._store.conn, "offline_run")
+
+    def reset_offline_run(self) -> None:
+        """The host answered an authorization: the run of stored payments ends."""
+        with self._store.write() as c:
+            c.execute("UPDATE counters SET value = 0 WHERE name = 'offline_run'")
+
+    @staticmethod
+    def bump_offline_run(c: sqlite3.Connection) -> int:
+        """One more stored payment, inside the caller's transaction; returns the run's length."""
+        c.execute("UPDATE counters SET value = value + 1 WHERE name = 'offline_run'")
+        return value(c, "offline_run")
 
     @staticmethod
     def batch(c: sqlite3.Connection) -> int:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from firmware.emv.outcome import mask_pan
 from firmware.journal.counters import Counters
 from firmware.journal.errors import IllegalTransition, UnknownPayment
-from firmware.journal.records import BatchTotals, HistoryEntry, Payment, SchemeTotals
+from firmware.journal.records import BatchTotals, HistoryEntry, Payment, SchemeTotals, StoredTotals
 from firmware.journal.store import Store, iso, now_iso, scrub
 from firmware.journal.vault import CardVault
 from firmware.payment import PaymentOutcome, PaymentState, TxnType, transition_problem
@@ -225,6 +225,17 @@ class PaymentStore:
             (batch,),
         )
         return {r["o"]: int(r["n"]) for r in rows}
+
+    def stored(self, currency: int, run: int) -> StoredTotals:
+        """Count, sum and oldest of the payments stored for forwarding ([offline])."""
+        row = self._store.read_one(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(amount), 0) AS total,"
+            " COALESCE(MIN(created_at), '') AS oldest FROM payments"
+            " WHERE state = ? AND currency = ?",
+            (PaymentState.STORED.value, currency),
+        )
+        assert row is not None
+        return StoredTotals(currency, int(row["n"]), int(row["total"]), str(row["oldest"]), run)
 
     def count_in_state(self, batch: int, state: PaymentState) -> int:
         row = self._store.read_one(

@@ -16,7 +16,10 @@ from types import MappingProxyType
 
 from firmware.payment import PaymentOutcome, PaymentState, QueueKind, SettlementState, TxnType
 
-__all__ = ["BatchTotals", "HistoryEntry", "Payment", "QueueItem", "SchemeTotals", "Settlement"]
+__all__ = [
+    "BatchTotals", "HistoryEntry", "Payment", "QueueItem", "SchemeTotals", "Settlement",
+    "StoredTotals",
+]
 
 
 @dataclass(frozen=True)
@@ -181,3 +184,18 @@ class Settlement:
         d = dataclasses.asdict(self)
         d["state"] = self.state.value
         return d
+
+
+@dataclass(frozen=True)
+class StoredTotals:
+    """What is stored for forwarding ([offline]): payments accepted while the acquirer was
+    unreachable that the host has not answered yet, in one currency."""
+
+    currency: int
+    count: int = 0
+    amount: int = 0  # minor units
+    oldest: str = ""  # created_at of the oldest (ISO 8601, UTC); "" when none
+    run: int = 0  # consecutive stored payments since the host last answered one
+
+    def as_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)

@@ -82,5 +82,7 @@ TEXT = {
     "reason_not_supported": "Card not supported",
     "reason_expired": "Card expired",
     "reason_limit": "Amount over contactless limit",
+    "reason_offline_limit": "Bank not reachable, offline limit",
+    "stored_offline": "Stored for the bank: {count} · {amount}",
     "reason_error": "Transaction failed",
 }

@@ -141,11 +141,13 @@ class Feedback:
             log.exception("buzzer failed")
 
     # ---- the states ------------------------------------------------------------------
-    def ready(self) -> None:
+    def ready(self, stored_count: int = 0, stored: Money | None = None) -> None:
+        """The ready screen; with payments stored for the bank ([offline]) their count and
+        total, for the shopkeeper."""
         self._lights(1)
         self.last_money = None
         self.txn_type = TxnType.PURCHASE
-        self._show(screens.ready_screen)
+        self._show(lambda v: screens.ready_screen(v, stored_count, stored))
 
     def amount_entry(self, money: Money, txn_type: TxnType = TxnType.PURCHASE) -> None:
         self._lights(1)

@@ -148,6 +148,7 @@ class Terminal:
         with contextlib.ExitStack() as opened:  # what opened is closed again if a later part fails
             journal, recovered = open_journal_at_start(cfg)
             opened.callback(journal.close)
+            kernel.count_offline_in(journal.offline_approvals)  # survives restarts
             feedback = Feedback.from_config(cfg)
             opened.callback(feedback.close)
             reader = Reader(cfg.reader.path)

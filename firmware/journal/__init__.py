@@ -5,7 +5,8 @@ A package of small stores on one connection (`store.Store`), behind the `Journal
   AID, STAN, RRN, auth code, outcome) and every state change of it, in order (`history`), written
   before the effect it announces and only along firmware.payment.LEGAL_TRANSITIONS; the batch
   totals and "refunded so far" as SQL queries;
-- `counters`: the persistent STAN counter (1..999999, wrapping) and the settlement batch;
+- `counters`: the persistent STAN counter (1..999999, wrapping), the settlement batch, the run
+  of payments stored offline and the kernel's consecutive offline approvals per AID;
 - `vault`: the card data a reversal, an advice or a refund needs, as bytes the acquirer link
   encodes, AES-GCM encrypted under a terminal key kept in a separate 0600 file (`keys`), bound to
   its payment id, and deleted (in one place) as soon as nothing queued needs it any more;
@@ -29,7 +30,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import SupportsBytes
 
-from firmware.journal.counters import STAN_MAX, Counters
+from firmware.journal.counters import STAN_MAX, Counters, OfflineApprovals
 from firmware.journal.errors import (
     IllegalTransition,
     JournalBusy,
@@ -77,6 +78,8 @@ class Journal:
         self.path = store.path
         self.payments_store = PaymentStore(store)
         self.counters = Counters(store)
+        # the kernel's consecutive offline approvals per AID (Kernel.count_offline_in)
+        self.offline_approvals = OfflineApprovals(store)
         self.vault = CardVault(store, key)
         self.outbox = Outbox(store, clock, backoff)
         self.settlement_runs = Settlements(store)

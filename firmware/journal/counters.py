@@ -1,5 +1,7 @@
 """The journal's counters: the STAN (1..999999, wrapping), the open settlement batch, and the
-run of consecutive payments stored while the acquirer was unreachable ([offline])."""
+run of consecutive payments stored while the acquirer was unreachable ([offline]), and the
+kernel's consecutive offline approvals per AID (`OfflineApprovals`), so that a restart resets
+neither."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import sqlite3
 
 from firmware.journal.store import Store
 
-__all__ = ["STAN_MAX", "Counters"]
+__all__ = ["STAN_MAX", "Counters", "OfflineApprovals"]
 
 STAN_MAX = 999_999
 
@@ -56,3 +58,24 @@ class Counters:
 
 def value(c: sqlite3.Connection, name: str) -> int:
     return int(c.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()[0])
+
+
+class OfflineApprovals:
+    """The kernel's consecutive offline approvals per AID (firmware.emv.kernel.OfflineCounts),
+    one counters row per AID ("offline_approvals:<AID hex>"), durable when set."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @staticmethod
+    def _name(aid: bytes) -> str:
+        return f"offline_approvals:{aid.hex().upper()}"
+
+    def get(self, aid: bytes, default: int = 0) -> int:
+        row = self._store.read_one("SELECT value FROM counters WHERE name = ?", (self._name(aid),))
+        return default if row is None else int(row[0])
+
+    def __setitem__(self, aid: bytes, count: int) -> None:
+        with self._store.write() as c:
+            c.execute("INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)",
+                      (self._name(aid), int(count)))

@@ -141,13 +141,14 @@ class Feedback:
             log.exception("buzzer failed")
 
     # ---- the states ------------------------------------------------------------------
-    def ready(self, stored_count: int = 0, stored: Money | None = None) -> None:
+    def ready(self, stored_count: int = 0, stored: Money | None = None,
+              declined_late: int = 0) -> None:
         """The ready screen; with payments stored for the bank ([offline]) their count and
-        total, for the shopkeeper."""
+        total, and how many the bank declined after the fact, for the shopkeeper."""
         self._lights(1)
         self.last_money = None
         self.txn_type = TxnType.PURCHASE
-        self._show(lambda v: screens.ready_screen(v, stored_count, stored))
+        self._show(lambda v: screens.ready_screen(v, stored_count, stored, declined_late))
 
     def amount_entry(self, money: Money, txn_type: TxnType = TxnType.PURCHASE) -> None:
         self._lights(1)

@@ -162,7 +162,8 @@ class TerminalService:
         try:
             while max_payments is None or len(self.results) < max_payments:
                 stored = self.terminal.stored()  # [offline]: what waits for the bank
-                self.feedback.ready(stored.count, Money(stored.amount, self.terminal.cfg.currency))
+                self.feedback.ready(stored.count, Money(stored.amount, self.terminal.cfg.currency),
+                                    stored.declined_late)
                 wanted = self.key_amount()
                 if wanted is None:
                     continue

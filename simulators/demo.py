@@ -216,7 +216,8 @@ def run_demo(
                     stored.append((result, item))
                 report(result, item)
                 shown = terminal.stored()
-                terminal.feedback.ready(shown.count, Money(shown.amount, terminal.cfg.currency))
+                terminal.feedback.ready(shown.count, Money(shown.amount, terminal.cfg.currency),
+                                        shown.declined_late)
             if host_down:
                 switch_host(host, host_port, False)
             if stored:
@@ -227,6 +228,10 @@ def run_demo(
                 summary.forwarded_as_scripted += state == item.after
                 if report_forwarded is not None:
                     report_forwarded(result, item, state)
+            if stored:
+                shown = terminal.stored()
+                terminal.feedback.ready(shown.count, Money(shown.amount, terminal.cfg.currency),
+                                        shown.declined_late)
         finally:
             terminal.close()
     return summary

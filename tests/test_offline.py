@@ -55,6 +55,8 @@ def test_a_payment_is_stored_while_the_host_is_down_then_forwarded_once(
     assert any(s.name == "approved" for s in term.feedback.recent)
     stored = term.stored()
     assert (stored.count, stored.amount, stored.run) == (1, 1250, 1)
+    term.feedback.ready(stored.count, result.money)  # the shopkeeper's ready screen
+    assert term.feedback.last_screen.shows("Stored for the bank: 1 · €12.50")
     assert host_sim.ledger.transactions() == []
 
     host_sim.come_up()
@@ -87,6 +89,10 @@ def test_a_stored_payment_the_host_declines_later_is_declined_after_the_fact(
     assert not p.card_data_kept
     assert term.journal.batch_totals(p.batch).sales_count == 0  # not charged: not in the totals
     assert term.journal.queue() == []  # never retried
+    shown = term.stored()
+    assert (shown.count, shown.declined_late) == (0, 1)
+    term.feedback.ready(shown.count, None, shown.declined_late)  # what `pitap run` shows
+    assert term.feedback.last_screen.shows("Declined after the fact: 1")
 
 
 @pytest.mark.parametrize(("limits", "amount", "named"), [

@@ -20,7 +20,7 @@ EUR = Money.of(1250, "EUR")
 def all_screens(view: screens.View) -> list[screens.Screen]:
     return [
         screens.ready_screen(view),
-        screens.ready_screen(view, 12, Money.of(4567800, "EUR")),  # [offline]: stored payments
+        screens.ready_screen(view, 12, Money.of(4567800, "EUR"), 3),  # [offline]: stored
         screens.amount_entry_screen(view, Money.of(123456, "EUR")),
         screens.amount_entry_screen(view, Money.of(500, "EUR"), "refund"),
         screens.present_card_screen(view, EUR),

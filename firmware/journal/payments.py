@@ -234,8 +234,14 @@ class PaymentStore:
             " WHERE state = ? AND currency = ?",
             (PaymentState.STORED.value, currency),
         )
-        assert row is not None
-        return StoredTotals(currency, int(row["n"]), int(row["total"]), str(row["oldest"]), run)
+        late = self._store.read_one(
+            "SELECT COUNT(*) FROM payments WHERE state = ? AND currency = ? AND batch ="
+            " (SELECT value FROM counters WHERE name = 'batch')",
+            (PaymentState.DECLINED_LATE.value, currency),
+        )
+        assert row is not None and late is not None
+        return StoredTotals(currency, int(row["n"]), int(row["total"]), str(row["oldest"]), run,
+                            int(late[0]))
 
     def count_in_state(self, batch: int, state: PaymentState) -> int:
         row = self._store.read_one(

@@ -196,6 +196,7 @@ class StoredTotals:
     amount: int = 0  # minor units
     oldest: str = ""  # created_at of the oldest (ISO 8601, UTC); "" when none
     run: int = 0  # consecutive stored payments since the host last answered one
+    declined_late: int = 0  # of the open batch: stored, then declined by the host
 
     def as_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)

@@ -84,5 +84,6 @@ TEXT = {
     "reason_limit": "Amount over contactless limit",
     "reason_offline_limit": "Bank not reachable, offline limit",
     "stored_offline": "Stored for the bank: {count} · {amount}",
+    "declined_late": "Declined after the fact: {count}",
     "reason_error": "Transaction failed",
 }

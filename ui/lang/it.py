@@ -83,5 +83,6 @@ TEXT = {
     "reason_limit": "Importo oltre il limite contactless",
     "reason_offline_limit": "Banca non raggiungibile, limite offline",
     "stored_offline": "In attesa della banca: {count} · {amount}",
+    "declined_late": "Rifiutati dopo: {count}",
     "reason_error": "Operazione non riuscita",
 }

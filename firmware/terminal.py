@@ -221,6 +221,9 @@ class Terminal:
             raise RefundRefused(f"no payment {of_payment} in the journal") from None
         if original.txn_type is not TxnType.PURCHASE or not original.charged:
             raise RefundRefused(f"payment {of_payment} is not an approved purchase")
+        if original.state is PaymentState.STORED:  # [offline]: the bank has not answered yet
+            raise RefundRefused(f"payment {of_payment} is stored, not yet forwarded to the bank: "
+                                "refund it once the bank has approved it")
         paid = original.amount
         refunded = self.journal.refunded_amount(of_payment)
         if amount + refunded > paid:

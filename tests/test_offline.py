@@ -149,3 +149,22 @@ def test_a_refund_is_never_stored(host_sim, offline_terminal, phone) -> None:
     result = term.refund(500)
     assert result.outcome == "error" and not result.stored
     assert result.decline is Reason.HOST_UNAVAILABLE
+
+
+def test_a_stored_payment_is_refunded_only_once_the_bank_approved_it(
+        host_sim, offline_terminal, phone) -> None:
+    from firmware.terminal import RefundRefused
+
+    term = offline_terminal(host_sim.port)
+    host_sim.go_down()
+    phone("visa-online", term.cfg.reader.path)
+    paid = term.pay(1250)
+    assert paid.stored
+    with pytest.raises(RefundRefused, match="stored, not yet forwarded"):
+        term.refund(1250, of_payment=paid.id)
+    host_sim.come_up()
+    term.saf.drain(include_not_due=True)
+    phone("visa-online", term.cfg.reader.path)
+    refund = term.refund(1250, of_payment=paid.id)
+    assert refund.outcome == "approved", refund.reason
+    assert term.journal.payment(paid.id).state is PaymentState.REFUNDED

@@ -198,6 +198,44 @@ class JournalSection:
             raise ConfigError(f"{where}: 0 < retry_first_s <= retry_max_s")
 
 
+OFFLINE_SCHEMES = ("visa", "mastercard", "rupay")
+
+
+@dataclass(frozen=True)
+class OfflineSection:
+    """Deferred authorization while the acquirer is unreachable: the merchant carries the risk
+    (a payment stored here may be declined when it is forwarded). Off by default."""
+
+    enabled: bool = False
+    max_amount: int = 5000  # minor units: the most one stored payment may be
+    max_total: int = 50000  # minor units: the most stored (not yet forwarded) at once
+    max_count: int = 20  # payments stored at once
+    max_same_card: int = 1  # stored payments of one card (token) at once
+    max_age_h: float = 24.0  # a stored payment older than this: no more storing, warn
+    schemes: list[str] = field(default_factory=lambda: ["visa", "mastercard"])
+
+    LIMITS: ClassVar[dict[str, tuple[float, float]]] = {
+        "max_amount": (1, 999_999_999_999),
+        "max_total": (1, 999_999_999_999),
+        "max_count": (1, 10_000),
+        "max_same_card": (1, 100),
+        "max_age_h": (0.1, 720),
+        "schemes": (1, 16),
+    }
+    # With mode = "production" and enabled = true, each of these must be in the file.
+    REQUIRED_IN_PRODUCTION: ClassVar[tuple[str, ...]] = (
+        "max_amount", "max_total", "max_count", "max_same_card", "max_age_h", "schemes",
+    )
+
+    def validate(self, where: str) -> None:
+        for scheme in self.schemes:
+            if scheme not in OFFLINE_SCHEMES:
+                raise ConfigError(f"{where}.schemes: {scheme!r} is not one of "
+                                  f"{', '.join(OFFLINE_SCHEMES)}")
+        if self.max_amount > self.max_total:
+            raise ConfigError(f"{where}.max_amount: must not exceed max_total ({self.max_total})")
+
+
 @dataclass(frozen=True)
 class DisplaySection:
     backend: str = "png"  # png | st7789 | ili9341 | framebuffer | none
@@ -336,6 +374,7 @@ class Config:
     host: HostSection = field(default_factory=HostSection)
     kernel: KernelSection = field(default_factory=KernelSection)
     journal: JournalSection = field(default_factory=JournalSection)
+    offline: OfflineSection = field(default_factory=OfflineSection)
     display: DisplaySection = field(default_factory=DisplaySection)
     gpio: GpioSection = field(default_factory=GpioSection)
     keypad: KeypadSection = field(default_factory=KeypadSection)
@@ -521,6 +560,13 @@ def read_toml(path: str | os.PathLike[str], what: str) -> dict[str, typing.Any]:
 def _config(data: dict[str, typing.Any], source: Path) -> Config:
     cfg = _build(Config, data, "", str(source))
     assert isinstance(cfg, Config)
+    if cfg.mode == "production" and cfg.offline.enabled:
+        given = data.get("offline", {})
+        for key in OfflineSection.REQUIRED_IN_PRODUCTION:
+            if key not in given:
+                raise ConfigError(f"{source}: 'offline.{key}' must be given explicitly with "
+                                  "mode = \"production\" and offline.enabled = true "
+                                  "(the merchant carries the risk)")
     return dataclasses.replace(cfg, source=source.resolve())
 
 

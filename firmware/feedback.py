@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 ALERT_MESSAGES = {"see_phone", "one_card_only", "try_again"}
 # "Not charged": neither the first light (ready to read) nor all four (card read) nor none.
 NOT_CHARGED_LIGHTS = (False, True, True, False)
+# Ready, with payments stored for the bank ([offline]): the first light and the last.
+STORED_LIGHTS = (True, False, False, True)
 
 
 class Feedback:
@@ -142,11 +144,18 @@ class Feedback:
             log.exception("buzzer failed")
 
     # ---- the states ------------------------------------------------------------------
-    def ready(self) -> None:
-        self._lights(1)
+    def ready(self, stored_count: int = 0, stored: Money | None = None,
+              declined_late: int = 0) -> None:
+        """The ready screen; with payments stored for the bank ([offline]) their count and
+        total, and how many the bank declined after the fact, for the shopkeeper (and the
+        first and last lights instead of the first alone)."""
+        if stored_count:
+            self._light_pattern(STORED_LIGHTS)
+        else:
+            self._lights(1)
         self.last_money = None
         self.txn_type = TxnType.PURCHASE
-        self._show(screens.ready_screen)
+        self._show(lambda v: screens.ready_screen(v, stored_count, stored, declined_late))
 
     def amount_entry(self, money: Money, txn_type: TxnType = TxnType.PURCHASE) -> None:
         self._lights(1)

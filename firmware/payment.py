@@ -13,6 +13,8 @@ The life of one payment, as the journal records it:
             -> no_card | cancelled | try_again | error            (nothing was read or sent)
     awaiting_reply -> reversal_queued -> error -> reversed         (no reply: outcome unknown)
     approved | advised | advice_queued -> refunded                 (refunded in full)
+    awaiting_reply -> stored -> forwarded | declined_late          (host unavailable: deferred
+                                                                    authorization, [offline])
 
 `LEGAL_TRANSITIONS` is that picture as data; the journal refuses any other state change.
 """
@@ -67,6 +69,10 @@ class PaymentState(StrEnum):
     ADVICE_QUEUED = "advice_queued"
     ADVISED = "advised"
     REFUNDED = "refunded"
+    # Accepted while the acquirer was unreachable ([offline]), queued as a deferred authorization
+    STORED = "stored"
+    FORWARDED = "forwarded"  # the host approved the deferred authorization
+    DECLINED_LATE = "declined_late"  # ... or declined it: "declined after the fact"
 
     @property
     def key(self) -> str:
@@ -110,6 +116,7 @@ class QueueKind(StrEnum):
 
     REVERSAL = "reversal"
     ADVICE = "advice"
+    DEFERRED = "deferred"  # a stored payment's deferred authorization ([offline])
 
     @property
     def queued_state(self) -> PaymentState:
@@ -136,8 +143,10 @@ class SettlementState(StrEnum):
 
 
 S = PaymentState
-_QUEUED = {QueueKind.REVERSAL: S.REVERSAL_QUEUED, QueueKind.ADVICE: S.ADVICE_QUEUED}
-_DONE = {QueueKind.REVERSAL: S.REVERSED, QueueKind.ADVICE: S.ADVISED}
+_QUEUED = {QueueKind.REVERSAL: S.REVERSAL_QUEUED, QueueKind.ADVICE: S.ADVICE_QUEUED,
+           QueueKind.DEFERRED: S.STORED}
+_DONE = {QueueKind.REVERSAL: S.REVERSED, QueueKind.ADVICE: S.ADVISED,
+         QueueKind.DEFERRED: S.FORWARDED}
 _NOTHING_READ = frozenset({S.TRY_AGAIN, S.CARD_READ, S.NO_CARD, S.CANCELLED, S.ERROR})
 
 # state -> the states it may go to. A state not listed as a key is final.
@@ -145,7 +154,10 @@ LEGAL_TRANSITIONS: dict[PaymentState, frozenset[PaymentState]] = {
     S.STARTED: _NOTHING_READ,
     S.TRY_AGAIN: _NOTHING_READ,  # another tap; a second try_again names a new reason
     S.CARD_READ: frozenset({S.AWAITING_REPLY, S.APPROVED, S.DECLINED, S.ERROR}),
-    S.AWAITING_REPLY: frozenset({S.APPROVED, S.DECLINED, S.ERROR, S.REVERSAL_QUEUED}),
+    S.AWAITING_REPLY: frozenset({S.APPROVED, S.DECLINED, S.ERROR, S.REVERSAL_QUEUED,
+                                 S.STORED}),
+    S.STORED: frozenset({S.FORWARDED, S.DECLINED_LATE}),
+    S.FORWARDED: frozenset({S.REFUNDED}),
     S.REVERSAL_QUEUED: frozenset({S.ERROR, S.REVERSED}),
     S.ERROR: frozenset({S.REVERSAL_QUEUED, S.REVERSED}),  # a reversal queued before the error
     S.APPROVED: frozenset({S.ADVICE_QUEUED, S.REFUNDED}),

@@ -25,9 +25,10 @@ class Reason(StrEnum):
     CARD_DECLINED = "card_declined"
     HOST_UNAVAILABLE = "host_unavailable"  # the request never left: nothing charged
     NO_REPLY = "no_reply"  # no answer, reversed: nothing charged
+    OFFLINE_LIMIT = "offline_limit"  # host unreachable, not storable ([offline]): not charged
     ERROR = "error"
 
     @property
     def not_charged(self) -> bool:
         """The host never decided: "Not charged", not a decline."""
-        return self in (Reason.HOST_UNAVAILABLE, Reason.NO_REPLY)
+        return self in (Reason.HOST_UNAVAILABLE, Reason.NO_REPLY, Reason.OFFLINE_LIMIT)

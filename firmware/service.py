@@ -161,7 +161,9 @@ class TerminalService:
         """Serve until quit, a stop, or `max_payments` payments; returns the count."""
         try:
             while max_payments is None or len(self.results) < max_payments:
-                self.feedback.ready()
+                stored = self.terminal.stored()  # [offline]: what waits for the bank
+                self.feedback.ready(stored.count, Money(stored.amount, self.terminal.cfg.currency),
+                                    stored.declined_late)
                 wanted = self.key_amount()
                 if wanted is None:
                     continue

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from drivers.nfc import CardReader, MoreThanOneCard, Reader, ReaderFault, UnsupportedCard
+from firmware import offline
 from firmware.config import Config
 from firmware.emv.kernel import Kernel
 from firmware.emv.outcome import Outcome, OutcomeKind, Prompt, TerminalTransaction
@@ -36,7 +37,7 @@ from firmware.host import connect
 from firmware.host.acquirer import Acquirer, AuthRequest, HostUnavailable, NoReply
 from firmware.host.response_codes import ResponseCode
 from firmware.host.saf import StoreAndForward
-from firmware.journal import Journal, UnknownPayment
+from firmware.journal import Journal, StoredTotals, UnknownPayment
 from firmware.money import Currency, Money
 from firmware.money import currency as currency_of
 from firmware.payment import PaymentOutcome, PaymentState, QueueKind, TxnType, is_legal
@@ -87,6 +88,7 @@ class PaymentResult:
     card_in_field_ms: float = 0.0
     total_ms: float = 0.0
     decline: Reason | None = None  # why not approved, as the customer is told (a code)
+    stored: bool = False  # approved while the host was unreachable: forwarded later ([offline])
 
     def as_dict(self) -> dict[str, object]:
         d = dataclasses.asdict(self)
@@ -146,6 +148,7 @@ class Terminal:
         with contextlib.ExitStack() as opened:  # what opened is closed again if a later part fails
             journal, recovered = open_journal_at_start(cfg)
             opened.callback(journal.close)
+            kernel.count_offline_in(journal.offline_approvals)  # survives restarts
             feedback = Feedback.from_config(cfg)
             opened.callback(feedback.close)
             reader = Reader(cfg.reader.path)
@@ -218,6 +221,9 @@ class Terminal:
             raise RefundRefused(f"no payment {of_payment} in the journal") from None
         if original.txn_type is not TxnType.PURCHASE or not original.charged:
             raise RefundRefused(f"payment {of_payment} is not an approved purchase")
+        if original.state is PaymentState.STORED:  # [offline]: the bank has not answered yet
+            raise RefundRefused(f"payment {of_payment} is stored, not yet forwarded to the bank: "
+                                "refund it once the bank has approved it")
         paid = original.amount
         refunded = self.journal.refunded_amount(of_payment)
         if amount + refunded > paid:
@@ -361,6 +367,8 @@ class Terminal:
         try:
             response = self.acquirer.authorize(request)
         except HostUnavailable as exc:  # nothing left: the "error" record deletes the card data
+            if self.cfg.offline.enabled and kind is TxnType.PURCHASE:
+                return self._store_offline(result, outcome, request, when, str(exc))
             self._end(result, PaymentOutcome.ERROR, f"host unavailable: {exc}")
             result.decline = Reason.HOST_UNAVAILABLE
             return False
@@ -370,6 +378,7 @@ class Terminal:
             self._end(result, PaymentOutcome.ERROR, f"no reply from host ({exc}); reversal queued")
             result.decline = Reason.NO_REPLY
             return False
+        self.journal.host_answered()  # the run of payments stored offline ends
         result.response_code, result.auth_code = response.response_code, response.auth_code
         fields = {"response_code": response.response_code, "auth_code": response.auth_code,
                   "rrn": response.rrn}
@@ -380,6 +389,39 @@ class Terminal:
         if not response.approved:
             result.decline = code.category.reason if code is not None else None
         return True
+
+    def _store_offline(self, result: PaymentResult, outcome: Outcome, request: AuthRequest,
+                       when: dt.datetime, why: str) -> bool:
+        """The host is unreachable and nothing left: store the payment for forwarding when it is
+        within every [offline] limit (approved; the card data stays in the vault until the host
+        answers), else decline it naming the limit. False when nothing was decided."""
+        pid = result.id
+        stored = self.journal.stored_totals(result.currency.numeric)
+        tokens = []
+        for p in self.journal.payments_in_state(PaymentState.STORED):
+            kept = self.journal.card_data(p.id)
+            if kept is not None:
+                tokens.append(AuthRequest.from_bytes(kept).pan)
+        refused = offline.refusal(
+            self.cfg.offline, result.money, outcome.scheme, outcome.expiry,
+            bool(outcome.cryptogram) and (outcome.cid & 0xC0) == 0x80, when,
+            stored.count, stored.amount, stored.oldest, offline.same_card(tokens, request.pan),
+        ) if result.currency == self.cfg.currency else offline.OfflineRefusal(
+            Reason.OFFLINE_LIMIT, "not stored offline: not the terminal's currency")
+        if refused is not None:
+            self._end(result, PaymentOutcome.DECLINED, f"host unavailable ({why}); {refused.text}")
+            result.decline = refused.reason
+            return not refused.reason.not_charged
+        reason = "stored: the bank was not reachable, forwarded when it answers"
+        self.journal.store_for_forwarding(pid, reason)
+        result.outcome, result.reason, result.stored = PaymentOutcome.APPROVED, reason, True
+        log.info("payment %d stored for forwarding (host unavailable: %s)", pid, why)
+        self.saf.wake()
+        return True
+
+    def stored(self) -> StoredTotals:
+        """What waits to be forwarded ([offline]), in the terminal's currency."""
+        return self.journal.stored_totals(self.cfg.currency.numeric)
 
     def _approve_offline(self, result: PaymentResult, outcome: Outcome, kind: TxnType,
                          when: dt.datetime) -> None:
@@ -429,6 +471,8 @@ def describe(result: PaymentResult) -> str:
         bits.append(result.masked_pan)
     if result.auth_code:
         bits.append(f"auth {result.auth_code}")
+    if result.stored:
+        bits.append("stored")
     bits.append(f"- {result.reason}")
     if result.taps:
         bits.append(f"(card {result.card_in_field_ms:.0f} ms, total {result.total_ms:.0f} ms)")

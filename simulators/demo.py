@@ -3,12 +3,19 @@
 Starts the host simulator as its own process (`pitap host`, so it can be killed mid-demo), puts
 one simulated phone per scripted payment on nfcpy's `udp:` driver, and runs the real terminal
 loop against both with a fresh journal. The script is data: config/demo.toml.
+
+A payment may be scripted with the host down (`host_down = true`: the host process is switched
+unreachable with SIGUSR1 before it, back with SIGUSR2 after): with [offline] on (the demo turns
+it on when its script has such a payment) it is stored (`expect = "stored"`). After the last
+payment the host comes back, store-and-forward sends what was stored, and each stored payment
+must end as its `after` says: "forwarded", or "declined_late" (declined after the fact).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -19,12 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firmware.config import Config, ConfigError, read_toml
-from firmware.money import CURRENCIES, Currency
+from firmware.money import CURRENCIES, Currency, Money
+from firmware.payment import PaymentState
 from firmware.private_files import make_private_dir
 from firmware.terminal import PaymentResult, Terminal
 from simulators.wallet.phone import SimulatedPhone
 
-OUTCOMES = ("approved", "declined", "no_card", "try_again", "error")
+OUTCOMES = ("approved", "declined", "no_card", "try_again", "error", "stored")
+AFTER = ("", PaymentState.FORWARDED.value, PaymentState.DECLINED_LATE.value)
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,14 @@ class ScriptedPayment:
     currency: str | None = None
     taps: int = 1
     presentment_timeout_s: float | None = None
+    host_down: bool = False  # the host is unreachable for this payment ([offline])
+    after: str = ""  # a stored payment, once forwarded: "forwarded" or "declined_late"
+
+    def matches(self, result: PaymentResult) -> bool:
+        """The payment ended as scripted ("stored": approved and stored for the bank)."""
+        if self.expect == "stored":
+            return result.outcome == "approved" and result.stored
+        return result.outcome == self.expect and not result.stored
 
     @property
     def money_currency(self) -> Currency | None:
@@ -57,6 +74,9 @@ def load_script(path: Path) -> list[ScriptedPayment]:
             raise ConfigError(f"{path}: payment {i}: {exc}") from None
         if item.expect not in OUTCOMES:
             raise ConfigError(f"{path}: payment {i}: 'expect' must be one of {', '.join(OUTCOMES)}")
+        if item.after not in AFTER or bool(item.after) != (item.expect == "stored"):
+            raise ConfigError(f"{path}: payment {i}: 'after' ({', '.join(AFTER[1:])}) goes with "
+                              "expect = \"stored\", and only with it")
         if not isinstance(item.amount, int) or item.amount < 0:
             raise ConfigError(f"{path}: payment {i}: 'amount' must be minor units >= 0")
         if item.currency is not None and (not isinstance(item.currency, str)
@@ -72,6 +92,23 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def switch_host(proc: subprocess.Popen[bytes], port: int, down: bool) -> None:
+    """Make the host process unreachable (SIGUSR1) or reachable again (SIGUSR2) and wait until
+    a connect says so."""
+    proc.send_signal(signal.SIGUSR1 if down else signal.SIGUSR2)
+    deadline = time.monotonic() + 15.0
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            listening = True
+        except OSError:
+            listening = False
+        if listening != down:
+            return
+        time.sleep(0.05)
+    raise ConfigError(f"host simulator did not go {'down' if down else 'up'} on port {port}")
 
 
 @contextmanager
@@ -123,10 +160,13 @@ class DemoSummary:
     payments: int = 0
     as_scripted: int = 0
     by_outcome: dict[str, int] = dataclasses.field(default_factory=dict)
+    forwarded: int = 0  # stored payments checked after forwarding
+    forwarded_as_scripted: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.payments > 0 and self.as_scripted == self.payments
+        return (self.payments > 0 and self.as_scripted == self.payments
+                and self.forwarded_as_scripted == self.forwarded)
 
 
 def run_demo(
@@ -136,8 +176,10 @@ def run_demo(
     screens: Path,
     state_dir: Path,
     report: Callable[[PaymentResult, ScriptedPayment], None],
+    report_forwarded: Callable[[PaymentResult, ScriptedPayment, str], None] | None = None,
 ) -> DemoSummary:
-    """Take `count` payments from the script (cycling it) and report each as it ends."""
+    """Take `count` payments from the script (cycling it) and report each as it ends; then
+    forward what was stored and report each stored payment's end (`report_forwarded`)."""
 
     shutil.rmtree(state_dir, ignore_errors=True)
     shutil.rmtree(screens, ignore_errors=True)
@@ -145,13 +187,20 @@ def run_demo(
     make_private_dir(state_dir)
     reader_port, host_port = free_port(socket.SOCK_DGRAM), free_port()
     cfg = demo_config(cfg, state_dir, screens, reader_port, host_port)
+    if any(item.host_down for item in script[:count]):
+        cfg = dataclasses.replace(cfg, offline=dataclasses.replace(cfg.offline, enabled=True))
     summary = DemoSummary()
-    with host_simulator(cfg, host_port, state_dir / "host-ledger.sqlite"):
+    stored: list[tuple[PaymentResult, ScriptedPayment]] = []
+    with host_simulator(cfg, host_port, state_dir / "host-ledger.sqlite") as host:
         terminal = Terminal.from_config(cfg)
+        host_down = False
         try:
             terminal.feedback.ready()
             for n in range(count):
                 item = script[n % len(script)]
+                if item.host_down != host_down:
+                    switch_host(host, host_port, item.host_down)
+                    host_down = item.host_down
                 phone = SimulatedPhone(item.wallet, cfg.reader.path) if item.wallet else None
                 phone_thread = phone.start(taps=item.taps, timeout=30.0) if phone else None
                 result = terminal.pay(item.amount, currency=item.money_currency,
@@ -161,10 +210,28 @@ def run_demo(
                     phone_thread.join(timeout=5.0)
                 summary.payments += 1
                 summary.by_outcome[result.outcome] = summary.by_outcome.get(result.outcome, 0) + 1
-                if result.outcome == item.expect:
+                if item.matches(result):
                     summary.as_scripted += 1
+                if result.stored:
+                    stored.append((result, item))
                 report(result, item)
-                terminal.feedback.ready()
+                shown = terminal.stored()
+                terminal.feedback.ready(shown.count, Money(shown.amount, terminal.cfg.currency),
+                                        shown.declined_late)
+            if host_down:
+                switch_host(host, host_port, False)
+            if stored:
+                terminal.saf.drain(include_not_due=True)  # what `pitap settle` does first
+            for result, item in stored:
+                state = terminal.journal.payment(result.id).state.value
+                summary.forwarded += 1
+                summary.forwarded_as_scripted += state == item.after
+                if report_forwarded is not None:
+                    report_forwarded(result, item, state)
+            if stored:
+                shown = terminal.stored()
+                terminal.feedback.ready(shown.count, Money(shown.amount, terminal.cfg.currency),
+                                        shown.declined_late)
         finally:
             terminal.close()
     return summary

@@ -44,13 +44,21 @@ def test_demo_json_takes_the_scripted_payments(tmp_path: Path) -> None:
     run = run_pitap("demo", "--json", "--screens", str(screens), "--state", str(tmp_path / "state"),
                     cwd=tmp_path)
     lines = [json.loads(line) for line in run.stdout.splitlines()]
-    payments, summary = lines[:-1], lines[-1]["summary"]
+    summary = lines[-1]["summary"]
+    payments = [line for line in lines[:-1] if "forwarded" not in line]
+    forwarded = [line for line in lines[:-1] if "forwarded" in line]
     assert run.returncode == 0, run.stdout + run.stderr
     assert "INFO" not in run.stderr  # without -v: warnings only (nfcpy's INFO lines too)
     for p in payments:
         assert {"id", "amount", "currency", "scheme", "outcome", "reason", "auth_code",
                 "card_in_field_ms", "total_ms"} <= p.keys()
-        assert p["outcome"] == p["expected"], p
+        stored = p["expected"] == "stored"
+        assert p["as_scripted"] and p["stored"] == stored, p
+        assert p["outcome"] == ("approved" if stored else p["expected"]), p
+    # [offline]: stored while the host was down, then forwarded once it was back
+    assert {f["forwarded"] for f in forwarded} == {"forwarded", "declined_late"}
+    assert all(f["as_scripted"] for f in forwarded)
+    assert summary["forwarded"] == summary["forwarded_as_scripted"] == len(forwarded)
     outcomes = {p["outcome"] for p in payments}
     assert {"approved", "declined", "no_card"} <= outcomes
     assert {p["scheme"] for p in payments if p["outcome"] == "approved"} >= {"visa", "mastercard"}

@@ -176,6 +176,25 @@ def test_offline_approvals_are_capped_then_forced_online(tmp_path) -> None:  # n
     assert kinds[cap + 1] is OutcomeKind.APPROVED  # an online transaction resets it
 
 
+def test_the_offline_approval_cap_survives_a_restart_in_the_journal(tmp_path) -> None:  # noqa: ANN001
+    from firmware.journal import Journal
+
+    paths = (tmp_path / "journal.sqlite", tmp_path / "journal.key")
+    aid = bytes.fromhex("A0000000031010")
+    with Journal.open(*paths) as journal:
+        kernel = Kernel.from_config(kernel_config(tmp_path))
+        kernel.count_offline_in(journal.offline_approvals)
+        cap = kernel.table.find(aid).max_offline_approvals
+        for _ in range(cap):
+            assert kernel.process(tap(TestPhone("visa")), txn(1_000)).kind is OutcomeKind.APPROVED
+    with Journal.open(*paths) as journal:  # a restart: a new kernel, the same journal
+        kernel = Kernel.from_config(kernel_config(tmp_path))
+        kernel.count_offline_in(journal.offline_approvals)
+        assert journal.offline_approvals.get(aid, 0) == cap
+        assert kernel.process(tap(TestPhone("visa")), txn(1_000)).kind is OutcomeKind.ONLINE_REQUEST
+        assert journal.offline_approvals.get(aid, 0) == 0
+
+
 @pytest.mark.parametrize(("aip", "method"), [("2000", "dda"), ("4000", "sda")])
 def test_generic_path_card_with_dda_or_sda(kernel: Kernel, aip: str, method: str) -> None:
     phone = TestPhone("rupay", gpo_cryptogram=False, aip_override=bytes.fromhex(aip))

@@ -54,7 +54,8 @@ def test_every_reason_the_customer_is_told_has_words_or_falls_back_to_the_free_t
 
 
 def test_only_host_trouble_is_not_charged() -> None:
-    assert {r for r in Reason if r.not_charged} == {Reason.HOST_UNAVAILABLE, Reason.NO_REPLY}
+    assert {r for r in Reason if r.not_charged} == {Reason.HOST_UNAVAILABLE, Reason.NO_REPLY,
+                                                       Reason.OFFLINE_LIMIT}
 
 
 # ---- the source scan ------------------------------------------------------------------------

@@ -109,6 +109,14 @@ def test_not_charged_has_its_own_lights_tone_and_amber_screen(terminal) -> None:
     assert amber in {c for _n, c in screen.image.getcolors(maxcolors=1 << 20)}
 
 
+def test_ready_with_payments_stored_for_the_bank_lights_first_and_last(terminal) -> None:
+    fb, gpio, cfg = terminal
+    lights = run(fb, gpio, cfg.gpio.led_pins, ("ready", 2, Money.of(3851, "EUR")), ("ready",))
+    assert lights == [[1, 0, 0, 1], [1, 0, 0, 0]]  # [offline]; nothing stored: the first alone
+    fb.ready(2, Money.of(3851, "EUR"))
+    assert fb.last_screen is not None and fb.last_screen.shows("Stored for the bank: 2 · €38.51")
+
+
 def test_approval_without_card_read_still_sounds_success_once(terminal) -> None:
     fb, gpio, cfg = terminal
     fb.present_card(EUR1)

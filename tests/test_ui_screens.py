@@ -20,6 +20,7 @@ EUR = Money.of(1250, "EUR")
 def all_screens(view: screens.View) -> list[screens.Screen]:
     return [
         screens.ready_screen(view),
+        screens.ready_screen(view, 12, Money.of(4567800, "EUR"), 3),  # [offline]: stored
         screens.amount_entry_screen(view, Money.of(123456, "EUR")),
         screens.amount_entry_screen(view, Money.of(500, "EUR"), "refund"),
         screens.present_card_screen(view, EUR),
@@ -32,6 +33,7 @@ def all_screens(view: screens.View) -> list[screens.Screen]:
         screens.approved_screen(view, EUR, "Y1", "476173******0010", "visa", offline=True),
         screens.not_charged_screen(view, "host_unavailable", EUR),
         screens.not_charged_screen(view, "no_reply"),
+        screens.not_charged_screen(view, "offline_limit", EUR),
         *(screens.message_screen(view, kind) for kind in screens.MESSAGES),
         screens.settlement_screen(view, BatchTotals(7, CURRENCIES["EUR"], 128, 1234567, 3, 4500),
                                   True, "27/11/2026 18:00"),

@@ -207,14 +207,23 @@ def scheme_name(scheme: str) -> str:
 
 
 # ---- the screens ---------------------------------------------------------------------------
-def ready_screen(view: View) -> Screen:
-    """Idle: the terminal waits for the shopkeeper to key an amount."""
+def ready_screen(view: View, stored_count: int = 0, stored: MoneyLike | None = None,
+                 declined_late: int = 0) -> Screen:
+    """Idle: the terminal waits for the shopkeeper to key an amount. With payments stored for
+    the bank ([offline]: `stored_count`, their total `stored`) it says so, in amber, and how many
+    of today's the bank declined after the fact."""
     t = view.lang
     c, top, bottom = _page(view, footer=t.t("ready_hint"))
     col = Column(c)
     col.text(t.t("welcome"), 30, bold=True)
     col.shape(c.px(70), lambda x, y: c.contactless_symbol(x, y, c.px(70), view.theme.neutral))
     col.text(t.t("ready"), 18, color=view.theme.muted)
+    if stored_count and stored is not None:
+        col.text(t.t("stored_offline", count=stored_count, amount=format_money(stored, t)), 15,
+                 bold=True, color=view.theme.warning)
+    if declined_late:
+        col.text(t.t("declined_late", count=declined_late), 15, bold=True,
+                 color=view.theme.warning)
     col.layout(top, bottom)
     return Screen("ready", c.image, c.texts)
 

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     count = args.payments or len(script)
 
     def report(result: PaymentResult, item: ScriptedPayment) -> None:
-        ok = result.outcome == item.expect
+        ok = item.matches(result)
         if args.json:
             line = result.as_dict() | {"wallet": item.wallet or None, "expected": item.expect,
                                        "as_scripted": ok}
@@ -53,13 +53,27 @@ def run(args: argparse.Namespace) -> int:
             wallet = item.wallet or "(no phone)"
             print(f"{mark} {wallet:<22} {describe(result)}", flush=True)
 
-    summary = run_demo(cfg, script, count, args.screens, args.state, report)
+    def report_forwarded(result: PaymentResult, item: ScriptedPayment, state: str) -> None:
+        ok = state == item.after
+        if args.json:
+            print(json.dumps({"id": result.id, "forwarded": state, "expected": item.after,
+                              "as_scripted": ok}), flush=True)
+        else:
+            mark = "ok " if ok else "ERR"
+            said = ("declined after the fact" if state == "declined_late" else state)
+            print(f"{mark} {'(forwarded)':<22} #{result.id} stored payment {said}", flush=True)
+
+    summary = run_demo(cfg, script, count, args.screens, args.state, report, report_forwarded)
     if args.json:
         print(json.dumps({"summary": {"payments": summary.payments,
                                       "as_scripted": summary.as_scripted,
                                       "outcomes": summary.by_outcome,
+                                      "forwarded": summary.forwarded,
+                                      "forwarded_as_scripted": summary.forwarded_as_scripted,
                                       "screens": str(args.screens)}}), flush=True)
     else:
-        print(f"{summary.as_scripted}/{summary.payments} payments ended as scripted; "
+        forwarded = (f", {summary.forwarded_as_scripted}/{summary.forwarded} stored payments "
+                     "forwarded as scripted" if summary.forwarded else "")
+        print(f"{summary.as_scripted}/{summary.payments} payments ended as scripted{forwarded}; "
               f"screens in {args.screens}/")
     return 0 if summary.ok else 1

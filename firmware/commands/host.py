@@ -1,4 +1,7 @@
-"""`pitap host`: run the host simulator (a test acquirer) in the foreground on 127.0.0.1."""
+"""`pitap host`: run the host simulator (a test acquirer) in the foreground on 127.0.0.1.
+
+SIGUSR1 makes it unreachable (it stops listening: terminals' connects are refused), SIGUSR2
+reachable again on the same port: the switch the tests and the demo use for [offline]."""
 
 from __future__ import annotations
 
@@ -64,6 +67,15 @@ def run(args: argparse.Namespace) -> int:
     # that ignores SIGINT for background jobs (the handler would otherwise be SIG_IGN).
     signal.signal(signal.SIGTERM, stop_on_signal)
     signal.signal(signal.SIGINT, stop_on_signal)
+    switches: list[int] = []  # acted on by the main loop, not inside the handler
+    wake = threading.Event()
+
+    def switch_on_signal(signum: int, frame: object) -> None:
+        switches.append(signum)
+        wake.set()
+
+    signal.signal(signal.SIGUSR1, switch_on_signal)
+    signal.signal(signal.SIGUSR2, switch_on_signal)
     try:
         sim.start()
         print(f"host simulator listening on 127.0.0.1:{sim.port} "
@@ -73,9 +85,17 @@ def run(args: argparse.Namespace) -> int:
             # Absolute: a configuration resolves a relative ca_file against its own folder.
             print(f"terminals pin the test CA: host.ca_file = \"{pki.ca_cert.resolve()}\"",
                   flush=True)
-        forever = threading.Event()
-        while not forever.wait(0.5):  # wakes up so that a signal caught by another thread
-            pass  # still reaches the main thread's handler
+        while True:  # wakes up so that a signal caught by another thread still reaches the
+            wake.wait(0.5)  # main thread's handler
+            wake.clear()
+            while switches:
+                if switches.pop(0) == signal.SIGUSR1:
+                    sim.go_down()
+                    print(f"host simulator down: 127.0.0.1:{sim.port} refuses connections",
+                          flush=True)
+                else:
+                    sim.come_up()
+                    print(f"host simulator up again on 127.0.0.1:{sim.port}", flush=True)
     except KeyboardInterrupt:
         pass
     finally:

@@ -1,6 +1,8 @@
 """`pitap journal [--json] [--queue] [--check]`: the journal's payments, with --json each with its
-history; --queue the reversals and advices waiting for the host; --check the start-up checks
-(integrity, schema, key, private files) without taking a payment.
+history; --queue the reversals, advices and stored payments waiting for the host; --check the
+start-up checks (integrity, schema, key, private files) without taking a payment. The list ends
+with what is stored for the bank ([offline]: count, total, a warning past offline.max_age_h)
+and the payments the host declined after the fact.
 
 Shows only what the journal keeps in the clear (first 6 / last 4 of the card number at most);
 the encrypted card data is never decrypted here. It only reads, so it neither claims the journal
@@ -96,9 +98,40 @@ def run(args: argparse.Namespace) -> int:
                     if any(q.kind is k for q in pending)
                 )
                 print(f"queued for the host: {kinds}")
+            for line in offline_lines(cfg, journal):
+                print(line)
     finally:
         journal.close()
     return 0
+
+
+def offline_lines(cfg: Config, journal: Journal) -> list[str]:
+    """What the shopkeeper must know of [offline]: what is stored for the bank (and whether it
+    is getting old), and what the host declined after the fact."""
+    import datetime as dt
+
+    from firmware.money import Money
+    from firmware.offline import too_old
+    from firmware.payment import PaymentState
+    from ui.money import operator_text
+
+    lines = []
+    stored = journal.stored_totals(cfg.currency.numeric)
+    if stored.count:
+        lines.append(f"stored for the bank: {stored.count} payment(s), "
+                     f"{operator_text(Money(stored.amount, cfg.currency))} in all, not yet "
+                     "forwarded")
+        if too_old(stored.oldest, cfg.offline.max_age_h, dt.datetime.now(dt.UTC)):
+            lines.append(f"warning: a stored payment is older than offline.max_age_h "
+                         f"({cfg.offline.max_age_h:g} h): the bank may refuse it; no more "
+                         "payments are stored until it is forwarded")
+    late = journal.payments_in_state(PaymentState.DECLINED_LATE)
+    if late:
+        total = sum(p.amount for p in late if p.currency == cfg.currency.numeric)
+        ids = ", ".join(f"#{p.id}" for p in late)
+        lines.append(f"declined after the fact: {len(late)} payment(s) ({ids}), "
+                     f"{operator_text(Money(total, cfg.currency))} not received")
+    return lines
 
 
 def _print_queue(items: list[QueueItem], as_json: bool) -> None:

@@ -19,6 +19,7 @@ import dataclasses
 import logging
 import threading
 import time
+from typing import Protocol
 
 from drivers.nfc import CardRemoved
 from firmware.config import Config, ConfigError, shipped_config_dir
@@ -51,13 +52,22 @@ log = logging.getLogger(__name__)
 TAP_BUDGET_S = 5.0
 
 
+class OfflineCounts(Protocol):
+    """Where the consecutive offline approvals per AID are counted (a dict in memory, or the
+    journal's counters, which survive restarts: firmware.journal.Journal.offline_approvals)."""
+
+    def get(self, aid: bytes, default: int) -> int: ...
+    def __setitem__(self, aid: bytes, count: int) -> None: ...
+
+
 class Kernel:
     """The terminal's EMV contactless kernel, configured from the AID table and the CA keys."""
 
     def __init__(self, table: AidTable, keys: capk.CaKeyStore) -> None:
         self.table = table
         self.keys = keys
-        self._offline_counts: dict[bytes, int] = {}
+        # consecutive offline approvals per AID; `count_offline_in` puts them somewhere durable
+        self._offline_counts: OfflineCounts = {}
         self.tap_budget_s = TAP_BUDGET_S
         self._lock = threading.Lock()
 
@@ -86,11 +96,18 @@ class Kernel:
         return out
 
     # ---- offline approvals per AID ------------------------------------------------------
+    def count_offline_in(self, counts: OfflineCounts) -> None:
+        """Count consecutive offline approvals in `counts` (the journal's: they survive a
+        restart, so a power cut does not reset the cap) instead of in memory."""
+        with self._lock:
+            self._offline_counts = counts
+
     def _count(self, out: Outcome) -> None:
         with self._lock:
+            now = self._offline_counts.get(out.aid, 0)
             if out.kind is OutcomeKind.APPROVED:
-                self._offline_counts[out.aid] = self._offline_counts.get(out.aid, 0) + 1
-            elif out.kind is OutcomeKind.ONLINE_REQUEST:
+                self._offline_counts[out.aid] = now + 1
+            elif out.kind is OutcomeKind.ONLINE_REQUEST and now:
                 self._offline_counts[out.aid] = 0
 
     def _offline_exhausted(self) -> dict[bytes, bool]:

@@ -50,6 +50,7 @@ class AuthRequest:
     offline_approved: bool = False  # for advices: the card approved offline (TC)
     auth_code: str = ""  # for advices/reversals: the original approval code
     rrn: str = ""
+    deferred: bool = False  # a stored payment forwarded later ([offline]): the dialect's MTI/25
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "txn_type", TxnType(self.txn_type))

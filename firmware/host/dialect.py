@@ -24,7 +24,7 @@ _SPEC_KEYS = {"data_enc", "len_enc", "len_type", "max_len", "desc", "len_count",
               "right_pad"}
 _TOP_KEYS = {
     "description", "length_header", "tpdu", "nii", "max_message", "sale_message", "defaults",
-    "fields",
+    "fields", "deferred_message", "deferred_condition",
 }
 
 
@@ -41,6 +41,9 @@ class Dialect:
     nii: str = ""
     max_message: int = 4096
     sale_message: str = "0100"  # a sale as 0100 authorization or 0200 financial request
+    # A stored payment forwarded later ([offline]): its MTI and field 25 (POS condition code)
+    deferred_message: str = "0200"
+    deferred_condition: str = "06"
     description: str = ""
     source: Path | None = field(default=None, compare=False)
 
@@ -126,10 +129,17 @@ def parse_dialect(data: dict[str, Any], path: Path) -> Dialect:
     sale = data.get("sale_message", "0100")
     if sale not in ("0100", "0200"):
         raise ConfigError(f"{path}: 'sale_message' must be \"0100\" or \"0200\"")
+    deferred = data.get("deferred_message", "0200")
+    if deferred not in ("0100", "0200"):
+        raise ConfigError(f"{path}: 'deferred_message' must be \"0100\" or \"0200\"")
+    condition = str(data.get("deferred_condition", "06"))
+    if not (condition.isdigit() and len(condition) == 2) or condition == "00":
+        raise ConfigError(f"{path}: 'deferred_condition' must be 2 digits, not 00 (field 25)")
     nii = str(data.get("nii", ""))
     if nii and not (nii.isdigit() and len(nii) == 3):
         raise ConfigError(f"{path}: 'nii' must be 3 digits or empty")
     return Dialect(name=path.stem, spec=spec, length_header=header, tpdu=tpdu, nii=nii,
-                   max_message=max_message, sale_message=sale,
+                   max_message=max_message, sale_message=sale, deferred_message=deferred,
+                   deferred_condition=condition,
                    description=str(data.get("description", "")),
                    source=path)

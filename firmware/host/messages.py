@@ -142,9 +142,13 @@ def transaction_fields(req: AuthRequest) -> dict[str, str]:
 def authorization(req: AuthRequest, mti: str, dialect: Dialect) -> dict[str, str]:
     """0100 (authorization) or 0200 (financial) for a sale or refund. Field 7 is the payment's
     moment (`req.when`, in UTC), as 12/13 and field 55's 9A/9F21: one clock per payment."""
+    if req.deferred:  # a stored payment: the dialect's deferred MTI and POS condition (25)
+        mti = dialect.deferred_message
     doc = _common(mti, req.stan, req.terminal_id, req.merchant_id, dialect, now=req.when)
     doc.update(transaction_fields(req))
     doc.update(card_fields(req, dialect))
+    if req.deferred:
+        doc["25"] = dialect.deferred_condition
     if req.rrn:
         doc["37"] = req.rrn
     return doc

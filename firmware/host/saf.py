@@ -1,14 +1,20 @@
-"""Store-and-forward: send the journal's queued reversals and advices to the acquirer, in order.
+"""Store-and-forward: send the journal's queued reversals, advices and deferred authorizations
+(payments stored while the acquirer was unreachable, [offline]) to the acquirer, in order.
 
 The queue lives in the journal (persisted, ordered, survives restarts; it also keeps the
 backoff). This module only drains it: on start, in the background, and before settlement. The
 head of the queue goes first; a failure stops the round (order is kept) and is recorded with the
-journal's backoff. A reversal is sent as 0400 the first time and 0401 when repeated.
+journal's backoff. A reversal is sent as 0400 the first time and 0401 when repeated. A deferred
+authorization goes as the dialect's deferred message (0200, field 25 "deferred" by default); its
+answer is recorded once: "forwarded", or "declined after the fact" (never retried). Sending it
+again after a lost answer or a kill is safe: the host answers a repeat (same terminal, STAN and
+deferred condition) with its first answer and books it once.
 Nothing here logs card data.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -51,11 +57,13 @@ class Outbox(Protocol):
     def payment(self, payment_id: int) -> PaymentData: ...
     def queue_done(self, item_id: int) -> None: ...
     def queue_retry_later(self, item_id: int, error: str) -> None: ...
+    def deferred_answered(self, item_id: int, approved: bool, **fields: object) -> None: ...
 
 
 @dataclass
 class DrainReport:
     sent: list[int] = field(default_factory=list)  # queue item ids acknowledged
+    declined_late: list[int] = field(default_factory=list)  # stored payments the host declined
     failed: str = ""  # why the round stopped early ("" = it did not)
     remaining: int = 0  # items still queued after the round
 
@@ -83,6 +91,8 @@ class StoreAndForward:
         kept = self.journal.card_data(item.payment_id)
         if kept is not None:
             return AuthRequest.from_bytes(kept)
+        if item.kind is QueueKind.DEFERRED:  # no authorization without the card's cryptogram
+            return None
         try:
             payment = self.journal.payment(item.payment_id)
         except Exception:  # an unknown payment: nothing we can send
@@ -90,6 +100,19 @@ class StoreAndForward:
         if not payment.stan:
             return None
         return AuthRequest.from_payment(payment, self.merchant_id)
+
+    def _forward(self, item: QueuedItem, req: AuthRequest, report: DrainReport) -> None:
+        """A stored payment's deferred authorization: the host's answer is final either way."""
+        response = self.acquirer.authorize(dataclasses.replace(req, deferred=True))
+        reason = (response.message if response.approved
+                  else f"declined after the fact: {response.message}")
+        self.journal.deferred_answered(
+            item.id, response.approved, response_code=response.response_code,
+            auth_code=response.auth_code or None, rrn=response.rrn or None, reason=reason)
+        if not response.approved:
+            report.declined_late.append(item.payment_id)
+            log.warning("stored payment %d declined after the fact (%s)", item.payment_id,
+                        response.response_code)
 
     def _send(self, item: QueuedItem, req: AuthRequest) -> bool:
         repeat = item.attempts > 0
@@ -111,6 +134,10 @@ class StoreAndForward:
                     report.failed = f"queue item {item.id} has nothing to send"
                     break
                 try:
+                    if item.kind is QueueKind.DEFERRED:
+                        self._forward(item, req, report)
+                        report.sent.append(item.id)
+                        continue
                     ok = self._send(item, req)
                 except (HostUnavailable, NoReply) as exc:
                     self.journal.queue_retry_later(item.id, str(exc))

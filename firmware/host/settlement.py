@@ -30,7 +30,7 @@ from firmware.host.acquirer import (
 )
 from firmware.host.saf import Outbox, StoreAndForward
 from firmware.money import BatchTotals, Currency, Money, UnknownCurrency
-from firmware.payment import PaymentState, SettlementState
+from firmware.payment import PaymentState, QueueKind, SettlementState
 from ui.lang import load as load_language
 from ui.money import Style, format_money
 
@@ -49,6 +49,12 @@ class SettlementRun(Protocol):
 class PaymentRef(Protocol):
     @property
     def id(self) -> int: ...
+    @property
+    def batch(self) -> int: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def currency(self) -> int: ...
 
 
 class Batches(Outbox, Protocol):
@@ -89,6 +95,9 @@ class ZReport:
     by_scheme: dict[str, BatchTotals] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
     reversed: int = 0
+    # stored while the host was unreachable ([offline]) and declined by it when forwarded
+    declined_late: int = 0
+    declined_late_amount: int = 0  # minor units, in the batch's currency
     queue_pending: int = 0
     # charged payments of this batch in other currencies: {currency: [count, amount]}; a batch
     # settles one currency (the terminal's), these are listed, not sent
@@ -147,6 +156,8 @@ def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
     journal.record_settlement(s.id, SettlementState.DONE if result.agreed
                               else SettlementState.FAILED, result.response_code, result.message)
     by_scheme = dict(journal.scheme_totals(batch, totals.currency))
+    late = [p for p in journal.payments_in_state(PaymentState.DECLINED_LATE)
+            if p.batch == batch and p.currency == totals.currency.numeric]
     return ZReport(
         terminal_id=cfg.terminal.terminal_id, merchant_id=cfg.terminal.merchant_id,
         merchant_name=cfg.terminal.merchant_name, batch=batch, currency=totals.currency,
@@ -157,6 +168,7 @@ def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
         uploaded=int(result.extra.get("uploaded", "0") or 0), by_scheme=by_scheme,
         outcomes=journal.outcome_counts(batch),
         reversed=journal.count_in_state(batch, PaymentState.REVERSED),
+        declined_late=len(late), declined_late_amount=sum(p.amount for p in late),
         queue_pending=len(journal.queue()),
         other_currencies=journal.other_currencies(batch, totals.currency),
     )
@@ -170,6 +182,11 @@ def _refuse_while_open(journal: Batches, why_not_sent: str) -> None:
         ids = ", ".join(f"#{p.id}" for p in waiting)
         raise BatchNotClosed(f"payment {ids} is still waiting for the host's reply")
     pending = journal.queue()
+    stored = [q.payment_id for q in pending if q.kind is QueueKind.DEFERRED]
+    if stored:  # [offline]: the batch waits for them; the shopkeeper sees which
+        ids = ", ".join(f"#{pid}" for pid in stored)
+        raise BatchNotClosed(f"{len(stored)} stored payment(s) not yet forwarded ({ids})"
+                             + (f" ({why_not_sent})" if why_not_sent else ""))
     if pending:
         kinds = Counter(q.kind.value for q in pending)
         what = " and ".join(f"{n} {kind}(s)" for kind, n in sorted(kinds.items(), reverse=True))
@@ -201,6 +218,9 @@ def format_z_report(z: ZReport) -> str:
             if any(name != "approved" for name in z.outcomes) else "Not charged: none")
     if z.reversed:
         lines.append(f"Reversed (no reply in time): {z.reversed}")
+    if z.declined_late:
+        late = Money(z.declined_late_amount, z.currency)
+        lines.append(f"Declined after the fact: {z.declined_late} {_money(late):>14}")
     lines.append("-" * 40)
     if z.closed and z.agreed_first_time:
         lines.append("Host: totals agreed, batch closed")

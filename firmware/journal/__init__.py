@@ -5,7 +5,8 @@ A package of small stores on one connection (`store.Store`), behind the `Journal
   AID, STAN, RRN, auth code, outcome) and every state change of it, in order (`history`), written
   before the effect it announces and only along firmware.payment.LEGAL_TRANSITIONS; the batch
   totals and "refunded so far" as SQL queries;
-- `counters`: the persistent STAN counter (1..999999, wrapping) and the settlement batch;
+- `counters`: the persistent STAN counter (1..999999, wrapping), the settlement batch, the run
+  of payments stored offline and the kernel's consecutive offline approvals per AID;
 - `vault`: the card data a reversal, an advice or a refund needs, as bytes the acquirer link
   encodes, AES-GCM encrypted under a terminal key kept in a separate 0600 file (`keys`), bound to
   its payment id, and deleted (in one place) as soon as nothing queued needs it any more;
@@ -29,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import SupportsBytes
 
-from firmware.journal.counters import STAN_MAX, Counters
+from firmware.journal.counters import STAN_MAX, Counters, OfflineApprovals
 from firmware.journal.errors import (
     IllegalTransition,
     JournalBusy,
@@ -39,8 +40,8 @@ from firmware.journal.errors import (
 )
 from firmware.journal.keys import load_or_create_key
 from firmware.journal.outbox import BACKOFF_FIRST_S, BACKOFF_MAX_S, Outbox, backoff_seconds
-from firmware.journal.payments import FIELD_TYPES, PaymentStore
-from firmware.journal.records import HistoryEntry, Payment, QueueItem, Settlement
+from firmware.journal.payments import FIELD_TYPES, PaymentStore, clean_fields
+from firmware.journal.records import HistoryEntry, Payment, QueueItem, Settlement, StoredTotals
 from firmware.journal.settlements import Settlements
 from firmware.journal.store import MIGRATIONS, SCHEMA_VERSION, Store, scrub
 from firmware.journal.vault import CardVault
@@ -50,7 +51,7 @@ from firmware.payment import PaymentState, QueueKind, SettlementState, TxnType
 __all__ = [
     "FIELD_TYPES", "MIGRATIONS", "SCHEMA_VERSION", "STAN_MAX", "HistoryEntry",
     "IllegalTransition", "Journal", "JournalBusy", "JournalCorrupt", "JournalError", "Payment",
-    "QueueItem", "Settlement", "UnknownPayment", "backoff_seconds",
+    "QueueItem", "Settlement", "StoredTotals", "UnknownPayment", "backoff_seconds",
     "load_or_create_key", "scrub",
 ]
 
@@ -70,6 +71,8 @@ class Journal:
         self.path = store.path
         self.payments_store = PaymentStore(store)
         self.counters = Counters(store)
+        # the kernel's consecutive offline approvals per AID (Kernel.count_offline_in)
+        self.offline_approvals = OfflineApprovals(store)
         self.vault = CardVault(store, key)
         self.outbox = Outbox(store, clock, backoff)
         self.settlement_runs = Settlements(store)
@@ -214,6 +217,38 @@ class Journal:
 
     def queue_retry_later(self, item_id: int, error: str) -> None:
         self.outbox.retry_later(item_id, error)
+
+    # ---- payments stored while the acquirer was unreachable ([offline]) ----------------------
+    def store_for_forwarding(self, payment_id: int, reason: str) -> int:
+        """Accept a payment "awaiting_reply" whose request never left (the host unavailable) as
+        stored: outcome approved, state "stored", its deferred authorization queued, the run of
+        stored payments one longer; one transaction. The card data stays in the vault until
+        the host answers. Returns the queue item id."""
+        fields = clean_fields({"outcome": "approved", "reason": reason})
+        with self._store.write() as c:
+            item = Outbox.enqueue_in(c, QueueKind.DEFERRED, payment_id, fields)
+            Counters.bump_offline_run(c)
+            return item
+
+    def deferred_answered(self, item_id: int, approved: bool, **fields: object) -> None:
+        """The host answered a stored payment's deferred authorization: "forwarded" (approved)
+        or "declined_late" (outcome declined: declined after the fact, never retried), with the
+        host's `fields` (response_code, auth_code, rrn, reason); the card data goes."""
+        if not approved:
+            fields["outcome"] = "declined"
+        clean = clean_fields(fields)
+        state = PaymentState.FORWARDED if approved else PaymentState.DECLINED_LATE
+        self.outbox.done(item_id, state, clean)
+
+    def stored_totals(self, currency: int) -> StoredTotals:
+        """What is stored for forwarding in `currency`, and the run of consecutive stored
+        payments (both survive restarts)."""
+        return self.payments_store.stored(currency, self.counters.offline_run())
+
+    def host_answered(self) -> None:
+        """The host answered an authorization: the run of consecutive stored payments ends."""
+        if self.counters.offline_run():
+            self.counters.reset_offline_run()
 
     # ---- settlement -------------------------------------------------------------------------
     def begin_settlement(self, currency: Currency) -> Settlement:

@@ -7,14 +7,15 @@ forget the card data, again in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Mapping
 
 from firmware.journal.errors import JournalError, UnknownPayment
 from firmware.journal.payments import PaymentStore, require
 from firmware.journal.records import QueueItem
 from firmware.journal.store import Store, now_iso, scrub
 from firmware.journal.vault import CardVault
-from firmware.payment import QueueKind
+from firmware.payment import PaymentState, QueueKind
 
 __all__ = ["BACKOFF_FIRST_S", "BACKOFF_MAX_S", "Outbox", "backoff_seconds"]
 
@@ -35,7 +36,8 @@ def _kind(kind: QueueKind | str) -> QueueKind:
     try:
         return QueueKind(kind)
     except ValueError:
-        raise ValueError(f"queue kind must be 'reversal' or 'advice', not {kind!r}") from None
+        known = ", ".join(repr(k.value) for k in QueueKind)
+        raise ValueError(f"queue kind must be one of {known}, not {kind!r}") from None
 
 
 class Outbox:
@@ -46,35 +48,42 @@ class Outbox:
         self._backoff = backoff
 
     def enqueue(self, kind: QueueKind | str, payment_id: int) -> int:
-        """Queue a reversal or an advice for a payment; returns the queue item id.
+        """Queue a reversal, an advice or a deferred authorization for a payment; returns the
+        queue item id.
 
         Queuing the same kind twice for a payment returns the pending item (never two
         reversals). The payment needs its card data kept or at least a STAN recorded: without
         card data, store-and-forward builds the message from the payment (original data
         elements: STAN, amount, terminal, time)."""
-        kind = _kind(kind)
         with self._store.write() as c:
-            require(c, payment_id)
-            row = c.execute(
-                "SELECT id FROM queue WHERE kind = ? AND payment_id = ? AND done_at IS NULL",
-                (kind.value, payment_id),
-            ).fetchone()
-            if row is not None:
-                return int(row["id"])
-            has_stan = c.execute(
-                "SELECT 1 FROM payments WHERE id = ? AND stan IS NOT NULL", (payment_id,)
-            ).fetchone()
-            if not CardVault.kept(c, payment_id) and has_stan is None:
-                raise JournalError(
-                    f"payment {payment_id}: neither card data nor a STAN, cannot queue a "
-                    f"{kind.value}"
-                )
-            cur = c.execute(
-                "INSERT INTO queue (kind, payment_id, created_at) VALUES (?, ?, ?)",
-                (kind.value, payment_id, now_iso()),
+            return self.enqueue_in(c, kind, payment_id)
+
+    @staticmethod
+    def enqueue_in(c: sqlite3.Connection, kind: QueueKind | str, payment_id: int,
+                   fields: Mapping[str, object] | None = None) -> int:
+        """`enqueue` inside the caller's transaction; `fields` (clean) go with the state change."""
+        kind = _kind(kind)
+        require(c, payment_id)
+        row = c.execute(
+            "SELECT id FROM queue WHERE kind = ? AND payment_id = ? AND done_at IS NULL",
+            (kind.value, payment_id),
+        ).fetchone()
+        if row is not None:
+            return int(row["id"])
+        has_stan = c.execute(
+            "SELECT 1 FROM payments WHERE id = ? AND stan IS NOT NULL", (payment_id,)
+        ).fetchone()
+        if not CardVault.kept(c, payment_id) and has_stan is None:
+            raise JournalError(
+                f"payment {payment_id}: neither card data nor a STAN, cannot queue a "
+                f"{kind.value}"
             )
-            PaymentStore.transition(c, payment_id, kind.queued_state, {})
-            return int(cur.lastrowid or 0)
+        cur = c.execute(
+            "INSERT INTO queue (kind, payment_id, created_at) VALUES (?, ?, ?)",
+            (kind.value, payment_id, now_iso()),
+        )
+        PaymentStore.transition(c, payment_id, kind.queued_state, fields or {})
+        return int(cur.lastrowid or 0)
 
     def pending(self, kind: QueueKind | str | None = None) -> list[QueueItem]:
         """Pending reversals/advices in queue order (oldest first), due or not."""
@@ -85,9 +94,11 @@ class Outbox:
             params = (_kind(kind).value,)
         return [QueueItem.from_row(r) for r in self._store.read(sql + " ORDER BY id", params)]
 
-    def done(self, item_id: int) -> None:
-        """The host acknowledged the item: mark it done, record "reversed"/"advised" on its
-        payment, and forget the card data when nothing else is queued for it."""
+    def done(self, item_id: int, state: PaymentState | None = None,
+             fields: Mapping[str, object] | None = None) -> None:
+        """The host acknowledged the item: mark it done, record "reversed"/"advised"/"forwarded"
+        (or `state`: a deferred authorization declined) with `fields` (clean) on its payment,
+        and forget the card data when nothing else is queued for it."""
         with self._store.write() as c:
             row = c.execute("SELECT * FROM queue WHERE id = ?", (item_id,)).fetchone()
             if row is None:
@@ -96,7 +107,8 @@ class Outbox:
                 return
             c.execute("UPDATE queue SET done_at = ? WHERE id = ?", (now_iso(), item_id))
             pid = int(row["payment_id"])
-            PaymentStore.transition(c, pid, QueueKind(row["kind"]).done_state, {})
+            PaymentStore.transition(c, pid, state or QueueKind(row["kind"]).done_state,
+                                    fields or {})
             CardVault.forget_if_unneeded(c, pid)
 
     def retry_later(self, item_id: int, error: str) -> None:

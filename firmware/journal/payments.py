@@ -18,7 +18,7 @@ from dataclasses import replace
 from firmware.emv.outcome import mask_pan
 from firmware.journal.counters import Counters
 from firmware.journal.errors import IllegalTransition, UnknownPayment
-from firmware.journal.records import HistoryEntry, Payment
+from firmware.journal.records import HistoryEntry, Payment, StoredTotals
 from firmware.journal.store import Store, iso, now_iso, scrub
 from firmware.journal.vault import CardVault
 from firmware.money import BatchTotals, Currency
@@ -225,6 +225,23 @@ class PaymentStore:
             (batch,),
         )
         return {r["o"]: int(r["n"]) for r in rows}
+
+    def stored(self, currency: int, run: int) -> StoredTotals:
+        """Count, sum and oldest of the payments stored for forwarding ([offline])."""
+        row = self._store.read_one(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(amount), 0) AS total,"
+            " COALESCE(MIN(created_at), '') AS oldest FROM payments"
+            " WHERE state = ? AND currency = ?",
+            (PaymentState.STORED.value, currency),
+        )
+        late = self._store.read_one(
+            "SELECT COUNT(*) FROM payments WHERE state = ? AND currency = ? AND batch ="
+            " (SELECT value FROM counters WHERE name = 'batch')",
+            (PaymentState.DECLINED_LATE.value, currency),
+        )
+        assert row is not None and late is not None
+        return StoredTotals(currency, int(row["n"]), int(row["total"]), str(row["oldest"]), run,
+                            int(late[0]))
 
     def count_in_state(self, batch: int, state: PaymentState) -> int:
         row = self._store.read_one(

@@ -20,7 +20,8 @@ from firmware.money import BatchTotals, currency
 from firmware.payment import PaymentOutcome, PaymentState, QueueKind, SettlementState, TxnType
 
 __all__ = [
-    "HistoryEntry", "Payment", "QueueItem", "Settlement", "totals_as_dict", "totals_from_json",
+    "HistoryEntry", "Payment", "QueueItem", "Settlement", "StoredTotals", "totals_as_dict",
+    "totals_from_json",
 ]
 
 
@@ -168,3 +169,19 @@ def totals_from_json(batch: int, text: str) -> BatchTotals:
     """The totals a settlement run recorded (totals_as_dict's shape, as JSON)."""
     d = json.loads(text)
     return BatchTotals.from_counts(batch, currency(int(d["currency"])), d)
+
+
+@dataclass(frozen=True)
+class StoredTotals:
+    """What is stored for forwarding ([offline]): payments accepted while the acquirer was
+    unreachable that the host has not answered yet, in one currency."""
+
+    currency: int
+    count: int = 0
+    amount: int = 0  # minor units
+    oldest: str = ""  # created_at of the oldest (ISO 8601, UTC); "" when none
+    run: int = 0  # consecutive stored payments since the host last answered one
+    declined_late: int = 0  # of the open batch: stored, then declined by the host
+
+    def as_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)

@@ -92,6 +92,17 @@ class Ledger:
             )
             return int(cur.lastrowid or 0)
 
+    def answer_of(self, terminal_id: str, stan: str, mti: str,
+                  amount: int) -> tuple[str, str, str] | None:
+        """(response code, auth code, RRN) of an open booking of this request, if any: a
+        deferred authorization sent again gets its first answer and is booked once."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT response_code, auth_code, rrn FROM txn WHERE terminal_id=? AND stan=?"
+                " AND mti=? AND amount=? AND batch IS NULL ORDER BY id DESC LIMIT 1",
+                (terminal_id, stan, mti, amount)).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
     def has_advice(self, terminal_id: str, stan: str) -> bool:
         with self._lock:
             row = self._db.execute(

@@ -11,6 +11,14 @@ Test amounts, by the amount's last two digits (minor units), on 0100/0200 reques
   reversal keeps the totals right. Anything else approves when the cryptogram is right (an ARQC,
   or the TC/AAC a phone sends online, e.g. after a failed fDDA) and the TVR (95) does not say
   offline data authentication failed.
+
+A deferred authorization (field 25 = the dialect's deferred condition: a payment the terminal
+stored while this host was unreachable) sent again is answered as the first time and booked once
+(duplicate detection by terminal, STAN, MTI and amount, as acquirers do).
+
+`go_down()` / `come_up()` make it unreachable (it stops listening and drops every connection:
+a terminal's connect is refused) and reachable again on the same port; `pitap host` does the
+same on SIGUSR1 / SIGUSR2.
 """
 
 from __future__ import annotations
@@ -85,13 +93,51 @@ class HostSimulator:
             allow_reuse_address = True
             request_queue_size = 128
 
+        self._server_class = Server
+        self._handler_class = Handler
         self._server = Server((host, port), Handler)
         self.host = host
+        self._port = self.port
+        self._down = False
+        self._switch = threading.Lock()
 
     # ---- lifecycle ----------------------------------------------------------------------
     @property
     def port(self) -> int:
         return int(self._server.server_address[1])
+
+    @property
+    def down(self) -> bool:
+        return self._down
+
+    def go_down(self) -> None:
+        """Become unreachable: stop listening (connects are refused), drop every connection."""
+        with self._switch:
+            if self._down:
+                return
+            self._server.shutdown()
+            self._server.server_close()
+            self._drop_connections()
+            if self._thread:
+                self._thread.join(timeout=5)
+            self._down = True
+        log.info("host simulator down (port %d refuses connections)", self._port)
+
+    def come_up(self) -> None:
+        """Listen again on the same port (after `go_down`)."""
+        with self._switch:
+            if not self._down:
+                return
+            self._server = self._server_class((self.host, self._port), self._handler_class)
+            self._down = False
+            self.start()
+
+    def _drop_connections(self) -> list[threading.Thread]:
+        with self._conns_lock:
+            for conn in list(self._conns):
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+            return list(self._handlers)
 
     def start(self) -> HostSimulator:
         self._thread = threading.Thread(target=self._server.serve_forever, name="host-simulator",
@@ -101,14 +147,10 @@ class HostSimulator:
         return self
 
     def stop(self) -> None:
-        if self._thread:
+        if self._thread and not self._down:
             self._server.shutdown()
         self._server.server_close()
-        with self._conns_lock:
-            for conn in list(self._conns):
-                with contextlib.suppress(OSError):
-                    conn.shutdown(socket.SHUT_RDWR)
-            handlers = list(self._handlers)
+        handlers = self._drop_connections()
         if self._thread:
             self._thread.join(timeout=5)
         for t in handlers:  # let a request being booked finish before the ledger closes
@@ -229,6 +271,11 @@ class HostSimulator:
         psn = int(req["23"]) if req.get("23", "").isdigit() else None
         currency = int(req.get("49", "0") or 0)
         test = amount % 100
+        deferred = req.get("25") == self.dialect.deferred_condition
+        if deferred and (first := self.ledger.answer_of(tid, req["11"], req["t"], amount)):
+            code, auth, rrn = first  # a repeat: the first answer, booked once
+            log.info("%s deferred stan %s sent again: first answer %s", req["t"], req["11"], code)
+            return self._reply(req, code, **{"37": rrn, **({"38": auth} if auth else {})})
         code, reason, arpc = "00", "", b""
         icc_hex = req.get("55", "")
         if icc_hex:

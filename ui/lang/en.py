@@ -82,5 +82,8 @@ TEXT = {
     "reason_not_supported": "Card not supported",
     "reason_expired": "Card expired",
     "reason_limit": "Amount over contactless limit",
+    "reason_offline_limit": "Bank not reachable, offline limit",
+    "stored_offline": "Stored for the bank: {count} · {amount}",
+    "declined_late": "Declined after the fact: {count}",
     "reason_error": "Transaction failed",
 }

@@ -91,5 +91,8 @@ TEXT = {
     "reason_not_supported": "कार्ड समर्थित नहीं",
     "reason_expired": "कार्ड की अवधि समाप्त",
     "reason_limit": "राशि कॉन्टैक्टलेस सीमा से अधिक",
+    "reason_offline_limit": "बैंक से संपर्क नहीं, ऑफ़लाइन सीमा",
+    "stored_offline": "बैंक के लिए रखे गए: {count} · {amount}",
+    "declined_late": "बाद में अस्वीकृत: {count}",
     "reason_error": "लेन-देन विफल",
 }

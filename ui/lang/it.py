@@ -81,5 +81,8 @@ TEXT = {
     "reason_not_supported": "Carta non supportata",
     "reason_expired": "Carta scaduta",
     "reason_limit": "Importo oltre il limite contactless",
+    "reason_offline_limit": "Banca non raggiungibile, limite offline",
+    "stored_offline": "In attesa della banca: {count} · {amount}",
+    "declined_late": "Rifiutati dopo: {count}",
     "reason_error": "Operazione non riuscita",
 }

@@ -13,6 +13,8 @@ The life of one payment, as the journal records it:
             -> no_card | cancelled | try_again | error            (nothing was read or sent)
     awaiting_reply -> reversal_queued -> error -> reversed         (no reply: outcome unknown)
     approved | advised | advice_queued -> refunded                 (refunded in full)
+    approved | advised -> void_queued -> voided     (voided: a reversal the shopkeeper asked for)
+    advice_queued -> voided                         (voided before its advice went: dropped)
 
 `LEGAL_TRANSITIONS` is that picture as data; the journal refuses any other state change.
 """
@@ -67,6 +69,8 @@ class PaymentState(StrEnum):
     ADVICE_QUEUED = "advice_queued"
     ADVISED = "advised"
     REFUNDED = "refunded"
+    VOID_QUEUED = "void_queued"  # voided by the shopkeeper; the reversal waits for the host
+    VOIDED = "voided"  # cancelled before settlement: in no total
 
     @property
     def key(self) -> str:
@@ -110,6 +114,7 @@ class QueueKind(StrEnum):
 
     REVERSAL = "reversal"
     ADVICE = "advice"
+    VOID = "void"  # a reversal the shopkeeper asked for (`pitap void`), of a standing approval
 
     @property
     def queued_state(self) -> PaymentState:
@@ -136,8 +141,9 @@ class SettlementState(StrEnum):
 
 
 S = PaymentState
-_QUEUED = {QueueKind.REVERSAL: S.REVERSAL_QUEUED, QueueKind.ADVICE: S.ADVICE_QUEUED}
-_DONE = {QueueKind.REVERSAL: S.REVERSED, QueueKind.ADVICE: S.ADVISED}
+_QUEUED = {QueueKind.REVERSAL: S.REVERSAL_QUEUED, QueueKind.ADVICE: S.ADVICE_QUEUED,
+           QueueKind.VOID: S.VOID_QUEUED}
+_DONE = {QueueKind.REVERSAL: S.REVERSED, QueueKind.ADVICE: S.ADVISED, QueueKind.VOID: S.VOIDED}
 _NOTHING_READ = frozenset({S.TRY_AGAIN, S.CARD_READ, S.NO_CARD, S.CANCELLED, S.ERROR})
 
 # state -> the states it may go to. A state not listed as a key is final.
@@ -148,9 +154,10 @@ LEGAL_TRANSITIONS: dict[PaymentState, frozenset[PaymentState]] = {
     S.AWAITING_REPLY: frozenset({S.APPROVED, S.DECLINED, S.ERROR, S.REVERSAL_QUEUED}),
     S.REVERSAL_QUEUED: frozenset({S.ERROR, S.REVERSED}),
     S.ERROR: frozenset({S.REVERSAL_QUEUED, S.REVERSED}),  # a reversal queued before the error
-    S.APPROVED: frozenset({S.ADVICE_QUEUED, S.REFUNDED}),
-    S.ADVICE_QUEUED: frozenset({S.ADVISED, S.REFUNDED}),
-    S.ADVISED: frozenset({S.REFUNDED}),
+    S.APPROVED: frozenset({S.ADVICE_QUEUED, S.REFUNDED, S.VOID_QUEUED, S.VOIDED}),
+    S.ADVICE_QUEUED: frozenset({S.ADVISED, S.REFUNDED, S.VOIDED}),  # voided: advice dropped
+    S.ADVISED: frozenset({S.REFUNDED, S.VOID_QUEUED}),
+    S.VOID_QUEUED: frozenset({S.VOIDED}),
     S.REFUNDED: frozenset({S.ADVISED}),  # an offline payment refunded before its advice went
 }
 del S

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import typing
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from firmware.errors import PitapError
@@ -26,6 +27,15 @@ class NoReply(PitapError):
     """The request may have reached the host but no usable reply came: outcome unknown.
 
     The caller must queue a reversal."""
+
+
+class ReversalReason(StrEnum):
+    """Why a reversal is sent (`Acquirer.reverse`'s `reason`): the terminal never learnt the
+    outcome (no reply), or the shopkeeper voided a standing approval (`pitap void`). A str, so an
+    acquirer plug-in may read it as one."""
+
+    NO_REPLY = "no_reply"
+    VOID = "void"
 
 
 @dataclass(frozen=True)
@@ -152,8 +162,10 @@ class Acquirer(Protocol):
     def authorize(self, request: AuthRequest) -> AuthResponse: ...
 
     def reverse(self, original: AuthRequest, reason: str, repeat: bool = False) -> bool:
-        """Reverse an authorization; True once the host acknowledged it. `repeat`: sent before
-        (ISO 8583 0401); an acquirer without repeat messages may ignore it."""
+        """Reverse an authorization (or, for a void of an offline approval the host was
+        advised of, that advice); True once the host acknowledged it. `reason` is a
+        ReversalReason. `repeat`: sent before (ISO 8583 0401); an acquirer without repeat
+        messages may ignore it."""
         ...
 
     def advise(self, request: AuthRequest, repeat: bool = False) -> bool:

@@ -23,9 +23,10 @@ LENGTH_HEADERS = ("binary2", "ascii4", "none")
 _SPEC_KEYS = {"data_enc", "len_enc", "len_type", "max_len", "desc", "len_count", "left_pad",
               "right_pad"}
 _TOP_KEYS = {
-    "description", "length_header", "tpdu", "nii", "max_message", "sale_message", "defaults",
-    "fields",
+    "description", "length_header", "tpdu", "nii", "max_message", "sale_message", "void_reason",
+    "defaults", "fields",
 }
+DEFAULT_VOID_REASON = "17"  # field 25 of a void's 0400: customer cancellation
 
 
 class MessageError(PitapError, ValueError):
@@ -41,6 +42,7 @@ class Dialect:
     nii: str = ""
     max_message: int = 4096
     sale_message: str = "0100"  # a sale as 0100 authorization or 0200 financial request
+    void_reason: str = DEFAULT_VOID_REASON  # field 25 of a void's 0400 (2 digits)
     description: str = ""
     source: Path | None = field(default=None, compare=False)
 
@@ -126,10 +128,13 @@ def parse_dialect(data: dict[str, Any], path: Path) -> Dialect:
     sale = data.get("sale_message", "0100")
     if sale not in ("0100", "0200"):
         raise ConfigError(f"{path}: 'sale_message' must be \"0100\" or \"0200\"")
+    void_reason = data.get("void_reason", DEFAULT_VOID_REASON)
+    if not (isinstance(void_reason, str) and len(void_reason) == 2 and void_reason.isdigit()):
+        raise ConfigError(f"{path}: 'void_reason' must be 2 digits, e.g. \"17\"")
     nii = str(data.get("nii", ""))
     if nii and not (nii.isdigit() and len(nii) == 3):
         raise ConfigError(f"{path}: 'nii' must be 3 digits or empty")
     return Dialect(name=path.stem, spec=spec, length_header=header, tpdu=tpdu, nii=nii,
-                   max_message=max_message, sale_message=sale,
+                   max_message=max_message, sale_message=sale, void_reason=void_reason,
                    description=str(data.get("description", "")),
                    source=path)

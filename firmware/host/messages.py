@@ -171,14 +171,17 @@ def original_data(req: AuthRequest, original_mti: str) -> str:
 
 
 def reversal(req: AuthRequest, dialect: Dialect, original_mti: str = "0100",
-             repeat: bool = False) -> dict[str, str]:
-    """0400 (0401 repeated) cancelling an authorization whose outcome is unknown.
+             repeat: bool = False, reason_code: str = "00") -> dict[str, str]:
+    """0400 (0401 repeated) cancelling an authorization whose outcome is unknown, or a void.
 
-    Carries the original STAN in 11 so the host finds what to cancel; no card data beyond the PAN.
+    Carries the original STAN in 11 so the host finds what to cancel, the original MTI in 90
+    (0220 when the original was an advice) and `reason_code` in 25 (a void: the dialect's
+    `void_reason`); no card data beyond the PAN.
     """
     doc = _common("0401" if repeat else "0400", req.stan, req.terminal_id, req.merchant_id,
                   dialect)
     doc.update(transaction_fields(req))
+    doc["25"] = reason_code
     if req.pan:
         doc["2"] = req.pan
     if req.pan_sequence is not None:

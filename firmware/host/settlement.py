@@ -103,6 +103,7 @@ class ZReport:
     by_scheme: dict[str, BatchTotals] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
     reversed: int = 0
+    voided: int = 0  # voided before settlement: in no total
     queue_pending: int = 0
     # charged payments of this batch in other currencies: {currency: [count, amount]}; a batch
     # settles one currency (the terminal's), these are listed, not sent
@@ -180,6 +181,7 @@ def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
         uploaded=int(result.extra.get("uploaded", "0") or 0), by_scheme=by_scheme,
         outcomes=journal.outcome_counts(batch),
         reversed=journal.count_in_state(batch, PaymentState.REVERSED),
+        voided=journal.count_in_state(batch, PaymentState.VOIDED),
         queue_pending=len(journal.queue()),
         other_currencies=journal.other_currencies(batch, currency.numeric),
     )
@@ -218,10 +220,13 @@ def format_z_report(z: ZReport) -> str:
         lines.append(f"{scheme:<12}{row.sales_count:>6}  {_money(row.sales):>20}")
         if row.refunds_count:
             lines.append(f"{'  refunds':<12}{row.refunds_count:>6}  {_money(row.refunds):>20}")
+    counted = ("approved", PaymentState.VOIDED.value)  # charged, or on a line of their own
     if z.outcomes:
         lines.append("Not charged: " + ", ".join(
-            f"{name} {n}" for name, n in sorted(z.outcomes.items()) if name != "approved")
-            if any(name != "approved" for name in z.outcomes) else "Not charged: none")
+            f"{name} {n}" for name, n in sorted(z.outcomes.items()) if name not in counted)
+            if any(name not in counted for name in z.outcomes) else "Not charged: none")
+    if z.voided:
+        lines.append(f"Voided (in no total): {z.voided}")
     if z.reversed:
         lines.append(f"Reversed (no reply in time): {z.reversed}")
     lines.append("-" * 40)

@@ -166,6 +166,10 @@ class Journal:
         """Payments that stand as charged: outcome approved and never reversed."""
         return self.payments_store.charged(batch)
 
+    def open_batch(self) -> int:
+        """The batch new payments join (the one the next settlement closes)."""
+        return self.payments_store.open_batch()
+
     def refunded_amount(self, payment_id: int) -> int:
         """What approved refunds of the payment add up to so far (minor units)."""
         return self.payments_store.refunded_amount(payment_id)
@@ -217,6 +221,11 @@ class Journal:
 
     def queue_done(self, item_id: int) -> None:
         self.outbox.done(item_id)
+
+    def drop_advice(self, payment_id: int, reason: str) -> bool:
+        """Void an offline approval whose advice never went: drop the advice, record "voided"
+        (one transaction); False when no advice of it is pending."""
+        return self.outbox.drop_advice(payment_id, reason)
 
     def queue_retry_later(self, item_id: int, error: str) -> None:
         self.outbox.retry_later(item_id, error)

@@ -14,7 +14,7 @@ from firmware.journal.payments import PaymentStore, require
 from firmware.journal.records import QueueItem
 from firmware.journal.store import Store, now_iso, scrub
 from firmware.journal.vault import CardVault
-from firmware.payment import QueueKind
+from firmware.payment import PaymentState, QueueKind
 
 __all__ = ["BACKOFF_FIRST_S", "BACKOFF_MAX_S", "Outbox", "backoff_seconds"]
 
@@ -35,7 +35,8 @@ def _kind(kind: QueueKind | str) -> QueueKind:
     try:
         return QueueKind(kind)
     except ValueError:
-        raise ValueError(f"queue kind must be 'reversal' or 'advice', not {kind!r}") from None
+        known = ", ".join(repr(k.value) for k in QueueKind)
+        raise ValueError(f"queue kind must be one of {known}, not {kind!r}") from None
 
 
 class Outbox:
@@ -98,6 +99,23 @@ class Outbox:
             pid = int(row["payment_id"])
             PaymentStore.transition(c, pid, QueueKind(row["kind"]).done_state, {})
             CardVault.forget_if_unneeded(c, pid)
+
+    def drop_advice(self, payment_id: int, reason: str) -> bool:
+        """Void an offline approval whose advice has not gone yet: in one transaction the
+        pending advice is dropped (done, never sent), the payment recorded "voided" and its card
+        data forgotten. False (nothing written) when no advice of it is pending."""
+        with self._store.write() as c:
+            row = c.execute(
+                "SELECT id FROM queue WHERE kind = ? AND payment_id = ? AND done_at IS NULL",
+                (QueueKind.ADVICE.value, payment_id),
+            ).fetchone()
+            if row is None:
+                return False
+            c.execute("UPDATE queue SET done_at = ?, last_error = ? WHERE id = ?",
+                      (now_iso(), "dropped: voided before it was sent", int(row["id"])))
+            PaymentStore.transition(c, payment_id, PaymentState.VOIDED, {"reason": scrub(reason)})
+            CardVault.forget_if_unneeded(c, payment_id)
+            return True
 
     def retry_later(self, item_id: int, error: str) -> None:
         """A send failed: count the attempt, keep the error, back off (5 s doubling to 5 min)."""

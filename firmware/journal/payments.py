@@ -44,13 +44,13 @@ S = PaymentState
 # After these, card data is no longer needed unless a queued reversal/advice still waits for it
 # (an offline approval keeps it for its advice).
 _CARD_DATA_DONE = frozenset({S.DECLINED, S.NO_CARD, S.TRY_AGAIN, S.CANCELLED, S.ERROR,
-                             S.REVERSED, S.ADVISED, S.REFUNDED})
+                             S.REVERSED, S.ADVISED, S.REFUNDED, S.VOIDED})
 del S
 
-# A payment stands as charged when approved and never reversed since.
+# A payment stands as charged when approved and never reversed or voided since.
 _CHARGED = (
     "p.outcome = 'approved' AND NOT EXISTS (SELECT 1 FROM history h"
-    " WHERE h.payment_id = p.id AND h.state = 'reversed')"
+    " WHERE h.payment_id = p.id AND h.state IN ('reversed', 'voided'))"
 )
 _WITH_VAULT = (
     "SELECT p.*, EXISTS (SELECT 1 FROM card_data d WHERE d.payment_id = p.id) AS card_data_kept"
@@ -179,13 +179,18 @@ class PaymentStore:
         return [Payment.from_row(r) for r in rows]
 
     def charged(self, batch: int | None = None) -> list[Payment]:
-        """Payments that stand as charged: outcome approved and never reversed."""
+        """Payments that stand as charged: outcome approved and never reversed or voided."""
         rows = self._store.read(
             f"SELECT p.*, 0 AS card_data_kept FROM payments p WHERE {_CHARGED}"
             " AND (? IS NULL OR p.batch = ?) ORDER BY p.id",
             (batch, batch),
         )
         return [Payment.from_row(r) for r in rows]
+
+    def open_batch(self) -> int:
+        """The batch new payments join (the one the next settlement closes)."""
+        with self._store.lock:
+            return Counters.batch(self._store.conn)
 
     def refunded_amount(self, payment_id: int) -> int:
         """What approved refunds of the payment add up to so far (minor units)."""
@@ -218,9 +223,11 @@ class PaymentStore:
         return {scheme: SchemeTotals(**row) for scheme, row in out.items()}
 
     def outcome_counts(self, batch: int) -> dict[str, int]:
-        """How many of the batch's payments ended how (their state where no outcome)."""
+        """How many of the batch's payments ended how (their state where no outcome; a voided
+        payment counts as "voided", not as the approval it was)."""
         rows = self._store.read(
-            "SELECT COALESCE(NULLIF(outcome, ''), NULLIF(state, ''), 'unknown') AS o,"
+            "SELECT CASE WHEN state = 'voided' THEN state ELSE"
+            " COALESCE(NULLIF(outcome, ''), NULLIF(state, ''), 'unknown') END AS o,"
             " COUNT(*) AS n FROM payments WHERE batch = ? GROUP BY 1",
             (batch,),
         )

@@ -66,8 +66,14 @@ class Payment:
 
     @property
     def charged(self) -> bool:
-        """Approved (and so charged, unless reversed since: see Journal.charged_payments)."""
-        return self.outcome is PaymentOutcome.APPROVED
+        """Approved and not voided (and so charged, unless reversed since: see
+        Journal.charged_payments)."""
+        return self.outcome is PaymentOutcome.APPROVED and not self.voided
+
+    @property
+    def voided(self) -> bool:
+        """Voided by the shopkeeper, or its void waiting for the host."""
+        return self.state in (PaymentState.VOID_QUEUED, PaymentState.VOIDED)
 
     def as_dict(self) -> dict[str, object]:
         d = dataclasses.asdict(self)

@@ -287,8 +287,10 @@ class HostSimulator:
 
     def _reversal(self, req: dict[str, str]) -> bytes:
         tid = req["41"].strip()
-        found = self.ledger.reverse(tid, req["11"])
-        log.info("%s stan %s: %s", req["t"], req["11"], "reversed" if found else "nothing to undo")
+        why = "void" if req.get("25") == self.dialect.void_reason else "reversal"
+        found = self.ledger.reverse(tid, req["11"], why)
+        log.info("%s stan %s (%s): %s", req["t"], req["11"], why,
+                 "reversed" if found else "nothing to undo")
         return self._reply(req, "00")
 
     def _settlement(self, req: dict[str, str]) -> bytes:

@@ -41,6 +41,7 @@ def all_screens(view: screens.View) -> list[screens.Screen]:
                                       "printer_no_paper")), "approved"),
         screens.printer_problem_screen(view, view.lang.t("printer_no_paper")),
         *refund_screens(view),
+        screens.declined_screen(view, "pin_needed", Money.of(4065, "EUR")),
     ]
 
 

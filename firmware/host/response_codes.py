@@ -69,8 +69,9 @@ class ResponseCode(StrEnum):
     NOT_PERMITTED_TO_TERMINAL = "58"
     EXCEEDS_AMOUNT_LIMIT = "61"
     RESTRICTED_CARD = "62"
-    EXCEEDS_FREQUENCY_LIMIT = "65"
-    SCA_REQUIRED = "1A"
+    EXCEEDS_FREQUENCY_LIMIT = "65"  # Mastercard's SCA soft decline: the card wants its PIN
+    SCA_REQUIRED = "1A"  # Visa: additional customer authentication required
+    PIN_DATA_REQUIRED = "70"  # Visa: PIN data required
     PIN_TRIES_EXCEEDED = "75"
     ISSUER_UNAVAILABLE = "91"
     NO_ROUTE_TO_ISSUER = "92"
@@ -125,9 +126,9 @@ _INFO: dict[ResponseCode, tuple[str, Category]] = {
                                              Category.NOT_PERMITTED),
     ResponseCode.EXCEEDS_AMOUNT_LIMIT: ("Over the card's amount limit", Category.OVER_LIMIT),
     ResponseCode.RESTRICTED_CARD: ("Restricted card", Category.CARD_BLOCKED),
-    ResponseCode.EXCEEDS_FREQUENCY_LIMIT: ("Please insert card or use PIN",
-                                           Category.SCA_REQUIRED),
-    ResponseCode.SCA_REQUIRED: ("Please insert card or use PIN", Category.SCA_REQUIRED),
+    ResponseCode.EXCEEDS_FREQUENCY_LIMIT: ("Card wants its PIN (SCA)", Category.SCA_REQUIRED),
+    ResponseCode.SCA_REQUIRED: ("Card wants its PIN (SCA)", Category.SCA_REQUIRED),
+    ResponseCode.PIN_DATA_REQUIRED: ("Card wants its PIN (SCA)", Category.SCA_REQUIRED),
     ResponseCode.PIN_TRIES_EXCEEDED: ("PIN tries exceeded", Category.SCA_REQUIRED),
     ResponseCode.ISSUER_UNAVAILABLE: ("Card issuer unavailable, try later",
                                       Category.ISSUER_UNAVAILABLE),

@@ -5,7 +5,8 @@ data with the test issuer keys, answers with an ARPC in field 55 tag 91, decline
 wrong cryptograms, books everything in a ledger and reconciles settlement against it.
 
 Test amounts, by the amount's last two digits (minor units), on 0100/0200 requests:
-  51 insufficient funds, 05 do not honour, 91 issuer unavailable (all with a correct ARQC),
+  51 insufficient funds, 05 do not honour, 91 issuer unavailable, 65 / 70 / 71 the SCA soft
+  declines 65, 70 and 1A (all with a correct ARQC),
   96 never answers, 97 drops the connection, 98 answers garbage. For 96/97/98 the simulator
   books the approval first, as a real host whose answer got lost would: only the terminal's
   reversal keeps the totals right. Anything else approves when the cryptogram is right (an ARQC,
@@ -39,7 +40,8 @@ from simulators.keys import TEST_ISSUERS_FILE
 log = logging.getLogger(__name__)
 
 IDLE_TIMEOUT_S = 300.0
-TEST_AMOUNT_CODES = {51: "51", 5: "05", 91: "91"}
+# SCA soft declines: Mastercard's 65, Visa's 70 and 1A (the card wants its PIN)
+TEST_AMOUNT_CODES = {51: "51", 5: "05", 91: "91", 65: "65", 70: "70", 71: "1A"}
 NEVER_ANSWERS, DROPS_CONNECTION, ANSWERS_GARBAGE = 96, 97, 98
 # TVR byte 1: SDA failed (0x40), DDA/fDDA failed (0x08), CDA failed (0x04). The card signed the
 # TVR, so an issuer can trust it says the terminal could not authenticate the card: decline.

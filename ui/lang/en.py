@@ -83,4 +83,5 @@ TEXT = {
     "reason_expired": "Card expired",
     "reason_limit": "Amount over contactless limit",
     "reason_error": "Transaction failed",
+    "reason_pin_needed": "This card needs a PIN here: pay with your phone wallet",
 }

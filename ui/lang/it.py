@@ -82,4 +82,5 @@ TEXT = {
     "reason_expired": "Carta scaduta",
     "reason_limit": "Importo oltre il limite contactless",
     "reason_error": "Operazione non riuscita",
+    "reason_pin_needed": "Questa carta qui richiede il PIN: paga con il portafoglio del telefono",
 }

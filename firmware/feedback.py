@@ -159,6 +159,14 @@ class Feedback:
         self.last_money = money
         self._show(lambda v: screens.present_card_screen(v, money, txn_type))
 
+    def partial(self, paid: Money, total: Money, left: Money) -> None:
+        """A partial approval: "Approved X of Y, Z left", and a tap wanted for the rest."""
+        self._lights(1)
+        self._tone_this_payment = False
+        self.txn_type = TxnType.PURCHASE
+        self.last_money = left
+        self._show(lambda v: screens.partial_screen(v, paid, total, left))
+
     def processing(self) -> None:
         self._lights(2)
         money, kind = self.last_money, self.txn_type

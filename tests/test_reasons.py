@@ -36,7 +36,8 @@ def test_each_response_code_has_a_category_and_what_the_customer_is_told(
 
 
 def test_approved_is_a_category_not_a_list_of_strings() -> None:
-    assert {c.value for c in ResponseCode if c.approved} == {"00", "08", "11"}
+    assert {c.value for c in ResponseCode if c.approved} == {"00", "08", "10", "11"}
+    assert {c.value for c in ResponseCode if c.partial} == {"10"}  # approved for less
 
 
 @pytest.mark.parametrize("code", ["99", "Z3", "", "5"])

@@ -42,6 +42,8 @@ def all_screens(view: screens.View) -> list[screens.Screen]:
         screens.printer_problem_screen(view, view.lang.t("printer_no_paper")),
         *refund_screens(view),
         screens.declined_screen(view, "pin_needed", Money.of(4065, "EUR")),
+        screens.partial_screen(view, Money.of(155555, "EUR"), Money.of(311110, "EUR"),
+                               Money.of(155555, "EUR")),
     ]
 
 

@@ -262,6 +262,21 @@ def present_card_screen(view: View, money: MoneyLike, txn_type: str = "purchase"
     return Screen("present_card", c.image, c.texts)
 
 
+def partial_screen(view: View, paid: MoneyLike, total: MoneyLike, left: MoneyLike) -> Screen:
+    """A partial approval: "Approved X of Y", what is left, big, and a tap for the rest."""
+    t = view.lang
+    th = view.theme
+    c, top, bottom = _page(view)
+    col = Column(c)
+    col.paragraph(t.t("partial_approved", paid=format_money(paid, t),
+                      total=format_money(total, t)), 20, bold=True, color=th.success)
+    col.text(t.t("partial_left", left=format_money(left, t)), 34, bold=True)
+    col.shape(c.px(56), lambda x, y: c.contactless_symbol(x, y, c.px(56), th.accent))
+    col.paragraph(t.t("partial_hint"), 17, max_lines=2)
+    col.layout(top, bottom)
+    return Screen("partial", c.image, c.texts)
+
+
 def processing_screen(view: View, money: MoneyLike | None = None,
                       txn_type: str = "purchase") -> Screen:
     """The card is being read / the bank asked: keep the card still."""

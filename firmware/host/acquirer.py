@@ -140,11 +140,13 @@ class PaymentData(Protocol):
 @dataclass(frozen=True)
 class AuthResponse:
     approved: bool
-    response_code: str  # field 39, e.g. "00", "05", "51", "91"
+    response_code: str  # field 39, e.g. "00", "05", "51", "91"; "10" partially approved
     message: str  # what the shopkeeper sees: "Approved", "Insufficient funds", ...
     auth_code: str = ""  # field 38
     rrn: str = ""  # field 37
     issuer_data: bytes = b""  # field 55 from the host (91 ARPC, 71/72 scripts)
+    # a partial approval: the smaller amount approved (field 4), more than 0 and less than asked
+    approved_amount: int | None = None
 
 
 @dataclass(frozen=True)

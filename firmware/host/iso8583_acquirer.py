@@ -130,7 +130,10 @@ class Iso8583Acquirer:
                  request.stan, mask_pan(request.pan))
         doc = messages.authorization(request, self.sale_mti, self.dialect)
         reply = self._exchange(doc)
-        return messages.auth_response(reply, self.dialect)
+        try:
+            return messages.auth_response(reply, self.dialect, request.amount)
+        except messages.PartialAmountError as exc:  # booked for an amount we cannot know
+            raise NoReply(f"no usable reply: {exc}") from None
 
     def reverse(self, original: AuthRequest, reason: str, repeat: bool = False) -> bool:
         """0400 (0401 when `repeat`); True once the host answered 0410 (any response code).

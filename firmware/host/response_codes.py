@@ -16,6 +16,7 @@ __all__ = ["Category", "ResponseCode", "message"]
 
 class Category(StrEnum):
     APPROVED = "approved"
+    PARTIAL_APPROVAL = "partial_approval"  # approved for less: the amount in field 4
     INSUFFICIENT_FUNDS = "insufficient_funds"
     EXPIRED = "expired"
     DO_NOT_HONOUR = "do_not_honour"
@@ -53,6 +54,7 @@ class ResponseCode(StrEnum):
     PICK_UP = "04"
     DO_NOT_HONOUR = "05"
     APPROVED_WITH_ID = "08"
+    PARTIAL_APPROVAL = "10"  # approved for the (smaller) amount in field 4
     APPROVED_VIP = "11"
     INVALID_TRANSACTION = "12"
     INVALID_AMOUNT = "13"
@@ -93,7 +95,13 @@ class ResponseCode(StrEnum):
 
     @property
     def approved(self) -> bool:
-        return self.category is Category.APPROVED
+        """The issuer approved (in full, or for less: `partial`)."""
+        return self.category in (Category.APPROVED, Category.PARTIAL_APPROVAL)
+
+    @property
+    def partial(self) -> bool:
+        """Approved for less than asked: the amount approved is in field 4."""
+        return self.category is Category.PARTIAL_APPROVAL
 
     @property
     def text(self) -> str:
@@ -108,6 +116,7 @@ _INFO: dict[ResponseCode, tuple[str, Category]] = {
     ResponseCode.PICK_UP: ("Card not accepted (pick up)", Category.CARD_BLOCKED),
     ResponseCode.DO_NOT_HONOUR: ("Declined by card issuer", Category.DO_NOT_HONOUR),
     ResponseCode.APPROVED_WITH_ID: ("Approved (with identification)", Category.APPROVED),
+    ResponseCode.PARTIAL_APPROVAL: ("Partially approved", Category.PARTIAL_APPROVAL),
     ResponseCode.APPROVED_VIP: ("Approved", Category.APPROVED),
     ResponseCode.INVALID_TRANSACTION: ("Invalid transaction", Category.INVALID_REQUEST),
     ResponseCode.INVALID_AMOUNT: ("Invalid amount", Category.INVALID_REQUEST),

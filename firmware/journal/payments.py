@@ -38,6 +38,7 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "refund_of": (int,),  # a refund: the id of the payment it refunds
     "application_label": (str,),  # the card's label (50 / 9F12)
     "aid": (str,),  # the application identifier, hex
+    "amount": (int,),  # a partial approval: the amount charged (less than the one asked)
 }
 
 S = PaymentState
@@ -287,6 +288,8 @@ def clean_fields(fields: Mapping[str, object]) -> dict[str, object]:
         allowed = FIELD_TYPES[name]
         if not isinstance(value, allowed) or (bool not in allowed and isinstance(value, bool)):
             raise ValueError(f"journal field {name!r} must be {allowed[0].__name__}")
+        if name == "amount" and isinstance(value, int) and value < 0:
+            raise ValueError(f"journal field 'amount' must not be negative, not {value!r}")
         if name == "outcome":
             try:
                 value = PaymentOutcome(str(value)).value

@@ -1,0 +1,103 @@
+"""Partial approval (ISO 8583 response code 10, the amount approved in field 4) through the real
+stack: a phone on nfcpy's udp: driver, the host simulator on 127.0.0.1 (test amount ...10
+approves half), the journal; the rest is taken with a second tap, or the part is reversed, and
+`pitap settle` reconciles the host's ledger with the journal to the minor unit."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from run_support import run_pitap
+
+from firmware.config import load_config, shipped_config_dir
+from firmware.host import messages
+from firmware.host.dialect import load_dialect
+from firmware.journal import Journal
+from firmware.terminal import Terminal
+from simulators.demo import free_port
+from simulators.host.simulator import HostSimulator
+from simulators.wallet.phone import SimulatedPhone
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*TripleDES.*")
+
+
+def test_the_rest_of_a_partial_approval_is_taken_with_a_second_tap(
+        host_sim, make_config, phone) -> None:
+    term = Terminal.from_config(make_config(host_sim.port))
+    try:
+        phone("visa-online", term.cfg.reader.path, taps=2)
+        result = term.pay(3110)
+        parts = [term.journal.payment(p) for p in result.parts]
+        partial = [s for s in term.feedback.recent if s.name == "partial"]
+    finally:
+        term.close()
+    assert result.outcome == "approved", result.reason
+    assert (result.amount, result.approved_amount, len(result.parts)) == (3110, 3110, 2)
+    assert [(p.amount, p.outcome, p.response_code) for p in parts] == [
+        (1555, "approved", "10"), (1555, "approved", "00")]
+    (screen,) = partial
+    assert screen.shows("Approved €15.55 of €31.10") and screen.shows("€15.55 left")
+    booked = [(r["amount"], r["response_code"], r["approved"], r["reversed"])
+              for r in host_sim.ledger.transactions("PITAP001")]
+    assert booked == [(1555, "10", 1, 0), (1555, "00", 1, 0)]
+
+
+def site_file(tmp_path: Path, port: int, reader: str, presentment_timeout_s: float) -> Path:
+    site = tmp_path / "site.toml"
+    site.write_text(f'[terminal]\nstate_dir = "{tmp_path / "state"}"\n'
+                    f"presentment_timeout_s = {presentment_timeout_s}\n"
+                    f'[reader]\npath = "{reader}"\n[host]\nport = {port}\n'
+                    '[display]\nbackend = "none"\n', encoding="utf-8")
+    return site
+
+
+@pytest.mark.parametrize("second_tap", [True, False])
+def test_pitap_pay_with_a_partial_approval_settles_what_was_charged(
+        tmp_path: Path, second_tap: bool) -> None:
+    reader = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
+    with HostSimulator(port=0, ledger_file=tmp_path / "ledger.sqlite") as sim:
+        # without a second tap the rest waits out a short presentment timeout: no card
+        site = site_file(tmp_path, sim.port, reader, 15.0 if second_tap else 2.0)
+        wallet = SimulatedPhone("mastercard-online", reader)
+        wallet.start(taps=2 if second_tap else 1, timeout=120.0)
+        try:
+            done = run_pitap("pay", "31.10", "--json", "--config", str(site))
+        finally:
+            wallet.stop()
+        paid = json.loads(done.stdout)
+        assert done.returncode == (0 if second_tap else 1), done.stderr[-2000:]
+        assert paid["approved_amount"] == (3110 if second_tap else 0)
+        if not second_tap:
+            assert paid["outcome"] == "no_card" and "reversed" in paid["reason"]
+
+        settled = run_pitap("settle", "--json", "--config", str(site))
+        assert settled.returncode == 0, settled.stderr[-2000:]
+        z = json.loads(settled.stdout)
+        charged = {"sales_count": 2, "sales_amount": 3110} if second_tap else {
+            "sales_count": 0, "sales_amount": 0}
+        assert z["closed"] and z["agreed_first_time"]
+        assert z["totals"] == z["host_totals"] == charged | {"refunds_count": 0,
+                                                             "refunds_amount": 0}
+        assert z["voided"] == (0 if second_tap else 1)
+        rows = sim.ledger.transactions("PITAP001")
+        assert rows[0]["amount"] == 1555 and rows[0]["response_code"] == "10"
+        assert rows[0]["reversed"] == (0 if second_tap else 1)
+    with Journal.from_config(load_config(site)) as journal:
+        first = journal.payments()[0]
+        assert first.amount == 1555 and journal.history(first.id)[0].get("amount") == 3110
+        assert first.state == ("approved" if second_tap else "voided")
+
+
+@pytest.mark.parametrize("field4", ["", "000000000000", "000000003110", "00000000999x"])
+def test_a_partial_approval_without_a_smaller_amount_is_not_taken_as_one(field4: str) -> None:
+    dialect = load_dialect("pitap-default", shipped_config_dir())
+    doc = {"t": "0110", "39": "10", "11": "000001", "41": "PITAP001"}
+    if field4:
+        doc["4"] = field4
+    with pytest.raises(messages.PartialAmountError):
+        messages.auth_response(doc, dialect, 3110)
+    assert messages.auth_response(doc | {"4": "000000001555"}, dialect, 3110).approved_amount \
+        == 1555

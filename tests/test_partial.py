@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from run_support import run_pitap
+from run_support import run_pitap, wait_until
 
 from firmware.config import load_config, shipped_config_dir
 from firmware.host import messages
@@ -101,3 +101,26 @@ def test_a_partial_approval_without_a_smaller_amount_is_not_taken_as_one(field4:
         messages.auth_response(doc, dialect, 3110)
     assert messages.auth_response(doc | {"4": "000000001555"}, dialect, 3110).approved_amount \
         == 1555
+
+
+def test_the_shopkeeper_cancelling_the_rest_reverses_the_part(host_sim, make_config,
+                                                              phone) -> None:
+    term = Terminal.from_config(make_config(host_sim.port))
+    try:
+        phone("visa-online", term.cfg.reader.path)
+
+        def cancelled() -> bool:  # the cancel key, pressed once the rest is asked for
+            return any(s.name == "partial" for s in term.feedback.recent)
+
+        result = term.pay(3110, cancelled=cancelled)
+        first = term.journal.payment(result.id)
+        term.saf.wake()
+        assert wait_until(lambda: term.journal.payment(result.id).state == "voided", 60)
+        last = term.feedback.recent[-1]
+    finally:
+        term.close()
+    assert (result.outcome, result.approved_amount, result.parts) == ("cancelled", 0, [result.id])
+    assert first.amount == 1555 and first.state in ("void_queued", "voided")
+    assert last.name == "cancelled"
+    (row,) = host_sim.ledger.transactions("PITAP001")
+    assert (row["amount"], row["reversed"]) == (1555, 1) and "void" in row["reason"]

@@ -388,6 +388,7 @@ class Terminal:
             pid, PaymentState.CARD_READ, scheme=outcome.scheme, masked_pan=outcome.masked_pan,
             card_in_field_ms=round(result.card_in_field_ms, 1),
             application_label=outcome.application_label, aid=outcome.aid.hex().upper(),
+            cvm=outcome.cvm or None,
         )
         self.feedback.card_read()
         if card_must_be and outcome.masked_pan != card_must_be and outcome.kind in (

@@ -1,6 +1,7 @@
 """`pitap void ID`: cancel an approved payment of the open batch, with no tap (firmware.void).
 
-Refused in one line, exit 2, with nothing sent: an unknown, refunded, already voided, settled
+With a printer configured it prints the void's receipt (VOID, VOIDED). Refused in one line,
+exit 2, with nothing sent: an unknown, refunded, already voided, settled
 ("settled: refund it instead") or other-currency payment, or a refund. Exit 0 once voided, 1
 when the void is queued but the host has not acknowledged it yet (it goes with the queue).
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from firmware.commands import (
     UsageError,
@@ -16,6 +18,9 @@ from firmware.commands import (
     existing_journal,
     tell_recovery,
 )
+
+if TYPE_CHECKING:
+    from firmware.config import Config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +40,20 @@ def parse_payment_id(text: str) -> int:
         shown = text if len(text) <= 24 else text[:24] + "..."
         raise UsageError(f"payment id {shown!r}: a number as `pitap journal` lists it")
     return int(text)
+
+
+def print_void_receipt(cfg: Config, payment: dict[str, object]) -> None:
+    """The void's merchant and customer copies on the configured printer (none: nothing);
+    a printer problem is a log line, never a different outcome."""
+    if cfg.printer.backend == "none":
+        return
+    from firmware.feedback import Feedback
+
+    feedback = Feedback.from_config(cfg)
+    try:
+        feedback.receipt(payment, qr=False)
+    finally:
+        feedback.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
             acquirer.close()
     finally:
         journal.close()
+    print_void_receipt(cfg, result.payment.as_dict())
     if args.json:
         print(json.dumps({"id": payment_id, "voided": result.voided, "sent": result.sent,
                           "state": result.payment.state.value, "pending": result.pending},

@@ -39,6 +39,7 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "application_label": (str,),  # the card's label (50 / 9F12)
     "aid": (str,),  # the application identifier, hex
     "amount": (int,),  # a partial approval: the amount charged (less than the one asked)
+    "cvm": (str,),  # how the cardholder was verified: a firmware.emv CvmMethod value
 }
 
 S = PaymentState
@@ -301,6 +302,10 @@ def clean_fields(fields: Mapping[str, object]) -> dict[str, object]:
             if not re.fullmatch(r"(?:[0-9A-Fa-f]{2}){0,16}", value):
                 raise ValueError(f"journal field 'aid' must be hex (up to 16 bytes), not {value!r}")
             value = value.upper()  # an AID is no card number: kept as it is
+        elif name == "cvm":
+            assert isinstance(value, str)
+            if not re.fullmatch(r"[a-z_]{0,20}", value):
+                raise ValueError(f"journal field 'cvm' must be a CVM method name, not {value!r}")
         elif name == "masked_pan":
             assert isinstance(value, str)
             value = mask_pan(value) if re.fullmatch(r"[\d ]+", value) else scrub(value)

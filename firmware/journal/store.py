@@ -125,8 +125,10 @@ ALTER TABLE payments ADD COLUMN aid TEXT NOT NULL DEFAULT '';
 """
 
 # v4: the queue holds voids too (a reversal the shopkeeper asked for). SQLite cannot change a
-# CHECK constraint in place: the table is rebuilt with its rows, ids and index.
-_SCHEMA_V4_VOIDS = """
+# CHECK constraint in place: the table is rebuilt with its rows, ids and index. And the
+# cardholder verification the card reported (a CvmMethod value), which the receipt states.
+_SCHEMA_V4_VOIDS_CVM = """
+ALTER TABLE payments ADD COLUMN cvm TEXT NOT NULL DEFAULT '';
 CREATE TABLE queue_v4 (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     kind            TEXT NOT NULL CHECK (kind IN ('reversal', 'advice', 'void')),
@@ -147,7 +149,7 @@ CREATE INDEX queue_pending ON queue(done_at, id);
 """
 
 # MIGRATIONS[n] takes a journal from user_version n to n + 1. Append, never edit.
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4_VOIDS]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4_VOIDS_CVM]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -211,7 +211,7 @@ class Terminal:
         while left > 0 and len(first.parts) < MAX_PARTS:
             paid = Money(total - left, paid_in)
             rest = self._pay_one(left, TxnType.PURCHASE, paid_in, presentment_timeout,
-                                 cancelled=cancelled,
+                                 cancelled=cancelled, part_of=first.id,
                                  rest_of=(paid, Money(total, paid_in), Money(left, paid_in)))
             if rest.outcome is not PaymentOutcome.APPROVED:
                 break
@@ -245,6 +245,7 @@ class Terminal:
         card_must_be: str = "",
         cancelled: Callable[[], bool] | None = None,
         rest_of: tuple[Money, Money, Money] | None = None,
+        part_of: int | None = None,
     ) -> PaymentResult:
         """One journal payment of `amount` (one or more taps of one card). `rest_of`: the rest
         of a partially approved purchase (paid so far, total, left), shown while waiting."""
@@ -255,7 +256,7 @@ class Terminal:
         when = self.clock()  # the payment's one moment: journal, 9A/9F21, fields 7/12/13
         pid = self.journal.new_payment(
             kind.value, amount, paid_in.numeric, self.cfg.terminal.terminal_id, refund_of=refund_of,
-            created_at=when,
+            created_at=when, part_of=part_of,
         )
         result = PaymentResult(id=pid, amount=amount, currency=paid_in, txn_type=kind,
                                outcome=PaymentOutcome.ERROR, reason="")

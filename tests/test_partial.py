@@ -124,3 +124,51 @@ def test_the_shopkeeper_cancelling_the_rest_reverses_the_part(host_sim, make_con
     assert last.name == "cancelled"
     (row,) = host_sim.ledger.transactions("PITAP001")
     assert (row["amount"], row["reversed"]) == (1555, 1) and "void" in row["reason"]
+
+
+def _states(journal_file: Path) -> list[str]:
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"file:{journal_file}?mode=ro", uri=True, timeout=1.0)
+        try:
+            return [r[0] for r in conn.execute("SELECT state FROM payments ORDER BY id")]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []
+
+
+def test_a_kill_while_the_rest_is_asked_for_leaves_nothing_charged(tmp_path: Path) -> None:
+    import signal
+
+    from run_support import start_pitap
+
+    reader = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
+    with HostSimulator(port=0, ledger_file=tmp_path / "ledger.sqlite") as sim:
+        site = site_file(tmp_path, sim.port, reader, 120.0)
+        wallet = SimulatedPhone("visa-online", reader)
+        wallet.start(taps=1, timeout=120.0)
+        pay = start_pitap("pay", "31.10", "--config", str(site))
+        try:
+            # killed once the first part is approved and the rest waits for its tap
+            assert wait_until(lambda: _states(tmp_path / "state" / "journal.sqlite")
+                              == ["approved", "started"], seconds=120)
+        finally:
+            pay.send_signal(signal.SIGKILL)
+            pay.wait(timeout=30)
+            wallet.stop()
+        (row,) = sim.ledger.transactions("PITAP001")
+        assert (row["amount"], row["reversed"]) == (1555, 0)
+
+        settled = run_pitap("settle", "--json", "--config", str(site))
+        assert settled.returncode == 0, settled.stderr[-2000:]
+        z = json.loads(settled.stdout)
+        assert z["closed"] and z["agreed_first_time"] and z["voided"] == 1
+        assert z["totals"] == z["host_totals"] == {"sales_count": 0, "sales_amount": 0,
+                                                   "refunds_count": 0, "refunds_amount": 0}
+        (row,) = sim.ledger.transactions("PITAP001")
+        assert row["reversed"] == 1
+    with Journal.from_config(load_config(site)) as journal:
+        first, rest = journal.payments()
+        assert (first.state, rest.state, rest.part_of) == ("voided", "error", first.id)

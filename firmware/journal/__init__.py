@@ -137,11 +137,16 @@ class Journal:
     # ---- payments and their history -------------------------------------------------------
     def new_payment(self, txn_type: TxnType | str, amount: int, currency: int,
                     terminal_id: str, refund_of: int | None = None,
-                    created_at: dt.datetime | None = None) -> int:
+                    created_at: dt.datetime | None = None, part_of: int | None = None) -> int:
         """Start a payment (state "started"); returns its id. A refund may name the payment
-        it refunds (`refund_of`); `created_at` is the payment's moment (default now)."""
+        it refunds (`refund_of`), the rest of a partially approved purchase its first part
+        (`part_of`); `created_at` is the payment's moment (default now)."""
         return self.payments_store.new(txn_type, amount, currency, terminal_id, refund_of,
-                                       created_at)
+                                       created_at, part_of)
+
+    def unfinished_partials(self) -> list[tuple[Payment, list[Payment]]]:
+        """Partially approved purchases whose rest was never paid: (first part, later parts)."""
+        return self.payments_store.unfinished_partials()
 
     def record(self, payment_id: int, state: PaymentState | str, **fields: object) -> None:
         """Record a state change durably, before the effect it announces (PaymentStore.record);

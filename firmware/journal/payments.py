@@ -66,9 +66,11 @@ class PaymentStore:
 
     # ---- writing --------------------------------------------------------------------------
     def new(self, txn_type: TxnType | str, amount: int, currency: int, terminal_id: str,
-            refund_of: int | None = None, created_at: dt.datetime | None = None) -> int:
+            refund_of: int | None = None, created_at: dt.datetime | None = None,
+            part_of: int | None = None) -> int:
         """Start a payment (state "started"); returns its id. `created_at`: the payment's
-        moment (default now)."""
+        moment (default now); `part_of`: the first part of the partially approved purchase
+        whose rest this pays."""
         try:
             kind = TxnType(txn_type)
         except ValueError:
@@ -78,19 +80,22 @@ class PaymentStore:
         now = now_iso()
         created = now if created_at is None else iso(created_at)
         with self._store.write() as c:
-            if refund_of is not None:
-                require(c, refund_of)
+            for other in (refund_of, part_of):
+                if other is not None:
+                    require(c, other)
             cur = c.execute(
                 "INSERT INTO payments (created_at, updated_at, txn_type, amount, currency,"
-                " terminal_id, batch, state, refund_of)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'started', ?)",
+                " terminal_id, batch, state, refund_of, part_of)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'started', ?, ?)",
                 (created, now, kind.value, amount, int(currency), scrub(terminal_id),
-                 Counters.batch(c), refund_of),
+                 Counters.batch(c), refund_of, part_of),
             )
             pid = int(cur.lastrowid or 0)
             started: dict[str, object] = {"amount": amount, "currency": int(currency)}
             if refund_of is not None:
                 started["refund_of"] = refund_of
+            if part_of is not None:
+                started["part_of"] = part_of
             c.execute(
                 "INSERT INTO history (payment_id, at, state, fields) VALUES (?, ?, 'started', ?)",
                 (pid, now, json.dumps(started)),
@@ -188,6 +193,25 @@ class PaymentStore:
             (batch, batch),
         )
         return [Payment.from_row(r) for r in rows]
+
+    def unfinished_partials(self) -> list[tuple[Payment, list[Payment]]]:
+        """Partially approved purchases (response code 10) still standing whose rest was never
+        paid in full (the terminal was stopped while asking for it): each first part with its
+        charged later parts. Recovery voids them all."""
+        firsts = self._store.read(
+            f"{_WITH_VAULT} WHERE p.response_code = '10' AND p.part_of IS NULL"
+            " AND p.txn_type = 'purchase' AND p.state IN ('approved', 'advice_queued', 'advised')"
+            " ORDER BY p.id")
+        out = []
+        for row in firsts:
+            first = Payment.from_row(row)
+            asked = self.history(first.id)[0].get("amount", first.amount)
+            parts = [Payment.from_row(r) for r in self._store.read(
+                f"SELECT p.*, 0 AS card_data_kept FROM payments p WHERE p.part_of = ?"
+                f" AND {_CHARGED} ORDER BY p.id", (first.id,))]
+            if first.amount + sum(p.amount for p in parts) < int(str(asked)):
+                out.append((first, parts))
+        return out
 
     def open_batch(self) -> int:
         """The batch new payments join (the one the next settlement closes)."""

@@ -46,6 +46,7 @@ class Payment:
     application_label: str = ""  # the card's name for itself (50 / 9F12), printed on receipts
     aid: str = ""  # the application identifier, hex
     cvm: str = ""  # how the cardholder was verified (firmware.emv CvmMethod value), "" unknown
+    part_of: int | None = None  # the rest of a partially approved purchase: its first part
     card_data_kept: bool = False  # encrypted card data still in the vault
 
     @classmethod
@@ -62,7 +63,7 @@ class Payment:
             auth_code=d["auth_code"], response_code=d["response_code"], reason=d["reason"],
             card_in_field_ms=d["card_in_field_ms"], offline=bool(d["offline"]),
             refund_of=d["refund_of"], application_label=d["application_label"], aid=d["aid"],
-            cvm=d["cvm"],
+            cvm=d["cvm"], part_of=d["part_of"],
             card_data_kept=bool(d["card_data_kept"]) if "card_data_kept" in keys else False,
         )
 

@@ -126,9 +126,11 @@ ALTER TABLE payments ADD COLUMN aid TEXT NOT NULL DEFAULT '';
 
 # v4: the queue holds voids too (a reversal the shopkeeper asked for). SQLite cannot change a
 # CHECK constraint in place: the table is rebuilt with its rows, ids and index. And the
-# cardholder verification the card reported (a CvmMethod value), which the receipt states.
+# cardholder verification the card reported (a CvmMethod value), which the receipt states; and
+# the rest of a partially approved purchase names its first part (`part_of`).
 _SCHEMA_V4_VOIDS_CVM = """
 ALTER TABLE payments ADD COLUMN cvm TEXT NOT NULL DEFAULT '';
+ALTER TABLE payments ADD COLUMN part_of INTEGER REFERENCES payments(id);
 CREATE TABLE queue_v4 (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     kind            TEXT NOT NULL CHECK (kind IN ('reversal', 'advice', 'void')),

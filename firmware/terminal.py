@@ -43,6 +43,7 @@ from firmware.payment import PaymentOutcome, PaymentState, QueueKind, TxnType, i
 from firmware.private_files import prepare_state_dir
 from firmware.reasons import Reason
 from firmware.recovery import RecoveryReport, open_journal_at_start
+from firmware.void import VoidResult, void_payment
 from ui.money import operator_text
 
 log = logging.getLogger(__name__)
@@ -200,6 +201,13 @@ class Terminal:
             self._take_the_rest(first, presentment_timeout, cancelled or (lambda: False))
         first.total_ms = (time.monotonic() - started) * 1000.0
         return first
+
+    def void(self, payment_id: int) -> VoidResult:
+        """Void an approval of the open batch, no tap (firmware.void); VoidRefused (nothing sent)
+        when it cannot be. The void's receipt is printed (or nothing: no QR for it)."""
+        result = void_payment(self.journal, self.saf, payment_id, self.cfg.currency)
+        self._receipt_of(result.payment.as_dict())
+        return result
 
     def _take_the_rest(self, first: PaymentResult, presentment_timeout: float | None,
                        cancelled: Callable[[], bool]) -> None:
@@ -500,11 +508,15 @@ class Terminal:
         self._receipt(result, decided)
 
     def _receipt(self, result: PaymentResult, decided: bool = True) -> None:
+        self._receipt_of(self.journal.payment(result.id).as_dict(), qr=decided,
+                         reason=result.decline)
+
+    def _receipt_of(self, payment: dict[str, object], qr: bool = False,
+                    reason: Reason | None = None) -> None:
         try:
-            self.feedback.receipt(self.journal.payment(result.id).as_dict(), qr=decided,
-                                  reason=result.decline)
+            self.feedback.receipt(payment, qr=qr, reason=reason)
         except Exception as exc:  # noqa: BLE001 - a printer never changes a payment
-            log.warning("receipt for payment %d not printed: %r", result.id, exc)
+            log.warning("receipt for payment %s not printed: %r", payment.get("id"), exc)
 
 
 def describe(result: PaymentResult) -> str:

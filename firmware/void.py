@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from enum import StrEnum
 
 from firmware.errors import PitapError
 from firmware.host.saf import StoreAndForward
@@ -29,7 +30,7 @@ from firmware.money import currency as currency_of
 from firmware.payment import PaymentState, QueueKind, TxnType
 from ui.money import operator_text
 
-__all__ = ["VoidRefused", "VoidResult", "check_voidable", "void_payment"]
+__all__ = ["VoidProblem", "VoidRefused", "VoidResult", "check_voidable", "void_payment"]
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,25 @@ log = logging.getLogger(__name__)
 _STANDING = (PaymentState.APPROVED, PaymentState.ADVICE_QUEUED, PaymentState.ADVISED)
 
 
+class VoidProblem(StrEnum):
+    """Why a void is refused (the screens' key `void_refused_<value>`)."""
+
+    UNKNOWN = "unknown"
+    NOT_PURCHASE = "not_purchase"
+    ALREADY_VOIDED = "already_voided"
+    REFUNDED = "refunded"
+    NOT_APPROVED = "not_approved"
+    SETTLED = "settled"
+    OTHER_CURRENCY = "other_currency"
+
+
 class VoidRefused(PitapError, ValueError):
-    """A void refused before anything was sent or written (unknown, refunded, settled...)."""
+    """A void refused before anything was sent or written (unknown, refunded, settled...);
+    `why` says which, as a code the screens translate."""
+
+    def __init__(self, message: str, why: VoidProblem) -> None:
+        super().__init__(message)
+        self.why = why
 
 
 @dataclass(frozen=True)
@@ -70,30 +88,33 @@ def check_voidable(journal: Journal, payment_id: int, settles_in: Currency) -> P
     try:
         p = journal.payment(payment_id)
     except UnknownPayment:
-        raise VoidRefused(f"no payment {payment_id} in the journal") from None
+        raise VoidRefused(f"no payment {payment_id} in the journal",
+                          VoidProblem.UNKNOWN) from None
     if p.txn_type is not TxnType.PURCHASE:
         raise VoidRefused(f"payment {payment_id} is a {p.txn_type.value}: only a purchase is "
-                          "voided")
+                          "voided", VoidProblem.NOT_PURCHASE)
     if p.state is PaymentState.VOIDED:
-        raise VoidRefused(f"payment {payment_id} is already voided")
+        raise VoidRefused(f"payment {payment_id} is already voided",
+                          VoidProblem.ALREADY_VOIDED)
     if p.state is PaymentState.VOID_QUEUED:
         raise VoidRefused(f"payment {payment_id} is already voided (its reversal is queued for "
-                          "the host)")
+                          "the host)", VoidProblem.ALREADY_VOIDED)
     if p.state is PaymentState.REFUNDED or journal.refunded_amount(payment_id):
         raise VoidRefused(f"payment {payment_id} is refunded: a void cancels an untouched "
-                          "approval")
+                          "approval", VoidProblem.REFUNDED)
     if not p.charged or p.state not in _STANDING:
         raise VoidRefused(f"payment {payment_id} was not approved ({p.state.value}): nothing to "
-                          "void")
+                          "void", VoidProblem.NOT_APPROVED)
     if p.batch != journal.open_batch():
-        raise VoidRefused(f"payment {payment_id} is settled: refund it instead")
+        raise VoidRefused(f"payment {payment_id} is settled: refund it instead",
+                          VoidProblem.SETTLED)
     if p.currency != settles_in.numeric:
         try:
             paid_in = str(currency_of(p.currency))
         except UnknownCurrency:
             paid_in = f"currency {p.currency}"
         raise VoidRefused(f"payment {payment_id} is in {paid_in}, this terminal settles "
-                          f"{settles_in}: refund it instead")
+                          f"{settles_in}: refund it instead", VoidProblem.OTHER_CURRENCY)
     return p
 
 

@@ -253,3 +253,35 @@ def test_refused_voids_are_one_line_and_send_nothing(tmp_path: Path, sim: HostSi
     missing = write_site(tmp_path / "missing.toml", tmp_path / "nowhere", new_reader(), sim.port)
     nothing = run_pitap("void", "1", "--config", str(missing))
     assert nothing.returncode == 2 and "no journal" in nothing.stderr
+
+
+def test_the_keypad_voids_a_payment_by_its_number(make_config, host_sim, phone) -> None:
+    """`pitap run`'s keys: f1 twice (r r on a keyboard) is void mode, then the payment's number
+    and enter; no tap. A second void of it is refused on screen."""
+    import io
+
+    from drivers.keypad import KeyboardKeypad
+    from firmware.money import CURRENCIES
+    from firmware.service import TerminalService
+    from firmware.terminal import Terminal
+
+    cfg = make_config(host_sim.port)
+    phone("visa-online", cfg.reader.path)
+    terminal = Terminal.from_config(cfg)
+    try:
+        keys = KeyboardKeypad(io.StringIO("1250\n" "rr1\n" "rr1\n"))
+        service = TerminalService(terminal, keys, currency=CURRENCIES["EUR"], result_hold_s=0)
+        assert service.run() == 1
+        (paid,) = service.results
+        state = terminal.journal.payment(paid.id).state
+        shown = [s for s in terminal.feedback.recent
+                 if s.name in ("void_entry", "voided", "void_refused")]
+    finally:
+        terminal.close()
+    assert paid.outcome == "approved" and state == "voided"
+    assert [s.name for s in shown] == [
+        "void_entry", "void_entry", "voided", "void_entry", "void_entry", "void_refused"]
+    assert shown[1].shows("#1") and shown[2].shows("Voided")
+    assert shown[5].shows("Already voided")
+    (row,) = host_sim.ledger.transactions("PITAP001")
+    assert (row["amount"], row["reversed"]) == (1250, 1)

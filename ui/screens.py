@@ -248,6 +248,30 @@ def amount_entry_screen(view: View, money: MoneyLike, txn_type: str = "purchase"
     return Screen("amount_entry", c.image, c.texts)
 
 
+def void_entry_screen(view: View, digits: str, keys: dict[str, str] | None = None) -> Screen:
+    """The shopkeeper keys the number of the payment to void (as `pitap journal` lists it)."""
+    t = view.lang
+    th = view.theme
+    legends = {**KEYBOARD_LEGENDS, **(keys or {})}
+    c, top, bottom = _page(view, footer=t.t("keys_hint", **legends))
+    col = Column(c)
+    _txn_label(col, view, "void")
+    col.text(t.t("void_entry"), 17, color=th.muted)
+    box_h = c.px(66)
+
+    def field_box(cx: int, cy: int) -> None:
+        margin = c.px(16)
+        c.draw.rounded_rectangle((margin, cy - box_h // 2, c.width - margin, cy + box_h // 2),
+                                 radius=c.px(8), fill=th.panel, outline=th.accent,
+                                 width=max(1, c.px(2)))
+        c.text(f"#{digits}", c.width - margin - c.px(12), cy, c.px(40), bold=True,
+               color=th.text, anchor="rm", max_width=c.width - 2 * margin - c.px(24))
+
+    col.shape(box_h, field_box)
+    col.layout(top, bottom)
+    return Screen("void_entry", c.image, c.texts)
+
+
 def present_card_screen(view: View, money: MoneyLike, txn_type: str = "purchase") -> Screen:
     """Time to tap: the amount, the contactless symbol, 'Present card or phone'."""
     t = view.lang
@@ -393,6 +417,8 @@ MESSAGES: dict[str, tuple[str, str, str]] = {
     "out_of_service": ("out_of_service", "out_of_service_hint", "no_entry"),
     "cancelled": ("cancelled", "cancelled_hint", "cross"),
     "closed": ("closed", "closed_hint", "closed"),
+    "voided": ("voided", "voided_hint", "cross"),
+    "void_refused": ("void_refused", "void_refused_hint", "no_entry"),
 }
 
 

@@ -35,6 +35,7 @@ class ScriptedPayment:
     currency: str | None = None
     taps: int = 1
     presentment_timeout_s: float | None = None
+    void: bool = False  # once it ended as expected, void it (no tap): it must end "voided"
 
     @property
     def money_currency(self) -> Currency | None:
@@ -57,6 +58,8 @@ def load_script(path: Path) -> list[ScriptedPayment]:
             raise ConfigError(f"{path}: payment {i}: {exc}") from None
         if item.expect not in OUTCOMES:
             raise ConfigError(f"{path}: payment {i}: 'expect' must be one of {', '.join(OUTCOMES)}")
+        if not isinstance(item.void, bool) or (item.void and item.expect != "approved"):
+            raise ConfigError(f"{path}: payment {i}: 'void' (true/false) voids an approval")
         if not isinstance(item.amount, int) or item.amount < 0:
             raise ConfigError(f"{path}: payment {i}: 'amount' must be minor units >= 0")
         if item.currency is not None and (not isinstance(item.currency, str)
@@ -135,9 +138,10 @@ def run_demo(
     count: int,
     screens: Path,
     state_dir: Path,
-    report: Callable[[PaymentResult, ScriptedPayment], None],
+    report: Callable[[PaymentResult, ScriptedPayment, bool], None],
 ) -> DemoSummary:
-    """Take `count` payments from the script (cycling it) and report each as it ends."""
+    """Take `count` payments from the script (cycling it) and report each as it ends (with
+    whether the demo voided it, for a payment scripted `void`)."""
 
     shutil.rmtree(state_dir, ignore_errors=True)
     shutil.rmtree(screens, ignore_errors=True)
@@ -159,11 +163,14 @@ def run_demo(
                 if phone is not None and phone_thread is not None:
                     phone.stop()
                     phone_thread.join(timeout=5.0)
+                voided = False
+                if item.void and result.outcome == "approved":
+                    voided = all(terminal.void(part).voided for part in result.parts)
                 summary.payments += 1
                 summary.by_outcome[result.outcome] = summary.by_outcome.get(result.outcome, 0) + 1
-                if result.outcome == item.expect:
+                if result.outcome == item.expect and voided == item.void:
                     summary.as_scripted += 1
-                report(result, item)
+                report(result, item, voided)
                 terminal.feedback.ready()
         finally:
             terminal.close()

@@ -42,16 +42,17 @@ def run(args: argparse.Namespace) -> int:
     script = load_script(args.script or cfg.data_path("demo.toml"))
     count = args.payments or len(script)
 
-    def report(result: PaymentResult, item: ScriptedPayment) -> None:
-        ok = result.outcome == item.expect
+    def report(result: PaymentResult, item: ScriptedPayment, voided: bool) -> None:
+        ok = result.outcome == item.expect and voided == item.void
         if args.json:
             line = result.as_dict() | {"wallet": item.wallet or None, "expected": item.expect,
-                                       "as_scripted": ok}
+                                       "voided": voided, "as_scripted": ok}
             print(json.dumps(line), flush=True)
         else:
             mark = "ok " if ok else "ERR"
             wallet = item.wallet or "(no phone)"
-            print(f"{mark} {wallet:<22} {describe(result)}", flush=True)
+            then = " - then voided" if voided else ""
+            print(f"{mark} {wallet:<22} {describe(result)}{then}", flush=True)
 
     summary = run_demo(cfg, script, count, args.screens, args.state, report)
     if args.json:

@@ -99,13 +99,23 @@ def voided(payment: dict) -> bool:
     return str(payment.get("state") or "") in VOIDED_STATES
 
 
+def cvm_method(payment: dict) -> CvmMethod:
+    """How the cardholder was verified, as the journal kept it (none reported: no CVM)."""
+    try:
+        return CvmMethod(str(payment.get("cvm") or ""))
+    except ValueError:
+        return CvmMethod.NO_CVM
+
+
+def cvm_statement(payment: dict, lang: Language) -> str:
+    """'Verified by device', 'No cardholder verification', 'Signature', ..."""
+    return lang.t(CVM_KEYS.get(cvm_method(payment), "cvm_no_cvm"))
+
+
 def cvm_lines(builder: ReceiptBuilder, payment: dict, lang: Language) -> list[PrintLine]:
     """The cardholder verification statement; a signature line when the CVM was signature."""
-    try:
-        method = CvmMethod(str(payment.get("cvm") or ""))
-    except ValueError:
-        method = CvmMethod.NO_CVM  # none reported: nobody was verified
-    lines = [PrintLine(lang.t(CVM_KEYS.get(method, "cvm_no_cvm")), "center")]
+    method = cvm_method(payment)
+    lines = [PrintLine(cvm_statement(payment, lang), "center")]
     if method is CvmMethod.SIGNATURE:
         lines += [PrintLine(), PrintLine("x" + "_" * (builder.columns - 2), "center")]
     return lines
@@ -198,13 +208,23 @@ def receipt_qr_payload(builder: ReceiptBuilder | None, payment: dict, lang: Lang
     parts = []
     if builder is not None:
         parts += [builder.merchant_name, f"{lang.t('terminal')} {builder.terminal_id}"]
-    parts += [when_text(payment), f"{lang.t('total')} {amount_text(payment, lang)}",
+    kind = "void" if voided(payment) else str(payment.get("txn_type") or TxnType.PURCHASE)
+    parts += [when_text(payment), lang.t(kind),
+              f"{lang.t('total')} {amount_text(payment, lang)}",
               outcome_text(payment, lang, decline_reason(payment, reason))]
     if payment.get("offline"):
         parts.append(lang.t("approved_offline"))
     elif payment.get("auth_code"):
         parts.append(f"{lang.t('auth_code')} {payment['auth_code']}")
     ending = card_ending(str(payment.get("masked_pan") or ""))
+    label = str(payment.get("application_label") or scheme_name(str(payment.get("scheme") or "")))
     if ending:
-        parts.append(f"{scheme_name(str(payment.get('scheme') or ''))} {ending}".strip())
+        parts.append(f"{label} {ending}".strip())
+    if payment.get("aid"):
+        parts.append(f"{lang.t('aid')} {payment['aid']}")
+    refs = [f"STAN {payment['stan']:06d}" if isinstance(payment.get("stan"), int) else "",
+            f"RRN {payment['rrn']}" if payment.get("rrn") else ""]
+    parts.append(" ".join(r for r in refs if r))
+    if payment.get("outcome") == "approved" and not voided(payment):
+        parts.append(cvm_statement(payment, lang))
     return "\n".join(p for p in parts if p)

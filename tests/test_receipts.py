@@ -96,3 +96,24 @@ def test_the_cvm_statement_says_how_the_cardholder_was_verified(cvm: str, statem
     signature_line = [x for x in lines if x.startswith("x___")]
     assert len(signature_line) == (1 if cvm == "signature" else 0)
     assert all(len(x) <= BUILDER.columns for x in lines)
+
+
+def test_the_qr_e_receipt_carries_the_same_essentials_and_fits_every_panel() -> None:
+    from firmware.money import Money
+    from firmware.receipt import receipt_qr_payload
+    from ui import screens
+    from ui.theme import LAYOUTS
+
+    full = PAYMENT | {"application_label": "Visa Debit", "aid": "A0000000031010",
+                      "rrn": "263361234567", "cvm": "cdcvm", "response_code": "00"}
+    payload = receipt_qr_payload(BUILDER, full, load("en"))
+    for needed in ("Purchase", "Visa Debit •••• 0010", "AID A0000000031010",
+                   "STAN 000042 RRN 263361234567", "Verified by device", "Auth code A1B2C3"):
+        assert needed in payload.splitlines(), (needed, payload)
+    voided = receipt_qr_payload(BUILDER, full | {"state": "voided"}, load("en"))
+    assert "Void" in voided.splitlines() and "Voided" in voided.splitlines()
+    assert "Verified by device" not in voided
+    for size in LAYOUTS:
+        shown = screens.receipt_qr_screen(screens.View(*size, load("en")), payload,
+                                          Money.of(1250, "EUR"), outcome="approved")
+        assert shown.image.size == size

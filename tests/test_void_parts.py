@@ -88,3 +88,23 @@ def test_a_bad_void_reason_is_a_configuration_error(tmp_path: Path, bad: object)
                        "p": {"data_enc": "ascii", "max_len": 16}}, "void_reason": bad}
     with pytest.raises(ConfigError, match="void_reason"):
         parse_dialect(data, tmp_path / "d.toml")
+
+
+def test_a_partial_purchase_is_unfinished_until_its_parts_add_up(tmp_path: Path) -> None:
+    with Journal.open(tmp_path / "j.sqlite", tmp_path / "j.key") as j:
+        def part(asked: int, charged: int, code: str, part_of: int | None = None) -> int:
+            pid = j.new_payment("purchase", asked, 978, "PITAP001", part_of=part_of)
+            walk_to(j, pid, "awaiting_reply", stan=j.next_stan())
+            j.record(pid, "approved", amount=charged, response_code=code, auth_code="123456")
+            return pid
+
+        paid = part(3110, 1555, "10")
+        part(1555, 1555, "00", part_of=paid)
+        cut = part(3110, 1555, "10")
+        rest = j.new_payment("purchase", 1555, 978, "PITAP001", part_of=cut)
+        walk_to(j, rest, "error")
+        mine = part(3110, 1555, "10")
+        voided = part(1555, 1555, "00", part_of=mine)
+        j.enqueue(QueueKind.VOID, voided)  # the shopkeeper voided the second part
+        assert [(first.id, parts) for first, parts in j.unfinished_partials()] == [(cut, [])]
+        assert j.payment(rest).part_of == cut and j.history(rest)[0].get("part_of") == cut

@@ -197,7 +197,8 @@ class PaymentStore:
     def unfinished_partials(self) -> list[tuple[Payment, list[Payment]]]:
         """Partially approved purchases (response code 10) still standing whose rest was never
         paid in full (the terminal was stopped while asking for it): each first part with its
-        charged later parts. Recovery voids them all."""
+        charged later parts. Recovery voids them all. A purchase one of whose parts the
+        shopkeeper voided is theirs to finish, not an interrupted one."""
         firsts = self._store.read(
             f"{_WITH_VAULT} WHERE p.response_code = '10' AND p.part_of IS NULL"
             " AND p.txn_type = 'purchase' AND p.state IN ('approved', 'advice_queued', 'advised')"
@@ -206,9 +207,12 @@ class PaymentStore:
         for row in firsts:
             first = Payment.from_row(row)
             asked = self.history(first.id)[0].get("amount", first.amount)
-            parts = [Payment.from_row(r) for r in self._store.read(
-                f"SELECT p.*, 0 AS card_data_kept FROM payments p WHERE p.part_of = ?"
-                f" AND {_CHARGED} ORDER BY p.id", (first.id,))]
+            later = [Payment.from_row(r) for r in self._store.read(
+                "SELECT p.*, 0 AS card_data_kept FROM payments p WHERE p.part_of = ?"
+                " ORDER BY p.id", (first.id,))]
+            if any(p.voided for p in later):
+                continue
+            parts = [p for p in later if p.charged]
             if first.amount + sum(p.amount for p in parts) < int(str(asked)):
                 out.append((first, parts))
         return out

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from pathlib import Path
 
 import pytest
+from host_support import LoopbackServer
 from run_support import run_pitap, wait_until
 
 from firmware.config import load_config, shipped_config_dir
 from firmware.host import messages
 from firmware.host.dialect import load_dialect
+from firmware.host.link import FrameReader, frame
 from firmware.journal import Journal
 from firmware.terminal import Terminal
 from simulators.demo import free_port
@@ -97,10 +100,42 @@ def test_a_partial_approval_without_a_smaller_amount_is_not_taken_as_one(field4:
     doc = {"t": "0110", "39": "10", "11": "000001", "41": "PITAP001"}
     if field4:
         doc["4"] = field4
-    with pytest.raises(messages.PartialAmountError):
-        messages.auth_response(doc, dialect, 3110)
+    assert messages.auth_response(doc, dialect, 3110).approved_amount is None
     assert messages.auth_response(doc | {"4": "000000001555"}, dialect, 3110).approved_amount \
         == 1555
+
+
+class PartialWithoutAmount(LoopbackServer):
+    """A host that answers every 0100 with 39 = 10 and field 4 the amount asked (not less)."""
+
+    def serve(self, conn: socket.socket) -> None:
+        dialect = load_dialect("pitap-default", shipped_config_dir())
+        with conn:
+            reader = FrameReader(conn, dialect.length_header, dialect.max_message)
+            while True:
+                try:
+                    req = dialect.decode(reader.read(time.monotonic() + 30))
+                except Exception:  # noqa: BLE001 - the connection ended
+                    return
+                reply = {"t": messages.reply_mti(req["t"]), "39": "10" if req["t"] == "0100"
+                         else "00", **{f: req[f] for f in ("4", "11", "41") if f in req}}
+                conn.sendall(frame(dialect.encode(reply), dialect.length_header))
+
+
+def test_a_partial_approval_for_no_smaller_amount_is_reversed(make_config, phone) -> None:
+    host = PartialWithoutAmount()
+    try:
+        term = Terminal.from_config(make_config(host.port))
+        try:
+            phone("visa-online", term.cfg.reader.path)
+            result = term.pay(3110)
+            payment = term.journal.payment(result.id)
+        finally:
+            term.close()
+    finally:
+        host.close()
+    assert result.outcome == "error" and result.approved_amount == 0
+    assert payment.state in ("reversal_queued", "reversed")
 
 
 def test_the_shopkeeper_cancelling_the_rest_reverses_the_part(host_sim, make_config,

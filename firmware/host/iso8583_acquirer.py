@@ -29,6 +29,7 @@ from firmware.host.acquirer import (
 )
 from firmware.host.dialect import Dialect, MessageError, load_dialect
 from firmware.host.link import FrameError, FrameTimeout, HostLink, client_tls_context
+from firmware.host.response_codes import ResponseCode
 from firmware.money import BatchTotals
 
 log = logging.getLogger(__name__)
@@ -130,10 +131,13 @@ class Iso8583Acquirer:
                  request.stan, mask_pan(request.pan))
         doc = messages.authorization(request, self.sale_mti, self.dialect)
         reply = self._exchange(doc)
-        try:
-            return messages.auth_response(reply, self.dialect, request.amount)
-        except messages.PartialAmountError as exc:  # booked for an amount we cannot know
-            raise NoReply(f"no usable reply: {exc}") from None
+        response = messages.auth_response(reply, self.dialect, request.amount)
+        if response.approved and response.approved_amount is None and (
+                response.response_code == ResponseCode.PARTIAL_APPROVAL):
+            # approved for an amount we cannot know: reversed, as when no answer came
+            raise NoReply(f"no usable reply: partial approval for {reply.get('4')!r}, "
+                          f"asked for {request.amount}")
+        return response
 
     def reverse(self, original: AuthRequest, reason: str, repeat: bool = False) -> bool:
         """0400 (0401 when `repeat`); True once the host answered 0410 (any response code).

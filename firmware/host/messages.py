@@ -241,23 +241,19 @@ def network(code: str, stan: int, terminal_id: str, merchant_id: str,
     return doc
 
 
-class PartialAmountError(PitapError, ValueError):
-    """A partial approval (39 = 10) whose field 4 is not an amount between 0 and the one asked:
-    what the host booked is unknown, so the terminal reverses it."""
-
-
-def approved_amount(doc: dict[str, str], requested: int) -> int:
-    """Field 4 of a partial approval: the amount approved, more than 0 and less than asked."""
+def approved_amount(doc: dict[str, str], requested: int) -> int | None:
+    """Field 4 of a partial approval: the amount approved, more than 0 and less than asked;
+    None when it is not that (what the host booked is then unknown)."""
     text = doc.get("4", "")
     if not (text.isascii() and text.isdigit()) or not 0 < int(text) < requested:
-        raise PartialAmountError(f"partial approval for {text!r}, asked for {requested}")
+        return None
     return int(text)
 
 
 def auth_response(doc: dict[str, str], dialect: Dialect, requested: int = 0) -> AuthResponse:
     """A matched 0110/0210 reply -> AuthResponse (issuer data from field 55, hex or binary).
-    A partial approval (39 = 10) carries the amount approved from field 4 (PartialAmountError
-    when that is not an amount below `requested`)."""
+    A partial approval (39 = 10) carries the amount approved from field 4 when that is an
+    amount below `requested` (else None: the caller must treat the outcome as unknown)."""
     code = doc["39"]
     known = ResponseCode.of(code)
     partial = approved_amount(doc, requested) if known is not None and known.partial else None

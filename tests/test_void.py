@@ -285,3 +285,26 @@ def test_the_keypad_voids_a_payment_by_its_number(make_config, host_sim, phone) 
     assert shown[5].shows("Already voided")
     (row,) = host_sim.ledger.transactions("PITAP001")
     assert (row["amount"], row["reversed"]) == (1250, 1)
+
+
+def test_a_void_while_the_host_is_away_stays_queued_and_settle_sends_it(
+        tmp_path: Path, sim: HostSimulator) -> None:
+    reader = new_reader()
+    state = tmp_path / "state"
+    site = write_site(tmp_path / "site.toml", state, reader, sim.port)
+    away = write_site(tmp_path / "away.toml", state, reader, free_port(socket.SOCK_STREAM))
+    paid = pay(site, reader, "12.50")
+
+    done = run_pitap("void", str(paid["id"]), "--json", "--config", str(away))
+    assert done.returncode == 1, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert (result["voided"], result["state"]) == (False, "void_queued") and result["pending"]
+    queued = run_pitap("journal", "--queue", "--config", str(site))
+    assert "void" in queued.stdout and f"payment #{paid['id']}" in queued.stdout
+
+    settled = run_pitap("settle", "--json", "--config", str(site))
+    assert settled.returncode == 0, settled.stderr[-2000:]
+    z = json.loads(settled.stdout)
+    assert z["closed"] and z["totals"] == z["host_totals"] == ZERO and z["voided"] == 1
+    (row,) = sim.ledger.transactions("PITAP001")
+    assert row["reversed"] == 1

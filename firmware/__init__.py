@@ -19,4 +19,5 @@ __all__ = [
     "recovery",
     "service",
     "terminal",
+    "void",
 ]

@@ -45,6 +45,7 @@ from ui.lang import load as load_language
 log = logging.getLogger(__name__)
 
 ALERT_MESSAGES = {"see_phone", "one_card_only", "try_again"}
+VOID_MESSAGES = {"voided", "void_refused"}  # labelled "Void", whatever the last payment was
 # "Not charged": neither the first light (ready to read) nor all four (card read) nor none.
 NOT_CHARGED_LIGHTS = (False, True, True, False)
 # Ready, with payments stored for the bank ([offline]): the first light and the last.
@@ -162,12 +163,26 @@ class Feedback:
         keys = self.key_legends
         self._show(lambda v: screens.amount_entry_screen(v, money, txn_type, keys))
 
+    def void_entry(self, digits: str) -> None:
+        """The shopkeeper keys the number of the payment to void."""
+        self._lights(1)
+        keys = self.key_legends
+        self._show(lambda v: screens.void_entry_screen(v, digits, keys))
+
     def present_card(self, money: Money, txn_type: TxnType = TxnType.PURCHASE) -> None:
         self._lights(1)
         self._tone_this_payment = False
         self.txn_type = txn_type
         self.last_money = money
         self._show(lambda v: screens.present_card_screen(v, money, txn_type))
+
+    def partial(self, paid: Money, total: Money, left: Money) -> None:
+        """A partial approval: "Approved X of Y, Z left", and a tap wanted for the rest."""
+        self._lights(1)
+        self._tone_this_payment = False
+        self.txn_type = TxnType.PURCHASE
+        self.last_money = left
+        self._show(lambda v: screens.partial_screen(v, paid, total, left))
 
     def processing(self) -> None:
         self._lights(2)
@@ -213,7 +228,7 @@ class Feedback:
 
     def message(self, kind: str, detail: str = "") -> None:
         """see_phone, one_card_only, try_again (present again), no_card, out_of_service,
-        cancelled (closed: see `closed`)."""
+        cancelled, voided, void_refused (closed: see `closed`)."""
         if kind not in screens.MESSAGES:
             log.warning("unknown message kind %r shown as try_again", kind)
             kind = "try_again"
@@ -222,7 +237,7 @@ class Feedback:
             self._lights(1)
         else:
             self._lights(0)
-        txn_type = self.txn_type
+        txn_type: str = "void" if kind in VOID_MESSAGES else self.txn_type
         self._show(lambda v: screens.message_screen(v, kind, detail, txn_type))
 
     def closed(self) -> None:

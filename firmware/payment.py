@@ -15,6 +15,8 @@ The life of one payment, as the journal records it:
     approved | advised | advice_queued -> refunded                 (refunded in full)
     awaiting_reply -> stored -> forwarded | declined_late          (host unavailable: deferred
                                                                     authorization, [offline])
+    approved | advised -> void_queued -> voided     (voided: a reversal the shopkeeper asked for)
+    advice_queued -> voided                         (voided before its advice went: dropped)
 
 `LEGAL_TRANSITIONS` is that picture as data; the journal refuses any other state change.
 """
@@ -73,6 +75,8 @@ class PaymentState(StrEnum):
     STORED = "stored"
     FORWARDED = "forwarded"  # the host approved the deferred authorization
     DECLINED_LATE = "declined_late"  # ... or declined it: "declined after the fact"
+    VOID_QUEUED = "void_queued"  # voided by the shopkeeper; the reversal waits for the host
+    VOIDED = "voided"  # cancelled before settlement: in no total
 
     @property
     def key(self) -> str:
@@ -117,6 +121,7 @@ class QueueKind(StrEnum):
     REVERSAL = "reversal"
     ADVICE = "advice"
     DEFERRED = "deferred"  # a stored payment's deferred authorization ([offline])
+    VOID = "void"  # a reversal the shopkeeper asked for (`pitap void`), of a standing approval
 
     @property
     def queued_state(self) -> PaymentState:
@@ -144,9 +149,9 @@ class SettlementState(StrEnum):
 
 S = PaymentState
 _QUEUED = {QueueKind.REVERSAL: S.REVERSAL_QUEUED, QueueKind.ADVICE: S.ADVICE_QUEUED,
-           QueueKind.DEFERRED: S.STORED}
+           QueueKind.DEFERRED: S.STORED, QueueKind.VOID: S.VOID_QUEUED}
 _DONE = {QueueKind.REVERSAL: S.REVERSED, QueueKind.ADVICE: S.ADVISED,
-         QueueKind.DEFERRED: S.FORWARDED}
+         QueueKind.DEFERRED: S.FORWARDED, QueueKind.VOID: S.VOIDED}
 _NOTHING_READ = frozenset({S.TRY_AGAIN, S.CARD_READ, S.NO_CARD, S.CANCELLED, S.ERROR})
 
 # state -> the states it may go to. A state not listed as a key is final.
@@ -160,9 +165,10 @@ LEGAL_TRANSITIONS: dict[PaymentState, frozenset[PaymentState]] = {
     S.FORWARDED: frozenset({S.REFUNDED}),
     S.REVERSAL_QUEUED: frozenset({S.ERROR, S.REVERSED}),
     S.ERROR: frozenset({S.REVERSAL_QUEUED, S.REVERSED}),  # a reversal queued before the error
-    S.APPROVED: frozenset({S.ADVICE_QUEUED, S.REFUNDED}),
-    S.ADVICE_QUEUED: frozenset({S.ADVISED, S.REFUNDED}),
-    S.ADVISED: frozenset({S.REFUNDED}),
+    S.APPROVED: frozenset({S.ADVICE_QUEUED, S.REFUNDED, S.VOID_QUEUED, S.VOIDED}),
+    S.ADVICE_QUEUED: frozenset({S.ADVISED, S.REFUNDED, S.VOIDED}),  # voided: advice dropped
+    S.ADVISED: frozenset({S.REFUNDED, S.VOID_QUEUED}),
+    S.VOID_QUEUED: frozenset({S.VOIDED}),
     S.REFUNDED: frozenset({S.ADVISED}),  # an offline payment refunded before its advice went
 }
 del S

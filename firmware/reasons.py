@@ -18,7 +18,9 @@ class Reason(StrEnum):
     INSUFFICIENT_FUNDS = "insufficient_funds"
     DO_NOT_HONOUR = "do_not_honour"
     EXPIRED = "expired"
-    PIN_NEEDED = "pin_needed"  # SCA: the issuer wants a PIN or the chip (65, 1A, 55, 75)
+    # SCA soft decline (Mastercard 65, Visa 1A / 70; also 55, 75): the issuer wants the card's
+    # PIN, which a phone-only terminal cannot take; a phone wallet verifies its owner itself
+    PIN_NEEDED = "pin_needed"
     ISSUER_UNAVAILABLE = "issuer_unavailable"
     LIMIT = "limit"
     NOT_SUPPORTED = "not_supported"

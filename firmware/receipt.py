@@ -15,15 +15,21 @@ from dataclasses import dataclass
 
 from drivers.printer import Printer, PrintLine
 from firmware.config import Config
+from firmware.emv.outcome import CvmMethod
 from firmware.host.response_codes import ResponseCode
 from firmware.money import Money
-from firmware.payment import TxnType
+from firmware.payment import PaymentState, TxnType
 from firmware.reasons import Reason
 from ui.lang import Language
 from ui.money import Style, format_money
 from ui.screens import card_ending, reason_text, scheme_name, txn_wording
 
 OUTCOME_KEYS = {"approved": "approved", "declined": "declined"}
+VOIDED_STATES = (PaymentState.VOID_QUEUED.value, PaymentState.VOIDED.value)
+# How the cardholder was verified (the journal's cvm, a CvmMethod value) -> the receipt's words;
+# a method not listed (none reported, "failed") states that nobody was verified.
+CVM_KEYS = {CvmMethod.CDCVM: "cvm_cdcvm", CvmMethod.NO_CVM: "cvm_no_cvm",
+            CvmMethod.SIGNATURE: "cvm_signature", CvmMethod.ONLINE_PIN: "cvm_online_pin"}
 
 
 @dataclass(frozen=True)
@@ -87,8 +93,37 @@ def outcome_key(payment: dict, reason: Reason | None = None) -> str:
     return OUTCOME_KEYS.get(outcome, "")
 
 
+def voided(payment: dict) -> bool:
+    """Voided (or its void queued for the host): the receipt says VOID, not the sale."""
+    return str(payment.get("state") or "") in VOIDED_STATES
+
+
+def cvm_method(payment: dict) -> CvmMethod:
+    """How the cardholder was verified, as the journal kept it (none reported: no CVM)."""
+    try:
+        return CvmMethod(str(payment.get("cvm") or ""))
+    except ValueError:
+        return CvmMethod.NO_CVM
+
+
+def cvm_statement(payment: dict, lang: Language) -> str:
+    """'Verified by device', 'No cardholder verification', 'Signature', ..."""
+    return lang.t(CVM_KEYS.get(cvm_method(payment), "cvm_no_cvm"))
+
+
+def cvm_lines(builder: ReceiptBuilder, payment: dict, lang: Language) -> list[PrintLine]:
+    """The cardholder verification statement; a signature line when the CVM was signature."""
+    method = cvm_method(payment)
+    lines = [PrintLine(cvm_statement(payment, lang), "center")]
+    if method is CvmMethod.SIGNATURE:
+        lines += [PrintLine(), PrintLine("x" + "_" * (builder.columns - 2), "center")]
+    return lines
+
+
 def outcome_text(payment: dict, lang: Language, reason: Reason | None = None) -> str:
-    """'Approved' / 'Declined' / 'Not charged' ('Refund approved' ... for a refund)."""
+    """'Approved' / 'Declined' / 'Not charged' ('Refund approved' ... for a refund), 'Voided'."""
+    if voided(payment):
+        return lang.t("voided")
     key = outcome_key(payment, reason)
     if not key:
         return str(payment.get("outcome") or payment.get("state") or "")
@@ -111,17 +146,24 @@ def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,
         builder.pair(t("terminal"), str(payment.get("terminal_id") or builder.terminal_id)),
         builder.pair(t("date"), when_text(payment)),
         rule,
-        PrintLine(t(TxnType(payment.get("txn_type") or TxnType.PURCHASE)).upper(), "center",
-                  bold=True),
+        PrintLine(t("void" if voided(payment)
+                    else TxnType(payment.get("txn_type") or TxnType.PURCHASE)).upper(),
+                  "center", bold=True),
     ]
     scheme = scheme_name(str(payment.get("scheme") or ""))
-    label = str(payment.get("application_label") or scheme)
+    label = str(payment.get("application_label") or scheme)  # the card's own (50 / 9F12)
     if label:
         lines.append(builder.pair(t("application"), label))
+    if payment.get("aid"):
+        lines.append(builder.pair(t("aid"), str(payment["aid"])))
     ending = card_ending(str(payment.get("masked_pan") or ""))
     if ending:
         lines.append(builder.pair(t("card"), ending.replace("••••", "****")))
-    lines.append(builder.pair(t("contactless"), "STAN " + str(payment.get("stan") or "-")))
+    lines.append(PrintLine(t("contactless")))
+    stan = payment.get("stan")
+    lines.append(builder.pair("STAN", f"{stan:06d}" if isinstance(stan, int) else "-"))
+    if payment.get("rrn"):
+        lines.append(builder.pair("RRN", str(payment["rrn"])))
     lines += [
         PrintLine(),
         builder.headline(f"{t('total')} {amount_text(payment, lang)}"),
@@ -132,6 +174,10 @@ def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,
         lines.append(PrintLine(t("approved_offline"), "center"))  # not its Y1 code
     elif approved and payment.get("auth_code"):
         lines.append(builder.pair(t("auth_code"), str(payment["auth_code"])))
+    if payment.get("response_code"):
+        lines.append(builder.pair(t("response"), str(payment["response_code"])))
+    if approved and not voided(payment):
+        lines += cvm_lines(builder, payment, lang)
     why = "" if approved else reason_text(lang, reason or "", str(payment.get("reason") or ""))
     if why:
         lines.append(PrintLine(why[: builder.columns], "center"))
@@ -161,13 +207,23 @@ def receipt_qr_payload(builder: ReceiptBuilder | None, payment: dict, lang: Lang
     parts = []
     if builder is not None:
         parts += [builder.merchant_name, f"{lang.t('terminal')} {builder.terminal_id}"]
-    parts += [when_text(payment), f"{lang.t('total')} {amount_text(payment, lang)}",
+    kind = "void" if voided(payment) else str(payment.get("txn_type") or TxnType.PURCHASE)
+    parts += [when_text(payment), lang.t(kind),
+              f"{lang.t('total')} {amount_text(payment, lang)}",
               outcome_text(payment, lang, decline_reason(payment, reason))]
     if payment.get("offline"):
         parts.append(lang.t("approved_offline"))
     elif payment.get("auth_code"):
         parts.append(f"{lang.t('auth_code')} {payment['auth_code']}")
     ending = card_ending(str(payment.get("masked_pan") or ""))
+    label = str(payment.get("application_label") or scheme_name(str(payment.get("scheme") or "")))
     if ending:
-        parts.append(f"{scheme_name(str(payment.get('scheme') or ''))} {ending}".strip())
+        parts.append(f"{label} {ending}".strip())
+    if payment.get("aid"):
+        parts.append(f"{lang.t('aid')} {payment['aid']}")
+    refs = [f"STAN {payment['stan']:06d}" if isinstance(payment.get("stan"), int) else "",
+            f"RRN {payment['rrn']}" if payment.get("rrn") else ""]
+    parts.append(" ".join(r for r in refs if r))
+    if payment.get("outcome") == "approved" and not voided(payment):
+        parts.append(cvm_statement(payment, lang))
     return "\n".join(p for p in parts if p)

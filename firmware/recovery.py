@@ -4,6 +4,8 @@
   reversal is queued (the host drops the charge if it made one).
 - A payment left "started" or "card_read" never sent anything: it ends as "error".
 - An offline approval not yet advised gets its advice queued.
+- A partially approved purchase whose rest was never paid (stopped while asking for it) has
+  every part voided: a void queued for each, so that nothing stays charged.
 - A settlement run left "started" or "sent" is reported; the next settlement
   (`firmware.host.settlement.settle_day`, `pitap settle`) resumes it with the same batch number.
 
@@ -34,6 +36,7 @@ class RecoveryReport:
 
     reversals_queued: list[int] = field(default_factory=list)
     advices_queued: list[int] = field(default_factory=list)
+    partials_voided: list[int] = field(default_factory=list)  # parts of unfinished purchases
     interrupted: list[int] = field(default_factory=list)  # ended as "error": nothing was sent
     settlements_to_resume: list[int] = field(default_factory=list)  # settlement ids
     problems: list[str] = field(default_factory=list)
@@ -43,6 +46,7 @@ class RecoveryReport:
         return bool(
             self.reversals_queued
             or self.advices_queued
+            or self.partials_voided
             or self.interrupted
             or self.settlements_to_resume
             or self.problems
@@ -52,6 +56,7 @@ class RecoveryReport:
         return (
             f"recovery: {len(self.reversals_queued)} reversal(s) queued, "
             f"{len(self.advices_queued)} advice(s) queued, "
+            f"{len(self.partials_voided)} part(s) of unfinished purchases voided, "
             f"{len(self.interrupted)} interrupted payment(s) closed, "
             f"{len(self.settlements_to_resume)} settlement(s) to resume"
             + (f", {len(self.problems)} problem(s)" if self.problems else "")
@@ -114,6 +119,14 @@ def recover(journal: Journal) -> RecoveryReport:
             report.problems.append(msg)
             continue
         report.advices_queued.append(pid)
+
+    for first, parts in journal.unfinished_partials():
+        for part in (first, *parts):
+            if part.state in (PaymentState.APPROVED, PaymentState.ADVISED):
+                journal.enqueue(QueueKind.VOID, part.id)
+                report.partials_voided.append(part.id)
+            elif journal.drop_advice(part.id, "part of an unfinished purchase; never advised"):
+                report.partials_voided.append(part.id)
 
     report.settlements_to_resume = [s.id for s in journal.unfinished_settlements()]
     if report.anything:

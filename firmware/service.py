@@ -16,8 +16,9 @@ already being read is finished.
 
 Keys: digits shift in from the right as on a till (1 2 5 0 -> 12.50), clear deletes the last
 digit (or leaves the entry when empty), enter takes the payment, cancel returns to ready, f1
-switches between purchase and refund, f2 on an empty entry settles the batch with the acquirer
-and shows the report, quit (end of keyboard input) stops the service.
+switches purchase -> refund -> void (the digits are then the number of the payment to void, as
+`pitap journal` lists it; enter voids it, no tap) -> purchase, f2 on an empty entry settles the
+batch with the acquirer and shows the report, quit (end of keyboard input) stops the service.
 """
 
 from __future__ import annotations
@@ -64,18 +65,21 @@ class Action(enum.StrEnum):
     CANCEL = "cancel"  # leave the entry, back to ready
     QUIT = "quit"  # stop the service
     SETTLE = "settle"  # close the batch (f2 on an empty entry)
+    VOID = "void"  # a payment number is keyed in void mode: void it
     IGNORED = "ignored"  # nothing happened
 
 
 class AmountEntry:
-    """The amount being keyed, in minor units, and whether it is a purchase or a refund: a small
-    state machine (EntryState) over the keypad's key names."""
+    """The amount being keyed, in minor units, and whether it is a purchase or a refund, or (in
+    void mode) the number of the payment to void: a small state machine (EntryState) over the
+    keypad's key names. f1 goes purchase -> refund -> void -> purchase."""
 
     def __init__(self, exponent: int = 2, max_digits: int = MAX_DIGITS) -> None:
         self.exponent = exponent
         self.max_digits = max_digits
         self.digits = ""
         self.txn_type = TxnType.PURCHASE
+        self.voiding = False  # the digits are a payment number to void
 
     @property
     def state(self) -> EntryState:
@@ -99,13 +103,18 @@ class AmountEntry:
             self.digits = self.digits[:-1]
             return Action.CHANGED
         if key == "f1":
-            self.txn_type = (TxnType.REFUND if self.txn_type is TxnType.PURCHASE
-                             else TxnType.PURCHASE)
+            if self.txn_type is TxnType.PURCHASE and not self.voiding:
+                self.txn_type = TxnType.REFUND  # the amount keyed so far stays
+                return Action.CHANGED
+            # into or out of void mode: an amount is no payment number, nor the other way round
+            self.txn_type, self.voiding, self.digits = TxnType.PURCHASE, not self.voiding, ""
             return Action.CHANGED
         if key == "f2":
             return Action.SETTLE if empty else Action.IGNORED
         if key == "enter":
-            return Action.ENTER if self.minor > 0 else Action.IGNORED
+            if self.minor <= 0:
+                return Action.IGNORED
+            return Action.VOID if self.voiding else Action.ENTER
         if key == "cancel":
             return Action.CANCEL
         if key == "quit":
@@ -154,7 +163,12 @@ class TerminalService:
                 return None
             if action is Action.ENTER:
                 return entry.minor, entry.txn_type
-            if action is Action.CHANGED:
+            if action is Action.VOID:
+                self.void(entry.minor)
+                return None
+            if action is Action.CHANGED and entry.voiding:
+                self.feedback.void_entry(entry.digits)
+            elif action is Action.CHANGED:
                 self.feedback.amount_entry(Money(entry.minor, self.currency), entry.txn_type)
 
     def run(self, max_payments: int | None = None) -> int:
@@ -223,6 +237,25 @@ class TerminalService:
                     self.stop.set()
             elif key is not None:
                 log.debug("key %r dropped: a payment is running", key)
+
+    def void(self, payment_id: int) -> None:
+        """Void a payment of the open batch (f1 twice, its number, enter) and say how it went:
+        "Voided", or why it cannot be (settled: refund it instead, unknown, ...)."""
+        from firmware.void import VoidRefused
+
+        try:
+            result = self.terminal.void(payment_id)
+        except VoidRefused as exc:
+            log.info("void of payment %d refused: %s", payment_id, exc)
+            self.feedback.message("void_refused",
+                                  self.feedback.lang.t(f"void_refused_{exc.why.value}"))
+        except Exception:
+            log.exception("void of payment %d failed", payment_id)
+            self.feedback.message("out_of_service", self.feedback.lang.t("reason_error"))
+        else:
+            log.info("%s", result.line())
+            self.feedback.message("voided")
+        self.hold()
 
     def settle(self) -> None:
         """Close the batch with the acquirer (f2 on the ready screen) and show the report."""

@@ -44,12 +44,15 @@ from firmware.payment import PaymentOutcome, PaymentState, QueueKind, TxnType, i
 from firmware.private_files import prepare_state_dir
 from firmware.reasons import Reason
 from firmware.recovery import RecoveryReport, open_journal_at_start
+from firmware.void import VoidResult, void_payment
 from ui.money import operator_text
 
 log = logging.getLogger(__name__)
 
 # How many taps one payment accepts: a "See phone" answer needs a second tap.
 MAX_TAPS = 3
+# How many journal payments (partial approvals) one purchase may be paid in.
+MAX_PARTS = 4
 TWO_CARDS = "more than one card in the field"
 # What the customer is told when the kernel ends a tap unapproved: its prompt says why.
 PROMPT_REASONS = {
@@ -89,6 +92,13 @@ class PaymentResult:
     total_ms: float = 0.0
     decline: Reason | None = None  # why not approved, as the customer is told (a code)
     stored: bool = False  # approved while the host was unreachable: forwarded later ([offline])
+    approved_amount: int = 0  # what the card was charged (less than `amount`: partial)
+    parts: list[int] = dataclasses.field(default_factory=list)  # the payments that paid it
+
+    @property
+    def partial(self) -> bool:
+        """Approved for less than asked (ISO 8583 response code 10)."""
+        return self.outcome is PaymentOutcome.APPROVED and 0 < self.approved_amount < self.amount
 
     def as_dict(self) -> dict[str, object]:
         d = dataclasses.asdict(self)
@@ -180,7 +190,76 @@ class Terminal:
         cancelled: Callable[[], bool] | None = None,
     ) -> PaymentResult:
         """One payment or refund of `amount` minor units: never raises for a card or host fault.
-        `cancelled()` True while waiting for a card ends it as "cancelled"."""
+        `cancelled()` True while waiting for a card ends it as "cancelled".
+
+        A purchase the issuer approves for less (a partial approval) shows "Approved X of Y,
+        Z left" and takes the rest with another tap (same or another card; a payment of its own
+        in the journal). When the rest is not paid (cancelled, no tap before the timeout,
+        declined) every part taken is reversed (voided): nothing stays charged. The result
+        lists the journal payments that paid (`parts`)."""
+        started = time.monotonic()
+        first = self._pay_one(amount, txn_type, currency, presentment_timeout, refund_of,
+                              card_must_be, cancelled)
+        if first.partial and first.txn_type is TxnType.PURCHASE:
+            self._take_the_rest(first, presentment_timeout, cancelled or (lambda: False))
+        first.total_ms = (time.monotonic() - started) * 1000.0
+        return first
+
+    def void(self, payment_id: int) -> VoidResult:
+        """Void an approval of the open batch, no tap (firmware.void); VoidRefused (nothing sent)
+        when it cannot be. The void's receipt is printed (or nothing: no QR for it)."""
+        result = void_payment(self.journal, self.saf, payment_id, self.cfg.currency)
+        self._receipt_of(result.payment.as_dict())
+        return result
+
+    def _take_the_rest(self, first: PaymentResult, presentment_timeout: float | None,
+                       cancelled: Callable[[], bool]) -> None:
+        """After a partial approval: another tap for what is left, until all is paid; or, when
+        the rest is not paid, every part reversed (a void each, queued before it is sent)."""
+        paid_in, total = first.currency, first.amount
+        left = total - first.approved_amount
+        rest: PaymentResult | None = None
+        while left > 0 and len(first.parts) < MAX_PARTS:
+            paid = Money(total - left, paid_in)
+            rest = self._pay_one(left, TxnType.PURCHASE, paid_in, presentment_timeout,
+                                 cancelled=cancelled, part_of=first.id,
+                                 rest_of=(paid, Money(total, paid_in), Money(left, paid_in)))
+            if rest.outcome is not PaymentOutcome.APPROVED:
+                break
+            first.parts.append(rest.id)
+            left -= rest.approved_amount
+            rest = None
+        if left <= 0:
+            first.approved_amount = total
+            first.reason = f"approved in {len(first.parts)} parts"
+            self._receipt(first)  # the first part's (each later part printed its own)
+            return
+        for pid in first.parts:  # nothing stays charged: each part is voided (durably queued)
+            self.journal.enqueue(QueueKind.VOID, pid)
+        self.saf.wake()
+        why = rest.reason if rest is not None else f"more than {MAX_PARTS} parts"
+        first.outcome = rest.outcome if rest is not None else PaymentOutcome.CANCELLED
+        first.decline = rest.decline if rest is not None else None
+        first.reason = f"partial approval reversed: the rest was not paid ({why})"
+        first.approved_amount = 0
+        log.info("payment %d: %s", first.id, first.reason)
+        if first.outcome is not PaymentOutcome.CANCELLED:
+            self.feedback.message("cancelled")  # "Nothing was charged": the parts are reversed
+
+    def _pay_one(
+        self,
+        amount: int,
+        txn_type: TxnType | str = TxnType.PURCHASE,
+        currency: Currency | None = None,
+        presentment_timeout: float | None = None,
+        refund_of: int | None = None,
+        card_must_be: str = "",
+        cancelled: Callable[[], bool] | None = None,
+        rest_of: tuple[Money, Money, Money] | None = None,
+        part_of: int | None = None,
+    ) -> PaymentResult:
+        """One journal payment of `amount` (one or more taps of one card). `rest_of`: the rest
+        of a partially approved purchase (paid so far, total, left), shown while waiting."""
         started = time.monotonic()
         paid_in = currency or self.cfg.currency
         kind = TxnType(txn_type)
@@ -188,13 +267,13 @@ class Terminal:
         when = self.clock()  # the payment's one moment: journal, 9A/9F21, fields 7/12/13
         pid = self.journal.new_payment(
             kind.value, amount, paid_in.numeric, self.cfg.terminal.terminal_id, refund_of=refund_of,
-            created_at=when,
+            created_at=when, part_of=part_of,
         )
         result = PaymentResult(id=pid, amount=amount, currency=paid_in, txn_type=kind,
                                outcome=PaymentOutcome.ERROR, reason="")
         try:
             self._take(result, kind, when, started + timeout, card_must_be,
-                       cancelled or (lambda: False))
+                       cancelled or (lambda: False), rest_of)
         except Exception as exc:  # last line of defence: a clean error, never a traceback
             log.exception("payment %d failed unexpectedly", pid)
             reason = f"terminal error: {type(exc).__name__}"
@@ -203,6 +282,9 @@ class Terminal:
                 self._end(result, PaymentOutcome.ERROR, reason)
             self.feedback.message("out_of_service", reason)
         result.total_ms = (time.monotonic() - started) * 1000.0
+        if result.outcome is PaymentOutcome.APPROVED:
+            result.parts = [pid]
+            result.approved_amount = result.approved_amount or amount
         return result
 
     def refund(self, amount: int, of_payment: int | None = None, currency: Currency | None = None,
@@ -241,9 +323,13 @@ class Terminal:
         return result
 
     def _take(self, result: PaymentResult, kind: TxnType, when: dt.datetime, deadline: float,
-              card_must_be: str, cancelled: Callable[[], bool]) -> None:
+              card_must_be: str, cancelled: Callable[[], bool],
+              rest_of: tuple[Money, Money, Money] | None = None) -> None:
         pid = result.id
-        self.feedback.present_card(result.money, kind)
+        if rest_of is None:
+            self.feedback.present_card(result.money, kind)
+        else:
+            self.feedback.partial(*rest_of)
         outcome: Outcome | None = None
         two_cards = False  # the last poll found two cards: "Present one card only" is shown
         while time.monotonic() < deadline and result.taps < MAX_TAPS:
@@ -317,6 +403,7 @@ class Terminal:
             pid, PaymentState.CARD_READ, scheme=outcome.scheme, masked_pan=outcome.masked_pan,
             card_in_field_ms=round(result.card_in_field_ms, 1),
             application_label=outcome.application_label, aid=outcome.aid.hex().upper(),
+            cvm=outcome.cvm or None,
         )
         self.feedback.card_read()
         if card_must_be and outcome.masked_pan != card_must_be and outcome.kind in (
@@ -380,8 +467,12 @@ class Terminal:
             return False
         self.journal.host_answered()  # the run of payments stored offline ends
         result.response_code, result.auth_code = response.response_code, response.auth_code
-        fields = {"response_code": response.response_code, "auth_code": response.auth_code,
-                  "rrn": response.rrn}
+        fields: dict[str, object] = {"response_code": response.response_code,
+                                     "auth_code": response.auth_code, "rrn": response.rrn}
+        if response.approved and response.approved_amount is not None:
+            # a partial approval: the journal keeps what was charged (the request's amount is
+            # in the payment's "started" history entry)
+            result.approved_amount = fields["amount"] = response.approved_amount
         # The outcome and the end of the card data in one transaction: the journal records it.
         self._end(result, PaymentOutcome.APPROVED if response.approved else PaymentOutcome.DECLINED,
                   response.message, **fields)
@@ -447,18 +538,27 @@ class Terminal:
         )
 
     def _show(self, result: PaymentResult, decided: bool = True) -> None:
-        if result.outcome is PaymentOutcome.APPROVED:
+        if result.partial and result.txn_type is TxnType.PURCHASE:
+            pass  # the rest is asked for at once ("Approved X of Y, Z left"): Terminal.pay
+        elif result.outcome is PaymentOutcome.APPROVED:
             self.feedback.approved(result.money, result.auth_code,
                                    result.masked_pan, result.scheme, result.offline)
         elif decided:
             self.feedback.declined(result.decline, detail=result.reason)
         else:
             self.feedback.not_charged(result.decline, detail=result.reason)
+        self._receipt(result, decided)
+
+    def _receipt(self, result: PaymentResult, decided: bool = True) -> None:
+        self._receipt_of(self.journal.payment(result.id).as_dict(), qr=decided,
+                         reason=result.decline)
+
+    def _receipt_of(self, payment: dict[str, object], qr: bool = False,
+                    reason: Reason | None = None) -> None:
         try:
-            self.feedback.receipt(self.journal.payment(result.id).as_dict(), qr=decided,
-                                  reason=result.decline)
+            self.feedback.receipt(payment, qr=qr, reason=reason)
         except Exception as exc:  # noqa: BLE001 - a printer never changes a payment
-            log.warning("receipt for payment %d not printed: %r", result.id, exc)
+            log.warning("receipt for payment %s not printed: %r", payment.get("id"), exc)
 
 
 def describe(result: PaymentResult) -> str:
@@ -474,6 +574,8 @@ def describe(result: PaymentResult) -> str:
     if result.stored:
         bits.append("stored")
     bits.append(f"- {result.reason}")
+    if len(result.parts) > 1:
+        bits.append("(paid as " + ", ".join(f"#{p}" for p in result.parts) + ")")
     if result.taps:
         bits.append(f"(card {result.card_in_field_ms:.0f} ms, total {result.total_ms:.0f} ms)")
     return " ".join(bits)

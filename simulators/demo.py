@@ -46,9 +46,13 @@ class ScriptedPayment:
     presentment_timeout_s: float | None = None
     host_down: bool = False  # the host is unreachable for this payment ([offline])
     after: str = ""  # a stored payment, once forwarded: "forwarded" or "declined_late"
+    void: bool = False  # once it ended as expected, void it (no tap): it must end "voided"
 
-    def matches(self, result: PaymentResult) -> bool:
-        """The payment ended as scripted ("stored": approved and stored for the bank)."""
+    def matches(self, result: PaymentResult, voided: bool = False) -> bool:
+        """The payment ended as scripted ("stored": approved and stored for the bank), and was
+        voided if and only if the script says `void`."""
+        if voided != self.void:
+            return False
         if self.expect == "stored":
             return result.outcome == "approved" and result.stored
         return result.outcome == self.expect and not result.stored
@@ -77,6 +81,8 @@ def load_script(path: Path) -> list[ScriptedPayment]:
         if item.after not in AFTER or bool(item.after) != (item.expect == "stored"):
             raise ConfigError(f"{path}: payment {i}: 'after' ({', '.join(AFTER[1:])}) goes with "
                               "expect = \"stored\", and only with it")
+        if not isinstance(item.void, bool) or (item.void and item.expect != "approved"):
+            raise ConfigError(f"{path}: payment {i}: 'void' (true/false) voids an approval")
         if not isinstance(item.amount, int) or item.amount < 0:
             raise ConfigError(f"{path}: payment {i}: 'amount' must be minor units >= 0")
         if item.currency is not None and (not isinstance(item.currency, str)
@@ -175,11 +181,12 @@ def run_demo(
     count: int,
     screens: Path,
     state_dir: Path,
-    report: Callable[[PaymentResult, ScriptedPayment], None],
+    report: Callable[[PaymentResult, ScriptedPayment, bool], None],
     report_forwarded: Callable[[PaymentResult, ScriptedPayment, str], None] | None = None,
 ) -> DemoSummary:
-    """Take `count` payments from the script (cycling it) and report each as it ends; then
-    forward what was stored and report each stored payment's end (`report_forwarded`)."""
+    """Take `count` payments from the script (cycling it) and report each as it ends (with
+    whether the demo voided it, for a payment scripted `void`); then forward what was stored
+    and report each stored payment's end (`report_forwarded`)."""
 
     shutil.rmtree(state_dir, ignore_errors=True)
     shutil.rmtree(screens, ignore_errors=True)
@@ -208,13 +215,16 @@ def run_demo(
                 if phone is not None and phone_thread is not None:
                     phone.stop()
                     phone_thread.join(timeout=5.0)
+                voided = False
+                if item.void and result.outcome == "approved":
+                    voided = all(terminal.void(part).voided for part in result.parts)
                 summary.payments += 1
                 summary.by_outcome[result.outcome] = summary.by_outcome.get(result.outcome, 0) + 1
-                if item.matches(result):
+                if item.matches(result, voided):
                     summary.as_scripted += 1
                 if result.stored:
                     stored.append((result, item))
-                report(result, item)
+                report(result, item, voided)
                 shown = terminal.stored()
                 terminal.feedback.ready(shown.count, Money(shown.amount, terminal.cfg.currency),
                                         shown.declined_late)

@@ -57,7 +57,8 @@ def test_valid_replies_round_trip(name: str, stan: str, code: str, auth: str, rr
     got = messages.parse_reply(raw, dialect, messages.Expectation("0110", stan, "PITAP001"))
     reply = messages.auth_response(got, dialect)
     assert reply.response_code == code
-    assert reply.approved == (code in ("00", "08", "11"))
+    assert reply.approved == (code in ("00", "08", "10", "11"))
+    assert reply.approved_amount is None  # a partial approval's amount: none below 0 asked
     assert reply.auth_code == auth and reply.rrn == rrn and reply.issuer_data == issuer
     assert reply.message  # always something a shopkeeper can read
 

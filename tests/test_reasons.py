@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
     ("05", Category.DO_NOT_HONOUR, Reason.DO_NOT_HONOUR),
     ("1A", Category.SCA_REQUIRED, Reason.PIN_NEEDED),
     ("65", Category.SCA_REQUIRED, Reason.PIN_NEEDED),
+    ("70", Category.SCA_REQUIRED, Reason.PIN_NEEDED),
     ("91", Category.ISSUER_UNAVAILABLE, Reason.ISSUER_UNAVAILABLE),
     ("61", Category.OVER_LIMIT, Reason.LIMIT),
     ("43", Category.CARD_BLOCKED, None),
@@ -35,7 +36,8 @@ def test_each_response_code_has_a_category_and_what_the_customer_is_told(
 
 
 def test_approved_is_a_category_not_a_list_of_strings() -> None:
-    assert {c.value for c in ResponseCode if c.approved} == {"00", "08", "11"}
+    assert {c.value for c in ResponseCode if c.approved} == {"00", "08", "10", "11"}
+    assert {c.value for c in ResponseCode if c.partial} == {"10"}  # approved for less
 
 
 @pytest.mark.parametrize("code", ["99", "Z3", "", "5"])
@@ -44,13 +46,12 @@ def test_an_unknown_code_is_none_and_reads_as_a_decline_with_its_code(code: str)
     assert message(code) == f"Declined (code {code})"
 
 
-def test_every_reason_the_customer_is_told_has_words_or_falls_back_to_the_free_text() -> None:
+def test_every_reason_the_customer_is_told_has_words_in_every_language() -> None:
     from ui.lang import available, load
 
     for lang in map(load, available()):
         for reason in Reason:
-            if reason is not Reason.PIN_NEEDED:  # shown as the host's own words for now
-                assert f"reason_{reason}" in lang.text, (lang, reason)
+            assert f"reason_{reason}" in lang.text, (lang, reason)
 
 
 def test_only_host_trouble_is_not_charged() -> None:

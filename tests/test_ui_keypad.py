@@ -126,6 +126,19 @@ def test_amount_entry_refund_and_enter() -> None:
     assert entry.press("enter") == "enter" and entry.minor == 500
 
 
+def test_f1_a_second_time_is_void_mode_where_enter_voids_the_payment_keyed() -> None:
+    entry = AmountEntry(2)
+    for k in "500":
+        entry.press(k)
+    entry.press("f1")
+    assert entry.press("f1") == "changed" and entry.voiding and entry.digits == ""
+    assert entry.press("enter") == "ignored"  # no number yet
+    for k in "12":
+        entry.press(k)
+    assert entry.press("enter") == "void" and entry.minor == 12
+    assert entry.press("f1") == "changed" and not entry.voiding and entry.txn_type == "purchase"
+
+
 def test_matrix_drain_forgets_a_key_held_across_it() -> None:
     pad, hands = matrix([(0.05, "press", "D"), (0.5, "release", "D"),
                          (0.7, "press", "5"), (0.8, "release", "5")])

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from firmware.money import CURRENCIES, BatchTotals, Money
+from firmware.void import VoidProblem
 from ui import screens
 from ui.lang import available, load
 from ui.money import format_money
@@ -43,7 +44,16 @@ def all_screens(view: screens.View) -> list[screens.Screen]:
                                       "printer_no_paper")), "approved"),
         screens.printer_problem_screen(view, view.lang.t("printer_no_paper")),
         *refund_screens(view),
+        screens.declined_screen(view, "pin_needed", Money.of(4065, "EUR")),
+        screens.void_entry_screen(view, "123456789"),
+        *(screens.message_screen(view, kind, view.lang.t(f"void_refused_{why}"), "void")
+          for kind in ("voided", "void_refused") for why in VOID_PROBLEMS),
+        screens.partial_screen(view, Money.of(155555, "EUR"), Money.of(311110, "EUR"),
+                               Money.of(155555, "EUR")),
     ]
+
+
+VOID_PROBLEMS = [p.value for p in VoidProblem]
 
 
 def refund_screens(view: screens.View) -> list[screens.Screen]:

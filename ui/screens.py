@@ -257,6 +257,30 @@ def amount_entry_screen(view: View, money: MoneyLike, txn_type: str = "purchase"
     return Screen("amount_entry", c.image, c.texts)
 
 
+def void_entry_screen(view: View, digits: str, keys: dict[str, str] | None = None) -> Screen:
+    """The shopkeeper keys the number of the payment to void (as `pitap journal` lists it)."""
+    t = view.lang
+    th = view.theme
+    legends = {**KEYBOARD_LEGENDS, **(keys or {})}
+    c, top, bottom = _page(view, footer=t.t("keys_hint", **legends))
+    col = Column(c)
+    _txn_label(col, view, "void")
+    col.text(t.t("void_entry"), 17, color=th.muted)
+    box_h = c.px(66)
+
+    def field_box(cx: int, cy: int) -> None:
+        margin = c.px(16)
+        c.draw.rounded_rectangle((margin, cy - box_h // 2, c.width - margin, cy + box_h // 2),
+                                 radius=c.px(8), fill=th.panel, outline=th.accent,
+                                 width=max(1, c.px(2)))
+        c.text(f"#{digits}", c.width - margin - c.px(12), cy, c.px(40), bold=True,
+               color=th.text, anchor="rm", max_width=c.width - 2 * margin - c.px(24))
+
+    col.shape(box_h, field_box)
+    col.layout(top, bottom)
+    return Screen("void_entry", c.image, c.texts)
+
+
 def present_card_screen(view: View, money: MoneyLike, txn_type: str = "purchase") -> Screen:
     """Time to tap: the amount, the contactless symbol, 'Present card or phone'."""
     t = view.lang
@@ -269,6 +293,21 @@ def present_card_screen(view: View, money: MoneyLike, txn_type: str = "purchase"
     col.paragraph(t.t("present_card"), 20, bold=True, max_lines=2)
     col.layout(top, bottom)
     return Screen("present_card", c.image, c.texts)
+
+
+def partial_screen(view: View, paid: MoneyLike, total: MoneyLike, left: MoneyLike) -> Screen:
+    """A partial approval: "Approved X of Y", what is left, big, and a tap for the rest."""
+    t = view.lang
+    th = view.theme
+    c, top, bottom = _page(view)
+    col = Column(c)
+    col.paragraph(t.t("partial_approved", paid=format_money(paid, t),
+                      total=format_money(total, t)), 20, bold=True, color=th.success)
+    col.text(t.t("partial_left", left=format_money(left, t)), 34, bold=True)
+    col.shape(c.px(56), lambda x, y: c.contactless_symbol(x, y, c.px(56), th.accent))
+    col.paragraph(t.t("partial_hint"), 17, max_lines=2)
+    col.layout(top, bottom)
+    return Screen("partial", c.image, c.texts)
 
 
 def processing_screen(view: View, money: MoneyLike | None = None,
@@ -387,6 +426,8 @@ MESSAGES: dict[str, tuple[str, str, str]] = {
     "out_of_service": ("out_of_service", "out_of_service_hint", "no_entry"),
     "cancelled": ("cancelled", "cancelled_hint", "cross"),
     "closed": ("closed", "closed_hint", "closed"),
+    "voided": ("voided", "voided_hint", "cross"),
+    "void_refused": ("void_refused", "void_refused_hint", "no_entry"),
 }
 
 

@@ -96,6 +96,9 @@ def tell_recovery(report: RecoveryReport) -> None:
     if report.advices_queued:
         lines.append(f"{_payments(report.advices_queued)}: approved offline and not yet "
                      "reported; queued for the host")
+    if report.partials_voided:
+        lines.append(f"{_payments(report.partials_voided)}: part of a purchase whose rest was "
+                     "never paid; voided (queued for the host) so that nothing stays charged")
     if report.settlements_to_resume:
         lines.append("a settlement was interrupted; `pitap settle` resumes it (same batch)")
     lines += report.problems

@@ -42,16 +42,17 @@ def run(args: argparse.Namespace) -> int:
     script = load_script(args.script or cfg.data_path("demo.toml"))
     count = args.payments or len(script)
 
-    def report(result: PaymentResult, item: ScriptedPayment) -> None:
-        ok = item.matches(result)
+    def report(result: PaymentResult, item: ScriptedPayment, voided: bool) -> None:
+        ok = item.matches(result, voided)
         if args.json:
             line = result.as_dict() | {"wallet": item.wallet or None, "expected": item.expect,
-                                       "as_scripted": ok}
+                                       "voided": voided, "as_scripted": ok}
             print(json.dumps(line), flush=True)
         else:
             mark = "ok " if ok else "ERR"
             wallet = item.wallet or "(no phone)"
-            print(f"{mark} {wallet:<22} {describe(result)}", flush=True)
+            then = " - then voided" if voided else ""
+            print(f"{mark} {wallet:<22} {describe(result)}{then}", flush=True)
 
     def report_forwarded(result: PaymentResult, item: ScriptedPayment, state: str) -> None:
         ok = state == item.after

@@ -48,7 +48,7 @@ def payment_line(p: Payment) -> str:
         p.created_at[:19].replace("T", " "),
         f"{p.txn_type.value:<8}",
         f"{amount:>14}",
-        f"{p.outcome.value if p.outcome else '-':<9}",
+        f"{'voided' if p.voided else p.outcome.value if p.outcome else '-':<9}",
         f"state={p.state.value}",
     ]
     if p.scheme:

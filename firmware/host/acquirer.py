@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import typing
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from firmware.errors import PitapError
@@ -26,6 +27,15 @@ class NoReply(PitapError):
     """The request may have reached the host but no usable reply came: outcome unknown.
 
     The caller must queue a reversal."""
+
+
+class ReversalReason(StrEnum):
+    """Why a reversal is sent (`Acquirer.reverse`'s `reason`): the terminal never learnt the
+    outcome (no reply), or the shopkeeper voided a standing approval (`pitap void`). A str, so an
+    acquirer plug-in may read it as one."""
+
+    NO_REPLY = "no_reply"
+    VOID = "void"
 
 
 @dataclass(frozen=True)
@@ -131,11 +141,13 @@ class PaymentData(Protocol):
 @dataclass(frozen=True)
 class AuthResponse:
     approved: bool
-    response_code: str  # field 39, e.g. "00", "05", "51", "91"
+    response_code: str  # field 39, e.g. "00", "05", "51", "91"; "10" partially approved
     message: str  # what the shopkeeper sees: "Approved", "Insufficient funds", ...
     auth_code: str = ""  # field 38
     rrn: str = ""  # field 37
     issuer_data: bytes = b""  # field 55 from the host (91 ARPC, 71/72 scripts)
+    # a partial approval: the smaller amount approved (field 4), more than 0 and less than asked
+    approved_amount: int | None = None
 
 
 @dataclass(frozen=True)
@@ -153,8 +165,10 @@ class Acquirer(Protocol):
     def authorize(self, request: AuthRequest) -> AuthResponse: ...
 
     def reverse(self, original: AuthRequest, reason: str, repeat: bool = False) -> bool:
-        """Reverse an authorization; True once the host acknowledged it. `repeat`: sent before
-        (ISO 8583 0401); an acquirer without repeat messages may ignore it."""
+        """Reverse an authorization (or, for a void of an offline approval the host was
+        advised of, that advice); True once the host acknowledged it. `reason` is a
+        ReversalReason. `repeat`: sent before (ISO 8583 0401); an acquirer without repeat
+        messages may ignore it."""
         ...
 
     def advise(self, request: AuthRequest, repeat: bool = False) -> bool:

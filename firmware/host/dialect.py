@@ -23,9 +23,10 @@ LENGTH_HEADERS = ("binary2", "ascii4", "none")
 _SPEC_KEYS = {"data_enc", "len_enc", "len_type", "max_len", "desc", "len_count", "left_pad",
               "right_pad"}
 _TOP_KEYS = {
-    "description", "length_header", "tpdu", "nii", "max_message", "sale_message", "defaults",
-    "fields", "deferred_message", "deferred_condition",
+    "description", "length_header", "tpdu", "nii", "max_message", "sale_message", "void_reason",
+    "defaults", "fields", "deferred_message", "deferred_condition",
 }
+DEFAULT_VOID_REASON = "17"  # field 25 of a void's 0400: customer cancellation
 
 
 class MessageError(PitapError, ValueError):
@@ -44,6 +45,7 @@ class Dialect:
     # A stored payment forwarded later ([offline]): its MTI and field 25 (POS condition code)
     deferred_message: str = "0200"
     deferred_condition: str = "06"
+    void_reason: str = DEFAULT_VOID_REASON  # field 25 of a void's 0400 (2 digits)
     description: str = ""
     source: Path | None = field(default=None, compare=False)
 
@@ -135,11 +137,14 @@ def parse_dialect(data: dict[str, Any], path: Path) -> Dialect:
     condition = str(data.get("deferred_condition", "06"))
     if not (condition.isdigit() and len(condition) == 2) or condition == "00":
         raise ConfigError(f"{path}: 'deferred_condition' must be 2 digits, not 00 (field 25)")
+    void_reason = data.get("void_reason", DEFAULT_VOID_REASON)
+    if not (isinstance(void_reason, str) and len(void_reason) == 2 and void_reason.isdigit()):
+        raise ConfigError(f"{path}: 'void_reason' must be 2 digits, e.g. \"17\"")
     nii = str(data.get("nii", ""))
     if nii and not (nii.isdigit() and len(nii) == 3):
         raise ConfigError(f"{path}: 'nii' must be 3 digits or empty")
     return Dialect(name=path.stem, spec=spec, length_header=header, tpdu=tpdu, nii=nii,
                    max_message=max_message, sale_message=sale, deferred_message=deferred,
-                   deferred_condition=condition,
+                   deferred_condition=condition, void_reason=void_reason,
                    description=str(data.get("description", "")),
                    source=path)

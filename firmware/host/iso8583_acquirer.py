@@ -24,10 +24,12 @@ from firmware.host.acquirer import (
     AuthResponse,
     HostUnavailable,
     NoReply,
+    ReversalReason,
     SettlementResult,
 )
 from firmware.host.dialect import Dialect, MessageError, load_dialect
 from firmware.host.link import FrameError, FrameTimeout, HostLink, client_tls_context
+from firmware.host.response_codes import ResponseCode
 from firmware.money import BatchTotals
 
 log = logging.getLogger(__name__)
@@ -129,12 +131,23 @@ class Iso8583Acquirer:
                  request.stan, mask_pan(request.pan))
         doc = messages.authorization(request, self.sale_mti, self.dialect)
         reply = self._exchange(doc)
-        return messages.auth_response(reply, self.dialect)
+        response = messages.auth_response(reply, self.dialect, request.amount)
+        if response.approved and response.approved_amount is None and (
+                response.response_code == ResponseCode.PARTIAL_APPROVAL):
+            # approved for an amount we cannot know: reversed, as when no answer came
+            raise NoReply(f"no usable reply: partial approval for {reply.get('4')!r}, "
+                          f"asked for {request.amount}")
+        return response
 
     def reverse(self, original: AuthRequest, reason: str, repeat: bool = False) -> bool:
-        """0400 (0401 when `repeat`); True once the host answered 0410 (any response code)."""
+        """0400 (0401 when `repeat`); True once the host answered 0410 (any response code).
+        A void (ReversalReason.VOID) carries the dialect's void_reason in field 25 and, for an
+        offline approval the host was advised of, 0220 as the original MTI in field 90."""
         log.info("reverse stan %06d (%s)%s", original.stan, reason, " repeat" if repeat else "")
-        doc = messages.reversal(original, self.dialect, self.sale_mti, repeat=repeat)
+        void = reason == ReversalReason.VOID
+        original_mti = "0220" if original.offline_approved else self.sale_mti
+        doc = messages.reversal(original, self.dialect, original_mti, repeat=repeat,
+                                reason_code=self.dialect.void_reason if void else "00")
         reply = self._exchange(doc)
         return reply["39"] in ("00", "12", "21", "25", "94")  # done, or nothing to undo
 

@@ -175,14 +175,17 @@ def original_data(req: AuthRequest, original_mti: str) -> str:
 
 
 def reversal(req: AuthRequest, dialect: Dialect, original_mti: str = "0100",
-             repeat: bool = False) -> dict[str, str]:
-    """0400 (0401 repeated) cancelling an authorization whose outcome is unknown.
+             repeat: bool = False, reason_code: str = "00") -> dict[str, str]:
+    """0400 (0401 repeated) cancelling an authorization whose outcome is unknown, or a void.
 
-    Carries the original STAN in 11 so the host finds what to cancel; no card data beyond the PAN.
+    Carries the original STAN in 11 so the host finds what to cancel, the original MTI in 90
+    (0220 when the original was an advice) and `reason_code` in 25 (a void: the dialect's
+    `void_reason`); no card data beyond the PAN.
     """
     doc = _common("0401" if repeat else "0400", req.stan, req.terminal_id, req.merchant_id,
                   dialect)
     doc.update(transaction_fields(req))
+    doc["25"] = reason_code
     if req.pan:
         doc["2"] = req.pan
     if req.pan_sequence is not None:
@@ -242,10 +245,22 @@ def network(code: str, stan: int, terminal_id: str, merchant_id: str,
     return doc
 
 
-def auth_response(doc: dict[str, str], dialect: Dialect) -> AuthResponse:
-    """A matched 0110/0210 reply -> AuthResponse (issuer data from field 55, hex or binary)."""
+def approved_amount(doc: dict[str, str], requested: int) -> int | None:
+    """Field 4 of a partial approval: the amount approved, more than 0 and less than asked;
+    None when it is not that (what the host booked is then unknown)."""
+    text = doc.get("4", "")
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < requested:
+        return None
+    return int(text)
+
+
+def auth_response(doc: dict[str, str], dialect: Dialect, requested: int = 0) -> AuthResponse:
+    """A matched 0110/0210 reply -> AuthResponse (issuer data from field 55, hex or binary).
+    A partial approval (39 = 10) carries the amount approved from field 4 when that is an
+    amount below `requested` (else None: the caller must treat the outcome as unknown)."""
     code = doc["39"]
     known = ResponseCode.of(code)
+    partial = approved_amount(doc, requested) if known is not None and known.partial else None
     issuer = b""
     if doc.get("55"):
         try:
@@ -259,4 +274,5 @@ def auth_response(doc: dict[str, str], dialect: Dialect) -> AuthResponse:
         auth_code=doc.get("38", "").strip(),
         rrn=doc.get("37", "").strip(),
         issuer_data=issuer,
+        approved_amount=partial,
     )

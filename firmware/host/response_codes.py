@@ -16,6 +16,7 @@ __all__ = ["Category", "ResponseCode", "message"]
 
 class Category(StrEnum):
     APPROVED = "approved"
+    PARTIAL_APPROVAL = "partial_approval"  # approved for less: the amount in field 4
     INSUFFICIENT_FUNDS = "insufficient_funds"
     EXPIRED = "expired"
     DO_NOT_HONOUR = "do_not_honour"
@@ -53,6 +54,7 @@ class ResponseCode(StrEnum):
     PICK_UP = "04"
     DO_NOT_HONOUR = "05"
     APPROVED_WITH_ID = "08"
+    PARTIAL_APPROVAL = "10"  # approved for the (smaller) amount in field 4
     APPROVED_VIP = "11"
     INVALID_TRANSACTION = "12"
     INVALID_AMOUNT = "13"
@@ -69,8 +71,9 @@ class ResponseCode(StrEnum):
     NOT_PERMITTED_TO_TERMINAL = "58"
     EXCEEDS_AMOUNT_LIMIT = "61"
     RESTRICTED_CARD = "62"
-    EXCEEDS_FREQUENCY_LIMIT = "65"
-    SCA_REQUIRED = "1A"
+    EXCEEDS_FREQUENCY_LIMIT = "65"  # Mastercard's SCA soft decline: the card wants its PIN
+    SCA_REQUIRED = "1A"  # Visa: additional customer authentication required
+    PIN_DATA_REQUIRED = "70"  # Visa: PIN data required
     PIN_TRIES_EXCEEDED = "75"
     ISSUER_UNAVAILABLE = "91"
     NO_ROUTE_TO_ISSUER = "92"
@@ -92,7 +95,13 @@ class ResponseCode(StrEnum):
 
     @property
     def approved(self) -> bool:
-        return self.category is Category.APPROVED
+        """The issuer approved (in full, or for less: `partial`)."""
+        return self.category in (Category.APPROVED, Category.PARTIAL_APPROVAL)
+
+    @property
+    def partial(self) -> bool:
+        """Approved for less than asked: the amount approved is in field 4."""
+        return self.category is Category.PARTIAL_APPROVAL
 
     @property
     def text(self) -> str:
@@ -107,6 +116,7 @@ _INFO: dict[ResponseCode, tuple[str, Category]] = {
     ResponseCode.PICK_UP: ("Card not accepted (pick up)", Category.CARD_BLOCKED),
     ResponseCode.DO_NOT_HONOUR: ("Declined by card issuer", Category.DO_NOT_HONOUR),
     ResponseCode.APPROVED_WITH_ID: ("Approved (with identification)", Category.APPROVED),
+    ResponseCode.PARTIAL_APPROVAL: ("Partially approved", Category.PARTIAL_APPROVAL),
     ResponseCode.APPROVED_VIP: ("Approved", Category.APPROVED),
     ResponseCode.INVALID_TRANSACTION: ("Invalid transaction", Category.INVALID_REQUEST),
     ResponseCode.INVALID_AMOUNT: ("Invalid amount", Category.INVALID_REQUEST),
@@ -125,9 +135,9 @@ _INFO: dict[ResponseCode, tuple[str, Category]] = {
                                              Category.NOT_PERMITTED),
     ResponseCode.EXCEEDS_AMOUNT_LIMIT: ("Over the card's amount limit", Category.OVER_LIMIT),
     ResponseCode.RESTRICTED_CARD: ("Restricted card", Category.CARD_BLOCKED),
-    ResponseCode.EXCEEDS_FREQUENCY_LIMIT: ("Please insert card or use PIN",
-                                           Category.SCA_REQUIRED),
-    ResponseCode.SCA_REQUIRED: ("Please insert card or use PIN", Category.SCA_REQUIRED),
+    ResponseCode.EXCEEDS_FREQUENCY_LIMIT: ("Card wants its PIN (SCA)", Category.SCA_REQUIRED),
+    ResponseCode.SCA_REQUIRED: ("Card wants its PIN (SCA)", Category.SCA_REQUIRED),
+    ResponseCode.PIN_DATA_REQUIRED: ("Card wants its PIN (SCA)", Category.SCA_REQUIRED),
     ResponseCode.PIN_TRIES_EXCEEDED: ("PIN tries exceeded", Category.SCA_REQUIRED),
     ResponseCode.ISSUER_UNAVAILABLE: ("Card issuer unavailable, try later",
                                       Category.ISSUER_UNAVAILABLE),

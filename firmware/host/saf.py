@@ -14,11 +14,12 @@ Nothing here logs card data.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -29,6 +30,7 @@ from firmware.host.acquirer import (
     NoReply,
     OwnConnections,
     PaymentData,
+    ReversalReason,
 )
 from firmware.payment import QueueKind
 
@@ -85,7 +87,7 @@ class StoreAndForward:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a void holds it around its own drain (held())
 
     def _request(self, item: QueuedItem) -> AuthRequest | None:
         kept = self.journal.card_data(item.payment_id)
@@ -117,8 +119,17 @@ class StoreAndForward:
     def _send(self, item: QueuedItem, req: AuthRequest) -> bool:
         repeat = item.attempts > 0
         if item.kind is QueueKind.REVERSAL:
-            return bool(self.acquirer.reverse(req, "outcome unknown", repeat=repeat))
+            return bool(self.acquirer.reverse(req, ReversalReason.NO_REPLY, repeat=repeat))
+        if item.kind is QueueKind.VOID:
+            return bool(self.acquirer.reverse(req, ReversalReason.VOID, repeat=repeat))
         return bool(self.acquirer.advise(req, repeat=repeat))
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """No round runs within (one in progress is waited for): a void decides on a queued
+        advice without store-and-forward sending it meanwhile."""
+        with self._lock:
+            yield
 
     def drain(self, include_not_due: bool = False) -> DrainReport:
         """One round over the queue, oldest first; stops at the first failure."""

@@ -98,6 +98,7 @@ class ZReport:
     # stored while the host was unreachable ([offline]) and declined by it when forwarded
     declined_late: int = 0
     declined_late_amount: int = 0  # minor units, in the batch's currency
+    voided: int = 0  # voided before settlement: in no total
     queue_pending: int = 0
     # charged payments of this batch in other currencies: {currency: [count, amount]}; a batch
     # settles one currency (the terminal's), these are listed, not sent
@@ -169,6 +170,7 @@ def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
         outcomes=journal.outcome_counts(batch),
         reversed=journal.count_in_state(batch, PaymentState.REVERSED),
         declined_late=len(late), declined_late_amount=sum(p.amount for p in late),
+        voided=journal.count_in_state(batch, PaymentState.VOIDED),
         queue_pending=len(journal.queue()),
         other_currencies=journal.other_currencies(batch, totals.currency),
     )
@@ -212,10 +214,13 @@ def format_z_report(z: ZReport) -> str:
         lines.append(f"{scheme:<12}{row.sales_count:>6}  {_money(row.sales):>20}")
         if row.refunds_count:
             lines.append(f"{'  refunds':<12}{row.refunds_count:>6}  {_money(row.refunds):>20}")
+    counted = ("approved", PaymentState.VOIDED.value)  # charged, or on a line of their own
     if z.outcomes:
         lines.append("Not charged: " + ", ".join(
-            f"{name} {n}" for name, n in sorted(z.outcomes.items()) if name != "approved")
-            if any(name != "approved" for name in z.outcomes) else "Not charged: none")
+            f"{name} {n}" for name, n in sorted(z.outcomes.items()) if name not in counted)
+            if any(name not in counted for name in z.outcomes) else "Not charged: none")
+    if z.voided:
+        lines.append(f"Voided (in no total): {z.voided}")
     if z.reversed:
         lines.append(f"Reversed (no reply in time): {z.reversed}")
     if z.declined_late:

@@ -134,11 +134,16 @@ class Journal:
     # ---- payments and their history -------------------------------------------------------
     def new_payment(self, txn_type: TxnType | str, amount: int, currency: int,
                     terminal_id: str, refund_of: int | None = None,
-                    created_at: dt.datetime | None = None) -> int:
+                    created_at: dt.datetime | None = None, part_of: int | None = None) -> int:
         """Start a payment (state "started"); returns its id. A refund may name the payment
-        it refunds (`refund_of`); `created_at` is the payment's moment (default now)."""
+        it refunds (`refund_of`), the rest of a partially approved purchase its first part
+        (`part_of`); `created_at` is the payment's moment (default now)."""
         return self.payments_store.new(txn_type, amount, currency, terminal_id, refund_of,
-                                       created_at)
+                                       created_at, part_of)
+
+    def unfinished_partials(self) -> list[tuple[Payment, list[Payment]]]:
+        """Partially approved purchases whose rest was never paid: (first part, later parts)."""
+        return self.payments_store.unfinished_partials()
 
     def record(self, payment_id: int, state: PaymentState | str, **fields: object) -> None:
         """Record a state change durably, before the effect it announces (PaymentStore.record);
@@ -162,6 +167,10 @@ class Journal:
     def charged_payments(self, batch: int | None = None) -> list[Payment]:
         """Payments that stand as charged: outcome approved and never reversed."""
         return self.payments_store.charged(batch)
+
+    def open_batch(self) -> int:
+        """The batch new payments join (the one the next settlement closes)."""
+        return self.payments_store.open_batch()
 
     def refunded_amount(self, payment_id: int) -> int:
         """What approved refunds of the payment add up to so far (minor units)."""
@@ -214,6 +223,11 @@ class Journal:
 
     def queue_done(self, item_id: int) -> None:
         self.outbox.done(item_id)
+
+    def drop_advice(self, payment_id: int, reason: str) -> bool:
+        """Void an offline approval whose advice never went: drop the advice, record "voided"
+        (one transaction); False when no advice of it is pending."""
+        return self.outbox.drop_advice(payment_id, reason)
 
     def queue_retry_later(self, item_id: int, error: str) -> None:
         self.outbox.retry_later(item_id, error)

@@ -111,6 +111,23 @@ class Outbox:
                                     fields or {})
             CardVault.forget_if_unneeded(c, pid)
 
+    def drop_advice(self, payment_id: int, reason: str) -> bool:
+        """Void an offline approval whose advice has not gone yet: in one transaction the
+        pending advice is dropped (done, never sent), the payment recorded "voided" and its card
+        data forgotten. False (nothing written) when no advice of it is pending."""
+        with self._store.write() as c:
+            row = c.execute(
+                "SELECT id FROM queue WHERE kind = ? AND payment_id = ? AND done_at IS NULL",
+                (QueueKind.ADVICE.value, payment_id),
+            ).fetchone()
+            if row is None:
+                return False
+            c.execute("UPDATE queue SET done_at = ?, last_error = ? WHERE id = ?",
+                      (now_iso(), "dropped: voided before it was sent", int(row["id"])))
+            PaymentStore.transition(c, payment_id, PaymentState.VOIDED, {"reason": scrub(reason)})
+            CardVault.forget_if_unneeded(c, payment_id)
+            return True
+
     def retry_later(self, item_id: int, error: str) -> None:
         """A send failed: count the attempt, keep the error, back off (5 s doubling to 5 min)."""
         with self._store.write() as c:

@@ -40,19 +40,21 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "refund_of": (int,),  # a refund: the id of the payment it refunds
     "application_label": (str,),  # the card's label (50 / 9F12)
     "aid": (str,),  # the application identifier, hex
+    "amount": (int,),  # a partial approval: the amount charged (less than the one asked)
+    "cvm": (str,),  # how the cardholder was verified: a firmware.emv CvmMethod value
 }
 
 S = PaymentState
 # After these, card data is no longer needed unless a queued reversal/advice still waits for it
 # (an offline approval keeps it for its advice).
 _CARD_DATA_DONE = frozenset({S.DECLINED, S.NO_CARD, S.TRY_AGAIN, S.CANCELLED, S.ERROR,
-                             S.REVERSED, S.ADVISED, S.REFUNDED})
+                             S.REVERSED, S.ADVISED, S.REFUNDED, S.VOIDED})
 del S
 
-# A payment stands as charged when approved and never reversed since.
+# A payment stands as charged when approved and never reversed or voided since.
 _CHARGED = (
     "p.outcome = 'approved' AND NOT EXISTS (SELECT 1 FROM history h"
-    " WHERE h.payment_id = p.id AND h.state = 'reversed')"
+    " WHERE h.payment_id = p.id AND h.state IN ('reversed', 'voided'))"
 )
 _WITH_VAULT = (
     "SELECT p.*, EXISTS (SELECT 1 FROM card_data d WHERE d.payment_id = p.id) AS card_data_kept"
@@ -66,9 +68,11 @@ class PaymentStore:
 
     # ---- writing --------------------------------------------------------------------------
     def new(self, txn_type: TxnType | str, amount: int, currency: int, terminal_id: str,
-            refund_of: int | None = None, created_at: dt.datetime | None = None) -> int:
+            refund_of: int | None = None, created_at: dt.datetime | None = None,
+            part_of: int | None = None) -> int:
         """Start a payment (state "started"); returns its id. `created_at`: the payment's
-        moment (default now)."""
+        moment (default now); `part_of`: the first part of the partially approved purchase
+        whose rest this pays."""
         try:
             kind = TxnType(txn_type)
         except ValueError:
@@ -78,19 +82,22 @@ class PaymentStore:
         now = now_iso()
         created = now if created_at is None else iso(created_at)
         with self._store.write() as c:
-            if refund_of is not None:
-                require(c, refund_of)
+            for other in (refund_of, part_of):
+                if other is not None:
+                    require(c, other)
             cur = c.execute(
                 "INSERT INTO payments (created_at, updated_at, txn_type, amount, currency,"
-                " terminal_id, batch, state, refund_of)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'started', ?)",
+                " terminal_id, batch, state, refund_of, part_of)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'started', ?, ?)",
                 (created, now, kind.value, amount, int(currency), scrub(terminal_id),
-                 Counters.batch(c), refund_of),
+                 Counters.batch(c), refund_of, part_of),
             )
             pid = int(cur.lastrowid or 0)
             started: dict[str, object] = {"amount": amount, "currency": int(currency)}
             if refund_of is not None:
                 started["refund_of"] = refund_of
+            if part_of is not None:
+                started["part_of"] = part_of
             c.execute(
                 "INSERT INTO history (payment_id, at, state, fields) VALUES (?, ?, 'started', ?)",
                 (pid, now, json.dumps(started)),
@@ -181,13 +188,41 @@ class PaymentStore:
         return [Payment.from_row(r) for r in rows]
 
     def charged(self, batch: int | None = None) -> list[Payment]:
-        """Payments that stand as charged: outcome approved and never reversed."""
+        """Payments that stand as charged: outcome approved and never reversed or voided."""
         rows = self._store.read(
             f"SELECT p.*, 0 AS card_data_kept FROM payments p WHERE {_CHARGED}"
             " AND (? IS NULL OR p.batch = ?) ORDER BY p.id",
             (batch, batch),
         )
         return [Payment.from_row(r) for r in rows]
+
+    def unfinished_partials(self) -> list[tuple[Payment, list[Payment]]]:
+        """Partially approved purchases (response code 10) still standing whose rest was never
+        paid in full (the terminal was stopped while asking for it): each first part with its
+        charged later parts. Recovery voids them all. A purchase one of whose parts the
+        shopkeeper voided is theirs to finish, not an interrupted one."""
+        firsts = self._store.read(
+            f"{_WITH_VAULT} WHERE p.response_code = '10' AND p.part_of IS NULL"
+            " AND p.txn_type = 'purchase' AND p.state IN ('approved', 'advice_queued', 'advised')"
+            " ORDER BY p.id")
+        out = []
+        for row in firsts:
+            first = Payment.from_row(row)
+            asked = self.history(first.id)[0].get("amount", first.amount)
+            later = [Payment.from_row(r) for r in self._store.read(
+                "SELECT p.*, 0 AS card_data_kept FROM payments p WHERE p.part_of = ?"
+                " ORDER BY p.id", (first.id,))]
+            if any(p.voided for p in later):
+                continue
+            parts = [p for p in later if p.charged]
+            if first.amount + sum(p.amount for p in parts) < int(str(asked)):
+                out.append((first, parts))
+        return out
+
+    def open_batch(self) -> int:
+        """The batch new payments join (the one the next settlement closes)."""
+        with self._store.lock:
+            return Counters.batch(self._store.conn)
 
     def refunded_amount(self, payment_id: int) -> int:
         """What approved refunds of the payment add up to so far (minor units)."""
@@ -218,9 +253,11 @@ class PaymentStore:
         return out
 
     def outcome_counts(self, batch: int) -> dict[str, int]:
-        """How many of the batch's payments ended how (their state where no outcome)."""
+        """How many of the batch's payments ended how (their state where no outcome; a voided
+        payment counts as "voided", not as the approval it was)."""
         rows = self._store.read(
-            "SELECT COALESCE(NULLIF(outcome, ''), NULLIF(state, ''), 'unknown') AS o,"
+            "SELECT CASE WHEN state = 'voided' THEN state ELSE"
+            " COALESCE(NULLIF(outcome, ''), NULLIF(state, ''), 'unknown') END AS o,"
             " COUNT(*) AS n FROM payments WHERE batch = ? GROUP BY 1",
             (batch,),
         )
@@ -306,6 +343,8 @@ def clean_fields(fields: Mapping[str, object]) -> dict[str, object]:
         allowed = FIELD_TYPES[name]
         if not isinstance(value, allowed) or (bool not in allowed and isinstance(value, bool)):
             raise ValueError(f"journal field {name!r} must be {allowed[0].__name__}")
+        if name == "amount" and isinstance(value, int) and value < 0:
+            raise ValueError(f"journal field 'amount' must not be negative, not {value!r}")
         if name == "outcome":
             try:
                 value = PaymentOutcome(str(value)).value
@@ -317,6 +356,10 @@ def clean_fields(fields: Mapping[str, object]) -> dict[str, object]:
             if not re.fullmatch(r"(?:[0-9A-Fa-f]{2}){0,16}", value):
                 raise ValueError(f"journal field 'aid' must be hex (up to 16 bytes), not {value!r}")
             value = value.upper()  # an AID is no card number: kept as it is
+        elif name == "cvm":
+            assert isinstance(value, str)
+            if not re.fullmatch(r"[a-z_]{0,20}", value):
+                raise ValueError(f"journal field 'cvm' must be a CVM method name, not {value!r}")
         elif name == "masked_pan":
             assert isinstance(value, str)
             value = mask_pan(value) if re.fullmatch(r"[\d ]+", value) else scrub(value)

@@ -51,6 +51,8 @@ class Payment:
     refund_of: int | None = None  # a refund: the payment it refunds
     application_label: str = ""  # the card's name for itself (50 / 9F12), printed on receipts
     aid: str = ""  # the application identifier, hex
+    cvm: str = ""  # how the cardholder was verified (firmware.emv CvmMethod value), "" unknown
+    part_of: int | None = None  # the rest of a partially approved purchase: its first part
     card_data_kept: bool = False  # encrypted card data still in the vault
 
     @classmethod
@@ -67,13 +69,20 @@ class Payment:
             auth_code=d["auth_code"], response_code=d["response_code"], reason=d["reason"],
             card_in_field_ms=d["card_in_field_ms"], offline=bool(d["offline"]),
             refund_of=d["refund_of"], application_label=d["application_label"], aid=d["aid"],
+            cvm=d["cvm"], part_of=d["part_of"],
             card_data_kept=bool(d["card_data_kept"]) if "card_data_kept" in keys else False,
         )
 
     @property
     def charged(self) -> bool:
-        """Approved (and so charged, unless reversed since: see Journal.charged_payments)."""
-        return self.outcome is PaymentOutcome.APPROVED
+        """Approved and not voided (and so charged, unless reversed since: see
+        Journal.charged_payments)."""
+        return self.outcome is PaymentOutcome.APPROVED and not self.voided
+
+    @property
+    def voided(self) -> bool:
+        """Voided by the shopkeeper, or its void waiting for the host."""
+        return self.state in (PaymentState.VOID_QUEUED, PaymentState.VOIDED)
 
     def as_dict(self) -> dict[str, object]:
         d = dataclasses.asdict(self)

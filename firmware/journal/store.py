@@ -146,8 +146,34 @@ CREATE INDEX queue_pending ON queue(done_at, id);
 INSERT OR IGNORE INTO counters (name, value) VALUES ('offline_run', 0);
 """
 
+# v5: the queue holds voids too (a reversal the shopkeeper asked for). SQLite cannot change a
+# CHECK constraint in place: the table is rebuilt with its rows, ids and index. And the
+# cardholder verification the card reported (a CvmMethod value), which the receipt states; and
+# the rest of a partially approved purchase names its first part (`part_of`).
+_SCHEMA_V5 = """
+ALTER TABLE payments ADD COLUMN cvm TEXT NOT NULL DEFAULT '';
+ALTER TABLE payments ADD COLUMN part_of INTEGER REFERENCES payments(id);
+CREATE TABLE queue_v5 (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind            TEXT NOT NULL CHECK (kind IN ('reversal', 'advice', 'deferred', 'void')),
+    payment_id      INTEGER NOT NULL REFERENCES payments(id),
+    created_at      TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    last_error      TEXT NOT NULL DEFAULT '',
+    done_at         TEXT
+);
+INSERT INTO queue_v5 (id, kind, payment_id, created_at, attempts, next_attempt_at, last_error,
+                      done_at)
+    SELECT id, kind, payment_id, created_at, attempts, next_attempt_at, last_error, done_at
+    FROM queue;
+DROP TABLE queue;
+ALTER TABLE queue_v5 RENAME TO queue;
+CREATE INDEX queue_pending ON queue(done_at, id);
+"""
+
 # MIGRATIONS[n] takes a journal from user_version n to n + 1. Append, never edit.
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

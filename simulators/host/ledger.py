@@ -110,14 +110,16 @@ class Ledger:
                 (terminal_id, stan)).fetchone()
             return row is not None
 
-    def reverse(self, terminal_id: str, stan: str) -> bool:
-        """Cancel the open approval with this STAN; False when there was none (or already)."""
+    def reverse(self, terminal_id: str, stan: str, why: str = "reversal") -> bool:
+        """Cancel the open approval (or advice) with this STAN; False when there was none (or
+        already). `why` ("reversal", "void") is added to the row's reason."""
         with self._lock:
             cur = self._db.execute(
-                "UPDATE txn SET reversed=1 WHERE id = (SELECT id FROM txn WHERE terminal_id=?"
+                "UPDATE txn SET reversed=1, reason = CASE reason WHEN '' THEN ? ELSE"
+                " reason || '; ' || ? END WHERE id = (SELECT id FROM txn WHERE terminal_id=?"
                 " AND stan=? AND approved=1 AND reversed=0 AND batch IS NULL"
                 " ORDER BY id DESC LIMIT 1)",
-                (terminal_id, stan))
+                (why, why, terminal_id, stan))
             return cur.rowcount > 0
 
     def seen_cryptogram(self, pan: str, atc: bytes, arqc: bytes) -> bool:

@@ -5,7 +5,9 @@ data with the test issuer keys, answers with an ARPC in field 55 tag 91, decline
 wrong cryptograms, books everything in a ledger and reconciles settlement against it.
 
 Test amounts, by the amount's last two digits (minor units), on 0100/0200 requests:
-  51 insufficient funds, 05 do not honour, 91 issuer unavailable (all with a correct ARQC),
+  51 insufficient funds, 05 do not honour, 91 issuer unavailable, 65 / 70 / 71 the SCA soft
+  declines 65, 70 and 1A (all with a correct ARQC), 10 a sale approved for half its amount
+  (code 10, the amount approved in field 4),
   96 never answers, 97 drops the connection, 98 answers garbage. For 96/97/98 the simulator
   books the approval first, as a real host whose answer got lost would: only the terminal's
   reversal keeps the totals right. Anything else approves when the cryptogram is right (an ARQC,
@@ -47,8 +49,10 @@ from simulators.keys import TEST_ISSUERS_FILE
 log = logging.getLogger(__name__)
 
 IDLE_TIMEOUT_S = 300.0
-TEST_AMOUNT_CODES = {51: "51", 5: "05", 91: "91"}
+# SCA soft declines: Mastercard's 65, Visa's 70 and 1A (the card wants its PIN)
+TEST_AMOUNT_CODES = {51: "51", 5: "05", 91: "91", 65: "65", 70: "70", 71: "1A"}
 NEVER_ANSWERS, DROPS_CONNECTION, ANSWERS_GARBAGE = 96, 97, 98
+PARTIAL = 10  # a sale approved for half its amount (rounded down), response code 10
 # TVR byte 1: SDA failed (0x40), DDA/fDDA failed (0x08), CDA failed (0x04). The card signed the
 # TVR, so an issuer can trust it says the terminal could not authenticate the card: decline.
 TVR_ODA_FAILED = 0x40 | 0x08 | 0x04
@@ -289,13 +293,16 @@ class HostSimulator:
                 code, reason = "94", "cryptogram replayed (same ATC and ARQC)"
             elif test in TEST_AMOUNT_CODES:
                 code, reason = TEST_AMOUNT_CODES[test], f"test amount ...{test:02d}"
+            elif test == PARTIAL and kind == "sale":
+                code, reason = "10", f"test amount ...{test:02d}: half approved"
+                amount = amount // 2
             if check.ok:
                 arpc = self.issuer.arpc_tlv(check, pan, psn, code)
         elif kind == "sale":
             code, reason = "05", "no chip data (field 55) in a sale"
         elif test in TEST_AMOUNT_CODES:
             code, reason = TEST_AMOUNT_CODES[test], f"test amount ...{test:02d}"
-        approved = code == "00"
+        approved = code in ("00", "10")
         auth_code = f"{secrets.randbelow(1_000_000):06d}" if approved else ""
         rrn = self._new_rrn()
         misbehave = test in (NEVER_ANSWERS, DROPS_CONNECTION, ANSWERS_GARBAGE)
@@ -314,6 +321,8 @@ class HostSimulator:
         if approved and test == ANSWERS_GARBAGE:
             return secrets.token_bytes(24)
         fields = {"37": rrn}
+        if code == "10":
+            fields["4"] = f"{amount:012d}"  # the amount approved
         if auth_code:
             fields["38"] = auth_code
         if arpc:
@@ -334,8 +343,10 @@ class HostSimulator:
 
     def _reversal(self, req: dict[str, str]) -> bytes:
         tid = req["41"].strip()
-        found = self.ledger.reverse(tid, req["11"])
-        log.info("%s stan %s: %s", req["t"], req["11"], "reversed" if found else "nothing to undo")
+        why = "void" if req.get("25") == self.dialect.void_reason else "reversal"
+        found = self.ledger.reverse(tid, req["11"], why)
+        log.info("%s stan %s (%s): %s", req["t"], req["11"], why,
+                 "reversed" if found else "nothing to undo")
         return self._reply(req, "00")
 
     def _settlement(self, req: dict[str, str]) -> bytes:

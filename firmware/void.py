@@ -1,0 +1,143 @@
+"""Voiding a payment: cancel an approval of the open batch before settlement, with no tap.
+
+What a void does depends on what the host knows of the payment:
+- approved online (the host booked it): a reversal (QueueKind.VOID: 0400, field 25 the dialect's
+  `void_reason`) is queued in the journal ("void_queued") before anything is sent, then sent
+  through store-and-forward; the host's 0410 records "voided". A kill in between leaves the void
+  queued: the next store-and-forward round or `pitap settle` sends it (a repeat is 0401; the host
+  undoes a charge once), so nothing is lost and nothing doubled;
+- approved offline, advice not yet sent: the advice is dropped and the payment "voided" in one
+  journal transaction; nothing is sent;
+- approved offline and advised: the advice is reversed (0400 naming 0220 in field 90), as above.
+
+Refused (VoidRefused, one line, nothing sent or written): an unknown payment, a refund, one not
+approved, already voided (or its void queued), refunded in full or in part, settled (its batch
+closed: refund it instead), or in another currency than the terminal settles.
+A voided payment counts in no settlement total and is listed as voided on the Z-report.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+
+from firmware.errors import PitapError
+from firmware.host.saf import StoreAndForward
+from firmware.journal import Journal, Payment, UnknownPayment
+from firmware.money import Currency, Money, UnknownCurrency
+from firmware.money import currency as currency_of
+from firmware.payment import PaymentState, QueueKind, TxnType
+from ui.money import operator_text
+
+__all__ = ["VoidProblem", "VoidRefused", "VoidResult", "check_voidable", "void_payment"]
+
+log = logging.getLogger(__name__)
+
+# The states of an approval that still stands (not refunded, reversed or voided).
+_STANDING = (PaymentState.APPROVED, PaymentState.ADVICE_QUEUED, PaymentState.ADVISED)
+
+
+class VoidProblem(StrEnum):
+    """Why a void is refused (the screens' key `void_refused_<value>`)."""
+
+    UNKNOWN = "unknown"
+    NOT_PURCHASE = "not_purchase"
+    ALREADY_VOIDED = "already_voided"
+    REFUNDED = "refunded"
+    NOT_APPROVED = "not_approved"
+    SETTLED = "settled"
+    OTHER_CURRENCY = "other_currency"
+
+
+class VoidRefused(PitapError, ValueError):
+    """A void refused before anything was sent or written (unknown, refunded, settled...);
+    `why` says which, as a code the screens translate."""
+
+    def __init__(self, message: str, why: VoidProblem) -> None:
+        super().__init__(message)
+        self.why = why
+
+
+@dataclass(frozen=True)
+class VoidResult:
+    """How a void ended: `voided` once the host acknowledged it (or nothing needed sending),
+    else queued with the reason it is not yet acknowledged (sent again with the queue)."""
+
+    payment: Payment
+    voided: bool
+    sent: bool  # a reversal went (or goes) to the host; False: the advice was dropped
+    pending: str = ""  # why the host has not acknowledged it yet
+
+    def line(self) -> str:
+        p = self.payment
+        try:
+            amount = operator_text(Money(p.amount, currency_of(p.currency)))
+        except UnknownCurrency:
+            amount = f"{p.amount} ({p.currency})"
+        if not self.voided:
+            return (f"#{p.id} {amount} void queued: the host has not acknowledged it yet "
+                    f"({self.pending}); it is sent again with the queue, and `pitap settle` "
+                    "sends it before closing the batch")
+        how = "reversal acknowledged by the host" if self.sent else "its advice was never sent"
+        return f"#{p.id} {amount} voided ({how})"
+
+
+def check_voidable(journal: Journal, payment_id: int, settles_in: Currency) -> Payment:
+    """The payment, when it may be voided; VoidRefused (one line) saying why not."""
+    try:
+        p = journal.payment(payment_id)
+    except UnknownPayment:
+        raise VoidRefused(f"no payment {payment_id} in the journal",
+                          VoidProblem.UNKNOWN) from None
+    if p.txn_type is not TxnType.PURCHASE:
+        raise VoidRefused(f"payment {payment_id} is a {p.txn_type.value}: only a purchase is "
+                          "voided", VoidProblem.NOT_PURCHASE)
+    if p.state is PaymentState.VOIDED:
+        raise VoidRefused(f"payment {payment_id} is already voided",
+                          VoidProblem.ALREADY_VOIDED)
+    if p.state is PaymentState.VOID_QUEUED:
+        raise VoidRefused(f"payment {payment_id} is already voided (its reversal is queued for "
+                          "the host)", VoidProblem.ALREADY_VOIDED)
+    if p.state is PaymentState.REFUNDED or journal.refunded_amount(payment_id):
+        raise VoidRefused(f"payment {payment_id} is refunded: a void cancels an untouched "
+                          "approval", VoidProblem.REFUNDED)
+    if not p.charged or p.state not in _STANDING:
+        raise VoidRefused(f"payment {payment_id} was not approved ({p.state.value}): nothing to "
+                          "void", VoidProblem.NOT_APPROVED)
+    if p.batch != journal.open_batch():
+        raise VoidRefused(f"payment {payment_id} is settled: refund it instead",
+                          VoidProblem.SETTLED)
+    if p.currency != settles_in.numeric:
+        try:
+            paid_in = str(currency_of(p.currency))
+        except UnknownCurrency:
+            paid_in = f"currency {p.currency}"
+        raise VoidRefused(f"payment {payment_id} is in {paid_in}, this terminal settles "
+                          f"{settles_in}: refund it instead", VoidProblem.OTHER_CURRENCY)
+    return p
+
+
+def void_payment(journal: Journal, saf: StoreAndForward, payment_id: int,
+                 settles_in: Currency) -> VoidResult:
+    """Void `payment_id` (see the module's docstring). Store-and-forward is held meanwhile, so
+    that a queued advice is never sent while the void decides to drop it."""
+    with saf.held():
+        p = check_voidable(journal, payment_id, settles_in)
+        if p.offline and p.state is not PaymentState.ADVISED:
+            if p.state is PaymentState.APPROVED:  # no advice queued yet: the host never saw it
+                journal.record(payment_id, PaymentState.VOIDED, reason="voided; never advised")
+                dropped = True
+            else:
+                dropped = journal.drop_advice(payment_id, "voided; its advice was never sent")
+            if dropped:
+                log.info("payment %d voided: advice dropped", payment_id)
+                return VoidResult(journal.payment(payment_id), voided=True, sent=False)
+        # The host knows it: queue the reversal durably first, then send (with the queue).
+        journal.enqueue(QueueKind.VOID, payment_id)
+        report = saf.drain(include_not_due=True)
+        done = journal.payment(payment_id)
+        voided = done.state is PaymentState.VOIDED
+        log.info("payment %d void %s", payment_id, "acknowledged" if voided else "queued")
+        return VoidResult(done, voided=voided, sent=True,
+                          pending="" if voided else report.failed or "not sent yet")

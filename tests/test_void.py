@@ -1,0 +1,310 @@
+"""`pitap void ID` through the real stack: `pitap pay` with a simulated phone on nfcpy's udp:
+driver, the host simulator on 127.0.0.1 with its SQLite ledger, the journal file; then the void,
+the Z-report of `pitap settle` and the host's ledger agree to the minor unit.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from host_support import LoopbackServer
+from journal_support import walk_to
+from run_support import run_pitap, start_pitap, wait_until
+
+from firmware.config import load_config
+from firmware.host import connect
+from firmware.host.saf import StoreAndForward
+from firmware.journal import Journal
+from simulators.demo import free_port
+from simulators.host.simulator import HostSimulator
+from simulators.wallet.phone import SimulatedPhone
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*TripleDES.*")
+ZERO = {"sales_count": 0, "sales_amount": 0, "refunds_count": 0, "refunds_amount": 0}
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[HostSimulator]:
+    with HostSimulator(port=0, ledger_file=tmp_path / "ledger.sqlite") as s:
+        yield s
+
+
+def write_site(path: Path, state: Path, reader: str, port: int,
+               response_timeout_s: float = 10.0) -> Path:
+    path.write_text(f'[terminal]\nstate_dir = "{state}"\n[reader]\npath = "{reader}"\n'
+                    f"[host]\nport = {port}\nresponse_timeout_s = {response_timeout_s}\n"
+                    '[display]\nbackend = "none"\n', encoding="utf-8")
+    return path
+
+
+def new_reader() -> str:
+    return f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
+
+
+def pay(site: Path, reader: str, amount: str, profile: str = "visa-online") -> dict[str, object]:
+    phone = SimulatedPhone(profile, reader)
+    phone.start(taps=1, timeout=120.0)
+    try:
+        done = run_pitap("pay", amount, "--json", "--config", str(site))
+    finally:
+        phone.stop()
+    assert done.returncode == 0, done.stderr[-2000:]
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def one_line_refusal(done: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert done.returncode == 2
+    err = done.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("pitap: void refused: ") or err.startswith("pitap void: "), err
+    for w in words:
+        assert w in err, err
+
+
+def test_void_of_an_online_approval_reverses_it_and_settles_to_zero(tmp_path: Path,
+                                                                    sim: HostSimulator) -> None:
+    reader = new_reader()
+    site = write_site(tmp_path / "site.toml", tmp_path / "state", reader, sim.port)
+    kept = pay(site, reader, "23.99")
+    voided = pay(site, reader, "12.50")
+
+    done = run_pitap("void", str(voided["id"]), "--json", "--config", str(site))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == {"id": voided["id"], "voided": True, "sent": True,
+                                       "state": "voided", "pending": ""}
+    rows = {r["amount"]: r for r in sim.ledger.transactions("PITAP001")}
+    assert rows[1250]["reversed"] == 1 and "void" in str(rows[1250]["reason"])
+    assert rows[2399]["reversed"] == 0
+
+    listed = run_pitap("journal", "--config", str(site))
+    line = next(x for x in listed.stdout.splitlines() if x.startswith(f"#{voided['id']} "))
+    assert "voided" in line and "state=voided" in line
+
+    again = run_pitap("void", str(voided["id"]), "--config", str(site))
+    one_line_refusal(again, "already voided")
+    assert len(sim.ledger.transactions("PITAP001")) == 2  # nothing more reached the host
+
+    settled = run_pitap("settle", "--json", "--config", str(site))
+    assert settled.returncode == 0, settled.stderr[-2000:]
+    z = json.loads(settled.stdout)
+    sales = {"sales_count": 1, "sales_amount": 2399, "refunds_count": 0, "refunds_amount": 0}
+    assert z["closed"] and z["agreed_first_time"] and z["voided"] == 1
+    assert z["totals"] == z["host_totals"] == sales
+    (batch,) = sim.ledger.batches("PITAP001")
+    assert (batch["sales_count"], batch["sales_amount"], batch["host_agreed"]) == (1, 2399, 1)
+    text = run_pitap("settle", "--config", str(site))  # an empty batch: its report
+    assert text.returncode == 0
+
+    # The kept payment is settled now: a void is refused, a refund is the way.
+    late = run_pitap("void", str(kept["id"]), "--config", str(site))
+    one_line_refusal(late, "settled: refund it instead")
+    assert len(sim.ledger.transactions("PITAP001")) == 2
+
+
+def test_the_z_report_lists_the_void(tmp_path: Path, sim: HostSimulator) -> None:
+    reader = new_reader()
+    site = write_site(tmp_path / "site.toml", tmp_path / "state", reader, sim.port)
+    voided = pay(site, reader, "12.50")
+    assert run_pitap("void", str(voided["id"]), "--config", str(site)).returncode == 0
+    settled = run_pitap("settle", "--config", str(site))
+    assert settled.returncode == 0, settled.stderr[-2000:]
+    assert "Voided (in no total): 1" in settled.stdout
+    assert "Not charged: none" in settled.stdout
+
+
+def test_offline_approvals_advice_dropped_or_advice_reversed(tmp_path: Path,
+                                                             sim: HostSimulator) -> None:
+    reader = new_reader()
+    state = tmp_path / "state"
+    # No host at first: the offline approval's advice stays queued.
+    nobody = write_site(tmp_path / "nobody.toml", state, reader, free_port(socket.SOCK_STREAM))
+    site = write_site(tmp_path / "site.toml", state, reader, sim.port)
+    unsent = pay(nobody, reader, "5.00", "visa-offline")
+    assert unsent["offline"] is True
+    done = run_pitap("void", str(unsent["id"]), "--json", "--config", str(nobody))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["sent"] is False
+    cfg = load_config(site)
+    with Journal.from_config(cfg) as journal:
+        assert journal.payment(int(str(unsent["id"]))).state == "voided"
+        assert journal.queue() == [] and journal.card_data(int(str(unsent["id"]))) is None
+
+    advised = pay(site, reader, "4.00", "visa-offline")
+    with Journal.from_config(cfg) as journal:  # the advice goes, whenever the command ended
+        acquirer = connect(cfg)
+        try:
+            assert StoreAndForward(journal, acquirer).drain(include_not_due=True).complete
+        finally:
+            acquirer.close()
+        assert journal.payment(int(str(advised["id"]))).state == "advised"
+    done = run_pitap("void", str(advised["id"]), "--config", str(site))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "voided" in done.stdout
+    (row,) = sim.ledger.transactions("PITAP001")  # the dropped advice never reached the host
+    assert (row["amount"], row["offline"], row["reversed"]) == (400, 1, 1)
+
+    settled = run_pitap("settle", "--json", "--config", str(site))
+    z = json.loads(settled.stdout)
+    assert z["closed"] and z["totals"] == z["host_totals"] == ZERO and z["voided"] == 2
+
+
+def _state_of(journal_file: Path, payment_id: int) -> str | None:
+    try:
+        conn = sqlite3.connect(f"file:{journal_file}?mode=ro", uri=True, timeout=1.0)
+        try:
+            row = conn.execute("SELECT state FROM payments WHERE id = ?",
+                               (payment_id,)).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    return row[0] if row else None
+
+
+class BlackHole(LoopbackServer):
+    """Accepts and reads, never answers: the void waits for its 0410 until it is killed."""
+
+    def serve(self, conn: socket.socket) -> None:
+        with conn:
+            while not self.stop.is_set() and conn.recv(4096):
+                pass
+
+
+def test_a_void_killed_waiting_for_the_host_is_sent_by_settle_once(tmp_path: Path,
+                                                                   sim: HostSimulator) -> None:
+    reader = new_reader()
+    state = tmp_path / "state"
+    site = write_site(tmp_path / "site.toml", state, reader, sim.port)
+    paid = pay(site, reader, "12.50")
+    pid = int(str(paid["id"]))
+    hole = BlackHole()
+    try:
+        silent = write_site(tmp_path / "silent.toml", state, reader, hole.port,
+                            response_timeout_s=120.0)
+        void = start_pitap("void", str(pid), "--config", str(silent))
+        try:
+            # queued durably before it is sent: the kill is triggered by that state
+            assert wait_until(lambda: _state_of(state / "journal.sqlite", pid) == "void_queued",
+                              seconds=120)
+        finally:
+            void.send_signal(signal.SIGKILL)
+            void.wait(timeout=30)
+    finally:
+        hole.close()
+    (row,) = sim.ledger.transactions("PITAP001")
+    assert row["reversed"] == 0  # the real host has not heard of the void yet
+
+    again = run_pitap("void", str(pid), "--config", str(site))
+    one_line_refusal(again, "already voided", "queued")
+
+    settled = run_pitap("settle", "--json", "--config", str(site))
+    assert settled.returncode == 0, settled.stderr[-2000:]
+    z = json.loads(settled.stdout)
+    assert z["closed"] and z["agreed_first_time"] and z["voided"] == 1
+    assert z["totals"] == z["host_totals"] == ZERO
+    (row,) = sim.ledger.transactions("PITAP001")
+    assert row["reversed"] == 1 and row["batch"] == z["batch"]
+    with Journal.from_config(load_config(site)) as journal:
+        assert journal.payment(pid).state == "voided" and journal.queue() == []
+        kinds = [h.state for h in journal.history(pid)]
+        assert kinds.count("voided") == 1 and kinds.count("void_queued") == 1
+
+
+def test_refused_voids_are_one_line_and_send_nothing(tmp_path: Path, sim: HostSimulator) -> None:
+    state = tmp_path / "state"
+    site = write_site(tmp_path / "site.toml", state, new_reader(), sim.port)
+    cfg = load_config(site)
+    with Journal.from_config(cfg) as j:
+        def approved(amount: int, currency: int = 978) -> int:
+            pid = j.new_payment("purchase", amount, currency, "PITAP001")
+            walk_to(j, pid, "awaiting_reply", stan=j.next_stan())
+            j.record(pid, "approved", auth_code="123456")
+            return pid
+
+        declined = j.new_payment("purchase", 4051, 978, "PITAP001")
+        walk_to(j, declined, "declined")
+        refunded = approved(1000)
+        refund = j.new_payment("refund", 400, 978, "PITAP001", refund_of=refunded)
+        walk_to(j, refund, "awaiting_reply", stan=j.next_stan())
+        j.record(refund, "approved", auth_code="654321")
+        rupees = approved(50000, currency=356)
+    cases = {
+        "99": "no payment 99",
+        str(declined): "was not approved",
+        str(refunded): "refunded",
+        str(refund): "only a purchase",
+        str(rupees): "INR",
+    }
+    for arg, words in cases.items():
+        one_line_refusal(run_pitap("void", arg, "--config", str(site)), words)
+    for bad in ("abc", "-1", "0", "1.5"):
+        one_line_refusal(run_pitap("void", bad, "--config", str(site)), "payment id")
+    assert sim.ledger.transactions() == []
+    with Journal.from_config(cfg) as j:
+        assert j.queue() == [] and j.payment(refunded).state == "approved"
+    missing = write_site(tmp_path / "missing.toml", tmp_path / "nowhere", new_reader(), sim.port)
+    nothing = run_pitap("void", "1", "--config", str(missing))
+    assert nothing.returncode == 2 and "no journal" in nothing.stderr
+
+
+def test_the_keypad_voids_a_payment_by_its_number(make_config, host_sim, phone) -> None:
+    """`pitap run`'s keys: f1 twice (r r on a keyboard) is void mode, then the payment's number
+    and enter; no tap. A second void of it is refused on screen."""
+    import io
+
+    from drivers.keypad import KeyboardKeypad
+    from firmware.money import CURRENCIES
+    from firmware.service import TerminalService
+    from firmware.terminal import Terminal
+
+    cfg = make_config(host_sim.port)
+    phone("visa-online", cfg.reader.path)
+    terminal = Terminal.from_config(cfg)
+    try:
+        keys = KeyboardKeypad(io.StringIO("1250\n" "rr1\n" "rr1\n"))
+        service = TerminalService(terminal, keys, currency=CURRENCIES["EUR"], result_hold_s=0)
+        assert service.run() == 1
+        (paid,) = service.results
+        state = terminal.journal.payment(paid.id).state
+        shown = [s for s in terminal.feedback.recent
+                 if s.name in ("void_entry", "voided", "void_refused")]
+    finally:
+        terminal.close()
+    assert paid.outcome == "approved" and state == "voided"
+    assert [s.name for s in shown] == [
+        "void_entry", "void_entry", "voided", "void_entry", "void_entry", "void_refused"]
+    assert shown[1].shows("#1") and shown[2].shows("Voided")
+    assert shown[5].shows("Already voided")
+    (row,) = host_sim.ledger.transactions("PITAP001")
+    assert (row["amount"], row["reversed"]) == (1250, 1)
+
+
+def test_a_void_while_the_host_is_away_stays_queued_and_settle_sends_it(
+        tmp_path: Path, sim: HostSimulator) -> None:
+    reader = new_reader()
+    state = tmp_path / "state"
+    site = write_site(tmp_path / "site.toml", state, reader, sim.port)
+    away = write_site(tmp_path / "away.toml", state, reader, free_port(socket.SOCK_STREAM))
+    paid = pay(site, reader, "12.50")
+
+    done = run_pitap("void", str(paid["id"]), "--json", "--config", str(away))
+    assert done.returncode == 1, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert (result["voided"], result["state"]) == (False, "void_queued") and result["pending"]
+    queued = run_pitap("journal", "--queue", "--config", str(site))
+    assert "void" in queued.stdout and f"payment #{paid['id']}" in queued.stdout
+
+    settled = run_pitap("settle", "--json", "--config", str(site))
+    assert settled.returncode == 0, settled.stderr[-2000:]
+    z = json.loads(settled.stdout)
+    assert z["closed"] and z["totals"] == z["host_totals"] == ZERO and z["voided"] == 1
+    (row,) = sim.ledger.transactions("PITAP001")
+    assert row["reversed"] == 1

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from firmware.config import OfflineSection
+from firmware.emv.dates import yymm_passed
 from firmware.money import Money
 from firmware.reasons import Reason
 from ui.money import operator_text
@@ -35,9 +36,7 @@ class OfflineRefusal:
 
 def expired(expiry: str, when: dt.datetime) -> bool:
     """A YYMM expiry date before the payment's month (an unreadable one counts as expired)."""
-    if len(expiry) != 4 or not expiry.isdigit() or not 1 <= int(expiry[2:]) <= 12:
-        return True
-    return (2000 + int(expiry[:2]), int(expiry[2:])) < (when.year, when.month)
+    return yymm_passed(expiry, when.date()) is not False
 
 
 def refusal(

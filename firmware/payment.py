@@ -91,6 +91,12 @@ class PaymentState(StrEnum):
             return None
 
 
+#: An approval that still stands: the money is the merchant's and a void or a partial's rest may
+#: still follow (a stored payment is not yet approved; a forwarded one is kept apart).
+STANDING: frozenset[PaymentState] = frozenset(
+    {PaymentState.APPROVED, PaymentState.ADVICE_QUEUED, PaymentState.ADVISED})
+
+
 class PaymentOutcome(StrEnum):
     """What a payment ended as, for the customer: the one outcome vocabulary of the terminal
     (`PaymentResult.outcome`, the journal's `outcome` column, the screens' keys).

@@ -27,7 +27,7 @@ from firmware.host.saf import StoreAndForward
 from firmware.journal import Journal, Payment, UnknownPayment
 from firmware.money import Currency, Money, UnknownCurrency
 from firmware.money import currency as currency_of
-from firmware.payment import PaymentState, QueueKind, TxnType
+from firmware.payment import STANDING, PaymentState, QueueKind, TxnType
 from ui.money import operator_text
 
 __all__ = ["VoidProblem", "VoidRefused", "VoidResult", "check_voidable", "void_payment"]
@@ -35,7 +35,6 @@ __all__ = ["VoidProblem", "VoidRefused", "VoidResult", "check_voidable", "void_p
 log = logging.getLogger(__name__)
 
 # The states of an approval that still stands (not refunded, reversed or voided).
-_STANDING = (PaymentState.APPROVED, PaymentState.ADVICE_QUEUED, PaymentState.ADVISED)
 
 
 class VoidProblem(StrEnum):
@@ -102,7 +101,7 @@ def check_voidable(journal: Journal, payment_id: int, settles_in: Currency) -> P
     if p.state is PaymentState.REFUNDED or journal.refunded_amount(payment_id):
         raise VoidRefused(f"payment {payment_id} is refunded: a void cancels an untouched "
                           "approval", VoidProblem.REFUNDED)
-    if not p.charged or p.state not in _STANDING:
+    if not p.charged or p.state not in STANDING:
         raise VoidRefused(f"payment {payment_id} was not approved ({p.state.value}): nothing to "
                           "void", VoidProblem.NOT_APPROVED)
     if p.batch != journal.open_batch():

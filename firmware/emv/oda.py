@@ -13,6 +13,7 @@ import hmac
 from dataclasses import dataclass, field
 
 from firmware.emv.capk import CaKeyStore, CaPublicKey
+from firmware.emv.dates import month_passed
 from firmware.errors import PitapError
 
 
@@ -81,13 +82,11 @@ def _hash_ok(rec: bytes, tail: bytes) -> bool:
 
 
 def _mmyy_expired(mmyy: bytes, on: dt.date) -> bool:
+    """A certificate's BCD MMYY expiry before `on`'s month (an unreadable one counts as expired)."""
     text = mmyy.hex()
-    if not text.isdigit():
+    if len(text) != 4 or not text.isdigit():
         return True
-    mm, yy = int(text[:2]), int(text[2:])
-    if not 1 <= mm <= 12:
-        return True
-    return (2000 + yy, mm) < (on.year, on.month)
+    return month_passed(int(text[2:]), int(text[:2]), on) is not False
 
 
 def _digits(b: bytes) -> str:

@@ -6,25 +6,14 @@ the GENERATE AC flow's terminal action analysis weighs.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING
 
+from firmware.emv.dates import yymm_passed, yymmdd
 from firmware.emv.flags import Tvr
 from firmware.emv.tags import Tag
 
 if TYPE_CHECKING:
     from firmware.emv.session import Session
-
-
-def yymmdd(value: bytes) -> dt.date | None:
-    """A 3-byte BCD date (5F24, 5F25); None when it is not one."""
-    text = value.hex()
-    if len(value) != 3 or not text.isdigit():
-        return None
-    try:
-        return dt.date(2000 + int(text[:2]), int(text[2:4]), int(text[4:6]))
-    except ValueError:
-        return None
 
 
 def application_expired(s: Session) -> bool:
@@ -33,11 +22,7 @@ def application_expired(s: Session) -> bool:
     if Tag.APPLICATION_EXPIRATION_DATE in s.card:
         expiry = yymmdd(s.card[Tag.APPLICATION_EXPIRATION_DATE])
         return expiry is None or on > expiry
-    yymm = s.expiry()
-    if len(yymm) == 4 and yymm.isdigit():
-        yy, mm = int(yymm[:2]), int(yymm[2:])
-        return (2000 + yy, mm) < (on.year, on.month)
-    return False
+    return yymm_passed(s.expiry(), on) is True
 
 
 def check(s: Session) -> None:

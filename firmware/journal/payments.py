@@ -22,9 +22,12 @@ from firmware.journal.records import HistoryEntry, Payment, StoredTotals
 from firmware.journal.store import Store, iso, now_iso, scrub
 from firmware.journal.vault import CardVault
 from firmware.money import BatchTotals, Currency
-from firmware.payment import PaymentOutcome, PaymentState, TxnType, transition_problem
+from firmware.payment import STANDING, PaymentOutcome, PaymentState, TxnType, transition_problem
 
 __all__ = ["FIELD_TYPES", "PaymentStore"]
+
+# The standing states as an SQL list (their values are fixed identifiers, not input).
+_STANDING_SQL = ", ".join(f"'{state.value}'" for state in sorted(STANDING))
 
 FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "scheme": (str,),
@@ -203,7 +206,7 @@ class PaymentStore:
         shopkeeper voided is theirs to finish, not an interrupted one."""
         firsts = self._store.read(
             f"{_WITH_VAULT} WHERE p.response_code = '10' AND p.part_of IS NULL"
-            " AND p.txn_type = 'purchase' AND p.state IN ('approved', 'advice_queued', 'advised')"
+            f" AND p.txn_type = 'purchase' AND p.state IN ({_STANDING_SQL})"
             " ORDER BY p.id")
         out = []
         for row in firsts:

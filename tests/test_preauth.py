@@ -278,3 +278,55 @@ def test_killed_waiting_for_the_host_recovers_once(tmp_path: Path, sim: HostSimu
             assert journal.payment(pid).state == "voided"
             assert [r["reversed"] for r in rows] == [1]
             assert z["totals"] == z["host_totals"] == ZERO and z["open_holds"] == 0
+
+
+def test_receipts_say_pre_authorization_held_and_completed(tmp_path: Path,
+                                                           sim: HostSimulator) -> None:
+    from test_receipts import receipt_copies
+
+    reader = new_reader()
+    state = tmp_path / "state"
+    site = write_site(tmp_path / "site.toml", state, reader, sim.port)
+    with site.open("a", encoding="utf-8") as f:
+        f.write('[printer]\nbackend = "file"\n')
+    receipts = state / "receipts.bin"
+    hold = tap(site, reader, "preauth", "100.00")
+    first = receipt_copies(receipts)
+    assert len(first) == 2
+    for copy in first:
+        text = "\n".join(copy)
+        assert "PRE-AUTHORIZATION" in text and "Held EUR 100.00" in text and "APPROVED" in text
+        assert "PURCHASE" not in text
+    receipts.unlink()
+    assert on_hold(site, "increment", str(hold["id"]), "20.00")["done"]
+    receipts.unlink()
+    assert on_hold(site, "complete", str(hold["id"]), "115.00")["done"]
+    for copy in receipt_copies(receipts):
+        text = "\n".join(copy)
+        assert "COMPLETION" in text and "Completed EUR 115.00" in text
+        assert any(x.startswith("Held") and x.endswith("EUR 120.00") for x in copy), copy
+        assert f"**** {str(hold['masked_pan'])[-4:]}" in text
+    other = tap(site, reader, "preauth", "30.00")
+    receipts.unlink()
+    assert on_hold(site, "release", str(other["id"]))["done"]
+    for copy in receipt_copies(receipts):
+        text = "\n".join(copy)
+        assert "PRE-AUTHORIZATION" in text and "RELEASED" in text and "VOID" not in text
+
+
+def test_a_hold_without_an_answer_is_reversed_at_the_host(tmp_path: Path,
+                                                          sim: HostSimulator) -> None:
+    """Test amount …96: the host books the hold and never answers; the terminal reverses it, so
+    no funds stay held for a pre-authorization the terminal does not know of."""
+    reader = new_reader()
+    site = write_site(tmp_path / "site.toml", tmp_path / "state", reader, sim.port,
+                      response_timeout_s=1.0)
+    lost = tap(site, reader, "preauth", "40.96", expect_code=1)
+    assert lost["outcome"] == "error"
+    z = json.loads(run_pitap("settle", "--json", "--config", str(site)).stdout)
+    assert z["closed"] and z["totals"] == z["host_totals"] == ZERO and z["open_holds"] == 0
+    (row,) = ledger(sim)
+    assert (row["kind"], row["reversed"]) == ("preauth", 1)
+    refused(run_pitap("complete", str(lost["id"]), "--config", str(site)), "not approved")
+    listed = run_pitap("journal", "--config", str(site)).stdout
+    assert f"#{lost['id']} " in listed and "preauth" in listed

@@ -63,6 +63,10 @@ def payment_line(p: Payment) -> str:
         parts.append(f"stan={p.stan:06d}")
     if p.offline:
         parts.append("offline")
+    if p.hold_of is not None:  # an increment or a completion of a pre-authorization
+        parts.append(f"hold=#{p.hold_of}")
+    if p.expires_at:  # a pre-authorization's hold
+        parts.append(f"expires={p.expires_at[:16].replace('T', ' ')}")
     if p.reason:
         parts.append(f"({p.reason})")
     return " ".join(parts)

@@ -237,6 +237,23 @@ class OfflineSection:
 
 
 @dataclass(frozen=True)
+class PreauthSection:
+    """Pre-authorization (firmware.preauth): how long a hold lasts, and how much more than the
+    held total a completion may capture."""
+
+    hold_days: int = 7  # a hold expires this many days after its authorization
+    tolerance_pct: float = 15.0  # a completion captures at most the held total plus this %
+
+    LIMITS: ClassVar[dict[str, tuple[float, float]]] = {
+        "hold_days": (1, 31),
+        "tolerance_pct": (0, 50),
+    }
+
+    def validate(self, where: str) -> None:
+        pass
+
+
+@dataclass(frozen=True)
 class DisplaySection:
     backend: str = "png"  # png | st7789 | ili9341 | framebuffer | none
     width: int = 320
@@ -375,6 +392,7 @@ class Config:
     kernel: KernelSection = field(default_factory=KernelSection)
     journal: JournalSection = field(default_factory=JournalSection)
     offline: OfflineSection = field(default_factory=OfflineSection)
+    preauth: PreauthSection = field(default_factory=PreauthSection)
     display: DisplaySection = field(default_factory=DisplaySection)
     gpio: GpioSection = field(default_factory=GpioSection)
     keypad: KeypadSection = field(default_factory=KeypadSection)

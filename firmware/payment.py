@@ -18,6 +18,11 @@ The life of one payment, as the journal records it:
     approved | advised -> void_queued -> voided     (voided: a reversal the shopkeeper asked for)
     advice_queued -> voided                         (voided before its advice went: dropped)
 
+A pre-authorization (firmware.preauth) is three kinds of payment on the same states: the hold
+(`preauth`, a tap, approved online; released = its void), each `increment` (no tap: started ->
+card_read -> awaiting_reply -> approved | declined | error) and the `completion` (no tap:
+started -> card_read -> approved -> advice_queued -> advised, its 0220 advice).
+
 `LEGAL_TRANSITIONS` is that picture as data; the journal refuses any other state change.
 """
 
@@ -38,10 +43,19 @@ __all__ = [
 
 
 class TxnType(StrEnum):
-    """What a payment is: a purchase (a sale) or a refund. One word each, everywhere."""
+    """What a payment is: a purchase (a sale) or a refund; a pre-authorization's hold, an
+    increment of it and its completion (firmware.preauth). One word each, everywhere."""
 
     PURCHASE = "purchase"
     REFUND = "refund"
+    PREAUTH = "preauth"  # funds held (0100), never in a settlement total
+    INCREMENT = "increment"  # the hold raised (0100 referencing it), never in a total
+    COMPLETION = "completion"  # the hold captured (0220 advice): counts as a sale
+
+    @property
+    def holds_funds(self) -> bool:
+        """A hold or an increment of one: funds held, not charged (in no settlement total)."""
+        return self in (TxnType.PREAUTH, TxnType.INCREMENT)
 
     @property
     def emv_code(self) -> int:

@@ -60,10 +60,25 @@ class ReceiptBuilder:
         return PrintLine(f"{left}{' ' * space}{right}"[: max(self.columns, len(right) + 1)])
 
 
-def amount_text(payment: dict, lang: Language) -> str:
-    """The payment's amount as printed: 'EUR 1,234.56' (en) / 'EUR 1.234,56' (it)."""
-    money = Money.of(int(payment.get("amount", 0)), int(payment.get("currency", 978)))
+def amount_text(payment: dict, lang: Language, key: str = "amount") -> str:
+    """The payment's amount (or another of its amounts: `key`) as printed: 'EUR 1,234.56' (en)
+    / 'EUR 1.234,56' (it)."""
+    money = Money.of(int(payment.get(key, 0)), int(payment.get("currency", 978)))
     return format_money(money, lang, Style.PAPER)
+
+
+# A pre-authorization's receipts (firmware.preauth): the hold's headline amount is what it holds
+# (`held` in the payment dict when given: after increments), a completion's what it captured;
+# an increment and a completion also print the held total on a line of their own.
+AMOUNT_LABELS = {TxnType.PREAUTH.value: "held", TxnType.COMPLETION.value: "completed"}
+HELD_LINE = (TxnType.INCREMENT.value, TxnType.COMPLETION.value)
+
+
+def headline_amount(payment: dict, lang: Language) -> str:
+    """'Total EUR 12.50', 'Held EUR 120.00' (a hold), 'Completed EUR 115.00' (a completion)."""
+    kind = str(payment.get("txn_type") or TxnType.PURCHASE)
+    key = "held" if kind == TxnType.PREAUTH.value and payment.get("held") is not None else "amount"
+    return f"{lang.t(AMOUNT_LABELS.get(kind, 'total'))} {amount_text(payment, lang, key)}"
 
 
 def when_text(payment: dict) -> str:
@@ -123,7 +138,7 @@ def cvm_lines(builder: ReceiptBuilder, payment: dict, lang: Language) -> list[Pr
 def outcome_text(payment: dict, lang: Language, reason: Reason | None = None) -> str:
     """'Approved' / 'Declined' / 'Not charged' ('Refund approved' ... for a refund), 'Voided'."""
     if voided(payment):
-        return lang.t("voided")
+        return lang.t("released" if payment.get("txn_type") == TxnType.PREAUTH else "voided")
     key = outcome_key(payment, reason)
     if not key:
         return str(payment.get("outcome") or payment.get("state") or "")
@@ -146,7 +161,7 @@ def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,
         builder.pair(t("terminal"), str(payment.get("terminal_id") or builder.terminal_id)),
         builder.pair(t("date"), when_text(payment)),
         rule,
-        PrintLine(t("void" if voided(payment)
+        PrintLine(t("void" if voided(payment) and payment.get("txn_type") != TxnType.PREAUTH
                     else TxnType(payment.get("txn_type") or TxnType.PURCHASE)).upper(),
                   "center", bold=True),
     ]
@@ -164,9 +179,11 @@ def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,
     lines.append(builder.pair("STAN", f"{stan:06d}" if isinstance(stan, int) else "-"))
     if payment.get("rrn"):
         lines.append(builder.pair("RRN", str(payment["rrn"])))
+    if payment.get("txn_type") in HELD_LINE and payment.get("held") is not None:
+        lines.append(builder.pair(t("held"), amount_text(payment, lang, "held")))
     lines += [
         PrintLine(),
-        builder.headline(f"{t('total')} {amount_text(payment, lang)}"),
+        builder.headline(headline_amount(payment, lang)),
         PrintLine(),
         builder.headline(outcome_text(payment, lang, reason).upper()),
     ]
@@ -207,9 +224,9 @@ def receipt_qr_payload(builder: ReceiptBuilder | None, payment: dict, lang: Lang
     parts = []
     if builder is not None:
         parts += [builder.merchant_name, f"{lang.t('terminal')} {builder.terminal_id}"]
-    kind = "void" if voided(payment) else str(payment.get("txn_type") or TxnType.PURCHASE)
-    parts += [when_text(payment), lang.t(kind),
-              f"{lang.t('total')} {amount_text(payment, lang)}",
+    kind = str(payment.get("txn_type") or TxnType.PURCHASE)
+    kind = "void" if voided(payment) and kind != TxnType.PREAUTH else kind
+    parts += [when_text(payment), lang.t(kind), headline_amount(payment, lang),
               outcome_text(payment, lang, decline_reason(payment, reason))]
     if payment.get("offline"):
         parts.append(lang.t("approved_offline"))

@@ -62,6 +62,11 @@ PROMPT_REASONS = {
 }
 
 
+def hold_expiry(when: dt.datetime, days: int) -> str:
+    """When a hold approved at `when` expires, as the journal keeps it (ISO 8601, UTC)."""
+    return (when + dt.timedelta(days=days)).astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
 def local_now() -> dt.datetime:
     """Now in local time, with its UTC offset: the terminal's clock for a payment."""
     return dt.datetime.now().astimezone()
@@ -204,6 +209,14 @@ class Terminal:
             self._take_the_rest(first, presentment_timeout, cancelled or (lambda: False))
         first.total_ms = (time.monotonic() - started) * 1000.0
         return first
+
+    def preauth(self, amount: int, currency: Currency | None = None,
+                presentment_timeout: float | None = None,
+                cancelled: Callable[[], bool] | None = None) -> PaymentResult:
+        """A pre-authorization of `amount` (firmware.preauth): a tap, authorized online only
+        (never stored offline), funds held until `[preauth] hold_days` pass."""
+        return self.pay(amount, TxnType.PREAUTH, currency, presentment_timeout,
+                        cancelled=cancelled)
 
     def void(self, payment_id: int) -> VoidResult:
         """Void an approval of the open batch, no tap (firmware.void); VoidRefused (nothing sent)
@@ -416,6 +429,9 @@ class Terminal:
         decided = True  # False: the host never decided (nothing charged), not a decline
         if outcome.kind is OutcomeKind.ONLINE_REQUEST:
             decided = self._go_online(result, outcome, kind, when)
+        elif outcome.kind is OutcomeKind.APPROVED and kind is TxnType.PREAUTH:
+            # the kernel asks for an ARQC: a card answering with a TC holds nothing anywhere
+            self._end(result, PaymentOutcome.DECLINED, "a pre-authorization is held online only")
         elif outcome.kind is OutcomeKind.APPROVED:
             self._approve_offline(result, outcome, kind, when)
         else:
@@ -469,6 +485,8 @@ class Terminal:
         result.response_code, result.auth_code = response.response_code, response.auth_code
         fields: dict[str, object] = {"response_code": response.response_code,
                                      "auth_code": response.auth_code, "rrn": response.rrn}
+        if response.approved and kind is TxnType.PREAUTH:  # a hold: until when it stands
+            fields["expires_at"] = hold_expiry(when, self.cfg.preauth.hold_days)
         if response.approved and response.approved_amount is not None:
             # a partial approval: the journal keeps what was charged (the request's amount is
             # in the payment's "started" history entry)

@@ -9,6 +9,10 @@ unreachable with SIGUSR1 before it, back with SIGUSR2 after): with [offline] on 
 it on when its script has such a payment) it is stored (`expect = "stored"`). After the last
 payment the host comes back, store-and-forward sends what was stored, and each stored payment
 must end as its `after` says: "forwarded", or "declined_late" (declined after the fact).
+
+A pre-authorization (`preauth = true`) is taken with a tap, raised by `increment` minor units and
+captured for `complete` (no tap, firmware.preauth); its result then names the hold, the
+increment and the completion in `parts` and the amount captured in `approved_amount`.
 """
 
 from __future__ import annotations
@@ -47,12 +51,19 @@ class ScriptedPayment:
     host_down: bool = False  # the host is unreachable for this payment ([offline])
     after: str = ""  # a stored payment, once forwarded: "forwarded" or "declined_late"
     void: bool = False  # once it ended as expected, void it (no tap): it must end "voided"
+    preauth: bool = False  # a pre-authorization: funds held, then raised and completed
+    increment: int = 0  # a pre-authorization: minor units added to the hold (0: none)
+    complete: int = 0  # a pre-authorization: minor units captured by its completion
 
     def matches(self, result: PaymentResult, voided: bool = False) -> bool:
         """The payment ended as scripted ("stored": approved and stored for the bank), and was
         voided if and only if the script says `void`."""
         if voided != self.void:
             return False
+        if self.preauth:  # held, raised (when scripted) and completed for the scripted amount
+            steps = 3 if self.increment else 2
+            return (result.outcome == self.expect and len(result.parts) == steps
+                    and result.approved_amount == self.complete)
         if self.expect == "stored":
             return result.outcome == "approved" and result.stored
         return result.outcome == self.expect and not result.stored
@@ -83,6 +94,12 @@ def load_script(path: Path) -> list[ScriptedPayment]:
                               "expect = \"stored\", and only with it")
         if not isinstance(item.void, bool) or (item.void and item.expect != "approved"):
             raise ConfigError(f"{path}: payment {i}: 'void' (true/false) voids an approval")
+        if not isinstance(item.preauth, bool) or (item.preauth and (
+                item.expect != "approved" or item.void or item.host_down
+                or not isinstance(item.increment, int) or item.increment < 0
+                or not isinstance(item.complete, int) or item.complete <= 0)):
+            raise ConfigError(f"{path}: payment {i}: 'preauth' (true/false) is an approved hold "
+                              "with 'increment' (>= 0) and 'complete' (> 0) minor units")
         if not isinstance(item.amount, int) or item.amount < 0:
             raise ConfigError(f"{path}: payment {i}: 'amount' must be minor units >= 0")
         if item.currency is not None and (not isinstance(item.currency, str)
@@ -175,6 +192,30 @@ class DemoSummary:
                 and self.forwarded_as_scripted == self.forwarded)
 
 
+def hold_and_complete(terminal: Terminal, result: PaymentResult, item: ScriptedPayment) -> None:
+    """After an approved hold: the scripted increment and completion, no tap; the result then
+    lists the journal payments of the pre-authorization and the amount captured."""
+    from firmware.preauth import complete_hold, increment_hold
+    from ui.money import operator_text
+
+    cfg, journal = terminal.cfg, terminal.journal
+    steps = [f"held {operator_text(result.money)}"]
+    if item.increment:
+        raised = increment_hold(journal, terminal.acquirer, terminal.saf, result.id,
+                                item.increment, cfg)
+        if not raised.done:
+            result.reason = f"increment not approved: {raised.pending}"
+            return
+        result.parts.append(raised.payment.id)
+        steps.append(f"+{operator_text(Money(item.increment, result.currency))}")
+    done = complete_hold(journal, terminal.saf, result.id, item.complete, cfg)
+    if done.done:
+        result.parts.append(done.payment.id)
+        result.approved_amount = done.payment.amount
+        steps.append(f"completed {operator_text(Money(done.payment.amount, result.currency))}")
+    result.reason = ", ".join(steps) if done.done else f"completion queued: {done.pending}"
+
+
 def run_demo(
     cfg: Config,
     script: list[ScriptedPayment],
@@ -210,11 +251,17 @@ def run_demo(
                     host_down = item.host_down
                 phone = SimulatedPhone(item.wallet, cfg.reader.path) if item.wallet else None
                 phone_thread = phone.start(taps=item.taps, timeout=30.0) if phone else None
-                result = terminal.pay(item.amount, currency=item.money_currency,
-                                      presentment_timeout=item.presentment_timeout_s)
+                if item.preauth:
+                    result = terminal.preauth(item.amount, currency=item.money_currency,
+                                              presentment_timeout=item.presentment_timeout_s)
+                else:
+                    result = terminal.pay(item.amount, currency=item.money_currency,
+                                          presentment_timeout=item.presentment_timeout_s)
                 if phone is not None and phone_thread is not None:
                     phone.stop()
                     phone_thread.join(timeout=5.0)
+                if item.preauth and result.outcome == "approved":
+                    hold_and_complete(terminal, result, item)
                 voided = False
                 if item.void and result.outcome == "approved":
                     voided = all(terminal.void(part).voided for part in result.parts)

@@ -64,6 +64,9 @@ def test_demo_json_takes_the_scripted_payments(tmp_path: Path) -> None:
     assert {p["scheme"] for p in payments if p["outcome"] == "approved"} >= {"visa", "mastercard"}
     assert summary["payments"] == summary["as_scripted"] == len(payments)
     assert len(list(screens.glob("*.png"))) >= len(payments)
+    # a pre-authorization: held with a tap, raised and completed with none
+    (held,) = [p for p in payments if p["txn_type"] == "preauth"]
+    assert (held["amount"], held["approved_amount"], len(held["parts"])) == (10000, 11500, 3)
 
 
 def test_verbose_logs_the_payment_and_never_a_full_token(tmp_path: Path) -> None:

@@ -85,7 +85,9 @@ field_values["application_label"] = st.text(max_size=16)
 field_values["aid"] = st.binary(max_size=16).map(lambda b: b.hex().upper())
 field_values["amount"] = st.integers(0, 10**12)  # a partial approval's amount charged
 field_values["cvm"] = st.sampled_from(["", "cdcvm", "no_cvm", "signature", "online_pin", "failed"])
-assert set(field_values) == set(FIELD_TYPES) - {"refund_of"}  # refund_of: tested in test_api
+field_values["expires_at"] = st.text(max_size=25)  # a hold's expiry
+# refund_of: tested in test_api; hold_of (a reference too): in test_preauth
+assert set(field_values) == set(FIELD_TYPES) - {"refund_of", "hold_of"}
 steps = st.lists(
     st.tuples(
         st.integers(0, 99),  # which next state: legal ones by index, or any one (refused)

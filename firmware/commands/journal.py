@@ -32,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     what = p.add_mutually_exclusive_group()
     what.add_argument("--queue", action="store_true", help="reversals/advices waiting to be sent")
     what.add_argument("--check", action="store_true", help="run the start-up checks and report")
+    what.add_argument("--holds", action="store_true",
+                      help="pre-authorizations still holding funds, with their expiry")
     p.set_defaults(func=run)
 
 
@@ -61,6 +63,10 @@ def payment_line(p: Payment) -> str:
         parts.append(f"stan={p.stan:06d}")
     if p.offline:
         parts.append("offline")
+    if p.hold_of is not None:  # an increment or a completion of a pre-authorization
+        parts.append(f"hold=#{p.hold_of}")
+    if p.expires_at:  # a pre-authorization's hold
+        parts.append(f"expires={p.expires_at[:16].replace('T', ' ')}")
     if p.reason:
         parts.append(f"({p.reason})")
     return " ".join(parts)
@@ -79,6 +85,11 @@ def run(args: argparse.Namespace) -> int:
             return _check(cfg, journal, args.json)
         if args.queue:
             _print_queue(journal.queue(), args.json)
+            return 0
+        if args.holds:
+            from firmware.commands.preauth import print_holds
+
+            print_holds(cfg, journal, args.json)
             return 0
         payments = journal.payments(last=args.last)
         if args.json:

@@ -19,6 +19,7 @@ from firmware.emv.flags import Ttq
 from firmware.emv.outcome import TerminalTransaction
 from firmware.emv.tags import Tag
 from firmware.errors import PitapError
+from firmware.payment import TxnType
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,9 @@ def preprocess(
         return SkipReason.OVER_CONTACTLESS_LIMIT
     if amount == 0 and config.zero_amount == "not_allowed":
         return SkipReason.ZERO_AMOUNT_REFUSED
-    online = amount > limits.floor_limit or amount == 0 or offline_exhausted
+    # A pre-authorization holds funds at the issuer: always online (an ARQC), never a TC.
+    online = (amount > limits.floor_limit or amount == 0 or offline_exhausted
+              or txn.txn_type is TxnType.PREAUTH)
     cvm = amount > limits.cvm_required_limit
     decided = Ttq.ONLINE_CRYPTOGRAM_REQUIRED | Ttq.CVM_REQUIRED
     ttq = (Ttq.of(config.ttq) | decided) ^ decided  # both cleared, RFU bits kept

@@ -61,6 +61,10 @@ class AuthRequest:
     auth_code: str = ""  # for advices/reversals: the original approval code
     rrn: str = ""
     deferred: bool = False  # a stored payment forwarded later ([offline]): the dialect's MTI/25
+    # an increment or a completion: the hold it refers to, by its STAN and its moment (ISO
+    # 8601, the hold's created_at); its RRN is `rrn`, its approval code `auth_code`
+    original_stan: int = 0
+    original_at: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "txn_type", TxnType(self.txn_type))

@@ -24,9 +24,12 @@ _SPEC_KEYS = {"data_enc", "len_enc", "len_type", "max_len", "desc", "len_count",
               "right_pad"}
 _TOP_KEYS = {
     "description", "length_header", "tpdu", "nii", "max_message", "sale_message", "void_reason",
-    "defaults", "fields", "deferred_message", "deferred_condition",
+    "defaults", "fields", "deferred_message", "deferred_condition", "preauth_condition",
 }
 DEFAULT_VOID_REASON = "17"  # field 25 of a void's 0400: customer cancellation
+# Field 25 of a pre-authorization's messages (ISO 8583:1987 06: pre-authorized request); the
+# hold and its increments go as 0100, its completion as 0220 (firmware.preauth)
+DEFAULT_PREAUTH_CONDITION = "06"
 
 
 class MessageError(PitapError, ValueError):
@@ -46,6 +49,7 @@ class Dialect:
     deferred_message: str = "0200"
     deferred_condition: str = "06"
     void_reason: str = DEFAULT_VOID_REASON  # field 25 of a void's 0400 (2 digits)
+    preauth_condition: str = DEFAULT_PREAUTH_CONDITION  # field 25 of a hold, increment, completion
     description: str = ""
     source: Path | None = field(default=None, compare=False)
 
@@ -140,11 +144,19 @@ def parse_dialect(data: dict[str, Any], path: Path) -> Dialect:
     void_reason = data.get("void_reason", DEFAULT_VOID_REASON)
     if not (isinstance(void_reason, str) and len(void_reason) == 2 and void_reason.isdigit()):
         raise ConfigError(f"{path}: 'void_reason' must be 2 digits, e.g. \"17\"")
+    preauth = data.get("preauth_condition", DEFAULT_PREAUTH_CONDITION)
+    if not (isinstance(preauth, str) and len(preauth) == 2 and preauth.isdigit()) or (
+            preauth == "00"):
+        raise ConfigError(f"{path}: 'preauth_condition' must be 2 digits, not 00 (field 25)")
+    if preauth == condition and deferred == "0100":  # both would be an 0100 with that 25
+        raise ConfigError(f"{path}: 'preauth_condition' must differ from 'deferred_condition' "
+                          "when deferred_message is \"0100\"")
     nii = str(data.get("nii", ""))
     if nii and not (nii.isdigit() and len(nii) == 3):
         raise ConfigError(f"{path}: 'nii' must be 3 digits or empty")
     return Dialect(name=path.stem, spec=spec, length_header=header, tpdu=tpdu, nii=nii,
                    max_message=max_message, sale_message=sale, deferred_message=deferred,
                    deferred_condition=condition, void_reason=void_reason,
+                   preauth_condition=preauth,
                    description=str(data.get("description", "")),
                    source=path)

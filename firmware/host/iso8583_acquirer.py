@@ -31,6 +31,7 @@ from firmware.host.dialect import Dialect, MessageError, load_dialect
 from firmware.host.link import FrameError, FrameTimeout, HostLink, client_tls_context
 from firmware.host.response_codes import ResponseCode
 from firmware.money import BatchTotals
+from firmware.payment import TxnType
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,10 @@ class Iso8583Acquirer:
     def authorize(self, request: AuthRequest) -> AuthResponse:
         log.info("authorize %s %s stan %06d card %s", request.txn_type, request.amount,
                  request.stan, mask_pan(request.pan))
-        doc = messages.authorization(request, self.sale_mti, self.dialect)
+        if request.txn_type in (TxnType.PREAUTH, TxnType.INCREMENT):
+            doc = messages.preauthorization(request, self.dialect)
+        else:
+            doc = messages.authorization(request, self.sale_mti, self.dialect)
         reply = self._exchange(doc)
         response = messages.auth_response(reply, self.dialect, request.amount)
         if response.approved and response.approved_amount is None and (
@@ -145,7 +149,9 @@ class Iso8583Acquirer:
         offline approval the host was advised of, 0220 as the original MTI in field 90."""
         log.info("reverse stan %06d (%s)%s", original.stan, reason, " repeat" if repeat else "")
         void = reason == ReversalReason.VOID
-        original_mti = "0220" if original.offline_approved else self.sale_mti
+        original_mti = ("0220" if original.offline_approved
+                        else messages.PREAUTH_MTI if original.txn_type.holds_funds
+                        else self.sale_mti)
         doc = messages.reversal(original, self.dialect, original_mti, repeat=repeat,
                                 reason_code=self.dialect.void_reason if void else "00")
         reply = self._exchange(doc)

@@ -8,6 +8,7 @@ firmware.host.response_codes.ResponseCode. Card data only passes through: nothin
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
@@ -21,7 +22,14 @@ from firmware.payment import TxnType
 
 # POS entry mode (22): 07 = contactless chip (EMV), 1 = terminal can accept a PIN.
 POS_ENTRY_CONTACTLESS = "071"
-PROCESSING_CODES = {TxnType.PURCHASE: "000000", TxnType.REFUND: "200000"}
+# A pre-authorization is goods and services (00) too: field 25 (the dialect's
+# preauth_condition) and, for an increment or a completion, field 90 say what it is.
+PROCESSING_CODES = {TxnType.PURCHASE: "000000", TxnType.REFUND: "200000",
+                    TxnType.PREAUTH: "000000", TxnType.INCREMENT: "000000",
+                    TxnType.COMPLETION: "000000"}
+# The MTI a pre-authorization's hold and increments always go as (an authorization: funds held,
+# nothing captured), whatever the dialect's sale_message.
+PREAUTH_MTI = "0100"
 SETTLEMENT_CODE = "920000"  # settlement request
 SETTLEMENT_AFTER_UPLOAD_CODE = "960000"  # settlement trailer after a batch upload
 NETWORK_ECHO = "301"
@@ -151,7 +159,25 @@ def authorization(req: AuthRequest, mti: str, dialect: Dialect) -> dict[str, str
         doc["25"] = dialect.deferred_condition
     if req.rrn:
         doc["37"] = req.rrn
+    _preauth_fields(doc, req, dialect)
     return doc
+
+
+def _preauth_fields(doc: dict[str, str], req: AuthRequest, dialect: Dialect) -> None:
+    """A hold, an increment or a completion: field 25 says pre-authorization; an increment or a
+    completion names its hold in field 90 (original data elements) and 37 (its RRN)."""
+    if req.txn_type in (TxnType.PREAUTH, TxnType.INCREMENT, TxnType.COMPLETION):
+        doc["25"] = dialect.preauth_condition
+    if req.original_stan:  # the hold, an 0100 authorization
+        when = dt.datetime.fromisoformat(req.original_at) if req.original_at else req.when
+        doc["90"] = original_data(dataclasses.replace(req, stan=req.original_stan, when=when),
+                                  PREAUTH_MTI)
+
+
+def preauthorization(req: AuthRequest, dialect: Dialect) -> dict[str, str]:
+    """0100 for a hold (card data, field 25 the dialect's preauth_condition) or an increment of
+    one (no card data: field 90 and 37 name the hold, 4 is the amount added)."""
+    return authorization(req, PREAUTH_MTI, dialect)
 
 
 def advice(req: AuthRequest, dialect: Dialect, repeat: bool = False) -> dict[str, str]:
@@ -165,6 +191,7 @@ def advice(req: AuthRequest, dialect: Dialect, repeat: bool = False) -> dict[str
         doc["38"] = req.auth_code
     if req.rrn:
         doc["37"] = req.rrn
+    _preauth_fields(doc, req, dialect)  # a completion: 25 and the hold in 90
     return doc
 
 

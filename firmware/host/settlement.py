@@ -30,7 +30,7 @@ from firmware.host.acquirer import (
 )
 from firmware.host.saf import Outbox, StoreAndForward
 from firmware.money import BatchTotals, Currency, Money, UnknownCurrency
-from firmware.payment import PaymentState, QueueKind, SettlementState
+from firmware.payment import PaymentState, QueueKind, SettlementState, TxnType
 from ui.lang import load as load_language
 from ui.money import Style, format_money
 
@@ -70,6 +70,7 @@ class Batches(Outbox, Protocol):
     def outcome_counts(self, batch: int) -> dict[str, int]: ...
     def count_in_state(self, batch: int, state: PaymentState) -> int: ...
     def other_currencies(self, batch: int, currency: Currency) -> dict[int, list[int]]: ...
+    def open_holds(self, currency: Currency) -> tuple[int, int]: ...
 
 
 class BatchNotClosed(PitapError):
@@ -103,6 +104,11 @@ class ZReport:
     # charged payments of this batch in other currencies: {currency: [count, amount]}; a batch
     # settles one currency (the terminal's), these are listed, not sent
     other_currencies: dict[int, list[int]] = field(default_factory=dict)
+    # pre-authorizations: completions are sales (in the totals); holds still open are not
+    completions: int = 0
+    completions_amount: int = 0
+    open_holds: int = 0
+    open_holds_amount: int = 0
 
     def as_dict(self) -> dict[str, object]:
         """Plain data (`pitap settle --json`): the currency by its number, totals by figure."""
@@ -157,6 +163,9 @@ def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
     journal.record_settlement(s.id, SettlementState.DONE if result.agreed
                               else SettlementState.FAILED, result.response_code, result.message)
     by_scheme = dict(journal.scheme_totals(batch, totals.currency))
+    completed = [p for p in journal.charged_payments(batch)
+                 if p.txn_type == TxnType.COMPLETION and p.currency == totals.currency.numeric]
+    holds = journal.open_holds(totals.currency)
     late = [p for p in journal.payments_in_state(PaymentState.DECLINED_LATE)
             if p.batch == batch and p.currency == totals.currency.numeric]
     return ZReport(
@@ -173,6 +182,8 @@ def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
         voided=journal.count_in_state(batch, PaymentState.VOIDED),
         queue_pending=len(journal.queue()),
         other_currencies=journal.other_currencies(batch, totals.currency),
+        completions=len(completed), completions_amount=sum(p.amount for p in completed),
+        open_holds=holds[0], open_holds_amount=holds[1],
     )
 
 
@@ -219,6 +230,9 @@ def format_z_report(z: ZReport) -> str:
         lines.append("Not charged: " + ", ".join(
             f"{name} {n}" for name, n in sorted(z.outcomes.items()) if name not in counted)
             if any(name not in counted for name in z.outcomes) else "Not charged: none")
+    if z.completions:
+        done = Money(z.completions_amount, z.currency)
+        lines.append(f"{'  completions':<12}{z.completions:>6}  {_money(done):>20}")
     if z.voided:
         lines.append(f"Voided (in no total): {z.voided}")
     if z.reversed:
@@ -239,6 +253,9 @@ def format_z_report(z: ZReport) -> str:
                      f" refunds {h.refunds_count} {_money(h.refunds)}")
     for cur_other, (count, net) in sorted(z.other_currencies.items()):
         lines.append(f"Not settled here: {count} in {_other_money(net, cur_other)} (net)")
+    if z.open_holds:
+        held = Money(z.open_holds_amount, z.currency)
+        lines.append(f"Open holds (in no total): {z.open_holds} {_money(held):>14}")
     if z.queue_pending:
         lines.append(f"Still queued for the host: {z.queue_pending}")
     return "\n".join(lines)

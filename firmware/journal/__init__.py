@@ -11,7 +11,8 @@ A package of small stores on one connection (`store.Store`), behind the `Journal
   encodes, AES-GCM encrypted under a terminal key kept in a separate 0600 file (`keys`), bound to
   its payment id, and deleted (in one place) as soon as nothing queued needs it any more;
 - `outbox`: the ordered store-and-forward queue of reversals and advices, with retry/backoff;
-- `settlements`: settlement runs, so that one interrupted by a power cut can be resumed.
+- `settlements`: settlement runs, so that one interrupted by a power cut can be resumed;
+- `holds`: pre-authorizations, what each holds, and the completion's one write.
 Readers get frozen records (`records`), never rows or dicts.
 
 SQLite runs in WAL mode with synchronous=FULL: when a method returns, its change survives a power
@@ -38,6 +39,7 @@ from firmware.journal.errors import (
     JournalError,
     UnknownPayment,
 )
+from firmware.journal.holds import Hold, HoldStatus, HoldStore
 from firmware.journal.keys import load_or_create_key
 from firmware.journal.outbox import BACKOFF_FIRST_S, BACKOFF_MAX_S, Outbox, backoff_seconds
 from firmware.journal.payments import FIELD_TYPES, PaymentStore, clean_fields
@@ -49,7 +51,8 @@ from firmware.money import BatchTotals, Currency
 from firmware.payment import PaymentState, QueueKind, SettlementState, TxnType
 
 __all__ = [
-    "FIELD_TYPES", "MIGRATIONS", "SCHEMA_VERSION", "STAN_MAX", "HistoryEntry",
+    "FIELD_TYPES", "MIGRATIONS", "SCHEMA_VERSION", "STAN_MAX", "HistoryEntry", "Hold",
+    "HoldStatus",
     "IllegalTransition", "Journal", "JournalBusy", "JournalCorrupt", "JournalError", "Payment",
     "QueueItem", "Settlement", "StoredTotals", "UnknownPayment", "backoff_seconds",
     "load_or_create_key", "scrub",
@@ -76,6 +79,7 @@ class Journal:
         self.vault = CardVault(store, key)
         self.outbox = Outbox(store, clock, backoff)
         self.settlement_runs = Settlements(store)
+        self.holds = HoldStore(store)  # pre-authorizations (firmware.preauth)
 
     # ---- opening --------------------------------------------------------------------------
     @classmethod
@@ -194,6 +198,11 @@ class Journal:
     def other_currencies(self, batch: int, currency: Currency) -> dict[int, list[int]]:
         """The batch's charged payments not in `currency`: {currency: [count, net amount]}."""
         return self.payments_store.other_currencies(batch, currency)
+
+    def open_holds(self, currency: Currency) -> tuple[int, int]:
+        """(count, held total) of the pre-authorizations still holding funds in `currency`
+        (not completed, released or expired): in no settlement total."""
+        return self.holds.open_totals(currency.numeric, dt.datetime.now(dt.UTC))
 
     # ---- STAN -------------------------------------------------------------------------------
     def next_stan(self) -> int:

@@ -45,6 +45,8 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "aid": (str,),  # the application identifier, hex
     "amount": (int,),  # a partial approval: the amount charged (less than the one asked)
     "cvm": (str,),  # how the cardholder was verified: a firmware.emv CvmMethod value
+    "hold_of": (int,),  # an increment or a completion: the hold (pre-authorization) it is of
+    "expires_at": (str,),  # a hold: when it expires (ISO 8601, UTC)
 }
 
 S = PaymentState
@@ -54,10 +56,11 @@ _CARD_DATA_DONE = frozenset({S.DECLINED, S.NO_CARD, S.TRY_AGAIN, S.CANCELLED, S.
                              S.REVERSED, S.ADVISED, S.REFUNDED, S.VOIDED})
 del S
 
-# A payment stands as charged when approved and never reversed or voided since.
+# A payment stands as charged when approved and never reversed or voided since; a hold and its
+# increments hold funds and charge nothing (only a completion does).
 _CHARGED = (
-    "p.outcome = 'approved' AND NOT EXISTS (SELECT 1 FROM history h"
-    " WHERE h.payment_id = p.id AND h.state IN ('reversed', 'voided'))"
+    "p.outcome = 'approved' AND p.txn_type NOT IN ('preauth', 'increment') AND NOT EXISTS"
+    " (SELECT 1 FROM history h WHERE h.payment_id = p.id AND h.state IN ('reversed', 'voided'))"
 )
 _WITH_VAULT = (
     "SELECT p.*, EXISTS (SELECT 1 FROM card_data d WHERE d.payment_id = p.id) AS card_data_kept"
@@ -79,7 +82,8 @@ class PaymentStore:
         try:
             kind = TxnType(txn_type)
         except ValueError:
-            raise ValueError(f"txn_type must be 'purchase' or 'refund', not {txn_type!r}") from None
+            known = ", ".join(repr(t.value) for t in TxnType)
+            raise ValueError(f"txn_type must be one of {known}, not {txn_type!r}") from None
         if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
             raise ValueError(f"amount must be a non-negative int in minor units, not {amount!r}")
         now = now_iso()
@@ -125,8 +129,9 @@ class PaymentStore:
                 raise UnknownPayment(f"no payment {payment_id}")
             if row["state"] == new.value and not fields:
                 return  # an exact repeat (e.g. enqueue already recorded it)
-            if "refund_of" in clean:
-                require(c, int(clean["refund_of"]))  # type: ignore[call-overload]
+            for ref in ("refund_of", "hold_of"):
+                if ref in clean:
+                    require(c, int(clean[ref]))  # type: ignore[call-overload]
             self.transition(c, payment_id, new, clean, current=PaymentState(row["state"]))
             offline = bool(clean.get("offline", row["offline"]))
             if new in _CARD_DATA_DONE or (new is PaymentState.APPROVED and not offline):

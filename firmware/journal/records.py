@@ -53,6 +53,8 @@ class Payment:
     aid: str = ""  # the application identifier, hex
     cvm: str = ""  # how the cardholder was verified (firmware.emv CvmMethod value), "" unknown
     part_of: int | None = None  # the rest of a partially approved purchase: its first part
+    hold_of: int | None = None  # an increment or a completion: its hold (pre-authorization)
+    expires_at: str = ""  # a hold: when it expires (ISO 8601, UTC)
     card_data_kept: bool = False  # encrypted card data still in the vault
 
     @classmethod
@@ -69,7 +71,8 @@ class Payment:
             auth_code=d["auth_code"], response_code=d["response_code"], reason=d["reason"],
             card_in_field_ms=d["card_in_field_ms"], offline=bool(d["offline"]),
             refund_of=d["refund_of"], application_label=d["application_label"], aid=d["aid"],
-            cvm=d["cvm"], part_of=d["part_of"],
+            cvm=d["cvm"], part_of=d["part_of"], hold_of=d.get("hold_of"),
+            expires_at=d.get("expires_at") or "",
             card_data_kept=bool(d["card_data_kept"]) if "card_data_kept" in keys else False,
         )
 

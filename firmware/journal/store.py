@@ -172,8 +172,16 @@ ALTER TABLE queue_v5 RENAME TO queue;
 CREATE INDEX queue_pending ON queue(done_at, id);
 """
 
+# v6: pre-authorization (firmware.preauth): an increment or a completion names its hold
+# (`hold_of`); a hold keeps when it expires (`expires_at`, ISO 8601 UTC; "" for anything else).
+_SCHEMA_V6 = """
+ALTER TABLE payments ADD COLUMN hold_of INTEGER REFERENCES payments(id);
+ALTER TABLE payments ADD COLUMN expires_at TEXT NOT NULL DEFAULT '';
+"""
+
 # MIGRATIONS[n] takes a journal from user_version n to n + 1. Append, never edit.
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5,
+                       _SCHEMA_V6]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

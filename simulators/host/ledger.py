@@ -1,6 +1,9 @@
 """The host simulator's ledger: a SQLite file of what the "acquirer" booked, per terminal.
 
-Authorizations (approved or not), reversals, advices of offline approvals, refunds, seen
+Authorizations (approved or not), reversals, advices of offline approvals, refunds,
+pre-authorizations (kind `preauth`: a hold; `increment`: raised; a completion is a `sale` naming
+its hold in `original_stan`; a reversal of a hold drops its increments too; holds and increments
+are in no total and never closed into a batch), seen
 cryptograms (hashed, for replay detection) and closed batches. Settlement reconciles a terminal's
 totals against the open (unsettled) approved and not reversed rows. No PAN is stored: a masked
 one for people, a hash for replays. Thread-safe (one lock, one connection).
@@ -33,7 +36,8 @@ CREATE TABLE IF NOT EXISTS txn (
     reversed INTEGER NOT NULL DEFAULT 0,
     batch INTEGER,                 -- NULL while the batch is open
     reason TEXT NOT NULL DEFAULT '',
-    created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    original_stan TEXT NOT NULL DEFAULT ''  -- an increment or a completion: its hold's STAN
 );
 CREATE INDEX IF NOT EXISTS txn_terminal_stan ON txn (terminal_id, stan);
 CREATE TABLE IF NOT EXISTS cryptogram (digest TEXT PRIMARY KEY);
@@ -81,14 +85,14 @@ class Ledger:
     def book(self, *, terminal_id: str, stan: str, mti: str, kind: str, amount: int,
              currency: int, response_code: str, approved: bool, answered: bool = True,
              auth_code: str = "", rrn: str = "", masked_pan: str = "", offline: bool = False,
-             reason: str = "") -> int:
+             reason: str = "", original_stan: str = "") -> int:
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO txn (terminal_id, stan, mti, kind, amount, currency, response_code,"
-                " approved, answered, auth_code, rrn, masked_pan, offline, reason)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " approved, answered, auth_code, rrn, masked_pan, offline, reason, original_stan)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (terminal_id, stan, mti, kind, amount, currency, response_code, int(approved),
-                 int(answered), auth_code, rrn, masked_pan, int(offline), reason),
+                 int(answered), auth_code, rrn, masked_pan, int(offline), reason, original_stan),
             )
             return int(cur.lastrowid or 0)
 
@@ -120,7 +124,44 @@ class Ledger:
                 " AND stan=? AND approved=1 AND reversed=0 AND batch IS NULL"
                 " ORDER BY id DESC LIMIT 1)",
                 (why, why, terminal_id, stan))
+            if cur.rowcount and self._db.execute(
+                    "SELECT 1 FROM txn WHERE terminal_id=? AND stan=? AND kind='preauth'"
+                    " AND reversed=1", (terminal_id, stan)).fetchone():
+                self._db.execute(  # a hold released: its increments go with it
+                    "UPDATE txn SET reversed=1 WHERE terminal_id=? AND kind='increment'"
+                    " AND original_stan=? AND reversed=0", (terminal_id, stan))
             return cur.rowcount > 0
+
+    # ---- pre-authorizations -------------------------------------------------------------
+    def hold(self, terminal_id: str, stan: str) -> dict[str, object] | None:
+        """The standing hold booked with this STAN (approved, not released, not completed):
+        its row with `held` (its amount plus its increments); None when there is none."""
+        with self._lock:
+            cur = self._db.execute(
+                "SELECT * FROM txn WHERE terminal_id=? AND stan=? AND kind='preauth'"
+                " AND approved=1 AND reversed=0 ORDER BY id DESC LIMIT 1", (terminal_id, stan))
+            row = cur.fetchone()
+            if row is None:
+                return None
+            hold = dict(zip([d[0] for d in cur.description], row, strict=True))
+            if self._db.execute(
+                    "SELECT 1 FROM txn WHERE terminal_id=? AND kind='sale' AND original_stan=?"
+                    " AND approved=1 AND reversed=0", (terminal_id, stan)).fetchone():
+                return None  # completed
+            more = self._db.execute(
+                "SELECT COALESCE(SUM(amount), 0) FROM txn WHERE terminal_id=? AND"
+                " kind='increment' AND original_stan=? AND approved=1 AND reversed=0",
+                (terminal_id, stan)).fetchone()[0]
+        hold["held"] = int(hold["amount"]) + int(more)
+        return hold
+
+    def has_completion(self, terminal_id: str, stan: str) -> bool:
+        """A completion with this STAN is booked (a repeated 0221 is acknowledged, not
+        booked again)."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT 1 FROM txn WHERE terminal_id=? AND stan=? AND kind='sale'"
+                " AND original_stan != ''", (terminal_id, stan)).fetchone() is not None
 
     def seen_cryptogram(self, pan: str, atc: bytes, arqc: bytes) -> bool:
         """Record a (card, ATC, cryptogram); True if it was already seen (a replay)."""
@@ -166,7 +207,8 @@ class Ledger:
         with self._lock:
             self._db.execute("BEGIN")
             self._db.execute("UPDATE txn SET batch=? WHERE terminal_id=? AND currency=?"
-                             " AND batch IS NULL", (batch, terminal_id, currency))
+                             " AND batch IS NULL AND kind NOT IN ('preauth', 'increment')",
+                             (batch, terminal_id, currency))  # a hold outlives a batch
             self._db.execute(
                 "INSERT OR REPLACE INTO batch (terminal_id, batch, sales_count, sales_amount,"
                 " refunds_count, refunds_amount, uploaded, host_agreed) VALUES (?,?,?,?,?,?,?,?)",

@@ -18,6 +18,13 @@ A deferred authorization (field 25 = the dialect's deferred condition: a payment
 stored while this host was unreachable) sent again is answered as the first time and booked once
 (duplicate detection by terminal, STAN, MTI and amount, as acquirers do).
 
+Pre-authorizations (field 25 = the dialect's preauth_condition): an 0100 with card data is a hold
+(booked, in no total; test amounts as for a sale, never halved); an 0100 naming a hold in field
+90 (its STAN) is an increment (raises it; 25 "unable to locate" when the hold is not standing;
+…51 declines, …96-98 misbehave as above); an 0220 naming one is its completion (booked as a sale
+of the amount captured; a repeat is acknowledged and booked once); an 0400 of a hold releases it
+with its increments. Holds are never closed into a batch: they outlive settlement.
+
 `go_down()` / `come_up()` make it unreachable (it stops listening and drops every connection:
 a terminal's connect is refused) and reachable again on the same port; `pitap host` does the
 same on SIGUSR1 / SIGUSR2.
@@ -267,15 +274,83 @@ class HostSimulator:
         return f"{now.strftime('%y%j%H')}{n % 100000:05d}"[:12].rjust(12, "0")
 
     # ---- message kinds ------------------------------------------------------------------
+    def _preauth(self, req: dict[str, str]) -> bool:
+        """A pre-authorization's message: field 25 the dialect's preauth_condition, on 0100
+        (hold, increment) or 0220/0221 (completion)."""
+        return req.get("25") == self.dialect.preauth_condition and req["t"] in (
+            "0100", "0220", "0221")
+
+    def _original_stan(self, req: dict[str, str]) -> str:
+        """The hold's STAN from field 90 (original MTI, STAN, ...)."""
+        info = req.get("90", "")
+        if len(info) < 10 or not info[4:10].isdigit():
+            raise ValueError(f"field 90 does not name the original: {info!r}")
+        return info[4:10]
+
+    def _increment(self, req: dict[str, str]) -> bytes | None:
+        tid = req["41"].strip()
+        amount, test = int(req["4"]), int(req["4"]) % 100
+        original = self._original_stan(req)
+        hold = self.ledger.hold(tid, original)
+        code, reason = "00", f"increment of hold stan {original}"
+        if hold is None:
+            code, reason = "25", f"no standing hold with stan {original}"
+        elif test in TEST_AMOUNT_CODES:
+            code, reason = TEST_AMOUNT_CODES[test], f"test amount ...{test:02d}"
+        approved = code == "00"
+        auth_code = f"{secrets.randbelow(1_000_000):06d}" if approved else ""
+        misbehave = test in (NEVER_ANSWERS, DROPS_CONNECTION, ANSWERS_GARBAGE)
+        rrn = str(hold["rrn"]) if hold is not None else self._new_rrn()
+        self.ledger.book(
+            terminal_id=tid, stan=req["11"], mti=req["t"], kind="increment", amount=amount,
+            currency=int(req.get("49", "0") or 0), response_code=code, approved=approved,
+            answered=not (approved and misbehave), auth_code=auth_code, rrn=rrn,
+            masked_pan=str(hold["masked_pan"]) if hold else "", reason=reason,
+            original_stan=original)
+        log.info("%s increment %s stan %s of hold %s -> %s", req["t"], amount, req["11"],
+                 original, code)
+        if approved and test == NEVER_ANSWERS:
+            return None
+        if approved and test == DROPS_CONNECTION:
+            raise _Drop()
+        if approved and test == ANSWERS_GARBAGE:
+            return secrets.token_bytes(24)
+        return self._reply(req, code, **{"37": rrn, **({"38": auth_code} if auth_code else {})})
+
+    def _completion(self, req: dict[str, str]) -> bytes:
+        tid = req["41"].strip()
+        original = self._original_stan(req)
+        if self.ledger.has_completion(tid, req["11"]):
+            return self._reply(req, "00")  # a repeat (0221): booked once
+        hold = self.ledger.hold(tid, original)
+        if hold is None:
+            log.info("%s completion stan %s: no standing hold %s", req["t"], req["11"], original)
+            return self._reply(req, "25")
+        amount = int(req["4"])
+        self.ledger.book(
+            terminal_id=tid, stan=req["11"], mti=req["t"], kind="sale", amount=amount,
+            currency=int(req.get("49", "0") or 0), response_code="00", approved=True,
+            auth_code=str(hold["auth_code"]), rrn=str(hold["rrn"]),
+            masked_pan=str(hold["masked_pan"]),
+            reason=f"completion of hold stan {original} ({hold['held']} held)",
+            original_stan=original)
+        log.info("%s completion %s of hold %s (%s held)", req["t"], amount, original,
+                 hold["held"])
+        return self._reply(req, "00")
+
     def _authorization(self, req: dict[str, str]) -> bytes | None:
         tid = req["41"].strip()
         amount = int(req["4"])
         kind = "refund" if req.get("3", "000000").startswith("20") else "sale"
+        if self._preauth(req):
+            if "90" in req:
+                return self._increment(req)
+            kind = "preauth"
         pan = req.get("2", "")
         psn = int(req["23"]) if req.get("23", "").isdigit() else None
         currency = int(req.get("49", "0") or 0)
         test = amount % 100
-        deferred = req.get("25") == self.dialect.deferred_condition
+        deferred = kind != "preauth" and req.get("25") == self.dialect.deferred_condition
         if deferred and (first := self.ledger.answer_of(tid, req["11"], req["t"], amount)):
             code, auth, rrn = first  # a repeat: the first answer, booked once
             log.info("%s deferred stan %s sent again: first answer %s", req["t"], req["11"], code)
@@ -298,8 +373,8 @@ class HostSimulator:
                 amount = amount // 2
             if check.ok:
                 arpc = self.issuer.arpc_tlv(check, pan, psn, code)
-        elif kind == "sale":
-            code, reason = "05", "no chip data (field 55) in a sale"
+        elif kind in ("sale", "preauth"):
+            code, reason = "05", f"no chip data (field 55) in a {kind}"
         elif test in TEST_AMOUNT_CODES:
             code, reason = TEST_AMOUNT_CODES[test], f"test amount ...{test:02d}"
         approved = code in ("00", "10")
@@ -330,6 +405,8 @@ class HostSimulator:
         return self._reply(req, code, **fields)
 
     def _advice(self, req: dict[str, str]) -> bytes:
+        if self._preauth(req) and "90" in req:
+            return self._completion(req)
         tid = req["41"].strip()
         if not self.ledger.has_advice(tid, req["11"]):
             kind = "refund" if req.get("3", "000000").startswith("20") else "sale"

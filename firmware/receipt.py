@@ -66,6 +66,17 @@ def amount_text(payment: dict, lang: Language) -> str:
     return format_money(money, lang, Style.PAPER)
 
 
+def tip_lines(builder: ReceiptBuilder, payment: dict, lang: Language) -> list[PrintLine]:
+    """A tipped payment's subtotal and tip lines (before its total); none without a tip."""
+    tip = int(payment.get("tip") or 0)
+    if not tip:
+        return []
+    code = int(payment.get("currency", 978))
+    base = Money.of(int(payment.get("amount", 0)) - tip, code)
+    return [builder.pair(lang.t("subtotal"), format_money(base, lang, Style.PAPER)),
+            builder.pair(lang.t("tip"), format_money(Money.of(tip, code), lang, Style.PAPER))]
+
+
 def when_text(payment: dict) -> str:
     raw = str(payment.get("created_at") or "")
     try:
@@ -164,8 +175,9 @@ def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,
     lines.append(builder.pair("STAN", f"{stan:06d}" if isinstance(stan, int) else "-"))
     if payment.get("rrn"):
         lines.append(builder.pair("RRN", str(payment["rrn"])))
+    lines.append(PrintLine())
+    lines += tip_lines(builder, payment, lang)
     lines += [
-        PrintLine(),
         builder.headline(f"{t('total')} {amount_text(payment, lang)}"),
         PrintLine(),
         builder.headline(outcome_text(payment, lang, reason).upper()),
@@ -208,8 +220,10 @@ def receipt_qr_payload(builder: ReceiptBuilder | None, payment: dict, lang: Lang
     if builder is not None:
         parts += [builder.merchant_name, f"{lang.t('terminal')} {builder.terminal_id}"]
     kind = "void" if voided(payment) else str(payment.get("txn_type") or TxnType.PURCHASE)
-    parts += [when_text(payment), lang.t(kind),
-              f"{lang.t('total')} {amount_text(payment, lang)}",
+    parts += [when_text(payment), lang.t(kind)]
+    parts += [line.text.strip()
+              for line in tip_lines(builder or ReceiptBuilder("", "", "", ""), payment, lang)]
+    parts += [f"{lang.t('total')} {amount_text(payment, lang)}",
               outcome_text(payment, lang, decline_reason(payment, reason))]
     if payment.get("offline"):
         parts.append(lang.t("approved_offline"))

@@ -25,8 +25,12 @@ _SPEC_KEYS = {"data_enc", "len_enc", "len_type", "max_len", "desc", "len_count",
 _TOP_KEYS = {
     "description", "length_header", "tpdu", "nii", "max_message", "sale_message", "void_reason",
     "defaults", "fields", "deferred_message", "deferred_condition",
+    "tip_amount_type", "adjust_message", "adjust_processing_code",
 }
 DEFAULT_VOID_REASON = "17"  # field 25 of a void's 0400: customer cancellation
+DEFAULT_TIP_AMOUNT_TYPE = "44"  # field 54's amount type of a tip (gratuity)
+DEFAULT_ADJUST_MESSAGE = "0220"  # a tip adjustment: an advice amending the approved sale
+DEFAULT_ADJUST_PROCESSING = "020000"  # field 3 of a tip adjustment: 02 adjustment
 
 
 class MessageError(PitapError, ValueError):
@@ -46,6 +50,10 @@ class Dialect:
     deferred_message: str = "0200"
     deferred_condition: str = "06"
     void_reason: str = DEFAULT_VOID_REASON  # field 25 of a void's 0400 (2 digits)
+    # Tips: field 54's amount type for a tip; a tip adjustment's MTI and processing code (3)
+    tip_amount_type: str = DEFAULT_TIP_AMOUNT_TYPE
+    adjust_message: str = DEFAULT_ADJUST_MESSAGE
+    adjust_processing_code: str = DEFAULT_ADJUST_PROCESSING
     description: str = ""
     source: Path | None = field(default=None, compare=False)
 
@@ -140,11 +148,25 @@ def parse_dialect(data: dict[str, Any], path: Path) -> Dialect:
     void_reason = data.get("void_reason", DEFAULT_VOID_REASON)
     if not (isinstance(void_reason, str) and len(void_reason) == 2 and void_reason.isdigit()):
         raise ConfigError(f"{path}: 'void_reason' must be 2 digits, e.g. \"17\"")
+    tip_type = data.get("tip_amount_type", DEFAULT_TIP_AMOUNT_TYPE)
+    if not (isinstance(tip_type, str) and len(tip_type) == 2 and tip_type.isalnum()):
+        raise ConfigError(f"{path}: 'tip_amount_type' must be 2 letters or digits (field 54's "
+                          "amount type), e.g. \"44\"")
+    adjust = data.get("adjust_message", DEFAULT_ADJUST_MESSAGE)
+    if adjust not in ("0220", "0200"):
+        raise ConfigError(f"{path}: 'adjust_message' must be \"0220\" or \"0200\"")
+    adjust_code = data.get("adjust_processing_code", DEFAULT_ADJUST_PROCESSING)
+    if not (isinstance(adjust_code, str) and len(adjust_code) == 6 and adjust_code.isdigit()
+            and adjust_code[:2] not in ("00", "20")):
+        raise ConfigError(f"{path}: 'adjust_processing_code' must be 6 digits, not a sale's or "
+                          "refund's (00.../20...), e.g. \"020000\"")
     nii = str(data.get("nii", ""))
     if nii and not (nii.isdigit() and len(nii) == 3):
         raise ConfigError(f"{path}: 'nii' must be 3 digits or empty")
     return Dialect(name=path.stem, spec=spec, length_header=header, tpdu=tpdu, nii=nii,
                    max_message=max_message, sale_message=sale, deferred_message=deferred,
                    deferred_condition=condition, void_reason=void_reason,
+                   tip_amount_type=tip_type, adjust_message=adjust,
+                   adjust_processing_code=adjust_code,
                    description=str(data.get("description", "")),
                    source=path)

@@ -70,6 +70,7 @@ class Batches(Outbox, Protocol):
     def outcome_counts(self, batch: int) -> dict[str, int]: ...
     def count_in_state(self, batch: int, state: PaymentState) -> int: ...
     def other_currencies(self, batch: int, currency: Currency) -> dict[int, list[int]]: ...
+    def tip_totals(self, batch: int, currency: Currency) -> tuple[int, Money]: ...
 
 
 class BatchNotClosed(PitapError):
@@ -103,6 +104,8 @@ class ZReport:
     # charged payments of this batch in other currencies: {currency: [count, amount]}; a batch
     # settles one currency (the terminal's), these are listed, not sent
     other_currencies: dict[int, list[int]] = field(default_factory=dict)
+    tips_count: int = 0  # sales of the batch with a tip (firmware.tips)
+    tips_amount: int = 0  # minor units: their tips, part of the sales total
 
     def as_dict(self) -> dict[str, object]:
         """Plain data (`pitap settle --json`): the currency by its number, totals by figure."""
@@ -157,6 +160,7 @@ def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
     journal.record_settlement(s.id, SettlementState.DONE if result.agreed
                               else SettlementState.FAILED, result.response_code, result.message)
     by_scheme = dict(journal.scheme_totals(batch, totals.currency))
+    tips_count, tips = journal.tip_totals(batch, totals.currency)
     late = [p for p in journal.payments_in_state(PaymentState.DECLINED_LATE)
             if p.batch == batch and p.currency == totals.currency.numeric]
     return ZReport(
@@ -173,6 +177,7 @@ def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
         voided=journal.count_in_state(batch, PaymentState.VOIDED),
         queue_pending=len(journal.queue()),
         other_currencies=journal.other_currencies(batch, totals.currency),
+        tips_count=tips_count, tips_amount=tips.minor,
     )
 
 
@@ -208,8 +213,11 @@ def format_z_report(z: ZReport) -> str:
         f"{'Sales':<12}{t.sales_count:>6}  {_money(t.sales):>20}",
         f"{'Refunds':<12}{t.refunds_count:>6}  {_money(t.refunds):>20}",
         f"{'Net':<20}{_money(t.net):>20}",
-        "-" * 40,
     ]
+    if z.tips_count:  # part of the sales above, listed apart
+        lines.append(f"{'  of which tips':<14}{z.tips_count:>4}  "
+                     f"{_money(Money(z.tips_amount, z.currency)):>20}")
+    lines.append("-" * 40)
     for scheme, row in sorted(z.by_scheme.items()):
         lines.append(f"{scheme:<12}{row.sales_count:>6}  {_money(row.sales):>20}")
         if row.refunds_count:

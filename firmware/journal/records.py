@@ -53,6 +53,7 @@ class Payment:
     aid: str = ""  # the application identifier, hex
     cvm: str = ""  # how the cardholder was verified (firmware.emv CvmMethod value), "" unknown
     part_of: int | None = None  # the rest of a partially approved purchase: its first part
+    tip: int = 0  # minor units: the part of `amount` that is a tip (firmware.tips)
     card_data_kept: bool = False  # encrypted card data still in the vault
 
     @classmethod
@@ -69,7 +70,7 @@ class Payment:
             auth_code=d["auth_code"], response_code=d["response_code"], reason=d["reason"],
             card_in_field_ms=d["card_in_field_ms"], offline=bool(d["offline"]),
             refund_of=d["refund_of"], application_label=d["application_label"], aid=d["aid"],
-            cvm=d["cvm"], part_of=d["part_of"],
+            cvm=d["cvm"], part_of=d["part_of"], tip=int(d["tip"]) if "tip" in keys else 0,
             card_data_kept=bool(d["card_data_kept"]) if "card_data_kept" in keys else False,
         )
 
@@ -78,6 +79,11 @@ class Payment:
         """Approved and not voided (and so charged, unless reversed since: see
         Journal.charged_payments)."""
         return self.outcome is PaymentOutcome.APPROVED and not self.voided
+
+    @property
+    def base(self) -> int:
+        """The amount before the tip (minor units): `amount` is the total charged."""
+        return self.amount - self.tip
 
     @property
     def voided(self) -> bool:
@@ -122,13 +128,18 @@ class QueueItem:
     attempts: int  # failed attempts so far
     next_attempt_at: float  # unix time; 0 = now
     last_error: str
+    amount: int | None = None  # a tip adjustment: the tip it sets (minor units)
+    stan: int | None = None  # a tip adjustment: the STAN of its own message
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> QueueItem:
+        keys = row.keys()
         return cls(
             id=int(row["id"]), kind=QueueKind(row["kind"]), payment_id=int(row["payment_id"]),
             created_at=row["created_at"], attempts=int(row["attempts"]),
             next_attempt_at=float(row["next_attempt_at"]), last_error=row["last_error"],
+            amount=row["amount"] if "amount" in keys else None,
+            stan=row["stan"] if "stan" in keys else None,
         )
 
     def due(self, now: float | None = None) -> bool:

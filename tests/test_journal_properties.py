@@ -85,6 +85,7 @@ field_values["application_label"] = st.text(max_size=16)
 field_values["aid"] = st.binary(max_size=16).map(lambda b: b.hex().upper())
 field_values["amount"] = st.integers(0, 10**12)  # a partial approval's amount charged
 field_values["cvm"] = st.sampled_from(["", "cdcvm", "no_cvm", "signature", "online_pin", "failed"])
+field_values["tip"] = st.integers(0, 10**12)  # the part of the amount that is a tip
 assert set(field_values) == set(FIELD_TYPES) - {"refund_of"}  # refund_of: tested in test_api
 steps = st.lists(
     st.tuples(

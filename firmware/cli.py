@@ -23,6 +23,7 @@ COMMANDS = (
     "refund",
     "void",
     "preauth",  # also increment, complete, release
+    "tip",
     "run",
     "journal",
     "settle",
@@ -46,6 +47,7 @@ EXIT_CODES: dict[str, tuple[int, str]] = {
     "firmware.terminal.RefundRefused": (2, "pitap: {command} refused: {error}"),  # nothing charged
     "firmware.void.VoidRefused": (2, "pitap: void refused: {error}"),  # nothing sent
     "firmware.preauth.HoldRefused": (2, "pitap: {command} refused: {error}"),  # nothing sent
+    "firmware.tips.TipRefused": (2, "pitap: tip refused: {error}"),  # nothing sent
     "firmware.provision.flash.FlashRefused": (2, "pitap: flash refused: {error}"),
     "firmware.provision.flash.FlashFailed": (1, "pitap: flash FAILED: {error}"),
     "firmware.provision.ProvisionError": (2, "pitap {command}: {error}"),  # bad input, tool missing

@@ -236,6 +236,43 @@ class OfflineSection:
             raise ConfigError(f"{where}.max_amount: must not exceed max_total ({self.max_total})")
 
 
+TIP_MODES = ("off", "prompt", "adjust")
+MAX_TIP_PRESETS = 3  # keys 1..3 of the tip screen (4: another amount, 0: no tip)
+
+
+@dataclass(frozen=True)
+class TipsSection:
+    """Tips (firmware.tips): off; asked on the customer's screen before the tap (presets in
+    percent of the amount, another amount, no tip); or added after approval (restaurant style,
+    `pitap tip ID AMOUNT`). A tip is at most `max_percent` of the amount before the tip."""
+
+    mode: str = "off"  # off | prompt | adjust
+    presets: list[int] = field(default_factory=lambda: [10, 15, 20])  # percent, 1..3 of them
+    max_percent: int = 25  # the tolerance: a tip at most this percent of the base amount
+
+    LIMITS: ClassVar[dict[str, tuple[float, float]]] = {
+        "presets": (1, 100),
+        "max_percent": (1, 100),
+    }
+
+    def validate(self, where: str) -> None:
+        if self.mode not in TIP_MODES:
+            raise ConfigError(f"{where}.mode: one of {', '.join(TIP_MODES)}, not {self.mode!r}")
+        if len(self.presets) > MAX_TIP_PRESETS:
+            raise ConfigError(f"{where}.presets: at most {MAX_TIP_PRESETS} percentages, "
+                              f"got {len(self.presets)}")
+        if len(set(self.presets)) != len(self.presets):
+            raise ConfigError(f"{where}.presets: each percentage once")
+        for pct in self.presets:
+            if pct > self.max_percent:
+                raise ConfigError(f"{where}.presets: {pct} is over max_percent "
+                                  f"({self.max_percent})")
+
+    @property
+    def on(self) -> bool:
+        return self.mode != "off"
+
+
 @dataclass(frozen=True)
 class PreauthSection:
     """Pre-authorization (firmware.preauth): how long a hold lasts, and how much more than the
@@ -393,6 +430,7 @@ class Config:
     journal: JournalSection = field(default_factory=JournalSection)
     offline: OfflineSection = field(default_factory=OfflineSection)
     preauth: PreauthSection = field(default_factory=PreauthSection)
+    tips: TipsSection = field(default_factory=TipsSection)
     display: DisplaySection = field(default_factory=DisplaySection)
     gpio: GpioSection = field(default_factory=GpioSection)
     keypad: KeypadSection = field(default_factory=KeypadSection)

@@ -142,6 +142,13 @@ class QueueKind(StrEnum):
     ADVICE = "advice"
     DEFERRED = "deferred"  # a stored payment's deferred authorization ([offline])
     VOID = "void"  # a reversal the shopkeeper asked for (`pitap void`), of a standing approval
+    TIP = "tip"  # a tip adjustment (`pitap tip`): the payment's state does not change
+
+    @property
+    def changes_state(self) -> bool:
+        """Whether queuing and acknowledging an item of this kind moves its payment's state (a
+        tip adjustment amends the amount and tip instead)."""
+        return self in _QUEUED
 
     @property
     def queued_state(self) -> PaymentState:

@@ -79,6 +79,15 @@ def headline_amount(payment: dict, lang: Language) -> str:
     kind = str(payment.get("txn_type") or TxnType.PURCHASE)
     key = "held" if kind == TxnType.PREAUTH.value and payment.get("held") is not None else "amount"
     return f"{lang.t(AMOUNT_LABELS.get(kind, 'total'))} {amount_text(payment, lang, key)}"
+def tip_lines(builder: ReceiptBuilder, payment: dict, lang: Language) -> list[PrintLine]:
+    """A tipped payment's subtotal and tip lines (before its total); none without a tip."""
+    tip = int(payment.get("tip") or 0)
+    if not tip:
+        return []
+    code = int(payment.get("currency", 978))
+    base = Money.of(int(payment.get("amount", 0)) - tip, code)
+    return [builder.pair(lang.t("subtotal"), format_money(base, lang, Style.PAPER)),
+            builder.pair(lang.t("tip"), format_money(Money.of(tip, code), lang, Style.PAPER))]
 
 
 def when_text(payment: dict) -> str:
@@ -181,8 +190,9 @@ def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,
         lines.append(builder.pair("RRN", str(payment["rrn"])))
     if payment.get("txn_type") in HELD_LINE and payment.get("held") is not None:
         lines.append(builder.pair(t("held"), amount_text(payment, lang, "held")))
+    lines.append(PrintLine())
+    lines += tip_lines(builder, payment, lang)
     lines += [
-        PrintLine(),
         builder.headline(headline_amount(payment, lang)),
         PrintLine(),
         builder.headline(outcome_text(payment, lang, reason).upper()),
@@ -226,7 +236,10 @@ def receipt_qr_payload(builder: ReceiptBuilder | None, payment: dict, lang: Lang
         parts += [builder.merchant_name, f"{lang.t('terminal')} {builder.terminal_id}"]
     kind = str(payment.get("txn_type") or TxnType.PURCHASE)
     kind = "void" if voided(payment) and kind != TxnType.PREAUTH else kind
-    parts += [when_text(payment), lang.t(kind), headline_amount(payment, lang),
+    parts += [when_text(payment), lang.t(kind)]
+    parts += [line.text.strip()
+              for line in tip_lines(builder or ReceiptBuilder("", "", "", ""), payment, lang)]
+    parts += [headline_amount(payment, lang),
               outcome_text(payment, lang, decline_reason(payment, reason))]
     if payment.get("offline"):
         parts.append(lang.t("approved_offline"))

@@ -98,6 +98,7 @@ class PaymentResult:
     decline: Reason | None = None  # why not approved, as the customer is told (a code)
     stored: bool = False  # approved while the host was unreachable: forwarded later ([offline])
     approved_amount: int = 0  # what the card was charged (less than `amount`: partial)
+    tip: int = 0  # the part of `amount` that is a tip (firmware.tips)
     parts: list[int] = dataclasses.field(default_factory=list)  # the payments that paid it
 
     @property
@@ -193,9 +194,11 @@ class Terminal:
         refund_of: int | None = None,
         card_must_be: str = "",
         cancelled: Callable[[], bool] | None = None,
+        tip: int = 0,
     ) -> PaymentResult:
         """One payment or refund of `amount` minor units: never raises for a card or host fault.
-        `cancelled()` True while waiting for a card ends it as "cancelled".
+        `cancelled()` True while waiting for a card ends it as "cancelled". `tip`: the part of
+        `amount` (the total: 9F02, field 4) that is a tip (field 54), checked by the caller.
 
         A purchase the issuer approves for less (a partial approval) shows "Approved X of Y,
         Z left" and takes the rest with another tap (same or another card; a payment of its own
@@ -204,7 +207,7 @@ class Terminal:
         lists the journal payments that paid (`parts`)."""
         started = time.monotonic()
         first = self._pay_one(amount, txn_type, currency, presentment_timeout, refund_of,
-                              card_must_be, cancelled)
+                              card_must_be, cancelled, tip=tip)
         if first.partial and first.txn_type is TxnType.PURCHASE:
             self._take_the_rest(first, presentment_timeout, cancelled or (lambda: False))
         first.total_ms = (time.monotonic() - started) * 1000.0
@@ -270,6 +273,7 @@ class Terminal:
         cancelled: Callable[[], bool] | None = None,
         rest_of: tuple[Money, Money, Money] | None = None,
         part_of: int | None = None,
+        tip: int = 0,
     ) -> PaymentResult:
         """One journal payment of `amount` (one or more taps of one card). `rest_of`: the rest
         of a partially approved purchase (paid so far, total, left), shown while waiting."""
@@ -280,10 +284,10 @@ class Terminal:
         when = self.clock()  # the payment's one moment: journal, 9A/9F21, fields 7/12/13
         pid = self.journal.new_payment(
             kind.value, amount, paid_in.numeric, self.cfg.terminal.terminal_id, refund_of=refund_of,
-            created_at=when, part_of=part_of,
+            created_at=when, part_of=part_of, tip=tip,
         )
         result = PaymentResult(id=pid, amount=amount, currency=paid_in, txn_type=kind,
-                               outcome=PaymentOutcome.ERROR, reason="")
+                               outcome=PaymentOutcome.ERROR, reason="", tip=tip)
         try:
             self._take(result, kind, when, started + timeout, card_must_be,
                        cancelled or (lambda: False), rest_of)
@@ -455,6 +459,7 @@ class Terminal:
             merchant_id=self.cfg.terminal.merchant_id,
             when=when,
             offline_approved=offline,
+            tip=result.tip,
         )
 
     def _go_online(self, result: PaymentResult, outcome: Outcome, kind: TxnType,
@@ -491,6 +496,8 @@ class Terminal:
             # a partial approval: the journal keeps what was charged (the request's amount is
             # in the payment's "started" history entry)
             result.approved_amount = fields["amount"] = response.approved_amount
+            if result.tip > response.approved_amount:  # the tip stays within what was charged
+                result.tip = fields["tip"] = response.approved_amount
         # The outcome and the end of the card data in one transaction: the journal records it.
         self._end(result, PaymentOutcome.APPROVED if response.approved else PaymentOutcome.DECLINED,
                   response.message, **fields)

@@ -87,6 +87,7 @@ field_values["amount"] = st.integers(0, 10**12)  # a partial approval's amount c
 field_values["cvm"] = st.sampled_from(["", "cdcvm", "no_cvm", "signature", "online_pin", "failed"])
 field_values["expires_at"] = st.text(max_size=25)  # a hold's expiry
 # refund_of: tested in test_api; hold_of (a reference too): in test_preauth
+field_values["tip"] = st.integers(0, 10**12)  # the part of the amount that is a tip
 assert set(field_values) == set(FIELD_TYPES) - {"refund_of", "hold_of"}
 steps = st.lists(
     st.tuples(

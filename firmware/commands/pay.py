@@ -59,6 +59,9 @@ def add_payment_args(p: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pay", help="take one payment: wait for a tap, print the outcome")
     add_payment_args(p)
+    p.add_argument("--tip", default=None, metavar="TIP",
+                   help="a tip in major units, added to AMOUNT (needs [tips] mode prompt or "
+                   "adjust; at most tips.max_percent of AMOUNT)")
     p.set_defaults(func=run)
 
 
@@ -81,13 +84,20 @@ def print_result(result: PaymentResult, as_json: bool) -> int:
 
 def take(args: argparse.Namespace,
          action: Callable[[Terminal, int, Currency, Callable[[], bool]], PaymentResult],
-         needs_journal: bool = False) -> int:
+         needs_journal: bool = False, tip: str | None = None) -> int:
     """Check the amount, open the configured terminal, run one payment or refund
     (`action(terminal, amount, currency, cancelled)`), print it, close. `needs_journal`: refuse
-    (exit 2) when the configuration's journal does not exist."""
+    (exit 2) when the configuration's journal does not exist. `tip` (major units, added to the
+    amount: `action` gets the total) is checked against [tips] before anything opens."""
     cfg = load_config(args.config)
     currency = parse_currency(args.currency) if args.currency else cfg.currency
     amount = parse_amount(args.amount, currency)
+    if tip is not None:
+        from firmware.tips import check_tip, parse_tip
+
+        tip_amount = parse_tip(tip, currency)
+        check_tip(cfg.tips, amount, tip_amount, currency)
+        amount += tip_amount
     check_contactless_limit(cfg, amount, currency)
     if needs_journal:
         existing_journal(cfg)
@@ -107,5 +117,16 @@ def take(args: argparse.Namespace,
 
 
 def run(args: argparse.Namespace) -> int:
-    return take(args, lambda terminal, amount, currency, cancelled: terminal.pay(
-        amount, currency=currency, cancelled=cancelled))
+    if args.tip is None:
+        return take(args, lambda terminal, amount, currency, cancelled: terminal.pay(
+            amount, currency=currency, cancelled=cancelled))
+    tip_text = args.tip
+
+    def pay_with_tip(terminal: Terminal, total: int, currency: Currency,
+                     cancelled: Callable[[], bool]) -> PaymentResult:
+        from firmware.tips import parse_tip
+
+        return terminal.pay(total, currency=currency, cancelled=cancelled,
+                            tip=parse_tip(tip_text, currency))
+
+    return take(args, pay_with_tip, tip=tip_text)

@@ -65,6 +65,7 @@ class AuthRequest:
     # 8601, the hold's created_at); its RRN is `rrn`, its approval code `auth_code`
     original_stan: int = 0
     original_at: str = ""
+    tip: int = 0  # the part of `amount` that is a tip (field 54 as the dialect says)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "txn_type", TxnType(self.txn_type))
@@ -115,7 +116,7 @@ class AuthRequest:
             txn_type=TxnType(payment.txn_type), pan="", pan_sequence=None, expiry="",
             track2=b"", icc_data=b"", terminal_id=payment.terminal_id, merchant_id=merchant_id,
             when=when, offline_approved=payment.offline, auth_code=payment.auth_code,
-            rrn=payment.rrn,
+            rrn=payment.rrn, tip=int(getattr(payment, "tip", 0) or 0),
         )
 
 
@@ -184,6 +185,20 @@ class Acquirer(Protocol):
     def echo(self) -> bool: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class TipAdjustments(Protocol):
+    """An optional capability of an acquirer: tip adjustments (`pitap tip`). An acquirer
+    without it takes tips only with the sale (`pitap pay --tip`)."""
+
+    def adjust_tip(self, original: AuthRequest, tip: int, stan: int,
+                   repeat: bool = False) -> AuthResponse:
+        """Set the tip of the approved `original` (no card data: its references) to `tip`,
+        its total to the amount before the tip plus `tip`; the message numbered `stan`.
+        `approved` False: the host refused the adjustment (the payment stays as it was).
+        HostUnavailable / NoReply as every call."""
+        ...
 
 
 @runtime_checkable

@@ -25,11 +25,15 @@ _SPEC_KEYS = {"data_enc", "len_enc", "len_type", "max_len", "desc", "len_count",
 _TOP_KEYS = {
     "description", "length_header", "tpdu", "nii", "max_message", "sale_message", "void_reason",
     "defaults", "fields", "deferred_message", "deferred_condition", "preauth_condition",
+    "tip_amount_type", "adjust_message", "adjust_processing_code",
 }
 DEFAULT_VOID_REASON = "17"  # field 25 of a void's 0400: customer cancellation
 # Field 25 of a pre-authorization's messages (ISO 8583:1987 06: pre-authorized request); the
 # hold and its increments go as 0100, its completion as 0220 (firmware.preauth)
 DEFAULT_PREAUTH_CONDITION = "06"
+DEFAULT_TIP_AMOUNT_TYPE = "44"  # field 54's amount type of a tip (gratuity)
+DEFAULT_ADJUST_MESSAGE = "0220"  # a tip adjustment: an advice amending the approved sale
+DEFAULT_ADJUST_PROCESSING = "020000"  # field 3 of a tip adjustment: 02 adjustment
 
 
 class MessageError(PitapError, ValueError):
@@ -50,6 +54,10 @@ class Dialect:
     deferred_condition: str = "06"
     void_reason: str = DEFAULT_VOID_REASON  # field 25 of a void's 0400 (2 digits)
     preauth_condition: str = DEFAULT_PREAUTH_CONDITION  # field 25 of a hold, increment, completion
+    # Tips: field 54's amount type for a tip; a tip adjustment's MTI and processing code (3)
+    tip_amount_type: str = DEFAULT_TIP_AMOUNT_TYPE
+    adjust_message: str = DEFAULT_ADJUST_MESSAGE
+    adjust_processing_code: str = DEFAULT_ADJUST_PROCESSING
     description: str = ""
     source: Path | None = field(default=None, compare=False)
 
@@ -151,6 +159,18 @@ def parse_dialect(data: dict[str, Any], path: Path) -> Dialect:
     if preauth == condition and deferred == "0100":  # both would be an 0100 with that 25
         raise ConfigError(f"{path}: 'preauth_condition' must differ from 'deferred_condition' "
                           "when deferred_message is \"0100\"")
+    tip_type = data.get("tip_amount_type", DEFAULT_TIP_AMOUNT_TYPE)
+    if not (isinstance(tip_type, str) and len(tip_type) == 2 and tip_type.isalnum()):
+        raise ConfigError(f"{path}: 'tip_amount_type' must be 2 letters or digits (field 54's "
+                          "amount type), e.g. \"44\"")
+    adjust = data.get("adjust_message", DEFAULT_ADJUST_MESSAGE)
+    if adjust not in ("0220", "0200"):
+        raise ConfigError(f"{path}: 'adjust_message' must be \"0220\" or \"0200\"")
+    adjust_code = data.get("adjust_processing_code", DEFAULT_ADJUST_PROCESSING)
+    if not (isinstance(adjust_code, str) and len(adjust_code) == 6 and adjust_code.isdigit()
+            and adjust_code[:2] not in ("00", "20")):
+        raise ConfigError(f"{path}: 'adjust_processing_code' must be 6 digits, not a sale's or "
+                          "refund's (00.../20...), e.g. \"020000\"")
     nii = str(data.get("nii", ""))
     if nii and not (nii.isdigit() and len(nii) == 3):
         raise ConfigError(f"{path}: 'nii' must be 3 digits or empty")
@@ -158,5 +178,7 @@ def parse_dialect(data: dict[str, Any], path: Path) -> Dialect:
                    max_message=max_message, sale_message=sale, deferred_message=deferred,
                    deferred_condition=condition, void_reason=void_reason,
                    preauth_condition=preauth,
+                   tip_amount_type=tip_type, adjust_message=adjust,
+                   adjust_processing_code=adjust_code,
                    description=str(data.get("description", "")),
                    source=path)

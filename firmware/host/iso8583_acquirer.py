@@ -163,6 +163,19 @@ class Iso8583Acquirer:
         reply = self._exchange(doc)
         return reply["39"] in ("00", "94")
 
+    def adjust_tip(self, original: AuthRequest, tip: int, stan: int,
+                   repeat: bool = False) -> AuthResponse:
+        """A tip adjustment (messages.tip_adjustment: 0220 by default, 0221 when `repeat`);
+        approved once the host answered 00."""
+        log.info("tip adjustment stan %06d of stan %06d: tip %d%s", stan, original.stan, tip,
+                 " repeat" if repeat else "")
+        original_mti = "0220" if original.offline_approved else self.sale_mti
+        doc = messages.tip_adjustment(original, tip, stan, self.dialect, original_mti,
+                                      repeat=repeat)
+        reply = self._exchange(doc)
+        code = reply["39"]
+        return AuthResponse(code in ("00", "94"), code, messages.response_message(code))
+
     def settle(self, totals: BatchTotals, batch: list[AuthRequest]) -> SettlementResult:
         """0500 with our totals; on 95 upload the batch (0320 each) and close it (0500 again)."""
         doc = messages.settlement(totals, self.next_stan(), self.terminal_id, self.merchant_id,

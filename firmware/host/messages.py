@@ -147,6 +147,37 @@ def transaction_fields(req: AuthRequest) -> dict[str, str]:
     }
 
 
+def additional_amount(amount: int, currency: int, amount_type: str,
+                      account_type: str = "00") -> str:
+    """One field 54 amount (ISO 8583): account type (2), amount type (2, a tip: the dialect's
+    `tip_amount_type`), currency (3), sign (C credit / D debit), amount (12 digits)."""
+    if not 0 <= amount < 10**12:
+        raise ValueError(f"additional amount {amount} out of range")
+    return f"{account_type}{amount_type}{currency:03d}C{amount:012d}"
+
+
+def parse_additional_amounts(text: str) -> dict[str, int]:
+    """Field 54 -> {amount type: amount}; ValueError for anything but whole 20-character
+    amounts (a D sign makes an amount negative)."""
+    if len(text) % 20 or not text:
+        raise ValueError(f"field 54 must be 20-character amounts, got {len(text)} characters")
+    out: dict[str, int] = {}
+    for i in range(0, len(text), 20):
+        part = text[i:i + 20]
+        sign, digits = part[7], part[8:]
+        if sign not in "CD" or not (digits.isascii() and digits.isdigit()):
+            raise ValueError(f"field 54 amount {i // 20 + 1} is malformed")
+        out[part[2:4]] = int(digits) * (-1 if sign == "D" else 1)
+    return out
+
+
+def tip_field(req: AuthRequest, dialect: Dialect) -> dict[str, str]:
+    """Field 54 carrying the request's tip, when it has one and the dialect has field 54."""
+    if not req.tip or "54" not in dialect.spec:
+        return {}
+    return {"54": additional_amount(req.tip, req.currency, dialect.tip_amount_type)}
+
+
 def authorization(req: AuthRequest, mti: str, dialect: Dialect) -> dict[str, str]:
     """0100 (authorization) or 0200 (financial) for a sale or refund. Field 7 is the payment's
     moment (`req.when`, in UTC), as 12/13 and field 55's 9A/9F21: one clock per payment."""
@@ -155,6 +186,7 @@ def authorization(req: AuthRequest, mti: str, dialect: Dialect) -> dict[str, str
     doc = _common(mti, req.stan, req.terminal_id, req.merchant_id, dialect, now=req.when)
     doc.update(transaction_fields(req))
     doc.update(card_fields(req, dialect))
+    doc.update(tip_field(req, dialect))  # field 4 is the total, tip included
     if req.deferred:
         doc["25"] = dialect.deferred_condition
     if req.rrn:
@@ -222,6 +254,29 @@ def reversal(req: AuthRequest, dialect: Dialect, original_mti: str = "0100",
     if _approval_code(req.auth_code):
         doc["38"] = req.auth_code
     doc["90"] = original_data(req, original_mti)
+    return doc
+
+
+def tip_adjustment(original: AuthRequest, tip: int, stan: int, dialect: Dialect,
+                   original_mti: str = "0100", repeat: bool = False) -> dict[str, str]:
+    """A tip adjustment (`pitap tip`): the dialect's `adjust_message` (0220, 0221 repeated)
+    with its `adjust_processing_code` (020000) in 3, the new total (the amount before the tip
+    plus `tip`) in 4, the tip in 54, its own STAN in 11, the original's RRN (37), approval code
+    (38) and original data elements (90: MTI, STAN, field 7). No card data."""
+    mti = dialect.adjust_message
+    if repeat and mti == "0220":
+        mti = "0221"
+    base = original.amount - original.tip
+    doc = _common(mti, stan, original.terminal_id, original.merchant_id, dialect)
+    doc.update(transaction_fields(dataclasses.replace(original, amount=base + tip)))
+    doc["3"] = dialect.adjust_processing_code
+    if "54" in dialect.spec:
+        doc["54"] = additional_amount(tip, original.currency, dialect.tip_amount_type)
+    if original.rrn:
+        doc["37"] = original.rrn
+    if _approval_code(original.auth_code):
+        doc["38"] = original.auth_code
+    doc["90"] = original_data(original, original_mti)
     return doc
 
 

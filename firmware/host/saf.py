@@ -8,7 +8,10 @@ journal's backoff. A reversal is sent as 0400 the first time and 0401 when repea
 authorization goes as the dialect's deferred message (0200, field 25 "deferred" by default); its
 answer is recorded once: "forwarded", or "declined after the fact" (never retried). Sending it
 again after a lost answer or a kill is safe: the host answers a repeat (same terminal, STAN and
-deferred condition) with its first answer and books it once.
+deferred condition) with its first answer and books it once. A tip adjustment (`pitap tip`)
+goes with its own STAN and the tip it sets (absolute, so a repeat is harmless); the host's
+answer is final: accepted, the journal amends the payment's amount and tip; refused, the payment
+stays as it was (logged, never retried).
 Nothing here logs card data.
 """
 
@@ -31,6 +34,7 @@ from firmware.host.acquirer import (
     OwnConnections,
     PaymentData,
     ReversalReason,
+    TipAdjustments,
 )
 from firmware.payment import QueueKind
 
@@ -48,6 +52,10 @@ class QueuedItem(Protocol):
     def payment_id(self) -> int: ...
     @property
     def attempts(self) -> int: ...
+    @property
+    def amount(self) -> int | None: ...
+    @property
+    def stan(self) -> int | None: ...
     def due(self, now: float | None = None) -> bool: ...
 
 
@@ -60,6 +68,7 @@ class Outbox(Protocol):
     def queue_done(self, item_id: int) -> None: ...
     def queue_retry_later(self, item_id: int, error: str) -> None: ...
     def deferred_answered(self, item_id: int, approved: bool, **fields: object) -> None: ...
+    def tip_answered(self, item_id: int, accepted: bool, reason: str = "") -> None: ...
 
 
 @dataclass
@@ -90,7 +99,8 @@ class StoreAndForward:
         self._lock = threading.RLock()  # a void holds it around its own drain (held())
 
     def _request(self, item: QueuedItem) -> AuthRequest | None:
-        kept = self.journal.card_data(item.payment_id)
+        # A tip adjustment references the payment (no card data): its RRN and approval code.
+        kept = None if item.kind is QueueKind.TIP else self.journal.card_data(item.payment_id)
         if kept is not None:
             return AuthRequest.from_bytes(kept)
         if item.kind is QueueKind.DEFERRED:  # no authorization without the card's cryptogram
@@ -114,6 +124,21 @@ class StoreAndForward:
         if not response.approved:
             report.declined_late.append(item.payment_id)
             log.warning("stored payment %d declined after the fact (%s)", item.payment_id,
+                        response.response_code)
+
+    def _adjust(self, item: QueuedItem, req: AuthRequest) -> None:
+        """A tip adjustment: the host's answer is final either way (firmware.tips)."""
+        if not isinstance(self.acquirer, TipAdjustments) or item.amount is None or not item.stan:
+            self.journal.tip_answered(item.id, False, "this acquirer takes no tip adjustments")
+            return
+        response = self.acquirer.adjust_tip(req, item.amount, item.stan,
+                                            repeat=item.attempts > 0)
+        self.journal.tip_answered(item.id, response.approved,
+                                  "" if response.approved else
+                                  f"tip adjustment refused: {response.response_code} "
+                                  f"{response.message}")
+        if not response.approved:
+            log.warning("tip adjustment of payment %d refused (%s)", item.payment_id,
                         response.response_code)
 
     def _send(self, item: QueuedItem, req: AuthRequest) -> bool:
@@ -147,6 +172,10 @@ class StoreAndForward:
                 try:
                     if item.kind is QueueKind.DEFERRED:
                         self._forward(item, req, report)
+                        report.sent.append(item.id)
+                        continue
+                    if item.kind is QueueKind.TIP:
+                        self._adjust(item, req)
                         report.sent.append(item.id)
                         continue
                     ok = self._send(item, req)

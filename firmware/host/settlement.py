@@ -71,6 +71,7 @@ class Batches(Outbox, Protocol):
     def count_in_state(self, batch: int, state: PaymentState) -> int: ...
     def other_currencies(self, batch: int, currency: Currency) -> dict[int, list[int]]: ...
     def open_holds(self, currency: Currency) -> tuple[int, int]: ...
+    def tip_totals(self, batch: int, currency: Currency) -> tuple[int, Money]: ...
 
 
 class BatchNotClosed(PitapError):
@@ -109,6 +110,8 @@ class ZReport:
     completions_amount: int = 0
     open_holds: int = 0
     open_holds_amount: int = 0
+    tips_count: int = 0  # sales of the batch with a tip (firmware.tips)
+    tips_amount: int = 0  # minor units: their tips, part of the sales total
 
     def as_dict(self) -> dict[str, object]:
         """Plain data (`pitap settle --json`): the currency by its number, totals by figure."""
@@ -166,6 +169,7 @@ def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
     completed = [p for p in journal.charged_payments(batch)
                  if p.txn_type == TxnType.COMPLETION and p.currency == totals.currency.numeric]
     holds = journal.open_holds(totals.currency)
+    tips_count, tips = journal.tip_totals(batch, totals.currency)
     late = [p for p in journal.payments_in_state(PaymentState.DECLINED_LATE)
             if p.batch == batch and p.currency == totals.currency.numeric]
     return ZReport(
@@ -184,6 +188,7 @@ def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
         other_currencies=journal.other_currencies(batch, totals.currency),
         completions=len(completed), completions_amount=sum(p.amount for p in completed),
         open_holds=holds[0], open_holds_amount=holds[1],
+        tips_count=tips_count, tips_amount=tips.minor,
     )
 
 
@@ -219,8 +224,11 @@ def format_z_report(z: ZReport) -> str:
         f"{'Sales':<12}{t.sales_count:>6}  {_money(t.sales):>20}",
         f"{'Refunds':<12}{t.refunds_count:>6}  {_money(t.refunds):>20}",
         f"{'Net':<20}{_money(t.net):>20}",
-        "-" * 40,
     ]
+    if z.tips_count:  # part of the sales above, listed apart
+        lines.append(f"{'  of which tips':<14}{z.tips_count:>4}  "
+                     f"{_money(Money(z.tips_amount, z.currency)):>20}")
+    lines.append("-" * 40)
     for scheme, row in sorted(z.by_scheme.items()):
         lines.append(f"{scheme:<12}{row.sales_count:>6}  {_money(row.sales):>20}")
         if row.refunds_count:

@@ -46,8 +46,9 @@ from firmware.journal.payments import FIELD_TYPES, PaymentStore, clean_fields
 from firmware.journal.records import HistoryEntry, Payment, QueueItem, Settlement, StoredTotals
 from firmware.journal.settlements import Settlements
 from firmware.journal.store import MIGRATIONS, SCHEMA_VERSION, Store, scrub
+from firmware.journal.tips import TipStore
 from firmware.journal.vault import CardVault
-from firmware.money import BatchTotals, Currency
+from firmware.money import BatchTotals, Currency, Money
 from firmware.payment import PaymentState, QueueKind, SettlementState, TxnType
 
 __all__ = [
@@ -80,6 +81,7 @@ class Journal:
         self.outbox = Outbox(store, clock, backoff)
         self.settlement_runs = Settlements(store)
         self.holds = HoldStore(store)  # pre-authorizations (firmware.preauth)
+        self.tips = TipStore(store)
 
     # ---- opening --------------------------------------------------------------------------
     @classmethod
@@ -138,12 +140,14 @@ class Journal:
     # ---- payments and their history -------------------------------------------------------
     def new_payment(self, txn_type: TxnType | str, amount: int, currency: int,
                     terminal_id: str, refund_of: int | None = None,
-                    created_at: dt.datetime | None = None, part_of: int | None = None) -> int:
+                    created_at: dt.datetime | None = None, part_of: int | None = None,
+                    tip: int = 0) -> int:
         """Start a payment (state "started"); returns its id. A refund may name the payment
         it refunds (`refund_of`), the rest of a partially approved purchase its first part
-        (`part_of`); `created_at` is the payment's moment (default now)."""
+        (`part_of`); `created_at` is the payment's moment (default now); `tip` is the part of
+        `amount` (the total) that is a tip."""
         return self.payments_store.new(txn_type, amount, currency, terminal_id, refund_of,
-                                       created_at, part_of)
+                                       created_at, part_of, tip)
 
     def unfinished_partials(self) -> list[tuple[Payment, list[Payment]]]:
         """Partially approved purchases whose rest was never paid: (first part, later parts)."""
@@ -240,6 +244,20 @@ class Journal:
 
     def queue_retry_later(self, item_id: int, error: str) -> None:
         self.outbox.retry_later(item_id, error)
+
+    # ---- tip adjustments (firmware.tips) ---------------------------------------------------
+    def queue_tip(self, payment_id: int, tip: int, stan: int) -> int:
+        """Queue a tip adjustment setting the payment's tip to `tip`, sent with STAN `stan`."""
+        return self.tips.enqueue(payment_id, tip, stan)
+
+    def tip_answered(self, item_id: int, accepted: bool, reason: str = "") -> None:
+        """The host answered a tip adjustment: accepted, the payment's amount and tip amended
+        (one transaction); refused, recorded. The item is done either way."""
+        self.tips.answered(item_id, accepted, reason)
+
+    def tip_totals(self, batch: int, currency: Currency) -> tuple[int, Money]:
+        """The batch's tipped purchases in `currency`: how many, and the tips' sum."""
+        return self.tips.totals(batch, currency)
 
     # ---- payments stored while the acquirer was unreachable ([offline]) ----------------------
     def store_for_forwarding(self, payment_id: int, reason: str) -> int:

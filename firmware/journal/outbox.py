@@ -63,6 +63,8 @@ class Outbox:
                    fields: Mapping[str, object] | None = None) -> int:
         """`enqueue` inside the caller's transaction; `fields` (clean) go with the state change."""
         kind = _kind(kind)
+        if not kind.changes_state:
+            raise ValueError(f"a {kind.value} is queued with its amount (Journal.queue_tip)")
         require(c, payment_id)
         row = c.execute(
             "SELECT id FROM queue WHERE kind = ? AND payment_id = ? AND done_at IS NULL",
@@ -105,6 +107,9 @@ class Outbox:
                 raise UnknownPayment(f"no queue item {item_id}")
             if row["done_at"] is not None:
                 return
+            if not QueueKind(row["kind"]).changes_state:
+                raise ValueError(f"queue item {item_id} is a {row['kind']}: its answer is "
+                                 "recorded with its amount (Journal.tip_answered)")
             c.execute("UPDATE queue SET done_at = ? WHERE id = ?", (now_iso(), item_id))
             pid = int(row["payment_id"])
             PaymentStore.transition(c, pid, state or QueueKind(row["kind"]).done_state,

@@ -47,6 +47,7 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "cvm": (str,),  # how the cardholder was verified: a firmware.emv CvmMethod value
     "hold_of": (int,),  # an increment or a completion: the hold (pre-authorization) it is of
     "expires_at": (str,),  # a hold: when it expires (ISO 8601, UTC)
+    "tip": (int,),  # the part of the amount that is a tip (firmware.tips), minor units
 }
 
 S = PaymentState
@@ -75,10 +76,10 @@ class PaymentStore:
     # ---- writing --------------------------------------------------------------------------
     def new(self, txn_type: TxnType | str, amount: int, currency: int, terminal_id: str,
             refund_of: int | None = None, created_at: dt.datetime | None = None,
-            part_of: int | None = None) -> int:
+            part_of: int | None = None, tip: int = 0) -> int:
         """Start a payment (state "started"); returns its id. `created_at`: the payment's
         moment (default now); `part_of`: the first part of the partially approved purchase
-        whose rest this pays."""
+        whose rest this pays; `tip`: the part of `amount` (the total) that is a tip."""
         try:
             kind = TxnType(txn_type)
         except ValueError:
@@ -86,6 +87,8 @@ class PaymentStore:
             raise ValueError(f"txn_type must be one of {known}, not {txn_type!r}") from None
         if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
             raise ValueError(f"amount must be a non-negative int in minor units, not {amount!r}")
+        if not isinstance(tip, int) or isinstance(tip, bool) or not 0 <= tip <= amount:
+            raise ValueError(f"tip must be an int in minor units, 0..amount, not {tip!r}")
         now = now_iso()
         created = now if created_at is None else iso(created_at)
         with self._store.write() as c:
@@ -94,10 +97,10 @@ class PaymentStore:
                     require(c, other)
             cur = c.execute(
                 "INSERT INTO payments (created_at, updated_at, txn_type, amount, currency,"
-                " terminal_id, batch, state, refund_of, part_of)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'started', ?, ?)",
+                " terminal_id, batch, state, refund_of, part_of, tip)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'started', ?, ?, ?)",
                 (created, now, kind.value, amount, int(currency), scrub(terminal_id),
-                 Counters.batch(c), refund_of, part_of),
+                 Counters.batch(c), refund_of, part_of, tip),
             )
             pid = int(cur.lastrowid or 0)
             started: dict[str, object] = {"amount": amount, "currency": int(currency)}
@@ -105,6 +108,8 @@ class PaymentStore:
                 started["refund_of"] = refund_of
             if part_of is not None:
                 started["part_of"] = part_of
+            if tip:
+                started["tip"] = tip
             c.execute(
                 "INSERT INTO history (payment_id, at, state, fields) VALUES (?, ?, 'started', ?)",
                 (pid, now, json.dumps(started)),
@@ -351,8 +356,8 @@ def clean_fields(fields: Mapping[str, object]) -> dict[str, object]:
         allowed = FIELD_TYPES[name]
         if not isinstance(value, allowed) or (bool not in allowed and isinstance(value, bool)):
             raise ValueError(f"journal field {name!r} must be {allowed[0].__name__}")
-        if name == "amount" and isinstance(value, int) and value < 0:
-            raise ValueError(f"journal field 'amount' must not be negative, not {value!r}")
+        if name in ("amount", "tip") and isinstance(value, int) and value < 0:
+            raise ValueError(f"journal field {name!r} must not be negative, not {value!r}")
         if name == "outcome":
             try:
                 value = PaymentOutcome(str(value)).value

@@ -55,6 +55,7 @@ class Payment:
     part_of: int | None = None  # the rest of a partially approved purchase: its first part
     hold_of: int | None = None  # an increment or a completion: its hold (pre-authorization)
     expires_at: str = ""  # a hold: when it expires (ISO 8601, UTC)
+    tip: int = 0  # minor units: the part of `amount` that is a tip (firmware.tips)
     card_data_kept: bool = False  # encrypted card data still in the vault
 
     @classmethod
@@ -72,7 +73,7 @@ class Payment:
             card_in_field_ms=d["card_in_field_ms"], offline=bool(d["offline"]),
             refund_of=d["refund_of"], application_label=d["application_label"], aid=d["aid"],
             cvm=d["cvm"], part_of=d["part_of"], hold_of=d.get("hold_of"),
-            expires_at=d.get("expires_at") or "",
+            expires_at=d.get("expires_at") or "", tip=int(d["tip"]) if "tip" in keys else 0,
             card_data_kept=bool(d["card_data_kept"]) if "card_data_kept" in keys else False,
         )
 
@@ -81,6 +82,11 @@ class Payment:
         """Approved and not voided (and so charged, unless reversed since: see
         Journal.charged_payments)."""
         return self.outcome is PaymentOutcome.APPROVED and not self.voided
+
+    @property
+    def base(self) -> int:
+        """The amount before the tip (minor units): `amount` is the total charged."""
+        return self.amount - self.tip
 
     @property
     def voided(self) -> bool:
@@ -125,13 +131,18 @@ class QueueItem:
     attempts: int  # failed attempts so far
     next_attempt_at: float  # unix time; 0 = now
     last_error: str
+    amount: int | None = None  # a tip adjustment: the tip it sets (minor units)
+    stan: int | None = None  # a tip adjustment: the STAN of its own message
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> QueueItem:
+        keys = row.keys()
         return cls(
             id=int(row["id"]), kind=QueueKind(row["kind"]), payment_id=int(row["payment_id"]),
             created_at=row["created_at"], attempts=int(row["attempts"]),
             next_attempt_at=float(row["next_attempt_at"]), last_error=row["last_error"],
+            amount=row["amount"] if "amount" in keys else None,
+            stan=row["stan"] if "stan" in keys else None,
         )
 
     def due(self, now: float | None = None) -> bool:

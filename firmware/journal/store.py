@@ -179,9 +179,36 @@ ALTER TABLE payments ADD COLUMN hold_of INTEGER REFERENCES payments(id);
 ALTER TABLE payments ADD COLUMN expires_at TEXT NOT NULL DEFAULT '';
 """
 
+# v7 (tips): the part of a payment's amount that is a tip (`amount` stays the total charged:
+# base = amount - tip); and the queue holds tip adjustments (`pitap tip`), each with the tip it
+# sets (`amount`) and the STAN of its own 0220 (`stan`); the CHECK is widened by a rebuild.
+_SCHEMA_V7 = """
+ALTER TABLE payments ADD COLUMN tip INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE queue_v7 (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind            TEXT NOT NULL CHECK (kind IN ('reversal', 'advice', 'deferred', 'void',
+                                                  'tip')),
+    payment_id      INTEGER NOT NULL REFERENCES payments(id),
+    created_at      TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    last_error      TEXT NOT NULL DEFAULT '',
+    done_at         TEXT,
+    amount          INTEGER,
+    stan            INTEGER
+);
+INSERT INTO queue_v7 (id, kind, payment_id, created_at, attempts, next_attempt_at, last_error,
+                      done_at)
+    SELECT id, kind, payment_id, created_at, attempts, next_attempt_at, last_error, done_at
+    FROM queue;
+DROP TABLE queue;
+ALTER TABLE queue_v7 RENAME TO queue;
+CREATE INDEX queue_pending ON queue(done_at, id);
+"""
+
 # MIGRATIONS[n] takes a journal from user_version n to n + 1. Append, never edit.
 MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5,
-                       _SCHEMA_V6]
+                       _SCHEMA_V6, _SCHEMA_V7]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

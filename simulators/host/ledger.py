@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS txn (
     reversed INTEGER NOT NULL DEFAULT 0,
     batch INTEGER,                 -- NULL while the batch is open
     reason TEXT NOT NULL DEFAULT '',
+    tip INTEGER NOT NULL DEFAULT 0, -- part of amount: the tip (field 54), amended by adjustments
     created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     original_stan TEXT NOT NULL DEFAULT ''  -- an increment or a completion: its hold's STAN
 );
@@ -75,6 +76,9 @@ class Ledger:
             # A simulator's ledger: a power cut may lose the last commits, never corrupt it.
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(txn)")}
+        if "tip" not in columns:  # a ledger written before tips
+            self._db.execute("ALTER TABLE txn ADD COLUMN tip INTEGER NOT NULL DEFAULT 0")
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -85,14 +89,15 @@ class Ledger:
     def book(self, *, terminal_id: str, stan: str, mti: str, kind: str, amount: int,
              currency: int, response_code: str, approved: bool, answered: bool = True,
              auth_code: str = "", rrn: str = "", masked_pan: str = "", offline: bool = False,
-             reason: str = "", original_stan: str = "") -> int:
+             reason: str = "", original_stan: str = "", tip: int = 0) -> int:
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO txn (terminal_id, stan, mti, kind, amount, currency, response_code,"
-                " approved, answered, auth_code, rrn, masked_pan, offline, reason, original_stan)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " approved, answered, auth_code, rrn, masked_pan, offline, reason, original_stan,"
+                " tip) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (terminal_id, stan, mti, kind, amount, currency, response_code, int(approved),
-                 int(answered), auth_code, rrn, masked_pan, int(offline), reason, original_stan),
+                 int(answered), auth_code, rrn, masked_pan, int(offline), reason, original_stan,
+                 tip),
             )
             return int(cur.lastrowid or 0)
 
@@ -162,6 +167,32 @@ class Ledger:
             return self._db.execute(
                 "SELECT 1 FROM txn WHERE terminal_id=? AND stan=? AND kind='sale'"
                 " AND original_stan != ''", (terminal_id, stan)).fetchone() is not None
+    def adjust_tip(self, terminal_id: str, stan: str, tip: int) -> int | None:
+        """A tip adjustment: the open approval with this (original) STAN gets `tip` as its tip
+        and base + `tip` as its amount (absolute: a repeat changes nothing more). Its new
+        amount; None when there is no such approval (not booked, reversed, settled)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, amount - tip FROM txn WHERE terminal_id=? AND stan=? AND approved=1"
+                " AND reversed=0 AND batch IS NULL AND kind='sale' ORDER BY id DESC LIMIT 1",
+                (terminal_id, stan)).fetchone()
+            if row is None:
+                return None
+            amount = int(row[1]) + tip
+            self._db.execute(
+                "UPDATE txn SET amount=?, tip=?, reason = CASE reason WHEN '' THEN ? ELSE"
+                " reason || '; ' || ? END WHERE id=?",
+                (amount, tip, f"tip {tip}", f"tip {tip}", int(row[0])))
+            return amount
+
+    def tip_total(self, terminal_id: str, currency: int) -> tuple[int, int]:
+        """(count, sum) of the tips of the terminal's open approved sales in `currency`."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(tip), 0) FROM txn WHERE terminal_id=? AND"
+                " currency=? AND approved=1 AND reversed=0 AND batch IS NULL AND tip > 0",
+                (terminal_id, currency)).fetchone()
+        return int(row[0]), int(row[1])
 
     def seen_cryptogram(self, pan: str, atc: bytes, arqc: bytes) -> bool:
         """Record a (card, ATC, cryptogram); True if it was already seen (a replay)."""

@@ -14,6 +14,12 @@ Test amounts, by the amount's last two digits (minor units), on 0100/0200 reques
   or the TC/AAC a phone sends online, e.g. after a failed fDDA) and the TVR (95) does not say
   offline data authentication failed.
 
+A tip (field 54, amount type the dialect's `tip_amount_type`) is booked with its sale (part of
+field 4). A tip adjustment (the dialect's `adjust_message`, 0220, with its
+`adjust_processing_code`, 020000) amends the approval field 90 names (original STAN): its tip
+becomes field 54's and its amount field 4 (absolute: a repeat changes nothing); answered 00, or
+25 when there is no such open approval.
+
 A deferred authorization (field 25 = the dialect's deferred condition: a payment the terminal
 stored while this host was unreachable) sent again is answered as the first time and booked once
 (duplicate detection by terminal, STAN, MTI and amount, as acquirers do).
@@ -232,7 +238,7 @@ class HostSimulator:
             return None
         mti = doc.get("t", "")
         handler = {
-            "0100": self._authorization, "0200": self._authorization,
+            "0100": self._authorization, "0200": self._tip_or_authorization,
             "0220": self._advice, "0221": self._advice,
             "0400": self._reversal, "0401": self._reversal,
             "0500": self._settlement, "0320": self._batch_upload,
@@ -250,6 +256,12 @@ class HostSimulator:
         except Exception:  # a simulator bug must not kill the connection thread silently
             log.exception("%s request: simulator error", mti)
             return self._safe_reply(doc, "96")
+
+    def _tip_or_authorization(self, req: dict[str, str]) -> bytes | None:
+        """0200: a tip adjustment where the dialect sends them so, else a financial request."""
+        if req.get("3") == self.dialect.adjust_processing_code:
+            return self._tip_adjustment(req)
+        return self._authorization(req)
 
     def _safe_reply(self, req: dict[str, str], code: str) -> bytes | None:
         try:
@@ -378,6 +390,9 @@ class HostSimulator:
         elif test in TEST_AMOUNT_CODES:
             code, reason = TEST_AMOUNT_CODES[test], f"test amount ...{test:02d}"
         approved = code in ("00", "10")
+        tip = self._tip_of(req) if kind == "sale" else 0
+        if code == "10":
+            tip = min(tip, amount)
         auth_code = f"{secrets.randbelow(1_000_000):06d}" if approved else ""
         rrn = self._new_rrn()
         misbehave = test in (NEVER_ANSWERS, DROPS_CONNECTION, ANSWERS_GARBAGE)
@@ -385,7 +400,7 @@ class HostSimulator:
             terminal_id=tid, stan=req["11"], mti=req["t"], kind=kind, amount=amount,
             currency=currency, response_code=code, approved=approved,
             answered=not (approved and misbehave), auth_code=auth_code, rrn=rrn,
-            masked_pan=mask_pan(pan), reason=reason,
+            masked_pan=mask_pan(pan), reason=reason, tip=tip,
         )
         log.info("%s %s %s stan %s card %s -> %s %s", req["t"], kind, amount, req["11"],
                  mask_pan(pan), code, reason)
@@ -404,9 +419,33 @@ class HostSimulator:
             fields["55"] = arpc.hex().upper()
         return self._reply(req, code, **fields)
 
+    def _tip_of(self, req: dict[str, str]) -> int:
+        """The tip in field 54 (0 when none); ValueError for a malformed field 54."""
+        if not req.get("54"):
+            return 0
+        return max(0, messages.parse_additional_amounts(req["54"]).get(
+            self.dialect.tip_amount_type, 0))
+
+    def _tip_adjustment(self, req: dict[str, str]) -> bytes:
+        tid = req["41"].strip()
+        original = req["90"][4:10]
+        tip = self._tip_of(req)
+        amount = self.ledger.adjust_tip(tid, original, tip)
+        if amount is None:
+            log.info("%s tip adjustment of stan %s: no open approval", req["t"], original)
+            return self._reply(req, "25")
+        if amount != int(req["4"]):
+            log.info("%s tip adjustment of stan %s: field 4 %s, booked %d", req["t"], original,
+                     req["4"], amount)
+        log.info("%s tip adjustment of stan %s: tip %d, amount %d", req["t"], original, tip,
+                 amount)
+        return self._reply(req, "00")
+
     def _advice(self, req: dict[str, str]) -> bytes:
         if self._preauth(req) and "90" in req:
             return self._completion(req)
+        if req.get("3") == self.dialect.adjust_processing_code:
+            return self._tip_adjustment(req)
         tid = req["41"].strip()
         if not self.ledger.has_advice(tid, req["11"]):
             kind = "refund" if req.get("3", "000000").startswith("20") else "sale"

@@ -7,6 +7,8 @@ SYMBOL_FIRST = True
 SYMBOL_SPACE = False
 
 TEXT = {
+    "subtotal": "Subtotal",
+    "tip": "Tip",
     "welcome": "Welcome",
     "ready": "Ready",
     "ready_hint": "Key an amount to start",

@@ -17,6 +17,8 @@ FONTS = {"regular": "Lohit-Devanagari.ttf"}
 PRINTABLE = False  # ESC/POS text mode cannot print this script
 
 TEXT = {
+    "subtotal": "उप-योग",
+    "tip": "टिप",
     "welcome": "स्वागत है",
     "ready": "तैयार",
     "ready_hint": "शुरू करने के लिए राशि डालें",

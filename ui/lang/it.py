@@ -7,6 +7,8 @@ SYMBOL_FIRST = False
 SYMBOL_SPACE = True
 
 TEXT = {
+    "subtotal": "Subtotale",
+    "tip": "Mancia",
     "welcome": "Benvenuto",
     "ready": "Pronto",
     "ready_hint": "Digitare un importo per iniziare",

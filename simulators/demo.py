@@ -54,6 +54,7 @@ class ScriptedPayment:
     preauth: bool = False  # a pre-authorization: funds held, then raised and completed
     increment: int = 0  # a pre-authorization: minor units added to the hold (0: none)
     complete: int = 0  # a pre-authorization: minor units captured by its completion
+    tip: int = 0  # the part of `amount` that is a tip (field 54; `amount` is the total)
 
     def matches(self, result: PaymentResult, voided: bool = False) -> bool:
         """The payment ended as scripted ("stored": approved and stored for the bank), and was
@@ -102,6 +103,10 @@ def load_script(path: Path) -> list[ScriptedPayment]:
                               "with 'increment' (>= 0) and 'complete' (> 0) minor units")
         if not isinstance(item.amount, int) or item.amount < 0:
             raise ConfigError(f"{path}: payment {i}: 'amount' must be minor units >= 0")
+        if not isinstance(item.tip, int) or not 0 <= item.tip <= item.amount or (
+                item.tip and item.preauth):
+            raise ConfigError(f"{path}: payment {i}: 'tip' must be minor units, part of the "
+                              "amount (0..amount), of a sale")
         if item.currency is not None and (not isinstance(item.currency, str)
                                           or item.currency.upper() not in CURRENCIES):
             raise ConfigError(f"{path}: payment {i}: 'currency' must be a known ISO 4217 code")
@@ -256,7 +261,8 @@ def run_demo(
                                               presentment_timeout=item.presentment_timeout_s)
                 else:
                     result = terminal.pay(item.amount, currency=item.money_currency,
-                                          presentment_timeout=item.presentment_timeout_s)
+                                          presentment_timeout=item.presentment_timeout_s,
+                                          tip=item.tip)
                 if phone is not None and phone_thread is not None:
                     phone.stop()
                     phone_thread.join(timeout=5.0)

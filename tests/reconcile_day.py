@@ -45,6 +45,7 @@ class Day:
     sales: list[int] = field(default_factory=list)  # minor units of each standing sale
     refunds: list[int] = field(default_factory=list)
     voided: int = 0
+    tips: list[int] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     def run(self, *args: str, taps: int = 0, profile: str = "visa-online") -> dict[str, object]:
@@ -102,6 +103,28 @@ def shop_day(day: Day) -> None:
     refund = day.run("refund", "5.00", taps=1)
     if refund.get("outcome") == "approved":
         day.refunds.append(500)
+    tipped = day.run("pay", "20.00", "--tip", "3.00", taps=1)  # 23.00 charged, 3.00 of it tip
+    if tipped.get("outcome") == "approved":
+        day.sales.append(2300)
+        day.tips.append(300)
+    restaurant = sale("40.00")
+    if day.run("tip", str(restaurant["id"]), "6.00").get("adjusted") is True:
+        day.sales[-1] += 600  # the adjustment amends the sale: 46.00, 6.00 of it tip
+        day.tips.append(600)
+    else:
+        day.problems.append("the tip adjustment of 40.00 did not go through")
+    hold = day.run("preauth", "100.00", taps=1)
+    raised = day.run("increment", str(hold["id"]), "20.00")
+    completed = day.run("complete", str(hold["id"]), "115.00")  # within held 120.00 + 15 %
+    if raised.get("held") == 12000 and completed.get("done") is True:
+        day.sales.append(11500)  # only the completion counts; the hold itself in no total
+    else:
+        day.problems.append(f"hold raised to {raised.get('held')}, completed {completed}")
+    released = day.run("preauth", "50.00", taps=1)
+    if day.run("release", str(released["id"])).get("done") is True:
+        day.voided += 1  # a released hold is listed with the voids (in no total)
+    else:
+        day.problems.append("the release of the 50.00 hold did not go through")
 
 
 def ledger_open_totals(ledger: Path) -> tuple[int, int, int, int]:
@@ -121,13 +144,15 @@ def journal_totals(day: Day) -> tuple[int, int, int, int]:
     done = subprocess.run([*day.pitap, "journal", "--json", "--config", str(day.site)],
                           capture_output=True, text=True, timeout=120, check=True)
     standing = {"approved", "advice_queued", "advised", "forwarded"}
-    sums = {"purchase": [0, 0], "refund": [0, 0]}
+    sums = {"purchase": [0, 0], "refund": [0, 0], "completion": [0, 0]}
     for line in done.stdout.splitlines():
         p = json.loads(line)
         if p["outcome"] == "approved" and p["state"] in standing and p["txn_type"] in sums:
             sums[p["txn_type"]][0] += 1
             sums[p["txn_type"]][1] += int(p["amount"])
-    return (*sums["purchase"], *sums["refund"])  # type: ignore[return-value]
+    sales = [sums["purchase"][0] + sums["completion"][0],
+             sums["purchase"][1] + sums["completion"][1]]
+    return (*sales, *sums["refund"])  # type: ignore[return-value]
 
 
 def reconcile(day: Day, ledger: Path) -> list[str]:
@@ -148,6 +173,11 @@ def reconcile(day: Day, ledger: Path) -> list[str]:
         problems.append(f"Z-report totals {z_totals} != the day's answers {expected}")
     if not z.get("closed") or not z.get("agreed_first_time"):
         problems.append(f"settlement did not close in agreement: {z}")
+    if int(str(z.get("tips_amount", -1))) != sum(day.tips):
+        problems.append(f"Z-report tips {z.get('tips_amount')} != the day's {sum(day.tips)}")
+    if int(str(z.get("completions_amount", -1))) != 11500 or z.get("open_holds") != 0:
+        problems.append(f"Z-report completions {z.get('completions_amount')}, open holds "
+                        f"{z.get('open_holds')}: expected 11500 and none")
     if int(str(z.get("voided", -1))) != day.voided:
         problems.append(f"Z-report voided {z.get('voided')} != {day.voided}")
     with sqlite3.connect(ledger) as db:
@@ -174,6 +204,7 @@ def main() -> int:
     site = work / "site.toml"
     site.write_text(f'[terminal]\nstate_dir = "{work / "state"}"\n[reader]\npath = "{reader}"\n'
                     f'[host]\nport = {host_port}\nresponse_timeout_s = 10\n'
+                    '[tips]\nmode = "adjust"\n'
                     '[display]\nbackend = "none"\n', encoding="utf-8")
     ledger = work / "ledger.sqlite"
     host = subprocess.Popen([*pitap, "host", "--config", str(site), "--ledger", str(ledger)],
@@ -191,8 +222,9 @@ def main() -> int:
     finally:
         host.terminate()
         host.wait(timeout=30)
-    print(f"day: {len(day.sales)} sales {sum(day.sales)}, {len(day.refunds)} refunds "
-          f"{sum(day.refunds)}, {day.voided} voided, in {time.monotonic() - started:.1f} s")
+    print(f"day: {len(day.sales)} sales {sum(day.sales)} (tips {sum(day.tips)}), "
+          f"{len(day.refunds)} refunds {sum(day.refunds)}, {day.voided} voided, "
+          f"in {time.monotonic() - started:.1f} s")
     for p in problems:
         print(f"MISMATCH: {p}")
     print("reconciled to the minor unit" if not problems else f"{len(problems)} mismatches")

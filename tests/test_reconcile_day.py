@@ -1,5 +1,6 @@
 """The independent end-of-day script (tests/reconcile_day.py) reconciles a whole shop day:
-sales, a decline, a void, a partial approval finished by a second tap and a refund, through the
+sales, a decline, a void, a partial approval finished by a second tap, a refund, a tipped sale
+and a tip adjustment, a pre-authorization raised and completed and one released, through the
 command line against the host simulator; host ledger, journal and Z-report agree."""
 
 from __future__ import annotations

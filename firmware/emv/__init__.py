@@ -9,6 +9,7 @@ It sees a card only as `transceive(bytes) -> bytes` and never touches the networ
     tags, flags       named tags (bytes-valued), bit fields (IntFlag) and the CID cryptogram type
     tlv, dol, apdu    BER-TLV, data object lists, command APDUs and the exchange
     aids, capk        the AID table and the CA public keys (configuration data)
+    dates             EMV dates (YYMMDD, the month-granular expiry rule; offline acceptance uses it)
     entry_point       PPSE directory, candidates, pre-processing (typed skip reasons)
     the steps, in EMV order (none imports kernel):
     selection         SELECT PPSE, choose the candidates, SELECT AID
@@ -27,4 +28,4 @@ It sees a card only as `transceive(bytes) -> bytes` and never touches the networ
 
 # What the rest of the terminal may import: the kernel, its public types and its configuration
 # data. Everything else here is the kernel's own (tests reach in; the terminal does not).
-__all__ = ["aids", "capk", "kernel", "outcome"]
+__all__ = ["aids", "capk", "dates", "kernel", "outcome"]

@@ -58,9 +58,10 @@ _CARD_DATA_DONE = frozenset({S.DECLINED, S.NO_CARD, S.TRY_AGAIN, S.CANCELLED, S.
 del S
 
 # A payment stands as charged when approved and never reversed or voided since; a hold and its
-# increments hold funds and charge nothing (only a completion does).
+# increments hold funds and charge nothing (TxnType.holds_funds; only a completion charges).
+_HOLDING_SQL = ", ".join(f"'{kind.value}'" for kind in TxnType if kind.holds_funds)
 _CHARGED = (
-    "p.outcome = 'approved' AND p.txn_type NOT IN ('preauth', 'increment') AND NOT EXISTS"
+    f"p.outcome = 'approved' AND p.txn_type NOT IN ({_HOLDING_SQL}) AND NOT EXISTS"
     " (SELECT 1 FROM history h WHERE h.payment_id = p.id AND h.state IN ('reversed', 'voided'))"
 )
 _WITH_VAULT = (

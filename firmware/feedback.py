@@ -169,6 +169,21 @@ class Feedback:
         keys = self.key_legends
         self._show(lambda v: screens.void_entry_screen(v, digits, keys))
 
+    def tip_prompt(self, amount: Money, presets: list[tuple[int, Money]]) -> None:
+        """[tips] mode = "prompt": the customer chooses a tip before the tap (firmware.tips's
+        keys: 1..3 the presets, another amount, no tip)."""
+        from firmware.tips import CUSTOM_KEY, NO_TIP_KEY
+
+        self._lights(1)
+        self._show(lambda v: screens.tip_prompt_screen(v, amount, presets, CUSTOM_KEY,
+                                                       NO_TIP_KEY))
+
+    def tip_entry(self, tip: Money, most: Money, too_much: bool = False) -> None:
+        """Another tip amount being keyed, at most `most`."""
+        self._lights(1)
+        keys = self.key_legends
+        self._show(lambda v: screens.tip_entry_screen(v, tip, most, too_much, keys))
+
     def present_card(self, money: Money, txn_type: TxnType = TxnType.PURCHASE) -> None:
         self._lights(1)
         self._tone_this_payment = False

@@ -36,8 +36,9 @@ from firmware.standing import Standing, standing_approval
 from ui.money import operator_text
 
 __all__ = [
-    "TipChoice", "TipProblem", "TipRefused", "TipResult", "adjust_tip", "check_adjustable",
-    "check_tip", "parse_tip", "preset_tip",
+    "CUSTOM_KEY", "NO_TIP_KEY", "TipChoice", "TipProblem", "TipRefused", "TipResult",
+    "adjust_tip", "check_adjustable", "check_tip", "choose_tip", "max_tip", "parse_tip",
+    "preset_tip", "tip_presets",
 ]
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,31 @@ class TipChoice(StrEnum):
     PRESET = "preset"
     CUSTOM = "custom"
     NONE = "none"
+
+
+# The tip screen's keys ([tips] mode = "prompt"): 1..3 the presets (config.MAX_TIP_PRESETS),
+# these two the other choices.
+CUSTOM_KEY = "4"
+NO_TIP_KEY = "0"
+
+
+def tip_presets(tips: TipsSection, base: int) -> list[tuple[int, int]]:
+    """(percent, tip in minor units) of each preset on `base`; a tip rounded up past the
+    tolerance is held to it."""
+    most = max_tip(tips, base)
+    return [(pct, min(preset_tip(base, pct), most)) for pct in tips.presets]
+
+
+def choose_tip(key: str, presets: list[tuple[int, int]]) -> tuple[TipChoice, int] | None:
+    """What `key` chooses on the tip screen: a preset (its tip), another amount (to key next),
+    no tip; None for a key that chooses nothing."""
+    if key == NO_TIP_KEY:
+        return TipChoice.NONE, 0
+    if key == CUSTOM_KEY:
+        return TipChoice.CUSTOM, 0
+    if len(key) == 1 and "1" <= key <= str(len(presets)):
+        return TipChoice.PRESET, presets[int(key) - 1][1]
+    return None
 
 
 def _money(amount: int, cur: Currency) -> str:

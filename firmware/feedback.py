@@ -38,7 +38,7 @@ from firmware.config import Config, ConfigError
 from firmware.money import BatchTotals, Money
 from firmware.payment import TxnType
 from firmware.reasons import Reason
-from firmware.receipt import ReceiptBuilder, receipt_qr_payload, render_receipt
+from firmware.receipt import ReceiptBuilder, paid_amount, receipt_qr_payload, render_receipt
 from ui import screens
 from ui.lang import load as load_language
 
@@ -290,7 +290,7 @@ class Feedback:
             return problem
         try:
             payload = receipt_qr_payload(builder, payment, self.lang, reason)
-            money = Money.of(int(payment.get("amount", 0)), int(payment.get("currency", 0)))
+            money = Money.of(paid_amount(payment), int(payment.get("currency", 0)))
             note = self.lang.t("printer_problem", problem=problem) if problem else ""
             outcome = str(payment.get("outcome") or "")
             kind = TxnType(payment.get("txn_type") or TxnType.PURCHASE)

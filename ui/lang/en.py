@@ -84,6 +84,8 @@ TEXT = {
     "completion": "Completion",
     "held": "Held",
     "completed": "Completed",
+    "part": "Part",
+    "total_paid": "Total paid",
     "released": "Released",
     "void_entry": "Payment number to void",
     "tip_title": "Add a tip?",

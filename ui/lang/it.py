@@ -84,6 +84,8 @@ TEXT = {
     "completion": "Completamento",
     "held": "Bloccato",
     "completed": "Addebitato",
+    "part": "Parte",
+    "total_paid": "Totale pagato",
     "released": "Sbloccato",
     "void_entry": "Numero del pagamento da annullare",
     "tip_title": "Vuoi lasciare una mancia?",

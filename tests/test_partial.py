@@ -217,20 +217,14 @@ def test_the_receipt_and_the_z_report_group_the_parts(tmp_path: Path) -> None:
     a line a part with its card, approval code and STAN, the total paid; the Z-report lists the
     sale with its parts (each counted in the sales)."""
     from test_receipts import receipt_copies
+    from test_void import pay
 
     reader = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
     with HostSimulator(port=0, ledger_file=tmp_path / "ledger.sqlite") as sim:
         site = site_file(tmp_path, sim.port, reader, 15.0)
         site.write_text(site.read_text(encoding="utf-8") + '[printer]\nbackend = "file"\n',
                         encoding="utf-8")
-        wallet = SimulatedPhone("visa-online", reader)
-        wallet.start(taps=2, timeout=120.0)
-        try:
-            done = run_pitap("pay", "31.10", "--json", "--config", str(site))
-        finally:
-            wallet.stop()
-        assert done.returncode == 0, done.stderr[-2000:]
-        paid = json.loads(done.stdout)
+        paid = pay(site, reader, "31.10", taps=2)
         assert paid["parts"] == [1, 2] and paid["approved_amount"] == 3110
         rows = sim.ledger.transactions("PITAP001")
         copies = receipt_copies(tmp_path / "state" / "receipts.bin")

@@ -29,14 +29,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from firmware.config import Config
-from firmware.errors import PitapError
 from firmware.host.acquirer import Acquirer, AuthRequest, HostUnavailable, NoReply
 from firmware.host.saf import StoreAndForward
 from firmware.journal import Hold, HoldStatus, Journal, Payment
 from firmware.money import Currency, Money, UnknownCurrency
 from firmware.money import currency as currency_of
 from firmware.payment import PaymentOutcome, PaymentState, QueueKind, TxnType
-from firmware.standing import Standing, standing_approval
+from firmware.standing import Refused, Standing, standing_approval
 from ui.money import operator_text
 
 __all__ = ["HoldProblem", "HoldRefused", "HoldResult", "check_hold", "complete_hold",
@@ -58,12 +57,10 @@ class HoldProblem(StrEnum):
     OVER_TOLERANCE = "over_tolerance"
 
 
-class HoldRefused(PitapError, ValueError):
+class HoldRefused(Refused):
     """Refused before anything was written or sent; `why` says which problem, as a code."""
 
-    def __init__(self, message: str, why: HoldProblem) -> None:
-        super().__init__(message)
-        self.why = why
+    why: HoldProblem
 
 
 def utc_now() -> dt.datetime:

@@ -5,9 +5,10 @@ payment the journal holds (firmware.void, firmware.tips, firmware.preauth).
 `standing_approval` walks the ladder once, in this order: unknown, another kind of payment,
 voided (or its void queued), refunded (in full or in part), stored (not yet forwarded to the
 bank), not approved, settled (its batch closed), in another currency than the terminal settles.
-The first rung that fails raises the caller's own refusal: each says it in its own one line (a
-template per rung) with its own problem code for the screens. Nothing is written or sent
-either way. It reads the journal only; it knows nothing of the host.
+The first rung that fails raises the caller's own refusal (a `Refused`: VoidRefused,
+TipRefused, HoldRefused): each says it in its own one line (a template per rung) with its own
+problem code for the screens. Nothing is written or sent either way. It reads the journal only;
+it knows nothing of the host.
 """
 
 from __future__ import annotations
@@ -16,14 +17,24 @@ from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import TypeVar
 
+from firmware.errors import PitapError
 from firmware.journal import Journal, Payment, UnknownPayment
 from firmware.money import Currency, UnknownCurrency
 from firmware.money import currency as currency_of
 from firmware.payment import STANDING, PaymentState, TxnType
 
-__all__ = ["Standing", "standing_approval"]
+__all__ = ["Refused", "Standing", "standing_approval"]
 
 P = TypeVar("P")  # the caller's problem codes (VoidProblem, TipProblem, HoldProblem)
+
+
+class Refused(PitapError, ValueError):
+    """A command refused before anything was sent or written: its one line, and `why`, the
+    problem as a code the screens translate (the caller's vocabulary: VoidProblem, ...)."""
+
+    def __init__(self, message: str, why: StrEnum) -> None:
+        super().__init__(message)
+        self.why = why
 
 
 class Standing(StrEnum):

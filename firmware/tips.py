@@ -26,13 +26,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from firmware.config import TipsSection
-from firmware.errors import PitapError
 from firmware.host.saf import StoreAndForward
 from firmware.journal import HistoryEntry, Journal, Payment
 from firmware.money import Currency, Money, UnknownCurrency
 from firmware.money import currency as currency_of
 from firmware.payment import BOOKED, QueueKind, TxnType
-from firmware.standing import Standing, standing_approval
+from firmware.standing import Refused, Standing, standing_approval
 from ui.money import operator_text
 
 __all__ = [
@@ -66,12 +65,10 @@ class TipProblem(StrEnum):
     UNCHANGED = "unchanged"
 
 
-class TipRefused(PitapError, ValueError):
+class TipRefused(Refused):
     """A tip refused before anything was sent or written; `why` says which, as a code."""
 
-    def __init__(self, message: str, why: TipProblem) -> None:
-        super().__init__(message)
-        self.why = why
+    why: TipProblem
 
 
 class TipChoice(StrEnum):

@@ -22,13 +22,12 @@ import logging
 from dataclasses import dataclass
 from enum import StrEnum
 
-from firmware.errors import PitapError
 from firmware.host.saf import StoreAndForward
 from firmware.journal import Journal, Payment
 from firmware.money import Currency, Money, UnknownCurrency
 from firmware.money import currency as currency_of
 from firmware.payment import PaymentState, QueueKind, TxnType
-from firmware.standing import Standing, standing_approval
+from firmware.standing import Refused, Standing, standing_approval
 from ui.money import operator_text
 
 __all__ = ["VoidProblem", "VoidRefused", "VoidResult", "check_voidable", "void_payment"]
@@ -48,13 +47,11 @@ class VoidProblem(StrEnum):
     OTHER_CURRENCY = "other_currency"
 
 
-class VoidRefused(PitapError, ValueError):
+class VoidRefused(Refused):
     """A void refused before anything was sent or written (unknown, refunded, settled...);
     `why` says which, as a code the screens translate."""
 
-    def __init__(self, message: str, why: VoidProblem) -> None:
-        super().__init__(message)
-        self.why = why
+    why: VoidProblem
 
 
 @dataclass(frozen=True)

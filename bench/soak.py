@@ -12,9 +12,15 @@ SIGKILL and restarted, run after run:
 - "random": at a random moment, wherever that falls;
 - "none": the run ends by itself.
 
+Then the commands with no tap: two sales and a hold are taken, and a void of the first, a tip
+adjustment of the second and the hold's completion are each killed by the host as their message
+(0400, 0220, 0220) arrives, the request lost with the terminal or booked and its answer lost;
+the journal must hold it queued, and the restart sends it again (the host books it once).
+
 At the end the journal's queues are drained (reversals and advices sent) and the ledger is
-reconciled: the simulator's approved-minus-reversed payments equal the journal's approved ones,
-STAN by STAN and to the unit, with no duplicate and nothing pending. Then end of day: the
+reconciled (holds aside: they are in no total): the simulator's approved-minus-reversed
+payments equal the journal's approved ones, STAN by STAN and to the unit, with no duplicate and
+nothing pending. Then end of day: the
 settlement is killed by the host as its totals (0500) arrive, once or twice (the request lost
 with the terminal's connection, or booked and the answer lost), restarted, and every batch the
 host closed must match the journal's totals for it, with nothing left unsettled.
@@ -88,6 +94,7 @@ def soak_config(state: Path, reader_port: int, host_port: int) -> Config:
         display=dataclasses.replace(cfg.display, backend="none"),
         printer=dataclasses.replace(cfg.printer, backend="none"),
         journal=dataclasses.replace(cfg.journal, retry_first_s=0.01, retry_max_s=0.05),
+        tips=dataclasses.replace(cfg.tips, mode="adjust"),  # `pitap tip` in the no-tap phase
     )
 
 
@@ -143,6 +150,52 @@ def worker(args: argparse.Namespace) -> int:
             print(json.dumps(result.as_dict()), flush=True)
     finally:
         terminal.close()
+    return 0
+
+
+def no_tap_worker(args: argparse.Namespace) -> int:
+    """One command as `pitap void ID`, `pitap tip ID TIP`, `pitap complete ID AMOUNT` run it
+    (recovery at start, then the action, no tap), or `pay AMOUNT` / `preauth AMOUNT` (a sale, a
+    hold: one tap each): one JSON line."""
+    from firmware.host import connect
+    from firmware.host.saf import StoreAndForward
+    from firmware.preauth import complete_hold
+    from firmware.recovery import open_journal_at_start
+    from firmware.tips import adjust_tip
+    from firmware.void import void_payment
+
+    cfg = soak_config(Path(args.state), args.reader_port, args.host_port)
+    action, *numbers = json.loads(args.plan)
+    if action in ("pay", "preauth"):
+        from firmware.terminal import Terminal
+        from simulators.wallet.phone import SimulatedPhone
+
+        terminal = Terminal.from_config(cfg)
+        phone = SimulatedPhone("visa-online", cfg.reader.path)
+        phone.start(taps=1, timeout=120.0)
+        try:
+            take = terminal.preauth if action == "preauth" else terminal.pay
+            result = take(numbers[0])
+        finally:
+            phone.stop()
+            terminal.close()
+        print(json.dumps(result.as_dict()), flush=True)
+        return 0
+    journal, _report = open_journal_at_start(cfg)
+    acquirer = connect(cfg, stan_source=journal.next_stan)
+    try:
+        saf = StoreAndForward(journal, acquirer, cfg.terminal.merchant_id)
+        if action == "void":
+            done = void_payment(journal, saf, numbers[0], cfg.currency).voided
+        elif action == "tip":
+            done = adjust_tip(journal, saf, numbers[0], numbers[1], cfg.tips,
+                              cfg.currency).adjusted
+        else:
+            done = complete_hold(journal, saf, numbers[0], numbers[1], cfg).done
+    finally:
+        acquirer.close()
+        journal.close()
+    print(json.dumps({"action": action, "done": done}), flush=True)
     return 0
 
 
@@ -217,6 +270,7 @@ class Soak:
     journal_net: int = 0
     drained: int = 0
     settlement_kills: int = 0
+    no_tap_kills: int = 0  # a void, a tip adjustment, a completion killed as it reached the host
     settlement: dict = dataclasses.field(default_factory=dict)
     seconds: float = 0.0
 
@@ -278,6 +332,7 @@ def run_soak(payments: int, seed: int, state: Path, log=print, scan=None) -> Soa
             soak.runs += 1
             _one_run(soak, rng, plan, state, sim, reader_port, journal_file, log, scan)
         soak.drained = _drain(cfg, log)
+        _no_tap_kills(soak, rng, state, reader_port, sim, cfg, log)
         _reconcile(soak, cfg, ledger, sim)
         _settle_with_kills(soak, rng, state, reader_port, sim, cfg, ledger, log)
         if scan:
@@ -377,6 +432,72 @@ def _one_run(
         + (f", SIGKILL ({how})" if killed else ""))  # fmt: skip
 
 
+def _no_tap_kills(
+    soak: Soak,
+    rng: random.Random,
+    state: Path,
+    reader_port: int,
+    sim: TrippingHost,
+    cfg: Config,
+    log,
+) -> None:
+    """Two sales and a hold (taps, not killed), then the void of the first sale, a tip
+    adjustment of the second and the hold's completion, each killed as its message (0400,
+    0220, 0220) reaches the host: the request lost with the terminal, or booked and its answer
+    lost. The queue is empty before each (drained), so the message the host sees first is
+    theirs; the journal must then hold it queued, and the restart (a drain) sends it again, which
+    the host books once (the ledger reconciliation and the settlement check that)."""
+    from firmware.journal import Journal
+
+    def command(*plan: object) -> list[str]:
+        return [sys.executable, str(Path(__file__).resolve()), "--worker", "--no-tap",
+                "--state", str(state), "--reader-port", str(reader_port),
+                "--host-port", str(sim.port), "--plan", json.dumps(plan)]  # fmt: skip
+
+    taken = []
+    for plan in (("pay", 2500), ("pay", 3000), ("preauth", 6000)):
+        done = subprocess.run(command(*plan), capture_output=True, text=True, timeout=300)
+        lines = done.stdout.strip().splitlines()
+        taken.append(json.loads(lines[-1]) if lines else {"outcome": done.stderr[-300:]})
+    if any(t.get("outcome") != "approved" for t in taken):
+        soak.mismatches.append(f"no-tap phase: not approved: {taken}")
+        return
+    voided, tipped, held = (int(t["id"]) for t in taken)
+    journal_file = cfg.state_path(cfg.journal.file)
+    for plan, mti in ((("void", voided), "0400"), (("tip", tipped, 450), "0220"),
+                      (("complete", held, 6300), "0220")):
+        lost = rng.choice([True, False])  # the request lost with the terminal, or its answer
+        before = _journal_states(journal_file)
+        proc = subprocess.Popen(command(*plan), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        wire = Tripwire((mti,), 1, lambda proc=proc: kill_and_reap(proc), lost)
+        sim.wire = wire
+        try:
+            proc.wait(timeout=300.0)  # a hang only: the host kills it at its message
+        except subprocess.TimeoutExpired:
+            kill_and_reap(proc)
+            soak.mismatches.append(f"no-tap {plan[0]}: hung")
+        finally:
+            sim.wire = None
+        if not wire.fired:
+            soak.mismatches.append(f"no-tap {plan[0]} ended before its {mti}")
+            continue
+        soak.no_tap_kills += 1
+        with Journal.from_config(cfg) as journal:
+            queued = [q.kind.value for q in journal.queue()]
+        after = _journal_states(journal_file)
+        new = [st for pid, st in after.items() if pid not in before]
+        expected = {"void": (["void"], after.get(voided) == "void_queued"),
+                    "tip": (["tip"], True),
+                    "complete": (["advice"], new == ["advice_queued"])}[str(plan[0])]
+        if queued != expected[0] or not expected[1]:
+            soak.mismatches.append(f"no-tap {plan[0]} killed at its {mti}: queue {queued}, "
+                                   f"new payments {new}")
+        log(f"no-tap {plan[0]}: SIGKILL as its {mti} arrived "
+            f"({'request' if lost else 'answer'} lost), queued {queued}")
+        soak.drained += _drain(cfg, log)  # the restart sends it again; the host books it once
+
+
 def _settlement_states(path: Path) -> list[str]:
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
@@ -458,7 +579,7 @@ def _settle_with_kills(
     }
     still_open = conn.execute(
         "SELECT COUNT(*) FROM txn WHERE terminal_id = ? AND batch IS NULL AND approved = 1"
-        " AND reversed = 0",
+        " AND reversed = 0 AND kind NOT IN ('preauth', 'increment')",  # holds outlive batches
         (tid,),
     ).fetchone()[0]
     conn.close()
@@ -531,6 +652,8 @@ def _reconcile(soak: Soak, cfg: Config, ledger_file: Path, sim: object) -> None:
     conn.close()
     host: dict[int, int] = {}
     for r in rows:
+        if r["kind"] in ("preauth", "increment"):
+            continue  # funds held, never charged: in no total (a completion is a sale)
         if r["approved"] and not r["reversed"]:
             stan = int(r["stan"])
             if stan in host:
@@ -569,7 +692,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host-port", type=int, help=argparse.SUPPRESS)
     p.add_argument("--plan", help=argparse.SUPPRESS)
     p.add_argument("--settle", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--no-tap", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.worker and args.no_tap:
+        return no_tap_worker(args)
     if args.worker:
         return settle_worker(args) if args.settle else worker(args)
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
@@ -585,7 +711,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"seed {seed}: {soak.payments_started} payments planned, "
             f"{soak.payments_finished} finished, {soak.runs} runs, {soak.kills} SIGKILLs "
-            f"({soak.kills_awaiting_reply} while awaiting the reply), {soak.drained} queued "
+            f"({soak.kills_awaiting_reply} while awaiting the reply, {soak.no_tap_kills} in a "
+            f"void, a tip adjustment or a completion), {soak.drained} queued "
             f"messages drained, {soak.seconds:.1f} s"
         )
         print(f"outcomes: {soak.outcomes}")

@@ -38,7 +38,7 @@ from firmware.config import Config, ConfigError
 from firmware.money import BatchTotals, Money
 from firmware.payment import TxnType
 from firmware.reasons import Reason
-from firmware.receipt import ReceiptBuilder, receipt_qr_payload, render_receipt
+from firmware.receipt import ReceiptBuilder, paid_amount, receipt_qr_payload, render_receipt
 from ui import screens
 from ui.lang import load as load_language
 
@@ -169,6 +169,21 @@ class Feedback:
         keys = self.key_legends
         self._show(lambda v: screens.void_entry_screen(v, digits, keys))
 
+    def tip_prompt(self, amount: Money, presets: list[tuple[int, Money]]) -> None:
+        """[tips] mode = "prompt": the customer chooses a tip before the tap (firmware.tips's
+        keys: 1..3 the presets, another amount, no tip)."""
+        from firmware.tips import CUSTOM_KEY, NO_TIP_KEY
+
+        self._lights(1)
+        self._show(lambda v: screens.tip_prompt_screen(v, amount, presets, CUSTOM_KEY,
+                                                       NO_TIP_KEY))
+
+    def tip_entry(self, tip: Money, most: Money, too_much: bool = False) -> None:
+        """Another tip amount being keyed, at most `most`."""
+        self._lights(1)
+        keys = self.key_legends
+        self._show(lambda v: screens.tip_entry_screen(v, tip, most, too_much, keys))
+
     def present_card(self, money: Money, txn_type: TxnType = TxnType.PURCHASE) -> None:
         self._lights(1)
         self._tone_this_payment = False
@@ -275,7 +290,7 @@ class Feedback:
             return problem
         try:
             payload = receipt_qr_payload(builder, payment, self.lang, reason)
-            money = Money.of(int(payment.get("amount", 0)), int(payment.get("currency", 0)))
+            money = Money.of(paid_amount(payment), int(payment.get("currency", 0)))
             note = self.lang.t("printer_problem", problem=problem) if problem else ""
             outcome = str(payment.get("outcome") or "")
             kind = TxnType(payment.get("txn_type") or TxnType.PURCHASE)

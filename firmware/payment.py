@@ -31,6 +31,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 __all__ = [
+    "BOOKED",
     "LEGAL_TRANSITIONS",
     "PaymentOutcome",
     "PaymentState",
@@ -109,6 +110,9 @@ class PaymentState(StrEnum):
 #: still follow (a stored payment is not yet approved; a forwarded one is kept apart).
 STANDING: frozenset[PaymentState] = frozenset(
     {PaymentState.APPROVED, PaymentState.ADVICE_QUEUED, PaymentState.ADVISED})
+#: What the host has booked or will be told of: a standing approval, or a deferred authorization
+#: the host approved since (forwarded); a tip adjustment may still amend it (firmware.tips).
+BOOKED: frozenset[PaymentState] = STANDING | {PaymentState.FORWARDED}
 
 
 class PaymentOutcome(StrEnum):

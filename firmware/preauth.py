@@ -29,13 +29,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from firmware.config import Config
-from firmware.errors import PitapError
 from firmware.host.acquirer import Acquirer, AuthRequest, HostUnavailable, NoReply
 from firmware.host.saf import StoreAndForward
-from firmware.journal import Hold, HoldStatus, Journal, Payment, UnknownPayment
+from firmware.journal import Hold, HoldStatus, Journal, Payment
 from firmware.money import Currency, Money, UnknownCurrency
 from firmware.money import currency as currency_of
 from firmware.payment import PaymentOutcome, PaymentState, QueueKind, TxnType
+from firmware.standing import Refused, Standing, standing_approval
 from ui.money import operator_text
 
 __all__ = ["HoldProblem", "HoldRefused", "HoldResult", "check_hold", "complete_hold",
@@ -57,12 +57,10 @@ class HoldProblem(StrEnum):
     OVER_TOLERANCE = "over_tolerance"
 
 
-class HoldRefused(PitapError, ValueError):
+class HoldRefused(Refused):
     """Refused before anything was written or sent; `why` says which problem, as a code."""
 
-    def __init__(self, message: str, why: HoldProblem) -> None:
-        super().__init__(message)
-        self.why = why
+    why: HoldProblem
 
 
 def utc_now() -> dt.datetime:
@@ -115,41 +113,45 @@ class HoldResult:
                 "status": self.hold.status(now or utc_now()).value}
 
 
+_SAY: dict[Standing, tuple[str, HoldProblem]] = {
+    Standing.UNKNOWN: ("no payment {id} in the journal", HoldProblem.UNKNOWN),
+    Standing.OTHER_KIND: ("payment {id} is a {kind}, not a pre-authorization",
+                          HoldProblem.NOT_PREAUTH),
+    Standing.VOIDED: ("pre-authorization {id} is released", HoldProblem.RELEASED),
+    Standing.VOID_QUEUED: ("pre-authorization {id} is released (its reversal is queued for the "
+                           "host)", HoldProblem.RELEASED),
+    # Never met by a hold, said all the same: refunded or stored (refunds are of purchases,
+    # holds online only), settled (check_hold asks nothing of the batch: a hold outlives it).
+    Standing.REFUNDED: ("pre-authorization {id} was not approved ({state}): nothing is held",
+                        HoldProblem.NOT_APPROVED),
+    Standing.STORED: ("pre-authorization {id} was not approved ({state}): nothing is held",
+                      HoldProblem.NOT_APPROVED),
+    Standing.NOT_APPROVED: ("pre-authorization {id} was not approved ({state}): nothing is held",
+                            HoldProblem.NOT_APPROVED),
+    Standing.SETTLED: ("pre-authorization {id} is settled", HoldProblem.NOT_APPROVED),
+    Standing.OTHER_CURRENCY: ("pre-authorization {id} is in {paid_in}, this terminal settles "
+                              "{settles}", HoldProblem.OTHER_CURRENCY),
+}
+
+
 def check_hold(journal: Journal, hold_id: int, settles_in: Currency,
                now: dt.datetime | None = None) -> Hold:
-    """The hold, when it is open (may be increased, completed or released); HoldRefused
-    (one line) saying why not."""
-    try:
-        p = journal.payment(hold_id)
-    except UnknownPayment:
-        raise HoldRefused(f"no payment {hold_id} in the journal", HoldProblem.UNKNOWN) from None
-    if p.txn_type is not TxnType.PREAUTH:
-        raise HoldRefused(f"payment {hold_id} is a {p.txn_type.value}, not a pre-authorization",
-                          HoldProblem.NOT_PREAUTH)
+    """The hold, when it is open (may be increased, completed or released): its approval stands
+    (firmware.standing; a hold outlives its batch), it is not completed nor expired;
+    HoldRefused (one line) saying why not."""
+    standing_approval(journal, hold_id, settles_in, _SAY, HoldRefused, kind=TxnType.PREAUTH,
+                      open_batch=False)
     hold = journal.holds.get(hold_id)
-    if hold is None:
-        raise HoldRefused(f"pre-authorization {hold_id} was not approved ({p.state.value}): "
-                          "nothing is held", HoldProblem.NOT_APPROVED)
+    assert hold is not None  # an approved pre-authorization is a hold
     status = hold.status(now or utc_now())
-    if status is HoldStatus.RELEASED:
-        raise HoldRefused(f"pre-authorization {hold_id} is released", HoldProblem.RELEASED)
-    if status is HoldStatus.RELEASE_QUEUED:
-        raise HoldRefused(f"pre-authorization {hold_id} is released (its reversal is queued "
-                          "for the host)", HoldProblem.RELEASED)
     if status is HoldStatus.COMPLETED:
         assert hold.completed_by is not None
         raise HoldRefused(f"pre-authorization {hold_id} is completed (#{hold.completed_by.id})",
                           HoldProblem.COMPLETED)
     if status is HoldStatus.EXPIRED:
-        raise HoldRefused(f"pre-authorization {hold_id} expired at {p.expires_at[:16]} UTC: "
-                          "take a new one", HoldProblem.EXPIRED)
-    if p.currency != settles_in.numeric:
-        try:
-            held_in = str(currency_of(p.currency))
-        except UnknownCurrency:
-            held_in = f"currency {p.currency}"
-        raise HoldRefused(f"pre-authorization {hold_id} is in {held_in}, this terminal "
-                          f"settles {settles_in}", HoldProblem.OTHER_CURRENCY)
+        raise HoldRefused(f"pre-authorization {hold_id} expired at "
+                          f"{hold.payment.expires_at[:16]} UTC: take a new one",
+                          HoldProblem.EXPIRED)
     return hold
 
 

@@ -75,17 +75,61 @@ HELD_LINE = (TxnType.INCREMENT.value, TxnType.COMPLETION.value)
 
 
 def headline_amount(payment: dict, lang: Language) -> str:
-    """'Total EUR 12.50', 'Held EUR 120.00' (a hold), 'Completed EUR 115.00' (a completion)."""
+    """'Total EUR 12.50', 'Held EUR 120.00' (a hold), 'Completed EUR 115.00' (a completion),
+    'Total paid EUR 31.10' (a partially approved sale, its parts grouped)."""
+    if grouped_parts(payment):
+        paid = Money.of(paid_amount(payment), int(payment.get("currency", 978)))
+        return f"{lang.t('total_paid')} {format_money(paid, lang, Style.PAPER)}"
     kind = str(payment.get("txn_type") or TxnType.PURCHASE)
     key = "held" if kind == TxnType.PREAUTH.value and payment.get("held") is not None else "amount"
     return f"{lang.t(AMOUNT_LABELS.get(kind, 'total'))} {amount_text(payment, lang, key)}"
+def grouped_parts(payment: dict) -> list[dict]:
+    """The parts of a partially approved sale the receipt groups (`parts` in the payment dict:
+    each part's payment dict, the first first); [] for any other payment."""
+    parts = payment.get("parts")
+    return list(parts) if isinstance(parts, list) and len(parts) > 1 else []
+
+
+def paid_amount(payment: dict) -> int:
+    """What the receipt's payment charged in all (minor units): a partially approved sale's
+    parts together, else its amount."""
+    parts = grouped_parts(payment)
+    return sum(int(p.get("amount", 0)) for p in parts) if parts else int(payment.get("amount", 0))
+
+
+def part_lines(builder: ReceiptBuilder, payment: dict, lang: Language) -> list[PrintLine]:
+    """A partially approved sale: "Approved X of Y" (the first part, of what was asked), then a
+    line a part (its card's last four, amount) with its approval code and STAN; none for any
+    other payment."""
+    parts = grouped_parts(payment)
+    if not parts:
+        return []
+    code = int(payment.get("currency", 978))
+
+    def paper(amount: int) -> str:
+        return format_money(Money.of(amount, code), lang, Style.PAPER)
+
+    first = int(parts[0].get("amount", 0))
+    asked = int(payment.get("asked") or paid_amount(payment))
+    lines = [PrintLine(lang.t("partial_approved", paid=paper(first), total=paper(asked)))]
+    for n, part in enumerate(parts, start=1):
+        ending = card_ending(str(part.get("masked_pan") or "")).replace("••••", "****")
+        lines.append(builder.pair(f"{lang.t('part')} {n} {ending}".strip(),
+                                  paper(int(part.get("amount", 0)))))
+        stan = part.get("stan")
+        refs = [f"{lang.t('auth_code')} {part['auth_code']}" if part.get("auth_code") else "",
+                f"STAN {stan:06d}" if isinstance(stan, int) else ""]
+        lines.append(PrintLine("  " + "  ".join(r for r in refs if r)))
+    return lines
+
+
 def tip_lines(builder: ReceiptBuilder, payment: dict, lang: Language) -> list[PrintLine]:
     """A tipped payment's subtotal and tip lines (before its total); none without a tip."""
     tip = int(payment.get("tip") or 0)
     if not tip:
         return []
     code = int(payment.get("currency", 978))
-    base = Money.of(int(payment.get("amount", 0)) - tip, code)
+    base = Money.of(paid_amount(payment) - tip, code)
     return [builder.pair(lang.t("subtotal"), format_money(base, lang, Style.PAPER)),
             builder.pair(lang.t("tip"), format_money(Money.of(tip, code), lang, Style.PAPER))]
 
@@ -191,6 +235,7 @@ def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,
     if payment.get("txn_type") in HELD_LINE and payment.get("held") is not None:
         lines.append(builder.pair(t("held"), amount_text(payment, lang, "held")))
     lines.append(PrintLine())
+    lines += part_lines(builder, payment, lang)
     lines += tip_lines(builder, payment, lang)
     lines += [
         builder.headline(headline_amount(payment, lang)),
@@ -237,8 +282,9 @@ def receipt_qr_payload(builder: ReceiptBuilder | None, payment: dict, lang: Lang
     kind = str(payment.get("txn_type") or TxnType.PURCHASE)
     kind = "void" if voided(payment) and kind != TxnType.PREAUTH else kind
     parts += [when_text(payment), lang.t(kind)]
-    parts += [line.text.strip()
-              for line in tip_lines(builder or ReceiptBuilder("", "", "", ""), payment, lang)]
+    paper = builder or ReceiptBuilder("", "", "", "")
+    parts += [line.text.strip() for line in part_lines(paper, payment, lang)
+              + tip_lines(paper, payment, lang)]
     parts += [headline_amount(payment, lang),
               outcome_text(payment, lang, decline_reason(payment, reason))]
     if payment.get("offline"):

@@ -14,6 +14,10 @@ dropped, and the keypad is drained when the payment ends, so nothing pressed dur
 afterwards. A stop (the `stop` event: SIGTERM, Ctrl-C) cancels the wait the same way; a card
 already being read is finished.
 
+With [tips] mode = "prompt", a purchase's amount is followed by the tip screen: the customer's
+key chooses a preset (1..3), another amount (4, keyed as an amount is) or no tip (0), cancel
+returns to ready; the payment is then of the total, the tip part of it (firmware.tips).
+
 Keys: digits shift in from the right as on a till (1 2 5 0 -> 12.50), clear deletes the last
 digit (or leaves the entry when empty), enter takes the payment, cancel returns to ready, f1
 switches purchase -> refund -> void (the digits are then the number of the payment to void, as
@@ -182,8 +186,14 @@ class TerminalService:
                 if wanted is None:
                     continue
                 amount, txn_type = wanted
+                tip = 0
+                if txn_type is TxnType.PURCHASE and self.terminal.cfg.tips.mode == "prompt":
+                    asked = self.ask_tip(amount)
+                    if asked is None:  # cancelled on the tip screen: no payment
+                        continue
+                    tip = asked
                 for attempt in range(1, ATTEMPTS + 1):
-                    result = self.take(amount, txn_type)
+                    result = self.take(amount + tip, txn_type, tip)
                     if result.outcome != "try_again" or attempt == ATTEMPTS:
                         break
                     if self.hold(TRY_AGAIN_SHOWN_S):  # a key: no new attempt, back to ready
@@ -193,9 +203,62 @@ class TerminalService:
             pass
         return len(self.results)
 
-    def take(self, amount: int, txn_type: TxnType) -> PaymentResult:
+    def ask_tip(self, base: int) -> int | None:
+        """The tip screen before the tap ([tips] mode = "prompt"): the customer's key chooses a
+        preset, another amount (keyed as an amount is, at most the tolerance) or no tip. The tip
+        in minor units (0: none), or None when cancelled; raises StopService."""
+        from firmware.tips import TipChoice, choose_tip, max_tip, tip_presets
+
+        tips = self.terminal.cfg.tips
+        presets = tip_presets(tips, base)
+        shown = [(pct, Money(tip, self.currency)) for pct, tip in presets]
+        while True:
+            self.feedback.tip_prompt(Money(base, self.currency), shown)
+            chosen = None
+            while chosen is None:  # keys that choose nothing are dropped
+                key = self._key_or_stop()
+                if key == "cancel":
+                    return None
+                chosen = choose_tip(key, presets)
+            choice, tip = chosen
+            if choice is not TipChoice.CUSTOM:
+                log.info("tip chosen: %s, %d", choice.value, tip)
+                return tip
+            custom = self.key_tip(max_tip(tips, base))
+            if custom is not None:
+                log.info("tip chosen: custom, %d", custom)
+                return custom
+
+    def key_tip(self, most: int) -> int | None:
+        """Another tip, keyed as an amount is, until enter with one of at most `most`; None when
+        cleared out or cancelled (back to the tip screen)."""
+        entry = AmountEntry(self.exponent)
+        too_much = False
+        while True:
+            self.feedback.tip_entry(Money(entry.minor, self.currency),
+                                    Money(most, self.currency), too_much)
+            key = self._key_or_stop()
+            if key in ("f1", "f2"):  # no refund, void or settlement from here
+                continue
+            action = entry.press(key)
+            if action is Action.CANCEL:
+                return None
+            too_much = action is Action.ENTER and entry.minor > most
+            if action is Action.ENTER and not too_much:
+                return entry.minor
+
+    def _key_or_stop(self) -> str:
+        """The next key (waiting as long as it takes); raises StopService on quit."""
+        while (key := self.key()) is None:
+            pass
+        if key == "quit":
+            raise StopService
+        return key
+
+    def take(self, amount: int, txn_type: TxnType, tip: int = 0) -> PaymentResult:
         """One payment or refund of `amount`, cancellable from the keypad or by a stop while it
-        waits for a card; its result is kept in `results`."""
+        waits for a card; its result is kept in `results`. `tip`: the part of `amount` (the
+        total) that is a tip, chosen on the tip screen."""
         cancel = threading.Event()
         done = threading.Event()
         watcher = None
@@ -211,7 +274,8 @@ class TerminalService:
             if txn_type is TxnType.REFUND:
                 result = self.terminal.refund(amount, cancelled=cancelled)
             else:
-                result = self.terminal.pay(amount, currency=self.currency, cancelled=cancelled)
+                result = self.terminal.pay(amount, currency=self.currency, cancelled=cancelled,
+                                           tip=tip)
         finally:
             done.set()
             if watcher is not None:

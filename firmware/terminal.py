@@ -248,7 +248,9 @@ class Terminal:
         if left <= 0:
             first.approved_amount = total
             first.reason = f"approved in {len(first.parts)} parts"
-            self._receipt(first)  # the first part's (each later part printed its own)
+            # one receipt for the sale: every part ("Approved X of Y", a line a part, the total)
+            parts = [self.journal.payment(pid).as_dict() for pid in first.parts]
+            self._receipt_of(parts[0] | {"asked": total, "parts": parts}, qr=True)
             return
         for pid in first.parts:  # nothing stays charged: each part is voided (durably queued)
             self.journal.enqueue(QueueKind.VOID, pid)
@@ -441,7 +443,7 @@ class Terminal:
         else:
             self._end(result, PaymentOutcome.DECLINED, outcome.reason)
             result.decline = PROMPT_REASONS.get(outcome.prompt) if outcome.prompt else None
-        self._show(result, decided)
+        self._show(result, decided, part=rest_of is not None)
 
     def _request(self, result: PaymentResult, outcome: Outcome, kind: TxnType, stan: int,
                  when: dt.datetime, offline: bool = False) -> AuthRequest:
@@ -562,17 +564,22 @@ class Terminal:
             **fields,
         )
 
-    def _show(self, result: PaymentResult, decided: bool = True) -> None:
+    def _show(self, result: PaymentResult, decided: bool = True, part: bool = False) -> None:
+        """The outcome on screen and its receipt; `part`: the rest of a partially approved
+        sale, whose receipt, once approved, is the whole sale's (Terminal._take_the_rest)."""
         if result.partial and result.txn_type is TxnType.PURCHASE:
-            pass  # the rest is asked for at once ("Approved X of Y, Z left"): Terminal.pay
-        elif result.outcome is PaymentOutcome.APPROVED:
+            # the rest is asked for at once ("Approved X of Y, Z left"): Terminal.pay; the
+            # receipt comes once it is paid, for every part
+            return
+        if result.outcome is PaymentOutcome.APPROVED:
             self.feedback.approved(result.money, result.auth_code,
                                    result.masked_pan, result.scheme, result.offline)
         elif decided:
             self.feedback.declined(result.decline, detail=result.reason)
         else:
             self.feedback.not_charged(result.decline, detail=result.reason)
-        self._receipt(result, decided)
+        if not (part and result.outcome is PaymentOutcome.APPROVED):
+            self._receipt(result, decided)
 
     def _receipt(self, result: PaymentResult, decided: bool = True) -> None:
         self._receipt_of(self.journal.payment(result.id).as_dict(), qr=decided,

@@ -26,24 +26,22 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from firmware.config import TipsSection
-from firmware.errors import PitapError
 from firmware.host.saf import StoreAndForward
-from firmware.journal import HistoryEntry, Journal, Payment, UnknownPayment
+from firmware.journal import HistoryEntry, Journal, Payment
 from firmware.money import Currency, Money, UnknownCurrency
 from firmware.money import currency as currency_of
-from firmware.payment import PaymentState, QueueKind, TxnType
+from firmware.payment import BOOKED, QueueKind, TxnType
+from firmware.standing import Refused, Standing, standing_approval
 from ui.money import operator_text
 
 __all__ = [
-    "TipChoice", "TipProblem", "TipRefused", "TipResult", "adjust_tip", "check_adjustable",
-    "check_tip", "parse_tip", "preset_tip",
+    "CUSTOM_KEY", "NO_TIP_KEY", "TipChoice", "TipProblem", "TipRefused", "TipResult",
+    "adjust_tip", "check_adjustable", "check_tip", "choose_tip", "max_tip", "parse_tip",
+    "preset_tip", "tip_presets",
 ]
 
 log = logging.getLogger(__name__)
 
-# The states of an approval that still stands and that the host has booked or will be told of.
-_ADJUSTABLE = (PaymentState.APPROVED, PaymentState.ADVICE_QUEUED, PaymentState.ADVISED,
-               PaymentState.FORWARDED)
 _TIP = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
 MAX_DIGITS = 12  # EMV 9F02 / ISO 8583 field 4: the total holds at most 12 digits
 
@@ -67,12 +65,10 @@ class TipProblem(StrEnum):
     UNCHANGED = "unchanged"
 
 
-class TipRefused(PitapError, ValueError):
+class TipRefused(Refused):
     """A tip refused before anything was sent or written; `why` says which, as a code."""
 
-    def __init__(self, message: str, why: TipProblem) -> None:
-        super().__init__(message)
-        self.why = why
+    why: TipProblem
 
 
 class TipChoice(StrEnum):
@@ -81,6 +77,31 @@ class TipChoice(StrEnum):
     PRESET = "preset"
     CUSTOM = "custom"
     NONE = "none"
+
+
+# The tip screen's keys ([tips] mode = "prompt"): 1..3 the presets (config.MAX_TIP_PRESETS),
+# these two the other choices.
+CUSTOM_KEY = "4"
+NO_TIP_KEY = "0"
+
+
+def tip_presets(tips: TipsSection, base: int) -> list[tuple[int, int]]:
+    """(percent, tip in minor units) of each preset on `base`; a tip rounded up past the
+    tolerance is held to it."""
+    most = max_tip(tips, base)
+    return [(pct, min(preset_tip(base, pct), most)) for pct in tips.presets]
+
+
+def choose_tip(key: str, presets: list[tuple[int, int]]) -> tuple[TipChoice, int] | None:
+    """What `key` chooses on the tip screen: a preset (its tip), another amount (to key next),
+    no tip; None for a key that chooses nothing."""
+    if key == NO_TIP_KEY:
+        return TipChoice.NONE, 0
+    if key == CUSTOM_KEY:
+        return TipChoice.CUSTOM, 0
+    if len(key) == 1 and "1" <= key <= str(len(presets)):
+        return TipChoice.PRESET, presets[int(key) - 1][1]
+    return None
 
 
 def _money(amount: int, cur: Currency) -> str:
@@ -162,40 +183,32 @@ class TipResult:
                 "before closing the batch")
 
 
+_SAY: dict[Standing, tuple[str, TipProblem]] = {
+    Standing.UNKNOWN: ("no payment {id} in the journal", TipProblem.UNKNOWN),
+    Standing.OTHER_KIND: ("payment {id} is a {kind}: only a purchase takes a tip",
+                          TipProblem.NOT_PURCHASE),
+    Standing.VOIDED: ("payment {id} is voided", TipProblem.VOIDED),
+    Standing.VOID_QUEUED: ("payment {id} is voided", TipProblem.VOIDED),
+    Standing.REFUNDED: ("payment {id} is refunded: its tip cannot change", TipProblem.REFUNDED),
+    Standing.STORED: ("payment {id} is stored, not yet forwarded to the bank: adjust its tip "
+                      "once the bank has approved it", TipProblem.STORED),
+    Standing.NOT_APPROVED: ("payment {id} was not approved ({state}): no tip to adjust",
+                            TipProblem.NOT_APPROVED),
+    Standing.SETTLED: ("payment {id} is settled: its tip can no longer change",
+                       TipProblem.SETTLED),
+    Standing.OTHER_CURRENCY: ("payment {id} is in {paid_in}, this terminal settles {settles}",
+                              TipProblem.OTHER_CURRENCY),
+}
+
+
 def check_adjustable(journal: Journal, payment_id: int, tip: int, tips: TipsSection,
                      settles_in: Currency) -> Payment:
     """The payment, when its tip may become `tip`; TipRefused (one line) saying why not."""
     if tips.mode != "adjust":
         raise TipRefused(f"tip adjustments are off on this terminal ([tips] mode = "
                          f"\"{tips.mode}\"; \"adjust\" allows them)", TipProblem.OFF)
-    try:
-        p = journal.payment(payment_id)
-    except UnknownPayment:
-        raise TipRefused(f"no payment {payment_id} in the journal", TipProblem.UNKNOWN) from None
-    if p.txn_type is not TxnType.PURCHASE:
-        raise TipRefused(f"payment {payment_id} is a {p.txn_type.value}: only a purchase takes "
-                         "a tip", TipProblem.NOT_PURCHASE)
-    if p.voided:
-        raise TipRefused(f"payment {payment_id} is voided", TipProblem.VOIDED)
-    if p.state is PaymentState.REFUNDED or journal.refunded_amount(payment_id):
-        raise TipRefused(f"payment {payment_id} is refunded: its tip cannot change",
-                         TipProblem.REFUNDED)
-    if p.state is PaymentState.STORED:
-        raise TipRefused(f"payment {payment_id} is stored, not yet forwarded to the bank: "
-                         "adjust its tip once the bank has approved it", TipProblem.STORED)
-    if not p.charged or p.state not in _ADJUSTABLE:
-        raise TipRefused(f"payment {payment_id} was not approved ({p.state.value}): no tip to "
-                         "adjust", TipProblem.NOT_APPROVED)
-    if p.batch != journal.open_batch():
-        raise TipRefused(f"payment {payment_id} is settled: its tip can no longer change",
-                         TipProblem.SETTLED)
-    if p.currency != settles_in.numeric:
-        try:
-            paid_in = str(currency_of(p.currency))
-        except UnknownCurrency:
-            paid_in = f"currency {p.currency}"
-        raise TipRefused(f"payment {payment_id} is in {paid_in}, this terminal settles "
-                         f"{settles_in}", TipProblem.OTHER_CURRENCY)
+    p = standing_approval(journal, payment_id, settles_in, _SAY, TipRefused,
+                          kind=TxnType.PURCHASE, states=BOOKED)
     if p.part_of is not None or _partially_approved(journal, p):
         raise TipRefused(f"payment {payment_id} is part of a partially approved purchase: "
                          "its tip cannot change", TipProblem.PARTIAL)

@@ -22,19 +22,17 @@ import logging
 from dataclasses import dataclass
 from enum import StrEnum
 
-from firmware.errors import PitapError
 from firmware.host.saf import StoreAndForward
-from firmware.journal import Journal, Payment, UnknownPayment
+from firmware.journal import Journal, Payment
 from firmware.money import Currency, Money, UnknownCurrency
 from firmware.money import currency as currency_of
-from firmware.payment import STANDING, PaymentState, QueueKind, TxnType
+from firmware.payment import PaymentState, QueueKind, TxnType
+from firmware.standing import Refused, Standing, standing_approval
 from ui.money import operator_text
 
 __all__ = ["VoidProblem", "VoidRefused", "VoidResult", "check_voidable", "void_payment"]
 
 log = logging.getLogger(__name__)
-
-# The states of an approval that still stands (not refunded, reversed or voided).
 
 
 class VoidProblem(StrEnum):
@@ -49,13 +47,11 @@ class VoidProblem(StrEnum):
     OTHER_CURRENCY = "other_currency"
 
 
-class VoidRefused(PitapError, ValueError):
+class VoidRefused(Refused):
     """A void refused before anything was sent or written (unknown, refunded, settled...);
     `why` says which, as a code the screens translate."""
 
-    def __init__(self, message: str, why: VoidProblem) -> None:
-        super().__init__(message)
-        self.why = why
+    why: VoidProblem
 
 
 @dataclass(frozen=True)
@@ -82,39 +78,30 @@ class VoidResult:
         return f"#{p.id} {amount} voided ({how})"
 
 
+_SAY: dict[Standing, tuple[str, VoidProblem]] = {
+    Standing.UNKNOWN: ("no payment {id} in the journal", VoidProblem.UNKNOWN),
+    Standing.OTHER_KIND: ("payment {id} is a {kind}: only a purchase is voided",
+                          VoidProblem.NOT_PURCHASE),
+    Standing.VOIDED: ("payment {id} is already voided", VoidProblem.ALREADY_VOIDED),
+    Standing.VOID_QUEUED: ("payment {id} is already voided (its reversal is queued for the "
+                           "host)", VoidProblem.ALREADY_VOIDED),
+    Standing.REFUNDED: ("payment {id} is refunded: a void cancels an untouched approval",
+                        VoidProblem.REFUNDED),
+    Standing.STORED: ("payment {id} was not approved ({state}): nothing to void",
+                      VoidProblem.NOT_APPROVED),
+    Standing.NOT_APPROVED: ("payment {id} was not approved ({state}): nothing to void",
+                            VoidProblem.NOT_APPROVED),
+    Standing.SETTLED: ("payment {id} is settled: refund it instead", VoidProblem.SETTLED),
+    Standing.OTHER_CURRENCY: ("payment {id} is in {paid_in}, this terminal settles {settles}: "
+                              "refund it instead", VoidProblem.OTHER_CURRENCY),
+}
+
+
 def check_voidable(journal: Journal, payment_id: int, settles_in: Currency) -> Payment:
-    """The payment, when it may be voided; VoidRefused (one line) saying why not."""
-    try:
-        p = journal.payment(payment_id)
-    except UnknownPayment:
-        raise VoidRefused(f"no payment {payment_id} in the journal",
-                          VoidProblem.UNKNOWN) from None
-    if p.txn_type is not TxnType.PURCHASE:
-        raise VoidRefused(f"payment {payment_id} is a {p.txn_type.value}: only a purchase is "
-                          "voided", VoidProblem.NOT_PURCHASE)
-    if p.state is PaymentState.VOIDED:
-        raise VoidRefused(f"payment {payment_id} is already voided",
-                          VoidProblem.ALREADY_VOIDED)
-    if p.state is PaymentState.VOID_QUEUED:
-        raise VoidRefused(f"payment {payment_id} is already voided (its reversal is queued for "
-                          "the host)", VoidProblem.ALREADY_VOIDED)
-    if p.state is PaymentState.REFUNDED or journal.refunded_amount(payment_id):
-        raise VoidRefused(f"payment {payment_id} is refunded: a void cancels an untouched "
-                          "approval", VoidProblem.REFUNDED)
-    if not p.charged or p.state not in STANDING:
-        raise VoidRefused(f"payment {payment_id} was not approved ({p.state.value}): nothing to "
-                          "void", VoidProblem.NOT_APPROVED)
-    if p.batch != journal.open_batch():
-        raise VoidRefused(f"payment {payment_id} is settled: refund it instead",
-                          VoidProblem.SETTLED)
-    if p.currency != settles_in.numeric:
-        try:
-            paid_in = str(currency_of(p.currency))
-        except UnknownCurrency:
-            paid_in = f"currency {p.currency}"
-        raise VoidRefused(f"payment {payment_id} is in {paid_in}, this terminal settles "
-                          f"{settles_in}: refund it instead", VoidProblem.OTHER_CURRENCY)
-    return p
+    """The payment, when it may be voided (a purchase whose approval stands in the open batch,
+    firmware.standing); VoidRefused (one line) saying why not."""
+    return standing_approval(journal, payment_id, settles_in, _SAY, VoidRefused,
+                             kind=TxnType.PURCHASE)
 
 
 def void_payment(journal: Journal, saf: StoreAndForward, payment_id: int,

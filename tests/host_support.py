@@ -1,7 +1,7 @@
 """Test helpers for the host tests: a temporary issuer keys file, a card that computes real
 ARQCs with pyemv (the card side, written here independently of the simulator's issuer code),
-AuthRequests, a test PKI for TLS, and a TCP server on 127.0.0.1 for hand-made hosts. Not a test
-module itself."""
+AuthRequests, a test PKI for TLS, a TCP server on 127.0.0.1 for hand-made hosts, and the host
+simulator holding back a reply until the terminal is killed. Not a test module itself."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ import datetime as dt
 import secrets
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from pyemv import cvn as pyemv_cvn
 from pyemv import tlv as pyemv_tlv
 
 from firmware.host.acquirer import AuthRequest
+from firmware.host.dialect import Dialect, MessageError
+from simulators.host.simulator import HostSimulator
 
 VISA_KEY = "0123456789ABCDEFFEDCBA9876543210"
 VISA18_KEY = "00112233445566778899AABBCCDDEEFF"
@@ -142,3 +145,37 @@ class LoopbackServer:
     def close(self) -> None:
         self.stop.set()
         self.sock.close()
+
+
+class HoldingHost(HostSimulator):
+    """The host simulator that holds back one reply: the first request `which` accepts (given
+    the decoded message and the simulator's dialect) is booked as usual, then `held` is set and
+    its reply waits until `let_go()`. A test kills the terminal meanwhile, so that the reply
+    goes to nobody, as an answer lost with the terminal: the request was in flight, and the
+    host has booked it."""
+
+    def __init__(self, which: Callable[[dict[str, str], Dialect], bool], port: int = 0,
+                 ledger_file: Path | None = None) -> None:
+        super().__init__(port=port, ledger_file=ledger_file)
+        self.which = which
+        self.held = threading.Event()
+        self._go = threading.Event()
+        self._lock = threading.Lock()
+
+    def handle_message(self, raw: bytes) -> bytes | None:
+        reply = super().handle_message(raw)
+        try:
+            doc = self.dialect.decode(raw)
+        except MessageError:
+            return reply
+        with self._lock:
+            hold = not self.held.is_set() and self.which(doc, self.dialect)
+            if hold:
+                self.held.set()
+        if hold:
+            self._go.wait(timeout=600)
+        return reply
+
+    def let_go(self) -> None:
+        """The held reply goes (to a killed terminal: nowhere); every later one at once."""
+        self._go.set()

@@ -4,7 +4,9 @@ Runs bench/soak.py small (the soak itself runs hundreds): the terminal in a chil
 killed by the host simulator when an authorization request reaches it (the journal must say
 "awaiting_reply" then: 0100 sent, 0110 not yet in), and at random moments; after the restarts
 and the queue drain the host simulator's ledger (approved minus reversed) equals the journal's
-approved payments STAN by STAN; end of day is killed as its 0500 reaches the host, resumed, and
+approved payments STAN by STAN (after a void, a tip adjustment and a completion were each
+killed as their message reached the host); end of day is killed as its 0500 reaches the host,
+resumed, and
 every batch the host closed matches the journal's. Then the state directory (journal, WAL,
 terminal log) is searched for the wallets' tokens in ASCII, hex and BCD, after every kill (the
 WAL is full then) and at the end.
@@ -40,6 +42,7 @@ def test_kill_restart_drain_reconcile(tmp_path: Path) -> None:
     # seed 7 aims a kill at an authorization request in 3 of its runs: each must have happened
     assert summary["kills_awaiting_reply"] == summary["aimed_awaiting_reply"] >= 2, summary
     assert summary["settlement_kills"] >= 1, summary
+    assert summary["no_tap_kills"] == 3, summary  # a void, a tip adjustment, a completion
     assert summary["outcomes"].get("approved", 0) >= 1, summary
     assert summary["ledger_net"] == summary["journal_net"] > 0
     assert summary["settlement"]["batches"] >= 1  # end of day ran, killed and resumed

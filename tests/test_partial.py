@@ -210,3 +210,40 @@ def test_a_kill_while_the_rest_is_asked_for_leaves_nothing_charged(tmp_path: Pat
     with Journal.from_config(load_config(site)) as journal:
         first, rest = journal.payments()
         assert (first.state, rest.state, rest.part_of) == ("voided", "error", first.id)
+
+
+def test_the_receipt_and_the_z_report_group_the_parts(tmp_path: Path) -> None:
+    """One receipt for a sale paid in two parts (two copies, not one a part): "Approved X of Y",
+    a line a part with its card, approval code and STAN, the total paid; the Z-report lists the
+    sale with its parts (each counted in the sales)."""
+    from test_receipts import receipt_copies
+    from test_void import pay
+
+    reader = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
+    with HostSimulator(port=0, ledger_file=tmp_path / "ledger.sqlite") as sim:
+        site = site_file(tmp_path, sim.port, reader, 15.0)
+        site.write_text(site.read_text(encoding="utf-8") + '[printer]\nbackend = "file"\n',
+                        encoding="utf-8")
+        paid = pay(site, reader, "31.10", taps=2)
+        assert paid["parts"] == [1, 2] and paid["approved_amount"] == 3110
+        rows = sim.ledger.transactions("PITAP001")
+        copies = receipt_copies(tmp_path / "state" / "receipts.bin")
+        assert len(copies) == 2  # merchant and customer copy of the one sale
+        for copy in copies:
+            text = "\n".join(copy)
+            assert "Approved EUR 15.55 of EUR 31.10" in copy, copy
+            parts = [x for x in copy if x.startswith("Part ")]
+            assert [x.split()[:2] + x.split()[-2:] for x in parts] == [
+                ["Part", "1", "EUR", "15.55"], ["Part", "2", "EUR", "15.55"]]
+            assert all(f"**** {paid['masked_pan'][-4:]}" in x for x in parts)
+            for row in rows:
+                assert f"Auth code {row['auth_code']}  STAN {row['stan']}" in text, text
+            assert "TOTAL PAID EUR 31.10" in text.upper() and "APPROVED" in text
+
+        settled = run_pitap("settle", "--config", str(site))
+        assert settled.returncode == 0, settled.stderr[-2000:]
+        assert any(line.split() == ["partial", "#1", "2", "parts", "EUR", "31.10"]
+                   for line in settled.stdout.splitlines()), settled.stdout
+    with Journal.from_config(load_config(site)) as journal:
+        ((first, parts),) = journal.partial_sales()
+        assert (first.id, [p.id for p in parts], journal.asked(first.id)) == (1, [1, 2], 3110)

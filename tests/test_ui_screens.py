@@ -50,6 +50,12 @@ def all_screens(view: screens.View) -> list[screens.Screen]:
           for kind in ("voided", "void_refused") for why in VOID_PROBLEMS),
         screens.partial_screen(view, Money.of(155555, "EUR"), Money.of(311110, "EUR"),
                                Money.of(155555, "EUR")),
+        screens.tip_prompt_screen(view, Money.of(1234567, "EUR"), [
+            (10, Money.of(123457, "EUR")), (15, Money.of(185185, "EUR")),
+            (20, Money.of(246913, "EUR"))]),
+        screens.tip_entry_screen(view, Money.of(123456, "EUR"), Money.of(308641, "EUR")),
+        screens.tip_entry_screen(view, Money.of(999999, "EUR"), Money.of(308641, "EUR"),
+                                 too_much=True),
     ]
 
 

@@ -48,9 +48,10 @@ def new_reader() -> str:
     return f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
 
 
-def pay(site: Path, reader: str, amount: str, profile: str = "visa-online") -> dict[str, object]:
+def pay(site: Path, reader: str, amount: str, profile: str = "visa-online",
+        taps: int = 1) -> dict[str, object]:
     phone = SimulatedPhone(profile, reader)
-    phone.start(taps=1, timeout=120.0)
+    phone.start(taps=taps, timeout=120.0)
     try:
         done = run_pitap("pay", amount, "--json", "--config", str(site))
     finally:

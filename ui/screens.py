@@ -13,7 +13,7 @@ declined" as the outcome's title, and hints that speak of refunding rather than 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -242,19 +242,26 @@ def amount_entry_screen(view: View, money: MoneyLike, txn_type: str = "purchase"
     c, top, bottom = _page(view, footer=t.t("keys_hint", **legends))
     col = Column(c)
     col.text(f"{t.t(txn_type)} · {t.t('enter_amount')}", 17, color=th.muted)
-    box_h = c.px(66)
+    _entry_field(col, view, format_money(money, t))
+    col.layout(top, bottom)
+    return Screen("amount_entry", c.image, c.texts)
+
+
+def _entry_field(col: Column, view: View, text: str, height: float = 66,
+                 size: float = 40) -> None:
+    """The field a value is keyed into: a framed box, the value right-aligned in it."""
+    c, th = col.c, view.theme
+    box_h = c.px(height)
 
     def field_box(cx: int, cy: int) -> None:
         margin = c.px(16)
         c.draw.rounded_rectangle((margin, cy - box_h // 2, c.width - margin, cy + box_h // 2),
                                  radius=c.px(8), fill=th.panel, outline=th.accent,
                                  width=max(1, c.px(2)))
-        c.text(format_money(money, t), c.width - margin - c.px(12), cy, c.px(40), bold=True,
+        c.text(text, c.width - margin - c.px(12), cy, c.px(size), bold=True,
                color=th.text, anchor="rm", max_width=c.width - 2 * margin - c.px(24))
 
     col.shape(box_h, field_box)
-    col.layout(top, bottom)
-    return Screen("amount_entry", c.image, c.texts)
 
 
 def void_entry_screen(view: View, digits: str, keys: dict[str, str] | None = None) -> Screen:
@@ -266,19 +273,48 @@ def void_entry_screen(view: View, digits: str, keys: dict[str, str] | None = Non
     col = Column(c)
     _txn_label(col, view, "void")
     col.text(t.t("void_entry"), 17, color=th.muted)
-    box_h = c.px(66)
-
-    def field_box(cx: int, cy: int) -> None:
-        margin = c.px(16)
-        c.draw.rounded_rectangle((margin, cy - box_h // 2, c.width - margin, cy + box_h // 2),
-                                 radius=c.px(8), fill=th.panel, outline=th.accent,
-                                 width=max(1, c.px(2)))
-        c.text(f"#{digits}", c.width - margin - c.px(12), cy, c.px(40), bold=True,
-               color=th.text, anchor="rm", max_width=c.width - 2 * margin - c.px(24))
-
-    col.shape(box_h, field_box)
+    _entry_field(col, view, f"#{digits}")
     col.layout(top, bottom)
     return Screen("void_entry", c.image, c.texts)
+
+
+def tip_prompt_screen(view: View, amount: MoneyLike, presets: Sequence[tuple[int, MoneyLike]],
+                      custom_key: str = "4", no_tip_key: str = "0") -> Screen:
+    """Before the tap ([tips] mode = "prompt"): the amount, then a line a choice, each with its
+    key: the presets (percent and what it adds; keys 1, 2, 3), another amount, no tip."""
+    t = view.lang
+    th = view.theme
+    c, top, bottom = _page(view)
+    col = Column(c)
+    col.text(t.t("tip_title"), 22, bold=True)
+    col.text(t.t("tip_amount", amount=format_money(amount, t)), 15, color=th.muted)
+    for key, (percent, tip) in enumerate(presets, start=1):
+        col.text(t.t("tip_preset", button=key, percent=percent, amount=format_money(tip, t)),
+                 17, bold=True)
+    col.text(t.t("tip_custom", button=custom_key), 16)
+    col.text(t.t("tip_none", button=no_tip_key), 16)
+    col.layout(top, bottom)
+    return Screen("tip_prompt", c.image, c.texts)
+
+
+def tip_entry_screen(view: View, tip: MoneyLike, most: MoneyLike, too_much: bool = False,
+                     keys: dict[str, str] | None = None) -> Screen:
+    """Another tip amount, keyed as an amount is: the tip in a field, at most how much (in
+    the warning colour when the tip keyed was over it)."""
+    t = view.lang
+    th = view.theme
+    legends = {**KEYBOARD_LEGENDS, **(keys or {})}
+    c, top, bottom = _page(view, footer=t.t("keys_hint", **legends))
+    col = Column(c)
+    col.text(t.t("tip_entry"), 17, color=th.muted)
+    _entry_field(col, view, format_money(tip, t), 60, 36)
+    most_text = format_money(most, t)
+    if too_much:
+        col.text(t.t("tip_too_much", amount=most_text), 15, bold=True, color=th.warning)
+    else:
+        col.text(t.t("tip_most", amount=most_text), 15, color=th.muted)
+    col.layout(top, bottom)
+    return Screen("tip_entry", c.image, c.texts)
 
 
 def present_card_screen(view: View, money: MoneyLike, txn_type: str = "purchase") -> Screen:

@@ -72,11 +72,25 @@ class Batches(Outbox, Protocol):
     def other_currencies(self, batch: int, currency: Currency) -> dict[int, list[int]]: ...
     def open_holds(self, currency: Currency) -> tuple[int, int]: ...
     def tip_totals(self, batch: int, currency: Currency) -> tuple[int, Money]: ...
+    def partial_sales(self, batch: int | None = None) -> Sequence[
+        tuple[PaymentRef, Sequence[PaymentRef]]]: ...
+    def asked(self, payment_id: int) -> int: ...
 
 
 class BatchNotClosed(PitapError):
     """Settlement did not start: a payment still waits for its reply, or a reversal or advice
     could not be sent. Nothing went to the host for the batch; settle again later."""
+
+
+@dataclass(frozen=True)
+class PartialSale:
+    """A partially approved sale on the Z-report: its first part, every part that paid it (the
+    first first), what was asked and what the parts paid (minor units)."""
+
+    id: int
+    parts: list[int]
+    asked: int
+    paid: int
 
 
 @dataclass
@@ -112,6 +126,9 @@ class ZReport:
     open_holds_amount: int = 0
     tips_count: int = 0  # sales of the batch with a tip (firmware.tips)
     tips_amount: int = 0  # minor units: their tips, part of the sales total
+    # partially approved sales (response code 10), their parts grouped (each part is one of the
+    # sales counted)
+    partial_sales: list[PartialSale] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         """Plain data (`pitap settle --json`): the currency by its number, totals by figure."""
@@ -172,6 +189,10 @@ def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
     tips_count, tips = journal.tip_totals(batch, totals.currency)
     late = [p for p in journal.payments_in_state(PaymentState.DECLINED_LATE)
             if p.batch == batch and p.currency == totals.currency.numeric]
+    partials = [PartialSale(first.id, [p.id for p in parts], journal.asked(first.id),
+                            sum(p.amount for p in parts))
+                for first, parts in journal.partial_sales(batch)
+                if first.currency == totals.currency.numeric]
     return ZReport(
         terminal_id=cfg.terminal.terminal_id, merchant_id=cfg.terminal.merchant_id,
         merchant_name=cfg.terminal.merchant_name, batch=batch, currency=totals.currency,
@@ -188,7 +209,7 @@ def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
         other_currencies=journal.other_currencies(batch, totals.currency),
         completions=len(completed), completions_amount=sum(p.amount for p in completed),
         open_holds=holds[0], open_holds_amount=holds[1],
-        tips_count=tips_count, tips_amount=tips.minor,
+        tips_count=tips_count, tips_amount=tips.minor, partial_sales=partials,
     )
 
 
@@ -238,6 +259,9 @@ def format_z_report(z: ZReport) -> str:
         lines.append("Not charged: " + ", ".join(
             f"{name} {n}" for name, n in sorted(z.outcomes.items()) if name not in counted)
             if any(name not in counted for name in z.outcomes) else "Not charged: none")
+    for sale in z.partial_sales:  # in the sales above, a part each
+        paid = _money(Money(sale.paid, z.currency))
+        lines.append(f"  partial #{sale.id:<6}{len(sale.parts):>2} parts {paid:>18}")
     if z.completions:
         done = Money(z.completions_amount, z.currency)
         lines.append(f"{'  completions':<12}{z.completions:>6}  {_money(done):>20}")

@@ -153,6 +153,14 @@ class Journal:
         """Partially approved purchases whose rest was never paid: (first part, later parts)."""
         return self.payments_store.unfinished_partials()
 
+    def partial_sales(self, batch: int | None = None) -> list[tuple[Payment, list[Payment]]]:
+        """Partially approved purchases still standing: (first part, its charged parts)."""
+        return self.payments_store.partial_sales(batch)
+
+    def asked(self, payment_id: int) -> int:
+        """What the payment asked for (a partial approval: more than it was approved for)."""
+        return self.payments_store.asked(payment_id)
+
     def record(self, payment_id: int, state: PaymentState | str, **fields: object) -> None:
         """Record a state change durably, before the effect it announces (PaymentStore.record);
         IllegalTransition for one firmware.payment does not allow."""

@@ -58,9 +58,10 @@ _CARD_DATA_DONE = frozenset({S.DECLINED, S.NO_CARD, S.TRY_AGAIN, S.CANCELLED, S.
 del S
 
 # A payment stands as charged when approved and never reversed or voided since; a hold and its
-# increments hold funds and charge nothing (only a completion does).
+# increments hold funds and charge nothing (TxnType.holds_funds; only a completion charges).
+_HOLDING_SQL = ", ".join(f"'{kind.value}'" for kind in TxnType if kind.holds_funds)
 _CHARGED = (
-    "p.outcome = 'approved' AND p.txn_type NOT IN ('preauth', 'increment') AND NOT EXISTS"
+    f"p.outcome = 'approved' AND p.txn_type NOT IN ({_HOLDING_SQL}) AND NOT EXISTS"
     " (SELECT 1 FROM history h WHERE h.payment_id = p.id AND h.state IN ('reversed', 'voided'))"
 )
 _WITH_VAULT = (
@@ -209,28 +210,47 @@ class PaymentStore:
         )
         return [Payment.from_row(r) for r in rows]
 
+    def _partial_firsts(self, batch: int | None = None) -> list[Payment]:
+        """The first parts of the partially approved purchases (response code 10) still
+        standing, in `batch` when given, oldest first."""
+        rows = self._store.read(
+            f"{_WITH_VAULT} WHERE p.response_code = '10' AND p.part_of IS NULL"
+            f" AND p.txn_type = 'purchase' AND p.state IN ({_STANDING_SQL})"
+            " AND (? IS NULL OR p.batch = ?) ORDER BY p.id", (batch, batch))
+        return [Payment.from_row(r) for r in rows]
+
+    def _later_parts(self, first: Payment) -> list[Payment]:
+        """Every payment that took the rest of `first` (charged or not), in order."""
+        return [Payment.from_row(r) for r in self._store.read(
+            "SELECT p.*, 0 AS card_data_kept FROM payments p WHERE p.part_of = ?"
+            " ORDER BY p.id", (first.id,))]
+
+    def asked(self, payment_id: int) -> int:
+        """The amount the payment asked for (its "started" entry): a partial approval's total,
+        more than the part it was approved for."""
+        return int(str(self.history(payment_id)[0].get("amount", 0)))
+
     def unfinished_partials(self) -> list[tuple[Payment, list[Payment]]]:
         """Partially approved purchases (response code 10) still standing whose rest was never
         paid in full (the terminal was stopped while asking for it): each first part with its
         charged later parts. Recovery voids them all. A purchase one of whose parts the
         shopkeeper voided is theirs to finish, not an interrupted one."""
-        firsts = self._store.read(
-            f"{_WITH_VAULT} WHERE p.response_code = '10' AND p.part_of IS NULL"
-            f" AND p.txn_type = 'purchase' AND p.state IN ({_STANDING_SQL})"
-            " ORDER BY p.id")
         out = []
-        for row in firsts:
-            first = Payment.from_row(row)
-            asked = self.history(first.id)[0].get("amount", first.amount)
-            later = [Payment.from_row(r) for r in self._store.read(
-                "SELECT p.*, 0 AS card_data_kept FROM payments p WHERE p.part_of = ?"
-                " ORDER BY p.id", (first.id,))]
+        for first in self._partial_firsts():
+            later = self._later_parts(first)
             if any(p.voided for p in later):
                 continue
             parts = [p for p in later if p.charged]
-            if first.amount + sum(p.amount for p in parts) < int(str(asked)):
+            if first.amount + sum(p.amount for p in parts) < self.asked(first.id):
                 out.append((first, parts))
         return out
+
+    def partial_sales(self, batch: int | None = None) -> list[tuple[Payment, list[Payment]]]:
+        """The partially approved purchases still standing (in `batch` when given): each first
+        part with all its parts that stand charged, itself first (a receipt's and the
+        Z-report's grouping)."""
+        return [(first, [first, *(p for p in self._later_parts(first) if p.charged)])
+                for first in self._partial_firsts(batch)]
 
     def open_batch(self) -> int:
         """The batch new payments join (the one the next settlement closes)."""

@@ -1,0 +1,118 @@
+"""An independent client of the terminal API for the tests: the standard library's http.client
+only (none of pitap's code), as a till written from the OpenAPI document would be; and a reader
+of the server-sent events on a thread. Not a test module itself."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: object
+
+    def __getitem__(self, name: str) -> object:
+        assert isinstance(self.body, dict), self.body
+        return self.body[name]
+
+
+def connect(base: str, timeout: float = 60.0) -> http.client.HTTPConnection:
+    url = urlsplit(base)
+    if url.scheme == "https":
+        import ssl
+
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # the tests pin nothing; a till pins the fingerprint
+        return http.client.HTTPSConnection(url.hostname or "", url.port, timeout=timeout,
+                                           context=ctx)
+    return http.client.HTTPConnection(url.hostname or "", url.port, timeout=timeout)
+
+
+def call(base: str, method: str, path: str, key: str | None = None, body: object = None,
+         raw: bytes | None = None, headers: dict[str, str] | None = None) -> Answer:
+    conn = connect(base)
+    sent = dict(headers or {})
+    if key is not None:
+        sent["Authorization"] = f"Bearer {key}"
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    if data is not None:
+        sent.setdefault("Content-Type", "application/json")
+    try:
+        conn.request(method, path, body=data, headers=sent)
+        resp = conn.getresponse()
+        text = resp.read()
+        got = {k.lower(): v for k, v in resp.getheaders()}
+    finally:
+        conn.close()
+    parsed: object = json.loads(text) if got.get("content-type", "").startswith(
+        "application/json") else text
+    return Answer(resp.status, got, parsed)
+
+
+@dataclass
+class EventReader:
+    """`GET /v1/events` read on a thread; `events` the parsed data objects as they come."""
+
+    base: str
+    key: str
+    events: list[dict[str, object]] = field(default_factory=list)
+    connected: threading.Event = field(default_factory=threading.Event)
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+    _conn: http.client.HTTPConnection | None = None
+
+    def start(self) -> EventReader:
+        threading.Thread(target=self._read, daemon=True).start()
+        assert self.connected.wait(30), "no event stream"
+        return self
+
+    def _read(self) -> None:
+        self._conn = connect(self.base, timeout=300)
+        self._conn.request("GET", "/v1/events", headers={"Authorization": f"Bearer {self.key}"})
+        resp = self._conn.getresponse()
+        assert resp.status == 200
+        assert resp.getheader("Content-Type", "").startswith("text/event-stream")
+        data: list[str] = []
+        try:
+            while True:
+                line = resp.readline().decode()
+                if not line:
+                    return
+                line = line.rstrip("\n")
+                if line.startswith(":"):
+                    self.connected.set()
+                elif line.startswith("data:"):
+                    data.append(line[5:].strip())
+                elif line == "" and data:
+                    with self._cond:
+                        self.events.append(json.loads("\n".join(data)))
+                        self._cond.notify_all()
+                    data = []
+        except (OSError, ValueError):
+            return
+
+    def wait_for(self, check: Callable[[dict[str, object]], bool],
+                 seconds: float = 60.0) -> dict[str, object]:
+        deadline = time.monotonic() + seconds
+        with self._cond:
+            while True:
+                for event in self.events:
+                    if check(event):
+                        return event
+                left = deadline - time.monotonic()
+                assert left > 0, f"no such event in {self.events}"
+                self._cond.wait(left)
+
+    def close(self) -> None:
+        if self._conn is not None and self._conn.sock is not None:
+            import socket
+
+            self._conn.sock.shutdown(socket.SHUT_RDWR)

@@ -1,16 +1,28 @@
 """An independent client of the terminal API for the tests: the standard library's http.client
-only (none of pitap's code), as a till written from the OpenAPI document would be; and a reader
-of the server-sent events on a thread. Not a test module itself."""
+only (none of pitap's code), as a till written from the OpenAPI document would be; a reader
+of the server-sent events on a thread; and `serve`, which runs the API under test (a real
+terminal, its service loop and the aiohttp server, in this process). Not a test module itself."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import http.client
 import json
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+from run_support import wait_until
+
+if TYPE_CHECKING:
+    from firmware.config import Config
+    from firmware.service import TerminalService
+    from firmware.terminal import Terminal
 
 
 @dataclass
@@ -116,3 +128,62 @@ class EventReader:
             import socket
 
             self._conn.sock.shutdown(socket.SHUT_RDWR)
+
+
+@dataclass
+class Running:
+    """The API under test: its base URL, a key, and the terminal behind it."""
+
+    cfg: Config
+    base: str
+    key: str
+    service: TerminalService
+    terminal: Terminal
+
+    def call(self, method: str, path: str, body: object = None, **kw: object) -> Answer:
+        return call(self.base, method, path, self.key, body, **kw)  # type: ignore[arg-type]
+
+    def pay(self, amount: str = "12.50", key: str | None = None, **more: object) -> Answer:
+        return self.call("POST", "/v1/payments", {"amount": amount, **more},
+                         headers={"Idempotency-Key": key or str(uuid.uuid4())})
+
+    def finished(self, pid: int) -> dict[str, object]:
+        assert wait_until(lambda: self.call("GET", f"/v1/payments/{pid}")["finished"],
+                          seconds=90)
+        body = self.call("GET", f"/v1/payments/{pid}").body
+        assert isinstance(body, dict)
+        return body
+
+
+@contextlib.contextmanager
+def serve(cfg: Config, keypad: object = None, **api: object) -> Iterator[Running]:
+    """The terminal of `cfg` with [api] enabled on a free port (and `api`'s settings), its
+    service loop (with `keypad`, default none) and the API server, until the end of the
+    block."""
+    from drivers.keypad import NoKeypad
+    from firmware.api.keys import ApiKeys
+    from firmware.api.server import ApiServer
+    from firmware.service import TerminalService
+    from firmware.terminal import Terminal
+    from simulators.demo import free_port
+
+    settings = {"enabled": True, "port": free_port(), **api}
+    cfg = dataclasses.replace(cfg, api=dataclasses.replace(cfg.api, **settings))
+    key = ApiKeys(cfg.state_path(cfg.api.keys_file)).add("till")
+    terminal = Terminal.from_config(cfg)
+    service = TerminalService(terminal, keypad or NoKeypad(),  # type: ignore[arg-type]
+                              currency=cfg.currency, result_hold_s=0)
+    try:
+        server = ApiServer(service).start()
+    except BaseException:
+        terminal.close()
+        raise
+    loop = threading.Thread(target=service.run, daemon=True)
+    loop.start()
+    try:
+        yield Running(cfg, server.url.rstrip("/"), key, service, terminal)
+    finally:
+        service.stop.set()
+        loop.join(60)
+        server.stop()
+        terminal.close()

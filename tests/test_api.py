@@ -5,74 +5,17 @@ events, cancel, receipt, void, totals, settlement."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import threading
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from api_support import Answer, EventReader, call
+from api_support import EventReader, Running, call, serve
 from card_data_scan import leaks, wallet_tokens
 from run_support import wait_until
 
-from drivers.keypad import NoKeypad
 from firmware.api.keys import ApiKeys
-from firmware.api.server import ApiServer
-from firmware.config import Config
-from firmware.service import TerminalService
-from firmware.terminal import Terminal
-from simulators.demo import free_port
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@dataclass
-class Running:
-    cfg: Config
-    base: str
-    key: str
-    service: TerminalService
-    terminal: Terminal
-
-    def call(self, method: str, path: str, body: object = None, **kw: object) -> Answer:
-        return call(self.base, method, path, self.key, body, **kw)  # type: ignore[arg-type]
-
-    def pay(self, amount: str = "12.50", key: str | None = None, **more: object) -> Answer:
-        return self.call("POST", "/v1/payments", {"amount": amount, **more},
-                         headers={"Idempotency-Key": key or str(uuid.uuid4())})
-
-    def finished(self, pid: int) -> dict[str, object]:
-        assert wait_until(lambda: self.call("GET", f"/v1/payments/{pid}")["finished"],
-                          seconds=90)
-        body = self.call("GET", f"/v1/payments/{pid}").body
-        assert isinstance(body, dict)
-        return body
-
-
-def api_config(cfg: Config) -> Config:
-    api = dataclasses.replace(cfg.api, enabled=True, port=free_port())
-    return dataclasses.replace(cfg, api=api)
-
-
-@pytest.fixture
-def api(make_config, host_sim) -> Iterator[Running]:
-    cfg = api_config(make_config(host_sim.port, presentment_timeout_s=60.0))
-    key = ApiKeys(cfg.state_path(cfg.api.keys_file)).add("till")
-    terminal = Terminal.from_config(cfg)
-    service = TerminalService(terminal, NoKeypad(), currency=cfg.currency, result_hold_s=0)
-    server = ApiServer(service).start()
-    loop = threading.Thread(target=service.run, daemon=True)
-    loop.start()
-    try:
-        yield Running(cfg, server.url.rstrip("/"), key, service, terminal)
-    finally:
-        service.stop.set()
-        loop.join(60)
-        server.stop()
-        terminal.close()
 
 
 def test_a_payment_is_taken_followed_and_its_receipt_read(api: Running, phone,
@@ -140,6 +83,37 @@ def test_one_payment_at_a_time_and_cancel_ends_the_wait(api: Running) -> None:
     again = api.call("POST", f"/v1/payments/{pid}/cancel")
     assert again.status == 409
     assert wait_until(lambda: api.call("GET", "/v1/status")["state"] == "ready", seconds=30)
+
+
+def test_a_payment_keyed_on_the_terminal_shows_in_the_api_and_cancels_from_it(
+        make_config, host_sim) -> None:
+    import os
+
+    from drivers.keypad import KeyboardKeypad
+
+    master, slave = os.openpty()  # the terminal's keyboard, as on a desk
+    stream = os.fdopen(slave, "r")
+    keypad = KeyboardKeypad(stream)
+    try:
+        with serve(make_config(host_sim.port, presentment_timeout_s=60.0), keypad) as api:
+            events = EventReader(api.base, api.key).start()
+            os.write(master, b"450\n")  # 4.50 keyed on the terminal
+            waiting = events.wait_for(lambda e: e["type"] == "waiting_for_card")
+            pid = waiting["payment_id"]
+            assert isinstance(pid, int)
+            status = api.call("GET", "/v1/status")
+            assert (status["state"], status["running"]) == ("busy", pid)
+            assert api.pay("1.00").status == 409  # one payment at a time, whoever started it
+            cancelled = api.call("POST", f"/v1/payments/{pid}/cancel")
+            assert cancelled.status == 200 and cancelled["outcome"] == "cancelled"
+            outcome = events.wait_for(lambda e: e["type"] == "outcome")
+            assert outcome["payment_id"] == pid
+            events.close()
+    finally:
+        keypad.close()
+        stream.close()
+        os.close(master)
+    assert host_sim.ledger.transactions() == []
 
 
 def test_keys_are_needed_and_bad_ones_slowed_down(api: Running) -> None:

@@ -207,3 +207,29 @@ def test_the_served_openapi_document_is_the_repository_copy(api: Running) -> Non
     assert {"/v1/payments", "/v1/payments/{id}", "/v1/payments/{id}/cancel",
             "/v1/payments/{id}/receipt", "/v1/events", "/v1/status",
             "/v1/settlement"} <= set(paths)  # type: ignore[arg-type]
+
+
+def test_off_loopback_the_api_is_https_with_the_fingerprint_diag_prints(make_config,
+                                                                       host_sim) -> None:
+    import hashlib
+    import http.client
+    import ssl
+
+    from firmware.provision.diag import DiagContext, check_api
+
+    with serve(make_config(host_sim.port), bind="127.0.0.2") as api:  # not 127.0.0.1
+        assert api.base.startswith("https://127.0.0.2:")
+        assert api.call("GET", "/v1/status").status == 200
+        port = int(api.base.rsplit(":", 1)[1])
+        plain = http.client.HTTPConnection("127.0.0.2", port, timeout=30)
+        with pytest.raises((http.client.HTTPException, OSError)):
+            plain.request("GET", "/v1/status")
+            plain.getresponse()
+        plain.close()
+        der = ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate(("127.0.0.2", port)))
+        served = ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
+        results = check_api(DiagContext(api.cfg, interactive=False))
+    assert [r.ok for r in results] == [True, True]
+    assert served in results[1].detail
+    key_file = api.cfg.state_path(api.cfg.api.tls_dir) / "key.pem"
+    assert key_file.stat().st_mode & 0o777 == 0o600

@@ -271,9 +271,9 @@ class TerminalService:
             if txn_type is TxnType.REFUND:
                 result = self.terminal.refund(amount, refund_of, cancelled=cancelled,
                                               on_started=started)
-            else:
-                result = self.terminal.pay(amount, currency=self.currency, cancelled=cancelled,
-                                           tip=tip, on_started=started)
+            else:  # a purchase, or a pre-authorization's hold (the API's)
+                result = self.terminal.pay(amount, txn_type, currency=self.currency,
+                                           cancelled=cancelled, tip=tip, on_started=started)
         finally:
             with self._lock:
                 self.running_id, self._cancel = None, None

@@ -148,7 +148,11 @@ class Running:
                          headers={"Idempotency-Key": key or str(uuid.uuid4())})
 
     def finished(self, pid: int) -> dict[str, object]:
+        """Payment `pid` once it has ended and the terminal is no longer busy with it (its
+        outcome shown, its receipt printed): a till's next payment may start."""
         assert wait_until(lambda: self.call("GET", f"/v1/payments/{pid}")["finished"],
+                          seconds=90)
+        assert wait_until(lambda: self.call("GET", "/v1/status")["state"] != "busy",
                           seconds=90)
         body = self.call("GET", f"/v1/payments/{pid}").body
         assert isinstance(body, dict)

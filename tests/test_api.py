@@ -199,6 +199,26 @@ def test_void_refund_and_settlement(api: Running, phone, host_sim) -> None:
                            "refunds_amount": 500}
 
 
+def test_a_pre_authorization_is_held_raised_and_completed(api: Running, phone) -> None:
+    phone("visa-online", api.cfg.reader.path)
+    hold = api.pay("50.00", type="preauth")
+    assert hold.status == 201 and hold["type"] == "preauth"
+    assert api.finished(hold["id"])["outcome"] == "approved"  # type: ignore[arg-type]
+    hid = hold["id"]
+    raised = api.call("POST", f"/v1/payments/{hid}/increment", {"amount": "10.00"})
+    assert raised.status == 200 and raised["done"] is True, raised.body
+    assert raised["held"] == "60.00"
+    bad = api.call("POST", f"/v1/payments/{hid}/complete", {"amount": "1.2.3"})
+    assert (bad.status, bad["field"]) == (400, "amount")
+    done = api.call("POST", f"/v1/payments/{hid}/complete", {"amount": "55.00"})
+    assert done.status == 200 and done["done"] is True, done.body
+    assert done["payment"]["type"] == "completion"  # type: ignore[index]
+    late = api.call("POST", f"/v1/payments/{hid}/release")
+    assert late.status == 409 and late["why"] == "completed"
+    tipped = api.pay("5.00", type="preauth", tip="1.00")
+    assert (tipped.status, tipped["field"]) == (400, "tip")
+
+
 def test_the_served_openapi_document_is_the_repository_copy(api: Running) -> None:
     served = api.call("GET", "/v1/openapi.json")
     assert served.status == 200

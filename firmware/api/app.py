@@ -28,6 +28,7 @@ from firmware.api.jobs import CallJob, NotStarted, PaymentJob
 from firmware.api.keys import ApiKeys
 from firmware.api.requests import (
     BadRequest,
+    hold_amount,
     idempotency_key,
     parse_json,
     payment_request,
@@ -92,12 +93,9 @@ class ApiContext:
         if self.service.running_id is not None:
             return self.service.running_id
         job = self.current
-        if job is not None and not job.done.done():
-            started = job.started
-            if started.done() and not started.cancelled() and started.exception() is None:
-                return started.result()
-            return 0  # queued, not journalled yet
-        return None
+        if job is not None and not job.done.done() and not job.started.done():
+            return 0  # queued, or taken and not journalled yet
+        return None  # (a started job's payment is the service's running_id until it ends)
 
 
 CONTEXT = web.AppKey("pitap_api", ApiContext)
@@ -324,6 +322,48 @@ async def tip(request: web.Request) -> web.Response:
                               "refused": result.refused, "payment": ctx.view(pid)})
 
 
+async def on_hold(request: web.Request) -> web.Response:
+    """increment / complete / release of a pre-authorization's hold (firmware.preauth)."""
+    from firmware.preauth import (
+        HoldRefused,
+        HoldResult,
+        complete_hold,
+        increment_hold,
+        release_hold,
+    )
+
+    ctx = ctx_of(request)
+    hold_id = payment_id(request)
+    action = request.match_info["action"]
+    data = await body_of(request) if request.can_read_body else {}
+    if action == "release" and data:
+        raise BadRequest("release takes no body fields", sorted(data)[0][:40])
+    amount = hold_amount(ctx.cfg, data, required=action == "increment") if data or \
+        action == "increment" else None
+    if ctx.running() is not None:
+        return error(409, "a payment is running; one at a time", running=ctx.running() or None)
+    cfg = ctx.cfg
+
+    def act(s: TerminalService) -> HoldResult:
+        t = s.terminal
+        if action == "increment":
+            assert amount is not None
+            return increment_hold(t.journal, t.acquirer, t.saf, hold_id, amount, cfg)
+        if action == "complete":
+            return complete_hold(t.journal, t.saf, hold_id, amount, cfg)
+        return release_hold(t.journal, t.saf, hold_id, cfg)
+
+    try:
+        result = await run_job(ctx, act)
+    except HoldRefused as exc:
+        return error(409, str(exc), why=exc.why.value)
+    return web.json_response({"action": result.action, "done": result.done,
+                              "pending": result.pending, "held": decimal(
+                                  result.hold.held, cfg.currency.exponent),
+                              "hold": ctx.view(result.hold.id),
+                              "payment": ctx.view(result.payment.id)})
+
+
 async def totals(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     cur = ctx.cfg.currency
@@ -397,6 +437,7 @@ def make_app(ctx: ApiContext) -> web.Application:
     app.router.add_get(f"/v1/payments/{pid}/receipt", receipt)
     app.router.add_post(f"/v1/payments/{pid}/void", void)
     app.router.add_post(f"/v1/payments/{pid}/tip", tip)
+    app.router.add_post(f"/v1/payments/{pid}/{{action:increment|complete|release}}", on_hold)
     app.router.add_get("/v1/totals", totals)
     app.router.add_post("/v1/settlement", settlement)
     app.router.add_get("/v1/events", events)

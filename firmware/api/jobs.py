@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from firmware.api.requests import PaymentRequest
+from firmware.errors import PitapError
 from firmware.payment import PaymentOutcome
 from firmware.service import CANCELLED_SHOWN_S, TerminalService
 
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class NotStarted(RuntimeError):
+class NotStarted(PitapError, RuntimeError):
     """The payment ended before it was journalled (nothing charged)."""
 
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 from firmware.commands import UsageError, parse_amount
 from firmware.config import Config
+from firmware.errors import PitapError
 from firmware.money import CURRENCIES, Currency
 from firmware.payment import TxnType
 from firmware.tips import TipRefused, check_tip, parse_tip
@@ -22,10 +23,10 @@ __all__ = ["BadRequest", "PaymentRequest", "parse_json", "payment_request", "tip
 
 MAX_REFERENCE = 64
 MAX_IDEMPOTENCY_KEY = 255
-API_TYPES = (TxnType.PURCHASE, TxnType.REFUND)
+API_TYPES = (TxnType.PURCHASE, TxnType.REFUND, TxnType.PREAUTH)
 
 
-class BadRequest(ValueError):
+class BadRequest(PitapError, ValueError):
     """A request the API refuses with 400; `field` names what is wrong."""
 
     def __init__(self, message: str, field: str | None = None) -> None:
@@ -114,7 +115,7 @@ def payment_request(cfg: Config, data: dict[str, object]) -> PaymentRequest:
     _only(data, {"amount", "currency", "type", "reference", "tip", "refund_of"})
     kind_text = _string(data, "type", TxnType.PURCHASE.value)
     if kind_text not in API_TYPES:
-        raise BadRequest(f"type {kind_text[:20]!r}: purchase or refund", "type")
+        raise BadRequest(f"type {kind_text[:20]!r}: purchase, refund or preauth", "type")
     kind = TxnType(kind_text)
     cur = _currency(cfg, data)
     base = _amount(data, "amount", cur)
@@ -128,8 +129,8 @@ def payment_request(cfg: Config, data: dict[str, object]) -> PaymentRequest:
         raise BadRequest("refund_of must be a payment id (a whole number > 0)", "refund_of")
     if refund_of is not None and kind is not TxnType.REFUND:
         raise BadRequest("refund_of goes with type refund", "refund_of")
-    if kind is TxnType.REFUND and data.get("tip") is not None:
-        raise BadRequest("a refund takes no tip", "tip")
+    if kind is not TxnType.PURCHASE and data.get("tip") is not None:
+        raise BadRequest(f"a {kind.value} takes no tip", "tip")
     tip = _tip(cfg, data, base, cur)
     try:
         check_contactless_limit(cfg, base + tip, cur)
@@ -145,6 +146,14 @@ def tip_request(cfg: Config, data: dict[str, object]) -> int:
         return parse_tip(_string(data, "tip"), cfg.currency)
     except TipRefused as exc:
         raise BadRequest(str(exc), "tip") from None
+
+
+def hold_amount(cfg: Config, data: dict[str, object], required: bool) -> int | None:
+    """`POST /v1/payments/{id}/increment` {"amount"} and `/complete` {"amount"?}."""
+    _only(data, {"amount"})
+    if data.get("amount") is None and not required:
+        return None
+    return _amount(data, "amount", cfg.currency)
 
 
 def idempotency_key(value: str | None) -> str:

@@ -143,6 +143,10 @@ def test_a_foreign_origin_is_refused_and_no_cors_headers(api: Running) -> None:
     own = api.call("GET", "/v1/status", headers={"Origin": api.base})
     assert own.status == 200
     assert not any(h.startswith("access-control-") for h in own.headers)
+    page = call(api.base, "GET", "/", headers={"Origin": "https://evil.example"})
+    assert page.status == 403
+    page = call(api.base, "GET", "/")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
 
 
 @pytest.mark.parametrize(

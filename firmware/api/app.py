@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import enum
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -43,7 +44,7 @@ from firmware.service import TerminalService
 from firmware.terminal import RefundRefused
 from ui.lang import load as load_language
 
-__all__ = ["ApiContext", "make_app", "openapi_document"]
+__all__ = ["ApiContext", "TerminalStatus", "make_app", "openapi_document"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,22 @@ END_WAIT_S = 120.0  # how long a cancel (or void...) waits for the loop's answer
 POLL_S = 0.05
 KEEPALIVE_S = 15.0
 T = TypeVar("T")
+
+
+class TerminalStatus(enum.StrEnum):
+    """`GET /v1/status`'s state."""
+
+    READY = "ready"
+    BUSY = "busy"  # a payment runs (or a till's waits to start)
+    OUT_OF_SERVICE = "out_of_service"  # the screen says so (a reader fault, ...)
+
+
+# Every answer: no sniffing of types, no framing by other sites, the page's own files only.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -155,9 +172,12 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 @web.middleware
-async def no_cache(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """No caching (answers change with every payment) and SECURITY_HEADERS."""
     response = await handler(request)
-    response.headers.setdefault("Cache-Control", "no-store")
+    if not response.prepared:  # (an event stream has sent its headers already)
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.update(SECURITY_HEADERS)
     return response
 
 
@@ -177,12 +197,14 @@ async def status(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     running = ctx.running()
     shown = ctx.service.feedback.last_screen
-    state = "busy" if running is not None else (
-        "out_of_service" if shown is not None and shown.name == "out_of_service" else "ready")
+    state = TerminalStatus.BUSY if running is not None else (
+        TerminalStatus.OUT_OF_SERVICE if shown is not None and shown.name == "out_of_service"
+        else TerminalStatus.READY)
     stored = ctx.service.terminal.stored()
     cur = ctx.cfg.currency
     return web.json_response({
-        "state": state, "running": running or None, "terminal_id": ctx.cfg.terminal.terminal_id,
+        "state": state.value, "running": running or None,
+        "terminal_id": ctx.cfg.terminal.terminal_id,
         "currency": cur.alpha, "batch": ctx.journal.open_batch(), "api_version": API_VERSION,
         "stored_offline": {"count": stored.count, "amount": decimal(stored.amount, cur.exponent),
                            "declined_late": stored.declined_late},
@@ -282,12 +304,13 @@ async def receipt(request: web.Request) -> web.Response:
     builder = feedback.receipt_builder or ReceiptBuilder.from_config(ctx.cfg)
     data = p.as_dict()
     lines = receipt_lines(builder, data, "customer", lang)
+    qr = receipt_qr_payload(builder, data, feedback.lang)
     return web.json_response({
         "payment_id": pid,
         "lines": [line.text for line in lines],
         "escpos_base64": base64.b64encode(encode(lines)).decode("ascii"),
-        "qr": receipt_qr_payload(builder, data, feedback.lang),
-        "url": receipt_qr_payload(builder, data, feedback.lang) if builder.url else None,
+        "qr": qr,
+        "url": qr if builder.url else None,  # the e-receipt address, when one is configured
     })
 
 
@@ -422,7 +445,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 def make_app(ctx: ApiContext) -> web.Application:
-    app = web.Application(middlewares=[errors, no_cache, auth_middleware(ctx.keys, ctx.bad)],
+    app = web.Application(middlewares=[errors, headers, auth_middleware(ctx.keys, ctx.bad)],
                           client_max_size=MAX_BODY)
     app[CONTEXT] = ctx
     pid = "{id:[0-9]{1,18}}"

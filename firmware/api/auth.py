@@ -87,8 +87,9 @@ def auth_middleware(keys: ApiKeys, bad: BadKeys) -> Callable[..., Awaitable[web.
             return error(429, "too many bad API keys from this address; wait",
                          headers={"Retry-After": str(wait)}, retry_after=wait)
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+        given = key.strip() if scheme.lower() == "bearer" else ""
         try:
-            name = keys.check(key.strip()) if scheme.lower() == "bearer" and key else None
+            name = keys.check(given) if given else None
         except ApiKeyError as exc:
             log.error("%s", exc)
             return error(500, "the API key file cannot be read (see the terminal's log)")

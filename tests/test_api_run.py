@@ -101,3 +101,28 @@ def test_a_retry_after_kill_9_answers_with_the_same_payment(tmp_path: Path, host
     assert [r["approved"] for r in host_sim.ledger.transactions()] == [1]  # charged once
     shown = json.dumps(found.body)
     assert "4761739" not in shown
+
+
+def test_off_loopback_pitap_run_serves_https_and_names_its_fingerprint(tmp_path: Path,
+                                                                       host_sim) -> None:
+    import hashlib
+    import ssl
+
+    config, _reader, base = site(tmp_path, host_sim.port, bind='"127.0.0.2"')
+    port = int(base.rsplit(":", 1)[1])
+    proc = start_pitap("run", "--config", str(config), stdin=subprocess.DEVNULL)
+    try:
+        assert proc.stderr is not None
+        line = ""
+        while "terminal API" not in line:
+            line = proc.stderr.readline()
+            assert line, "pitap run ended without serving the API"
+        assert f"https://127.0.0.2:{port}/" in line
+        der = ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate(("127.0.0.2", port)))
+        served = ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
+        assert f"certificate SHA-256 {served}" in line
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+        proc.wait()

@@ -36,6 +36,14 @@ class ApiServer:
         self._thread = threading.Thread(target=self._main, name="api", daemon=True)
         self._runner: web.AppRunner | None = None
 
+    def fingerprint(self) -> str:
+        """The HTTPS certificate's SHA-256 fingerprint ("" on plain HTTP)."""
+        if not self.cfg.api.tls:
+            return ""
+        from firmware.api.tls import certificate_paths, fingerprint
+
+        return fingerprint(certificate_paths(self.cfg)[1])
+
     @property
     def url(self) -> str:
         api = self.cfg.api

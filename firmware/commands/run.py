@@ -80,8 +80,9 @@ def serve(args: argparse.Namespace, cfg: Config, terminal: Terminal,
             from firmware.api.server import ApiServer
 
             server = ApiServer(service).start()
-            print(f"pitap run: terminal API and cashier page on {server.url}",
-                  file=sys.stderr, flush=True)
+            pin = server.fingerprint()
+            print(f"pitap run: terminal API and cashier page on {server.url}"
+                  + (f" (certificate SHA-256 {pin})" if pin else ""), file=sys.stderr, flush=True)
         try:
             count = service.run(args.max_payments)
         finally:

@@ -32,7 +32,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.11",
     packages=find_packages(include=["firmware*", "drivers*", "ui*"]),
-    package_data={"ui": ["fonts/*"]},
+    package_data={"ui": ["fonts/*"], "firmware.api": ["openapi.json", "static/*"]},
     data_files=shipped_config(),
     install_requires=[
         "nfcpy>=1.0.4",
@@ -44,6 +44,7 @@ setup(
         "python-escpos>=3.1",
         "qrcode>=7.4",
         "packaging>=23",  # image build: pitap's requirements evaluated for the Pi (aarch64)
+        "aiohttp>=3.9",  # the local terminal API and the cashier page (firmware.api)
     ],
     extras_require={
         "pi": [
@@ -54,8 +55,9 @@ setup(
             "spidev>=3.6; platform_machine in 'armv6l armv7l aarch64'",
         ],
         # pyzbar: the tests decode the UPI QR from the screen's PNG (needs libzbar0, apt)
+        # selenium: the cashier page driven in headless Chromium (chromium-driver, apt)
         "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "mypy>=1.10",
-                "pyzbar>=0.1.9"],
+                "pyzbar>=0.1.9", "selenium>=4.10"],
         # coverage-guided fuzzing of tests/fuzz/ (`make fuzz`)
         "fuzz": ["atheris>=2.3"],
     },

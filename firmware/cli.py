@@ -25,6 +25,7 @@ COMMANDS = (
     "preauth",  # also increment, complete, release
     "tip",
     "run",
+    "api_key",
     "journal",
     "settle",
     "wallet",

@@ -17,6 +17,7 @@ MAX_DATA_FILE bytes, never more read than that.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 import stat
@@ -290,6 +291,40 @@ class PreauthSection:
         pass
 
 
+LOOPBACK = "127.0.0.1"  # the one address the API may serve plain HTTP on
+
+
+@dataclass(frozen=True)
+class ApiSection:
+    """The local terminal API and the cashier page (firmware.api), served by `pitap run`: off
+    by default; plain HTTP on 127.0.0.1 only, HTTPS (a per-terminal key) on any other address."""
+
+    enabled: bool = False
+    bind: str = LOOPBACK  # the address to listen on (IPv4 or IPv6 literal, or 0.0.0.0)
+    port: int = 8080
+    keys_file: str = "api-keys.json"  # hashed API keys (`pitap api-key`), in terminal.state_dir
+    tls_dir: str = "api-tls"  # the terminal's own HTTPS key and certificate, made at first start
+
+    LIMITS: ClassVar[dict[str, tuple[float, float]]] = {
+        "bind": (1, 64),
+        "port": (1, 65535),
+        "keys_file": PATH,
+        "tls_dir": PATH,
+    }
+
+    def validate(self, where: str) -> None:
+        try:
+            ipaddress.ip_address(self.bind)
+        except ValueError:
+            raise ConfigError(f"{where}.bind: an IP address (127.0.0.1, 0.0.0.0, ::1...), "
+                              f"not {self.bind!r}") from None
+
+    @property
+    def tls(self) -> bool:
+        """HTTPS unless the API listens on 127.0.0.1 alone."""
+        return self.bind != LOOPBACK
+
+
 @dataclass(frozen=True)
 class DisplaySection:
     backend: str = "png"  # png | st7789 | ili9341 | framebuffer | none
@@ -431,6 +466,7 @@ class Config:
     offline: OfflineSection = field(default_factory=OfflineSection)
     preauth: PreauthSection = field(default_factory=PreauthSection)
     tips: TipsSection = field(default_factory=TipsSection)
+    api: ApiSection = field(default_factory=ApiSection)
     display: DisplaySection = field(default_factory=DisplaySection)
     gpio: GpioSection = field(default_factory=GpioSection)
     keypad: KeypadSection = field(default_factory=KeypadSection)

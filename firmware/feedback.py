@@ -18,6 +18,11 @@ follows the shop terminals' (EMV Contactless Book A) convention:
 A refund says so on every customer screen: `present_card(..., txn_type)` remembers the kind
 of the payment for the screens that follow it (until `ready`).
 
+Listeners (`listen`): every screen shown is told, by its name and the payment it belongs to
+(set by `present_card` / `partial`, until `ready`), to whoever listens, and so is whatever the
+terminal `emit`s that is no screen (a payment's outcome); the terminal API's events
+(firmware.api.events) come from here, so keypad and API payments are told alike.
+
 A failing display, buzzer or printer is logged and never stops or changes a payment.
 Card numbers are shown by their last four digits only; nothing here logs card data.
 """
@@ -51,6 +56,9 @@ NOT_CHARGED_LIGHTS = (False, True, True, False)
 # Ready, with payments stored for the bank ([offline]): the first light and the last.
 STORED_LIGHTS = (True, False, False, True)
 
+# A listener: (screen or event name, the payment it belongs to or None, more data).
+Listener = Callable[[str, "int | None", dict[str, object]], None]
+
 
 class Feedback:
     """Screens, lights, tones and receipts for one terminal."""
@@ -75,6 +83,8 @@ class Feedback:
         self.txn_type: TxnType = TxnType.PURCHASE
         self._tone_this_payment = False
         self.key_legends: dict[str, str] | None = None  # None: a desktop keyboard's
+        self.payment_id: int | None = None  # the journal payment the screens are about
+        self.listeners: list[Listener] = []
 
     @classmethod
     def from_config(cls, cfg: Config, gpio: Gpio | None = None, spi: Spi | None = None,
@@ -109,9 +119,27 @@ class Feedback:
                             merchant=self.merchant, lights=lit,
                             clock=self.clock().strftime("%H:%M"))
 
+    def listen(self, listener: Listener) -> None:
+        """Tell `listener` every screen shown and every event emitted (on the caller's thread:
+        it must be quick and never block)."""
+        self.listeners.append(listener)
+
+    def emit(self, name: str, payment_id: int | None = None, **data: object) -> None:
+        """Tell the listeners `name` (a screen's name, or an event such as "outcome")."""
+        for listener in list(self.listeners):
+            try:
+                listener(name, payment_id, data)
+            except Exception:
+                log.exception("feedback listener failed")
+
     def _show(self, render: Callable[[screens.View], screens.Screen]) -> screens.Screen | None:
         try:
             screen = render(self._view())
+        except Exception:
+            log.exception("display failed; the payment goes on")
+            return None
+        self.emit(screen.name, self.payment_id)
+        try:
             self.display.show(screen.image, screen.name)
         except Exception:
             log.exception("display failed; the payment goes on")
@@ -156,6 +184,7 @@ class Feedback:
             self._lights(1)
         self.last_money = None
         self.txn_type = TxnType.PURCHASE
+        self.payment_id = None
         self._show(lambda v: screens.ready_screen(v, stored_count, stored, declined_late))
 
     def amount_entry(self, money: Money, txn_type: TxnType = TxnType.PURCHASE) -> None:
@@ -184,15 +213,20 @@ class Feedback:
         keys = self.key_legends
         self._show(lambda v: screens.tip_entry_screen(v, tip, most, too_much, keys))
 
-    def present_card(self, money: Money, txn_type: TxnType = TxnType.PURCHASE) -> None:
+    def present_card(self, money: Money, txn_type: TxnType = TxnType.PURCHASE,
+                     payment_id: int | None = None) -> None:
+        """Waiting for a tap; `payment_id` the journal payment (told to the listeners)."""
+        self.payment_id = payment_id
         self._lights(1)
         self._tone_this_payment = False
         self.txn_type = txn_type
         self.last_money = money
         self._show(lambda v: screens.present_card_screen(v, money, txn_type))
 
-    def partial(self, paid: Money, total: Money, left: Money) -> None:
+    def partial(self, paid: Money, total: Money, left: Money,
+                payment_id: int | None = None) -> None:
         """A partial approval: "Approved X of Y, Z left", and a tap wanted for the rest."""
+        self.payment_id = payment_id
         self._lights(1)
         self._tone_this_payment = False
         self.txn_type = TxnType.PURCHASE

@@ -1,4 +1,4 @@
-"""The running terminal (`pitap run`): amount entry, keypad, one payment at a time.
+"""The running terminal (`pitap run`): amount entry, keypad, API jobs, one payment at a time.
 
 keypad -> amount -> tap -> outcome -> receipt -> ready, again and again. Payments go through
 firmware.terminal.Terminal, which journals them; this module only collects amounts and paces the
@@ -18,6 +18,12 @@ With [tips] mode = "prompt", a purchase's amount is followed by the tip screen: 
 key chooses a preset (1..3), another amount (4, keyed as an amount is) or no tip (0), cancel
 returns to ready; the payment is then of the total, the tip part of it (firmware.tips).
 
+Jobs (the terminal API, firmware.api): a till's request (a payment, a void, a settlement) is a
+`Job` put on the service's `jobs` queue; the loop runs it between taps, on the same terminal and
+screen as the keypad's payments (an amount being keyed is dropped for it), so there is one
+payment at a time whoever started it. While a payment runs, `running_id` names it and `cancel`
+ends its wait for a card, as the cancel key does.
+
 Keys: digits shift in from the right as on a till (1 2 5 0 -> 12.50), clear deletes the last
 digit (or leaves the entry when empty), enter takes the payment, cancel returns to ready, f1
 switches purchase -> refund -> void (the digits are then the number of the payment to void, as
@@ -27,11 +33,14 @@ batch with the acquirer and shows the report, quit (end of keyboard input) stops
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
+import queue
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from firmware.errors import PitapError
 from firmware.money import Currency, Money
@@ -39,9 +48,11 @@ from firmware.payment import TxnType
 
 if TYPE_CHECKING:
     from drivers.keypad import Keypad
+    from firmware.host.settlement import ZReport
     from firmware.terminal import PaymentResult, Terminal
+    from firmware.void import VoidResult
 
-__all__ = ["Action", "AmountEntry", "EntryState", "StopService", "TerminalService"]
+__all__ = ["Action", "AmountEntry", "EntryState", "Job", "StopService", "TerminalService"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +63,7 @@ ATTEMPTS = 3
 TRY_AGAIN_SHOWN_S = 1.5
 CANCELLED_SHOWN_S = 1.5  # "Cancelled" stays this long (or until a key), then ready
 WATCH_POLL_S = 0.05  # how often the keypad is looked at during a payment
+JOB_POLL_S = 0.05  # how often the jobs queue is looked at between keys
 
 
 class EntryState(enum.Enum):
@@ -126,6 +138,12 @@ class AmountEntry:
         return Action.IGNORED
 
 
+class Job(Protocol):
+    """Work the loop runs between taps (firmware.api's requests)."""
+
+    def run(self, service: TerminalService) -> None: ...
+
+
 class StopService(PitapError):
     """Raised inside the loop to end the service cleanly; never leaves `TerminalService.run`."""
 
@@ -143,17 +161,49 @@ class TerminalService:
         self.result_hold_s = result_hold_s
         self.stop = stop or threading.Event()
         self.results: list[PaymentResult] = []
+        self.jobs: queue.Queue[Job] = queue.Queue()
+        self.running_id: int | None = None  # the payment that runs now, once journalled
+        self._cancel: threading.Event | None = None  # its wait for a card ends when set
+        self._lock = threading.Lock()
 
     def key(self, timeout: float = 0.5) -> str | None:
-        """The next key, or None when `timeout` passed; "quit" when the service is stopping."""
+        """The next key, or None when `timeout` passed (or a job waits); "quit" when the
+        service is stopping."""
         if self.stop.is_set():
             return "quit"
-        return self.keypad.read_key(timeout)
+        return self.keypad.read_key(min(timeout, JOB_POLL_S))
+
+    def cancel(self, payment_id: int) -> bool:
+        """End the wait for a card of `payment_id` if it is the one running (as the cancel key
+        does; a card already being read is finished). False when it is not running."""
+        with self._lock:
+            if self.running_id != payment_id or self._cancel is None:
+                return False
+            self._cancel.set()
+            return True
+
+    def run_jobs(self) -> bool:
+        """Run the jobs waiting (between taps); True when there was one."""
+        ran = False
+        while True:
+            try:
+                job = self.jobs.get_nowait()
+            except queue.Empty:
+                return ran
+            ran = True
+            try:
+                job.run(self)
+            except StopService:
+                raise
+            except Exception:  # a job answers its requester itself; the loop goes on
+                log.exception("job %r failed", job)
 
     def key_amount(self) -> tuple[int, TxnType] | None:
         """Keys until enter (amount, txn type), or None when cancelled; raises StopService."""
         entry = AmountEntry(self.exponent)
         while True:
+            if self.run_jobs():  # a till's request: the keyed amount, if any, is dropped
+                return None
             key = self.key()
             if key is None:
                 continue
@@ -193,7 +243,7 @@ class TerminalService:
                         continue
                     tip = asked
                 for attempt in range(1, ATTEMPTS + 1):
-                    result = self.take(amount + tip, txn_type, tip)
+                    result = self.take(amount + tip, txn_type, tip=tip)
                     if result.outcome != "try_again" or attempt == ATTEMPTS:
                         break
                     if self.hold(TRY_AGAIN_SHOWN_S):  # a key: no new attempt, back to ready
@@ -255,12 +305,21 @@ class TerminalService:
             raise StopService
         return key
 
-    def take(self, amount: int, txn_type: TxnType, tip: int = 0) -> PaymentResult:
-        """One payment or refund of `amount`, cancellable from the keypad or by a stop while it
-        waits for a card; its result is kept in `results`. `tip`: the part of `amount` (the
-        total) that is a tip, chosen on the tip screen."""
+    def take(self, amount: int, txn_type: TxnType, *, tip: int = 0, refund_of: int | None = None,
+             on_started: Callable[[int], None] | None = None) -> PaymentResult:
+        """One payment or refund of `amount` (`tip` of it a tip; a refund of payment
+        `refund_of`), cancellable from the keypad, by `cancel` or by a stop while it waits for a
+        card; its result is kept in `results` and told to the feedback's listeners ("outcome").
+        `on_started(id)` once it is journalled. RefundRefused: nothing started."""
         cancel = threading.Event()
         done = threading.Event()
+
+        def started(pid: int) -> None:
+            with self._lock:
+                self.running_id, self._cancel = pid, cancel
+            if on_started is not None:
+                on_started(pid)
+
         watcher = None
         if self.keypad.live:
             watcher = threading.Thread(target=self._watch_keys, args=(cancel, done),
@@ -272,17 +331,21 @@ class TerminalService:
 
         try:
             if txn_type is TxnType.REFUND:
-                result = self.terminal.refund(amount, cancelled=cancelled)
-            else:
-                result = self.terminal.pay(amount, currency=self.currency, cancelled=cancelled,
-                                           tip=tip)
+                result = self.terminal.refund(amount, refund_of, cancelled=cancelled,
+                                              on_started=started)
+            else:  # a purchase, or a pre-authorization's hold (the API's)
+                result = self.terminal.pay(amount, txn_type, currency=self.currency,
+                                           cancelled=cancelled, tip=tip, on_started=started)
         finally:
+            with self._lock:
+                self.running_id, self._cancel = None, None
             done.set()
             if watcher is not None:
                 watcher.join()
             self.keypad.drain()
         self.results.append(result)
         log.info("payment %s: %s %s", result.id, result.outcome, result.reason)
+        self.feedback.emit("outcome", result.id, outcome=result.outcome.value)
         return result
 
     def _watch_keys(self, cancel: threading.Event, done: threading.Event) -> None:
@@ -303,8 +366,14 @@ class TerminalService:
                 log.debug("key %r dropped: a payment is running", key)
 
     def void(self, payment_id: int) -> None:
-        """Void a payment of the open batch (f1 twice, its number, enter) and say how it went:
-        "Voided", or why it cannot be (settled: refund it instead, unknown, ...)."""
+        """Void a payment of the open batch (f1 twice, its number, enter) and say how it went."""
+        with contextlib.suppress(Exception):  # shown and logged by void_shown
+            self.void_shown(payment_id)
+        self.hold()
+
+    def void_shown(self, payment_id: int) -> VoidResult:
+        """Void a payment and show "Voided", or why it cannot be (settled: refund it instead,
+        unknown, ...), then raise VoidRefused (or what else went wrong)."""
         from firmware.void import VoidRefused
 
         try:
@@ -313,16 +382,24 @@ class TerminalService:
             log.info("void of payment %d refused: %s", payment_id, exc)
             self.feedback.message("void_refused",
                                   self.feedback.lang.t(f"void_refused_{exc.why.value}"))
+            raise
         except Exception:
             log.exception("void of payment %d failed", payment_id)
             self.feedback.message("out_of_service", self.feedback.lang.t("reason_error"))
-        else:
-            log.info("%s", result.line())
-            self.feedback.message("voided")
-        self.hold()
+            raise
+        log.info("%s", result.line())
+        self.feedback.message("voided")
+        return result
 
     def settle(self) -> None:
         """Close the batch with the acquirer (f2 on the ready screen) and show the report."""
+        with contextlib.suppress(Exception):  # shown and logged by close_batch
+            self.close_batch()
+        self.hold()
+
+    def close_batch(self) -> ZReport:
+        """Settle the batch with the acquirer and show the report (or why it did not close,
+        then raise what firmware.host.settlement.settle_day raised)."""
         from firmware.host.acquirer import HostUnavailable, NoReply
         from firmware.host.settlement import BatchNotClosed, settle_day
 
@@ -332,21 +409,24 @@ class TerminalService:
             log.warning("settlement not done: %s", exc)
             self.feedback.message("out_of_service", self.feedback.lang.t(
                 "reason_host_unavailable"))
+            raise
         except Exception:
             log.exception("settlement failed")
             self.feedback.message("out_of_service", self.feedback.lang.t("reason_error"))
-        else:
-            self.feedback.settlement(report.totals, agreed=report.closed)
-            log.info("settlement of batch %d: %s", report.batch,
-                     "closed" if report.closed else "not agreed")
-        self.hold()
+            raise
+        self.feedback.settlement(report.totals, agreed=report.closed)
+        log.info("settlement of batch %d: %s", report.batch,
+                 "closed" if report.closed else "not agreed")
+        return report
 
     def hold(self, seconds: float | None = None) -> bool:
         """Leave the outcome (and receipt QR) up `seconds` (default: the result hold) or until a
         key is pressed; True when a key ended it."""
         deadline = time.monotonic() + (self.result_hold_s if seconds is None else seconds)
         while time.monotonic() < deadline and not self.stop.is_set():
-            key = self.keypad.read_key(min(0.5, max(0.0, deadline - time.monotonic())))
+            if not self.jobs.empty():  # a till's request waits: it ends the hold as a key does
+                return True
+            key = self.keypad.read_key(min(JOB_POLL_S, max(0.0, deadline - time.monotonic())))
             if key == "quit":
                 raise StopService
             if key is not None:

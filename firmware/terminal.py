@@ -195,10 +195,13 @@ class Terminal:
         card_must_be: str = "",
         cancelled: Callable[[], bool] | None = None,
         tip: int = 0,
+        on_started: Callable[[int], None] | None = None,
     ) -> PaymentResult:
         """One payment or refund of `amount` minor units: never raises for a card or host fault.
         `cancelled()` True while waiting for a card ends it as "cancelled". `tip`: the part of
         `amount` (the total: 9F02, field 4) that is a tip (field 54), checked by the caller.
+        `on_started(id)` is called once the payment is journalled, before the wait for a card
+        (the terminal API records its Idempotency-Key there).
 
         A purchase the issuer approves for less (a partial approval) shows "Approved X of Y,
         Z left" and takes the rest with another tap (same or another card; a payment of its own
@@ -207,7 +210,7 @@ class Terminal:
         lists the journal payments that paid (`parts`)."""
         started = time.monotonic()
         first = self._pay_one(amount, txn_type, currency, presentment_timeout, refund_of,
-                              card_must_be, cancelled, tip=tip)
+                              card_must_be, cancelled, tip=tip, on_started=on_started)
         if first.partial and first.txn_type is TxnType.PURCHASE:
             self._take_the_rest(first, presentment_timeout, cancelled or (lambda: False))
         first.total_ms = (time.monotonic() - started) * 1000.0
@@ -276,6 +279,7 @@ class Terminal:
         rest_of: tuple[Money, Money, Money] | None = None,
         part_of: int | None = None,
         tip: int = 0,
+        on_started: Callable[[int], None] | None = None,
     ) -> PaymentResult:
         """One journal payment of `amount` (one or more taps of one card). `rest_of`: the rest
         of a partially approved purchase (paid so far, total, left), shown while waiting."""
@@ -291,6 +295,8 @@ class Terminal:
         result = PaymentResult(id=pid, amount=amount, currency=paid_in, txn_type=kind,
                                outcome=PaymentOutcome.ERROR, reason="", tip=tip)
         try:
+            if on_started is not None:
+                on_started(pid)
             self._take(result, kind, when, started + timeout, card_must_be,
                        cancelled or (lambda: False), rest_of)
         except Exception as exc:  # last line of defence: a clean error, never a traceback
@@ -308,14 +314,16 @@ class Terminal:
 
     def refund(self, amount: int, of_payment: int | None = None, currency: Currency | None = None,
                presentment_timeout: float | None = None,
-               cancelled: Callable[[], bool] | None = None) -> PaymentResult:
+               cancelled: Callable[[], bool] | None = None,
+               on_started: Callable[[int], None] | None = None) -> PaymentResult:
         """Refund `amount` to the card tapped now; with `of_payment`, at most what is left of it.
+        `cancelled` and `on_started` as in `pay`.
 
         A refund of a journal payment is refused (RefundRefused, nothing charged) when that payment
         was not an approved purchase or the refunds of it would exceed its amount."""
         if of_payment is None:
             return self.pay(amount, TxnType.REFUND, currency, presentment_timeout,
-                            cancelled=cancelled)
+                            cancelled=cancelled, on_started=on_started)
         try:
             original = self.journal.payment(of_payment)
         except UnknownPayment:
@@ -335,7 +343,7 @@ class Terminal:
             raise RefundRefused(f"payment {of_payment} was paid in {paid_in}, not {currency}")
         result = self.pay(amount, TxnType.REFUND, paid_in, presentment_timeout,
                           refund_of=of_payment, card_must_be=original.masked_pan,
-                          cancelled=cancelled)
+                          cancelled=cancelled, on_started=on_started)
         if result.outcome is PaymentOutcome.APPROVED and amount + refunded == paid:
             self.journal.record(of_payment, PaymentState.REFUNDED,
                                 reason=f"refunded in full (#{result.id})")
@@ -346,9 +354,9 @@ class Terminal:
               rest_of: tuple[Money, Money, Money] | None = None) -> None:
         pid = result.id
         if rest_of is None:
-            self.feedback.present_card(result.money, kind)
+            self.feedback.present_card(result.money, kind, payment_id=pid)
         else:
-            self.feedback.partial(*rest_of)
+            self.feedback.partial(*rest_of, payment_id=pid)
         outcome: Outcome | None = None
         two_cards = False  # the last poll found two cards: "Present one card only" is shown
         while time.monotonic() < deadline and result.taps < MAX_TAPS:

@@ -96,3 +96,13 @@ def phone() -> Iterator[Callable[..., threading.Thread]]:
     for phone, thread in started:
         phone.stop()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def api(make_config, host_sim) -> Iterator[object]:
+    """The terminal API on 127.0.0.1 (api_support.serve) before a real terminal whose reader is
+    on a udp: link (phones tap there) and whose host is the host simulator."""
+    from api_support import serve
+
+    with serve(make_config(host_sim.port, presentment_timeout_s=60.0)) as running:
+        yield running

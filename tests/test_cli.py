@@ -167,7 +167,7 @@ def test_the_readme_command_table_names_every_option() -> None:
         synopsis = re.match(r"\| `([^`]*)`", line)
         assert synopsis, line
         words = synopsis.group(1).split()
-        path = tuple(w for w in words[1:] if re.fullmatch(r"[a-z0-9]+", w))
+        path = tuple(w for w in words[1:] if re.fullmatch(r"[a-z0-9][a-z0-9-]*", w))
         rows[path] = synopsis.group(1)
     parser = build_parser()
     commands = dict(_commands(parser))

@@ -83,7 +83,7 @@ def test_toml_that_breaks_the_parser_is_one_line(text: str) -> None:
 
 
 def test_every_number_has_a_range_and_every_default_is_in_it() -> None:
-    assert len(SECTION_TYPES) == 12
+    assert len(SECTION_TYPES) == 13
     for name, section in SECTION_TYPES.items():
         hints = typing.get_type_hints(section)
         limits = getattr(section, "LIMITS", {})

@@ -44,6 +44,9 @@ def test_terminal_wheel_holds_no_simulator_and_no_test_secret(terminal_wheel: Pa
         names = wheel.namelist()
         assert "firmware/cli.py" in names and any(n.endswith("config/terminal.toml")
                                                   for n in names)  # the terminal is there
+        # the cashier page and the OpenAPI document are package data of the API
+        assert {"firmware/api/openapi.json", "firmware/api/static/index.html",
+                "firmware/api/static/app.js", "firmware/api/static/app.css"} <= set(names)
         sim_names = [n for n in names if re.search(r"(^|/)(simulators|sim)/|test-(pki|issuers)|"
                                                    r"gpio_fake|spi_panel|pn532/|testpki", n)]
         assert sim_names == []

@@ -8,6 +8,10 @@ a desktop the same loop runs on simulated hardware with the keyboard as keypad.
 SIGTERM and a first Ctrl-C stop the service the way firmware.service describes (the wait for a
 card is cancelled, a card already being read is finished). Whenever the service stops, the
 display is left on "Closed", lights off. The keys are described in firmware.service.
+
+With `[api] enabled = true` the terminal API and the cashier page (firmware.api) are served
+beside the loop, on the same terminal: a till's payment shows on the screen, and a keyed one in
+the API's events.
 """
 
 from __future__ import annotations
@@ -71,7 +75,19 @@ def serve(args: argparse.Namespace, cfg: Config, terminal: Terminal,
                   "a Pi)", file=sys.stderr, flush=True)
         service = TerminalService(terminal, keypad, currency=cfg.currency,
                                   result_hold_s=args.hold, stop=stop)
-        count = service.run(args.max_payments)
+        server = None
+        if cfg.api.enabled:  # the till's and the cashier page's way in ([api])
+            from firmware.api.server import ApiServer
+
+            server = ApiServer(service).start()
+            pin = server.fingerprint()
+            print(f"pitap run: terminal API and cashier page on {server.url}"
+                  + (f" (certificate SHA-256 {pin})" if pin else ""), file=sys.stderr, flush=True)
+        try:
+            count = service.run(args.max_payments)
+        finally:
+            if server is not None:
+                server.stop()
         log.info("pitap run: %d payments", count)
         return 0
     finally:

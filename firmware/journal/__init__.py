@@ -12,7 +12,8 @@ A package of small stores on one connection (`store.Store`), behind the `Journal
   its payment id, and deleted (in one place) as soon as nothing queued needs it any more;
 - `outbox`: the ordered store-and-forward queue of reversals and advices, with retry/backoff;
 - `settlements`: settlement runs, so that one interrupted by a power cut can be resumed;
-- `holds`: pre-authorizations, what each holds, and the completion's one write.
+- `holds`: pre-authorizations, what each holds, and the completion's one write;
+- `api_requests`: the terminal API's Idempotency-Keys and the payments they started.
 Readers get frozen records (`records`), never rows or dicts.
 
 SQLite runs in WAL mode with synchronous=FULL: when a method returns, its change survives a power
@@ -31,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import SupportsBytes
 
+from firmware.journal.api_requests import ApiRequest, ApiRequestStore
 from firmware.journal.counters import STAN_MAX, Counters, OfflineApprovals
 from firmware.journal.errors import (
     IllegalTransition,
@@ -52,7 +54,7 @@ from firmware.money import BatchTotals, Currency, Money
 from firmware.payment import PaymentState, QueueKind, SettlementState, TxnType
 
 __all__ = [
-    "FIELD_TYPES", "MIGRATIONS", "SCHEMA_VERSION", "STAN_MAX", "HistoryEntry", "Hold",
+    "FIELD_TYPES", "ApiRequest", "MIGRATIONS", "SCHEMA_VERSION", "STAN_MAX", "HistoryEntry", "Hold",
     "HoldStatus",
     "IllegalTransition", "Journal", "JournalBusy", "JournalCorrupt", "JournalError", "Payment",
     "QueueItem", "Settlement", "StoredTotals", "UnknownPayment", "backoff_seconds",
@@ -82,6 +84,7 @@ class Journal:
         self.settlement_runs = Settlements(store)
         self.holds = HoldStore(store)  # pre-authorizations (firmware.preauth)
         self.tips = TipStore(store)
+        self.api_requests = ApiRequestStore(store)  # the terminal API's (firmware.api)
 
     # ---- opening --------------------------------------------------------------------------
     @classmethod

@@ -206,9 +206,28 @@ ALTER TABLE queue_v7 RENAME TO queue;
 CREATE INDEX queue_pending ON queue(done_at, id);
 """
 
+# v8: reserved for the UPI tender (branch upi16); a no-op here until it is merged.
+_SCHEMA_V8 = """
+-- v8: reserved (UPI tender, merged from upi16)
+"""
+
+# v9 (the terminal API, firmware.api): a till's payment, by the Idempotency-Key it came with,
+# so that a retried POST (also after a restart) answers with the same payment, never a second
+# charge; `reference` is the till's own, `fingerprint` a hash of the request it made.
+_SCHEMA_V9 = """
+CREATE TABLE api_requests (
+    idempotency_key TEXT PRIMARY KEY,
+    payment_id      INTEGER NOT NULL UNIQUE REFERENCES payments(id),
+    reference       TEXT NOT NULL DEFAULT '',
+    fingerprint     TEXT NOT NULL,
+    created_at      TEXT NOT NULL
+);
+CREATE INDEX api_requests_reference ON api_requests(reference);
+"""
+
 # MIGRATIONS[n] takes a journal from user_version n to n + 1. Append, never edit.
 MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5,
-                       _SCHEMA_V6, _SCHEMA_V7]
+                       _SCHEMA_V6, _SCHEMA_V7, _SCHEMA_V8, _SCHEMA_V9]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

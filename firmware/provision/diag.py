@@ -641,6 +641,35 @@ def check_journal(ctx: DiagContext) -> list[CheckResult]:
     return results
 
 
+def check_api(ctx: DiagContext) -> list[CheckResult]:
+    """The terminal API ([api]): where it listens, its keys, and the SHA-256 fingerprint of its
+    HTTPS certificate (for the till to pin)."""
+    from firmware.api.keys import ApiKeyError, ApiKeys
+
+    api = ctx.cfg.api
+    name = "terminal API"
+    if not api.enabled:
+        return [CheckResult(name, True, "off ([api] enabled = false)")]
+    try:
+        keys = ApiKeys(ctx.cfg.state_path(api.keys_file)).entries()
+    except ApiKeyError as exc:
+        return [CheckResult(name, False, str(exc), "pitap api-key list; make the keys again")]
+    where = f"{'HTTPS' if api.tls else 'HTTP'} on {api.bind}:{api.port}, {len(keys)} key(s)"
+    results = [CheckResult(name, bool(keys), where,
+                           "" if keys else "make a key for the till: pitap api-key add NAME")]
+    if api.tls:
+        from firmware.api.tls import certificate_paths, fingerprint
+
+        _key, cert = certificate_paths(ctx.cfg)
+        if cert.is_file():
+            results.append(CheckResult("API certificate", True,
+                                       f"SHA-256 fingerprint {fingerprint(cert)}"))
+        else:
+            results.append(CheckResult("API certificate", True, "not made yet: the first "
+                                       "`pitap run` makes it (run diag again then)"))
+    return results
+
+
 CHECKS: dict[str, Callable[[DiagContext], list[CheckResult]]] = {
     "nfc-reader": check_nfc_reader,
     "nfc-field": check_nfc_field,
@@ -654,6 +683,7 @@ CHECKS: dict[str, Callable[[DiagContext], list[CheckResult]]] = {
     "tls": check_tls,
     "disk": check_disk,
     "journal": check_journal,
+    "api": check_api,
 }
 
 

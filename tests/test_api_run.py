@@ -1,0 +1,128 @@
+"""`pitap run` with `[api] enabled`: the API of the real service process, its keys made with
+`pitap api-key`, and an idempotent retry across a `kill -9` of the terminal (the key is in the
+journal: the retry answers with the payment the first request started, no second charge)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+from api_support import call
+from run_support import run_pitap, start_pitap, wait_until
+
+from simulators.demo import free_port
+from simulators.wallet.phone import SimulatedPhone
+
+
+def site(tmp_path: Path, host_port: int, **api: object) -> tuple[Path, str, str]:
+    """(configuration file, reader path, API base URL)."""
+    reader = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
+    port = int(api.pop("port", free_port()))
+    extra = "".join(f"{k} = {v}\n" for k, v in api.items())
+    config = tmp_path / "terminal.toml"
+    config.write_text(
+        f'[terminal]\nstate_dir = "{tmp_path / "state"}"\npresentment_timeout_s = 60.0\n'
+        f'[reader]\npath = "{reader}"\n[host]\nport = {host_port}\n'
+        f'[display]\ndirectory = "{tmp_path / "screens"}"\n[keypad]\nbackend = "none"\n'
+        f'[api]\nenabled = true\nport = {port}\n{extra}')
+    return config, reader, f"http://127.0.0.1:{port}"
+
+
+def up(base: str, key: str) -> bool:
+    try:
+        return call(base, "GET", "/v1/status", key).status == 200
+    except OSError:
+        return False
+
+
+def test_api_key_commands(tmp_path: Path, host_sim) -> None:
+    config, _reader, _base = site(tmp_path, host_sim.port)
+    made = run_pitap("api-key", "add", "till-1", "--config", str(config))
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    assert key.startswith("pitap_") and len(key) > 40
+    keys_file = tmp_path / "state" / "api-keys.json"
+    assert keys_file.stat().st_mode & 0o777 == 0o600
+    assert key not in keys_file.read_text()  # only its hash is kept
+    listed = run_pitap("api-key", "list", "--config", str(config))
+    assert listed.returncode == 0 and listed.stdout.startswith("till-1\t")
+    again = run_pitap("api-key", "add", "till-1", "--config", str(config))
+    assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1
+    assert run_pitap("api-key", "revoke", "till-1", "--config", str(config)).returncode == 0
+    gone = run_pitap("api-key", "revoke", "till-1", "--config", str(config))
+    assert gone.returncode == 2 and "no key named" in gone.stderr
+
+
+def test_a_bad_api_section_is_one_line_and_exit_2(tmp_path: Path, host_sim) -> None:
+    for extra, fragment in [({"bind": '"localhost"'}, "api.bind"),
+                            ({"colour": '"red"'}, "'api.colour'"),
+                            ({"port": 70000}, "'api.port'")]:
+        config, _reader, _base = site(tmp_path, host_sim.port, **extra)
+        done = run_pitap("run", "--config", str(config), timeout=120)
+        assert done.returncode == 2, done.stderr
+        (line,) = done.stderr.strip().splitlines()
+        assert fragment in line and "Traceback" not in done.stderr
+
+
+def test_a_retry_after_kill_9_answers_with_the_same_payment(tmp_path: Path, host_sim) -> None:
+    config, reader, base = site(tmp_path, host_sim.port)
+    key = run_pitap("api-key", "add", "till", "--config", str(config)).stdout.strip()
+    request = {"amount": "9.90", "reference": "T-77"}
+    headers = {"Idempotency-Key": "till-sale-77"}
+    proc = start_pitap("run", "--config", str(config), stdin=subprocess.DEVNULL)
+    phone = SimulatedPhone("visa-online", reader)
+    tapped = phone.start(taps=1, timeout=120.0)
+    try:
+        assert wait_until(lambda: up(base, key), seconds=120), proc.stderr
+        first = call(base, "POST", "/v1/payments", key, request, headers=headers)
+        assert first.status == 201, first.body
+        pid = first["id"]
+        assert wait_until(lambda: call(base, "GET", f"/v1/payments/{pid}", key)["finished"],
+                          seconds=90)
+        proc.send_signal(signal.SIGKILL)  # the till never got (or lost) the outcome
+        proc.wait(timeout=30)
+        tapped.join(30)
+        proc = start_pitap("run", "--config", str(config), stdin=subprocess.DEVNULL)
+        assert wait_until(lambda: up(base, key), seconds=120)
+        again = call(base, "POST", "/v1/payments", key, request, headers=headers)
+        assert again.status == 201 and again["id"] == pid, again.body
+        assert again["outcome"] == "approved" and again.headers["idempotent-replayed"] == "true"
+        found = call(base, "GET", "/v1/payments?reference=T-77", key)
+        assert [p["id"] for p in found["payments"]] == [pid]  # type: ignore[union-attr]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
+    finally:
+        phone.stop()
+        proc.kill()
+        proc.wait()
+    assert [r["approved"] for r in host_sim.ledger.transactions()] == [1]  # charged once
+    shown = json.dumps(found.body)
+    assert "4761739" not in shown
+
+
+def test_off_loopback_pitap_run_serves_https_and_names_its_fingerprint(tmp_path: Path,
+                                                                       host_sim) -> None:
+    import hashlib
+    import ssl
+
+    config, _reader, base = site(tmp_path, host_sim.port, bind='"127.0.0.2"')
+    port = int(base.rsplit(":", 1)[1])
+    proc = start_pitap("run", "--config", str(config), stdin=subprocess.DEVNULL)
+    try:
+        assert proc.stderr is not None
+        line = ""
+        while "terminal API" not in line:
+            line = proc.stderr.readline()
+            assert line, "pitap run ended without serving the API"
+        assert f"https://127.0.0.2:{port}/" in line
+        der = ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate(("127.0.0.2", port)))
+        served = ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
+        assert f"certificate SHA-256 {served}" in line
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+        proc.wait()

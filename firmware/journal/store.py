@@ -206,9 +206,19 @@ ALTER TABLE queue_v7 RENAME TO queue;
 CREATE INDEX queue_pending ON queue(done_at, id);
 """
 
+# v8 (UPI): a payment's tender ('card' or 'upi'); a UPI payment's own reference (`tr`, unique),
+# the payer's VPA as the PSP reported it, masked, and the PSP's reference of the payment.
+_SCHEMA_V8 = """
+ALTER TABLE payments ADD COLUMN tender TEXT NOT NULL DEFAULT 'card';
+ALTER TABLE payments ADD COLUMN upi_reference TEXT NOT NULL DEFAULT '';
+ALTER TABLE payments ADD COLUMN payer_vpa TEXT NOT NULL DEFAULT '';
+ALTER TABLE payments ADD COLUMN psp_reference TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX payments_upi_reference ON payments(upi_reference) WHERE upi_reference != '';
+"""
+
 # MIGRATIONS[n] takes a journal from user_version n to n + 1. Append, never edit.
 MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5,
-                       _SCHEMA_V6, _SCHEMA_V7]
+                       _SCHEMA_V6, _SCHEMA_V7, _SCHEMA_V8]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

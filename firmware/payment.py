@@ -20,8 +20,9 @@ The life of one payment, as the journal records it:
 
 A UPI payment (tender "upi", firmware.upi.tender) has no card and no host:
 
-    started -> upi_pending -> approved (the PSP said SUCCESS) | declined (FAILURE, EXPIRED,
-                              cancelled) | error (the PSP unavailable: nothing created there)
+    started -> upi_pending -> approved (the PSP said SUCCESS) | declined (FAILURE, EXPIRED)
+                              | cancelled (withdrawn at the PSP) | error (the PSP unavailable:
+                              nothing created there)
     approved -> refunded                            (refunded in full through the PSP)
 
 A pre-authorization (firmware.preauth) is three kinds of payment on the same states: the hold
@@ -200,7 +201,7 @@ _NOTHING_READ = frozenset({S.TRY_AGAIN, S.CARD_READ, S.NO_CARD, S.CANCELLED, S.E
 # state -> the states it may go to. A state not listed as a key is final.
 LEGAL_TRANSITIONS: dict[PaymentState, frozenset[PaymentState]] = {
     S.STARTED: _NOTHING_READ | {S.UPI_PENDING},
-    S.UPI_PENDING: frozenset({S.APPROVED, S.DECLINED, S.ERROR}),
+    S.UPI_PENDING: frozenset({S.APPROVED, S.DECLINED, S.CANCELLED, S.ERROR}),
     S.TRY_AGAIN: _NOTHING_READ,  # another tap; a second try_again names a new reason
     S.CARD_READ: frozenset({S.AWAITING_REPLY, S.APPROVED, S.DECLINED, S.ERROR}),
     S.AWAITING_REPLY: frozenset({S.APPROVED, S.DECLINED, S.ERROR, S.REVERSAL_QUEUED,

@@ -100,6 +100,10 @@ class PaymentResult:
     approved_amount: int = 0  # what the card was charged (less than `amount`: partial)
     tip: int = 0  # the part of `amount` that is a tip (firmware.tips)
     parts: list[int] = dataclasses.field(default_factory=list)  # the payments that paid it
+    tender: str = "card"  # "upi": paid by dynamic QR (firmware.upi.tender), no card
+    upi_reference: str = ""  # UPI: our reference `tr`
+    psp_reference: str = ""  # UPI: the PSP's reference
+    payer_vpa: str = ""  # UPI: the payer's VPA, masked
 
     @property
     def partial(self) -> bool:
@@ -596,6 +600,10 @@ def describe(result: PaymentResult) -> str:
         bits.append(result.masked_pan)
     if result.auth_code:
         bits.append(f"auth {result.auth_code}")
+    if result.tender == "upi":
+        bits += [f"tr={result.upi_reference}"]
+        bits += [f"psp={result.psp_reference}"] if result.psp_reference else []
+        bits += [result.payer_vpa] if result.payer_vpa else []
     if result.stored:
         bits.append("stored")
     bits.append(f"- {result.reason}")

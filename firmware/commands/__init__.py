@@ -101,6 +101,12 @@ def tell_recovery(report: RecoveryReport) -> None:
                      "never paid; voided (queued for the host) so that nothing stays charged")
     if report.settlements_to_resume:
         lines.append("a settlement was interrupted; `pitap settle` resumes it (same batch)")
+    if report.upi_settled:
+        lines.append(f"{_payments(report.upi_settled)}: UPI request left pending; ended as the "
+                     "PSP says (approved only on its success)")
+    if report.upi_pending:
+        lines.append(f"{_payments(report.upi_pending)}: UPI request still pending (the PSP did "
+                     "not answer); not approved, asked again at the next start")
     lines += report.problems
     for line in lines:
         print(f"pitap: {line}", file=sys.stderr, flush=True)

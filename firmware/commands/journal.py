@@ -53,7 +53,11 @@ def payment_line(p: Payment) -> str:
         f"{'voided' if p.voided else p.outcome.value if p.outcome else '-':<9}",
         f"state={p.state.value}",
     ]
-    if p.scheme:
+    if p.tender.value == "upi":  # firmware.upi.tender: no card, the PSP's references
+        parts += ["UPI", f"tr={p.upi_reference}"]
+        parts += [f"psp={p.psp_reference}"] if p.psp_reference else []
+        parts += [p.payer_vpa] if p.payer_vpa else []
+    elif p.scheme:
         parts.append(p.scheme)
     if p.masked_pan:
         parts.append(p.masked_pan)

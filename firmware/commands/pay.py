@@ -59,6 +59,9 @@ def add_payment_args(p: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pay", help="take one payment: wait for a tap, print the outcome")
     add_payment_args(p)
+    p.add_argument("--upi", action="store_true",
+                   help="take it by UPI (India): show a dynamic QR, the payer pays from a phone "
+                   "app (INR, needs [upi] payee_vpa)")
     p.add_argument("--tip", default=None, metavar="TIP",
                    help="a tip in major units, added to AMOUNT (needs [tips] mode prompt or "
                    "adjust; at most tips.max_percent of AMOUNT)")
@@ -116,7 +119,53 @@ def take(args: argparse.Namespace,
     return print_result(result, args.json)
 
 
+def run_upi(args: argparse.Namespace) -> int:
+    """`pitap pay AMOUNT --upi`: INR and [upi] checked before anything opens (one line, exit 2);
+    then recovery (a UPI request left pending is asked about at the PSP) and one UPI payment.
+    SIGTERM or Ctrl-C withdraws the request at the PSP (a payer who paid first is approved)."""
+    from firmware.upi.config import upi_settings
+
+    cfg = load_config(args.config)
+    currency = parse_currency(args.currency) if args.currency else cfg.currency
+    if args.tip is not None:
+        raise UsageError("--tip is for card payments, not with --upi")
+    if currency.alpha != "INR":
+        raise UsageError(f"--upi takes INR only, not {currency.alpha} "
+                         "(terminal.currency or --currency INR)")
+    if not upi_settings(cfg).enabled:
+        raise UsageError(f"--upi: UPI is not configured ([upi] payee_vpa in {cfg.source})")
+    amount = parse_amount(args.amount, currency)
+    from firmware.feedback import Feedback
+    from firmware.private_files import prepare_state_dir
+    from firmware.recovery import open_journal_at_start
+    from firmware.upi.tender import UpiTender
+
+    prepare_state_dir(cfg)
+    stop = threading.Event()
+    with stopped_by_signals(stop):
+        journal, recovered = open_journal_at_start(cfg)
+        try:
+            tell_recovery(recovered)
+            feedback = Feedback.from_config(cfg)
+            try:
+                tender = UpiTender.for_terminal(cfg, journal, feedback)
+                try:
+                    tender.check(amount, currency)  # refused (exit 2) before anything is written
+                    result = tender.take(amount, stop.is_set, currency)
+                finally:
+                    tender.close()
+                if stop.is_set():
+                    feedback.closed()
+            finally:
+                feedback.close()
+        finally:
+            journal.close()
+    return print_result(result, args.json)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.upi:
+        return run_upi(args)
     if args.tip is None:
         return take(args, lambda terminal, amount, currency, cancelled: terminal.pay(
             amount, currency=currency, cancelled=cancelled))

@@ -116,5 +116,10 @@ TEXT = {
     "stored_offline": "Stored for the bank: {count} · {amount}",
     "declined_late": "Declined after the fact: {count}",
     "reason_error": "Transaction failed",
+    "upi_scan": "Scan to pay by UPI",
+    "upi_payer": "Payer",
+    "reason_upi_failed": "UPI payment not received",
+    "reason_upi_unknown": "UPI: not known yet, being checked",
+    "upi_unknown_hint": "Do not hand over the goods until it is confirmed",
     "reason_pin_needed": "This card needs a PIN here: pay with your phone wallet",
 }

@@ -125,5 +125,10 @@ TEXT = {
     "stored_offline": "बैंक के लिए रखे गए: {count} · {amount}",
     "declined_late": "बाद में अस्वीकृत: {count}",
     "reason_error": "लेन-देन विफल",
+    "upi_scan": "UPI से भुगतान के लिए स्कैन करें",  # DRAFT
+    "upi_payer": "भुगतानकर्ता",  # DRAFT
+    "reason_upi_failed": "UPI भुगतान नहीं मिला",  # DRAFT
+    "reason_upi_unknown": "UPI: जाँच जारी है",  # DRAFT
+    "upi_unknown_hint": "पुष्टि होने तक सामान न दें",  # DRAFT
     "reason_pin_needed": "इस कार्ड के लिए यहाँ पिन चाहिए: फ़ोन वॉलेट से भुगतान करें",
 }

@@ -115,5 +115,10 @@ TEXT = {
     "stored_offline": "In attesa della banca: {count} · {amount}",
     "declined_late": "Rifiutati dopo: {count}",
     "reason_error": "Operazione non riuscita",
+    "upi_scan": "Inquadra per pagare con UPI",
+    "upi_payer": "Pagatore",
+    "reason_upi_failed": "Pagamento UPI non ricevuto",
+    "reason_upi_unknown": "UPI: esito in verifica",
+    "upi_unknown_hint": "Non consegnare la merce finché non è confermato",
     "reason_pin_needed": "Questa carta qui richiede il PIN: paga con il portafoglio del telefono",
 }

@@ -40,7 +40,7 @@ from firmware.host.saf import StoreAndForward
 from firmware.journal import Journal, StoredTotals, UnknownPayment
 from firmware.money import Currency, Money
 from firmware.money import currency as currency_of
-from firmware.payment import PaymentOutcome, PaymentState, QueueKind, TxnType, is_legal
+from firmware.payment import PaymentOutcome, PaymentState, QueueKind, Tender, TxnType, is_legal
 from firmware.private_files import prepare_state_dir
 from firmware.reasons import Reason
 from firmware.recovery import RecoveryReport, open_journal_at_start
@@ -322,6 +322,9 @@ class Terminal:
             original = self.journal.payment(of_payment)
         except UnknownPayment:
             raise RefundRefused(f"no payment {of_payment} in the journal") from None
+        if original.tender is Tender.UPI:  # never to a card: the PSP sends it back to the payer
+            raise RefundRefused(f"payment {of_payment} was paid by UPI: its refund goes through "
+                                "the PSP (pitap refund --of ID), not to a card")
         if original.txn_type is not TxnType.PURCHASE or not original.charged:
             raise RefundRefused(f"payment {of_payment} is not an approved purchase")
         if original.state is PaymentState.STORED:  # [offline]: the bank has not answered yet

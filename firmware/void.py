@@ -10,7 +10,8 @@ What a void does depends on what the host knows of the payment:
   journal transaction; nothing is sent;
 - approved offline and advised: the advice is reversed (0400 naming 0220 in field 90), as above.
 
-Refused (VoidRefused, one line, nothing sent or written): an unknown payment, a refund, one not
+Refused (VoidRefused, one line, nothing sent or written): an unknown payment, a UPI payment
+(the acquirer never saw it: refund it through the PSP instead), a refund, one not
 approved, already voided (or its void queued), refunded in full or in part, settled (its batch
 closed: refund it instead), or in another currency than the terminal settles.
 A voided payment counts in no settlement total and is listed as voided on the Z-report.
@@ -27,7 +28,7 @@ from firmware.host.saf import StoreAndForward
 from firmware.journal import Journal, Payment, UnknownPayment
 from firmware.money import Currency, Money, UnknownCurrency
 from firmware.money import currency as currency_of
-from firmware.payment import STANDING, PaymentState, QueueKind, TxnType
+from firmware.payment import STANDING, PaymentState, QueueKind, Tender, TxnType
 from ui.money import operator_text
 
 __all__ = ["VoidProblem", "VoidRefused", "VoidResult", "check_voidable", "void_payment"]
@@ -47,6 +48,7 @@ class VoidProblem(StrEnum):
     NOT_APPROVED = "not_approved"
     SETTLED = "settled"
     OTHER_CURRENCY = "other_currency"
+    UPI = "upi"  # paid by UPI: the acquirer never saw it, the PSP refunds it
 
 
 class VoidRefused(PitapError, ValueError):
@@ -89,6 +91,8 @@ def check_voidable(journal: Journal, payment_id: int, settles_in: Currency) -> P
     except UnknownPayment:
         raise VoidRefused(f"no payment {payment_id} in the journal",
                           VoidProblem.UNKNOWN) from None
+    if p.tender is Tender.UPI:
+        raise VoidRefused(f"payment {payment_id}: UPI: refund it instead", VoidProblem.UPI)
     if p.txn_type is not TxnType.PURCHASE:
         raise VoidRefused(f"payment {payment_id} is a {p.txn_type.value}: only a purchase is "
                           "voided", VoidProblem.NOT_PURCHASE)

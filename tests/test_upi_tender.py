@@ -191,13 +191,13 @@ def test_a_upi_refund_goes_back_through_the_psp(journal: Journal, tmp_path: Path
     refund = journal.payment(part.id)
     assert (refund.tender, refund.txn_type.value, refund.refund_of) == (Tender.UPI, "refund",
                                                                         paid.id)
-    with pytest.raises(UpiRefused, match="only 15000 paise left"):
+    with pytest.raises(UpiRefused, match="only 150.00 INR left"):
         t.refund(paid.id, 20000)
     rest = t.refund(paid.id)
     assert rest.outcome is PaymentOutcome.APPROVED and rest.amount == 15000
     assert journal.payment(paid.id).state is PaymentState.REFUNDED
     assert journal.refunded_amount(paid.id) == 25000
-    with pytest.raises(UpiRefused, match="only 0 paise left"):
+    with pytest.raises(UpiRefused, match="only 0.00 INR left"):
         t.refund(paid.id, 1)
     card = journal.new_payment("purchase", 100, 356, "PITAP001")
     with pytest.raises(UpiRefused, match="not an approved UPI payment"):

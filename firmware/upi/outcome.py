@@ -86,7 +86,7 @@ def settle_refund(journal: Journal, psp: Psp, refund_id: int,
         return None
     ok = answer.status is UpiStatus.SUCCESS
     journal.record(refund_id, PaymentState.APPROVED if ok else PaymentState.DECLINED,
-                   reason=reason_text(answer),
+                   reason="UPI: refunded to the payer" if ok else reason_text(answer),
                    psp_reference=answer.psp_reference if ok else None)
     if ok and journal.refunded_amount(original.id) >= original.amount:
         journal.record(original.id, PaymentState.REFUNDED,

@@ -53,6 +53,7 @@ from firmware.upi.psp import (
     connect_psp,
 )
 from firmware.voice import Announcer, Phrase
+from ui.money import operator_text
 from ui.qr import QrDoesNotFit, qr_on_screen
 
 log = logging.getLogger(__name__)
@@ -237,7 +238,8 @@ class UpiTender:
         left = original.amount - self.journal.refunded_amount(of_payment)
         amount = left if amount is None else amount
         if not 0 < amount <= left:
-            raise UpiRefused(f"payment {of_payment} has only {left} paise left to refund")
+            raise UpiRefused(f"payment {of_payment} has only "
+                             f"{operator_text(Money(left, INR))} left to refund")
         refund_ref = new_reference(self.terminal_id)
         pid = self.journal.new_payment(TxnType.REFUND, amount, original.currency,
                                        self.terminal_id, refund_of=of_payment,
@@ -251,6 +253,6 @@ class UpiTender:
             result.reason = "UPI: the PSP did not answer the refund; asked again at the next start"
             return result
         result.outcome = PaymentOutcome(self.journal.payment(pid).outcome or "error")
-        result.reason = reason_text(answer)
+        result.reason = self.journal.payment(pid).reason
         result.psp_reference = answer.psp_reference
         return result

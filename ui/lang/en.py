@@ -96,6 +96,7 @@ TEXT = {
     "void_refused_not_approved": "Not approved: nothing to void",
     "void_refused_settled": "Settled: refund it instead",
     "void_refused_other_currency": "Another currency: refund it instead",
+    "void_refused_upi": "UPI: refund it instead",
     "aid": "AID",
     "response": "Response",
     "cvm_cdcvm": "Verified by device",

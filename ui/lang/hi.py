@@ -106,6 +106,7 @@ TEXT = {
     "void_refused_not_approved": "स्वीकृत नहीं: रद्द करने को कुछ नहीं",
     "void_refused_settled": "निपटान हो चुका: धनवापसी करें",
     "void_refused_other_currency": "दूसरी मुद्रा: धनवापसी करें",
+    "void_refused_upi": "UPI: इसकी धनवापसी करें",  # DRAFT
     "aid": "AID",
     "response": "उत्तर",
     "cvm_cdcvm": "डिवाइस द्वारा सत्यापित",

@@ -96,6 +96,7 @@ TEXT = {
     "void_refused_not_approved": "Non approvato: nulla da annullare",
     "void_refused_settled": "Già chiuso: fai uno storno",
     "void_refused_other_currency": "Altra valuta: fai uno storno",
+    "void_refused_upi": "UPI: va rimborsato",
     "aid": "AID",
     "response": "Risposta",
     "cvm_cdcvm": "Verificato dal dispositivo",

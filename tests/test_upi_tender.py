@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +24,10 @@ from firmware.journal import Journal
 from firmware.payment import PaymentOutcome, PaymentState, Tender
 from firmware.receipt import ReceiptBuilder, receipt_lines
 from firmware.recovery import recover_upi
-from firmware.upi.config import UpiSection
+from firmware.upi.config import UpiSection, VoiceSection
 from firmware.upi.psp import PspNoReply, UpiStatus, connect_psp, mask_vpa
 from firmware.upi.tender import UpiRefused, UpiTender
+from firmware.voice import Announcer, Phrase, phrase_text, render_wav
 from simulators.upi.psp import PAYER_VPA, PspSimulator
 from ui.lang import load as load_language
 
@@ -257,3 +260,44 @@ def _wait_paid(psp: object, reference: str) -> bool:
             pass
         time.sleep(0.05)
     return False
+
+
+class KeepingAnnouncer(Announcer):
+    """The real announcer ([voice] on, ALSA's null device), keeping a copy of each WAV it
+    speaks, rendered the same way (espeak-ng), for the test to measure with sox."""
+
+    def __init__(self, settings: VoiceSection, folder: Path) -> None:
+        super().__init__(settings, "en")
+        self.folder, self.spoken = folder, []
+
+    def announce(self, phrase: Phrase, paise: int = 0) -> bool:
+        wav = self.folder / f"{self.language}-{phrase.value}.wav"
+        render_wav(phrase_text(phrase, self.language, paise), self.language, wav)
+        self.spoken.append(wav)
+        return super().announce(phrase, paise)
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("soxi") is None
+                    or shutil.which("aplay") is None,
+                    reason="needs espeak-ng, sox and aplay (apt-get install espeak-ng sox "
+                    "alsa-utils)")
+@pytest.mark.parametrize("language", ["en", "hi", "it"])
+def test_the_outcome_is_spoken_in_every_language(journal: Journal, tmp_path: Path,
+                                                 psp_sim: PspSimulator, language: str) -> None:
+    t = tender(journal, tmp_path, settings(psp_sim.url))
+    voice = KeepingAnnouncer(VoiceSection(enabled=True, language=language, device="null"),
+                             tmp_path)
+    t.announcer = voice
+    assert t.take(25000).outcome is PaymentOutcome.APPROVED
+    assert t.take(25005).outcome is PaymentOutcome.DECLINED
+    assert [w.name for w in voice.spoken] == [f"{language}-received.wav",
+                                              f"{language}-failed.wav"]
+    for wav in voice.spoken:
+        seconds = float(subprocess.run(["soxi", "-D", str(wav)], capture_output=True,
+                                       text=True, check=True).stdout)
+        assert 0.4 < seconds < 10, (wav.name, seconds)  # a few words as spoken, not silence
+        stats = subprocess.run(["sox", str(wav), "-n", "stat"], capture_output=True,
+                               text=True, check=True).stderr
+        rms = float(next(line for line in stats.splitlines()
+                         if line.startswith("RMS     amplitude")).split(":")[1])
+        assert rms > 0.02, (wav.name, rms)  # speech, not silence

@@ -11,9 +11,10 @@ being read is finished. Stopped either way, the display is left on "Closed".
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from firmware.commands import (
@@ -31,6 +32,7 @@ from firmware.money import Currency, Money
 if TYPE_CHECKING:  # the terminal (nfcpy, Pillow, python-escpos) is imported when a command runs
     from firmware.config import Config
     from firmware.terminal import PaymentResult, Terminal
+    from firmware.upi.tender import UpiTender
 
 
 def check_contactless_limit(cfg: Config, amount: int, currency: Currency) -> None:
@@ -119,6 +121,27 @@ def take(args: argparse.Namespace,
     return print_result(result, args.json)
 
 
+@contextlib.contextmanager
+def opened_upi(cfg: Config) -> Iterator[UpiTender]:
+    """The configuration's UPI tender on its journal (recovered first, as at every start: a
+    UPI request left pending is asked about at the PSP) and screen; all closed after."""
+    from firmware.feedback import Feedback
+    from firmware.private_files import prepare_state_dir
+    from firmware.recovery import open_journal_at_start
+    from firmware.upi.tender import UpiTender
+
+    prepare_state_dir(cfg)
+    journal, recovered = open_journal_at_start(cfg)
+    with contextlib.ExitStack() as opened:
+        opened.callback(journal.close)
+        tell_recovery(recovered)
+        feedback = Feedback.from_config(cfg)
+        opened.callback(feedback.close)
+        tender = UpiTender.for_terminal(cfg, journal, feedback)
+        opened.callback(tender.close)
+        yield tender
+
+
 def run_upi(args: argparse.Namespace) -> int:
     """`pitap pay AMOUNT --upi`: INR and [upi] checked before anything opens (one line, exit 2);
     then recovery (a UPI request left pending is asked about at the PSP) and one UPI payment.
@@ -135,31 +158,12 @@ def run_upi(args: argparse.Namespace) -> int:
     if not upi_settings(cfg).enabled:
         raise UsageError(f"--upi: UPI is not configured ([upi] payee_vpa in {cfg.source})")
     amount = parse_amount(args.amount, currency)
-    from firmware.feedback import Feedback
-    from firmware.private_files import prepare_state_dir
-    from firmware.recovery import open_journal_at_start
-    from firmware.upi.tender import UpiTender
-
-    prepare_state_dir(cfg)
     stop = threading.Event()
-    with stopped_by_signals(stop):
-        journal, recovered = open_journal_at_start(cfg)
-        try:
-            tell_recovery(recovered)
-            feedback = Feedback.from_config(cfg)
-            try:
-                tender = UpiTender.for_terminal(cfg, journal, feedback)
-                try:
-                    tender.check(amount, currency)  # refused (exit 2) before anything is written
-                    result = tender.take(amount, stop.is_set, currency)
-                finally:
-                    tender.close()
-                if stop.is_set():
-                    feedback.closed()
-            finally:
-                feedback.close()
-        finally:
-            journal.close()
+    with stopped_by_signals(stop), opened_upi(cfg) as tender:
+        tender.check(amount, currency)  # refused (exit 2) before anything is written
+        result = tender.take(amount, stop.is_set, currency)
+        if stop.is_set():
+            tender.feedback.closed()
     return print_result(result, args.json)
 
 

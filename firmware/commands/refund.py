@@ -34,29 +34,14 @@ def _paid_in(args: argparse.Namespace) -> tuple[str | None, bool]:
 def refund_upi(args: argparse.Namespace) -> int:
     """The refund of UPI payment `args.of` through the PSP: recovery first (a refund left
     pending is asked again), then the refund; exit 0 refunded, 1 not, 2 refused (one line)."""
-    from firmware.commands import parse_amount, parse_currency, tell_recovery
-    from firmware.commands.pay import print_result
+    from firmware.commands import parse_amount, parse_currency
+    from firmware.commands.pay import opened_upi, print_result
     from firmware.config import load_config
-    from firmware.feedback import Feedback
-    from firmware.recovery import open_journal_at_start
-    from firmware.upi.tender import UpiTender
 
     cfg = load_config(args.config)
     amount = parse_amount(args.amount, parse_currency(args.currency or "INR"))
-    journal, recovered = open_journal_at_start(cfg)
-    try:
-        tell_recovery(recovered)
-        feedback = Feedback.from_config(cfg)
-        try:
-            tender = UpiTender.for_terminal(cfg, journal, feedback)
-            try:
-                result = tender.refund(args.of, amount)
-            finally:
-                tender.close()
-        finally:
-            feedback.close()
-    finally:
-        journal.close()
+    with opened_upi(cfg) as tender:
+        result = tender.refund(args.of, amount)
     return print_result(result, args.json)
 
 

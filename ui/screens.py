@@ -429,6 +429,7 @@ MESSAGES: dict[str, tuple[str, str, str]] = {
     "voided": ("voided", "voided_hint", "cross"),
     "void_refused": ("void_refused", "void_refused_hint", "no_entry"),
     "upi_unknown": ("reason_upi_unknown", "upi_unknown_hint", "warning"),  # the PSP is silent
+    "upi_offer": ("upi_offer", "upi_offer_hint", "phone"),  # a card a phone cannot fix
 }
 
 

@@ -69,9 +69,20 @@ def serve(args: argparse.Namespace, cfg: Config, terminal: Terminal,
             print("pitap run: keypad.backend = keyboard without a terminal: keys come from "
                   "standard input and the service stops when it ends (use matrix or buttons on "
                   "a Pi)", file=sys.stderr, flush=True)
+        upi = None
+        from firmware.upi.config import upi_settings
+
+        if cfg.currency.alpha == "INR" and upi_settings(cfg).enabled:  # f2 with an amount: UPI
+            from firmware.upi.tender import UpiTender
+
+            upi = UpiTender.for_terminal(cfg, terminal.journal, terminal.feedback)
         service = TerminalService(terminal, keypad, currency=cfg.currency,
-                                  result_hold_s=args.hold, stop=stop)
-        count = service.run(args.max_payments)
+                                  result_hold_s=args.hold, stop=stop, upi=upi)
+        try:
+            count = service.run(args.max_payments)
+        finally:
+            if upi is not None:
+                upi.close()
         log.info("pitap run: %d payments", count)
         return 0
     finally:

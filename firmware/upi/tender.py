@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 
 INR = currency_of("INR")
 NOTE = "Sale"  # tn: what the payer's app shows
+# Card declines a phone cannot fix (the issuer wants the card's PIN; the amount is over the
+# card's contactless limit, so another interface): the service then offers UPI.
+UPI_FIXES = frozenset({Reason.PIN_NEEDED, Reason.LIMIT})
 GRACE_S = 10.0  # asked past the request's expiry, for the PSP's final word
 
 

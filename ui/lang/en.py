@@ -122,5 +122,7 @@ TEXT = {
     "reason_upi_failed": "UPI payment not received",
     "reason_upi_unknown": "UPI: not known yet, being checked",
     "upi_unknown_hint": "Do not hand over the goods until it is confirmed",
+    "upi_offer": "Pay by UPI instead?",
+    "upi_offer_hint": "F2 (B): show the UPI QR",
     "reason_pin_needed": "This card needs a PIN here: pay with your phone wallet",
 }

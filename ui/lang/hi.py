@@ -131,5 +131,7 @@ TEXT = {
     "reason_upi_failed": "UPI भुगतान नहीं मिला",  # DRAFT
     "reason_upi_unknown": "UPI: जाँच जारी है",  # DRAFT
     "upi_unknown_hint": "पुष्टि होने तक सामान न दें",  # DRAFT
+    "upi_offer": "UPI से भुगतान करें?",  # DRAFT
+    "upi_offer_hint": "F2 (B): UPI QR दिखाएँ",  # DRAFT
     "reason_pin_needed": "इस कार्ड के लिए यहाँ पिन चाहिए: फ़ोन वॉलेट से भुगतान करें",
 }

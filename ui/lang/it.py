@@ -121,5 +121,7 @@ TEXT = {
     "reason_upi_failed": "Pagamento UPI non ricevuto",
     "reason_upi_unknown": "UPI: esito in verifica",
     "upi_unknown_hint": "Non consegnare la merce finché non è confermato",
+    "upi_offer": "Pagare con UPI?",
+    "upi_offer_hint": "F2 (B): mostra il QR UPI",
     "reason_pin_needed": "Questa carta qui richiede il PIN: paga con il portafoglio del telefono",
 }

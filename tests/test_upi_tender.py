@@ -10,7 +10,6 @@ import dataclasses
 import io
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -99,6 +98,21 @@ def test_the_qr_on_screen_carries_exactly_the_fields(journal: Journal, tmp_path:
     assert journal.payment(result.id).upi_reference == result.upi_reference
 
 
+def test_the_bharatqr_form_on_screen_is_crc_checked_and_carries_our_reference(
+        journal: Journal, tmp_path: Path, psp_sim: PspSimulator) -> None:
+    from firmware.upi.bharatqr import crc_ok
+
+    result = tender(journal, tmp_path, settings(psp_sim.url, qr_form="bharatqr")).take(25000)
+    assert result.outcome is PaymentOutcome.APPROVED
+    (png,) = sorted((tmp_path / "screens").glob("*-upi_qr.png"))
+    (symbol,) = pyzbar.decode(Image.open(io.BytesIO(png.read_bytes())),
+                              symbols=[pyzbar.ZBarSymbol.QRCODE])
+    text = symbol.data.decode("ascii")
+    assert crc_ok(text) and text.startswith("000201010212")
+    assert "pitap.demo-shop@okaxis" in text and result.upi_reference in text
+    assert "5303356" in text and "5406250.00" in text  # INR, 250.00
+
+
 def test_a_declining_payer_is_declined_not_charged(journal: Journal, tmp_path: Path,
                                                    psp_sim: PspSimulator) -> None:
     result = tender(journal, tmp_path, settings(psp_sim.url)).take(25005)
@@ -126,17 +140,16 @@ def test_a_payer_who_never_pays_expires_not_charged(
 def test_the_shopkeeper_cancels_while_the_qr_is_shown(journal: Journal, tmp_path: Path,
                                                       psp_sim: PspSimulator) -> None:
     t = tender(journal, tmp_path, settings(psp_sim.url, request_expiry_s=600))
-    stop = threading.Event()
-    shown = t.feedback.upi_qr
 
-    def show_then_cancel(payload: str, money: object) -> None:
-        shown(payload, money)  # type: ignore[arg-type]
-        stop.set()  # the shopkeeper presses Cancel as soon as the QR is up
+    def cancel_once_the_qr_is_up() -> bool:  # the shopkeeper presses Cancel, QR on screen
+        shown = t.feedback.last_screen
+        return shown is not None and shown.name == "upi_qr"
 
-    t.feedback.upi_qr = show_then_cancel  # type: ignore[method-assign]
-    result = t.take(25008, stop.is_set)
-    assert result.outcome is PaymentOutcome.CANCELLED
-    assert journal.payment(result.id).state is PaymentState.CANCELLED
+    result = t.take(25008, cancel_once_the_qr_is_up)
+    p = journal.payment(result.id)
+    assert result.outcome is PaymentOutcome.CANCELLED and p.state is PaymentState.CANCELLED
+    assert psp_sim.requests[p.upi_reference].cancelled_at is not None  # withdrawn at the PSP
+    assert not p.charged
 
 
 def test_no_answer_to_the_create_then_the_status_tells(journal: Journal, tmp_path: Path,

@@ -6,7 +6,6 @@ payments on lines of their own (count and total per currency)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,17 +26,11 @@ from simulators.upi.psp import PspSimulator
 pytestmark = pytest.mark.filterwarnings("ignore:.*TripleDES.*")
 
 
-@pytest.fixture
-def journal(tmp_path: Path) -> Iterator[Journal]:
-    j = Journal.open(tmp_path / "state" / "journal.sqlite", tmp_path / "state" / "journal.key",
-                     backoff=(0.0, 0.0))
-    yield j
-    j.close()
-
-
-def test_the_z_report_shows_cards_and_upi_apart(tmp_path: Path, journal: Journal) -> None:
+def test_the_z_report_shows_cards_and_upi_apart(tmp_path: Path) -> None:
     keys = write_keys(tmp_path)
-    with HostSimulator(port=0, keys_file=keys) as host, PspSimulator(pay_delay_s=0.2) as psp:
+    state = tmp_path / "state"
+    with HostSimulator(port=0, keys_file=keys) as host, PspSimulator(pay_delay_s=0.2) as psp, \
+            Journal.open(state / "journal.sqlite", state / "journal.key") as journal:
         cfg = terminal_config(tmp_path, host.port)
         acquirer = connect(cfg, stan_source=journal.next_stan)
         upi_cfg = UpiSection(payee_vpa="pitapdemo@okaxis", mcc="5411", psp_url=psp.url,

@@ -49,6 +49,7 @@ EXIT_CODES: dict[str, tuple[int, str]] = {
     "firmware.void.VoidRefused": (2, "pitap: void refused: {error}"),  # nothing sent
     "firmware.preauth.HoldRefused": (2, "pitap: {command} refused: {error}"),  # nothing sent
     "firmware.tips.TipRefused": (2, "pitap: tip refused: {error}"),  # nothing sent
+    "firmware.upi.tender.UpiRefused": (2, "pitap: {command} refused: {error}"),  # nothing asked
     "firmware.provision.flash.FlashRefused": (2, "pitap: flash refused: {error}"),
     "firmware.provision.flash.FlashFailed": (1, "pitap: flash FAILED: {error}"),
     "firmware.provision.ProvisionError": (2, "pitap {command}: {error}"),  # bad input, tool missing

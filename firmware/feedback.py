@@ -289,6 +289,15 @@ class Feedback:
         txn_type: str = "void" if kind in VOID_MESSAGES else self.txn_type
         self._show(lambda v: screens.message_screen(v, kind, detail, txn_type))
 
+    def upi_qr(self, payload: str, money: Money) -> None:
+        """A UPI payment's dynamic QR with its amount, while the PSP is asked whether the payer
+        paid (firmware.upi.tender): the first light, as while waiting for a card."""
+        self._lights(1)
+        self._tone_this_payment = False
+        self.txn_type = TxnType.PURCHASE
+        self.last_money = money
+        self._show(lambda v: screens.upi_qr_screen(v, payload, money))
+
     def closed(self) -> None:
         """The service stops: lights off and "Closed", so nobody taps a terminal that is not
         listening (shown last, before `close`)."""

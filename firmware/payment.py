@@ -18,6 +18,13 @@ The life of one payment, as the journal records it:
     approved | advised -> void_queued -> voided     (voided: a reversal the shopkeeper asked for)
     advice_queued -> voided                         (voided before its advice went: dropped)
 
+A UPI payment (tender "upi", firmware.upi.tender) has no card and no host:
+
+    started -> upi_pending -> approved (the PSP said SUCCESS) | declined (FAILURE, EXPIRED)
+                              | cancelled (withdrawn at the PSP) | error (the PSP unavailable:
+                              nothing created there)
+    approved -> refunded                            (refunded in full through the PSP)
+
 A pre-authorization (firmware.preauth) is three kinds of payment on the same states: the hold
 (`preauth`, a tap, approved online; released = its void), each `increment` (no tap: started ->
 card_read -> awaiting_reply -> approved | declined | error) and the `completion` (no tap:
@@ -37,6 +44,7 @@ __all__ = [
     "PaymentState",
     "QueueKind",
     "SettlementState",
+    "Tender",
     "TxnType",
     "is_legal",
     "transition_problem",
@@ -69,6 +77,14 @@ class TxnType(StrEnum):
         return self.value
 
 
+class Tender(StrEnum):
+    """How a payment is paid: a card (or phone) tapped, or UPI by dynamic QR (India). UPI is in
+    no card settlement total and never goes to the acquirer."""
+
+    CARD = "card"
+    UPI = "upi"
+
+
 class PaymentState(StrEnum):
     """Where a payment is in its life; the journal's `state` column and its history."""
 
@@ -92,6 +108,7 @@ class PaymentState(StrEnum):
     DECLINED_LATE = "declined_late"  # ... or declined it: "declined after the fact"
     VOID_QUEUED = "void_queued"  # voided by the shopkeeper; the reversal waits for the host
     VOIDED = "voided"  # cancelled before settlement: in no total
+    UPI_PENDING = "upi_pending"  # a UPI request at the PSP, QR shown: not paid until SUCCESS
 
     @property
     def key(self) -> str:
@@ -187,7 +204,8 @@ _NOTHING_READ = frozenset({S.TRY_AGAIN, S.CARD_READ, S.NO_CARD, S.CANCELLED, S.E
 
 # state -> the states it may go to. A state not listed as a key is final.
 LEGAL_TRANSITIONS: dict[PaymentState, frozenset[PaymentState]] = {
-    S.STARTED: _NOTHING_READ,
+    S.STARTED: _NOTHING_READ | {S.UPI_PENDING},
+    S.UPI_PENDING: frozenset({S.APPROVED, S.DECLINED, S.CANCELLED, S.ERROR}),
     S.TRY_AGAIN: _NOTHING_READ,  # another tap; a second try_again names a new reason
     S.CARD_READ: frozenset({S.AWAITING_REPLY, S.APPROVED, S.DECLINED, S.ERROR}),
     S.AWAITING_REPLY: frozenset({S.APPROVED, S.DECLINED, S.ERROR, S.REVERSAL_QUEUED,

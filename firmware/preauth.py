@@ -115,6 +115,8 @@ class HoldResult:
 
 _SAY: dict[Standing, tuple[str, HoldProblem]] = {
     Standing.UNKNOWN: ("no payment {id} in the journal", HoldProblem.UNKNOWN),
+    Standing.UPI: ("payment {id} was paid by UPI, not a pre-authorization",
+                   HoldProblem.NOT_PREAUTH),
     Standing.OTHER_KIND: ("payment {id} is a {kind}, not a pre-authorization",
                           HoldProblem.NOT_PREAUTH),
     Standing.VOIDED: ("pre-authorization {id} is released", HoldProblem.RELEASED),

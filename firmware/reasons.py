@@ -28,6 +28,8 @@ class Reason(StrEnum):
     HOST_UNAVAILABLE = "host_unavailable"  # the request never left: nothing charged
     NO_REPLY = "no_reply"  # no answer, reversed: nothing charged
     OFFLINE_LIMIT = "offline_limit"  # host unreachable, not storable ([offline]): not charged
+    UPI_FAILED = "upi_failed"  # UPI: the payer declined, or the request expired or was withdrawn
+    UPI_UNKNOWN = "upi_unknown"  # UPI: the PSP did not answer; asked again (never approved)
     ERROR = "error"
 
     @property

@@ -218,20 +218,23 @@ def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,
                     else TxnType(payment.get("txn_type") or TxnType.PURCHASE)).upper(),
                   "center", bold=True),
     ]
-    scheme = scheme_name(str(payment.get("scheme") or ""))
-    label = str(payment.get("application_label") or scheme)  # the card's own (50 / 9F12)
-    if label:
-        lines.append(builder.pair(t("application"), label))
-    if payment.get("aid"):
-        lines.append(builder.pair(t("aid"), str(payment["aid"])))
-    ending = card_ending(str(payment.get("masked_pan") or ""))
-    if ending:
-        lines.append(builder.pair(t("card"), ending.replace("••••", "****")))
-    lines.append(PrintLine(t("contactless")))
-    stan = payment.get("stan")
-    lines.append(builder.pair("STAN", f"{stan:06d}" if isinstance(stan, int) else "-"))
-    if payment.get("rrn"):
-        lines.append(builder.pair("RRN", str(payment["rrn"])))
+    if payment.get("tender") == "upi":
+        lines += [builder.pair(left, right) for left, right in upi_refs(payment, lang)]
+    else:
+        scheme = scheme_name(str(payment.get("scheme") or ""))
+        label = str(payment.get("application_label") or scheme)  # the card's own (50 / 9F12)
+        if label:
+            lines.append(builder.pair(t("application"), label))
+        if payment.get("aid"):
+            lines.append(builder.pair(t("aid"), str(payment["aid"])))
+        ending = card_ending(str(payment.get("masked_pan") or ""))
+        if ending:
+            lines.append(builder.pair(t("card"), ending.replace("••••", "****")))
+        lines.append(PrintLine(t("contactless")))
+        stan = payment.get("stan")
+        lines.append(builder.pair("STAN", f"{stan:06d}" if isinstance(stan, int) else "-"))
+        if payment.get("rrn"):
+            lines.append(builder.pair("RRN", str(payment["rrn"])))
     if payment.get("txn_type") in HELD_LINE and payment.get("held") is not None:
         lines.append(builder.pair(t("held"), amount_text(payment, lang, "held")))
     lines.append(PrintLine())
@@ -263,6 +266,19 @@ def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,
     return lines
 
 
+def upi_refs(payment: dict, lang: Language) -> list[tuple[str, str]]:
+    """A UPI payment's lines (firmware.upi.tender): the tender, the payer's masked VPA, the
+    PSP's reference and ours (`tr`); no card lines."""
+    refs = [("UPI", lang.t("refund" if payment.get("txn_type") == TxnType.REFUND
+                           else "purchase"))]
+    if payment.get("payer_vpa"):
+        refs.append((lang.t("upi_payer"), str(payment["payer_vpa"])))
+    if payment.get("psp_reference"):
+        refs.append(("PSP ref", str(payment["psp_reference"])))
+    refs.append(("UPI ref", str(payment.get("upi_reference") or "-")))
+    return refs
+
+
 def render_receipt(printer: Printer, builder: ReceiptBuilder, payment: dict, copy: str,
                    lang: Language, reason: Reason | None = None) -> int:
     """Print one copy; drivers.printer.PrinterProblem when the printer cannot."""
@@ -291,6 +307,8 @@ def receipt_qr_payload(builder: ReceiptBuilder | None, payment: dict, lang: Lang
         parts.append(lang.t("approved_offline"))
     elif payment.get("auth_code"):
         parts.append(f"{lang.t('auth_code')} {payment['auth_code']}")
+    if payment.get("tender") == "upi":
+        parts += [f"{left} {right}" for left, right in upi_refs(payment, lang)]
     ending = card_ending(str(payment.get("masked_pan") or ""))
     label = str(payment.get("application_label") or scheme_name(str(payment.get("scheme") or "")))
     if ending:

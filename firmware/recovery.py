@@ -6,6 +6,12 @@
 - An offline approval not yet advised gets its advice queued.
 - A partially approved purchase whose rest was never paid (stopped while asking for it) has
   every part voided: a void queued for each, so that nothing stays charged.
+- A UPI payment left "upi_pending" (firmware.upi.tender) is asked about at the PSP and ends as
+  the PSP says: approved only on its SUCCESS, declined on FAILURE or EXPIRED; a request still
+  pending is withdrawn first (a payer who paid meanwhile is still approved); one the PSP never
+  got ends as "error" (not charged). A UPI refund left pending is asked again (the PSP answers
+  a repeated refund as the first). While the PSP cannot be reached it stays "upi_pending",
+  never shown approved, and the next start asks again.
 - A settlement run left "started" or "sent" is reported; the next settlement
   (`firmware.host.settlement.settle_day`, `pitap settle`) resumes it with the same batch number.
 
@@ -13,7 +19,8 @@
 pay`, `refund`, `run`, `settle`, the demo): it checks that config and secrets are private, opens
 the journal, claims it for this process (one writer at a time: a payment another process is
 still waiting on is not interrupted) and runs recovery. Recovery only writes the journal;
-draining the queues is store-and-forward's job (firmware.host.saf). It touches no network.
+draining the queues is store-and-forward's job (firmware.host.saf). It touches no network but
+the UPI PSP's, and that only for a UPI request left pending (`recover_upi`).
 `pitap journal` only reads, and shows the journal as it is, without recovery.
 """
 
@@ -24,8 +31,10 @@ from dataclasses import dataclass, field
 
 from firmware.config import Config
 from firmware.journal import Journal, JournalError
-from firmware.payment import PaymentState, QueueKind
+from firmware.payment import PaymentState, QueueKind, TxnType
 from firmware.private_files import check_private_files, no_core_dumps
+from firmware.upi.outcome import record_answer, settle_refund
+from firmware.upi.psp import Psp, PspError, UnknownRequest
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +48,8 @@ class RecoveryReport:
     partials_voided: list[int] = field(default_factory=list)  # parts of unfinished purchases
     interrupted: list[int] = field(default_factory=list)  # ended as "error": nothing was sent
     settlements_to_resume: list[int] = field(default_factory=list)  # settlement ids
+    upi_settled: list[int] = field(default_factory=list)  # pending UPI ended as the PSP said
+    upi_pending: list[int] = field(default_factory=list)  # pending UPI the PSP did not answer
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -49,6 +60,8 @@ class RecoveryReport:
             or self.partials_voided
             or self.interrupted
             or self.settlements_to_resume
+            or self.upi_settled
+            or self.upi_pending
             or self.problems
         )
 
@@ -59,6 +72,10 @@ class RecoveryReport:
             f"{len(self.partials_voided)} part(s) of unfinished purchases voided, "
             f"{len(self.interrupted)} interrupted payment(s) closed, "
             f"{len(self.settlements_to_resume)} settlement(s) to resume"
+            + (f", {len(self.upi_settled)} pending UPI payment(s) ended as the PSP said"
+               if self.upi_settled else "")
+            + (f", {len(self.upi_pending)} UPI payment(s) still pending (PSP not answering)"
+               if self.upi_pending else "")
             + (f", {len(self.problems)} problem(s)" if self.problems else "")
         )
 
@@ -73,6 +90,15 @@ def open_journal_at_start(cfg: Config) -> tuple[Journal, RecoveryReport]:
     try:
         journal.claim()
         report = recover(journal)
+        if journal.payments_in_state(PaymentState.UPI_PENDING):
+            from firmware.upi.config import upi_settings
+            from firmware.upi.psp import connect_psp
+
+            psp = connect_psp(upi_settings(cfg), cfg.source)
+            try:
+                recover_upi(journal, psp, report)
+            finally:
+                psp.close()
     except BaseException:
         journal.close()
         raise
@@ -130,5 +156,44 @@ def recover(journal: Journal) -> RecoveryReport:
 
     report.settlements_to_resume = [s.id for s in journal.unfinished_settlements()]
     if report.anything:
+        log.warning(report.summary())
+    return report
+
+
+def recover_upi(journal: Journal, psp: Psp, report: RecoveryReport | None = None
+                ) -> RecoveryReport:
+    """End every UPI payment left "upi_pending" as the PSP says (see the module's docstring);
+    one the PSP does not answer stays pending (in `upi_pending`). Never approves without the
+    PSP's SUCCESS."""
+    report = report if report is not None else RecoveryReport()
+    for p in journal.payments_in_state(PaymentState.UPI_PENDING):
+        try:
+            if p.txn_type is TxnType.REFUND:
+                if settle_refund(journal, psp, p.id) is None:
+                    report.upi_pending.append(p.id)
+                else:
+                    report.upi_settled.append(p.id)
+                continue
+            try:
+                answer = psp.status(p.upi_reference)
+            except UnknownRequest:
+                journal.record(p.id, PaymentState.ERROR,
+                               reason="UPI: the PSP never got the request; not charged")
+                report.upi_settled.append(p.id)
+                continue
+            if not answer.status.final:
+                answer = psp.cancel(p.upi_reference)
+        except PspError as exc:
+            msg = f"payment {p.id}: UPI request {p.upi_reference} still pending ({exc})"
+            log.error(msg)
+            report.problems.append(msg)
+            report.upi_pending.append(p.id)
+            continue
+        if answer.status.final:
+            record_answer(journal, p.id, answer)
+            report.upi_settled.append(p.id)
+        else:
+            report.upi_pending.append(p.id)
+    if report.upi_settled or report.upi_pending:
         log.warning(report.summary())
     return report

@@ -29,6 +29,12 @@ digit (or leaves the entry when empty), enter takes the payment, cancel returns 
 switches purchase -> refund -> void (the digits are then the number of the payment to void, as
 `pitap journal` lists it; enter voids it, no tap) -> purchase, f2 on an empty entry settles the
 batch with the acquirer and shows the report, quit (end of keyboard input) stops the service.
+
+UPI (India, firmware.upi.tender): with the terminal's currency INR and [upi] configured, f2 with
+an amount keyed takes it by UPI (a dynamic QR; cancel withdraws it) instead of a card; and a card
+declined for what a phone cannot fix (the issuer wants a PIN, the amount is over the card's
+contactless limit) is followed by "Pay by UPI instead?": f2 then shows the QR for the same
+amount, any other key (or the result hold passing) goes back to ready.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ if TYPE_CHECKING:
     from drivers.keypad import Keypad
     from firmware.host.settlement import ZReport
     from firmware.terminal import PaymentResult, Terminal
+    from firmware.upi.tender import UpiTender
     from firmware.void import VoidResult
 
 __all__ = ["Action", "AmountEntry", "EntryState", "Job", "StopService", "TerminalService"]
@@ -82,6 +89,7 @@ class Action(enum.StrEnum):
     QUIT = "quit"  # stop the service
     SETTLE = "settle"  # close the batch (f2 on an empty entry)
     VOID = "void"  # a payment number is keyed in void mode: void it
+    UPI = "upi"  # f2 with an amount keyed: take it by UPI (dynamic QR), when the shop has UPI
     IGNORED = "ignored"  # nothing happened
 
 
@@ -126,7 +134,10 @@ class AmountEntry:
             self.txn_type, self.voiding, self.digits = TxnType.PURCHASE, not self.voiding, ""
             return Action.CHANGED
         if key == "f2":
-            return Action.SETTLE if empty else Action.IGNORED
+            if empty:
+                return Action.SETTLE
+            return Action.UPI if self.txn_type is TxnType.PURCHASE and not self.voiding \
+                else Action.IGNORED
         if key == "enter":
             if self.minor <= 0:
                 return Action.IGNORED
@@ -152,7 +163,8 @@ class TerminalService:
     """The service loop around one Terminal and one keypad."""
 
     def __init__(self, terminal: Terminal, keypad: Keypad, *, currency: Currency,
-                 result_hold_s: float = 5.0, stop: threading.Event | None = None) -> None:
+                 result_hold_s: float = 5.0, stop: threading.Event | None = None,
+                 upi: UpiTender | None = None) -> None:
         self.terminal = terminal
         self.feedback = terminal.feedback
         self.keypad = keypad
@@ -165,6 +177,7 @@ class TerminalService:
         self.running_id: int | None = None  # the payment that runs now, once journalled
         self._cancel: threading.Event | None = None  # its wait for a card ends when set
         self._lock = threading.Lock()
+        self.upi = upi  # UPI by f2, when the shop takes it (INR, [upi])
 
     def key(self, timeout: float = 0.5) -> str | None:
         """The next key, or None when `timeout` passed (or a job waits); "quit" when the
@@ -198,8 +211,9 @@ class TerminalService:
             except Exception:  # a job answers its requester itself; the loop goes on
                 log.exception("job %r failed", job)
 
-    def key_amount(self) -> tuple[int, TxnType] | None:
-        """Keys until enter (amount, txn type), or None when cancelled; raises StopService."""
+    def key_amount(self) -> tuple[int, TxnType, bool] | None:
+        """Keys until enter or f2 (amount, txn type, by UPI), or None when cancelled; raises
+        StopService."""
         entry = AmountEntry(self.exponent)
         while True:
             if self.run_jobs():  # a till's request: the keyed amount, if any, is dropped
@@ -216,7 +230,9 @@ class TerminalService:
                 self.settle()
                 return None
             if action is Action.ENTER:
-                return entry.minor, entry.txn_type
+                return entry.minor, entry.txn_type, False
+            if action is Action.UPI and self.upi is not None:
+                return entry.minor, TxnType.PURCHASE, True
             if action is Action.VOID:
                 self.void(entry.minor)
                 return None
@@ -235,7 +251,11 @@ class TerminalService:
                 wanted = self.key_amount()
                 if wanted is None:
                     continue
-                amount, txn_type = wanted
+                amount, txn_type, by_upi = wanted
+                if by_upi:
+                    result = self.take_upi(amount)
+                    self.hold(CANCELLED_SHOWN_S if result.outcome == "cancelled" else None)
+                    continue
                 tip = 0
                 if txn_type is TxnType.PURCHASE and self.terminal.cfg.tips.mode == "prompt":
                     asked = self.ask_tip(amount)
@@ -248,6 +268,8 @@ class TerminalService:
                         break
                     if self.hold(TRY_AGAIN_SHOWN_S):  # a key: no new attempt, back to ready
                         break
+                if self.offer_upi(result):  # the customer's chosen tip too, in the total
+                    result = self.take_upi(amount + tip)
                 self.hold(CANCELLED_SHOWN_S if result.outcome == "cancelled" else None)
         except StopService:
             pass
@@ -311,6 +333,46 @@ class TerminalService:
         `refund_of`), cancellable from the keypad, by `cancel` or by a stop while it waits for a
         card; its result is kept in `results` and told to the feedback's listeners ("outcome").
         `on_started(id)` once it is journalled. RefundRefused: nothing started."""
+        if txn_type is TxnType.REFUND:
+            return self._cancellable(lambda cancelled, started: self.terminal.refund(
+                amount, refund_of, cancelled=cancelled, on_started=started), on_started)
+        # a purchase, or a pre-authorization's hold (the API's)
+        return self._cancellable(lambda cancelled, started: self.terminal.pay(
+            amount, txn_type, currency=self.currency, cancelled=cancelled, tip=tip,
+            on_started=started), on_started)
+
+    def take_upi(self, amount: int) -> PaymentResult:
+        """One UPI payment of `amount` (the QR until the PSP says; cancel withdraws it)."""
+        assert self.upi is not None
+        upi = self.upi
+        return self._cancellable(
+            lambda cancelled, _started: upi.take(amount, cancelled, self.currency))
+
+    def offer_upi(self, result: PaymentResult) -> bool:
+        """After a card declined for what a phone cannot fix, with UPI at hand: "Pay by UPI
+        instead?" until a key or the result hold; True when the key was f2 (take it by UPI)."""
+        from firmware.upi.tender import UPI_FIXES
+
+        if self.upi is None or result.txn_type is not TxnType.PURCHASE or (
+                result.outcome != "declined" or result.decline not in UPI_FIXES):
+            return False
+        self.hold()  # the decline and its reason first
+        self.feedback.message("upi_offer")
+        deadline = time.monotonic() + max(self.result_hold_s, CANCELLED_SHOWN_S)
+        while time.monotonic() < deadline and not self.stop.is_set():
+            key = self.keypad.read_key(min(0.5, max(0.0, deadline - time.monotonic())))
+            if key == "quit":
+                raise StopService
+            if key is not None:
+                return key == "f2"
+        return False
+
+    def _cancellable(self, payment: Callable[[Callable[[], bool], Callable[[int], None]],
+                                             PaymentResult],
+                     on_started: Callable[[int], None] | None = None) -> PaymentResult:
+        """`payment(cancelled, started)`, cancellable from the keypad, by `cancel` or by a stop;
+        `started(id)` once it is journalled (then `running_id`, and `on_started(id)`). Its result
+        is kept in `results` and told to the feedback's listeners ("outcome")."""
         cancel = threading.Event()
         done = threading.Event()
 
@@ -330,12 +392,7 @@ class TerminalService:
             return cancel.is_set() or self.stop.is_set()
 
         try:
-            if txn_type is TxnType.REFUND:
-                result = self.terminal.refund(amount, refund_of, cancelled=cancelled,
-                                              on_started=started)
-            else:  # a purchase, or a pre-authorization's hold (the API's)
-                result = self.terminal.pay(amount, txn_type, currency=self.currency,
-                                           cancelled=cancelled, tip=tip, on_started=started)
+            result = payment(cancelled, started)
         finally:
             with self._lock:
                 self.running_id, self._cancel = None, None

@@ -2,10 +2,10 @@
 a pre-authorization's increment, completion or release make before acting, with no tap, on a
 payment the journal holds (firmware.void, firmware.tips, firmware.preauth).
 
-`standing_approval` walks the ladder once, in this order: unknown, another kind of payment,
-voided (or its void queued), refunded (in full or in part), stored (not yet forwarded to the
-bank), not approved, settled (its batch closed), in another currency than the terminal settles.
-The first rung that fails raises the caller's own refusal (a `Refused`: VoidRefused,
+`standing_approval` walks the ladder once, in this order: unknown, paid by UPI, another kind of
+payment, voided (or its void queued), refunded (in full or in part), stored (not yet forwarded
+to the bank), not approved, settled (its batch closed), in another currency than the terminal
+settles. The first rung that fails raises the caller's own refusal (a `Refused`: VoidRefused,
 TipRefused, HoldRefused): each says it in its own one line (a template per rung) with its own
 problem code for the screens. Nothing is written or sent either way. It reads the journal only;
 it knows nothing of the host.
@@ -21,7 +21,7 @@ from firmware.errors import PitapError
 from firmware.journal import Journal, Payment, UnknownPayment
 from firmware.money import Currency, UnknownCurrency
 from firmware.money import currency as currency_of
-from firmware.payment import STANDING, PaymentState, TxnType
+from firmware.payment import STANDING, PaymentState, Tender, TxnType
 
 __all__ = ["Refused", "Standing", "standing_approval"]
 
@@ -42,6 +42,7 @@ class Standing(StrEnum):
 
     UNKNOWN = "unknown"
     OTHER_KIND = "other_kind"
+    UPI = "upi"  # paid by UPI: the acquirer never saw it (firmware.upi)
     VOID_QUEUED = "void_queued"
     VOIDED = "voided"
     REFUNDED = "refunded"
@@ -79,6 +80,8 @@ def standing_approval(journal: Journal, payment_id: int, settles_in: Currency,
         p = journal.payment(payment_id)
     except UnknownPayment:
         raise refuse(Standing.UNKNOWN) from None
+    if p.tender is Tender.UPI:
+        raise refuse(Standing.UPI)
     if p.txn_type is not kind:
         raise refuse(Standing.OTHER_KIND)
     if p.state is PaymentState.VOID_QUEUED:

@@ -40,7 +40,7 @@ from firmware.host.saf import StoreAndForward
 from firmware.journal import Journal, StoredTotals, UnknownPayment
 from firmware.money import Currency, Money
 from firmware.money import currency as currency_of
-from firmware.payment import PaymentOutcome, PaymentState, QueueKind, TxnType, is_legal
+from firmware.payment import PaymentOutcome, PaymentState, QueueKind, Tender, TxnType, is_legal
 from firmware.private_files import prepare_state_dir
 from firmware.reasons import Reason
 from firmware.recovery import RecoveryReport, open_journal_at_start
@@ -100,6 +100,10 @@ class PaymentResult:
     approved_amount: int = 0  # what the card was charged (less than `amount`: partial)
     tip: int = 0  # the part of `amount` that is a tip (firmware.tips)
     parts: list[int] = dataclasses.field(default_factory=list)  # the payments that paid it
+    tender: str = "card"  # "upi": paid by dynamic QR (firmware.upi.tender), no card
+    upi_reference: str = ""  # UPI: our reference `tr`
+    psp_reference: str = ""  # UPI: the PSP's reference
+    payer_vpa: str = ""  # UPI: the payer's VPA, masked
 
     @property
     def partial(self) -> bool:
@@ -328,6 +332,9 @@ class Terminal:
             original = self.journal.payment(of_payment)
         except UnknownPayment:
             raise RefundRefused(f"no payment {of_payment} in the journal") from None
+        if original.tender is Tender.UPI:  # never to a card: the PSP sends it back to the payer
+            raise RefundRefused(f"payment {of_payment} was paid by UPI: its refund goes through "
+                                "the PSP (pitap refund --of ID), not to a card")
         if original.txn_type is not TxnType.PURCHASE or not original.charged:
             raise RefundRefused(f"payment {of_payment} is not an approved purchase")
         if original.state is PaymentState.STORED:  # [offline]: the bank has not answered yet
@@ -611,6 +618,10 @@ def describe(result: PaymentResult) -> str:
         bits.append(result.masked_pan)
     if result.auth_code:
         bits.append(f"auth {result.auth_code}")
+    if result.tender == "upi":
+        bits += [f"tr={result.upi_reference}"]
+        bits += [f"psp={result.psp_reference}"] if result.psp_reference else []
+        bits += [result.payer_vpa] if result.payer_vpa else []
     if result.stored:
         bits.append("stored")
     bits.append(f"- {result.reason}")

@@ -61,6 +61,7 @@ class TipProblem(StrEnum):
     SETTLED = "settled"
     STORED = "stored"
     PARTIAL = "partial"
+    UPI = "upi"
     OTHER_CURRENCY = "other_currency"
     UNCHANGED = "unchanged"
 
@@ -185,6 +186,8 @@ class TipResult:
 
 _SAY: dict[Standing, tuple[str, TipProblem]] = {
     Standing.UNKNOWN: ("no payment {id} in the journal", TipProblem.UNKNOWN),
+    Standing.UPI: ("payment {id} was paid by UPI: no tip adjustment (the acquirer never saw it)",
+                   TipProblem.UPI),
     Standing.OTHER_KIND: ("payment {id} is a {kind}: only a purchase takes a tip",
                           TipProblem.NOT_PURCHASE),
     Standing.VOIDED: ("payment {id} is voided", TipProblem.VOIDED),

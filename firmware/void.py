@@ -10,7 +10,8 @@ What a void does depends on what the host knows of the payment:
   journal transaction; nothing is sent;
 - approved offline and advised: the advice is reversed (0400 naming 0220 in field 90), as above.
 
-Refused (VoidRefused, one line, nothing sent or written): an unknown payment, a refund, one not
+Refused (VoidRefused, one line, nothing sent or written): an unknown payment, a UPI payment
+(the acquirer never saw it: refund it through the PSP instead), a refund, one not
 approved, already voided (or its void queued), refunded in full or in part, settled (its batch
 closed: refund it instead), or in another currency than the terminal settles.
 A voided payment counts in no settlement total and is listed as voided on the Z-report.
@@ -45,6 +46,7 @@ class VoidProblem(StrEnum):
     NOT_APPROVED = "not_approved"
     SETTLED = "settled"
     OTHER_CURRENCY = "other_currency"
+    UPI = "upi"  # paid by UPI: the acquirer never saw it, the PSP refunds it
 
 
 class VoidRefused(Refused):
@@ -80,6 +82,7 @@ class VoidResult:
 
 _SAY: dict[Standing, tuple[str, VoidProblem]] = {
     Standing.UNKNOWN: ("no payment {id} in the journal", VoidProblem.UNKNOWN),
+    Standing.UPI: ("payment {id}: UPI: refund it instead", VoidProblem.UPI),
     Standing.OTHER_KIND: ("payment {id} is a {kind}: only a purchase is voided",
                           VoidProblem.NOT_PURCHASE),
     Standing.VOIDED: ("payment {id} is already voided", VoidProblem.ALREADY_VOIDED),

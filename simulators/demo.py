@@ -10,6 +10,11 @@ it on when its script has such a payment) it is stored (`expect = "stored"`). Af
 payment the host comes back, store-and-forward sends what was stored, and each stored payment
 must end as its `after` says: "forwarded", or "declined_late" (declined after the fact).
 
+A UPI payment (`upi = true`, INR, no phone) is taken by dynamic QR (firmware.upi.tender)
+against the simulated PSP, started in this process on 127.0.0.1 when the script has one; the
+simulated payer pays a second after the QR is shown, and the payment must end approved only
+once the PSP said SUCCESS (the result carries the PSP's reference).
+
 A pre-authorization (`preauth = true`) is taken with a tap, raised by `increment` minor units and
 captured for `complete` (no tap, firmware.preauth); its result then names the hold, the
 increment and the completion in `parts` and the amount captured in `approved_amount`.
@@ -17,6 +22,7 @@ increment and the completion in `parts` and the amount captured in `approved_amo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import signal
@@ -34,8 +40,13 @@ from firmware.money import CURRENCIES, Currency, Money
 from firmware.payment import PaymentState
 from firmware.private_files import make_private_dir
 from firmware.terminal import PaymentResult, Terminal
+from firmware.upi.tender import UpiTender
+from simulators.upi.psp import PspSimulator
 from simulators.wallet.phone import SimulatedPhone
 
+# The demo shop's UPI ([upi]): the simulated PSP's address is added when it has started.
+DEMO_UPI = {"payee_vpa": "pitapdemo@okaxis", "payee_name": "Pitap Demo Shop", "mcc": "5411",
+            "poll_interval_s": 0.5, "request_expiry_s": 60}
 OUTCOMES = ("approved", "declined", "no_card", "try_again", "error", "stored")
 AFTER = ("", PaymentState.FORWARDED.value, PaymentState.DECLINED_LATE.value)
 
@@ -55,6 +66,7 @@ class ScriptedPayment:
     increment: int = 0  # a pre-authorization: minor units added to the hold (0: none)
     complete: int = 0  # a pre-authorization: minor units captured by its completion
     tip: int = 0  # the part of `amount` that is a tip (field 54; `amount` is the total)
+    upi: bool = False  # paid by UPI (dynamic QR, the simulated PSP), INR, no phone
 
     def matches(self, result: PaymentResult, voided: bool = False) -> bool:
         """The payment ended as scripted ("stored": approved and stored for the bank), and was
@@ -67,6 +79,10 @@ class ScriptedPayment:
                     and result.approved_amount == self.complete)
         if self.expect == "stored":
             return result.outcome == "approved" and result.stored
+        if self.upi != (result.tender == "upi"):
+            return False
+        if self.upi and self.expect == "approved" and not result.psp_reference:
+            return False  # approved only on the PSP's SUCCESS, which names its reference
         return result.outcome == self.expect and not result.stored
 
     @property
@@ -107,6 +123,11 @@ def load_script(path: Path) -> list[ScriptedPayment]:
                 item.tip and item.preauth):
             raise ConfigError(f"{path}: payment {i}: 'tip' must be minor units, part of the "
                               "amount (0..amount), of a sale")
+        if not isinstance(item.upi, bool) or (item.upi and (
+                item.wallet or (item.currency or "").upper() != "INR" or item.void
+                or item.preauth or item.host_down or item.tip or item.expect == "stored")):
+            raise ConfigError(f"{path}: payment {i}: 'upi' (true/false) is a UPI payment in INR, "
+                              "with no wallet, void, preauth, host_down or tip")
         if item.currency is not None and (not isinstance(item.currency, str)
                                           or item.currency.upper() not in CURRENCIES):
             raise ConfigError(f"{path}: payment {i}: 'currency' must be a known ISO 4217 code")
@@ -244,10 +265,18 @@ def run_demo(
         cfg = dataclasses.replace(cfg, offline=dataclasses.replace(cfg.offline, enabled=True))
     summary = DemoSummary()
     stored: list[tuple[PaymentResult, ScriptedPayment]] = []
-    with host_simulator(cfg, host_port, state_dir / "host-ledger.sqlite") as host:
+    with host_simulator(cfg, host_port, state_dir / "host-ledger.sqlite") as host, \
+            contextlib.ExitStack() as upi_parts:
+        if any(item.upi for item in script[:count]):
+            psp = upi_parts.enter_context(PspSimulator(host="127.0.0.1", pay_delay_s=1.0))
+            cfg = dataclasses.replace(cfg, upi=DEMO_UPI | {"psp_url": psp.url})
         terminal = Terminal.from_config(cfg)
         host_down = False
         try:
+            upi = None
+            if any(item.upi for item in script[:count]):
+                upi = UpiTender.for_terminal(cfg, terminal.journal, terminal.feedback)
+                upi_parts.callback(upi.close)
             terminal.feedback.ready()
             for n in range(count):
                 item = script[n % len(script)]
@@ -256,7 +285,9 @@ def run_demo(
                     host_down = item.host_down
                 phone = SimulatedPhone(item.wallet, cfg.reader.path) if item.wallet else None
                 phone_thread = phone.start(taps=item.taps, timeout=30.0) if phone else None
-                if item.preauth:
+                if item.upi and upi is not None:
+                    result = upi.take(item.amount)
+                elif item.preauth:
                     result = terminal.preauth(item.amount, currency=item.money_currency,
                                               presentment_timeout=item.presentment_timeout_s)
                 else:

@@ -67,6 +67,11 @@ def test_demo_json_takes_the_scripted_payments(tmp_path: Path) -> None:
     # a pre-authorization: held with a tap, raised and completed with none
     (held,) = [p for p in payments if p["txn_type"] == "preauth"]
     assert (held["amount"], held["approved_amount"], len(held["parts"])) == (10000, 11500, 3)
+    # UPI: 250.00 INR by dynamic QR, approved once the simulated PSP said SUCCESS
+    (upi,) = [p for p in payments if p["tender"] == "upi"]
+    assert (upi["amount"], upi["currency"], upi["outcome"]) == (25000, "INR", "approved")
+    assert upi["psp_reference"] and upi["upi_reference"] and "*" in upi["payer_vpa"]
+    assert any(p.name.endswith("-upi_qr.png") for p in screens.glob("*.png"))
 
 
 def test_verbose_logs_the_payment_and_never_a_full_token(tmp_path: Path) -> None:

@@ -113,3 +113,10 @@ def test_references_are_fresh_and_fit_tr() -> None:
     for ref in refs:
         assert ref.startswith("PITAP001")
         PaymentLink(**SHOP, amount=100, reference=ref)
+
+
+def test_a_reference_never_looks_like_a_card_number() -> None:
+    import re
+
+    for _ in range(2000):  # ~2% of raw draws would hold 13 digits in a row with this prefix
+        assert not re.search(r"\d{13}", new_reference("0000000000"))

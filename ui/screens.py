@@ -23,7 +23,7 @@ from ui.canvas import Canvas, DrawnText
 from ui.lang import Language
 from ui.lang import load as load_language
 from ui.money import MoneyLike, format_money
-from ui.qr import qr_image
+from ui.qr import qr_image, qr_on_screen
 from ui.theme import DEFAULT_THEME, Color, Theme, font
 
 SCHEME_NAMES = {"visa": "VISA", "mastercard": "Mastercard", "rupay": "RuPay", "amex": "AMEX",
@@ -464,6 +464,8 @@ MESSAGES: dict[str, tuple[str, str, str]] = {
     "closed": ("closed", "closed_hint", "closed"),
     "voided": ("voided", "voided_hint", "cross"),
     "void_refused": ("void_refused", "void_refused_hint", "no_entry"),
+    "upi_unknown": ("reason_upi_unknown", "upi_unknown_hint", "warning"),  # the PSP is silent
+    "upi_offer": ("upi_offer", "upi_offer_hint", "phone"),  # a card a phone cannot fix
 }
 
 
@@ -565,6 +567,22 @@ def receipt_qr_screen(view: View, payload: str, money: MoneyLike | None = None,
         y = drawn.box[3] + c.px(3)
     c.text(t.t("scan_receipt"), c.width // 2, y, c.px(15), color=view.theme.muted)
     return Screen("receipt_qr", c.image, c.texts)
+
+
+def upi_qr_screen(view: View, payload: str, money: MoneyLike) -> Screen:
+    """A UPI payment's dynamic QR (the `upi://pay?` link or BharatQR text, firmware.upi), as
+    large as the panel allows with its quiet zone on white, the amount and "Scan to pay by UPI"
+    under it. ui.qr.QrDoesNotFit when the panel is too small for a readable code."""
+    t = view.lang
+    code, free_row = qr_on_screen(payload, view.width, view.height)
+    c = Canvas(view.width, view.height, t, view.theme)
+    c.image.paste(code, (0, 0))
+    band = view.height - free_row
+    ink = (0, 0, 0)  # on the QR's white, whatever the theme
+    line = max(9, min(c.px(18), band // 2 - 1))
+    c.text(f"{format_money(money, t)} · {t.t('upi_scan')}", c.width // 2, free_row + 1, line,
+           bold=True, color=ink, min_size=9)
+    return Screen("upi_qr", c.image, c.texts)
 
 
 def printer_problem_screen(view: View, problem: str) -> Screen:

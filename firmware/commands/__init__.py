@@ -86,19 +86,19 @@ def _payments(ids: list[int]) -> str:
 
 def tell_recovery(report: RecoveryReport) -> None:
     """What start-up recovery did to the journal, in sentences on stderr (one a fact)."""
-    lines = []
-    if report.reversals_queued:
-        lines.append(f"{_payments(report.reversals_queued)}: cut off while waiting for the "
-                     "host; a reversal is queued so that the host drops any charge")
-    if report.interrupted:
-        lines.append(f"{_payments(report.interrupted)}: interrupted before anything was sent; "
-                     "closed, nothing charged")
-    if report.advices_queued:
-        lines.append(f"{_payments(report.advices_queued)}: approved offline and not yet "
-                     "reported; queued for the host")
-    if report.partials_voided:
-        lines.append(f"{_payments(report.partials_voided)}: part of a purchase whose rest was "
-                     "never paid; voided (queued for the host) so that nothing stays charged")
+    facts = [
+        (report.reversals_queued, "cut off while waiting for the host; a reversal is queued so "
+                                  "that the host drops any charge"),
+        (report.interrupted, "interrupted before anything was sent; closed, nothing charged"),
+        (report.advices_queued, "approved offline and not yet reported; queued for the host"),
+        (report.partials_voided, "part of a purchase whose rest was never paid; voided (queued "
+                                 "for the host) so that nothing stays charged"),
+        (report.upi_settled, "UPI request left pending; ended as the PSP says (approved only "
+                             "on its success)"),
+        (report.upi_pending, "UPI request still pending (the PSP did not answer); not approved, "
+                             "asked again at the next start"),
+    ]
+    lines = [f"{_payments(ids)}: {what}" for ids, what in facts if ids]
     if report.settlements_to_resume:
         lines.append("a settlement was interrupted; `pitap settle` resumes it (same batch)")
     lines += report.problems

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(line), flush=True)
         else:
             mark = "ok " if ok else "ERR"
-            wallet = item.wallet or "(no phone)"
+            wallet = item.wallet or ("(UPI QR)" if item.upi else "(no phone)")
             then = " - then voided" if voided else ""
             print(f"{mark} {wallet:<22} {describe(result)}{then}", flush=True)
 

@@ -1,8 +1,9 @@
 """`pitap journal [--json] [--queue] [--check]`: the journal's payments, with --json each with its
 history; --queue the reversals, advices and stored payments waiting for the host; --check the
 start-up checks (integrity, schema, key, private files) without taking a payment. The list ends
-with what is stored for the bank ([offline]: count, total, a warning past offline.max_age_h)
-and the payments the host declined after the fact.
+with what is stored for the bank ([offline]: count, total, a warning past offline.max_age_h),
+the payments the host declined after the fact, and the open batch's UPI payments apart from the
+cards (count and total per currency; any still pending at the PSP).
 
 Shows only what the journal keeps in the clear (first 6 / last 4 of the card number at most);
 the encrypted card data is never decrypted here. It only reads, so it neither claims the journal
@@ -53,7 +54,11 @@ def payment_line(p: Payment) -> str:
         f"{'voided' if p.voided else p.outcome.value if p.outcome else '-':<9}",
         f"state={p.state.value}",
     ]
-    if p.scheme:
+    if p.tender.value == "upi":  # firmware.upi.tender: no card, the PSP's references
+        parts += ["UPI", f"tr={p.upi_reference}"]
+        parts += [f"psp={p.psp_reference}"] if p.psp_reference else []
+        parts += [p.payer_vpa] if p.payer_vpa else []
+    elif p.scheme:
         parts.append(p.scheme)
     if p.masked_pan:
         parts.append(p.masked_pan)
@@ -109,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
                     if any(q.kind is k for q in pending)
                 )
                 print(f"queued for the host: {kinds}")
-            for line in offline_lines(cfg, journal):
+            for line in offline_lines(cfg, journal) + upi_summary(journal):
                 print(line)
     finally:
         journal.close()
@@ -142,6 +147,23 @@ def offline_lines(cfg: Config, journal: Journal) -> list[str]:
         ids = ", ".join(f"#{p.id}" for p in late)
         lines.append(f"declined after the fact: {len(late)} payment(s) ({ids}), "
                      f"{operator_text(Money(total, cfg.currency))} not received")
+    return lines
+
+
+def upi_summary(journal: Journal) -> list[str]:
+    """The open batch's UPI payments apart from the cards (firmware.upi.tender): per currency
+    how many were paid and their total, refunds, and what is still pending at the PSP."""
+    from firmware.payment import PaymentState
+    from ui.money import operator_text
+
+    batch = journal.open_batch()
+    lines = [f"UPI (batch {batch}, not for the acquirer): {t.sales_count} paid "
+             f"{operator_text(t.sales)}, {t.refunds_count} refunded {operator_text(t.refunds)}"
+             for _number, t in sorted(journal.upi_totals(batch).items())]
+    pending = journal.payments_in_state(PaymentState.UPI_PENDING)
+    if pending:
+        lines.append(f"UPI still pending at the PSP: {', '.join(f'#{p.id}' for p in pending)} "
+                     "(not approved; asked again at the next start)")
     return lines
 
 

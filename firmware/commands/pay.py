@@ -11,9 +11,10 @@ being read is finished. Stopped either way, the display is left on "Closed".
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from firmware.commands import (
@@ -31,6 +32,7 @@ from firmware.money import Currency, Money
 if TYPE_CHECKING:  # the terminal (nfcpy, Pillow, python-escpos) is imported when a command runs
     from firmware.config import Config
     from firmware.terminal import PaymentResult, Terminal
+    from firmware.upi.tender import UpiTender
 
 
 def check_contactless_limit(cfg: Config, amount: int, currency: Currency) -> None:
@@ -59,6 +61,9 @@ def add_payment_args(p: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pay", help="take one payment: wait for a tap, print the outcome")
     add_payment_args(p)
+    p.add_argument("--upi", action="store_true",
+                   help="take it by UPI (India): show a dynamic QR, the payer pays from a phone "
+                   "app (INR, needs [upi] payee_vpa)")
     p.add_argument("--tip", default=None, metavar="TIP",
                    help="a tip in major units, added to AMOUNT (needs [tips] mode prompt or "
                    "adjust; at most tips.max_percent of AMOUNT)")
@@ -116,7 +121,55 @@ def take(args: argparse.Namespace,
     return print_result(result, args.json)
 
 
+@contextlib.contextmanager
+def opened_upi(cfg: Config) -> Iterator[UpiTender]:
+    """The configuration's UPI tender on its journal (recovered first, as at every start: a
+    UPI request left pending is asked about at the PSP) and screen; all closed after."""
+    from firmware.feedback import Feedback
+    from firmware.private_files import prepare_state_dir
+    from firmware.recovery import open_journal_at_start
+    from firmware.upi.tender import UpiTender
+
+    prepare_state_dir(cfg)
+    journal, recovered = open_journal_at_start(cfg)
+    with contextlib.ExitStack() as opened:
+        opened.callback(journal.close)
+        tell_recovery(recovered)
+        feedback = Feedback.from_config(cfg)
+        opened.callback(feedback.close)
+        tender = UpiTender.for_terminal(cfg, journal, feedback)
+        opened.callback(tender.close)
+        yield tender
+
+
+def run_upi(args: argparse.Namespace) -> int:
+    """`pitap pay AMOUNT --upi`: INR and [upi] checked before anything opens (one line, exit 2);
+    then recovery (a UPI request left pending is asked about at the PSP) and one UPI payment.
+    SIGTERM or Ctrl-C withdraws the request at the PSP (a payer who paid first is approved)."""
+    from firmware.upi.config import upi_settings
+
+    cfg = load_config(args.config)
+    currency = parse_currency(args.currency) if args.currency else cfg.currency
+    if args.tip is not None:
+        raise UsageError("--tip is for card payments, not with --upi")
+    if currency.alpha != "INR":
+        raise UsageError(f"--upi takes INR only, not {currency.alpha} "
+                         "(terminal.currency or --currency INR)")
+    if not upi_settings(cfg).enabled:
+        raise UsageError(f"--upi: UPI is not configured ([upi] payee_vpa in {cfg.source})")
+    amount = parse_amount(args.amount, currency)
+    stop = threading.Event()
+    with stopped_by_signals(stop), opened_upi(cfg) as tender:
+        tender.check(amount, currency)  # refused (exit 2) before anything is written
+        result = tender.take(amount, stop.is_set, currency)
+        if stop.is_set():
+            tender.feedback.closed()
+    return print_result(result, args.json)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.upi:
+        return run_upi(args)
     if args.tip is None:
         return take(args, lambda terminal, amount, currency, cancelled: terminal.pay(
             amount, currency=currency, cancelled=cancelled))

@@ -73,8 +73,15 @@ def serve(args: argparse.Namespace, cfg: Config, terminal: Terminal,
             print("pitap run: keypad.backend = keyboard without a terminal: keys come from "
                   "standard input and the service stops when it ends (use matrix or buttons on "
                   "a Pi)", file=sys.stderr, flush=True)
+        upi = None
+        from firmware.upi.config import upi_settings
+
+        if cfg.currency.alpha == "INR" and upi_settings(cfg).enabled:  # f2 with an amount: UPI
+            from firmware.upi.tender import UpiTender
+
+            upi = UpiTender.for_terminal(cfg, terminal.journal, terminal.feedback)
         service = TerminalService(terminal, keypad, currency=cfg.currency,
-                                  result_hold_s=args.hold, stop=stop)
+                                  result_hold_s=args.hold, stop=stop, upi=upi)
         server = None
         if cfg.api.enabled:  # the till's and the cashier page's way in ([api])
             from firmware.api.server import ApiServer
@@ -88,6 +95,8 @@ def serve(args: argparse.Namespace, cfg: Config, terminal: Terminal,
         finally:
             if server is not None:
                 server.stop()
+            if upi is not None:
+                upi.close()
         log.info("pitap run: %d payments", count)
         return 0
     finally:

@@ -6,7 +6,9 @@ next), send the totals (0500); on disagreement the acquirer uploads the batch (0
 it. A batch is never closed while a payment waits for its reply or anything stays queued: the
 host would close it with a charge the terminal is about to reverse (BatchNotClosed instead).
 The Z-report is what a shopkeeper keeps: counts and amounts of sales and refunds, by scheme,
-what did not go through, and whether the host agreed. No card data appears in it.
+what did not go through, and whether the host agreed; and, apart, the batch's UPI payments
+(firmware.upi.tender), which the acquirer never sees (the PSP settles them with the shop's bank).
+No card data appears in it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from firmware.host.acquirer import (
 )
 from firmware.host.saf import Outbox, StoreAndForward
 from firmware.money import BatchTotals, Currency, Money, UnknownCurrency
-from firmware.payment import PaymentState, QueueKind, SettlementState, TxnType
+from firmware.payment import PaymentState, QueueKind, SettlementState, Tender, TxnType
 from ui.lang import load as load_language
 from ui.money import Style, format_money
 
@@ -67,7 +69,8 @@ class Batches(Outbox, Protocol):
     def record_settlement(self, settlement_id: int, state: SettlementState,
                           response_code: str = "", message: str = "") -> None: ...
     def scheme_totals(self, batch: int, currency: Currency) -> Mapping[str, BatchTotals]: ...
-    def outcome_counts(self, batch: int) -> dict[str, int]: ...
+    def outcome_counts(self, batch: int, tender: Tender = Tender.CARD) -> dict[str, int]: ...
+    def upi_totals(self, batch: int) -> Mapping[int, BatchTotals]: ...
     def count_in_state(self, batch: int, state: PaymentState) -> int: ...
     def other_currencies(self, batch: int, currency: Currency) -> dict[int, list[int]]: ...
     def open_holds(self, currency: Currency) -> tuple[int, int]: ...
@@ -129,6 +132,10 @@ class ZReport:
     # partially approved sales (response code 10), their parts grouped (each part is one of the
     # sales counted)
     partial_sales: list[PartialSale] = field(default_factory=list)
+    # UPI (India): the batch's approved UPI payments and refunds by currency, in no card total
+    # and never sent to the acquirer; and how its UPI payments ended
+    upi: dict[int, BatchTotals] = field(default_factory=dict)
+    upi_outcomes: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         """Plain data (`pitap settle --json`): the currency by its number, totals by figure."""
@@ -137,6 +144,7 @@ class ZReport:
         d["totals"] = self.totals.counts()
         d["host_totals"] = None if self.host_totals is None else self.host_totals.counts()
         d["by_scheme"] = {name: t.counts() for name, t in self.by_scheme.items()}
+        d["upi"] = {str(number): t.counts() for number, t in self.upi.items()}
         return d
 
 
@@ -210,6 +218,7 @@ def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
         completions=len(completed), completions_amount=sum(p.amount for p in completed),
         open_holds=holds[0], open_holds_amount=holds[1],
         tips_count=tips_count, tips_amount=tips.minor, partial_sales=partials,
+        upi=dict(journal.upi_totals(batch)), upi_outcomes=journal.outcome_counts(batch, Tender.UPI),
     )
 
 
@@ -290,4 +299,21 @@ def format_z_report(z: ZReport) -> str:
         lines.append(f"Open holds (in no total): {z.open_holds} {_money(held):>14}")
     if z.queue_pending:
         lines.append(f"Still queued for the host: {z.queue_pending}")
+    lines += upi_lines(z.upi, z.upi_outcomes)
     return "\n".join(lines)
+
+
+def upi_lines(upi: Mapping[int, BatchTotals], outcomes: Mapping[str, int]) -> list[str]:
+    """The Z-report's UPI part: per currency the UPI sales, refunds and net, and how many UPI
+    payments were not paid (none of it in the card totals above, nor sent to the acquirer)."""
+    if not upi and not outcomes:
+        return []
+    lines = ["-" * 40, "UPI (settled by the PSP, not the host)"]
+    for _number, t in sorted(upi.items()):
+        lines += [f"{'UPI sales':<12}{t.sales_count:>6}  {_money(t.sales):>20}",
+                  f"{'UPI refunds':<12}{t.refunds_count:>6}  {_money(t.refunds):>20}",
+                  f"{'UPI net':<20}{_money(t.net):>20}"]
+    unpaid = {name: n for name, n in sorted(outcomes.items()) if name != "approved"}
+    lines.append("UPI not paid: " + (", ".join(f"{name} {n}" for name, n in unpaid.items())
+                                     if unpaid else "none"))
+    return lines

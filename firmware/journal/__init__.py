@@ -51,7 +51,7 @@ from firmware.journal.store import MIGRATIONS, SCHEMA_VERSION, Store, scrub
 from firmware.journal.tips import TipStore
 from firmware.journal.vault import CardVault
 from firmware.money import BatchTotals, Currency, Money
-from firmware.payment import PaymentState, QueueKind, SettlementState, TxnType
+from firmware.payment import PaymentState, QueueKind, SettlementState, Tender, TxnType
 
 __all__ = [
     "FIELD_TYPES", "ApiRequest", "MIGRATIONS", "SCHEMA_VERSION", "STAN_MAX", "HistoryEntry", "Hold",
@@ -144,13 +144,14 @@ class Journal:
     def new_payment(self, txn_type: TxnType | str, amount: int, currency: int,
                     terminal_id: str, refund_of: int | None = None,
                     created_at: dt.datetime | None = None, part_of: int | None = None,
-                    tip: int = 0) -> int:
+                    tip: int = 0, tender: Tender = Tender.CARD, upi_reference: str = "") -> int:
         """Start a payment (state "started"); returns its id. A refund may name the payment
         it refunds (`refund_of`), the rest of a partially approved purchase its first part
         (`part_of`); `created_at` is the payment's moment (default now); `tip` is the part of
-        `amount` (the total) that is a tip."""
+        `amount` (the total) that is a tip. A UPI payment (`tender` UPI) has our reference
+        `upi_reference` (its `tr`, unique in the journal)."""
         return self.payments_store.new(txn_type, amount, currency, terminal_id, refund_of,
-                                       created_at, part_of, tip)
+                                       created_at, part_of, tip, tender, upi_reference)
 
     def unfinished_partials(self) -> list[tuple[Payment, list[Payment]]]:
         """Partially approved purchases whose rest was never paid: (first part, later parts)."""
@@ -203,9 +204,18 @@ class Journal:
         """The batch's charged payments in `currency`, by scheme."""
         return self.payments_store.scheme_totals(batch, currency)
 
-    def outcome_counts(self, batch: int) -> dict[str, int]:
-        """How many of the batch's payments ended how."""
-        return self.payments_store.outcome_counts(batch)
+    def outcome_counts(self, batch: int, tender: Tender = Tender.CARD) -> dict[str, int]:
+        """How many of the batch's payments (of `tender`: cards by default) ended how."""
+        return self.payments_store.outcome_counts(batch, tender)
+
+    def upi_totals(self, batch: int) -> dict[int, BatchTotals]:
+        """The batch's approved UPI payments and refunds by currency (ISO 4217 numeric), for
+        the Z-report: in no card total, never sent to the acquirer."""
+        return self.payments_store.upi_totals(batch)
+
+    def upi_payment(self, reference: str) -> Payment | None:
+        """The UPI payment whose reference (`tr`) is `reference`; None when there is none."""
+        return self.payments_store.by_upi_reference(reference)
 
     def count_in_state(self, batch: int, state: PaymentState) -> int:
         return self.payments_store.count_in_state(batch, state)

@@ -22,7 +22,14 @@ from firmware.journal.records import HistoryEntry, Payment, StoredTotals
 from firmware.journal.store import Store, iso, now_iso, scrub
 from firmware.journal.vault import CardVault
 from firmware.money import BatchTotals, Currency
-from firmware.payment import STANDING, PaymentOutcome, PaymentState, TxnType, transition_problem
+from firmware.payment import (
+    STANDING,
+    PaymentOutcome,
+    PaymentState,
+    Tender,
+    TxnType,
+    transition_problem,
+)
 
 __all__ = ["FIELD_TYPES", "PaymentStore"]
 
@@ -48,7 +55,16 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "hold_of": (int,),  # an increment or a completion: the hold (pre-authorization) it is of
     "expires_at": (str,),  # a hold: when it expires (ISO 8601, UTC)
     "tip": (int,),  # the part of the amount that is a tip (firmware.tips), minor units
+    "payer_vpa": (str,),  # UPI: the payer's VPA, masked (ra*****@okicici)
+    "psp_reference": (str,),  # UPI: the PSP's reference of the payment (its RRN / txn id)
 }
+# Where a UPI payment goes from "started": its request at the PSP, or it ends before that.
+_UPI_FROM_STARTED = frozenset({PaymentState.UPI_PENDING, PaymentState.ERROR,
+                               PaymentState.CANCELLED})
+# A UPI reference (`tr`): letters and digits, ours, never a card number (kept as it is).
+_UPI_REFERENCE = re.compile(r"[A-Za-z0-9]{1,35}")
+# A masked VPA: at most two characters of the handle in the clear, then stars.
+_MASKED_VPA = re.compile(r"[^@*]{0,2}\*{3,}@[A-Za-z0-9.-]{1,64}")
 
 S = PaymentState
 # After these, card data is no longer needed unless a queued reversal/advice still waits for it
@@ -57,11 +73,14 @@ _CARD_DATA_DONE = frozenset({S.DECLINED, S.NO_CARD, S.TRY_AGAIN, S.CANCELLED, S.
                              S.REVERSED, S.ADVISED, S.REFUNDED, S.VOIDED})
 del S
 
-# A payment stands as charged when approved and never reversed or voided since; a hold and its
-# increments hold funds and charge nothing (TxnType.holds_funds; only a completion charges).
+# A card payment stands as charged when approved and never reversed or voided since; a hold and
+# its increments hold funds and charge nothing (TxnType.holds_funds; only a completion charges).
+# UPI payments are in no card total (Journal.upi_totals counts them apart) and never go to the
+# acquirer.
 _HOLDING_SQL = ", ".join(f"'{kind.value}'" for kind in TxnType if kind.holds_funds)
 _CHARGED = (
-    f"p.outcome = 'approved' AND p.txn_type NOT IN ({_HOLDING_SQL}) AND NOT EXISTS"
+    f"p.tender = 'card' AND p.outcome = 'approved' AND p.txn_type NOT IN ({_HOLDING_SQL})"
+    " AND NOT EXISTS"
     " (SELECT 1 FROM history h WHERE h.payment_id = p.id AND h.state IN ('reversed', 'voided'))"
 )
 _WITH_VAULT = (
@@ -77,10 +96,17 @@ class PaymentStore:
     # ---- writing --------------------------------------------------------------------------
     def new(self, txn_type: TxnType | str, amount: int, currency: int, terminal_id: str,
             refund_of: int | None = None, created_at: dt.datetime | None = None,
-            part_of: int | None = None, tip: int = 0) -> int:
+            part_of: int | None = None, tip: int = 0, tender: Tender = Tender.CARD,
+            upi_reference: str = "") -> int:
         """Start a payment (state "started"); returns its id. `created_at`: the payment's
         moment (default now); `part_of`: the first part of the partially approved purchase
-        whose rest this pays; `tip`: the part of `amount` (the total) that is a tip."""
+        whose rest this pays; `tip`: the part of `amount` (the total) that is a tip; `tender`
+        UPI with its `upi_reference` (our `tr`, unique in the journal)."""
+        tender = Tender(tender)
+        if (tender is Tender.UPI) != bool(upi_reference) or (
+                upi_reference and not _UPI_REFERENCE.fullmatch(upi_reference)):
+            raise ValueError("a UPI payment has a reference of 1..35 letters and digits, a card "
+                             f"payment none, not {upi_reference[:40]!r}")
         try:
             kind = TxnType(txn_type)
         except ValueError:
@@ -98,10 +124,10 @@ class PaymentStore:
                     require(c, other)
             cur = c.execute(
                 "INSERT INTO payments (created_at, updated_at, txn_type, amount, currency,"
-                " terminal_id, batch, state, refund_of, part_of, tip)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'started', ?, ?, ?)",
+                " terminal_id, batch, state, refund_of, part_of, tip, tender, upi_reference)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'started', ?, ?, ?, ?, ?)",
                 (created, now, kind.value, amount, int(currency), scrub(terminal_id),
-                 Counters.batch(c), refund_of, part_of, tip),
+                 Counters.batch(c), refund_of, part_of, tip, tender.value, upi_reference),
             )
             pid = int(cur.lastrowid or 0)
             started: dict[str, object] = {"amount": amount, "currency": int(currency)}
@@ -111,6 +137,8 @@ class PaymentStore:
                 started["part_of"] = part_of
             if tip:
                 started["tip"] = tip
+            if tender is Tender.UPI:
+                started["tender"], started["upi_reference"] = tender.value, upi_reference
             c.execute(
                 "INSERT INTO history (payment_id, at, state, fields) VALUES (?, ?, 'started', ?)",
                 (pid, now, json.dumps(started)),
@@ -129,10 +157,15 @@ class PaymentStore:
             clean["outcome"] = new.outcome.value
         with self._store.write() as c:
             row = c.execute(
-                "SELECT state, offline FROM payments WHERE id = ?", (payment_id,)
+                "SELECT state, offline, tender FROM payments WHERE id = ?", (payment_id,)
             ).fetchone()
             if row is None:
                 raise UnknownPayment(f"no payment {payment_id}")
+            if row["state"] == PaymentState.STARTED.value and (
+                    new not in _UPI_FROM_STARTED if row["tender"] == Tender.UPI.value
+                    else new is PaymentState.UPI_PENDING):
+                raise IllegalTransition(f"payment {payment_id}: a {row['tender']} payment "
+                                        f"cannot go to {new.value!r}")
             if row["state"] == new.value and not fields:
                 return  # an exact repeat (e.g. enqueue already recorded it)
             for ref in ("refund_of", "hold_of"):
@@ -285,16 +318,38 @@ class PaymentStore:
             out[r["scheme"]] = _add(out.get(r["scheme"], BatchTotals(batch, currency)), r)
         return out
 
-    def outcome_counts(self, batch: int) -> dict[str, int]:
-        """How many of the batch's payments ended how (their state where no outcome; a voided
-        payment counts as "voided", not as the approval it was)."""
+    def outcome_counts(self, batch: int, tender: Tender = Tender.CARD) -> dict[str, int]:
+        """How many of the batch's payments of `tender` ended how (their state where no
+        outcome; a voided payment counts as "voided", not as the approval it was)."""
         rows = self._store.read(
             "SELECT CASE WHEN state = 'voided' THEN state ELSE"
             " COALESCE(NULLIF(outcome, ''), NULLIF(state, ''), 'unknown') END AS o,"
-            " COUNT(*) AS n FROM payments WHERE batch = ? GROUP BY 1",
-            (batch,),
+            " COUNT(*) AS n FROM payments WHERE batch = ? AND tender = ? GROUP BY 1",
+            (batch, Tender(tender).value),
         )
         return {r["o"]: int(r["n"]) for r in rows}
+
+    def upi_totals(self, batch: int) -> dict[int, BatchTotals]:
+        """The batch's approved UPI payments and refunds, by currency (ISO 4217 numeric): apart
+        from every card total, never sent to the acquirer."""
+        from firmware.money import currency as currency_of
+
+        rows = self._store.read(
+            "SELECT currency, txn_type, COUNT(*) AS n, COALESCE(SUM(amount), 0) AS total"
+            " FROM payments WHERE batch = ? AND tender = 'upi' AND outcome = 'approved'"
+            " GROUP BY 1, 2 ORDER BY 1, 2",
+            (batch,),
+        )
+        out: dict[int, BatchTotals] = {}
+        for r in rows:
+            number = int(r["currency"])
+            out[number] = _add(out.get(number, BatchTotals(batch, currency_of(number))), r)
+        return out
+
+    def by_upi_reference(self, reference: str) -> Payment | None:
+        """The UPI payment with our reference `tr`, if the journal has it."""
+        row = self._store.read_one(f"{_WITH_VAULT} WHERE p.upi_reference = ?", (reference,))
+        return Payment.from_row(row) if row is not None else None
 
     def stored(self, currency: int, run: int) -> StoredTotals:
         """Count, sum and oldest of the payments stored for forwarding ([offline])."""
@@ -393,6 +448,17 @@ def clean_fields(fields: Mapping[str, object]) -> dict[str, object]:
             assert isinstance(value, str)
             if not re.fullmatch(r"[a-z_]{0,20}", value):
                 raise ValueError(f"journal field 'cvm' must be a CVM method name, not {value!r}")
+        elif name == "payer_vpa":
+            assert isinstance(value, str)
+            if value and not _MASKED_VPA.fullmatch(value):
+                raise ValueError("journal field 'payer_vpa' must be a masked VPA "
+                                 "(firmware.upi.psp.mask_vpa)")
+        elif name == "psp_reference":
+            assert isinstance(value, str)
+            if not re.fullmatch(r"[A-Za-z0-9._-]{0,64}", value):
+                raise ValueError("journal field 'psp_reference' must be 0..64 letters, digits, "
+                                 "'.', '_' or '-'")
+            value = scrub(value)
         elif name == "masked_pan":
             assert isinstance(value, str)
             value = mask_pan(value) if re.fullmatch(r"[\d ]+", value) else scrub(value)

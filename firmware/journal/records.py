@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from firmware.money import BatchTotals, currency
-from firmware.payment import PaymentOutcome, PaymentState, QueueKind, SettlementState, TxnType
+from firmware.payment import (
+    PaymentOutcome,
+    PaymentState,
+    QueueKind,
+    SettlementState,
+    Tender,
+    TxnType,
+)
 
 __all__ = [
     "HistoryEntry", "Payment", "QueueItem", "Settlement", "StoredTotals", "totals_as_dict",
@@ -56,6 +63,10 @@ class Payment:
     hold_of: int | None = None  # an increment or a completion: its hold (pre-authorization)
     expires_at: str = ""  # a hold: when it expires (ISO 8601, UTC)
     tip: int = 0  # minor units: the part of `amount` that is a tip (firmware.tips)
+    tender: Tender = Tender.CARD  # card, or UPI (firmware.upi.tender)
+    upi_reference: str = ""  # UPI: our transaction reference `tr`
+    payer_vpa: str = ""  # UPI: the payer's VPA, masked
+    psp_reference: str = ""  # UPI: the PSP's reference of the payment
     card_data_kept: bool = False  # encrypted card data still in the vault
 
     @classmethod
@@ -74,6 +85,8 @@ class Payment:
             refund_of=d["refund_of"], application_label=d["application_label"], aid=d["aid"],
             cvm=d["cvm"], part_of=d["part_of"], hold_of=d.get("hold_of"),
             expires_at=d.get("expires_at") or "", tip=int(d["tip"]) if "tip" in keys else 0,
+            tender=Tender(d.get("tender") or "card"), upi_reference=d.get("upi_reference") or "",
+            payer_vpa=d.get("payer_vpa") or "", psp_reference=d.get("psp_reference") or "",
             card_data_kept=bool(d["card_data_kept"]) if "card_data_kept" in keys else False,
         )
 
@@ -96,6 +109,7 @@ class Payment:
     def as_dict(self) -> dict[str, object]:
         d = dataclasses.asdict(self)
         d["txn_type"], d["state"] = self.txn_type.value, self.state.value
+        d["tender"] = self.tender.value
         d["outcome"] = self.outcome.value if self.outcome else ""
         return d
 

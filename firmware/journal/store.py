@@ -206,9 +206,14 @@ ALTER TABLE queue_v7 RENAME TO queue;
 CREATE INDEX queue_pending ON queue(done_at, id);
 """
 
-# v8: reserved for the UPI tender (branch upi16); a no-op here until it is merged.
+# v8 (UPI): a payment's tender ('card' or 'upi'); a UPI payment's own reference (`tr`, unique),
+# the payer's VPA as the PSP reported it, masked, and the PSP's reference of the payment.
 _SCHEMA_V8 = """
--- v8: reserved (UPI tender, merged from upi16)
+ALTER TABLE payments ADD COLUMN tender TEXT NOT NULL DEFAULT 'card';
+ALTER TABLE payments ADD COLUMN upi_reference TEXT NOT NULL DEFAULT '';
+ALTER TABLE payments ADD COLUMN payer_vpa TEXT NOT NULL DEFAULT '';
+ALTER TABLE payments ADD COLUMN psp_reference TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX payments_upi_reference ON payments(upi_reference) WHERE upi_reference != '';
 """
 
 # v9 (the terminal API, firmware.api): a till's payment, by the Idempotency-Key it came with,

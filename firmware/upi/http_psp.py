@@ -8,6 +8,8 @@ The API it speaks (simulators.upi implements it; a real PSP's is bridged to it):
                                              "note", "expires_in_s"} -> 201/200 a payment
   GET  {psp_url}/v1/requests/{reference}     status -> 200 a payment, 404 unknown
   POST {psp_url}/v1/requests/{reference}/cancel  -> 200 a payment
+  POST {psp_url}/v1/requests/{reference}/refund  {"refund_reference", "amount"} -> 200 a
+                                             payment whose reference is the refund's
 A payment: {"reference", "status" (SUCCESS|FAILURE|PENDING|EXPIRED), "amount", "psp_reference",
 "payer_vpa", "reason"}. The payer's VPA is masked here, before it goes anywhere else.
 
@@ -74,6 +76,15 @@ class HttpPsp:
 
     def cancel(self, reference: str) -> UpiPayment:
         return self._expect(reference, self._call("POST", self._path(reference) + "/cancel", {}))
+
+    def refund(self, reference: str, refund_reference: str, amount: int) -> UpiPayment:
+        self._path(refund_reference)  # checked like any reference
+        body = {"refund_reference": refund_reference, "amount": rupees(amount)}
+        answer = self._call("POST", self._path(reference) + "/refund", body)
+        if answer.reference != refund_reference or answer.amount != amount:
+            raise PspNoReply(f"PSP answered for {answer.reference} {rupees(answer.amount)} INR, "
+                             f"not the refund {refund_reference}")
+        return answer
 
     def close(self) -> None:
         """Nothing held between calls."""

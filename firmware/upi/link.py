@@ -24,6 +24,7 @@ from firmware.errors import PitapError
 VPA = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}@[A-Za-z][A-Za-z0-9.-]{1,63}")
 REFERENCE = re.compile(r"[A-Za-z0-9]{1,35}")  # tr: alphanumeric, at most 35 (UPI's refId)
 MCC = re.compile(r"[0-9]{4}")
+CARD_LIKE = re.compile(r"[0-9]{13}")
 MAX_NAME = 50  # pn: characters a payer's app shows in full
 MAX_NOTE = 50  # tn: characters
 MIN_AMOUNT = 1  # paise
@@ -105,6 +106,10 @@ def build_link(link: PaymentLink) -> str:
 
 def new_reference(terminal_id: str) -> str:
     """A fresh `tr`: the terminal id's letters and digits (at most 8) and 64 random bits in hex,
-    so two terminals of one merchant never collide and a restart never reuses one."""
+    so two terminals of one merchant never collide and a restart never reuses one; drawn again
+    in the rare case it holds a run of 13 digits (it would look like a card number)."""
     prefix = "".join(ch for ch in terminal_id if ch.isascii() and ch.isalnum())[:8]
-    return f"{prefix}{secrets.token_hex(8).upper()}"
+    while True:  # never 13 digits in a row: what the logs' and journal's scrubbers take for a PAN
+        reference = f"{prefix}{secrets.token_hex(8).upper()}"
+        if not CARD_LIKE.search(reference):
+            return reference

@@ -4,7 +4,8 @@ that crosses it.
 A Psp is found by name in the `pitap.upi` entry point group (`connect_psp`); the HTTP JSON
 client (firmware.upi.http_psp) is one implementation. The terminal asks the PSP to expect one
 payment (a collect/intent request: amount, our reference `tr`), shows its QR, polls the status
-until it is final, and cancels when the shopkeeper gives up. Only SUCCESS from the PSP makes a
+until it is final, and cancels when the shopkeeper gives up; a paid one can be refunded to
+its payer. Only SUCCESS from the PSP makes a
 payment approved; an error never does.
 
 Errors: PspUnavailable (the request never reached the PSP: nothing was created), PspNoReply
@@ -102,6 +103,13 @@ class Psp(Protocol):
     def cancel(self, reference: str) -> UpiPayment:
         """Withdraw a pending request. Returns its final state: EXPIRED when withdrawn, SUCCESS
         when the payer paid first (then the money is received and must be honoured)."""
+        ...
+
+    def refund(self, reference: str, refund_reference: str, amount: int) -> UpiPayment:
+        """Send `amount` (paise) of the paid request `reference` back to its payer, under our
+        `refund_reference`. Idempotent: the same refund again returns the same answer (so a
+        PspNoReply is settled by asking again). The answer's reference is `refund_reference`:
+        SUCCESS refunded, FAILURE refused (not paid, more than is left), PENDING not yet."""
         ...
 
     def close(self) -> None: ...

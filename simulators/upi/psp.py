@@ -9,6 +9,9 @@ Test amounts, by the amount's last two digits in paise (e.g. 250.05 INR -> 05):
       comes (the terminal must ask the status to learn the outcome)
   anything else: SUCCESS after pay_delay_s
 A pending request that is cancelled ends EXPIRED ("cancelled"); one already paid stays SUCCESS.
+A paid request can be refunded (POST .../refund, our refund reference and an amount): SUCCESS at
+once while the refunds stay within what was paid, FAILURE past it or for an unpaid request; the
+same refund asked again gets the same answer.
 Time is the simulator's `clock` (time.monotonic), read when a request is asked about: nothing
 runs in the background.
 
@@ -70,6 +73,7 @@ class PspSimulator:
         self.pay_delay_s, self.slow_pay_delay_s = pay_delay_s, slow_pay_delay_s
         self.clock = clock
         self.requests: dict[str, _Request] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}  # refund reference -> its answer
         self._lock = threading.Lock()
         self._rrn = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -117,7 +121,8 @@ class PspSimulator:
         app = web.Application(client_max_size=64 * 1024)
         app.add_routes([web.post("/v1/requests", self._create),
                         web.get("/v1/requests/{reference}", self._status),
-                        web.post("/v1/requests/{reference}/cancel", self._cancel)])
+                        web.post("/v1/requests/{reference}/cancel", self._cancel),
+                        web.post("/v1/requests/{reference}/refund", self._refund)])
         self._stopping = asyncio.Event()
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -209,6 +214,44 @@ class PspSimulator:
             if self._state(req)["status"] == "PENDING":
                 req.cancelled_at = self.clock()
             return web.json_response(self._state(req))
+
+
+    async def _refund(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "body is not JSON")
+        if not (isinstance(body, dict) and isinstance(body.get("refund_reference"), str)
+                and REFERENCE.fullmatch(body["refund_reference"])
+                and isinstance(body.get("amount"), str) and AMOUNT.fullmatch(body["amount"])
+                and body["amount"] != "0.00"):
+            return _error(400, "refund_reference, amount: missing or malformed")
+        with self._lock:
+            req = self.requests.get(request.match_info["reference"])
+            if req is None:
+                return _error(404, "no such request")
+            key = body["refund_reference"]
+            known = self.refunds.get(key)
+            if known is not None:
+                if known["of"] != req.reference or known["amount"] != body["amount"]:
+                    return _error(409, "refund reference already used for another refund")
+                return web.json_response(known["answer"])
+            paid = self._state(req)["status"] == "SUCCESS"
+            done = sum(_paise(r["amount"]) for r in self.refunds.values()
+                       if r["of"] == req.reference and r["answer"]["status"] == "SUCCESS")
+            ok = paid and done + _paise(body["amount"]) <= _paise(req.amount)
+            answer = {"reference": key, "status": "SUCCESS" if ok else "FAILURE",
+                      "amount": body["amount"],
+                      "psp_reference": f"{733600000000 + next(self._rrn):012d}" if ok else "",
+                      "payer_vpa": PAYER_VPA if ok else "",
+                      "reason": "" if ok else ("not paid" if not paid else "more than paid")}
+            self.refunds[key] = {"of": req.reference, "amount": body["amount"], "answer": answer}
+            log.info("PSP: refund %s of %s: %s", key, req.reference, answer["status"])
+            return web.json_response(answer)
+
+
+def _paise(amount: str) -> int:
+    return int(amount.replace(".", ""))
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -116,6 +116,7 @@ TEXT = {
     "void_refused_not_approved": "स्वीकृत नहीं: रद्द करने को कुछ नहीं",
     "void_refused_settled": "निपटान हो चुका: धनवापसी करें",
     "void_refused_other_currency": "दूसरी मुद्रा: धनवापसी करें",
+    "void_refused_upi": "UPI: इसकी धनवापसी करें",  # DRAFT
     "aid": "AID",
     "response": "उत्तर",
     "cvm_cdcvm": "डिवाइस द्वारा सत्यापित",
@@ -135,5 +136,12 @@ TEXT = {
     "stored_offline": "बैंक के लिए रखे गए: {count} · {amount}",
     "declined_late": "बाद में अस्वीकृत: {count}",
     "reason_error": "लेन-देन विफल",
+    "upi_scan": "UPI से भुगतान के लिए स्कैन करें",  # DRAFT
+    "upi_payer": "भुगतानकर्ता",  # DRAFT
+    "reason_upi_failed": "UPI भुगतान नहीं मिला",  # DRAFT
+    "reason_upi_unknown": "UPI: जाँच जारी है",  # DRAFT
+    "upi_unknown_hint": "पुष्टि होने तक सामान न दें",  # DRAFT
+    "upi_offer": "UPI से भुगतान करें?",  # DRAFT
+    "upi_offer_hint": "F2 (B): UPI QR दिखाएँ",  # DRAFT
     "reason_pin_needed": "इस कार्ड के लिए यहाँ पिन चाहिए: फ़ोन वॉलेट से भुगतान करें",
 }

@@ -8,7 +8,10 @@ What a void does depends on what the host knows of the payment:
   undoes a charge once), so nothing is lost and nothing doubled;
 - approved offline, advice not yet sent: the advice is dropped and the payment "voided" in one
   journal transaction; nothing is sent;
-- approved offline and advised: the advice is reversed (0400 naming 0220 in field 90), as above.
+- approved offline and advised: the advice is reversed (0400 naming 0220 in field 90), as above;
+- the host refuses the reversal because it has settled the payment already (its batch closed
+  there, e.g. a settlement whose answer the terminal lost): the void is over, the approval stands
+  again in the journal, its reason saying so, and `line()` says "refund it instead".
 
 Refused (VoidRefused, one line, nothing sent or written): an unknown payment, a refund, one not
 approved, already voided (or its void queued), refunded in full or in part, settled (its batch
@@ -48,7 +51,8 @@ class VoidProblem(StrEnum):
 
 
 class VoidRefused(Refused):
-    """A void refused before anything was sent or written (unknown, refunded, settled...);
+    """A void refused before anything was sent or written (unknown, refunded, settled...), or
+    by the host (it had settled the payment: `pitap void` raises it with VoidResult.line());
     `why` says which, as a code the screens translate."""
 
     why: VoidProblem
@@ -63,6 +67,7 @@ class VoidResult:
     voided: bool
     sent: bool  # a reversal went (or goes) to the host; False: the advice was dropped
     pending: str = ""  # why the host has not acknowledged it yet
+    refused: str = ""  # the host refused it (settled there): the approval stands
 
     def line(self) -> str:
         p = self.payment
@@ -70,6 +75,8 @@ class VoidResult:
             amount = operator_text(Money(p.amount, currency_of(p.currency)))
         except UnknownCurrency:
             amount = f"{p.amount} ({p.currency})"
+        if self.refused:
+            return f"payment {p.id} ({amount}) stands: {self.refused}"
         if not self.voided:
             return (f"#{p.id} {amount} void queued: the host has not acknowledged it yet "
                     f"({self.pending}); it is sent again with the queue, and `pitap settle` "
@@ -124,6 +131,9 @@ def void_payment(journal: Journal, saf: StoreAndForward, payment_id: int,
         report = saf.drain(include_not_due=True)
         done = journal.payment(payment_id)
         voided = done.state is PaymentState.VOIDED
+        if payment_id in report.void_refused:
+            log.warning("payment %d: %s", payment_id, done.reason)
+            return VoidResult(done, voided=False, sent=True, refused=done.reason)
         log.info("payment %d void %s", payment_id, "acknowledged" if voided else "queued")
         return VoidResult(done, voided=voided, sent=True,
                           pending="" if voided else report.failed or "not sent yet")

@@ -309,3 +309,32 @@ def test_a_void_while_the_host_is_away_stays_queued_and_settle_sends_it(
     assert z["closed"] and z["totals"] == z["host_totals"] == ZERO and z["voided"] == 1
     (row,) = sim.ledger.transactions("PITAP001")
     assert row["reversed"] == 1
+
+
+def test_a_void_the_host_refuses_as_settled_leaves_the_approval_standing(
+        tmp_path: Path, sim: HostSimulator) -> None:
+    """The host's batch closed with the payment in it while the terminal's did not (a settlement
+    whose answer was lost): the host answers the void's 0400 with 12, the terminal says so in
+    one line ("refund it instead"), exit 2, and its journal keeps the approval standing (reason
+    recorded, nothing queued), never a void the host did not make."""
+    from simulators.host.ledger import Totals
+
+    reader = new_reader()
+    site = write_site(tmp_path / "site.toml", tmp_path / "state", reader, sim.port)
+    paid = pay(site, reader, "41.00")
+    sim.ledger.close_batch("PITAP001", 1, Totals(1, 4100, 0, 0), uploaded=False,
+                           host_agreed=True, currency=978)
+
+    done = run_pitap("void", str(paid["id"]), "--config", str(site))
+    one_line_refusal(done, f"payment {paid['id']}", "settled it already (12)",
+                     "refund it instead")
+    assert done.stdout == ""
+    (row,) = sim.ledger.transactions("PITAP001")
+    assert row["reversed"] == 0 and row["batch"] == 1  # the charge stands at the host
+    with Journal.from_config(load_config(site)) as journal:
+        p = journal.payment(int(str(paid["id"])))
+        assert p.state.value == "approved" and "refund it instead" in p.reason
+        assert journal.queue() == []
+    listed = run_pitap("journal", "--config", str(site))
+    line = next(x for x in listed.stdout.splitlines() if x.startswith(f"#{paid['id']} "))
+    assert "state=approved" in line

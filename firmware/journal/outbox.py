@@ -116,6 +116,18 @@ class Outbox:
                                     fields or {})
             CardVault.forget_if_unneeded(c, pid)
 
+    def void_refused(self, item_id: int, reason: str) -> None:
+        """A void the host refused: done, its payment back to the approval it voided."""
+        with self._store.write() as c:
+            row = c.execute("SELECT q.kind, q.done_at, p.offline FROM queue q JOIN payments p"
+                            " ON p.id = q.payment_id WHERE q.id = ?", (item_id,)).fetchone()
+            if row is None:
+                raise UnknownPayment(f"no queue item {item_id}")
+            if QueueKind(row["kind"]) is not QueueKind.VOID:
+                raise ValueError(f"queue item {item_id} is a {row['kind']}, not a void")
+        standing = PaymentState.ADVISED if row["offline"] else PaymentState.APPROVED
+        self.done(item_id, standing, {"reason": scrub(reason)})
+
     def drop_advice(self, payment_id: int, reason: str) -> bool:
         """Void an offline approval whose advice has not gone yet: in one transaction the
         pending advice is dropped (done, never sent), the payment recorded "voided" and its card

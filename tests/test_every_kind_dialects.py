@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from host_support import MC_PAN, TestCard, auth_request, write_keys
-from test_host_wireshark import RecordingRelay, write_pcap
+from test_host_wireshark import RecordingRelay, dissected
 from test_preauth_dialects import run_the_messages
 
 from firmware.config import load_config
@@ -83,20 +82,9 @@ def test_wireshark_reads_every_kind(tmp_path: Path) -> None:
     with HostSimulator(port=0, keys_file=keys) as sim:
         relay = RecordingRelay(sim.port)
         send_every_kind(relay.port, "pitap-default")
-    with relay.lock:
-        chunks = list(relay.chunks)
-    pcap = tmp_path / "every-kind.pcap"
-    write_pcap(pcap, chunks, 40000, 8583)
-    out = subprocess.run(
-        ["tshark", "-r", str(pcap), "-o", "iso8583.len_endian:bigendian",
-         "-d", "tcp.port==8583,iso8583", "-T", "fields", "-E", "separator=|",
-         "-e", "iso8583.mti", "-e", "iso8583.bit3", "-e", "iso8583.bit11",
-         "-e", "iso8583.bit25", "-e", "iso8583.bit54", "-e", "iso8583.bit90",
-         "-e", "iso8583.bit39", "-e", "_ws.expert.message"],
-        capture_output=True, text=True, timeout=60, check=True,
-    ).stdout
-    rows = [r.split("|") for r in out.splitlines() if r.split("|")[0]]
-    assert all(r[7] == "" for r in rows), f"tshark flagged: {out}"
+    rows = dissected(relay, tmp_path / "every-kind.pcap", "bit3", "bit11", "bit25", "bit54",
+                     "bit90", "bit39")
+    assert all(r[7] == "" for r in rows), f"tshark flagged: {rows}"
     requests = [r[:6] for r in rows if r[0][2] in "02"]  # 0100, 0220, 0400...: not replies
     by_stan = {r[2]: r for r in requests}
     assert by_stan["000031"][:2] == ["0100", "000000"]

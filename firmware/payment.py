@@ -201,7 +201,8 @@ LEGAL_TRANSITIONS: dict[PaymentState, frozenset[PaymentState]] = {
     S.ADVISED: frozenset({S.REFUNDED, S.VOID_QUEUED}),
     # the host refused the void (it had settled the approval already): the approval stands
     S.VOID_QUEUED: frozenset({S.VOIDED, S.APPROVED, S.ADVISED}),
-    S.REFUNDED: frozenset({S.ADVISED}),  # an offline payment refunded before its advice went
+    # an offline payment refunded before its advice went; the refund voided: standing again
+    S.REFUNDED: frozenset({S.ADVISED, S.APPROVED}),
 }
 del S
 

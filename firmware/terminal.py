@@ -320,8 +320,9 @@ class Terminal:
             original = self.journal.payment(of_payment)
         except UnknownPayment:
             raise RefundRefused(f"no payment {of_payment} in the journal") from None
-        if original.txn_type is not TxnType.PURCHASE or not original.charged:
-            raise RefundRefused(f"payment {of_payment} is not an approved purchase")
+        # a completion captured a hold: a sale, refunded as one
+        if original.txn_type not in (TxnType.PURCHASE, TxnType.COMPLETION) or not original.charged:
+            raise RefundRefused(f"payment {of_payment} is not an approved purchase or completion")
         if original.state is PaymentState.STORED:  # [offline]: the bank has not answered yet
             raise RefundRefused(f"payment {of_payment} is stored, not yet forwarded to the bank: "
                                 "refund it once the bank has approved it")

@@ -80,10 +80,6 @@ def run(args: argparse.Namespace) -> int:
             acquirer.close()
     finally:
         journal.close()
-    if result.refused:  # the host settled it already: the approval stands, nothing voided
-        from firmware.void import VoidProblem, VoidRefused
-
-        raise VoidRefused(result.line(), VoidProblem.SETTLED)
     print_void_receipt(cfg, result.payment.as_dict())
     if args.json:
         print(json.dumps({"id": payment_id, "voided": result.voided, "sent": result.sent,

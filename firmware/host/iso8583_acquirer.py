@@ -151,7 +151,8 @@ class Iso8583Acquirer:
         A void answered 12 (the host settled the original) raises ReversalRefused."""
         log.info("reverse stan %06d (%s)%s", original.stan, reason, " repeat" if repeat else "")
         void = reason == ReversalReason.VOID
-        original_mti = ("0220" if original.offline_approved
+        advised = original.offline_approved or original.txn_type is TxnType.COMPLETION
+        original_mti = ("0220" if advised
                         else messages.PREAUTH_MTI if original.txn_type.holds_funds
                         else self.sale_mti)
         doc = messages.reversal(original, self.dialect, original_mti, repeat=repeat,

@@ -217,8 +217,10 @@ LEGAL_TRANSITIONS: dict[PaymentState, frozenset[PaymentState]] = {
     S.APPROVED: frozenset({S.ADVICE_QUEUED, S.REFUNDED, S.VOID_QUEUED, S.VOIDED}),
     S.ADVICE_QUEUED: frozenset({S.ADVISED, S.REFUNDED, S.VOIDED}),  # voided: advice dropped
     S.ADVISED: frozenset({S.REFUNDED, S.VOID_QUEUED}),
-    S.VOID_QUEUED: frozenset({S.VOIDED}),
-    S.REFUNDED: frozenset({S.ADVISED}),  # an offline payment refunded before its advice went
+    # the host refused the void (it had settled the approval already): the approval stands
+    S.VOID_QUEUED: frozenset({S.VOIDED, S.APPROVED, S.ADVISED}),
+    # an offline payment refunded before its advice went; the refund voided: standing again
+    S.REFUNDED: frozenset({S.ADVISED, S.APPROVED}),
 }
 del S
 

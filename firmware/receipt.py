@@ -99,8 +99,9 @@ def paid_amount(payment: dict) -> int:
 
 def part_lines(builder: ReceiptBuilder, payment: dict, lang: Language) -> list[PrintLine]:
     """A partially approved sale: "Approved X of Y" (the first part, of what was asked), then a
-    line a part (its card's last four, amount) with its approval code and STAN; none for any
-    other payment."""
+    line a part (its card's last four, amount) with its approval code and STAN, its card's own
+    application label and AID, RRN, response code and cardholder verification: each part was a
+    card of its own, so none of these is the sale's; none for any other payment."""
     parts = grouped_parts(payment)
     if not parts:
         return []
@@ -120,7 +121,26 @@ def part_lines(builder: ReceiptBuilder, payment: dict, lang: Language) -> list[P
         refs = [f"{lang.t('auth_code')} {part['auth_code']}" if part.get("auth_code") else "",
                 f"STAN {stan:06d}" if isinstance(stan, int) else ""]
         lines.append(PrintLine("  " + "  ".join(r for r in refs if r)))
+        lines += [builder.pair(f"  {lang.t(key)}", value)
+                  for key, value in card_details(part, lang)]
+        if part.get("rrn"):
+            lines.append(builder.pair("  RRN", str(part["rrn"])))
+        if part.get("response_code"):
+            lines.append(builder.pair(f"  {lang.t('response')}", str(part["response_code"])))
+        if part.get("outcome", "approved") == "approved" and not voided(part):
+            lines.append(PrintLine(f"  {cvm_statement(part, lang)}"))
     return lines
+
+
+def card_details(payment: dict, lang: Language) -> list[tuple[str, str]]:
+    """(label key, value) of the card's application label (its own, 50 / 9F12; the scheme's
+    name only when the card gave none) and AID, as far as the journal has them."""
+    scheme = scheme_name(str(payment.get("scheme") or ""))
+    label = str(payment.get("application_label") or scheme)
+    details = [("application", label)] if label else []
+    if payment.get("aid"):
+        details.append(("aid", str(payment["aid"])))
+    return details
 
 
 def tip_lines(builder: ReceiptBuilder, payment: dict, lang: Language) -> list[PrintLine]:
@@ -218,19 +238,19 @@ def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,
                     else TxnType(payment.get("txn_type") or TxnType.PURCHASE)).upper(),
                   "center", bold=True),
     ]
-    if payment.get("tender") == "upi":
+    upi = payment.get("tender") == "upi"
+    # A sale paid in parts: each part's card, references and answer go with its line (below).
+    grouped = bool(grouped_parts(payment))
+    if upi:
         lines += [builder.pair(left, right) for left, right in upi_refs(payment, lang)]
-    else:
-        scheme = scheme_name(str(payment.get("scheme") or ""))
-        label = str(payment.get("application_label") or scheme)  # the card's own (50 / 9F12)
-        if label:
-            lines.append(builder.pair(t("application"), label))
-        if payment.get("aid"):
-            lines.append(builder.pair(t("aid"), str(payment["aid"])))
+    elif not grouped:
+        lines += [builder.pair(t(key), value) for key, value in card_details(payment, lang)]
         ending = card_ending(str(payment.get("masked_pan") or ""))
         if ending:
             lines.append(builder.pair(t("card"), ending.replace("••••", "****")))
+    if not upi:
         lines.append(PrintLine(t("contactless")))
+    if not upi and not grouped:
         stan = payment.get("stan")
         lines.append(builder.pair("STAN", f"{stan:06d}" if isinstance(stan, int) else "-"))
         if payment.get("rrn"):
@@ -247,12 +267,15 @@ def receipt_lines(builder: ReceiptBuilder, payment: dict, copy: str,
     ]
     if approved and payment.get("offline"):
         lines.append(PrintLine(t("approved_offline"), "center"))  # not its Y1 code
-    elif approved and payment.get("auth_code"):
+    elif approved and payment.get("auth_code") and not grouped:
         lines.append(builder.pair(t("auth_code"), str(payment["auth_code"])))
-    if payment.get("response_code"):
+    if payment.get("response_code") and not grouped:
         lines.append(builder.pair(t("response"), str(payment["response_code"])))
     if approved and not voided(payment):
-        lines += cvm_lines(builder, payment, lang)
+        if not grouped:
+            lines += cvm_lines(builder, payment, lang)
+        elif any(cvm_method(p) is CvmMethod.SIGNATURE for p in grouped_parts(payment)):
+            lines += [PrintLine(), PrintLine("x" + "_" * (builder.columns - 2), "center")]
     why = "" if approved else reason_text(lang, reason or "", str(payment.get("reason") or ""))
     if why:
         lines.append(PrintLine(why[: builder.columns], "center"))
@@ -294,7 +317,8 @@ def receipt_qr_payload(builder: ReceiptBuilder | None, payment: dict, lang: Lang
                                   stan=payment.get("stan") or "")
     parts = []
     if builder is not None:
-        parts += [builder.merchant_name, f"{lang.t('terminal')} {builder.terminal_id}"]
+        parts += [builder.merchant_name, builder.merchant_city,
+                  f"{lang.t('terminal')} {builder.terminal_id}"]
     kind = str(payment.get("txn_type") or TxnType.PURCHASE)
     kind = "void" if voided(payment) and kind != TxnType.PREAUTH else kind
     parts += [when_text(payment), lang.t(kind)]
@@ -305,19 +329,31 @@ def receipt_qr_payload(builder: ReceiptBuilder | None, payment: dict, lang: Lang
               outcome_text(payment, lang, decline_reason(payment, reason))]
     if payment.get("offline"):
         parts.append(lang.t("approved_offline"))
-    elif payment.get("auth_code"):
-        parts.append(f"{lang.t('auth_code')} {payment['auth_code']}")
     if payment.get("tender") == "upi":
         parts += [f"{left} {right}" for left, right in upi_refs(payment, lang)]
+    elif not grouped_parts(payment):  # else each part's own, with its line above
+        parts += qr_card_lines(payment, lang)
+    parts.append(lang.t("customer_copy"))
+    return "\n".join(p for p in parts if p)
+
+
+def qr_card_lines(payment: dict, lang: Language) -> list[str]:
+    """The e-receipt's card lines of a payment of one card: approval code, label and last four,
+    AID, STAN and RRN, response code, cardholder verification."""
+    lines = []
+    if payment.get("auth_code") and not payment.get("offline"):
+        lines.append(f"{lang.t('auth_code')} {payment['auth_code']}")
     ending = card_ending(str(payment.get("masked_pan") or ""))
-    label = str(payment.get("application_label") or scheme_name(str(payment.get("scheme") or "")))
+    details = dict(card_details(payment, lang))
     if ending:
-        parts.append(f"{label} {ending}".strip())
-    if payment.get("aid"):
-        parts.append(f"{lang.t('aid')} {payment['aid']}")
+        lines.append(f"{details.get('application', '')} {ending}".strip())
+    if "aid" in details:
+        lines.append(f"{lang.t('aid')} {details['aid']}")
     refs = [f"STAN {payment['stan']:06d}" if isinstance(payment.get("stan"), int) else "",
             f"RRN {payment['rrn']}" if payment.get("rrn") else ""]
-    parts.append(" ".join(r for r in refs if r))
+    lines.append(" ".join(r for r in refs if r))
+    if payment.get("response_code"):
+        lines.append(f"{lang.t('response')} {payment['response_code']}")
     if payment.get("outcome") == "approved" and not voided(payment):
-        parts.append(cvm_statement(payment, lang))
-    return "\n".join(p for p in parts if p)
+        lines.append(cvm_statement(payment, lang))
+    return lines

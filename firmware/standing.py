@@ -54,14 +54,16 @@ class Standing(StrEnum):
 
 def standing_approval(journal: Journal, payment_id: int, settles_in: Currency,
                       say: Mapping[Standing, tuple[str, P]],
-                      refused: Callable[[str, P], Exception], *, kind: TxnType,
+                      refused: Callable[[str, P], Exception], *,
+                      kind: TxnType | frozenset[TxnType],
                       states: frozenset[PaymentState] = STANDING,
                       open_batch: bool = True) -> Payment:
-    """The payment `payment_id`, when it is a `kind`, approved and still standing (its state one
-    of `states`), not refunded, in the currency the terminal settles and (with `open_batch`) in
-    the open batch. Else `refused(line, problem)` is raised for the first rung it fails, its line
-    and the caller's problem code from `say[rung]`: a template that may name {id}, {kind} (the
-    payment's type), {state}, {paid_in} (its currency) and {settles} (the terminal's)."""
+    """The payment `payment_id`, when it is a `kind` (or one of them), approved and still
+    standing (its state one of `states`), not refunded, in the currency the terminal settles and
+    (with `open_batch`) in the open batch. Else `refused(line, problem)` is raised for the first
+    rung it fails, its line and the caller's problem code from `say[rung]`: a template that may
+    name {id}, {kind} (the payment's type), {state}, {paid_in} (its currency) and {settles} (the
+    terminal's)."""
     p: Payment | None = None
 
     def refuse(why: Standing) -> Exception:
@@ -82,7 +84,7 @@ def standing_approval(journal: Journal, payment_id: int, settles_in: Currency,
         raise refuse(Standing.UNKNOWN) from None
     if p.tender is Tender.UPI:
         raise refuse(Standing.UPI)
-    if p.txn_type is not kind:
+    if p.txn_type not in (kind if isinstance(kind, frozenset) else {kind}):
         raise refuse(Standing.OTHER_KIND)
     if p.state is PaymentState.VOID_QUEUED:
         raise refuse(Standing.VOID_QUEUED)

@@ -335,8 +335,9 @@ class Terminal:
         if original.tender is Tender.UPI:  # never to a card: the PSP sends it back to the payer
             raise RefundRefused(f"payment {of_payment} was paid by UPI: its refund goes through "
                                 "the PSP (pitap refund --of ID), not to a card")
-        if original.txn_type is not TxnType.PURCHASE or not original.charged:
-            raise RefundRefused(f"payment {of_payment} is not an approved purchase")
+        # a completion captured a hold: a sale, refunded as one
+        if original.txn_type not in (TxnType.PURCHASE, TxnType.COMPLETION) or not original.charged:
+            raise RefundRefused(f"payment {of_payment} is not an approved purchase or completion")
         if original.state is PaymentState.STORED:  # [offline]: the bank has not answered yet
             raise RefundRefused(f"payment {of_payment} is stored, not yet forwarded to the bank: "
                                 "refund it once the bank has approved it")

@@ -8,12 +8,19 @@ What a void does depends on what the host knows of the payment:
   undoes a charge once), so nothing is lost and nothing doubled;
 - approved offline, advice not yet sent: the advice is dropped and the payment "voided" in one
   journal transaction; nothing is sent;
-- approved offline and advised: the advice is reversed (0400 naming 0220 in field 90), as above.
+- approved offline and advised: the advice is reversed (0400 naming 0220 in field 90), as above;
+- the host refuses the reversal because it has settled the payment already (its batch closed
+  there, e.g. a settlement whose answer the terminal lost): the void is over, the approval stands
+  again in the journal, its reason saying so, and VoidRefused says "refund it instead".
 
-Refused (VoidRefused, one line, nothing sent or written): an unknown payment, a UPI payment
-(the acquirer never saw it: refund it through the PSP instead), a refund, one not
-approved, already voided (or its void queued), refunded in full or in part, settled (its batch
-closed: refund it instead), or in another currency than the terminal settles.
+A purchase, a refund (in the open batch: the refund's own reversal, processing code 20; a refund
+that had refunded its purchase in full gives the purchase back its approval) and a hold's
+completion (a sale: its 0220 is dropped before it went, else reversed, 0400 naming 0220; the
+hold stands again) are voided. Refused (VoidRefused, one line, nothing sent or written): an
+unknown payment, a UPI payment (the acquirer never saw it: refund it through the PSP), a hold
+(release it) or an increment, one not approved, already voided (or its void queued), refunded in
+full or in part, settled (its batch closed: refund it instead), or in another currency than the
+terminal settles.
 A voided payment counts in no settlement total and is listed as voided on the Z-report.
 """
 
@@ -50,7 +57,8 @@ class VoidProblem(StrEnum):
 
 
 class VoidRefused(Refused):
-    """A void refused before anything was sent or written (unknown, refunded, settled...);
+    """A void refused before anything was sent or written (unknown, refunded, settled...), or
+    by the host (it had settled the payment: `pitap void` raises it with VoidResult.line());
     `why` says which, as a code the screens translate."""
 
     why: VoidProblem
@@ -68,10 +76,7 @@ class VoidResult:
 
     def line(self) -> str:
         p = self.payment
-        try:
-            amount = operator_text(Money(p.amount, currency_of(p.currency)))
-        except UnknownCurrency:
-            amount = f"{p.amount} ({p.currency})"
+        amount = _amount(p)
         if not self.voided:
             return (f"#{p.id} {amount} void queued: the host has not acknowledged it yet "
                     f"({self.pending}); it is sent again with the queue, and `pitap settle` "
@@ -80,11 +85,22 @@ class VoidResult:
         return f"#{p.id} {amount} voided ({how})"
 
 
+# What a void cancels: a sale (a completion captured a hold: a sale too) or a refund; a hold
+# itself is released (firmware.preauth), an increment goes with it.
+VOIDABLE = frozenset({TxnType.PURCHASE, TxnType.REFUND, TxnType.COMPLETION})
+
+def _amount(p: Payment) -> str:
+    try:
+        return operator_text(Money(p.amount, currency_of(p.currency)))
+    except UnknownCurrency:
+        return f"{p.amount} ({p.currency})"
+
+
 _SAY: dict[Standing, tuple[str, VoidProblem]] = {
     Standing.UNKNOWN: ("no payment {id} in the journal", VoidProblem.UNKNOWN),
     Standing.UPI: ("payment {id}: UPI: refund it instead", VoidProblem.UPI),
-    Standing.OTHER_KIND: ("payment {id} is a {kind}: only a purchase is voided",
-                          VoidProblem.NOT_PURCHASE),
+    Standing.OTHER_KIND: ("payment {id} is a {kind}: a purchase, a refund or a completion is "
+                          "voided (a hold is released)", VoidProblem.NOT_PURCHASE),
     Standing.VOIDED: ("payment {id} is already voided", VoidProblem.ALREADY_VOIDED),
     Standing.VOID_QUEUED: ("payment {id} is already voided (its reversal is queued for the "
                            "host)", VoidProblem.ALREADY_VOIDED),
@@ -101,10 +117,11 @@ _SAY: dict[Standing, tuple[str, VoidProblem]] = {
 
 
 def check_voidable(journal: Journal, payment_id: int, settles_in: Currency) -> Payment:
-    """The payment, when it may be voided (a purchase whose approval stands in the open batch,
-    firmware.standing); VoidRefused (one line) saying why not."""
+    """The payment, when it may be voided (a purchase, a refund or a hold's completion whose
+    approval stands in the open batch, firmware.standing); VoidRefused (one line) saying why
+    not."""
     return standing_approval(journal, payment_id, settles_in, _SAY, VoidRefused,
-                             kind=TxnType.PURCHASE)
+                             kind=VOIDABLE)
 
 
 def void_payment(journal: Journal, saf: StoreAndForward, payment_id: int,
@@ -113,7 +130,9 @@ def void_payment(journal: Journal, saf: StoreAndForward, payment_id: int,
     that a queued advice is never sent while the void decides to drop it."""
     with saf.held():
         p = check_voidable(journal, payment_id, settles_in)
-        if p.offline and p.state is not PaymentState.ADVISED:
+        # a completion is an advice too (0220): not yet sent, the host never saw it
+        advice = p.offline or p.txn_type is TxnType.COMPLETION
+        if advice and p.state is not PaymentState.ADVISED:
             if p.state is PaymentState.APPROVED:  # no advice queued yet: the host never saw it
                 journal.record(payment_id, PaymentState.VOIDED, reason="voided; never advised")
                 dropped = True
@@ -127,6 +146,10 @@ def void_payment(journal: Journal, saf: StoreAndForward, payment_id: int,
         report = saf.drain(include_not_due=True)
         done = journal.payment(payment_id)
         voided = done.state is PaymentState.VOIDED
+        if payment_id in report.void_refused:  # the host had settled it: the approval stands
+            log.warning("payment %d: %s", payment_id, done.reason)
+            raise VoidRefused(f"payment {payment_id} ({_amount(done)}) stands: {done.reason}",
+                              VoidProblem.SETTLED)
         log.info("payment %d void %s", payment_id, "acknowledged" if voided else "queued")
         return VoidResult(done, voided=voided, sent=True,
                           pending="" if voided else report.failed or "not sent yet")

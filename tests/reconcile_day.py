@@ -45,6 +45,7 @@ class Day:
     sales: list[int] = field(default_factory=list)  # minor units of each standing sale
     refunds: list[int] = field(default_factory=list)
     voided: int = 0
+    released: int = 0  # holds released: a line of their own on the Z-report, not voids
     tips: list[int] = field(default_factory=list)
     completions: list[int] = field(default_factory=list)  # captured holds (also in `sales`)
     problems: list[str] = field(default_factory=list)
@@ -124,7 +125,7 @@ def shop_day(day: Day) -> None:
         day.problems.append(f"hold raised to {raised.get('held')}, completed {completed}")
     released = day.run("preauth", "50.00", taps=1)
     if day.run("release", str(released["id"])).get("done") is True:
-        day.voided += 1  # a released hold is listed with the voids (in no total)
+        day.released += 1  # never charged: its own line, not among the voids
     else:
         day.problems.append("the release of the 50.00 hold did not go through")
 
@@ -193,6 +194,8 @@ def reconcile(day: Day, ledger: Path, before_settling: bool = True) -> list[str]
                         f"{z.get('open_holds')}: expected {sum(day.completions)} and none")
     if int(str(z.get("voided", -1))) != day.voided:
         problems.append(f"Z-report voided {z.get('voided')} != {day.voided}")
+    if int(str(z.get("released", -1))) != day.released:
+        problems.append(f"Z-report released {z.get('released')} != {day.released}")
     with sqlite3.connect(ledger) as db:
         batch = db.execute(
             "SELECT sales_count, sales_amount, refunds_count, refunds_amount, host_agreed"

@@ -94,7 +94,7 @@ CASES: list[tuple[str, str, tuple[str, ...], str]] = [
     ("complete", "released", (), "is released"),
     ("release", "released", (), "is released"),
     # expired: a hold past expires_at; a void or a tip takes purchases only
-    ("void", "expired", (), "only a purchase"),
+    ("void", "expired", (), "a hold is released"),
     ("tip", "expired", ("1.00",), "only a purchase"),
     ("increment", "expired", ("1.00",), "expired"),
     ("complete", "expired", (), "expired"),

@@ -88,6 +88,23 @@ def write_pcap(path: Path, chunks: list[tuple[str, bytes]], cport: int, sport: i
     path.write_bytes(b"".join(out))
 
 
+def dissected(relay: RecordingRelay, pcap: Path, *fields: str) -> list[list[str]]:
+    """What the relay recorded, as a pcap read by tshark's ISO 8583 dissector: a row a message,
+    its MTI, then each of `fields` (e.g. "bit25"), then tshark's expert messages ("" when it
+    flagged nothing)."""
+    with relay.lock:
+        chunks = list(relay.chunks)
+    write_pcap(pcap, chunks, 40000, 8583)
+    wanted = [arg for name in ("mti", *fields) for arg in ("-e", f"iso8583.{name}")]
+    out = subprocess.run(
+        ["tshark", "-r", str(pcap), "-o", "iso8583.len_endian:bigendian",
+         "-d", "tcp.port==8583,iso8583", "-T", "fields", "-E", "separator=|", *wanted,
+         "-e", "_ws.expert.message"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout
+    return [r.split("|") for r in out.splitlines() if r.split("|")[0]]  # the handshake: no MTI
+
+
 def test_wireshark_decodes_the_default_dialect(tmp_path: Path) -> None:
     keys = write_keys(tmp_path)
     with HostSimulator(port=0, keys_file=keys) as sim:
@@ -110,19 +127,7 @@ def test_wireshark_decodes_the_default_dialect(tmp_path: Path) -> None:
         result = acq.settle(wrong, [dataclasses.replace(advice, amount=999)])
         assert result.agreed and result.extra["first_response"] == "95"
         acq.close()
-    with relay.lock:
-        chunks = list(relay.chunks)
-    pcap = tmp_path / "pitap.pcap"
-    write_pcap(pcap, chunks, 40000, 8583)
-    out = subprocess.run(
-        ["tshark", "-r", str(pcap), "-o", "iso8583.len_endian:bigendian",
-         "-d", "tcp.port==8583,iso8583", "-T", "fields", "-E", "separator=|",
-         "-e", "iso8583.mti", "-e", "iso8583.bit11", "-e", "iso8583.bit39",
-         "-e", "iso8583.bit55", "-e", "_ws.expert.message"],
-        capture_output=True, text=True, timeout=60, check=True,
-    ).stdout
-    rows = [line.split("|") for line in out.splitlines()]
-    rows = [r for r in rows if r[0]]  # ISO 8583 messages (the handshake has no MTI)
+    rows = out = dissected(relay, tmp_path / "pitap.pcap", "bit11", "bit39", "bit55")
     mtis = [r[0] for r in rows]
     assert mtis == ["0100", "0110", "0100", "0110", "0400", "0410", "0401", "0410", "0220",
                     "0230", "0800", "0810", "0500", "0510", "0320", "0330", "0500", "0510"], out

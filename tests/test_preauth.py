@@ -144,6 +144,11 @@ def test_release_drops_the_hold_and_its_increments(tmp_path: Path, sim: HostSimu
     listed = run_pitap("journal", "--config", str(site)).stdout
     line = next(x for x in listed.splitlines() if x.startswith(f"#{hid} "))
     assert "preauth" in line and "state=voided" in line
+    settled = run_pitap("settle", "--config", str(site))
+    assert settled.returncode == 0, settled.stderr[-2000:]
+    # never charged: a line of its own, not among the voids
+    assert "Holds released (never charged): 1" in settled.stdout
+    assert "Voided" not in settled.stdout
     z = json.loads(run_pitap("settle", "--json", "--config", str(site)).stdout)
     assert z["closed"] and z["totals"] == z["host_totals"] == ZERO and z["open_holds"] == 0
 

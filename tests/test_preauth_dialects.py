@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from host_support import TestCard, auth_request, write_keys
-from test_host_wireshark import RecordingRelay, write_pcap
+from test_host_wireshark import RecordingRelay, dissected
 
 from firmware.config import load_config
 from firmware.host import connect
@@ -101,18 +100,7 @@ def test_wireshark_reads_a_pre_authorization(tmp_path: Path) -> None:
     with HostSimulator(port=0, keys_file=keys) as sim:
         relay = RecordingRelay(sim.port)
         run_the_messages(relay.port, "pitap-default")
-    with relay.lock:
-        chunks = list(relay.chunks)
-    pcap = tmp_path / "preauth.pcap"
-    write_pcap(pcap, chunks, 40000, 8583)
-    out = subprocess.run(
-        ["tshark", "-r", str(pcap), "-o", "iso8583.len_endian:bigendian",
-         "-d", "tcp.port==8583,iso8583", "-T", "fields", "-E", "separator=|",
-         "-e", "iso8583.mti", "-e", "iso8583.bit25", "-e", "iso8583.bit90",
-         "-e", "_ws.expert.message"],
-        capture_output=True, text=True, timeout=60, check=True,
-    ).stdout
-    rows = [r.split("|") for r in out.splitlines() if r.split("|")[0]]
+    rows = out = dissected(relay, tmp_path / "preauth.pcap", "bit25", "bit90")
     assert [r[0] for r in rows] == ["0100", "0110", "0100", "0110", "0220", "0230", "0221",
                                     "0230", "0100", "0110", "0400", "0410", "0100", "0110"]
     assert all(r[3] == "" for r in rows), f"tshark flagged: {out}"

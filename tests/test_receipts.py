@@ -13,7 +13,7 @@ import pytest
 from run_support import run_pitap
 from test_ui_receipt import BUILDER, PAYMENT, decode_escpos
 
-from firmware.receipt import receipt_lines
+from firmware.receipt import receipt_lines, when_text
 from simulators.demo import free_port
 from simulators.host.simulator import HostSimulator
 from simulators.wallet.phone import SimulatedPhone
@@ -117,3 +117,89 @@ def test_the_qr_e_receipt_carries_the_same_essentials_and_fits_every_panel() -> 
         shown = screens.receipt_qr_screen(screens.View(*size, load("en")), payload,
                                           Money.of(1250, "EUR"), outcome="approved")
         assert shown.image.size == size
+
+
+CARD = {"application_label": "Visa Debit", "aid": "A0000000031010", "rrn": "263361234567",
+        "cvm": "cdcvm", "response_code": "00"}
+SECOND = {"id": 13, "stan": 43, "amount": 1555, "masked_pan": "541333******0434",
+          "scheme": "mastercard", "application_label": "Debit Mastercard",
+          "aid": "A0000000041010", "rrn": "263361234568", "auth_code": "D4E5F6", "cvm": "signature",
+          "response_code": "00"}
+KINDS = {  # a kind -> (the payment dict as the journal gives it, its amount lines)
+    "sale": (CARD, ["Total EUR 12.50"]),
+    "tipped sale": (CARD | {"amount": 1500, "tip": 250},
+                    ["Subtotal EUR 12.50", "Tip EUR 2.50", "Total EUR 15.00"]),
+    "refund": (CARD | {"txn_type": "refund", "cvm": "no_cvm"}, ["Total EUR 12.50"]),
+    "void": (CARD | {"state": "voided"}, ["Total EUR 12.50"]),
+    "completion": (CARD | {"txn_type": "completion", "amount": 11500, "held": 12000},
+                   ["Held EUR 120.00", "Completed EUR 115.00"]),
+    "partial": (CARD | {"amount": 1555, "response_code": "10", "asked": 3110,
+                        "parts": [PAYMENT | CARD | {"amount": 1555, "response_code": "10"},
+                                  PAYMENT | SECOND]},
+                ["Approved EUR 15.55 of EUR 31.10", "Total paid EUR 31.10"]),
+}
+HEADINGS = {"sale": "PURCHASE", "tipped sale": "PURCHASE", "refund": "REFUND", "void": "VOID",
+            "completion": "COMPLETION", "partial": "PURCHASE"}
+CVM = {"sale": "Verified by device", "tipped sale": "Verified by device",
+       "refund": "No cardholder verification", "completion": "Verified by device"}
+
+
+def squeeze(line: str) -> str:
+    return " ".join(line.split())
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kind_of_receipt_has_every_line_a_scheme_asks_for(kind: str) -> None:
+    """Item 6 of issue 13, line by line, on both copies and the QR e-receipt: merchant name and
+    city, terminal id, date and time, the transaction type, the card's last four, its own label
+    (not the scheme's name) and AID, the amount lines, the CVM statement, auth code, response,
+    STAN and RRN, the copy. A sale paid in parts: each part's card, label, AID, approval code,
+    STAN, RRN, response and CVM on its own lines, none of them on the sale's."""
+    from firmware.receipt import receipt_qr_payload
+
+    extra, amounts = KINDS[kind]
+    payment = PAYMENT | extra
+    lang = load("en")
+    for copy in ("merchant", "customer"):
+        lines = [squeeze(x.text) for x in receipt_lines(BUILDER, payment, copy, lang)]
+        assert all(len(x.text) <= BUILDER.columns
+                   for x in receipt_lines(BUILDER, payment, copy, lang))
+        for needed in ("Pitap Demo Shop", "Milano", "Terminal PITAP001",
+                       f"Date {when_text(payment)}", HEADINGS[kind], *amounts,
+                       f"{copy.upper()} COPY"):
+            assert needed in lines, (needed, lines)
+        card = [x for x in lines if not x.startswith(("Part", "  "))]
+        if kind != "partial":
+            for needed in ("Application Visa Debit", "AID A0000000031010", "Card **** 0010",
+                           "STAN 000042", "RRN 263361234567", "Auth code A1B2C3",
+                           "Response 00"):
+                assert needed in card, (needed, lines)
+            assert "VISA" not in " ".join(lines)  # the card's label, not the scheme's name
+            if kind == "void":
+                assert "VOIDED" in lines and not any("erif" in x for x in lines)
+            else:
+                assert CVM[kind] in lines
+            assert not any(x.startswith("x___") for x in lines)
+            continue
+        for needed in ("Part 1 **** 0010 EUR 15.55", "Auth code A1B2C3 STAN 000042",
+                       "Application Visa Debit", "AID A0000000031010", "RRN 263361234567",
+                       "Response 10", "Verified by device",
+                       "Part 2 **** 0434 EUR 15.55", "Auth code D4E5F6 STAN 000043",
+                       "Application Debit Mastercard", "AID A0000000041010",
+                       "RRN 263361234568", "Response 00", "Signature"):
+            assert needed in lines, (needed, lines)
+        # the first part's card and answer are not printed as the whole sale's
+        assert lines.count("Application Visa Debit") == 1 and "Card **** 0010" not in lines
+        assert lines.count("Response 10") == 1 and "Auth code A1B2C3" not in lines
+        assert sum(x.startswith("x___") for x in lines) == 1  # the second card signed
+    qr = receipt_qr_payload(BUILDER, payment, lang).splitlines()
+    for needed in ("Pitap Demo Shop", "Milano", "Terminal PITAP001", when_text(payment),
+                   "CUSTOMER COPY"):
+        assert needed in qr, (needed, qr)
+    if kind != "partial":
+        for needed in ("Visa Debit •••• 0010", "AID A0000000031010", "Auth code A1B2C3",
+                       "STAN 000042 RRN 263361234567", "Response 00"):
+            assert needed in qr, (needed, qr)
+    else:
+        assert "Response 10" in [squeeze(x) for x in qr] and "Signature" in [
+            squeeze(x) for x in qr]

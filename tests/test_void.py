@@ -49,11 +49,12 @@ def new_reader() -> str:
 
 
 def pay(site: Path, reader: str, amount: str, profile: str = "visa-online",
-        taps: int = 1) -> dict[str, object]:
+        taps: int = 1, command: str = "pay", *more: str) -> dict[str, object]:
+    """`pitap pay AMOUNT` (or `command`, with `more` arguments) with a phone tapping."""
     phone = SimulatedPhone(profile, reader)
     phone.start(taps=taps, timeout=120.0)
     try:
-        done = run_pitap("pay", amount, "--json", "--config", str(site))
+        done = run_pitap(command, amount, *more, "--json", "--config", str(site))
     finally:
         phone.stop()
     assert done.returncode == 0, done.stderr[-2000:]
@@ -236,12 +237,15 @@ def test_refused_voids_are_one_line_and_send_nothing(tmp_path: Path, sim: HostSi
         refund = j.new_payment("refund", 400, 978, "PITAP001", refund_of=refunded)
         walk_to(j, refund, "awaiting_reply", stan=j.next_stan())
         j.record(refund, "approved", auth_code="654321")
+        increment = j.new_payment("increment", 400, 978, "PITAP001")
+        walk_to(j, increment, "awaiting_reply", stan=j.next_stan())
+        j.record(increment, "approved", auth_code="654322")
         rupees = approved(50000, currency=356)
     cases = {
         "99": "no payment 99",
         str(declined): "was not approved",
         str(refunded): "refunded",
-        str(refund): "only a purchase",
+        str(increment): "is a increment: a purchase, a refund or a completion",
         str(rupees): "INR",
     }
     for arg, words in cases.items():
@@ -309,3 +313,85 @@ def test_a_void_while_the_host_is_away_stays_queued_and_settle_sends_it(
     assert z["closed"] and z["totals"] == z["host_totals"] == ZERO and z["voided"] == 1
     (row,) = sim.ledger.transactions("PITAP001")
     assert row["reversed"] == 1
+
+
+def test_a_void_the_host_refuses_as_settled_leaves_the_approval_standing(
+        tmp_path: Path, sim: HostSimulator) -> None:
+    """The host's batch closed with the payment in it while the terminal's did not (a settlement
+    whose answer was lost): the host answers the void's 0400 with 12, the terminal says so in
+    one line ("refund it instead"), exit 2, and its journal keeps the approval standing (reason
+    recorded, nothing queued), never a void the host did not make."""
+    from simulators.host.ledger import Totals
+
+    reader = new_reader()
+    site = write_site(tmp_path / "site.toml", tmp_path / "state", reader, sim.port)
+    paid = pay(site, reader, "41.00")
+    sim.ledger.close_batch("PITAP001", 1, Totals(1, 4100, 0, 0), uploaded=False,
+                           host_agreed=True, currency=978)
+
+    done = run_pitap("void", str(paid["id"]), "--config", str(site))
+    one_line_refusal(done, f"payment {paid['id']}", "settled it already (12)",
+                     "refund it instead")
+    assert done.stdout == ""
+    (row,) = sim.ledger.transactions("PITAP001")
+    assert row["reversed"] == 0 and row["batch"] == 1  # the charge stands at the host
+    with Journal.from_config(load_config(site)) as journal:
+        p = journal.payment(int(str(paid["id"])))
+        assert p.state.value == "approved" and "refund it instead" in p.reason
+        assert journal.queue() == []
+    listed = run_pitap("journal", "--config", str(site))
+    line = next(x for x in listed.stdout.splitlines() if x.startswith(f"#{paid['id']} "))
+    assert "state=approved" in line
+
+
+
+def refund_of(site: Path, reader: str, amount: str, of: object) -> dict[str, object]:
+    return pay(site, reader, amount, "visa-online", 1, "refund", "--of", str(of))
+
+def test_a_refund_and_a_completion_are_voided_and_a_completion_is_refunded(
+        tmp_path: Path, sim: HostSimulator) -> None:
+    """A real terminal's rules: a refund of the open batch is voided (its own reversal,
+    processing code 20; the purchase it refunded in full stands again and may be refunded
+    again); a completion is a sale: voided in the open batch (0400 naming its 0220: the hold
+    stands again, at the host too) and, once settled, refunded with --of."""
+    reader = new_reader()
+    site = write_site(tmp_path / "site.toml", tmp_path / "state", reader, sim.port)
+    sale = pay(site, reader, "30.00")
+    back = refund_of(site, reader, "30.00", sale["id"])
+    done = run_pitap("void", str(back["id"]), "--json", "--config", str(site))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["state"] == "voided"
+    rows = {(r["kind"], r["amount"]): r for r in sim.ledger.transactions("PITAP001")}
+    assert rows[("refund", 3000)]["reversed"] == 1 and rows[("sale", 3000)]["reversed"] == 0
+    with Journal.from_config(load_config(site)) as journal:
+        assert journal.payment(int(str(sale["id"]))).state.value == "approved"
+        assert journal.refunded_amount(int(str(sale["id"]))) == 0
+
+    held = pay(site, reader, "50.00", "visa-online", 1, "preauth")
+    completed = run_pitap("complete", str(held["id"]), "45.00", "--json", "--config", str(site))
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    completion = json.loads(completed.stdout)["id"]
+    done = run_pitap("void", str(completion), "--config", str(site))
+    assert done.returncode == 0, done.stderr[-2000:]
+    capture = next(r for r in sim.ledger.transactions("PITAP001") if r["amount"] == 4500)
+    assert capture["reversed"] == 1  # the host undid the capture: the hold stands again
+    holds = run_pitap("journal", "--holds", "--config", str(site)).stdout
+    line = next(x for x in holds.splitlines() if x.startswith(f"#{held['id']} "))
+    assert "expires" in line and "complet" not in line, line  # open again
+    again = run_pitap("complete", str(held["id"]), "40.00", "--json", "--config", str(site))
+    assert again.returncode == 0, again.stderr[-2000:]
+    second = json.loads(again.stdout)["id"]
+
+    settled = run_pitap("settle", "--json", "--config", str(site))
+    assert settled.returncode == 0, settled.stderr[-2000:]
+    z = json.loads(settled.stdout)
+    assert z["totals"] == z["host_totals"] == {"sales_count": 2, "sales_amount": 7000,
+                                               "refunds_count": 0, "refunds_amount": 0}
+    assert z["voided"] == 2
+    late = run_pitap("void", str(second), "--config", str(site))
+    one_line_refusal(late, "settled: refund it instead")
+    refunded = refund_of(site, reader, "40.00", second)
+    assert refunded["outcome"] == "approved"
+    with Journal.from_config(load_config(site)) as journal:
+        assert journal.payment(int(str(second))).state.value == "refunded"
+

@@ -29,6 +29,12 @@ class NoReply(PitapError):
     The caller must queue a reversal."""
 
 
+class ReversalRefused(PitapError):
+    """The host answered a void's reversal with a refusal: it has settled the original already
+    (ISO 8583 12, invalid transaction), so the charge stands: refund it instead. Final, never
+    sent again."""
+
+
 class ReversalReason(StrEnum):
     """Why a reversal is sent (`Acquirer.reverse`'s `reason`): the terminal never learnt the
     outcome (no reply), or the shopkeeper voided a standing approval (`pitap void`). A str, so an

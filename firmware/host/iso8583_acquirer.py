@@ -25,6 +25,7 @@ from firmware.host.acquirer import (
     HostUnavailable,
     NoReply,
     ReversalReason,
+    ReversalRefused,
     SettlementResult,
 )
 from firmware.host.dialect import Dialect, MessageError, load_dialect
@@ -146,15 +147,19 @@ class Iso8583Acquirer:
     def reverse(self, original: AuthRequest, reason: str, repeat: bool = False) -> bool:
         """0400 (0401 when `repeat`); True once the host answered 0410 (any response code).
         A void (ReversalReason.VOID) carries the dialect's void_reason in field 25 and, for an
-        offline approval the host was advised of, 0220 as the original MTI in field 90."""
+        offline approval the host was advised of, 0220 as the original MTI in field 90.
+        A void answered 12 (the host settled the original) raises ReversalRefused."""
         log.info("reverse stan %06d (%s)%s", original.stan, reason, " repeat" if repeat else "")
         void = reason == ReversalReason.VOID
-        original_mti = ("0220" if original.offline_approved
+        advised = original.offline_approved or original.txn_type is TxnType.COMPLETION
+        original_mti = ("0220" if advised
                         else messages.PREAUTH_MTI if original.txn_type.holds_funds
                         else self.sale_mti)
         doc = messages.reversal(original, self.dialect, original_mti, repeat=repeat,
                                 reason_code=self.dialect.void_reason if void else "00")
         reply = self._exchange(doc)
+        if void and reply["39"] == ResponseCode.INVALID_TRANSACTION:
+            raise ReversalRefused(f"the host had settled it already ({reply['39']})")
         return reply["39"] in ("00", "12", "21", "25", "94")  # done, or nothing to undo
 
     def advise(self, request: AuthRequest, repeat: bool = False) -> bool:

@@ -34,6 +34,7 @@ from firmware.host.acquirer import (
     OwnConnections,
     PaymentData,
     ReversalReason,
+    ReversalRefused,
     TipAdjustments,
 )
 from firmware.payment import QueueKind
@@ -69,12 +70,14 @@ class Outbox(Protocol):
     def queue_retry_later(self, item_id: int, error: str) -> None: ...
     def deferred_answered(self, item_id: int, approved: bool, **fields: object) -> None: ...
     def tip_answered(self, item_id: int, accepted: bool, reason: str = "") -> None: ...
+    def void_refused(self, item_id: int, reason: str) -> None: ...
 
 
 @dataclass
 class DrainReport:
     sent: list[int] = field(default_factory=list)  # queue item ids acknowledged
     declined_late: list[int] = field(default_factory=list)  # stored payments the host declined
+    void_refused: list[int] = field(default_factory=list)  # payments whose void the host refused
     failed: str = ""  # why the round stopped early ("" = it did not)
     remaining: int = 0  # items still queued after the round
 
@@ -179,6 +182,13 @@ class StoreAndForward:
                         report.sent.append(item.id)
                         continue
                     ok = self._send(item, req)
+                except ReversalRefused as exc:  # final: the approval stands, refund it instead
+                    self.journal.void_refused(item.id, f"void refused: {exc}: refund it "
+                                                        "instead")
+                    report.void_refused.append(item.payment_id)
+                    log.warning("void of payment %d refused by the host: %s", item.payment_id,
+                                exc)
+                    continue
                 except (HostUnavailable, NoReply) as exc:
                     self.journal.queue_retry_later(item.id, str(exc))
                     report.failed = str(exc)

@@ -57,6 +57,8 @@ class PaymentRef(Protocol):
     def amount(self) -> int: ...
     @property
     def currency(self) -> int: ...
+    @property
+    def txn_type(self) -> TxnType: ...
 
 
 class Batches(Outbox, Protocol):
@@ -117,7 +119,8 @@ class ZReport:
     # stored while the host was unreachable ([offline]) and declined by it when forwarded
     declined_late: int = 0
     declined_late_amount: int = 0  # minor units, in the batch's currency
-    voided: int = 0  # voided before settlement: in no total
+    voided: int = 0  # sales voided before settlement: in no total
+    released: int = 0  # holds of the batch released (never charged): a line of their own
     queue_pending: int = 0
     # charged payments of this batch in other currencies: {currency: [count, amount]}; a batch
     # settles one currency (the terminal's), these are listed, not sent
@@ -197,6 +200,8 @@ def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
     tips_count, tips = journal.tip_totals(batch, totals.currency)
     late = [p for p in journal.payments_in_state(PaymentState.DECLINED_LATE)
             if p.batch == batch and p.currency == totals.currency.numeric]
+    voids = [p.txn_type for p in journal.payments_in_state(PaymentState.VOIDED)
+             if p.batch == batch]  # a released hold is a voided preauth: never charged
     partials = [PartialSale(first.id, [p.id for p in parts], journal.asked(first.id),
                             sum(p.amount for p in parts))
                 for first, parts in journal.partial_sales(batch)
@@ -212,7 +217,8 @@ def settle_day(journal: Batches, acquirer: Acquirer, cfg: Config) -> ZReport:
         outcomes=journal.outcome_counts(batch),
         reversed=journal.count_in_state(batch, PaymentState.REVERSED),
         declined_late=len(late), declined_late_amount=sum(p.amount for p in late),
-        voided=journal.count_in_state(batch, PaymentState.VOIDED),
+        voided=sum(kind is not TxnType.PREAUTH for kind in voids),
+        released=voids.count(TxnType.PREAUTH),
         queue_pending=len(journal.queue()),
         other_currencies=journal.other_currencies(batch, totals.currency),
         completions=len(completed), completions_amount=sum(p.amount for p in completed),
@@ -276,6 +282,8 @@ def format_z_report(z: ZReport) -> str:
         lines.append(f"{'  completions':<12}{z.completions:>6}  {_money(done):>20}")
     if z.voided:
         lines.append(f"Voided (in no total): {z.voided}")
+    if z.released:
+        lines.append(f"Holds released (never charged): {z.released}")
     if z.reversed:
         lines.append(f"Reversed (no reply in time): {z.reversed}")
     if z.declined_late:

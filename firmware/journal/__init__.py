@@ -266,6 +266,12 @@ class Journal:
     def queue_retry_later(self, item_id: int, error: str) -> None:
         self.outbox.retry_later(item_id, error)
 
+    def void_refused(self, item_id: int, reason: str) -> None:
+        """The host refused a queued void (it had settled the approval): the item is done and
+        the approval stands again (approved, or advised for an offline one), `reason` saying
+        so; one transaction."""
+        self.outbox.void_refused(item_id, reason)
+
     # ---- tip adjustments (firmware.tips) ---------------------------------------------------
     def queue_tip(self, payment_id: int, tip: int, stan: int) -> int:
         """Queue a tip adjustment setting the payment's tip to `tip`, sent with STAN `stan`."""

@@ -87,7 +87,9 @@ class HoldStore:
         assert row is not None
         done = self._store.read_one(
             f"{_WITH_VAULT} WHERE p.hold_of = ? AND p.txn_type = ? AND p.outcome = 'approved'"
-            " ORDER BY p.id LIMIT 1", (p.id, TxnType.COMPLETION.value))
+            " AND p.state NOT IN (?, ?) ORDER BY p.id LIMIT 1",  # a voided one: held again
+            (p.id, TxnType.COMPLETION.value, PaymentState.VOID_QUEUED.value,
+             PaymentState.VOIDED.value))
         return Hold(p, p.amount + int(row["total"]), int(row["n"]),
                     Payment.from_row(done) if done is not None else None)
 

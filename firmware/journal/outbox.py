@@ -40,6 +40,18 @@ def _kind(kind: QueueKind | str) -> QueueKind:
         raise ValueError(f"queue kind must be one of {known}, not {kind!r}") from None
 
 
+def _unrefund(c: sqlite3.Connection, refund_id: int) -> None:
+    """A refund voided: the purchase (or completion) it had refunded in full stands again, in
+    the caller's transaction; nothing when it was not a refund of one or not in full."""
+    row = c.execute("SELECT o.id, o.state, o.offline FROM payments r JOIN payments o"
+                    " ON o.id = r.refund_of WHERE r.id = ?", (refund_id,)).fetchone()
+    if row is None or PaymentState(row["state"]) is not PaymentState.REFUNDED:
+        return
+    standing = PaymentState.ADVISED if row["offline"] else PaymentState.APPROVED
+    PaymentStore.transition(c, int(row["id"]), standing,
+                            {"reason": f"its refund #{refund_id} voided"})
+
+
 class Outbox:
     def __init__(self, store: Store, clock: Callable[[], float],
                  backoff: tuple[float, float] = (BACKOFF_FIRST_S, BACKOFF_MAX_S)) -> None:
@@ -112,9 +124,23 @@ class Outbox:
                                  "recorded with its amount (Journal.tip_answered)")
             c.execute("UPDATE queue SET done_at = ? WHERE id = ?", (now_iso(), item_id))
             pid = int(row["payment_id"])
-            PaymentStore.transition(c, pid, state or QueueKind(row["kind"]).done_state,
-                                    fields or {})
+            new = state or QueueKind(row["kind"]).done_state
+            PaymentStore.transition(c, pid, new, fields or {})
+            if new is PaymentState.VOIDED:
+                _unrefund(c, pid)
             CardVault.forget_if_unneeded(c, pid)
+
+    def void_refused(self, item_id: int, reason: str) -> None:
+        """A void the host refused: done, its payment back to the approval it voided."""
+        with self._store.write() as c:
+            row = c.execute("SELECT q.kind, q.done_at, p.offline FROM queue q JOIN payments p"
+                            " ON p.id = q.payment_id WHERE q.id = ?", (item_id,)).fetchone()
+            if row is None:
+                raise UnknownPayment(f"no queue item {item_id}")
+            if QueueKind(row["kind"]) is not QueueKind.VOID:
+                raise ValueError(f"queue item {item_id} is a {row['kind']}, not a void")
+        standing = PaymentState.ADVISED if row["offline"] else PaymentState.APPROVED
+        self.done(item_id, standing, {"reason": scrub(reason)})
 
     def drop_advice(self, payment_id: int, reason: str) -> bool:
         """Void an offline approval whose advice has not gone yet: in one transaction the

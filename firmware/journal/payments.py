@@ -291,11 +291,12 @@ class PaymentStore:
             return Counters.batch(self._store.conn)
 
     def refunded_amount(self, payment_id: int) -> int:
-        """What approved refunds of the payment add up to so far (minor units)."""
+        """What approved refunds of the payment add up to so far (minor units); a voided
+        refund gave nothing back (one whose void is still queued counts until it is done)."""
         row = self._store.read_one(
             "SELECT COALESCE(SUM(amount), 0) FROM payments"
-            " WHERE refund_of = ? AND outcome = 'approved'",
-            (payment_id,),
+            " WHERE refund_of = ? AND outcome = 'approved' AND state != ?",
+            (payment_id, PaymentState.VOIDED.value),
         )
         return int(row[0]) if row is not None else 0
 

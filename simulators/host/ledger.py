@@ -137,6 +137,15 @@ class Ledger:
                     " AND original_stan=? AND reversed=0", (terminal_id, stan))
             return cur.rowcount > 0
 
+    def settled(self, terminal_id: str, stan: str) -> bool:
+        """The latest approval with this STAN is standing in a closed batch: too late to
+        reverse it (a void of it is refused)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT batch FROM txn WHERE terminal_id=? AND stan=? AND approved=1"
+                " AND reversed=0 ORDER BY id DESC LIMIT 1", (terminal_id, stan)).fetchone()
+        return row is not None and row[0] is not None
+
     # ---- pre-authorizations -------------------------------------------------------------
     def hold(self, terminal_id: str, stan: str) -> dict[str, object] | None:
         """The standing hold booked with this STAN (approved, not released, not completed):

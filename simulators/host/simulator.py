@@ -31,6 +31,10 @@ Pre-authorizations (field 25 = the dialect's preauth_condition): an 0100 with ca
 of the amount captured; a repeat is acknowledged and booked once); an 0400 of a hold releases it
 with its increments. Holds are never closed into a batch: they outlive settlement.
 
+A reversal (or void) of an approval this host has already settled (its batch closed) is refused
+with 12 (invalid transaction): the charge stands, the terminal must refund it instead. One of
+nothing booked (or already reversed) is answered 00: nothing to undo.
+
 `go_down()` / `come_up()` make it unreachable (it stops listening and drops every connection:
 a terminal's connect is refused) and reachable again on the same port; `pitap host` does the
 same on SIGUSR1 / SIGUSR2.
@@ -461,6 +465,9 @@ class HostSimulator:
         tid = req["41"].strip()
         why = "void" if req.get("25") == self.dialect.void_reason else "reversal"
         found = self.ledger.reverse(tid, req["11"], why)
+        if not found and self.ledger.settled(tid, req["11"]):
+            log.info("%s stan %s (%s): settled already, refused (12)", req["t"], req["11"], why)
+            return self._reply(req, "12")  # the charge stands: the terminal refunds instead
         log.info("%s stan %s (%s): %s", req["t"], req["11"], why,
                  "reversed" if found else "nothing to undo")
         return self._reply(req, "00")

@@ -100,7 +100,7 @@ TEXT = {
     "void_refused": "Cannot void",
     "void_refused_hint": "Check the payment number",
     "void_refused_unknown": "No payment with this number",
-    "void_refused_not_purchase": "Only a purchase can be voided",
+    "void_refused_not_purchase": "A hold is released, not voided",
     "void_refused_already_voided": "Already voided",
     "void_refused_refunded": "Already refunded",
     "void_refused_not_approved": "Not approved: nothing to void",

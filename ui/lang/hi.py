@@ -110,7 +110,7 @@ TEXT = {
     "void_refused": "रद्द नहीं हो सकता",
     "void_refused_hint": "भुगतान संख्या जाँचें",
     "void_refused_unknown": "इस संख्या का कोई भुगतान नहीं",
-    "void_refused_not_purchase": "केवल ख़रीद रद्द हो सकती है",
+    "void_refused_not_purchase": "होल्ड रद्द नहीं, रिलीज़ किया जाता है",
     "void_refused_already_voided": "पहले ही रद्द",
     "void_refused_refunded": "पहले ही धनवापसी हो चुकी",
     "void_refused_not_approved": "स्वीकृत नहीं: रद्द करने को कुछ नहीं",

@@ -100,7 +100,7 @@ TEXT = {
     "void_refused": "Impossibile annullare",
     "void_refused_hint": "Controlla il numero del pagamento",
     "void_refused_unknown": "Nessun pagamento con questo numero",
-    "void_refused_not_purchase": "Si annulla solo un acquisto",
+    "void_refused_not_purchase": "Una preautorizzazione si rilascia",
     "void_refused_already_voided": "Già annullato",
     "void_refused_refunded": "Già stornato",
     "void_refused_not_approved": "Non approvato: nulla da annullare",

@@ -6,29 +6,13 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
-from api_support import call
+from api_support import call, site
 from run_support import run_pitap, start_pitap, wait_until
 
-from simulators.demo import free_port
 from simulators.wallet.phone import SimulatedPhone
-
-
-def site(tmp_path: Path, host_port: int, **api: object) -> tuple[Path, str, str]:
-    """(configuration file, reader path, API base URL)."""
-    reader = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
-    port = int(api.pop("port", free_port()))
-    extra = "".join(f"{k} = {v}\n" for k, v in api.items())
-    config = tmp_path / "terminal.toml"
-    config.write_text(
-        f'[terminal]\nstate_dir = "{tmp_path / "state"}"\npresentment_timeout_s = 60.0\n'
-        f'[reader]\npath = "{reader}"\n[host]\nport = {host_port}\n'
-        f'[display]\ndirectory = "{tmp_path / "screens"}"\n[keypad]\nbackend = "none"\n'
-        f'[api]\nenabled = true\nport = {port}\n{extra}')
-    return config, reader, f"http://127.0.0.1:{port}"
 
 
 def up(base: str, key: str) -> bool:

@@ -11,6 +11,7 @@ document declares (status, content type, schema)."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import uuid
@@ -20,6 +21,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from api_support import EventReader, site
+from card_data_scan import leaks, wallet_tokens
 from host_support import HoldingHost
 from openapi_client import Client, Document
 from run_support import run_pitap, start_pitap, wait_until
@@ -227,12 +229,25 @@ def _approval(m: dict[str, str], _d: object) -> bool:
     return m["t"] in ("0100", "0200") and m.get("4", "").lstrip("0") == "990"
 
 
-def test_a_retry_after_kill_9_mid_authorization_is_the_same_payment_charged_once(
-        tmp_path: Path) -> None:
-    """The terminal is killed once the host has booked the authorization and before its
-    answer arrives (the host holds it back: the kill waits on that, not on a clock); the till
-    never got the outcome and POSTs again with its Idempotency-Key to the restarted terminal."""
-    host = HoldingHost(_approval, port=0, ledger_file=tmp_path / "ledger.sqlite")
+def _nothing(_m: dict[str, str], _d: object) -> bool:
+    return False
+
+
+# Where the terminal is killed, each point waited for on state, never on a clock:
+# "in flight": the host has booked the authorization and holds its answer back (the answer is
+#     lost with the terminal): the restarted terminal reverses it, the payment is not approved;
+# "ended": the journal has the outcome (the till's GET says finished), the till lost it.
+KILL_POINTS = {"in flight": (_approval, False), "ended": (_nothing, True)}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_a_retry_after_kill_9_is_the_same_payment_charged_once(tmp_path: Path,
+                                                                point: str) -> None:
+    """The till never got the outcome of its POST (the terminal was killed -9) and POSTs again
+    with its Idempotency-Key to the restarted terminal: the same payment, one booking at the
+    host, and the payment's outcome agrees with the host's ledger."""
+    hold_back, approved = KILL_POINTS[point]
+    host = HoldingHost(hold_back, port=0, ledger_file=tmp_path / "ledger.sqlite")
     with host:
         config, reader, base = site(tmp_path, host.port, host="response_timeout_s = 120\n")
         key = run_pitap("api-key", "add", "till", "--config", str(config)).stdout.strip()
@@ -245,7 +260,12 @@ def test_a_retry_after_kill_9_mid_authorization_is_the_same_payment_charged_once
             assert wait_until(lambda: _up(till), seconds=120), "the API never answered"
             first = till.call("POST", PAYMENTS, request, headers=retry)
             assert first.status == 201, first.body
-            assert host.held.wait(timeout=240), "the authorization never reached the host"
+            pid = first["id"]
+            if approved:
+                assert wait_until(lambda: till.call("GET", PAYMENT, id=pid)["finished"],
+                                  seconds=120)
+            else:
+                assert host.held.wait(timeout=240), "the authorization never reached the host"
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=60)
@@ -255,16 +275,22 @@ def test_a_retry_after_kill_9_mid_authorization_is_the_same_payment_charged_once
         try:
             assert wait_until(lambda: _up(till), seconds=120), "the API never came back"
             again = till.call("POST", PAYMENTS, request, headers=retry)
-            assert again.status == 201 and again["id"] == first["id"], again.body
+            assert again.status == 201 and again["id"] == pid, again.body
             assert again.headers.get("idempotent-replayed") == "true"
-            view = _ended(till, first["id"])
+            view = _ended(till, pid)
+            assert (view["outcome"] == "approved") is approved, view
             found = till.call("GET", PAYMENTS, reference="T-77")
-            assert [p["id"] for p in found["payments"]] == [first["id"]]  # type: ignore
+            assert [p["id"] for p in found["payments"]] == [pid]  # type: ignore[index]
+            shown = json.dumps([first.body, again.body, found.body]).encode()
+            assert leaks(shown, wallet_tokens()) == []  # first 6 / last 4 at most
+            booked = [r for r in host.ledger.transactions() if r["amount"] == 990]
+            assert len(booked) == 1, booked  # one authorization: never a second charge
+            # the host's ledger agrees with the outcome: a charge kept only when approved
+            assert wait_until(lambda: [r["reversed"] for r in host.ledger.transactions()
+                                       if r["amount"] == 990] == [int(not approved)],
+                              seconds=120), host.ledger.transactions()
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
         finally:
             proc.kill()
             proc.wait()
-        booked = [r for r in host.ledger.transactions() if r["amount"] == 990]
-        assert len(booked) == 1, booked  # one authorization: never a second charge
-        assert view["outcome"] != "approved" or not booked[0]["reversed"], (view, booked)

@@ -191,7 +191,10 @@ def _bad_input_is_refused_and_nothing_starts(till: Client, host_sim) -> None:
                        (b'{"amount": 1.00}', "amount"), (b'{"amount": "1.00", "type": 7}', "type"),
                        (b'{"amount": "-1"}', "amount"), (b'{"amount": "1.00", "currency": "XXX"}',
                                                          "currency"),
-                       (b'{"amount": "1.00", "refund_of": "1"}', "refund_of")]:
+                       (b'{"amount": "1.00", "refund_of": "1"}', "refund_of"),
+                       (b'{"amount": "1.00", "type": "refund", "refund_of": 1' + b"0" * 30 + b"}",
+                        "refund_of"),
+                       (b"[" * 60_000, "body")]:
         bad = till.call("POST", PAYMENTS, raw=raw, valid=False,
                         headers={"Idempotency-Key": str(uuid.uuid4()),
                                  "Content-Type": "application/json"})

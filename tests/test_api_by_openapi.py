@@ -154,6 +154,7 @@ def test_a_till_by_the_document_takes_cancels_refunds_and_queries(terminal, host
     refunded = _ended(till, refund["id"])
     phone.stop()
     assert (refunded["outcome"], refunded["refund_of"]) == ("approved", pid), refunded
+    assert till.call("GET", "/v1/payments/{id}/receipt", id=refund["id"]).status == 200
 
     for path, body in [("/v1/payments/{id}/void", None), ("/v1/payments/{id}/tip", {"tip": "1.00"}),
                        ("/v1/payments/{id}/increment", {"amount": "1.00"}),
@@ -283,6 +284,7 @@ def test_a_retry_after_kill_9_is_the_same_payment_charged_once(tmp_path: Path,
             assert again.status == 201 and again["id"] == pid, again.body
             assert again.headers.get("idempotent-replayed") == "true"
             view = _ended(till, pid)
+            assert till.call("GET", "/v1/payments/{id}/receipt", id=pid).status == 200
             assert (view["outcome"] == "approved") is approved, view
             found = till.call("GET", PAYMENTS, reference="T-77")
             assert [p["id"] for p in found["payments"]] == [pid]  # type: ignore[index]

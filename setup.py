@@ -56,8 +56,9 @@ setup(
         ],
         # pyzbar: the tests decode the UPI QR from the screen's PNG (needs libzbar0, apt)
         # selenium: the cashier page driven in headless Chromium (chromium-driver, apt)
+        # jsonschema: the API's answers checked against docs/openapi.json by a till of the tests
         "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "mypy>=1.10",
-                "pyzbar>=0.1.9", "selenium>=4.10"],
+                "pyzbar>=0.1.9", "selenium>=4.10", "jsonschema>=4.17"],
         # coverage-guided fuzzing of tests/fuzz/ (`make fuzz`)
         "fuzz": ["atheris>=2.3"],
     },

@@ -9,15 +9,19 @@ import contextlib
 import dataclasses
 import http.client
 import json
+import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from run_support import wait_until
+
+from simulators.demo import free_port
 
 if TYPE_CHECKING:
     from firmware.config import Config
@@ -68,6 +72,23 @@ def call(base: str, method: str, path: str, key: str | None = None, body: object
     parsed: object = json.loads(text) if got.get("content-type", "").startswith(
         "application/json") else text
     return Answer(resp.status, got, parsed)
+
+
+def site(tmp_path: Path, host_port: int, host: str = "",
+         **api: object) -> tuple[Path, str, str]:
+    """A site for `pitap run` with [api] enabled on a free port (and `api`'s settings), its
+    reader on a udp: link, its host on `host_port` (and `host`, more lines of [host]):
+    (configuration file, reader path, API base URL)."""
+    reader = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
+    port = int(api.pop("port", free_port()))
+    extra = "".join(f"{k} = {v}\n" for k, v in api.items())
+    config = tmp_path / "terminal.toml"
+    config.write_text(
+        f'[terminal]\nstate_dir = "{tmp_path / "state"}"\npresentment_timeout_s = 60.0\n'
+        f'[reader]\npath = "{reader}"\n[host]\nport = {host_port}\n{host}'
+        f'[display]\ndirectory = "{tmp_path / "screens"}"\n[keypad]\nbackend = "none"\n'
+        f'[api]\nenabled = true\nport = {port}\n{extra}')
+    return config, reader, f"http://127.0.0.1:{port}"
 
 
 @dataclass
@@ -125,8 +146,6 @@ class EventReader:
 
     def close(self) -> None:
         if self._conn is not None and self._conn.sock is not None:
-            import socket
-
             self._conn.sock.shutdown(socket.SHUT_RDWR)
 
 
@@ -169,7 +188,6 @@ def serve(cfg: Config, keypad: object = None, **api: object) -> Iterator[Running
     from firmware.api.server import ApiServer
     from firmware.service import TerminalService
     from firmware.terminal import Terminal
-    from simulators.demo import free_port
 
     settings = {"enabled": True, "port": free_port(), **api}
     cfg = dataclasses.replace(cfg, api=dataclasses.replace(cfg.api, **settings))

@@ -1,34 +1,15 @@
 """`pitap run` with `[api] enabled`: the API of the real service process, its keys made with
-`pitap api-key`, and an idempotent retry across a `kill -9` of the terminal (the key is in the
-journal: the retry answers with the payment the first request started, no second charge)."""
+`pitap api-key`, a bad [api] section, HTTPS off 127.0.0.1. (An idempotent retry across a
+`kill -9` of the terminal: tests/test_api_by_openapi.py, by the OpenAPI document alone.)"""
 
 from __future__ import annotations
 
-import json
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
-from api_support import call
-from run_support import run_pitap, start_pitap, wait_until
-
-from simulators.demo import free_port
-from simulators.wallet.phone import SimulatedPhone
-
-
-def site(tmp_path: Path, host_port: int, **api: object) -> tuple[Path, str, str]:
-    """(configuration file, reader path, API base URL)."""
-    reader = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
-    port = int(api.pop("port", free_port()))
-    extra = "".join(f"{k} = {v}\n" for k, v in api.items())
-    config = tmp_path / "terminal.toml"
-    config.write_text(
-        f'[terminal]\nstate_dir = "{tmp_path / "state"}"\npresentment_timeout_s = 60.0\n'
-        f'[reader]\npath = "{reader}"\n[host]\nport = {host_port}\n'
-        f'[display]\ndirectory = "{tmp_path / "screens"}"\n[keypad]\nbackend = "none"\n'
-        f'[api]\nenabled = true\nport = {port}\n{extra}')
-    return config, reader, f"http://127.0.0.1:{port}"
+from api_support import call, site
+from run_support import run_pitap, start_pitap
 
 
 def up(base: str, key: str) -> bool:
@@ -65,42 +46,6 @@ def test_a_bad_api_section_is_one_line_and_exit_2(tmp_path: Path, host_sim) -> N
         assert done.returncode == 2, done.stderr
         (line,) = done.stderr.strip().splitlines()
         assert fragment in line and "Traceback" not in done.stderr
-
-
-def test_a_retry_after_kill_9_answers_with_the_same_payment(tmp_path: Path, host_sim) -> None:
-    config, reader, base = site(tmp_path, host_sim.port)
-    key = run_pitap("api-key", "add", "till", "--config", str(config)).stdout.strip()
-    request = {"amount": "9.90", "reference": "T-77"}
-    headers = {"Idempotency-Key": "till-sale-77"}
-    proc = start_pitap("run", "--config", str(config), stdin=subprocess.DEVNULL)
-    phone = SimulatedPhone("visa-online", reader)
-    tapped = phone.start(taps=1, timeout=120.0)
-    try:
-        assert wait_until(lambda: up(base, key), seconds=120), proc.stderr
-        first = call(base, "POST", "/v1/payments", key, request, headers=headers)
-        assert first.status == 201, first.body
-        pid = first["id"]
-        assert wait_until(lambda: call(base, "GET", f"/v1/payments/{pid}", key)["finished"],
-                          seconds=90)
-        proc.send_signal(signal.SIGKILL)  # the till never got (or lost) the outcome
-        proc.wait(timeout=30)
-        tapped.join(30)
-        proc = start_pitap("run", "--config", str(config), stdin=subprocess.DEVNULL)
-        assert wait_until(lambda: up(base, key), seconds=120)
-        again = call(base, "POST", "/v1/payments", key, request, headers=headers)
-        assert again.status == 201 and again["id"] == pid, again.body
-        assert again["outcome"] == "approved" and again.headers["idempotent-replayed"] == "true"
-        found = call(base, "GET", "/v1/payments?reference=T-77", key)
-        assert [p["id"] for p in found["payments"]] == [pid]  # type: ignore[union-attr]
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
-    finally:
-        phone.stop()
-        proc.kill()
-        proc.wait()
-    assert [r["approved"] for r in host_sim.ledger.transactions()] == [1]  # charged once
-    shown = json.dumps(found.body)
-    assert "4761739" not in shown
 
 
 def test_off_loopback_pitap_run_serves_https_and_names_its_fingerprint(tmp_path: Path,

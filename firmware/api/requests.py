@@ -23,6 +23,7 @@ __all__ = ["BadRequest", "PaymentRequest", "parse_json", "payment_request", "tip
 
 MAX_REFERENCE = 64
 MAX_IDEMPOTENCY_KEY = 255
+MAX_ID = 2**63 - 1  # a journal id is an SQLite integer
 API_TYPES = (TxnType.PURCHASE, TxnType.REFUND, TxnType.PREAUTH)
 
 
@@ -57,6 +58,8 @@ def parse_json(raw: bytes) -> dict[str, object]:
         data = json.loads(raw.decode("utf-8")) if raw else None
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest(f"the body is not JSON: {str(exc)[:80]}", "body") from None
+    except RecursionError:  # nested deeper than the decoder goes
+        raise BadRequest("the body is not JSON: nested too deep", "body") from None
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object", "body")
     return data
@@ -125,7 +128,7 @@ def payment_request(cfg: Config, data: dict[str, object]) -> PaymentRequest:
                          "reference")
     refund_of = data.get("refund_of")
     if refund_of is not None and (not isinstance(refund_of, int) or isinstance(refund_of, bool)
-                                  or refund_of <= 0):
+                                  or not 0 < refund_of <= MAX_ID):
         raise BadRequest("refund_of must be a payment id (a whole number > 0)", "refund_of")
     if refund_of is not None and kind is not TxnType.REFUND:
         raise BadRequest("refund_of goes with type refund", "refund_of")

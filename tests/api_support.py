@@ -91,6 +91,14 @@ def site(tmp_path: Path, host_port: int, host: str = "",
     return config, reader, f"http://127.0.0.1:{port}"
 
 
+def up(base: str, key: str) -> bool:
+    """Whether the API at `base` answers (`GET /v1/status` with `key`)."""
+    try:
+        return call(base, "GET", "/v1/status", key).status == 200
+    except OSError:
+        return False
+
+
 @dataclass
 class EventReader:
     """`GET /v1/events` read on a thread; `events` the parsed data objects as they come."""

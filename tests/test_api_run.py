@@ -8,15 +8,8 @@ import signal
 import subprocess
 from pathlib import Path
 
-from api_support import call, site
+from api_support import site
 from run_support import run_pitap, start_pitap
-
-
-def up(base: str, key: str) -> bool:
-    try:
-        return call(base, "GET", "/v1/status", key).status == 200
-    except OSError:
-        return False
 
 
 def test_api_key_commands(tmp_path: Path, host_sim) -> None:

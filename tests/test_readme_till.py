@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from api_support import site, up
 from run_support import run_pitap, start_pitap, wait_until
-from test_api_run import site, up
 
 from simulators.wallet.phone import SimulatedPhone
 

@@ -5,8 +5,9 @@ Speech is rendered with espeak-ng (a Debian package; `-w` writes a WAV) and play
 `aplay`; both are commands, run without a shell, each with a time limit. Speaking is best
 effort: `Announcer.announce` logs a failure and returns False, it never fails a payment.
 
-The Hindi phrases are a DRAFT: have a native speaker review them (and ui/lang/hi.py) before a
-shop uses them.
+The Hindi phrases say it as Indian soundboxes do ("250 रुपये प्राप्त हुए"), with the amount in
+digits, which espeak-ng's Hindi voice reads as Hindi numbers (lakh included); reviewed on
+2026-12-02 with ui/lang/hi.py (see there).
 """
 
 from __future__ import annotations
@@ -52,10 +53,11 @@ def _amount_it(paise: int) -> str:
     return f"{text} e {rest} paise" if rest else text
 
 
-def _amount_hi(paise: int) -> str:  # DRAFT wording
+def _amount_hi(paise: int) -> str:
     rupees, rest = divmod(paise, 100)
-    text = f"{rupees} {'रुपया' if rupees == 1 else 'रुपये'}"
-    return f"{text} {rest} पैसे" if rest else text
+    words = [f"{rupees} {'रुपया' if rupees == 1 else 'रुपये'}"] if rupees else []
+    words += [f"{rest} {'पैसा' if rest == 1 else 'पैसे'}"] if rest else []
+    return " ".join(words)
 
 
 def phrase_text(phrase: Phrase, language: str, paise: int = 0) -> str:
@@ -64,14 +66,14 @@ def phrase_text(phrase: Phrase, language: str, paise: int = 0) -> str:
         raise VoiceError(f"no spoken phrases in language {language!r} (en, it, hi)")
     if phrase is Phrase.FAILED:
         return {"en": "Payment failed", "it": "Pagamento non riuscito",
-                "hi": "भुगतान नहीं हुआ"}[language]  # hi: DRAFT
+                "hi": "भुगतान नहीं हुआ"}[language]
     if paise <= 0:
         raise VoiceError("a received payment has an amount")
     if language == "en":
         return f"Received {_amount_en(paise)}"
     if language == "it":
         return f"Pagamento ricevuto, {_amount_it(paise)}"
-    verb = "प्राप्त हुआ" if paise == 100 else "प्राप्त हुए"  # hi: DRAFT
+    verb = "प्राप्त हुआ" if paise in (1, 100) else "प्राप्त हुए"  # one rupee / one paisa
     return f"{_amount_hi(paise)} {verb}"
 
 

@@ -56,6 +56,9 @@ def all_screens(view: screens.View) -> list[screens.Screen]:
         screens.tip_entry_screen(view, Money.of(123456, "EUR"), Money.of(308641, "EUR")),
         screens.tip_entry_screen(view, Money.of(999999, "EUR"), Money.of(308641, "EUR"),
                                  too_much=True),
+        screens.declined_screen(view, "upi_failed", Money.of(25000, "INR")),
+        screens.upi_qr_screen(view, "upi://pay?pa=shop@ybl&pn=Shop&am=123456.78&cu=INR",
+                              Money.of(12345678, "INR")),
     ]
 
 
@@ -202,6 +205,17 @@ def test_every_language_has_every_text_with_the_same_placeholders() -> None:
         assert set(lang.text) == set(english), code
         for key, value in english.items():
             assert set(re.findall(r"{\w+}", lang.text[key])) == set(re.findall(r"{\w+}", value))
+
+
+# Latin words a Hindi screen writes as Indian shops and banks do (everything else in Devanagari).
+LATIN_IN_HINDI = {"UPI", "QR", "AID", "F2", "B"}
+
+
+def test_no_hindi_text_is_left_in_english() -> None:
+    """Outside its {placeholders}, a Hindi text has no Latin word but UPI, QR, AID and key names."""
+    for key, value in load("hi").text.items():
+        words = set(re.findall(r"[A-Za-z]\w*", re.sub(r"{\w+}", "", value)))
+        assert words <= LATIN_IN_HINDI, (key, value)
 
 
 def test_unknown_language_and_message_are_refused_by_name() -> None:

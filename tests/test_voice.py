@@ -45,9 +45,13 @@ def speech(path: Path) -> tuple[float, float]:
         ("it", 25000, "Pagamento ricevuto, 250 rupie"),
         ("it", 100, "Pagamento ricevuto, 1 rupia"),
         ("it", 1005, "Pagamento ricevuto, 10 rupie e 5 paise"),
-        ("hi", 25000, "250 रुपये प्राप्त हुए"),  # DRAFT wording, for review
+        ("hi", 25000, "250 रुपये प्राप्त हुए"),  # as Indian soundboxes say it
         ("hi", 100, "1 रुपया प्राप्त हुआ"),
         ("hi", 25050, "250 रुपये 50 पैसे प्राप्त हुए"),
+        ("hi", 150, "1 रुपया 50 पैसे प्राप्त हुए"),
+        ("hi", 50, "50 पैसे प्राप्त हुए"),  # no "0 रुपये"
+        ("hi", 1, "1 पैसा प्राप्त हुआ"),
+        ("hi", 12345678, "123456 रुपये 78 पैसे प्राप्त हुए"),  # espeak-ng says "1 lakh 23 ..."
     ],
 )
 def test_received_phrases(language: str, paise: int, text: str) -> None:

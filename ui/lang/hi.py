@@ -1,5 +1,11 @@
-"""हिन्दी: screen texts in Hindi (same keys as en.py). Draft wording: have a native speaker
-review it before a shop uses it.
+"""हिन्दी: screen texts in Hindi (same keys as en.py).
+
+Wording reviewed on 2026-12-02, every string against en.py and it.py, for the short everyday Hindi
+of Indian shop terminals, soundboxes and bank/NPCI usage (भुगतान payment, धनवापसी refund, रद्द
+void/cancel, पास लाएँ present, UPI/PIN-style terms as shops write them). Still uncertain, marked
+`# DRAFT`: the pre-authorization words (preauth, increment, completion, held, released), which
+Indian terminals mostly print in English and which have only bank-glossary Hindi. The review was
+not a native speaker's: have one read the screens before a shop relies on them.
 
 Devanagari is drawn with Lohit Devanagari (ui/fonts, SIL OFL 1.1; it has no bold face, so bold
 is drawn with a stroke) through Pillow's Raqm layout (HarfBuzz shaping of conjuncts and vowel
@@ -49,12 +55,12 @@ TEXT = {
     "card": "कार्ड",
     "see_phone": "फ़ोन देखें",
     "see_phone_hint": "फ़ोन पर दिए निर्देशों का पालन करें, फिर दोबारा टैप करें",
-    "one_card_only": "केवल एक कार्ड दिखाएँ",
+    "one_card_only": "केवल एक कार्ड पास लाएँ",
     "one_card_only_hint": "एक से अधिक कार्ड पास में हैं",
     "try_again": "फिर से कोशिश करें",
     "try_again_hint": "कृपया दोबारा टैप करें",
     "no_card": "कोई कार्ड नहीं",
-    "no_card_hint": "समय पर कोई कार्ड नहीं दिखाया गया",
+    "no_card_hint": "समय पर कोई कार्ड नहीं मिला",
     "out_of_service": "सेवा उपलब्ध नहीं",
     "out_of_service_hint": "क्षमा करें, अभी भुगतान संभव नहीं है",
     "closed": "बंद",
@@ -89,14 +95,14 @@ TEXT = {
     "thank_you": "धन्यवाद",
     "void": "रद्द",
     "voided": "रद्द किया गया",
-    "preauth": "पूर्व-प्राधिकरण",
-    "increment": "वृद्धि",
-    "completion": "पूर्णता",
-    "held": "रोकी गई राशि",
-    "completed": "पूर्ण राशि",
+    "preauth": "पूर्व-प्राधिकरण",  # DRAFT
+    "increment": "वृद्धि",  # DRAFT
+    "completion": "पूर्णता",  # DRAFT
+    "held": "रोकी गई राशि",  # DRAFT
+    "completed": "ली गई राशि",
     "part": "भाग",
     "total_paid": "कुल भुगतान",
-    "released": "मुक्त किया गया",
+    "released": "राशि मुक्त की गई",  # DRAFT
     "void_entry": "रद्द करने के लिए भुगतान संख्या",
     "tip_title": "टिप जोड़ें?",
     "tip_amount": "राशि {amount}",
@@ -106,17 +112,17 @@ TEXT = {
     "tip_entry": "टिप की राशि",
     "tip_most": "अधिकतम {amount}",
     "tip_too_much": "बहुत ज़्यादा: अधिकतम {amount}",
-    "voided_hint": "इसका कोई शुल्क नहीं रहा",
+    "voided_hint": "इसके लिए कोई राशि नहीं ली जाएगी",
     "void_refused": "रद्द नहीं हो सकता",
     "void_refused_hint": "भुगतान संख्या जाँचें",
     "void_refused_unknown": "इस संख्या का कोई भुगतान नहीं",
-    "void_refused_not_purchase": "होल्ड रद्द नहीं, रिलीज़ किया जाता है",
-    "void_refused_already_voided": "पहले ही रद्द",
+    "void_refused_not_purchase": "होल्ड रद्द नहीं होता, मुक्त किया जाता है",  # DRAFT
+    "void_refused_already_voided": "पहले ही रद्द हो चुका",
     "void_refused_refunded": "पहले ही धनवापसी हो चुकी",
     "void_refused_not_approved": "स्वीकृत नहीं: रद्द करने को कुछ नहीं",
     "void_refused_settled": "निपटान हो चुका: धनवापसी करें",
     "void_refused_other_currency": "दूसरी मुद्रा: धनवापसी करें",
-    "void_refused_upi": "UPI: इसकी धनवापसी करें",  # DRAFT
+    "void_refused_upi": "UPI: धनवापसी करें",
     "aid": "AID",
     "response": "उत्तर",
     "cvm_cdcvm": "डिवाइस द्वारा सत्यापित",
@@ -124,24 +130,24 @@ TEXT = {
     "cvm_signature": "हस्ताक्षर",
     "cvm_online_pin": "पिन ऑनलाइन सत्यापित",
     "reason_insufficient_funds": "अपर्याप्त शेष राशि",
-    "reason_do_not_honour": "कार्ड जारीकर्ता ने अस्वीकार किया",
-    "reason_issuer_unavailable": "कार्ड जारीकर्ता उपलब्ध नहीं",
+    "reason_do_not_honour": "कार्ड के बैंक ने अस्वीकार किया",
+    "reason_issuer_unavailable": "कार्ड का बैंक उपलब्ध नहीं",
     "reason_card_declined": "कार्ड ने अस्वीकार किया",
     "reason_no_reply": "बैंक से कोई उत्तर नहीं",
     "reason_host_unavailable": "बैंक से संपर्क नहीं हो सका",
     "reason_not_supported": "कार्ड समर्थित नहीं",
     "reason_expired": "कार्ड की अवधि समाप्त",
     "reason_limit": "राशि कॉन्टैक्टलेस सीमा से अधिक",
-    "reason_offline_limit": "बैंक से संपर्क नहीं, ऑफ़लाइन सीमा",
-    "stored_offline": "बैंक के लिए रखे गए: {count} · {amount}",
+    "reason_offline_limit": "बैंक से संपर्क नहीं, ऑफ़लाइन सीमा पार",
+    "stored_offline": "बैंक को भेजना बाकी: {count} · {amount}",
     "declined_late": "बाद में अस्वीकृत: {count}",
     "reason_error": "लेन-देन विफल",
-    "upi_scan": "UPI से भुगतान के लिए स्कैन करें",  # DRAFT
-    "upi_payer": "भुगतानकर्ता",  # DRAFT
-    "reason_upi_failed": "UPI भुगतान नहीं मिला",  # DRAFT
-    "reason_upi_unknown": "UPI: जाँच जारी है",  # DRAFT
-    "upi_unknown_hint": "पुष्टि होने तक सामान न दें",  # DRAFT
-    "upi_offer": "UPI से भुगतान करें?",  # DRAFT
-    "upi_offer_hint": "F2 (B): UPI QR दिखाएँ",  # DRAFT
+    "upi_scan": "UPI से भुगतान के लिए स्कैन करें",
+    "upi_payer": "भुगतानकर्ता",
+    "reason_upi_failed": "UPI भुगतान प्राप्त नहीं हुआ",
+    "reason_upi_unknown": "UPI: स्थिति की जाँच जारी है",
+    "upi_unknown_hint": "पुष्टि होने तक सामान न दें",
+    "upi_offer": "UPI से भुगतान करें?",
+    "upi_offer_hint": "F2 (B): UPI QR दिखाएँ",
     "reason_pin_needed": "इस कार्ड के लिए यहाँ पिन चाहिए: फ़ोन वॉलेट से भुगतान करें",
 }

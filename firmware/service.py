@@ -341,12 +341,36 @@ class TerminalService:
             amount, txn_type, currency=self.currency, cancelled=cancelled, tip=tip,
             on_started=started), on_started)
 
-    def take_upi(self, amount: int) -> PaymentResult:
-        """One UPI payment of `amount` (the QR until the PSP says; cancel withdraws it)."""
+    def take_upi(self, amount: int,
+                 on_started: Callable[[int], None] | None = None) -> PaymentResult:
+        """One UPI payment of `amount` (the QR until the PSP says; cancel withdraws it), as
+        `take` (`on_started(id)` once it is journalled). UpiRefused: nothing started."""
         assert self.upi is not None
         upi = self.upi
         return self._cancellable(
-            lambda cancelled, _started: upi.take(amount, cancelled, self.currency))
+            lambda cancelled, started: upi.take(amount, cancelled, self.currency, started),
+            on_started)
+
+    def refund_upi(self, of_payment: int, amount: int,
+                   on_started: Callable[[int], None] | None = None) -> PaymentResult:
+        """The refund of `amount` of UPI payment `of_payment` to its payer through the PSP (as
+        `pitap refund --of` does), as `take`. UpiRefused: nothing started."""
+        assert self.upi is not None
+        upi = self.upi
+        return self._cancellable(
+            lambda _cancelled, started: upi.refund(of_payment, amount, started), on_started)
+
+    def paid_by_upi(self, payment_id: int | None) -> bool:
+        """Whether journal payment `payment_id` was paid by UPI (its refund goes to the PSP)."""
+        from firmware.journal import UnknownPayment
+        from firmware.payment import Tender
+
+        if payment_id is None:
+            return False
+        try:
+            return self.terminal.journal.payment(payment_id).tender is Tender.UPI
+        except UnknownPayment:
+            return False
 
     def offer_upi(self, result: PaymentResult) -> bool:
         """After a card declined for what a phone cannot fix, with UPI at hand: "Pay by UPI

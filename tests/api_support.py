@@ -1,7 +1,8 @@
 """An independent client of the terminal API for the tests: the standard library's http.client
 only (none of pitap's code), as a till written from the OpenAPI document would be; a reader
 of the server-sent events on a thread; and `serve`, which runs the API under test (a real
-terminal, its service loop and the aiohttp server, in this process). Not a test module itself."""
+terminal, its service loop with the UPI tender `pitap run` would have, and the aiohttp server,
+in this process). Not a test module itself."""
 
 from __future__ import annotations
 
@@ -174,12 +175,17 @@ def serve(cfg: Config, keypad: object = None, **api: object) -> Iterator[Running
     settings = {"enabled": True, "port": free_port(), **api}
     cfg = dataclasses.replace(cfg, api=dataclasses.replace(cfg.api, **settings))
     key = ApiKeys(cfg.state_path(cfg.api.keys_file)).add("till")
+    from firmware.upi.tender import UpiTender
+
     terminal = Terminal.from_config(cfg)
+    upi = UpiTender.at_hand(cfg, terminal.journal, terminal.feedback)  # as `pitap run` has it
     service = TerminalService(terminal, keypad or NoKeypad(),  # type: ignore[arg-type]
-                              currency=cfg.currency, result_hold_s=0)
+                              currency=cfg.currency, result_hold_s=0, upi=upi)
     try:
         server = ApiServer(service).start()
     except BaseException:
+        if upi is not None:
+            upi.close()
         terminal.close()
         raise
     loop = threading.Thread(target=service.run, daemon=True)
@@ -190,4 +196,6 @@ def serve(cfg: Config, keypad: object = None, **api: object) -> Iterator[Running
         service.stop.set()
         loop.join(60)
         server.stop()
+        if upi is not None:
+            upi.close()
         terminal.close()

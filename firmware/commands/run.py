@@ -73,13 +73,10 @@ def serve(args: argparse.Namespace, cfg: Config, terminal: Terminal,
             print("pitap run: keypad.backend = keyboard without a terminal: keys come from "
                   "standard input and the service stops when it ends (use matrix or buttons on "
                   "a Pi)", file=sys.stderr, flush=True)
-        upi = None
-        from firmware.upi.config import upi_settings
+        from firmware.upi.tender import UpiTender
 
-        if cfg.currency.alpha == "INR" and upi_settings(cfg).enabled:  # f2 with an amount: UPI
-            from firmware.upi.tender import UpiTender
-
-            upi = UpiTender.for_terminal(cfg, terminal.journal, terminal.feedback)
+        # f2 with an amount and the API's tender "upi": INR and [upi] configured
+        upi = UpiTender.at_hand(cfg, terminal.journal, terminal.feedback)
         service = TerminalService(terminal, keypad, currency=cfg.currency,
                                   result_hold_s=args.hold, stop=stop, upi=upi)
         server = None

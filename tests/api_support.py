@@ -131,6 +131,29 @@ class EventReader:
             self._conn.sock.shutdown(socket.SHUT_RDWR)
 
 
+class StoppedClock:
+    """The simulated PSP's clock (simulators.upi.psp), moved only by the test: its payer pays
+    when told to (`payer_acts`), never by timing luck."""
+
+    def __init__(self, pay_delay_s: float = 3.0) -> None:
+        self.now = 1000.0
+        self.pay_delay_s = pay_delay_s  # the PSP simulator's: the payer acts this long after
+
+    def __call__(self) -> float:
+        return self.now
+
+    def payer_acts(self) -> None:
+        self.now += self.pay_delay_s + 1
+
+
+def with_upi(cfg: Config, psp_url: str) -> Config:
+    """`cfg` as an Indian shop's: currency INR, [upi] configured, its PSP at `psp_url`."""
+    return dataclasses.replace(
+        cfg, terminal=dataclasses.replace(cfg.terminal, currency="INR"),
+        upi={"payee_vpa": "pitapdemo@okaxis", "mcc": "5411", "psp_url": psp_url,
+             "poll_interval_s": 0.2, "request_expiry_s": 600})
+
+
 @dataclass
 class Running:
     """The API under test: its base URL, a key, and the terminal behind it."""

@@ -300,6 +300,11 @@ class Feedback:
         self.last_money = money
         self._show(lambda v: screens.upi_qr_screen(v, payload, money))
 
+    def service_api(self, url: str, fingerprint: str) -> None:
+        """The terminal API's service screen: its address and certificate fingerprint."""
+        self._lights(0)
+        self._show(lambda v: screens.service_api_screen(v, url, fingerprint))
+
     def closed(self) -> None:
         """The service stops: lights off and "Closed", so nobody taps a terminal that is not
         listening (shown last, before `close`)."""

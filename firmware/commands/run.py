@@ -67,7 +67,8 @@ def serve(args: argparse.Namespace, cfg: Config, terminal: Terminal,
     try:
         tell_recovery(terminal.recovered)
         if cfg.keypad.backend == "keyboard" and sys.stdin.isatty():
-            print("pitap run: digits, Enter to pay, Backspace/c to clear, r refund, s settle, "
+            print("pitap run: digits, Enter to pay (on nothing: the API's service screen), "
+                  "Backspace/c to clear, r refund, s settle, "
                   "Esc cancel, q quit", file=sys.stderr)
         elif cfg.keypad.backend == "keyboard":
             print("pitap run: keypad.backend = keyboard without a terminal: keys come from "
@@ -85,6 +86,7 @@ def serve(args: argparse.Namespace, cfg: Config, terminal: Terminal,
 
             server = ApiServer(service).start()
             pin = server.fingerprint()
+            service.api_address = (server.url, pin)  # the service screen (enter on ready)
             print(f"pitap run: terminal API and cashier page on {server.url}"
                   + (f" (certificate SHA-256 {pin})" if pin else ""), file=sys.stderr, flush=True)
         try:

@@ -289,14 +289,21 @@ class Feedback:
         txn_type: str = "void" if kind in VOID_MESSAGES else self.txn_type
         self._show(lambda v: screens.message_screen(v, kind, detail, txn_type))
 
-    def upi_qr(self, payload: str, money: Money) -> None:
+    def upi_qr(self, payload: str, money: Money, payment_id: int | None = None) -> None:
         """A UPI payment's dynamic QR with its amount, while the PSP is asked whether the payer
-        paid (firmware.upi.tender): the first light, as while waiting for a card."""
+        paid (firmware.upi.tender): the first light, as while waiting for a card. `payment_id`
+        the journal payment (told to the listeners)."""
+        self.payment_id = payment_id
         self._lights(1)
         self._tone_this_payment = False
         self.txn_type = TxnType.PURCHASE
         self.last_money = money
         self._show(lambda v: screens.upi_qr_screen(v, payload, money))
+
+    def service_api(self, url: str, fingerprint: str) -> None:
+        """The terminal API's service screen: its address and certificate fingerprint."""
+        self._lights(0)
+        self._show(lambda v: screens.service_api_screen(v, url, fingerprint))
 
     def closed(self) -> None:
         """The service stops: lights off and "Closed", so nobody taps a terminal that is not

@@ -28,7 +28,9 @@ Keys: digits shift in from the right as on a till (1 2 5 0 -> 12.50), clear dele
 digit (or leaves the entry when empty), enter takes the payment, cancel returns to ready, f1
 switches purchase -> refund -> void (the digits are then the number of the payment to void, as
 `pitap journal` lists it; enter voids it, no tap) -> purchase, f2 on an empty entry settles the
-batch with the acquirer and shows the report, quit (end of keyboard input) stops the service.
+batch with the acquirer and shows the report, enter on an empty purchase entry shows the
+terminal API's service screen (its address and certificate fingerprint, until a key), quit (end
+of keyboard input) stops the service.
 
 UPI (India, firmware.upi.tender): with the terminal's currency INR and [upi] configured, f2 with
 an amount keyed takes it by UPI (a dynamic QR; cancel withdraws it) instead of a card; and a card
@@ -71,6 +73,7 @@ TRY_AGAIN_SHOWN_S = 1.5
 CANCELLED_SHOWN_S = 1.5  # "Cancelled" stays this long (or until a key), then ready
 WATCH_POLL_S = 0.05  # how often the keypad is looked at during a payment
 JOB_POLL_S = 0.05  # how often the jobs queue is looked at between keys
+SERVICE_SHOWN_S = 120.0  # the service screen stays this long (or until a key)
 
 
 class EntryState(enum.Enum):
@@ -90,6 +93,7 @@ class Action(enum.StrEnum):
     SETTLE = "settle"  # close the batch (f2 on an empty entry)
     VOID = "void"  # a payment number is keyed in void mode: void it
     UPI = "upi"  # f2 with an amount keyed: take it by UPI (dynamic QR), when the shop has UPI
+    SERVICE = "service"  # enter on an empty purchase entry: the terminal API's service screen
     IGNORED = "ignored"  # nothing happened
 
 
@@ -139,6 +143,8 @@ class AmountEntry:
             return Action.UPI if self.txn_type is TxnType.PURCHASE and not self.voiding \
                 else Action.IGNORED
         if key == "enter":
+            if empty and self.txn_type is TxnType.PURCHASE and not self.voiding:
+                return Action.SERVICE
             if self.minor <= 0:
                 return Action.IGNORED
             return Action.VOID if self.voiding else Action.ENTER
@@ -178,6 +184,8 @@ class TerminalService:
         self._cancel: threading.Event | None = None  # its wait for a card ends when set
         self._lock = threading.Lock()
         self.upi = upi  # UPI by f2, when the shop takes it (INR, [upi])
+        # the terminal API's address and certificate fingerprint ("" on plain HTTP), once served
+        self.api_address: tuple[str, str] | None = None
 
     def key(self, timeout: float = 0.5) -> str | None:
         """The next key, or None when `timeout` passed (or a job waits); "quit" when the
@@ -228,6 +236,9 @@ class TerminalService:
                 return None
             if action is Action.SETTLE:
                 self.settle()
+                return None
+            if action is Action.SERVICE:
+                self.service_screen()
                 return None
             if action is Action.ENTER:
                 return entry.minor, entry.txn_type, False
@@ -341,12 +352,36 @@ class TerminalService:
             amount, txn_type, currency=self.currency, cancelled=cancelled, tip=tip,
             on_started=started), on_started)
 
-    def take_upi(self, amount: int) -> PaymentResult:
-        """One UPI payment of `amount` (the QR until the PSP says; cancel withdraws it)."""
+    def take_upi(self, amount: int,
+                 on_started: Callable[[int], None] | None = None) -> PaymentResult:
+        """One UPI payment of `amount` (the QR until the PSP says; cancel withdraws it), as
+        `take` (`on_started(id)` once it is journalled). UpiRefused: nothing started."""
         assert self.upi is not None
         upi = self.upi
         return self._cancellable(
-            lambda cancelled, _started: upi.take(amount, cancelled, self.currency))
+            lambda cancelled, started: upi.take(amount, cancelled, self.currency, started),
+            on_started)
+
+    def refund_upi(self, of_payment: int, amount: int,
+                   on_started: Callable[[int], None] | None = None) -> PaymentResult:
+        """The refund of `amount` of UPI payment `of_payment` to its payer through the PSP (as
+        `pitap refund --of` does), as `take`. UpiRefused: nothing started."""
+        assert self.upi is not None
+        upi = self.upi
+        return self._cancellable(
+            lambda _cancelled, started: upi.refund(of_payment, amount, started), on_started)
+
+    def paid_by_upi(self, payment_id: int | None) -> bool:
+        """Whether journal payment `payment_id` was paid by UPI (its refund goes to the PSP)."""
+        from firmware.journal import UnknownPayment
+        from firmware.payment import Tender
+
+        if payment_id is None:
+            return False
+        try:
+            return self.terminal.journal.payment(payment_id).tender is Tender.UPI
+        except UnknownPayment:
+            return False
 
     def offer_upi(self, result: PaymentResult) -> bool:
         """After a card declined for what a phone cannot fix, with UPI at hand: "Pay by UPI
@@ -447,6 +482,13 @@ class TerminalService:
         log.info("%s", result.line())
         self.feedback.message("voided")
         return result
+
+    def service_screen(self) -> None:
+        """The terminal API's address and certificate fingerprint (enter on an empty amount),
+        for the till's installer to pin; until a key (or SERVICE_SHOWN_S)."""
+        url, fingerprint = self.api_address or ("", "")
+        self.feedback.service_api(url, fingerprint)
+        self.hold(SERVICE_SHOWN_S)
 
     def settle(self) -> None:
         """Close the batch with the acquirer (f2 on the ready screen) and show the report."""

@@ -1,7 +1,8 @@
 """An independent client of the terminal API for the tests: the standard library's http.client
 only (none of pitap's code), as a till written from the OpenAPI document would be; a reader
 of the server-sent events on a thread; and `serve`, which runs the API under test (a real
-terminal, its service loop and the aiohttp server, in this process). Not a test module itself."""
+terminal, its service loop with the UPI tender `pitap run` would have, and the aiohttp server,
+in this process). Not a test module itself."""
 
 from __future__ import annotations
 
@@ -157,6 +158,29 @@ class EventReader:
             self._conn.sock.shutdown(socket.SHUT_RDWR)
 
 
+class StoppedClock:
+    """The simulated PSP's clock (simulators.upi.psp), moved only by the test: its payer pays
+    when told to (`payer_acts`), never by timing luck."""
+
+    def __init__(self, pay_delay_s: float = 3.0) -> None:
+        self.now = 1000.0
+        self.pay_delay_s = pay_delay_s  # the PSP simulator's: the payer acts this long after
+
+    def __call__(self) -> float:
+        return self.now
+
+    def payer_acts(self) -> None:
+        self.now += self.pay_delay_s + 1
+
+
+def with_upi(cfg: Config, psp_url: str) -> Config:
+    """`cfg` as an Indian shop's: currency INR, [upi] configured, its PSP at `psp_url`."""
+    return dataclasses.replace(
+        cfg, terminal=dataclasses.replace(cfg.terminal, currency="INR"),
+        upi={"payee_vpa": "pitapdemo@okaxis", "mcc": "5411", "psp_url": psp_url,
+             "poll_interval_s": 0.2, "request_expiry_s": 600})
+
+
 @dataclass
 class Running:
     """The API under test: its base URL, a key, and the terminal behind it."""
@@ -200,12 +224,17 @@ def serve(cfg: Config, keypad: object = None, **api: object) -> Iterator[Running
     settings = {"enabled": True, "port": free_port(), **api}
     cfg = dataclasses.replace(cfg, api=dataclasses.replace(cfg.api, **settings))
     key = ApiKeys(cfg.state_path(cfg.api.keys_file)).add("till")
+    from firmware.upi.tender import UpiTender
+
     terminal = Terminal.from_config(cfg)
+    upi = UpiTender.at_hand(cfg, terminal.journal, terminal.feedback)  # as `pitap run` has it
     service = TerminalService(terminal, keypad or NoKeypad(),  # type: ignore[arg-type]
-                              currency=cfg.currency, result_hold_s=0)
+                              currency=cfg.currency, result_hold_s=0, upi=upi)
     try:
         server = ApiServer(service).start()
     except BaseException:
+        if upi is not None:
+            upi.close()
         terminal.close()
         raise
     loop = threading.Thread(target=service.run, daemon=True)
@@ -216,4 +245,6 @@ def serve(cfg: Config, keypad: object = None, **api: object) -> Iterator[Running
         service.stop.set()
         loop.join(60)
         server.stop()
+        if upi is not None:
+            upi.close()
         terminal.close()

@@ -106,3 +106,31 @@ def api(make_config, host_sim) -> Iterator[object]:
 
     with serve(make_config(host_sim.port, presentment_timeout_s=60.0)) as running:
         yield running
+
+
+@pytest.fixture
+def psp_clock() -> object:
+    """The UPI PSP simulator's clock, moved by the test (api_support.StoppedClock)."""
+    from api_support import StoppedClock
+
+    return StoppedClock()
+
+
+@pytest.fixture
+def upi_psp(psp_clock) -> Iterator[object]:
+    """The UPI PSP simulator on 127.0.0.1, its payer paying when the test moves `psp_clock`."""
+    from simulators.upi.psp import PspSimulator
+
+    with PspSimulator(pay_delay_s=psp_clock.pay_delay_s, clock=psp_clock) as sim:
+        yield sim
+
+
+@pytest.fixture
+def upi_api(make_config, host_sim, upi_psp) -> Iterator[object]:
+    """The terminal API (as `api`) of an INR terminal with [upi] configured, its PSP
+    `upi_psp`."""
+    from api_support import serve, with_upi
+
+    with serve(with_upi(make_config(host_sim.port, presentment_timeout_s=60.0),
+                        upi_psp.url)) as running:
+        yield running

@@ -2,7 +2,9 @@
 chromium-driver, through Selenium) on a phone-sized window drives the page served by the terminal
 API through whole payments: the key typed once (kept in the browser), an amount keyed, the live
 state from the events, the receipt, a void, a cancel and today's totals; a simulated phone taps
-on the terminal's udp: reader and the host simulator authorizes."""
+on the terminal's udp: reader and the host simulator authorizes. On an INR terminal with [upi],
+the "UPI" button takes a payment by QR, the simulated PSP's payer paying when the test moves its
+clock."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from api_support import Running
+from api_support import Running, StoppedClock
+from run_support import wait_until
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 WAIT_S = 90
@@ -72,6 +75,7 @@ def test_the_page_takes_voids_and_cancels_payments(api: Running, browser, phone,
     wait_text(driver, "link", "live")  # the events stream is open
     driver.refresh()  # the key stays in the browser: not asked again
     wait_text(driver, "link", "live")
+    assert not driver.find_element("id", "upi").is_displayed()  # a EUR terminal: cards only
 
     phone("visa-online", api.cfg.reader.path)
     type_into(driver, "amount", "12.50")
@@ -111,3 +115,27 @@ def test_a_bad_amount_is_said_on_the_page_and_nothing_starts(api: Running, brows
     click(driver, "pay")
     wait_text(driver, "message", "amount:")
     assert api.terminal.journal.payments() == []
+
+
+def test_the_upi_button_takes_a_payment_by_qr(upi_api: Running, browser, upi_psp,
+                                              psp_clock: StoppedClock) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser
+    driver.get(upi_api.base + "/")
+    type_into(driver, "key", upi_api.key)
+    click(driver, "save-key")
+    wait_text(driver, "link", "live")
+    WebDriverWait(driver, WAIT_S).until(lambda d: d.find_element("id", "upi").is_displayed(),
+                                        "no UPI button on an INR terminal with [upi]")
+    type_into(driver, "amount", "250.00")
+    click(driver, "upi")
+    wait_text(driver, "state", "Scan the QR on the terminal")
+    assert wait_until(lambda: len(upi_psp.requests) == 1, seconds=WAIT_S)  # the PSP holds it
+    psp_clock.payer_acts()  # the payer scans and pays
+    wait_text(driver, "state", "Approved")
+    summary = text_of(driver, "last-summary")
+    assert "250.00 INR: approved UPI" in summary and "@okicici" in summary
+    assert not driver.find_element("id", "void").is_enabled()  # refunded, never voided
+    (paid,) = upi_api.terminal.journal.payments()
+    assert (paid.tender.value, paid.state.value) == ("upi", "approved")

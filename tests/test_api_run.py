@@ -64,3 +64,33 @@ def test_off_loopback_pitap_run_serves_https_and_names_its_fingerprint(tmp_path:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_enter_on_the_ready_screen_shows_the_api_service_screen(make_config, host_sim) -> None:
+    """`pitap run`'s service loop: `#` (enter) with nothing keyed puts the API's address and
+    its certificate's fingerprint, grouped to read aloud, on the screen (as a PNG)."""
+    import io
+
+    from drivers.keypad import KeyboardKeypad
+    from firmware.service import TerminalService
+    from firmware.terminal import Terminal
+    from ui.screens import fingerprint_groups
+
+    cfg = make_config(host_sim.port)
+    fingerprint = ":".join(f"{b:02X}" for b in range(0xA0, 0xC0))
+    terminal = Terminal.from_config(cfg)
+    try:
+        service = TerminalService(terminal, KeyboardKeypad(io.StringIO("\n")),
+                                  currency=cfg.currency, result_hold_s=0)
+        service.api_address = ("https://10.0.0.7:8443/", fingerprint)
+        assert service.run() == 0
+        shown = [s for s in terminal.feedback.recent if s.name == "service_api"]
+    finally:
+        terminal.close()
+    (screen,) = shown
+    text = " ".join(t.text for t in screen.texts)
+    assert "https://10.0.0.7:8443/" in text
+    assert all(group in text for group in fingerprint_groups(fingerprint))
+    from pathlib import Path
+
+    assert len(list(Path(cfg.display.directory).glob("*-service_api.png"))) == 1

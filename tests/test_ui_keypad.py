@@ -106,7 +106,8 @@ def test_keyboard_keys() -> None:
     ("0012", 12, "changed"),  # leading zeros are not digits
     ("125c", 12, "changed"),
     ("c", 0, "cancel"),  # clear on an empty entry leaves it
-    ("e", 0, "ignored"),  # nothing to pay
+    ("e", 0, "service"),  # nothing to pay: the terminal API's service screen
+    ("e1", 1, "changed"),  # ... and the amount keyed after it
     ("1234567890", 123456789, "ignored"),  # nine digits at most
 ])
 def test_amount_entry_keys_like_a_till(presses: str, minor: int, last: str) -> None:

@@ -43,6 +43,10 @@ def all_screens(view: screens.View) -> list[screens.Screen]:
                                   view.lang.t("printer_problem", problem=view.lang.t(
                                       "printer_no_paper")), "approved"),
         screens.printer_problem_screen(view, view.lang.t("printer_no_paper")),
+        screens.service_api_screen(view, "https://192.168.100.200:8443/", ":".join(
+            f"{b:02X}" for b in range(200, 232))),
+        screens.service_api_screen(view, "http://127.0.0.1:8080/", ""),
+        screens.service_api_screen(view, "", ""),
         *refund_screens(view),
         screens.declined_screen(view, "pin_needed", Money.of(4065, "EUR")),
         screens.void_entry_screen(view, "123456789"),
@@ -208,11 +212,13 @@ def test_every_language_has_every_text_with_the_same_placeholders() -> None:
 
 
 # Latin words a Hindi screen writes as Indian shops and banks do (everything else in Devanagari).
-LATIN_IN_HINDI = {"UPI", "QR", "AID", "F2", "B"}
+# UPI, QR, AID and key names; and on the service screen the technical names a technician reads
+# out as they are (API, SHA-256, HTTP, Pi)
+LATIN_IN_HINDI = {"UPI", "QR", "AID", "F2", "B", "API", "SHA", "HTTP", "Pi"}
 
 
 def test_no_hindi_text_is_left_in_english() -> None:
-    """Outside its {placeholders}, a Hindi text has no Latin word but UPI, QR, AID and key names."""
+    """Outside its {placeholders}, a Hindi text has no Latin word but LATIN_IN_HINDI's."""
     for key, value in load("hi").text.items():
         words = set(re.findall(r"[A-Za-z]\w*", re.sub(r"{\w+}", "", value)))
         assert words <= LATIN_IN_HINDI, (key, value)
@@ -303,3 +309,34 @@ def test_only_ui_qr_makes_qr_codes() -> None:
                     for p in (root / top).rglob("*.py")
                     if re.search(r"^\s*(import|from) qrcode\b", p.read_text(), re.MULTILINE))
     assert makers == ["ui/qr.py"]
+
+
+def test_the_api_service_screen_shows_the_fingerprint_grouped_to_read_aloud(tmp_path) -> None:
+    """The service screen (enter on the ready screen, `pitap run`) rendered as a PNG by the
+    terminal's display: the API's address and every byte of the SHA-256 fingerprint, four bytes
+    a group, in each language."""
+    import hashlib
+
+    from PIL import Image
+
+    from drivers.display import PngSink
+    from firmware.feedback import Feedback
+
+    digest = hashlib.sha256(b"a terminal's certificate").digest()
+    fingerprint = ":".join(f"{b:02X}" for b in digest)
+    for code in available():
+        folder = tmp_path / code
+        feedback = Feedback(PngSink(folder, 320, 240), None, None, language=code)
+        feedback.service_api("https://192.168.1.20:8443/", fingerprint)
+        shown = feedback.last_screen
+        assert shown is not None and shown.name == "service_api"
+        text = " ".join(t.text for t in shown.texts)
+        assert "https://192.168.1.20:8443/" in text
+        assert text.replace(" ", "").count(digest.hex().upper()[:8]) == 1
+        assert "".join(screens.fingerprint_groups(fingerprint)).replace(" ", "") == \
+            digest.hex().upper()
+        for group in screens.fingerprint_groups(fingerprint):
+            assert group in text and len(group) == 9  # "ABCD EF01"
+        (png,) = folder.glob("*-service_api.png")
+        assert Image.open(png).size == (320, 240)
+        feedback.close()

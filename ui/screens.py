@@ -585,6 +585,39 @@ def upi_qr_screen(view: View, payload: str, money: MoneyLike) -> Screen:
     return Screen("upi_qr", c.image, c.texts)
 
 
+def fingerprint_groups(fingerprint: str, per_group: int = 4) -> list[str]:
+    """"AB:CD:EF:01:23:..." (SHA-256, 32 bytes) -> ["ABCD EF01", ...]: `per_group` bytes a
+    group, two bytes a word, to be read aloud and compared with what the till pins."""
+    octets = [o for o in fingerprint.replace(" ", "").split(":") if o]
+    groups = [octets[i:i + per_group] for i in range(0, len(octets), per_group)]
+    return [" ".join("".join(g[j:j + 2]) for j in range(0, len(g), 2)) for g in groups]
+
+
+def service_api_screen(view: View, url: str, fingerprint: str) -> Screen:
+    """The service screen of the terminal API (`pitap run`, enter on an empty amount): its
+    address and the HTTPS certificate's SHA-256 fingerprint in groups of four bytes, a line
+    of two groups, for the till's installer to read and pin; on plain HTTP (127.0.0.1 only)
+    it says there is no certificate. With no API served: "API off"."""
+    t = view.lang
+    th = view.theme
+    c, top, bottom = _page(view)
+    col = Column(c)
+    col.text(t.t("service_api"), 20, bold=True)
+    if url:
+        col.text(url, 14, mono=True)
+    else:
+        col.text(t.t("service_api_off"), 14)
+    if fingerprint:
+        col.text(t.t("service_api_fingerprint"), 12, color=th.muted)
+        groups = fingerprint_groups(fingerprint)
+        for i in range(0, len(groups), 2):
+            col.text("  ".join(groups[i:i + 2]), 13, mono=True)
+    elif url:
+        col.text(t.t("service_api_plain"), 12, color=th.muted)
+    col.layout(top, bottom)
+    return Screen("service_api", c.image, c.texts)
+
+
 def printer_problem_screen(view: View, problem: str) -> Screen:
     """The printer could not print: say so plainly (the payment itself is unaffected)."""
     return message_screen_with(view, "printer", view.lang.t("printer_problem", problem=problem))

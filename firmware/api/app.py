@@ -38,10 +38,11 @@ from firmware.api.requests import (
 from firmware.api.views import RUNNING, decimal, payment_view
 from firmware.config import Config
 from firmware.journal import Journal, UnknownPayment
-from firmware.payment import PaymentOutcome, PaymentState
+from firmware.payment import PaymentOutcome, PaymentState, Tender
 from firmware.receipt import ReceiptBuilder, receipt_lines, receipt_qr_payload
 from firmware.service import TerminalService
 from firmware.terminal import RefundRefused
+from firmware.upi.tender import UpiRefused
 from ui.lang import load as load_language
 
 __all__ = ["ApiContext", "TerminalStatus", "make_app", "openapi_document"]
@@ -206,6 +207,7 @@ async def status(request: web.Request) -> web.Response:
         "state": state.value, "running": running or None,
         "terminal_id": ctx.cfg.terminal.terminal_id,
         "currency": cur.alpha, "batch": ctx.journal.open_batch(), "api_version": API_VERSION,
+        "upi": ctx.service.upi is not None,  # tender "upi" is taken (INR, [upi] configured)
         "stored_offline": {"count": stored.count, "amount": decimal(stored.amount, cur.exponent),
                            "declined_late": stored.declined_late},
     })
@@ -213,7 +215,13 @@ async def status(request: web.Request) -> web.Response:
 
 async def create_payment(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
-    req = payment_request(ctx.cfg, await body_of(request))
+    upi = ctx.service.upi
+    req = payment_request(ctx.cfg, await body_of(request), upi_ready=upi is not None)
+    if req.tender is Tender.UPI and upi is not None:
+        try:  # its amount as the link takes it (upi.max_amount, ...): nothing started
+            upi.check(req.amount, ctx.cfg.currency)
+        except UpiRefused as exc:
+            raise BadRequest(str(exc), "amount") from None
     key = idempotency_key(request.headers.get("Idempotency-Key"))
     fingerprint = req.fingerprint()
     job = ctx.pending.get(key)
@@ -241,7 +249,7 @@ async def create_payment(request: web.Request) -> web.Response:
         return error(503, "the terminal did not take the payment; nothing started")
     except NotStarted:
         return error(500, "the payment did not start; nothing charged")
-    except RefundRefused as exc:  # nothing started
+    except (RefundRefused, UpiRefused) as exc:  # nothing started
         return error(409, str(exc), "refund_of")
     finally:
         if ctx.pending.get(key) is job and job.started.done():
@@ -288,8 +296,8 @@ async def cancel_payment(request: web.Request) -> web.Response:
         await asyncio.sleep(POLL_S)  # the loop ends the wait at its next poll of the reader
     view = ctx.view(pid)
     if view["outcome"] != PaymentOutcome.CANCELLED.value:
-        return error(409, f"payment {pid} was not cancelled: the card was read first",
-                     payment=view)
+        first = "the payer had paid first" if p.tender is Tender.UPI else "the card was read first"
+        return error(409, f"payment {pid} was not cancelled: {first}", payment=view)
     return web.json_response(view)
 
 

@@ -28,6 +28,7 @@ class EventType(enum.StrEnum):
     CARD_READ = "card_read"
     PROCESSING = "processing"
     SEE_PHONE = "see_phone"
+    UPI_QR = "upi_qr"  # a UPI payment's QR is on the screen: the payer scans it
     TRY_AGAIN = "try_again"
     OUTCOME = "outcome"
     READY = "ready"
@@ -41,6 +42,7 @@ SCREENS = {
     "processing": EventType.PROCESSING,
     "card_read": EventType.CARD_READ,
     "see_phone": EventType.SEE_PHONE,
+    "upi_qr": EventType.UPI_QR,
     "try_again": EventType.TRY_AGAIN,
     "outcome": EventType.OUTCOME,
     "ready": EventType.READY,

@@ -1,9 +1,12 @@
 """The API's requests as jobs of the service loop (firmware.service.Job): run between taps, on
 the terminal and screen the keypad uses, one at a time.
 
-A `PaymentJob` answers twice: `started` (the journal payment's id, once its Idempotency-Key is
-recorded with it: the 201) and `done` (the PaymentResult). A `CallJob` runs one function with the
-service (a void, a tip adjustment, a settlement) and answers with what it returns or raises.
+A `PaymentJob` (a card payment, or with tender "upi" a UPI one: TerminalService.take_upi, as
+the keypad's B; the refund of a UPI payment goes to its payer through the PSP, as
+`pitap refund --of`) answers twice: `started` (the journal payment's id, once its
+Idempotency-Key is recorded with it: the 201) and `done` (the PaymentResult). A `CallJob`
+runs one function with the service (a void, a tip adjustment, a settlement) and answers with
+what it returns or raises.
 Both answer through concurrent futures, which the API's event loop awaits.
 """
 
@@ -17,7 +20,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from firmware.api.requests import PaymentRequest
 from firmware.errors import PitapError
-from firmware.payment import PaymentOutcome
+from firmware.payment import PaymentOutcome, Tender, TxnType
 from firmware.service import CANCELLED_SHOWN_S, TerminalService
 
 if TYPE_CHECKING:
@@ -58,9 +61,16 @@ class PaymentJob:
             self.started.set_result(pid)
 
         try:
-            result = service.take(req.amount, req.txn_type, tip=req.tip,
-                                  refund_of=req.refund_of, on_started=journalled)
-        except Exception as exc:  # RefundRefused: nothing started
+            if req.tender is Tender.UPI:  # a dynamic QR (firmware.upi.tender)
+                result = service.take_upi(req.amount, on_started=journalled)
+            elif req.txn_type is TxnType.REFUND and service.upi is not None and \
+                    service.paid_by_upi(req.refund_of):  # back to its payer, as refund --of
+                assert req.refund_of is not None
+                result = service.refund_upi(req.refund_of, req.amount, on_started=journalled)
+            else:
+                result = service.take(req.amount, req.txn_type, tip=req.tip,
+                                      refund_of=req.refund_of, on_started=journalled)
+        except Exception as exc:  # RefundRefused, UpiRefused: nothing started
             if not self.started.done():
                 self.started.set_exception(exc)
             self.done.set_exception(exc)

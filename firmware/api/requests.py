@@ -4,6 +4,10 @@ Amounts are strings in major units with an optional decimal point ("12.50"; "125
 exactly as `pitap pay` takes them (firmware.commands.parse_amount): a JSON number is refused,
 because a float cannot say 0.10 exactly. Unknown fields, wrong types, a bad amount or currency:
 BadRequest naming the field, which the API answers with 400; nothing is started.
+
+`tender` is "card" (the default) or "upi" (a dynamic QR, firmware.upi.tender): UPI only when
+the terminal's currency is INR and [upi] is configured (`upi_ready`), a purchase with no tip,
+as `pitap pay --upi` takes it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from firmware.commands import UsageError, parse_amount
 from firmware.config import Config
 from firmware.errors import PitapError
 from firmware.money import CURRENCIES, Currency
-from firmware.payment import TxnType
+from firmware.payment import Tender, TxnType
 from firmware.tips import TipRefused, check_tip, parse_tip
 
 __all__ = ["BadRequest", "PaymentRequest", "parse_json", "payment_request", "tip_request"]
@@ -45,10 +49,15 @@ class PaymentRequest:
     reference: str
     tip: int
     refund_of: int | None
+    tender: Tender = Tender.CARD
 
     def fingerprint(self) -> str:
-        """A hash of what was asked: the same Idempotency-Key with another request is refused."""
-        text = json.dumps(asdict(self), sort_keys=True, default=str)
+        """A hash of what was asked: the same Idempotency-Key with another request is refused.
+        (A card payment's hash names no tender: the same as before UPI came.)"""
+        asked = asdict(self)
+        if self.tender is Tender.CARD:
+            del asked["tender"]
+        text = json.dumps(asked, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -111,11 +120,34 @@ def _tip(cfg: Config, data: dict[str, object], base: int, cur: Currency) -> int:
     return tip
 
 
-def payment_request(cfg: Config, data: dict[str, object]) -> PaymentRequest:
-    """A checked payment request; BadRequest naming the field."""
+def _tender(cfg: Config, data: dict[str, object], kind: TxnType, upi_ready: bool) -> Tender:
+    text = _string(data, "tender", Tender.CARD.value)
+    if text not in (Tender.CARD.value, Tender.UPI.value):
+        raise BadRequest(f"tender {text[:20]!r}: card or upi", "tender")
+    tender = Tender(text)
+    if tender is Tender.CARD:
+        return tender
+    if cfg.currency.alpha != "INR":
+        raise BadRequest(f"tender upi takes INR only, not {cfg.currency.alpha} "
+                         "(terminal.currency)", "tender")
+    if not upi_ready:
+        raise BadRequest(f"tender upi: UPI is not configured ([upi] payee_vpa in {cfg.source})",
+                         "tender")
+    if kind is not TxnType.PURCHASE:
+        raise BadRequest("tender upi is for purchases (a UPI payment's refund: type refund, "
+                         "refund_of its id)", "tender")
+    if data.get("tip") is not None:
+        raise BadRequest("tip is for card payments, not with tender upi", "tip")
+    return tender
+
+
+def payment_request(cfg: Config, data: dict[str, object],
+                    upi_ready: bool = False) -> PaymentRequest:
+    """A checked payment request; BadRequest naming the field. `upi_ready`: the terminal has
+    UPI at hand (INR, [upi] configured)."""
     from firmware.commands.pay import check_contactless_limit
 
-    _only(data, {"amount", "currency", "type", "reference", "tip", "refund_of"})
+    _only(data, {"amount", "currency", "type", "reference", "tip", "refund_of", "tender"})
     kind_text = _string(data, "type", TxnType.PURCHASE.value)
     if kind_text not in API_TYPES:
         raise BadRequest(f"type {kind_text[:20]!r}: purchase, refund or preauth", "type")
@@ -132,6 +164,9 @@ def payment_request(cfg: Config, data: dict[str, object]) -> PaymentRequest:
         raise BadRequest("refund_of must be a payment id (a whole number > 0)", "refund_of")
     if refund_of is not None and kind is not TxnType.REFUND:
         raise BadRequest("refund_of goes with type refund", "refund_of")
+    tender = _tender(cfg, data, kind, upi_ready)
+    if tender is Tender.UPI:  # its limits are UPI's (upi.max_amount), checked by the tender
+        return PaymentRequest(base, cur.alpha, kind, reference, 0, None, tender)
     if kind is not TxnType.PURCHASE and data.get("tip") is not None:
         raise BadRequest(f"a {kind.value} takes no tip", "tip")
     tip = _tip(cfg, data, base, cur)

@@ -67,19 +67,17 @@ def serve(args: argparse.Namespace, cfg: Config, terminal: Terminal,
     try:
         tell_recovery(terminal.recovered)
         if cfg.keypad.backend == "keyboard" and sys.stdin.isatty():
-            print("pitap run: digits, Enter to pay, Backspace/c to clear, r refund, s settle, "
+            print("pitap run: digits, Enter to pay (on nothing: the API's service screen), "
+                  "Backspace/c to clear, r refund, s settle, "
                   "Esc cancel, q quit", file=sys.stderr)
         elif cfg.keypad.backend == "keyboard":
             print("pitap run: keypad.backend = keyboard without a terminal: keys come from "
                   "standard input and the service stops when it ends (use matrix or buttons on "
                   "a Pi)", file=sys.stderr, flush=True)
-        upi = None
-        from firmware.upi.config import upi_settings
+        from firmware.upi.tender import UpiTender
 
-        if cfg.currency.alpha == "INR" and upi_settings(cfg).enabled:  # f2 with an amount: UPI
-            from firmware.upi.tender import UpiTender
-
-            upi = UpiTender.for_terminal(cfg, terminal.journal, terminal.feedback)
+        # f2 with an amount and the API's tender "upi": INR and [upi] configured
+        upi = UpiTender.at_hand(cfg, terminal.journal, terminal.feedback)
         service = TerminalService(terminal, keypad, currency=cfg.currency,
                                   result_hold_s=args.hold, stop=stop, upi=upi)
         server = None
@@ -88,6 +86,7 @@ def serve(args: argparse.Namespace, cfg: Config, terminal: Terminal,
 
             server = ApiServer(service).start()
             pin = server.fingerprint()
+            service.api_address = (server.url, pin)  # the service screen (enter on ready)
             print(f"pitap run: terminal API and cashier page on {server.url}"
                   + (f" (certificate SHA-256 {pin})" if pin else ""), file=sys.stderr, flush=True)
         try:

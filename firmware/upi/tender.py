@@ -95,6 +95,14 @@ class UpiTender:
                    cfg.terminal.merchant_city,
                    Announcer(voice_settings(cfg), cfg.terminal.language))
 
+    @classmethod
+    def at_hand(cls, cfg: Config, journal: Journal, feedback: Feedback) -> UpiTender | None:
+        """`for_terminal` when the shop takes UPI (the terminal's currency INR, [upi]
+        configured: `pitap run`'s B key and the API's tender "upi"), else None."""
+        if cfg.currency != INR or not upi_settings(cfg).enabled:
+            return None
+        return cls.for_terminal(cfg, journal, feedback)
+
     def close(self) -> None:
         self.psp.close()
 
@@ -125,19 +133,25 @@ class UpiTender:
         return link, payload
 
     def take(self, amount: int, cancelled: Callable[[], bool] | None = None,
-             currency: Currency = INR) -> PaymentResult:
+             currency: Currency = INR,
+             on_started: Callable[[int], None] | None = None) -> PaymentResult:
         """One UPI payment of `amount` paise (see the module's docstring). UpiRefused before
-        anything is journalled; otherwise never raises for anything the PSP does."""
+        anything is journalled; otherwise never raises for anything the PSP does.
+        `on_started(id)` once it is journalled, before the PSP is asked (the terminal API
+        records its Idempotency-Key there); when it fails the payment ends "error", nothing
+        asked of the PSP."""
         started = self.clock()
         cancelled = cancelled or (lambda: False)
         link, payload = self.check(amount, currency)
         money = Money(amount, INR)
         pid = self.journal.new_payment(TxnType.PURCHASE, amount, INR.numeric, self.terminal_id,
                                        tender=Tender.UPI, upi_reference=link.reference)
-        self.journal.record(pid, PaymentState.UPI_PENDING, reason="UPI: request sent to the PSP")
         result = PaymentResult(pid, amount, INR, TxnType.PURCHASE, PaymentOutcome.ERROR, "",
                                scheme="UPI", tender=Tender.UPI.value,
                                upi_reference=link.reference)
+        if not self._started(result, on_started):
+            return result
+        self.journal.record(pid, PaymentState.UPI_PENDING, reason="UPI: request sent to the PSP")
         request = CollectRequest(reference=link.reference, amount=amount,
                                  payee_vpa=link.payee_vpa, payee_name=link.payee_name,
                                  mcc=link.mcc, note=link.note,
@@ -154,13 +168,29 @@ class UpiTender:
             return result
         except PspNoReply as exc:
             log.warning("UPI %s: %s; asking its status", link.reference, exc)
-        answer = self._follow(link.reference, payload, money, answer, deadline, cancelled)
+        answer = self._follow(link.reference, payload, money, answer, deadline, cancelled, pid)
         self._end(result, answer)
         result.total_ms = (self.clock() - started) * 1000.0
         return result
 
+    def _started(self, result: PaymentResult,
+                 on_started: Callable[[int], None] | None) -> bool:
+        """Tell `on_started` the journalled payment; False (the payment ended "error", nothing
+        asked of the PSP) when it raised."""
+        if on_started is None:
+            return True
+        try:
+            on_started(result.id)
+        except Exception as exc:  # noqa: BLE001 - ends the payment, nothing asked, not charged
+            log.exception("payment %d: its start could not be recorded", result.id)
+            result.reason, result.decline = f"terminal error: {type(exc).__name__}", Reason.ERROR
+            self.journal.record(result.id, PaymentState.ERROR, reason=result.reason)
+            return False
+        return True
+
     def _follow(self, reference: str, payload: str, money: Money, answer: UpiPayment | None,
-                deadline: float, cancelled: Callable[[], bool]) -> UpiPayment | None:
+                deadline: float, cancelled: Callable[[], bool],
+                payment_id: int | None = None) -> UpiPayment | None:
         """Show the QR and ask the PSP until its answer is final (None: it could not be
         learnt, the payment stays pending for recovery)."""
         shown = False
@@ -169,7 +199,7 @@ class UpiTender:
             if answer is not None and answer.status.final:
                 return answer
             if answer is not None and not shown:
-                self.feedback.upi_qr(payload, money)
+                self.feedback.upi_qr(payload, money, payment_id)
                 shown = True
             if not withdrawn and (cancelled() or self.clock() >= deadline):
                 withdrawn = True
@@ -227,10 +257,11 @@ class UpiTender:
             log.warning("receipt for payment %s not printed: %r", payment_id, exc)
 
     # ---- a refund ------------------------------------------------------------------------
-    def refund(self, of_payment: int, amount: int | None = None) -> PaymentResult:
+    def refund(self, of_payment: int, amount: int | None = None,
+               on_started: Callable[[int], None] | None = None) -> PaymentResult:
         """Refund `amount` paise (default: what is left) of the UPI payment `of_payment` to its
         payer through the PSP. UpiRefused (nothing asked) when it is no approved UPI purchase
-        or the refunds would exceed it."""
+        or the refunds would exceed it. `on_started` as in `take`."""
         try:
             original = self.journal.payment(of_payment)
         except UnknownPayment:
@@ -247,10 +278,12 @@ class UpiTender:
         pid = self.journal.new_payment(TxnType.REFUND, amount, original.currency,
                                        self.terminal_id, refund_of=of_payment,
                                        tender=Tender.UPI, upi_reference=refund_ref)
-        self.journal.record(pid, PaymentState.UPI_PENDING, reason="UPI: refund sent to the PSP")
         result = PaymentResult(pid, amount, currency_of(original.currency), TxnType.REFUND,
                                PaymentOutcome.ERROR, "", scheme="UPI", tender=Tender.UPI.value,
                                upi_reference=refund_ref)
+        if not self._started(result, on_started):
+            return result
+        self.journal.record(pid, PaymentState.UPI_PENDING, reason="UPI: refund sent to the PSP")
         answer = settle_refund(self.journal, self.psp, pid, first_ask=True)
         if answer is None:
             result.reason = "UPI: the PSP did not answer the refund; asked again at the next start"

@@ -134,5 +134,9 @@ TEXT = {
     "upi_unknown_hint": "Do not hand over the goods until it is confirmed",
     "upi_offer": "Pay by UPI instead?",
     "upi_offer_hint": "F2 (B): show the UPI QR",
+    "service_api": "Terminal API",
+    "service_api_off": "API off ([api] enabled = false)",
+    "service_api_fingerprint": "Certificate SHA-256",
+    "service_api_plain": "Plain HTTP on this Pi only: no certificate",
     "reason_pin_needed": "This card needs a PIN here: pay with your phone wallet",
 }

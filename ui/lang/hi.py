@@ -149,5 +149,9 @@ TEXT = {
     "upi_unknown_hint": "पुष्टि होने तक सामान न दें",
     "upi_offer": "UPI से भुगतान करें?",
     "upi_offer_hint": "F2 (B): UPI QR दिखाएँ",
+    "service_api": "टर्मिनल API",  # DRAFT
+    "service_api_off": "API बंद है",  # DRAFT
+    "service_api_fingerprint": "प्रमाणपत्र SHA-256",  # DRAFT
+    "service_api_plain": "केवल इसी Pi पर HTTP: कोई प्रमाणपत्र नहीं",  # DRAFT
     "reason_pin_needed": "इस कार्ड के लिए यहाँ पिन चाहिए: फ़ोन वॉलेट से भुगतान करें",
 }

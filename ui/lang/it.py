@@ -133,5 +133,9 @@ TEXT = {
     "upi_unknown_hint": "Non consegnare la merce finché non è confermato",
     "upi_offer": "Pagare con UPI?",
     "upi_offer_hint": "F2 (B): mostra il QR UPI",
+    "service_api": "API del terminale",
+    "service_api_off": "API spenta ([api] enabled = false)",
+    "service_api_fingerprint": "Certificato SHA-256",
+    "service_api_plain": "HTTP solo su questo Pi: nessun certificato",
     "reason_pin_needed": "Questa carta qui richiede il PIN: paga con il portafoglio del telefono",
 }

@@ -1,6 +1,8 @@
 // pitap cashier page: the terminal API (/v1) from a browser. The key is typed once and kept in
 // localStorage; every request sends it (Authorization: Bearer). Live state comes from
 // /v1/events read with fetch (EventSource cannot send the header). No framework, no build step.
+// When /v1/status says the terminal takes UPI (INR, [upi]), a "UPI" button beside "Pay" takes
+// the amount by UPI: the QR is on the terminal's screen, followed as a card payment is.
 "use strict";
 
 const KEY_STORE = "pitap_api_key";
@@ -10,6 +12,7 @@ const STATES = {
   processing: "Reading the card...",
   card_read: "Card read",
   see_phone: "See phone: unlock it, then tap again",
+  upi_qr: "Scan the QR on the terminal",
   try_again: "Try again",
 };
 const OUTCOMES = {
@@ -61,13 +64,15 @@ function showPayment(p) {
   last = p;
   $("last").hidden = false;
   $("last-id").textContent = `#${p.id}`;
-  const card = p.masked_pan ? ` ${p.scheme || ""} ${p.masked_pan}` : "";
+  const card = p.tender === "upi" ? ` UPI${p.payer_vpa ? " " + p.payer_vpa : ""}`
+    : (p.masked_pan ? ` ${p.scheme || ""} ${p.masked_pan}` : "");
   $("last-summary").textContent =
     `${p.type} ${p.amount} ${p.currency}: ${p.outcome || p.state}${card}` +
     (p.reference ? ` (ref ${p.reference})` : "");
   $("receipt").hidden = true;
-  $("void").disabled = !(p.type === "purchase" && p.outcome === "approved");
-  $("refund-last").disabled = $("void").disabled;
+  const paid = p.type === "purchase" && p.outcome === "approved";
+  $("void").disabled = !paid || p.tender === "upi"; // a UPI payment is refunded, never voided
+  $("refund-last").disabled = !paid;
 }
 
 async function start(type, extra) {
@@ -88,7 +93,9 @@ async function start(type, extra) {
   running = answer.data.id;
   $("cancel").disabled = false;
   showPayment(answer.data);
-  if (!answer.data.finished) { showState(STATES.waiting_for_card); }
+  if (!answer.data.finished) {
+    showState(answer.data.tender === "upi" ? STATES.upi_qr : STATES.waiting_for_card);
+  }
 }
 
 function ended(p) {
@@ -103,7 +110,8 @@ function onEvent(event) {
   const text = STATES[event.type];
   if (text) {
     showState(text);
-    if (event.type === "waiting_for_card" && event.payment_id && running === null) {
+    if ((event.type === "waiting_for_card" || event.type === "upi_qr") && event.payment_id &&
+        running === null) {
       $("cancel").disabled = false; // a payment keyed on the terminal: cancellable here too
       running = event.payment_id;
     }
@@ -169,15 +177,22 @@ async function useKey() {
   opened();
 }
 
+async function showTenders() {
+  const answer = await api("GET", "/v1/status");
+  $("upi").hidden = !(answer.status === 200 && answer.data.upi);
+}
+
 function opened() {
   $("key-panel").hidden = true;
   $("till").hidden = false;
+  showTenders();
   refreshTotals();
   follow();
 }
 
 $("save-key").addEventListener("click", useKey);
 $("pay").addEventListener("click", () => start("purchase"));
+$("upi").addEventListener("click", () => start("purchase", { tender: "upi" }));
 $("refund").addEventListener("click", () => start("refund"));
 $("refund-last").addEventListener("click", () => {
   if (last) { $("amount").value = last.amount; start("refund", { refund_of: last.id }); }

@@ -255,6 +255,9 @@ def run_demo(
     whether the demo voided it, for a payment scripted `void`); then forward what was stored
     and report each stored payment's end (`report_forwarded`)."""
 
+    # Relative to where the demo runs: the journal too (a relative terminal.state_dir would be
+    # read against the configuration file's directory instead), so that it is the one wiped.
+    state_dir, screens = state_dir.resolve(), screens.resolve()
     shutil.rmtree(state_dir, ignore_errors=True)
     shutil.rmtree(screens, ignore_errors=True)
     make_private_dir(screens)

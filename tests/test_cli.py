@@ -39,6 +39,18 @@ def test_bad_amount_is_a_usage_error(amount: str) -> None:
     assert "amount" in run.stderr and "Traceback" not in run.stderr
 
 
+def test_demo_state_is_wiped_at_start_also_when_relative(tmp_path: Path) -> None:
+    """`--state` (default out/demo-state) is relative to where the demo runs, the journal in it
+    included; each run starts from an empty journal (its first payment is #1 again)."""
+    for _run in range(2):
+        run = run_pitap("demo", "--json", "--payments", "1", "--state", "state", "--screens",
+                        "screens", cwd=tmp_path)
+        assert run.returncode == 0, run.stdout + run.stderr
+        first = json.loads(run.stdout.splitlines()[0])
+        assert first["id"] == 1 and first["as_scripted"], first
+        assert (tmp_path / "state" / "journal.sqlite").is_file()
+
+
 def test_demo_json_takes_the_scripted_payments(tmp_path: Path) -> None:
     screens = tmp_path / "screens"
     run = run_pitap("demo", "--json", "--screens", str(screens), "--state", str(tmp_path / "state"),
